@@ -1,0 +1,52 @@
+use super::Real;
+
+/// out = alpha*x + beta*y
+pub fn axpby<T: Real>(alpha: T, x: &[T], beta: T, y: &[T], out: &mut [T]) {
+    for ((o, &a), &b) in out.iter_mut().zip(x).zip(y) {
+        *o = alpha * a + beta * b;
+    }
+}
+
+pub fn mul<T: Real>(x: &[T], y: &[T], out: &mut [T]) {
+    for ((o, &a), &b) in out.iter_mut().zip(x).zip(y) {
+        *o = a * b;
+    }
+}
+
+/// out = g where x > 0, else 0 (the derivative at 0 is taken as 0).
+pub fn relu_backward<T: Real>(x: &[T], g: &[T], out: &mut [T]) {
+    for ((o, &a), &b) in out.iter_mut().zip(x).zip(g) {
+        *o = if a > T::zero() { b } else { T::zero() };
+    }
+}
+
+/// out[o, c, i] = x[o, c, i] + bias[c] with `inner` elements per channel.
+pub fn bias_add<T: Real>(x: &[T], bias: &[T], inner: usize, out: &mut [T]) {
+    let channels = bias.len();
+    for (idx, (o, &v)) in out.iter_mut().zip(x).enumerate() {
+        *o = v + bias[(idx / inner) % channels];
+    }
+}
+
+pub fn scale<T: Real>(alpha: T, x: &[T], out: &mut [T]) {
+    for (o, &a) in out.iter_mut().zip(x) {
+        *o = alpha * a;
+    }
+}
+
+pub fn relu<T: Real>(x: &[T], out: &mut [T]) {
+    for (o, &a) in out.iter_mut().zip(x) {
+        *o = a.max(T::zero());
+    }
+}
+
+/// out += alpha * x
+pub fn axpy_inplace<T: Real>(alpha: T, x: &[T], out: &mut [T]) {
+    for (o, &a) in out.iter_mut().zip(x) {
+        *o = *o + alpha * a;
+    }
+}
+
+pub fn fill<T: Real>(alpha: T, out: &mut [T]) {
+    out.iter_mut().for_each(|o| *o = alpha);
+}

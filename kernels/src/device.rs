@@ -1,0 +1,220 @@
+//! Opening a headless wgpu device and describing adapters.
+
+use crate::error::{KernelError, Result};
+use crate::recorder::Recorder;
+use crate::{pipelines::PipelineCache, pool::BufferPool};
+use std::sync::{Arc, Mutex};
+
+/// Optional features we use when the adapter has them; plain f32 paths work without any.
+pub const WANTED_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
+    .union(wgpu::Features::SUBGROUP)
+    .union(wgpu::Features::TIMESTAMP_QUERY)
+    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
+
+/// What `autorep devices` prints about one adapter.
+#[derive(Debug, Clone)]
+pub struct AdapterReport {
+    pub name: String,
+    pub backend: wgpu::Backend,
+    pub device_type: wgpu::DeviceType,
+    pub driver: String,
+    pub driver_info: String,
+    pub max_storage_binding: u64,
+    pub max_buffer: u64,
+    pub workgroup_storage: u32,
+    pub invocations_per_workgroup: u32,
+    pub storage_buffers_per_stage: u32,
+    pub f16: bool,
+    pub subgroup: bool,
+    pub timestamps: bool,
+}
+
+impl AdapterReport {
+    fn of(adapter: &wgpu::Adapter) -> Self {
+        let info = adapter.get_info();
+        let l = adapter.limits();
+        let f = adapter.features();
+        Self {
+            name: info.name,
+            backend: info.backend,
+            device_type: info.device_type,
+            driver: info.driver,
+            driver_info: info.driver_info,
+            max_storage_binding: l.max_storage_buffer_binding_size,
+            max_buffer: l.max_buffer_size,
+            workgroup_storage: l.max_compute_workgroup_storage_size,
+            invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
+            storage_buffers_per_stage: l.max_storage_buffers_per_shader_stage,
+            f16: f.contains(wgpu::Features::SHADER_F16),
+            subgroup: f.contains(wgpu::Features::SUBGROUP),
+            timestamps: f.contains(wgpu::Features::TIMESTAMP_QUERY),
+        }
+    }
+
+    /// A software rasteriser (lavapipe, llvmpipe, WARP, SwiftShader) rather than real hardware.
+    pub fn is_software(&self) -> bool {
+        self.device_type == wgpu::DeviceType::Cpu
+    }
+}
+
+fn instance() -> wgpu::Instance {
+    // `_from_env` so that WGPU_BACKEND=vulkan|metal|dx12|gl is honoured.
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+/// Compute-capable adapters usable for training (GL has no f16/subgroups but still computes).
+fn usable(adapter: &wgpu::Adapter) -> bool {
+    adapter
+        .get_downlevel_capabilities()
+        .flags
+        .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+}
+
+/// Rank adapters the way `--device auto` chooses: hardware before software, Vulkan/Metal/DX12 before GL.
+fn rank(a: &wgpu::Adapter) -> (u8, u8) {
+    let info = a.get_info();
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu | wgpu::DeviceType::Other => 2,
+        wgpu::DeviceType::Cpu => 3,
+    };
+    let backend = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        _ => 1,
+    };
+    (kind, backend)
+}
+
+fn sorted_adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
+    let mut adapters: Vec<_> = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .into_iter()
+        .filter(usable)
+        .collect();
+    adapters.sort_by_key(rank);
+    adapters
+}
+
+/// Every adapter the instance sees, best first (the first is what `auto` picks).
+pub fn list_adapters() -> Vec<AdapterReport> {
+    sorted_adapters(&instance()).iter().map(AdapterReport::of).collect()
+}
+
+/// Shared state of one opened GPU device. Cheap to clone through [`Gpu`].
+pub struct GpuInner {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub report: AdapterReport,
+    pub features: wgpu::Features,
+    pub limits: wgpu::Limits,
+    pub(crate) pool: BufferPool,
+    pub(crate) pipelines: PipelineCache,
+    pub(crate) recorder: Mutex<Recorder>,
+    pub(crate) errors: Arc<Mutex<Vec<String>>>,
+    pub(crate) lost: Arc<Mutex<Option<String>>>,
+}
+
+/// A handle to an opened GPU device; clone freely.
+#[derive(Clone)]
+pub struct Gpu(pub(crate) Arc<GpuInner>);
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gpu({} on {:?})", self.0.report.name, self.0.report.backend)
+    }
+}
+
+impl Gpu {
+    /// Open the best adapter (hardware first, then software).
+    pub fn open() -> Result<Gpu> {
+        let instance = instance();
+        let adapters = sorted_adapters(&instance);
+        let Some(adapter) = adapters.into_iter().next() else {
+            let detail = match std::env::var("WGPU_BACKEND") {
+                Ok(b) => format!(" for WGPU_BACKEND={b}"),
+                Err(_) => String::new(),
+            };
+            return Err(KernelError::NoAdapter { detail });
+        };
+        Self::from_adapter(adapter)
+    }
+
+    fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
+        let report = AdapterReport::of(&adapter);
+        let features = adapter.features() & WANTED_FEATURES;
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("autorep"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| KernelError::DeviceRequest {
+            adapter: report.name.clone(),
+            reason: e.to_string(),
+        })?;
+        // Validation errors must become typed errors, never the default panic.
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().unwrap().push(e.to_string());
+        }));
+        let lost = Arc::new(Mutex::new(None));
+        let lost_sink = lost.clone();
+        device.set_device_lost_callback(move |_, msg| {
+            *lost_sink.lock().unwrap() = Some(msg);
+        });
+        let recorder = Recorder::new(&device, &limits);
+        Ok(Gpu(Arc::new(GpuInner {
+            pool: BufferPool::default(),
+            pipelines: PipelineCache::default(),
+            recorder: Mutex::new(recorder),
+            device,
+            queue,
+            report,
+            features,
+            limits,
+            errors,
+            lost,
+        })))
+    }
+
+    pub fn report(&self) -> &AdapterReport {
+        &self.0.report
+    }
+
+    pub fn device(&self) -> &wgpu::Device {
+        &self.0.device
+    }
+
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.0.queue
+    }
+
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.0.limits
+    }
+
+    pub fn has_timestamps(&self) -> bool {
+        self.0.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Raise any asynchronous error (validation, device loss) seen since the last check.
+    pub fn check(&self, context: &str) -> Result<()> {
+        if let Some(msg) = self.0.lost.lock().unwrap().clone() {
+            return Err(KernelError::DeviceLost(msg));
+        }
+        let mut errs = self.0.errors.lock().unwrap();
+        if let Some(first) = errs.first().cloned() {
+            errs.clear();
+            let message = first.split_whitespace().collect::<Vec<_>>().join(" ");
+            return Err(KernelError::Validation {
+                context: context.to_string(),
+                message,
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,24 @@
+use thiserror::Error;
+
+/// Everything the kernel layer can report. Messages are one line and say what to do.
+#[derive(Debug, Error)]
+pub enum KernelError {
+    #[error("no GPU adapter found{detail}; install Mesa's Vulkan driver (apt-get install mesa-vulkan-drivers libvulkan1) or use --device cpu")]
+    NoAdapter { detail: String },
+    #[error("could not open the GPU device on adapter '{adapter}': {reason}")]
+    DeviceRequest { adapter: String, reason: String },
+    #[error("out of GPU memory: allocating {bytes} bytes failed ({reason})")]
+    OutOfMemory { bytes: u64, reason: String },
+    #[error("a binding of {bytes} bytes exceeds this adapter's storage-binding limit of {limit} bytes; use a smaller batch")]
+    BindingTooLarge { bytes: u64, limit: u64 },
+    #[error("GPU device lost: {0}")]
+    DeviceLost(String),
+    #[error("GPU validation error in {context}: {message}")]
+    Validation { context: String, message: String },
+    #[error("mapping a GPU buffer for readback failed: {0}")]
+    Map(String),
+    #[error("timestamp queries are not supported by this adapter")]
+    NoTimestamps,
+}
+
+pub type Result<T> = std::result::Result<T, KernelError>;

@@ -1,0 +1,18 @@
+//! autorep-kernels: the GPU device (wgpu), pooled buffers, cached pipelines, one typed launcher
+//! per WGSL entry point, and a CPU twin of every kernel. Knows nothing of autograd or models.
+
+pub mod cpu;
+mod device;
+mod error;
+pub mod launch;
+mod pipelines;
+mod pool;
+mod recorder;
+pub mod shaders;
+
+pub use device::{list_adapters, AdapterReport, Gpu, WANTED_FEATURES};
+pub use error::{KernelError, Result};
+pub use pipelines::{Access, Kernel, Shader};
+pub use pool::{GpuBuffer, PoolStats};
+pub use recorder::{grid, BufRef, StreamStats};
+pub use wgpu;

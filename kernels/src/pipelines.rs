@@ -1,0 +1,181 @@
+//! Shader sources, compute pipelines and bind groups, each created once and cached.
+
+use crate::device::Gpu;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Bytes of per-dispatch parameters every kernel may read from binding 0.
+pub const PARAM_BYTES: u64 = 128;
+
+/// A WGSL source file from `shaders/`, embedded at build time.
+#[derive(Debug, Clone, Copy)]
+pub struct Shader {
+    pub name: &'static str,
+    pub source: &'static str,
+}
+
+/// How a kernel touches one storage binding (binding 1, 2, ... after the params at 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// One WGSL entry point and the storage bindings it declares, in order.
+#[derive(Debug, Clone, Copy)]
+pub struct Kernel {
+    pub shader: Shader,
+    pub entry: &'static str,
+    pub bindings: &'static [Access],
+}
+
+#[derive(Default)]
+pub(crate) struct PipelineCache {
+    layouts: Mutex<HashMap<Vec<Access>, Arc<wgpu::BindGroupLayout>>>,
+    pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
+    bind_groups: Mutex<HashMap<BindKey, Arc<wgpu::BindGroup>>>,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct BindKey {
+    bindings: Vec<Access>,
+    ranges: Vec<(u64, u64, u64)>,
+}
+
+/// Beyond this many cached bind groups the cache is cleared (shapes changed a lot).
+const MAX_BIND_GROUPS: usize = 8192;
+
+impl Gpu {
+    pub(crate) fn layout(&self, bindings: &[Access]) -> Arc<wgpu::BindGroupLayout> {
+        let cache = &self.0.pipelines;
+        let mut layouts = cache.layouts.lock().unwrap();
+        if let Some(l) = layouts.get(bindings) {
+            return l.clone();
+        }
+        let mut entries = vec![wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: true,
+                min_binding_size: None,
+            },
+            count: None,
+        }];
+        for (i, a) in bindings.iter().enumerate() {
+            entries.push(wgpu::BindGroupLayoutEntry {
+                binding: i as u32 + 1,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage {
+                        read_only: *a == Access::Read,
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            });
+        }
+        let layout = Arc::new(self.0.device.create_bind_group_layout(
+            &wgpu::BindGroupLayoutDescriptor {
+                label: None,
+                entries: &entries,
+            },
+        ));
+        layouts.insert(bindings.to_vec(), layout.clone());
+        layout
+    }
+
+    /// The pipeline for `kernel` specialised with override `constants`.
+    pub(crate) fn pipeline(
+        &self,
+        kernel: &Kernel,
+        constants: &[(&str, f64)],
+    ) -> Arc<wgpu::ComputePipeline> {
+        let mut key = format!("{}::{}", kernel.shader.name, kernel.entry);
+        for (k, v) in constants {
+            key.push_str(&format!(";{k}={v}"));
+        }
+        if let Some(p) = self.0.pipelines.pipelines.lock().unwrap().get(&key) {
+            return p.clone();
+        }
+        let layout = self.layout(kernel.bindings);
+        let device = &self.0.device;
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(kernel.shader.name),
+            source: wgpu::ShaderSource::Wgsl(kernel.shader.source.into()),
+        });
+        let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: None,
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = Arc::new(device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(kernel.entry),
+            layout: Some(&pl),
+            module: &module,
+            entry_point: Some(kernel.entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants,
+                // Every kernel writes its workgroup tiles before reading them.
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        }));
+        self.0
+            .pipelines
+            .pipelines
+            .lock()
+            .unwrap()
+            .insert(key, pipeline.clone());
+        pipeline
+    }
+
+    pub(crate) fn bind_group(
+        &self,
+        kernel: &Kernel,
+        arena: &wgpu::Buffer,
+        ranges: &[crate::BufRef<'_>],
+    ) -> Arc<wgpu::BindGroup> {
+        let key = BindKey {
+            bindings: kernel.bindings.to_vec(),
+            ranges: ranges
+                .iter()
+                .map(|r| (r.buf.raw().id, r.offset, r.size))
+                .collect(),
+        };
+        let mut groups = self.0.pipelines.bind_groups.lock().unwrap();
+        if let Some(g) = groups.get(&key) {
+            return g.clone();
+        }
+        if groups.len() >= MAX_BIND_GROUPS {
+            groups.clear();
+        }
+        let layout = self.layout(kernel.bindings);
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: arena,
+                offset: 0,
+                size: std::num::NonZeroU64::new(PARAM_BYTES),
+            }),
+        }];
+        for (i, r) in ranges.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: r.buf.wgpu(),
+                    offset: r.offset,
+                    size: std::num::NonZeroU64::new(r.size),
+                }),
+            });
+        }
+        let group = Arc::new(self.0.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &layout,
+            entries: &entries,
+        }));
+        groups.insert(key, group.clone());
+        group
+    }
+}

@@ -1,0 +1,366 @@
+//! Commands are queued on the host and encoded at flush time into ONE command encoder, with
+//! consecutive dispatches sharing ONE compute pass, then submitted once. Per-dispatch scalars
+//! live in a uniform arena written once per submit and selected with dynamic offsets, because a
+//! `queue.write_buffer` lands before the whole submit and could not serve two dispatches.
+
+use crate::device::Gpu;
+use crate::error::{KernelError, Result};
+use crate::pipelines::{Kernel, PARAM_BYTES};
+use crate::pool::GpuBuffer;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Dispatches per submit before the recorder flushes on its own.
+const ARENA_SLOTS: u64 = 4096;
+
+enum Cmd {
+    Dispatch {
+        pipeline: Arc<wgpu::ComputePipeline>,
+        bind: Arc<wgpu::BindGroup>,
+        offset: u32,
+        groups: [u32; 3],
+    },
+    Copy {
+        src: wgpu::Buffer,
+        src_offset: u64,
+        dst: wgpu::Buffer,
+        dst_offset: u64,
+        size: u64,
+    },
+}
+
+pub(crate) struct Recorder {
+    arena: wgpu::Buffer,
+    stride: u64,
+    params: Vec<u8>,
+    cmds: Vec<Cmd>,
+    dispatches: u64,
+    submits: u64,
+}
+
+impl Recorder {
+    pub(crate) fn new(device: &wgpu::Device, limits: &wgpu::Limits) -> Self {
+        let align = limits.min_uniform_buffer_offset_alignment as u64;
+        let stride = PARAM_BYTES.div_ceil(align) * align;
+        let arena = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params arena"),
+            size: stride * ARENA_SLOTS,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Recorder {
+            arena,
+            stride,
+            params: Vec::new(),
+            cmds: Vec::new(),
+            dispatches: 0,
+            submits: 0,
+        }
+    }
+}
+
+/// A byte range of a pooled buffer bound to one storage binding.
+#[derive(Clone, Copy)]
+pub struct BufRef<'a> {
+    pub buf: &'a GpuBuffer,
+    pub offset: u64,
+    pub size: u64,
+}
+
+impl<'a> From<&'a GpuBuffer> for BufRef<'a> {
+    fn from(buf: &'a GpuBuffer) -> Self {
+        BufRef {
+            buf,
+            offset: 0,
+            size: buf.len_bytes().max(4).div_ceil(4) * 4,
+        }
+    }
+}
+
+/// Counters of the command stream, for tests and reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    pub dispatches: u64,
+    pub submits: u64,
+}
+
+/// Split a workgroup count over x and y so no dimension exceeds 65,535.
+pub fn grid(groups: u32) -> [u32; 3] {
+    const MAX: u32 = 65_535;
+    if groups <= MAX {
+        [groups.max(1), 1, 1]
+    } else {
+        [MAX, groups.div_ceil(MAX), 1]
+    }
+}
+
+impl Gpu {
+    /// Queue one dispatch; nothing reaches the device until [`Gpu::flush`] or a readback.
+    pub fn dispatch(
+        &self,
+        kernel: &Kernel,
+        constants: &[(&str, f64)],
+        params: &[u32],
+        bindings: &[BufRef<'_>],
+        groups: [u32; 3],
+    ) -> Result<()> {
+        assert_eq!(bindings.len(), kernel.bindings.len(), "{}: binding count", kernel.entry);
+        assert!(params.len() as u64 * 4 <= PARAM_BYTES, "{}: params", kernel.entry);
+        let limit = self.0.limits.max_storage_buffer_binding_size;
+        if let Some(big) = bindings.iter().find(|b| b.size > limit) {
+            return Err(KernelError::BindingTooLarge {
+                bytes: big.size,
+                limit,
+            });
+        }
+        let pipeline = self.pipeline(kernel, constants);
+        let full = {
+            let rec = self.0.recorder.lock().unwrap();
+            rec.params.len() as u64 >= rec.stride * ARENA_SLOTS
+        };
+        if full {
+            self.flush()?;
+        }
+        let mut rec = self.0.recorder.lock().unwrap();
+        let bind = self.bind_group(kernel, &rec.arena, bindings);
+        let offset = rec.params.len() as u32;
+        let stride = rec.stride as usize;
+        rec.params.extend_from_slice(bytemuck::cast_slice(params));
+        rec.params.resize(offset as usize + stride, 0);
+        rec.cmds.push(Cmd::Dispatch {
+            pipeline,
+            bind,
+            offset,
+            groups,
+        });
+        rec.dispatches += 1;
+        Ok(())
+    }
+
+    /// Encode everything queued into one encoder and submit it.
+    pub fn flush(&self) -> Result<Option<wgpu::SubmissionIndex>> {
+        self.flush_with(None)
+    }
+
+    fn flush_with(
+        &self,
+        timestamps: Option<(&wgpu::QuerySet, &wgpu::Buffer)>,
+    ) -> Result<Option<wgpu::SubmissionIndex>> {
+        let mut rec = self.0.recorder.lock().unwrap();
+        if rec.cmds.is_empty() && timestamps.is_none() {
+            return Ok(None);
+        }
+        let cmds = std::mem::take(&mut rec.cmds);
+        if !rec.params.is_empty() {
+            self.0.queue.write_buffer(&rec.arena, 0, &rec.params);
+            rec.params.clear();
+        }
+        let mut enc = self
+            .0
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        if let Some((qs, _)) = timestamps {
+            enc.write_timestamp(qs, 0);
+        }
+        let mut i = 0;
+        while i < cmds.len() {
+            match &cmds[i] {
+                Cmd::Copy {
+                    src,
+                    src_offset,
+                    dst,
+                    dst_offset,
+                    size,
+                } => {
+                    enc.copy_buffer_to_buffer(src, *src_offset, dst, *dst_offset, *size);
+                    i += 1;
+                }
+                Cmd::Dispatch { .. } => {
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+                    while let Some(Cmd::Dispatch {
+                        pipeline,
+                        bind,
+                        offset,
+                        groups,
+                    }) = cmds.get(i)
+                    {
+                        pass.set_pipeline(pipeline);
+                        pass.set_bind_group(0, bind.as_ref(), &[*offset]);
+                        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                        i += 1;
+                    }
+                }
+            }
+        }
+        if let Some((qs, resolve)) = timestamps {
+            enc.write_timestamp(qs, 1);
+            enc.resolve_query_set(qs, 0..2, resolve, 0);
+        }
+        let index = self.0.queue.submit([enc.finish()]);
+        rec.submits += 1;
+        drop(rec);
+        self.check("submit")?;
+        Ok(Some(index))
+    }
+
+    /// Block until all submitted work is done.
+    pub fn wait(&self) -> Result<()> {
+        self.flush()?;
+        self.0
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| KernelError::DeviceLost(e.to_string()))?;
+        self.check("wait")
+    }
+
+    /// Copy host data into `buf` at byte `offset`, ordered after everything queued so far.
+    pub fn write(&self, buf: &GpuBuffer, offset: u64, data: &[u8]) -> Result<()> {
+        // write_buffer lands before the next submit's commands, so queued work must go first.
+        self.flush()?;
+        let mut padded;
+        let bytes = if data.len() % 4 == 0 {
+            data
+        } else {
+            padded = data.to_vec();
+            padded.resize(data.len().div_ceil(4) * 4, 0);
+            &padded
+        };
+        if !bytes.is_empty() {
+            self.0.queue.write_buffer(buf.wgpu(), offset, bytes);
+        }
+        Ok(())
+    }
+
+    /// Queue a buffer-to-buffer copy in stream order.
+    pub fn copy(
+        &self,
+        src: &GpuBuffer,
+        src_offset: u64,
+        dst: &GpuBuffer,
+        dst_offset: u64,
+        size: u64,
+    ) -> Result<()> {
+        let mut rec = self.0.recorder.lock().unwrap();
+        rec.cmds.push(Cmd::Copy {
+            src: src.wgpu().clone(),
+            src_offset,
+            dst: dst.wgpu().clone(),
+            dst_offset,
+            size,
+        });
+        Ok(())
+    }
+
+    /// Read `bytes` bytes of `buf` from byte `offset` back to the host (flushes and waits).
+    pub fn read_bytes(&self, buf: &GpuBuffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+        let size = bytes.div_ceil(4) * 4;
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.0.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        {
+            let mut rec = self.0.recorder.lock().unwrap();
+            rec.cmds.push(Cmd::Copy {
+                src: buf.wgpu().clone(),
+                src_offset: offset,
+                dst: staging.clone(),
+                dst_offset: 0,
+                size,
+            });
+        }
+        self.flush()?;
+        self.map_and_read(&staging, bytes)
+    }
+
+    fn map_and_read(&self, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.0
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| KernelError::DeviceLost(e.to_string()))?;
+        rx.recv_timeout(Duration::from_secs(600))
+            .map_err(|e| KernelError::Map(e.to_string()))?
+            .map_err(|e| KernelError::Map(e.to_string()))?;
+        let out = {
+            let view = staging
+                .get_mapped_range(..)
+                .map_err(|e| KernelError::Map(e.to_string()))?;
+            view[..bytes as usize].to_vec()
+        };
+        staging.unmap();
+        self.check("readback")?;
+        Ok(out)
+    }
+
+    pub fn read_f32(&self, buf: &GpuBuffer, offset_elems: usize, n: usize) -> Result<Vec<f32>> {
+        let bytes = self.read_bytes(buf, offset_elems as u64 * 4, n as u64 * 4)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    pub fn read_u32(&self, buf: &GpuBuffer, offset_elems: usize, n: usize) -> Result<Vec<u32>> {
+        let bytes = self.read_bytes(buf, offset_elems as u64 * 4, n as u64 * 4)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Upload a slice into a fresh pooled buffer.
+    pub fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> Result<GpuBuffer> {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let buf = self.alloc(bytes.len() as u64)?;
+        self.write(&buf, 0, bytes)?;
+        Ok(buf)
+    }
+
+    pub fn stream_stats(&self) -> StreamStats {
+        let rec = self.0.recorder.lock().unwrap();
+        StreamStats {
+            dispatches: rec.dispatches,
+            submits: rec.submits,
+        }
+    }
+
+    /// Device seconds spent on everything queued, measured with timestamp queries around one
+    /// submit. Needs TIMESTAMP_QUERY_INSIDE_ENCODERS.
+    pub fn flush_timed(&self) -> Result<f64> {
+        if !self
+            .0
+            .features
+            .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
+        {
+            return Err(KernelError::NoTimestamps);
+        }
+        let dev = &self.0.device;
+        let qs = dev.create_query_set(&wgpu::QuerySetDescriptor {
+            label: None,
+            ty: wgpu::QueryType::Timestamp,
+            count: 2,
+        });
+        let resolve = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: 16,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let staging = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: 16,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.flush_with(Some((&qs, &resolve)))?;
+        let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        enc.copy_buffer_to_buffer(&resolve, 0, &staging, 0, 16);
+        self.0.queue.submit([enc.finish()]);
+        let bytes = self.map_and_read(&staging, 16)?;
+        let t: &[u64] = bytemuck::cast_slice(&bytes);
+        let period = self.0.queue.get_timestamp_period() as f64;
+        Ok(t[1].saturating_sub(t[0]) as f64 * period * 1e-9)
+    }
+}

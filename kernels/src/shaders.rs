@@ -1,0 +1,20 @@
+//! Every WGSL file in `shaders/`, embedded at build time.
+
+use crate::pipelines::Shader;
+
+macro_rules! shader {
+    ($id:ident, $file:literal) => {
+        pub const $id: Shader = Shader {
+            name: $file,
+            source: include_str!(concat!("../../shaders/", $file)),
+        };
+    };
+}
+
+shader!(ELEMENTWISE, "elementwise.wgsl");
+shader!(REDUCE, "reduce.wgsl");
+shader!(LOSS, "loss.wgsl");
+shader!(GEMM, "gemm.wgsl");
+
+/// All shaders, for validation tests and pipeline warm-up.
+pub const ALL: &[Shader] = &[ELEMENTWISE, REDUCE, LOSS, GEMM];

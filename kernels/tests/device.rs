@@ -1,0 +1,60 @@
+mod common;
+
+/// CI sets WGPU_BACKEND=vulkan: the GPU tests must then really run on Vulkan, not a silent
+/// GL fallback.
+#[test]
+fn gpu_tests_run_on_the_requested_backend() {
+    let Some(g) = common::gpu() else { return };
+    let backend = g.report().backend;
+    if let Ok(want) = std::env::var("WGPU_BACKEND") {
+        let want = want.to_ascii_lowercase();
+        let ok = match backend {
+            autorep_kernels::wgpu::Backend::Vulkan => want.contains("vulkan") || want.contains("vk"),
+            autorep_kernels::wgpu::Backend::Metal => want.contains("metal"),
+            autorep_kernels::wgpu::Backend::Dx12 => want.contains("dx12"),
+            autorep_kernels::wgpu::Backend::Gl => want.contains("gl"),
+            _ => false,
+        };
+        assert!(ok, "WGPU_BACKEND={want} but the tests run on {backend:?}");
+    }
+}
+
+#[test]
+fn every_shader_validates_with_naga() {
+    for s in autorep_kernels::shaders::ALL {
+        let module = naga::front::wgsl::parse_str(s.source)
+            .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(s.source, s.name)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::empty(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(s.source, s.name)));
+    }
+}
+
+#[test]
+fn every_shader_file_is_registered() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shaders");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".wgsl") {
+            assert!(
+                autorep_kernels::shaders::ALL.iter().any(|s| s.name == name),
+                "{name} is not in shaders::ALL"
+            );
+        }
+    }
+}
+
+#[test]
+fn buffers_are_reused_after_release() {
+    let Some(g) = common::gpu() else { return };
+    for _ in 0..3 {
+        let a = g.alloc(1000).unwrap();
+        let b = g.alloc(5000).unwrap();
+        autorep_kernels::launch::fill(&g, 250, 1.0, &a).unwrap();
+        drop((a, b));
+    }
+    assert_eq!(g.pool_stats().buffers_created, 2);
+}

@@ -1,0 +1,151 @@
+//! Every GPU launcher against its CPU twin on random inputs with odd sizes.
+
+mod common;
+use autorep_kernels::{cpu, cpu::GemmParams, cpu::Strided, launch};
+use common::{gpu, rand_vec, rel_err};
+
+const SIZES: &[usize] = &[1, 7, 33, 129, 1000, 70_001];
+
+#[test]
+fn elementwise_ops_match_cpu() {
+    let Some(g) = gpu() else { return };
+    for &n in SIZES {
+        let x = rand_vec(1, n);
+        let y = rand_vec(2, n);
+        let (bx, by) = (g.upload(&x).unwrap(), g.upload(&y).unwrap());
+        let out = g.alloc(n as u64 * 4).unwrap();
+        let mut want = vec![0f32; n];
+        let check = |want: &[f32], what: &str| {
+            let got = g.read_f32(&out, 0, n).unwrap();
+            let e = rel_err(&got, want);
+            assert!(e <= 1e-5, "{what} n={n}: rel err {e}");
+        };
+        launch::axpby(&g, n, 0.5, &bx, -2.0, &by, &out).unwrap();
+        cpu::axpby(0.5, &x, -2.0, &y, &mut want);
+        check(&want, "axpby");
+        launch::mul(&g, n, &bx, &by, &out).unwrap();
+        cpu::mul(&x, &y, &mut want);
+        check(&want, "mul");
+        launch::relu_backward(&g, n, &bx, &by, &out).unwrap();
+        cpu::relu_backward(&x, &y, &mut want);
+        check(&want, "relu_backward");
+        launch::scale(&g, n, 3.0, &bx, &out).unwrap();
+        cpu::scale(3.0, &x, &mut want);
+        check(&want, "scale");
+        launch::relu(&g, n, &bx, &out).unwrap();
+        cpu::relu(&x, &mut want);
+        check(&want, "relu");
+        launch::axpy_inplace(&g, n, 0.25, &by, &out).unwrap();
+        cpu::axpy_inplace(0.25, &y, &mut want);
+        check(&want, "axpy_inplace");
+        launch::fill(&g, n, 1.5, &out).unwrap();
+        cpu::fill(1.5, &mut want);
+        check(&want, "fill");
+    }
+}
+
+#[test]
+fn bias_add_matches_cpu() {
+    let Some(g) = gpu() else { return };
+    for &(outer, c, inner) in &[(1, 1, 1), (3, 7, 33), (5, 13, 1), (2, 129, 9)] {
+        let n = outer * c * inner;
+        let x = rand_vec(3, n);
+        let b = rand_vec(4, c);
+        let out = g.alloc(n as u64 * 4).unwrap();
+        launch::bias_add(&g, n, c, inner, &g.upload(&x).unwrap(), &g.upload(&b).unwrap(), &out).unwrap();
+        let mut want = vec![0f32; n];
+        cpu::bias_add(&x, &b, inner, &mut want);
+        let e = rel_err(&g.read_f32(&out, 0, n).unwrap(), &want);
+        assert!(e <= 1e-5, "bias_add {outer}x{c}x{inner}: {e}");
+    }
+}
+
+#[test]
+fn reductions_match_cpu() {
+    let Some(g) = gpu() else { return };
+    for &n in SIZES.iter().chain(&[300_007]) {
+        let x = rand_vec(5, n);
+        let bx = g.upload(&x).unwrap();
+        let chunk = launch::sum_all_chunk(n);
+        let scratch = g.alloc(n.div_ceil(chunk) as u64 * 4).unwrap();
+        let out = g.alloc(4).unwrap();
+        launch::sum_all(&g, n, 0.5, &bx, &scratch, &out).unwrap();
+        let want = 0.5 * x.iter().map(|&v| v as f64).sum::<f64>() as f32;
+        let got = g.read_f32(&out, 0, 1).unwrap()[0];
+        let scale = x.iter().map(|v| v.abs()).sum::<f32>() * 0.5;
+        assert!((got - want).abs() <= 1e-4 * scale.max(1.0), "sum_all n={n}: {got} vs {want}");
+    }
+    for &(outer, len, inner) in &[(1, 1, 1), (1, 129, 7), (3, 33, 1), (7, 5, 13), (2, 1000, 3)] {
+        let x = rand_vec(6, outer * len * inner);
+        let out = g.alloc((outer * inner) as u64 * 4).unwrap();
+        launch::sum_mid(&g, outer, len, inner, 2.0, &g.upload(&x).unwrap(), &out).unwrap();
+        let mut want = vec![0f32; outer * inner];
+        cpu::sum_mid(&x, outer, len, inner, 2.0, &mut want);
+        let e = rel_err(&g.read_f32(&out, 0, outer * inner).unwrap(), &want);
+        assert!(e <= 1e-4, "sum_mid {outer}x{len}x{inner}: {e}");
+    }
+}
+
+#[test]
+fn cross_entropy_matches_cpu() {
+    let Some(g) = gpu() else { return };
+    for &(rows, classes, eps) in &[(1, 2, 0.0), (7, 10, 0.0), (33, 100, 0.1), (129, 7, 0.2)] {
+        let logits: Vec<f32> = rand_vec(7, rows * classes).iter().map(|v| v * 5.0).collect();
+        let labels: Vec<u32> = (0..rows).map(|r| ((r * 7 + 3) % classes) as u32).collect();
+        let gloss = rand_vec(8, rows);
+        let (bl, by, bg) = (g.upload(&logits).unwrap(), g.upload(&labels).unwrap(), g.upload(&gloss).unwrap());
+        let (loss, correct) = (g.alloc(rows as u64 * 4).unwrap(), g.alloc(rows as u64 * 4).unwrap());
+        let glogits = g.alloc((rows * classes) as u64 * 4).unwrap();
+        launch::ce_forward(&g, rows, classes, eps, &bl, &by, &loss, &correct).unwrap();
+        launch::ce_backward(&g, rows, classes, eps, &bl, &by, &bg, &glogits).unwrap();
+        let (mut wl, mut wc, mut wg) = (vec![0f32; rows], vec![0f32; rows], vec![0f32; rows * classes]);
+        cpu::ce_forward(&logits, &labels, classes, eps, &mut wl, &mut wc);
+        cpu::ce_backward(&logits, &labels, &gloss, classes, eps, &mut wg);
+        assert!(rel_err(&g.read_f32(&loss, 0, rows).unwrap(), &wl) <= 1e-5);
+        assert_eq!(g.read_f32(&correct, 0, rows).unwrap(), wc);
+        assert!(rel_err(&g.read_f32(&glogits, 0, rows * classes).unwrap(), &wg) <= 1e-5);
+    }
+}
+
+fn check_gemm(g: &autorep_kernels::Gpu, p: &GemmParams, what: &str) {
+    let (ea, eb, ec) = p.extents();
+    let a = rand_vec(9, ea);
+    let b = rand_vec(10, eb);
+    let c0 = rand_vec(11, ec);
+    let bias = rand_vec(12, p.bias_off.map_or(1, |o| o + p.n));
+    let bc = g.upload(&c0).unwrap();
+    let bb = g.upload(&bias).unwrap();
+    launch::gemm(g, p, &g.upload(&a).unwrap(), &g.upload(&b).unwrap(), Some(&bb), &bc).unwrap();
+    let mut want = c0.clone();
+    cpu::gemm(p, &a, &b, &bias, &mut want);
+    let e = rel_err(&g.read_f32(&bc, 0, ec).unwrap(), &want);
+    assert!(e <= 1e-4, "gemm {what} {p:?}: rel err {e}");
+}
+
+#[test]
+fn gemm_matches_cpu_on_odd_shapes_and_transposes() {
+    let Some(g) = gpu() else { return };
+    let shapes = [(1, 1, 1), (7, 33, 129), (129, 7, 33), (33, 129, 7), (65, 63, 17), (100, 1, 300)];
+    for &(m, n, k) in &shapes {
+        for ta in [false, true] {
+            for tb in [false, true] {
+                check_gemm(&g, &GemmParams::dense(m, n, k, ta, tb), "dense");
+            }
+        }
+    }
+    let mut p = GemmParams::dense(33, 65, 17, false, true);
+    p.bias_off = Some(3);
+    p.alpha = 0.5;
+    check_gemm(&g, &p, "bias+alpha");
+    p.accumulate = true;
+    check_gemm(&g, &p, "accumulate");
+    // Batched, with offsets and a padded C row stride.
+    let q = GemmParams {
+        m: 9, n: 11, k: 13, batch: 3,
+        a: Strided { off: 5, rs: 13, cs: 1, bs: 9 * 13 + 2 },
+        b: Strided { off: 1, rs: 1, cs: 13, bs: 11 * 13 },
+        c: Strided { off: 2, rs: 12, cs: 1, bs: 9 * 12 },
+        bias_off: None, accumulate: false, alpha: 1.0,
+    };
+    check_gemm(&g, &q, "batched");
+}

@@ -1,0 +1,81 @@
+// Elementwise kernels over flat f32 buffers. One invocation per element; the grid may be
+// split over x and y (65,535 workgroups per dimension), so the index folds y back in.
+
+struct Params {
+    n: u32,
+    inner: u32,   // bias_add: elements per channel (H*W, or 1 for a matrix)
+    channels: u32,
+    _pad: u32,
+    alpha: f32,
+    beta: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return gid.x + gid.y * nwg.x * 256u;
+}
+
+// ---- two inputs, one output: bindings x, y, out
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+// out = alpha*x + beta*y  (add, sub and scaled sums)
+@compute @workgroup_size(256)
+fn axpby(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if i < p.n { out[i] = p.alpha * x[i] + p.beta * y[i]; }
+}
+
+@compute @workgroup_size(256)
+fn mul(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if i < p.n { out[i] = x[i] * y[i]; }
+}
+
+// out = y where x > 0 else 0   (x: ReLU input, y: upstream gradient)
+@compute @workgroup_size(256)
+fn relu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if i < p.n { out[i] = select(0.0, y[i], x[i] > 0.0); }
+}
+
+// out[o, c, i] = x[o, c, i] + y[c]
+@compute @workgroup_size(256)
+fn bias_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if i < p.n { out[i] = x[i] + y[(i / p.inner) % p.channels]; }
+}
+
+// ---- one input, one output: bindings x, out1. Entry points never share a binding slot's
+// variable, so the slot numbering can differ between families.
+@group(0) @binding(2) var<storage, read_write> out1: array<f32>;
+
+@compute @workgroup_size(256)
+fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if i < p.n { out1[i] = p.alpha * x[i]; }
+}
+
+@compute @workgroup_size(256)
+fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if i < p.n { out1[i] = max(x[i], 0.0); }
+}
+
+// out += alpha * x, in place (gradient accumulation, plain SGD)
+@compute @workgroup_size(256)
+fn axpy_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if i < p.n { out1[i] = out1[i] + p.alpha * x[i]; }
+}
+
+// ---- output only: binding fout
+@group(0) @binding(1) var<storage, read_write> fout: array<f32>;
+
+@compute @workgroup_size(256)
+fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if i < p.n { fout[i] = p.alpha; }
+}

@@ -1,0 +1,52 @@
+// Deterministic reductions: fixed-order tree sums in workgroup memory, no float atomics,
+// so a result never depends on scheduling.
+
+struct Params {
+    n: u32,       // sum_rows: valid elements in total; sum_mid: outer*inner outputs
+    len: u32,     // sum_rows: row length; sum_mid: size of the reduced (middle) axis
+    inner: u32,   // sum_mid: elements after the reduced axis
+    _pad: u32,
+    alpha: f32,   // scale applied to every result (1 for sums, 1/len for means)
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+var<workgroup> partial: array<f32, 256>;
+
+// out[r] = alpha * sum_j x[r*len + j] over valid elements; one workgroup per row.
+@compute @workgroup_size(256)
+fn sum_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    let row = wid.x + wid.y * nwg.x;
+    let start = row * p.len;
+    let end = min(start + p.len, p.n);
+    var acc = 0.0;
+    for (var i = start + lid; i < end; i += 256u) {
+        acc += x[i];
+    }
+    partial[lid] = acc;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if lid < s { partial[lid] += partial[lid + s]; }
+        workgroupBarrier();
+    }
+    if lid == 0u && start < p.n { out[row] = p.alpha * partial[0]; }
+}
+
+// x viewed as [outer, len, inner]: out[o, i] = alpha * sum_m x[o, m, i]; one invocation per output.
+@compute @workgroup_size(256)
+fn sum_mid(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = gid.x + gid.y * nwg.x * 256u;
+    if t >= p.n { return; }
+    let o = t / p.inner;
+    let i = t % p.inner;
+    var acc = 0.0;
+    var idx = o * p.len * p.inner + i;
+    for (var m = 0u; m < p.len; m++) {
+        acc += x[idx];
+        idx += p.inner;
+    }
+    out[t] = p.alpha * acc;
+}
