@@ -79,3 +79,16 @@ fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let i = flat(gid, nwg);
     if i < p.n { fout[i] = p.alpha; }
 }
+
+// ---- broadcast back over a reduced middle axis: y is [outer, inner], out is [outer, len, inner]
+// (p.channels holds len). The backward of sum_mid and of full sums (outer = inner = 1).
+@group(0) @binding(2) var<storage, read_write> eout: array<f32>;
+
+@compute @workgroup_size(256)
+fn expand_mid(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if i < p.n {
+        let o = i / (p.channels * p.inner);
+        eout[i] = p.alpha * x[o * p.inner + i % p.inner];
+    }
+}

@@ -23,8 +23,6 @@ struct Params {
 const BM: u32 = 64u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
-const TM: u32 = 4u;
-const TN: u32 = 4u;
 const THREADS: u32 = 256u;
 
 var<workgroup> As: array<f32, 1024>;   // [BK][BM]
@@ -44,10 +42,12 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let a_k_contig = p.a_cs == 1u;
     let b_n_contig = p.b_cs == 1u;
 
-    var acc: array<array<f32, 4>, 4>;
-    for (var i = 0u; i < TM; i++) {
-        for (var j = 0u; j < TN; j++) { acc[i][j] = 0.0; }
-    }
+    // The register tile as four vec4 rows, indexed only with constants: CPU rasterisers do not
+    // unroll loops, and a dynamically indexed private array would live in memory there.
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
 
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
         for (var r = 0u; r < (BM * BK) / THREADS; r++) {
@@ -72,29 +72,38 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
-            var ar: array<f32, 4>;
-            var br: array<f32, 4>;
-            for (var i = 0u; i < TM; i++) { ar[i] = As[kk * BM + ty + 16u * i]; }
-            for (var j = 0u; j < TN; j++) { br[j] = Bs[kk * BN + tx + 16u * j]; }
-            for (var i = 0u; i < TM; i++) {
-                for (var j = 0u; j < TN; j++) { acc[i][j] = fma(ar[i], br[j], acc[i][j]); }
-            }
+            let ao = kk * BM + ty;
+            let bo = kk * BN + tx;
+            let av = vec4<f32>(As[ao], As[ao + 16u], As[ao + 32u], As[ao + 48u]);
+            let bv = vec4<f32>(Bs[bo], Bs[bo + 16u], Bs[bo + 32u], Bs[bo + 48u]);
+            acc0 = fma(vec4<f32>(av.x), bv, acc0);
+            acc1 = fma(vec4<f32>(av.y), bv, acc1);
+            acc2 = fma(vec4<f32>(av.z), bv, acc2);
+            acc3 = fma(vec4<f32>(av.w), bv, acc3);
         }
         workgroupBarrier();
     }
 
     let c_base = p.c_off + batch * p.c_bs;
-    for (var i = 0u; i < TM; i++) {
-        let gr = row0 + ty + 16u * i;
-        if gr >= p.m { continue; }
-        for (var j = 0u; j < TN; j++) {
-            let gc = col0 + tx + 16u * j;
-            if gc >= p.n { continue; }
-            var v = p.alpha * acc[i][j];
-            if (p.flags & 1u) != 0u { v += bias[p.bias_off + gc]; }
-            let idx = c_base + gr * p.c_rs + gc;
-            if (p.flags & 2u) != 0u { v += c[idx]; }
-            c[idx] = v;
-        }
-    }
+    store_row(c_base, row0 + ty, col0 + tx, acc0);
+    store_row(c_base, row0 + ty + 16u, col0 + tx, acc1);
+    store_row(c_base, row0 + ty + 32u, col0 + tx, acc2);
+    store_row(c_base, row0 + ty + 48u, col0 + tx, acc3);
+}
+
+fn store_one(c_base: u32, gr: u32, gc: u32, value: f32) {
+    if gr >= p.m || gc >= p.n { return; }
+    var v = p.alpha * value;
+    if (p.flags & 1u) != 0u { v += bias[p.bias_off + gc]; }
+    let idx = c_base + gr * p.c_rs + gc;
+    if (p.flags & 2u) != 0u { v += c[idx]; }
+    c[idx] = v;
+}
+
+// Row gr of the register tile holds columns gc, gc+16, gc+32, gc+48.
+fn store_row(c_base: u32, gr: u32, gc: u32, v: vec4<f32>) {
+    store_one(c_base, gr, gc, v.x);
+    store_one(c_base, gr, gc + 16u, v.y);
+    store_one(c_base, gr, gc + 32u, v.z);
+    store_one(c_base, gr, gc + 48u, v.w);
 }

@@ -181,6 +181,11 @@ impl Gpu {
         })))
     }
 
+    /// Whether two handles refer to the same opened device.
+    pub fn same_device(&self, other: &Gpu) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     pub fn report(&self) -> &AdapterReport {
         &self.0.report
     }

@@ -42,6 +42,10 @@ struct BindKey {
     ranges: Vec<(u64, u64, u64)>,
 }
 
+fn checked_shaders() -> bool {
+    std::env::var("AUTOREP_CHECKED_SHADERS").is_ok_and(|v| v == "1")
+}
+
 /// Beyond this many cached bind groups the cache is cleared (shapes changed a lot).
 const MAX_BIND_GROUPS: usize = 8192;
 
@@ -101,10 +105,24 @@ impl Gpu {
         }
         let layout = self.layout(kernel.bindings);
         let device = &self.0.device;
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        let desc = wgpu::ShaderModuleDescriptor {
             label: Some(kernel.shader.name),
             source: wgpu::ShaderSource::Wgsl(kernel.shader.source.into()),
-        });
+        };
+        let module = if checked_shaders() {
+            device.create_shader_module(desc)
+        } else {
+            // SAFETY: every kernel in shaders/ guards its global reads and writes with explicit
+            // range checks and indexes workgroup/private arrays only with in-range constants
+            // and loop counters; wgpu's injected checks cost up to ~1.5x on GEMM-like loops.
+            // AUTOREP_CHECKED_SHADERS=1 restores them for debugging.
+            unsafe {
+                device.create_shader_module_trusted(
+                    desc,
+                    wgpu::ShaderRuntimeChecks::unchecked(),
+                )
+            }
+        };
         let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: None,
             bind_group_layouts: &[Some(&layout)],

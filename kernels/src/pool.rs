@@ -19,12 +19,13 @@ pub(crate) struct RawBuffer {
 #[derive(Default)]
 pub(crate) struct BufferPool {
     free: Mutex<HashMap<u64, Vec<Arc<RawBuffer>>>>,
+    staging: Mutex<HashMap<u64, Vec<wgpu::Buffer>>>,
     created: AtomicU64,
     bytes_created: AtomicU64,
     next_id: AtomicU64,
 }
 
-/// Counters for tests and reports.
+/// Counters for tests and reports (storage and readback buffers alike).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {
     pub buffers_created: u64,
@@ -65,6 +66,12 @@ impl Drop for GpuBuffer {
         if let (Some(raw), Some(owner)) = (self.raw.take(), self.owner.upgrade()) {
             owner.pool.free.lock().unwrap().entry(raw.size).or_default().push(raw);
         }
+    }
+}
+
+impl BufferPool {
+    pub(crate) fn return_staging(&self, buf: wgpu::Buffer) {
+        self.staging.lock().unwrap().entry(buf.size()).or_default().push(buf);
     }
 }
 
@@ -116,6 +123,21 @@ impl Gpu {
             buffer,
             size,
         }))
+    }
+
+    /// A MAP_READ buffer of exactly `size` bytes for readback, from the pool when possible.
+    pub(crate) fn staging(&self, size: u64) -> wgpu::Buffer {
+        let reused = self.0.pool.staging.lock().unwrap().get_mut(&size).and_then(|v| v.pop());
+        reused.unwrap_or_else(|| {
+            self.0.pool.created.fetch_add(1, Ordering::Relaxed);
+            self.0.pool.bytes_created.fetch_add(size, Ordering::Relaxed);
+            self.0.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })
     }
 
     pub fn pool_stats(&self) -> PoolStats {

@@ -257,12 +257,7 @@ impl Gpu {
         if size == 0 {
             return Ok(Vec::new());
         }
-        let staging = self.0.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let staging = self.staging(size);
         {
             let mut rec = self.0.recorder.lock().unwrap();
             rec.cmds.push(Cmd::Copy {
@@ -274,7 +269,9 @@ impl Gpu {
             });
         }
         self.flush()?;
-        self.map_and_read(&staging, bytes)
+        let out = self.map_and_read(&staging, bytes);
+        self.0.pool.return_staging(staging);
+        out
     }
 
     fn map_and_read(&self, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {

@@ -61,6 +61,21 @@ fn bias_add_matches_cpu() {
 }
 
 #[test]
+fn expand_mid_matches_cpu() {
+    let Some(g) = gpu() else { return };
+    for &(outer, len, inner) in &[(1, 1, 1), (1, 1000, 1), (3, 7, 33), (5, 1, 13), (2, 129, 9)] {
+        let y = rand_vec(13, outer * inner);
+        let n = outer * len * inner;
+        let out = g.alloc(n as u64 * 4).unwrap();
+        launch::expand_mid(&g, outer, len, inner, 0.5, &g.upload(&y).unwrap(), &out).unwrap();
+        let mut want = vec![0f32; n];
+        cpu::expand_mid(&y, len, inner, 0.5, &mut want);
+        let e = rel_err(&g.read_f32(&out, 0, n).unwrap(), &want);
+        assert!(e <= 1e-5, "expand_mid {outer}x{len}x{inner}: {e}");
+    }
+}
+
+#[test]
 fn reductions_match_cpu() {
     let Some(g) = gpu() else { return };
     for &n in SIZES.iter().chain(&[300_007]) {
@@ -104,6 +119,32 @@ fn cross_entropy_matches_cpu() {
         assert!(rel_err(&g.read_f32(&loss, 0, rows).unwrap(), &wl) <= 1e-5);
         assert_eq!(g.read_f32(&correct, 0, rows).unwrap(), wc);
         assert!(rel_err(&g.read_f32(&glogits, 0, rows * classes).unwrap(), &wg) <= 1e-5);
+    }
+}
+
+/// Transposed reads must equal multiplying explicitly transposed copies.
+#[test]
+fn transposed_gemm_equals_explicit_transpose() {
+    let (m, n, k) = (5, 3, 4);
+    let a = rand_vec(20, m * k); // [m, k]
+    let b = rand_vec(21, k * n); // [k, n]
+    let t = |x: &[f32], r: usize, c: usize| -> Vec<f32> {
+        (0..c * r).map(|i| x[(i % r) * c + i / r]).collect()
+    };
+    let (at, bt) = (t(&a, m, k), t(&b, k, n)); // [k, m], [n, k]
+    let mut want = vec![0f32; m * n];
+    cpu::gemm(&GemmParams::dense(m, n, k, false, false), &a, &b, &[], &mut want);
+    for (ta, tb) in [(true, false), (false, true), (true, true)] {
+        let mut got = vec![0f32; m * n];
+        let (aa, bb) = (if ta { &at } else { &a }, if tb { &bt } else { &b });
+        cpu::gemm(&GemmParams::dense(m, n, k, ta, tb), aa, bb, &[], &mut got);
+        assert!(rel_err(&got, &want) < 1e-6, "ta={ta} tb={tb}");
+        if let Some(g) = gpu() {
+            let c = g.alloc((m * n) as u64 * 4).unwrap();
+            let p = GemmParams::dense(m, n, k, ta, tb);
+            launch::gemm(&g, &p, &g.upload(aa).unwrap(), &g.upload(bb).unwrap(), None, &c).unwrap();
+            assert!(rel_err(&g.read_f32(&c, 0, m * n).unwrap(), &want) < 1e-5, "gpu ta={ta} tb={tb}");
+        }
     }
 }
 

@@ -50,3 +50,11 @@ pub fn axpy_inplace<T: Real>(alpha: T, x: &[T], out: &mut [T]) {
 pub fn fill<T: Real>(alpha: T, out: &mut [T]) {
     out.iter_mut().for_each(|o| *o = alpha);
 }
+
+/// y as [outer, inner] broadcast to out as [outer, len, inner], times alpha.
+pub fn expand_mid<T: Real>(y: &[T], len: usize, inner: usize, alpha: T, out: &mut [T]) {
+    for (idx, o) in out.iter_mut().enumerate() {
+        let outer = idx / (len * inner);
+        *o = alpha * y[outer * inner + idx % inner];
+    }
+}

@@ -10,10 +10,11 @@ pub struct Strided {
 }
 
 impl Strided {
-    /// A row-major `rows x cols` matrix, optionally read transposed, batches packed densely.
+    /// A stored row-major `rows x cols` matrix, optionally read transposed (as `cols x rows`),
+    /// batches packed densely.
     pub fn matrix(rows: usize, cols: usize, transposed: bool) -> Self {
         if transposed {
-            Strided { off: 0, rs: 1, cs: rows, bs: rows * cols }
+            Strided { off: 0, rs: 1, cs: cols, bs: rows * cols }
         } else {
             Strided { off: 0, rs: cols, cs: 1, bs: rows * cols }
         }

@@ -15,6 +15,7 @@ const SCALE: Kernel = kernel("scale", &[Read, ReadWrite]);
 const RELU: Kernel = kernel("relu", &[Read, ReadWrite]);
 const AXPY_INPLACE: Kernel = kernel("axpy_inplace", &[Read, ReadWrite]);
 const FILL: Kernel = kernel("fill", &[ReadWrite]);
+const EXPAND_MID: Kernel = kernel("expand_mid", &[Read, ReadWrite]);
 
 fn binary(gpu: &Gpu, k: &Kernel, params: [u32; 6], x: &GpuBuffer, y: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
     let n = params[0] as usize;
@@ -60,4 +61,11 @@ pub fn axpy_inplace(gpu: &Gpu, n: usize, alpha: f32, x: &GpuBuffer, out: &GpuBuf
 pub fn fill(gpu: &Gpu, n: usize, alpha: f32, out: &GpuBuffer) -> Result<()> {
     let params = [n as u32, 1, 1, 0, f(alpha), 0];
     gpu.dispatch(&FILL, &[], &params, &[out.into()], groups_for(n, 256))
+}
+
+/// y as [outer, inner] broadcast to out as [outer, len, inner], times alpha.
+pub fn expand_mid(gpu: &Gpu, outer: usize, len: usize, inner: usize, alpha: f32, y: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
+    let n = outer * len * inner;
+    let params = [n as u32, inner as u32, len as u32, 0, f(alpha), 0];
+    gpu.dispatch(&EXPAND_MID, &[], &params, &[y.into(), out.into()], groups_for(n, 256))
 }

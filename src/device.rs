@@ -1,0 +1,85 @@
+//! Where tensors live: the CPU reference backend or an opened wgpu device.
+
+use crate::error::{Error, Result};
+use autorep_kernels::Gpu;
+
+#[derive(Clone, Debug)]
+pub enum Device {
+    Cpu,
+    Gpu(Gpu),
+}
+
+/// What the user asked for with `--device` / `AUTOREP_DEVICE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceChoice {
+    /// A hardware GPU, else a software adapter, else the CPU.
+    Auto,
+    /// A wgpu adapter (hardware or software); an error when none exists.
+    Gpu,
+    /// The CPU reference backend.
+    Cpu,
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "gpu" => Ok(Self::Gpu),
+            "cpu" => Ok(Self::Cpu),
+            other => Err(Error::Invalid(format!(
+                "unknown device '{other}': use auto, gpu or cpu"
+            ))),
+        }
+    }
+}
+
+impl Device {
+    pub fn open(choice: DeviceChoice) -> Result<Device> {
+        match choice {
+            DeviceChoice::Cpu => Ok(Device::Cpu),
+            DeviceChoice::Gpu => Ok(Device::Gpu(Gpu::open()?)),
+            DeviceChoice::Auto => Ok(Gpu::open().map(Device::Gpu).unwrap_or(Device::Cpu)),
+        }
+    }
+
+    pub fn is_gpu(&self) -> bool {
+        matches!(self, Device::Gpu(_))
+    }
+
+    /// A short human description: "cpu" or the adapter name and backend.
+    pub fn describe(&self) -> String {
+        match self {
+            Device::Cpu => "cpu (reference backend)".to_string(),
+            Device::Gpu(g) => {
+                let r = g.report();
+                let kind = if r.is_software() { "software" } else { "hardware" };
+                format!("{} ({:?}, {kind})", r.name, r.backend)
+            }
+        }
+    }
+
+    /// Submit everything recorded so far (one submit per training step).
+    pub fn flush(&self) -> Result<()> {
+        if let Device::Gpu(g) = self {
+            g.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Wait for the device to finish all submitted work.
+    pub fn sync(&self) -> Result<()> {
+        if let Device::Gpu(g) = self {
+            g.wait()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn same(&self, other: &Device) -> bool {
+        match (self, other) {
+            (Device::Cpu, Device::Cpu) => true,
+            (Device::Gpu(a), Device::Gpu(b)) => a.same_device(b),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,31 @@
+use super::Module;
+use crate::{Device, Result, Tensor};
+use rand::Rng;
+
+/// y = x·Wᵀ + b with W stored [out, in] as in PyTorch.
+pub struct Linear {
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+impl Linear {
+    /// PyTorch's default init: W and b uniform in ±1/sqrt(in).
+    pub fn new(device: &Device, inputs: usize, outputs: usize, rng: &mut impl Rng) -> Result<Linear> {
+        let bound = 1.0 / (inputs as f32).sqrt();
+        let mut draw = |n: usize| (0..n).map(|_| rng.random_range(-bound..bound)).collect();
+        Ok(Linear {
+            weight: Tensor::param(device, &[outputs, inputs], draw(outputs * inputs))?,
+            bias: Tensor::param(device, &[outputs], draw(outputs))?,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul_t(&self.weight, false, true)?.bias_add(&self.bias)
+    }
+}
+
+impl Module for Linear {
+    fn params(&self) -> Vec<Tensor> {
+        vec![self.weight.clone(), self.bias.clone()]
+    }
+}

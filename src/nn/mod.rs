@@ -1,0 +1,18 @@
+//! Layers and optimizers on top of the tensor layer.
+
+mod linear;
+mod sgd;
+
+pub use linear::Linear;
+pub use sgd::Sgd;
+
+use crate::Tensor;
+
+/// Anything with trainable parameters.
+pub trait Module {
+    fn params(&self) -> Vec<Tensor>;
+
+    fn zero_grad(&self) {
+        self.params().iter().for_each(Tensor::zero_grad);
+    }
+}

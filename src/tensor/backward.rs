@@ -1,0 +1,148 @@
+//! Reverse-mode differentiation: one `match` with the gradient rule of every op.
+
+use super::{no_grad, Op, Tensor};
+use crate::error::{Error, Result};
+use std::collections::{HashMap, HashSet};
+
+impl Op {
+    fn inputs(&self) -> Vec<&Tensor> {
+        match self {
+            Op::Axpby(a, _, b, _) | Op::Mul(a, b) => vec![a, b],
+            Op::Matmul { a, b, .. } => vec![a, b],
+            Op::BiasAdd { x, bias, .. } => vec![x, bias],
+            Op::Scale(a, _) | Op::Relu(a) | Op::Reshape(a) => vec![a],
+            Op::SumMid { x, .. } => vec![x],
+            Op::CrossEntropy { logits, .. } => vec![logits],
+        }
+    }
+
+    /// Gradients of the inputs (in `inputs()` order; None where not needed) given the
+    /// output's gradient `g`.
+    fn grads(&self, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let want = |t: &Tensor| t.requires_grad();
+        Ok(match self {
+            Op::Axpby(a, alpha, b, beta) => vec![
+                want(a).then(|| g.scale(*alpha)).transpose()?,
+                want(b).then(|| g.scale(*beta)).transpose()?,
+            ],
+            Op::Mul(a, b) => vec![
+                want(a).then(|| g.mul(b)).transpose()?,
+                want(b).then(|| g.mul(a)).transpose()?,
+            ],
+            Op::Scale(_, alpha) => vec![Some(g.scale(*alpha)?)],
+            Op::Relu(a) => vec![Some(a.relu_mask(g)?)],
+            Op::Reshape(a) => vec![Some(g.reshape(a.shape())?)],
+            Op::Matmul { a, b, ta, tb } => {
+                // C = op(A)·op(B). dop(A) = dC·op(B)ᵀ and dop(B) = op(A)ᵀ·dC, transposed back
+                // into the stored layout where the operand was read transposed.
+                let da = want(a)
+                    .then(|| match (ta, tb) {
+                        (false, false) => g.matmul_t(b, false, true),
+                        (false, true) => g.matmul_t(b, false, false),
+                        (true, false) => b.matmul_t(g, false, true),
+                        (true, true) => b.matmul_t(g, true, true),
+                    })
+                    .transpose()?;
+                let db = want(b)
+                    .then(|| match (ta, tb) {
+                        (false, false) => a.matmul_t(g, true, false),
+                        (false, true) => g.matmul_t(a, true, false),
+                        (true, false) => a.matmul_t(g, false, false),
+                        (true, true) => g.matmul_t(a, true, true),
+                    })
+                    .transpose()?;
+                vec![da, db]
+            }
+            Op::BiasAdd { x, bias, inner } => {
+                let db = if want(bias) {
+                    let (outer, c) = (x.shape()[0], x.shape()[1]);
+                    let per_row = g.sum_mid(outer * c, *inner, 1, 1.0, vec![outer, c])?;
+                    Some(per_row.sum_mid(1, outer, c, 1.0, vec![c])?)
+                } else {
+                    None
+                };
+                vec![want(x).then(|| g.clone()), db]
+            }
+            Op::SumMid { x, outer, len, inner, alpha } => {
+                vec![Some(g.expand_mid(*outer, *len, *inner, *alpha, x.shape().to_vec())?)]
+            }
+            Op::CrossEntropy { logits, labels, smoothing } => {
+                vec![Some(logits.cross_entropy_backward(labels, *smoothing, g)?)]
+            }
+        })
+    }
+}
+
+/// `acc + g`, or `g` when nothing was accumulated yet.
+fn accumulate(acc: Option<Tensor>, g: Tensor) -> Result<Tensor> {
+    match acc {
+        Some(a) => a.add(&g),
+        None => Ok(g),
+    }
+}
+
+impl Tensor {
+    /// Tensors reachable from self through recorded ops, inputs before users.
+    fn topo_order(&self) -> Vec<Tensor> {
+        let mut order = Vec::new();
+        let mut seen = HashSet::new();
+        // Iterative DFS: (node, inputs already pushed?)
+        let mut stack = vec![(self.clone(), false)];
+        while let Some((t, expanded)) = stack.pop() {
+            if expanded {
+                order.push(t);
+                continue;
+            }
+            if !seen.insert(t.id()) {
+                continue;
+            }
+            stack.push((t.clone(), true));
+            if let Some(op) = &t.0.op {
+                for i in op.inputs() {
+                    if i.requires_grad() && !seen.contains(&i.id()) {
+                        stack.push((i.clone(), false));
+                    }
+                }
+            }
+        }
+        order
+    }
+
+    /// Back-propagate from this one-element tensor; every parameter it depends on gets its
+    /// gradient added to [`Tensor::grad`] (gradients accumulate across calls until zeroed).
+    pub fn backward(&self) -> Result<()> {
+        if self.numel() != 1 {
+            return Err(Error::Invalid(format!(
+                "backward() needs a one-element loss, got shape {:?}",
+                self.shape()
+            )));
+        }
+        if !self.requires_grad() {
+            return Err(Error::Invalid(
+                "backward() on a tensor that depends on no parameter".into(),
+            ));
+        }
+        no_grad(|| {
+            let seed = Tensor::from_vec(&self.device(), self.shape(), vec![1.0])?;
+            let mut grads: HashMap<usize, Tensor> = HashMap::from([(self.id(), seed)]);
+            for t in self.topo_order().into_iter().rev() {
+                let Some(g) = grads.remove(&t.id()) else { continue };
+                match &t.0.op {
+                    None => {
+                        let prev = t.0.grad.borrow_mut().take();
+                        *t.0.grad.borrow_mut() = Some(accumulate(prev, g)?);
+                    }
+                    Some(op) => {
+                        for (input, gi) in op.inputs().into_iter().zip(op.grads(&g)?) {
+                            if let (Some(gi), true) = (gi, input.requires_grad()) {
+                                let prev = grads.remove(&input.id());
+                                grads.insert(input.id(), accumulate(prev, gi)?);
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,166 @@
+//! Tensors and reverse-mode autograd. A tensor remembers the op that made it (with its
+//! inputs); `backward` sorts that graph topologically and applies one `match` of gradient
+//! rules in reverse (see `backward.rs`).
+
+mod backward;
+mod ops;
+mod storage;
+
+pub use ops::CrossEntropy;
+pub use storage::{Labels, Storage};
+
+use crate::device::Device;
+use crate::error::{Error, Result};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+thread_local! {
+    static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
+    static NEXT_ID: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Run `f` without recording a graph (evaluation, teacher forward, optimizer updates).
+pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
+    let prev = GRAD_ENABLED.with(|g| g.replace(false));
+    let out = f();
+    GRAD_ENABLED.with(|g| g.set(prev));
+    out
+}
+
+pub(crate) fn grad_enabled() -> bool {
+    GRAD_ENABLED.with(|g| g.get())
+}
+
+/// How a tensor was produced, holding what its backward needs.
+pub(crate) enum Op {
+    Axpby(Tensor, f32, Tensor, f32),
+    Mul(Tensor, Tensor),
+    Scale(Tensor, f32),
+    Relu(Tensor),
+    Matmul { a: Tensor, b: Tensor, ta: bool, tb: bool },
+    BiasAdd { x: Tensor, bias: Tensor, inner: usize },
+    SumMid { x: Tensor, outer: usize, len: usize, inner: usize, alpha: f32 },
+    Reshape(Tensor),
+    CrossEntropy { logits: Tensor, labels: Rc<Labels>, smoothing: f32 },
+}
+
+pub(crate) struct Inner {
+    id: usize,
+    shape: Vec<usize>,
+    storage: Rc<Storage>,
+    op: Option<Op>,
+    requires_grad: bool,
+    grad: RefCell<Option<Tensor>>,
+}
+
+/// An f32 tensor on the CPU or a GPU. Cloning is cheap (shared).
+#[derive(Clone)]
+pub struct Tensor(pub(crate) Rc<Inner>);
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tensor(#{} {:?} on {})", self.0.id, self.0.shape, self.device().describe())
+    }
+}
+
+fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+impl Tensor {
+    pub(crate) fn make(shape: Vec<usize>, storage: Rc<Storage>, op: Option<Op>, requires_grad: bool) -> Tensor {
+        let id = NEXT_ID.with(|n| {
+            let id = n.get();
+            n.set(id + 1);
+            id
+        });
+        Tensor(Rc::new(Inner {
+            id,
+            shape,
+            storage,
+            op,
+            requires_grad,
+            grad: RefCell::new(None),
+        }))
+    }
+
+    /// A constant tensor (no gradient) from host data.
+    pub fn from_vec(device: &Device, shape: &[usize], data: Vec<f32>) -> Result<Tensor> {
+        if numel(shape) != data.len() {
+            return Err(Error::Invalid(format!(
+                "from_vec: shape {shape:?} holds {} values but {} were given",
+                numel(shape),
+                data.len()
+            )));
+        }
+        Ok(Tensor::make(shape.to_vec(), Rc::new(Storage::from_vec(device, data)?), None, false))
+    }
+
+    /// A trainable leaf: gradients from `backward` accumulate into [`Tensor::grad`].
+    pub fn param(device: &Device, shape: &[usize], data: Vec<f32>) -> Result<Tensor> {
+        let t = Tensor::from_vec(device, shape, data)?;
+        Ok(Tensor::make(t.0.shape.clone(), t.0.storage.clone(), None, true))
+    }
+
+    pub fn zeros(device: &Device, shape: &[usize]) -> Result<Tensor> {
+        let t = Tensor::make(shape.to_vec(), Rc::new(Storage::alloc(device, numel(shape))?), None, false);
+        t.fill_(0.0)?;
+        Ok(t)
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        &self.0.shape
+    }
+
+    pub fn numel(&self) -> usize {
+        numel(&self.0.shape)
+    }
+
+    pub fn id(&self) -> usize {
+        self.0.id
+    }
+
+    pub fn requires_grad(&self) -> bool {
+        self.0.requires_grad
+    }
+
+    pub fn device(&self) -> Device {
+        self.0.storage.device()
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.0.storage
+    }
+
+    /// Copy to the host (flushes and waits on a GPU).
+    pub fn to_vec(&self) -> Result<Vec<f32>> {
+        self.0.storage.to_vec(self.numel())
+    }
+
+    /// The single value of a one-element tensor.
+    pub fn item(&self) -> Result<f32> {
+        if self.numel() != 1 {
+            return Err(Error::Invalid(format!("item() on a tensor of shape {:?}", self.shape())));
+        }
+        Ok(self.to_vec()?[0])
+    }
+
+    /// The same values on another device (a constant, no gradient).
+    pub fn to(&self, device: &Device) -> Result<Tensor> {
+        Tensor::from_vec(device, self.shape(), self.to_vec()?)
+    }
+
+    /// The accumulated gradient of a parameter, if `backward` reached it.
+    pub fn grad(&self) -> Option<Tensor> {
+        self.0.grad.borrow().clone()
+    }
+
+    pub fn zero_grad(&self) {
+        *self.0.grad.borrow_mut() = None;
+    }
+
+    /// A constant view of the same storage, cut from the graph.
+    pub fn detach(&self) -> Tensor {
+        Tensor::make(self.0.shape.clone(), self.0.storage.clone(), None, false)
+    }
+}
