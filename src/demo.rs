@@ -96,7 +96,7 @@ pub fn train_mlp(device: &Device, cfg: &DemoConfig, mut on_log: impl FnMut(usize
     }
     let accuracy = crate::no_grad(|| -> Result<f32> {
         let ce = model.forward(&x)?.cross_entropy(&labels, 0.0)?;
-        Ok(ce.correct.mean()?.item()?)
+        ce.correct.mean()?.item()
     })?;
     Ok(DemoReport {
         final_loss: losses.last().map_or(f32::NAN, |l| l.1),

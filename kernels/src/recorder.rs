@@ -218,7 +218,7 @@ impl Gpu {
         // write_buffer lands before the next submit's commands, so queued work must go first.
         self.flush()?;
         let mut padded;
-        let bytes = if data.len() % 4 == 0 {
+        let bytes = if data.len().is_multiple_of(4) {
             data
         } else {
             padded = data.to_vec();

@@ -123,7 +123,7 @@ impl Tensor {
             ));
         }
         no_grad(|| {
-            let seed = Tensor::from_vec(&self.device(), self.shape(), vec![1.0])?;
+            let seed = Tensor::full(&self.device(), self.shape(), 1.0)?;
             let mut grads: HashMap<usize, Tensor> = HashMap::from([(self.id(), seed)]);
             for t in self.topo_order().into_iter().rev() {
                 let Some(g) = grads.remove(&t.id()) else { continue };

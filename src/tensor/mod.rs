@@ -102,10 +102,15 @@ impl Tensor {
         Ok(Tensor::make(t.0.shape.clone(), t.0.storage.clone(), None, true))
     }
 
-    pub fn zeros(device: &Device, shape: &[usize]) -> Result<Tensor> {
+    /// A constant filled on the device itself (no host upload, so usable inside a step).
+    pub fn full(device: &Device, shape: &[usize], value: f32) -> Result<Tensor> {
         let t = Tensor::make(shape.to_vec(), Rc::new(Storage::alloc(device, numel(shape))?), None, false);
-        t.fill_(0.0)?;
+        t.fill_(value)?;
         Ok(t)
+    }
+
+    pub fn zeros(device: &Device, shape: &[usize]) -> Result<Tensor> {
+        Tensor::full(device, shape, 0.0)
     }
 
     pub fn shape(&self) -> &[usize] {

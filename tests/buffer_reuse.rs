@@ -1,0 +1,38 @@
+//! After one warm-up step, further identical training steps create no GPU buffers and submit
+//! once per step.
+
+mod common;
+use autorep::demo::{disc_and_ring, Mlp};
+use autorep::nn::{Module, Sgd};
+use autorep::{Device, Labels, Tensor};
+use std::rc::Rc;
+
+#[test]
+fn warm_steps_allocate_no_new_buffers() {
+    let Some(device) = common::gpu() else { return };
+    let Device::Gpu(gpu) = &device else { unreachable!() };
+    let (xs, ys) = disc_and_ring(256, 1);
+    let x = Tensor::from_vec(&device, &[256, 2], xs).unwrap();
+    let labels = Rc::new(Labels::new(&device, &ys).unwrap());
+    let model = Mlp::new(&device, 2, 33, 2, 1).unwrap();
+    let sgd = Sgd { lr: 0.1 };
+    let step = || {
+        model.zero_grad();
+        let loss = model.forward(&x).unwrap().cross_entropy(&labels, 0.0).unwrap().loss.mean().unwrap();
+        loss.backward().unwrap();
+        sgd.step(&model.params()).unwrap();
+        device.flush().unwrap();
+        loss
+    };
+    step().item().unwrap(); // warm-up, including a readback
+    let created = gpu.pool_stats().buffers_created;
+    let submits = gpu.stream_stats().submits;
+    for _ in 0..5 {
+        step();
+    }
+    let last = step();
+    last.item().unwrap();
+    assert_eq!(gpu.pool_stats().buffers_created, created, "warm steps created buffers");
+    // One submit per step, plus the readback's copy.
+    assert_eq!(gpu.stream_stats().submits - submits, 6 + 1);
+}

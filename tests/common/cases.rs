@@ -1,0 +1,107 @@
+//! One table of differentiable op cases, shared by the GPU-vs-CPU test and the gradient check.
+
+use autorep::{Labels, Result, Tensor};
+use autorep_kernels::cpu;
+use autorep_kernels::cpu::GemmParams;
+use std::rc::Rc;
+
+type Fwd = Box<dyn Fn(&[Tensor]) -> Result<Tensor>>;
+type Ref64 = Box<dyn Fn(&[Vec<f64>]) -> Vec<f64>>;
+
+pub struct Case {
+    pub name: &'static str,
+    pub shapes: Vec<Vec<usize>>,
+    pub forward: Fwd,
+    /// The same function in f64 on the CPU twins, for finite differences.
+    pub reference: Ref64,
+    /// GPU vs CPU tolerance (normwise relative).
+    pub tol: f32,
+    /// Keep inputs away from 0 (ReLU's kink).
+    pub avoid_zero: bool,
+}
+
+fn case(name: &'static str, shapes: Vec<Vec<usize>>, tol: f32, forward: Fwd, reference: Ref64) -> Case {
+    Case { name, shapes, forward, reference, tol, avoid_zero: false }
+}
+
+fn mm_ref(m: usize, n: usize, k: usize, ta: bool, tb: bool) -> Ref64 {
+    Box::new(move |x| {
+        let mut c = vec![0f64; m * n];
+        cpu::gemm(&GemmParams::dense(m, n, k, ta, tb), &x[0], &x[1], &[], &mut c);
+        c
+    })
+}
+
+pub fn cases() -> Vec<Case> {
+    let labels: Vec<u32> = vec![3, 0, 6, 2, 6];
+    let ce_labels = labels.clone();
+    let mut v = vec![
+        case("add", vec![vec![7, 33], vec![7, 33]], 1e-5, Box::new(|t| t[0].add(&t[1])), Box::new(|x| {
+            let mut o = vec![0.0; x[0].len()];
+            cpu::axpby(1.0, &x[0], 1.0, &x[1], &mut o);
+            o
+        })),
+        case("sub", vec![vec![129], vec![129]], 1e-5, Box::new(|t| t[0].sub(&t[1])), Box::new(|x| {
+            let mut o = vec![0.0; x[0].len()];
+            cpu::axpby(1.0, &x[0], -1.0, &x[1], &mut o);
+            o
+        })),
+        case("mul", vec![vec![3, 5, 7], vec![3, 5, 7]], 1e-5, Box::new(|t| t[0].mul(&t[1])), Box::new(|x| {
+            let mut o = vec![0.0; x[0].len()];
+            cpu::mul(&x[0], &x[1], &mut o);
+            o
+        })),
+        case("scale", vec![vec![33]], 1e-5, Box::new(|t| t[0].scale(-2.5)), Box::new(|x| x[0].iter().map(|v| -2.5 * v).collect())),
+        case("bias_add 2d", vec![vec![7, 5], vec![5]], 1e-5, Box::new(|t| t[0].bias_add(&t[1])), Box::new(|x| {
+            let mut o = vec![0.0; x[0].len()];
+            cpu::bias_add(&x[0], &x[1], 1, &mut o);
+            o
+        })),
+        case("bias_add 4d", vec![vec![2, 3, 4, 5], vec![3]], 1e-5, Box::new(|t| t[0].bias_add(&t[1])), Box::new(|x| {
+            let mut o = vec![0.0; x[0].len()];
+            cpu::bias_add(&x[0], &x[1], 20, &mut o);
+            o
+        })),
+        case("sum", vec![vec![7, 129]], 1e-4, Box::new(|t| t[0].sum()), Box::new(|x| vec![x[0].iter().sum()])),
+        case("mean", vec![vec![33, 7]], 1e-4, Box::new(|t| t[0].mean()), Box::new(|x| vec![x[0].iter().sum::<f64>() / x[0].len() as f64])),
+        case("sum_axis 0", vec![vec![7, 5, 3]], 1e-4, Box::new(|t| t[0].sum_axis(0)), Box::new(|x| {
+            let mut o = vec![0.0; 15];
+            cpu::sum_mid(&x[0], 1, 7, 15, 1.0, &mut o);
+            o
+        })),
+        case("mean_axis 1", vec![vec![7, 5, 3]], 1e-4, Box::new(|t| t[0].mean_axis(1)), Box::new(|x| {
+            let mut o = vec![0.0; 21];
+            cpu::sum_mid(&x[0], 7, 5, 3, 0.2, &mut o);
+            o
+        })),
+        case("sum_axis 2", vec![vec![7, 5, 3]], 1e-4, Box::new(|t| t[0].sum_axis(2)), Box::new(|x| {
+            let mut o = vec![0.0; 35];
+            cpu::sum_mid(&x[0], 35, 3, 1, 1.0, &mut o);
+            o
+        })),
+        case("reshape", vec![vec![6, 4]], 1e-5, Box::new(|t| t[0].reshape(&[3, 8])?.scale(1.0)), Box::new(|x| x[0].clone())),
+        case("cross_entropy", vec![vec![5, 7]], 1e-5, Box::new(move |t| {
+            let l = Rc::new(Labels::new(&t[0].device(), &labels)?);
+            Ok(t[0].scale(3.0)?.cross_entropy(&l, 0.1)?.loss)
+        }), Box::new(move |x| {
+            let z: Vec<f64> = x[0].iter().map(|v| 3.0 * v).collect();
+            let (mut loss, mut correct) = (vec![0.0; 5], vec![0.0; 5]);
+            cpu::ce_forward(&z, &ce_labels, 7, 0.1, &mut loss, &mut correct);
+            loss
+        })),
+    ];
+    let mut relu = case("relu", vec![vec![9, 13]], 1e-5, Box::new(|t| t[0].relu()), Box::new(|x| {
+        let mut o = vec![0.0; x[0].len()];
+        cpu::relu(&x[0], &mut o);
+        o
+    }));
+    relu.avoid_zero = true;
+    v.push(relu);
+    for (ta, tb, name) in [(false, false, "matmul"), (true, false, "matmul Aᵀ"), (false, true, "matmul Bᵀ"), (true, true, "matmul AᵀBᵀ")] {
+        let (m, n, k) = (7, 5, 9);
+        let sa = if ta { vec![k, m] } else { vec![m, k] };
+        let sb = if tb { vec![n, k] } else { vec![k, n] };
+        v.push(case(name, vec![sa, sb], 1e-4, Box::new(move |t| t[0].matmul_t(&t[1], ta, tb)), mm_ref(m, n, k, ta, tb)));
+    }
+    v
+}
