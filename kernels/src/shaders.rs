@@ -15,6 +15,10 @@ shader!(ELEMENTWISE, "elementwise.wgsl");
 shader!(REDUCE, "reduce.wgsl");
 shader!(LOSS, "loss.wgsl");
 shader!(GEMM, "gemm.wgsl");
+shader!(CONV, "conv.wgsl");
+shader!(NORM, "norm.wgsl");
+shader!(POOL, "pool.wgsl");
+shader!(OPTIM, "optim.wgsl");
 
 /// All shaders, for validation tests and pipeline warm-up.
-pub const ALL: &[Shader] = &[ELEMENTWISE, REDUCE, LOSS, GEMM];
+pub const ALL: &[Shader] = &[ELEMENTWISE, REDUCE, LOSS, GEMM, CONV, NORM, POOL, OPTIM];

@@ -1,14 +1,22 @@
 //! CPU twins of every GPU kernel: the test oracle and the fallback device. Generic over the
 //! float type so gradient checks can evaluate the same code in f64.
 
+mod conv;
 mod elementwise;
 mod gemm;
 mod loss;
+mod norm;
+mod optim;
+mod pool;
 mod reduce;
 
+pub use conv::*;
 pub use elementwise::*;
 pub use gemm::*;
 pub use loss::*;
+pub use norm::*;
+pub use optim::*;
+pub use pool::*;
 pub use reduce::*;
 
 /// f32 or f64.

@@ -1,14 +1,22 @@
 //! Typed launchers: one function per WGSL entry point, with the same signature as its CPU
 //! twin in [`crate::cpu`] except that data lives in [`GpuBuffer`]s.
 
+mod conv;
 mod elementwise;
 mod gemm;
 mod loss;
+mod norm;
+mod optim;
+mod pool;
 mod reduce;
 
+pub use conv::*;
 pub use elementwise::*;
 pub use gemm::*;
 pub use loss::*;
+pub use norm::*;
+pub use optim::*;
+pub use pool::*;
 pub use reduce::*;
 
 use crate::recorder::grid;
