@@ -1,0 +1,119 @@
+//! Convolution: GPU passes against the CPU twin, and the CPU twin against a direct loop.
+
+mod common;
+use autorep_kernels::{cpu, cpu::ConvParams, launch};
+use common::{gpu, rand_vec, rel_err};
+
+fn shapes() -> Vec<ConvParams> {
+    let c = |n, cin, h, w, cout, k, stride, pad| ConvParams { n, cin, h, w, cout, kh: k, kw: k, stride, pad };
+    vec![
+        c(1, 1, 1, 1, 1, 1, 1, 0),
+        c(2, 3, 7, 9, 5, 3, 1, 1),
+        c(3, 5, 9, 7, 7, 3, 2, 1),
+        c(2, 7, 8, 8, 13, 1, 2, 0),
+        c(1, 3, 11, 10, 4, 5, 1, 2),
+        c(2, 4, 9, 9, 3, 5, 2, 0),
+        c(5, 17, 6, 5, 65, 3, 1, 1),
+        c(1, 2, 5, 5, 3, 3, 2, 0),
+    ]
+}
+
+/// The definition, one output at a time (the oracle for the im2col twin).
+fn direct(p: &ConvParams, x: &[f64], w: &[f64]) -> Vec<f64> {
+    let (oh, ow) = (p.oh(), p.ow());
+    let mut y = vec![0.0; p.y_len()];
+    for n in 0..p.n {
+        for co in 0..p.cout {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = 0.0;
+                    for ci in 0..p.cin {
+                        for ky in 0..p.kh {
+                            for kx in 0..p.kw {
+                                let iy = (oy * p.stride + ky) as isize - p.pad as isize;
+                                let ix = (ox * p.stride + kx) as isize - p.pad as isize;
+                                if iy >= 0 && ix >= 0 && (iy as usize) < p.h && (ix as usize) < p.w {
+                                    acc += x[((n * p.cin + ci) * p.h + iy as usize) * p.w + ix as usize]
+                                        * w[((co * p.cin + ci) * p.kh + ky) * p.kw + kx];
+                                }
+                            }
+                        }
+                    }
+                    y[((n * p.cout + co) * oh + oy) * ow + ox] = acc;
+                }
+            }
+        }
+    }
+    y
+}
+
+fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+#[test]
+fn cpu_twin_matches_the_definition_and_its_adjoints() {
+    for p in shapes() {
+        let x = f64s(&rand_vec(1, p.x_len()));
+        let w = f64s(&rand_vec(2, p.w_len()));
+        let dy = f64s(&rand_vec(3, p.y_len()));
+        let mut y = vec![0.0; p.y_len()];
+        cpu::conv2d_forward(&p, &x, &w, &mut y);
+        let want = direct(&p, &x, &w);
+        let err = y.iter().zip(&want).fold(0f64, |m, (a, b)| m.max((a - b).abs()));
+        assert!(err < 1e-12, "{p:?} forward {err}");
+        // <dy, conv(x, w)> = <dx, x> = <dw, w>: both backward passes are exact adjoints.
+        let (mut dx, mut dw) = (vec![0.0; p.x_len()], vec![0.0; p.w_len()]);
+        cpu::conv2d_input_grad(&p, &dy, &w, &mut dx);
+        cpu::conv2d_weight_grad(&p, &x, &dy, &mut dw);
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f64>();
+        let lhs = dot(&dy, &want);
+        assert!((lhs - dot(&dx, &x)).abs() < 1e-9 * lhs.abs().max(1.0), "{p:?} input grad");
+        assert!((lhs - dot(&dw, &w)).abs() < 1e-9 * lhs.abs().max(1.0), "{p:?} weight grad");
+    }
+}
+
+#[test]
+fn gpu_passes_match_cpu() {
+    let Some(g) = gpu() else { return };
+    for p in shapes() {
+        let (x, w, dy) = (rand_vec(1, p.x_len()), rand_vec(2, p.w_len()), rand_vec(3, p.y_len()));
+        let (bx, bw, bdy) = (g.upload(&x).unwrap(), g.upload(&w).unwrap(), g.upload(&dy).unwrap());
+        let (by, bdx, bdw) = (
+            g.alloc(p.y_len() as u64 * 4).unwrap(),
+            g.alloc(p.x_len() as u64 * 4).unwrap(),
+            g.alloc(p.w_len() as u64 * 4).unwrap(),
+        );
+        let (_, scratch_len) = launch::conv2d_weight_grad_splits(&p);
+        let scratch = g.alloc(scratch_len as u64 * 4).unwrap();
+        launch::conv2d_forward(&g, &p, &bx, &bw, &by).unwrap();
+        launch::conv2d_input_grad(&g, &p, &bdy, &bw, &bdx).unwrap();
+        launch::conv2d_weight_grad(&g, &p, &bx, &bdy, &scratch, &bdw).unwrap();
+        let (mut y, mut dx, mut dw) = (vec![0f32; p.y_len()], vec![0f32; p.x_len()], vec![0f32; p.w_len()]);
+        cpu::conv2d_forward(&p, &x, &w, &mut y);
+        cpu::conv2d_input_grad(&p, &dy, &w, &mut dx);
+        cpu::conv2d_weight_grad(&p, &x, &dy, &mut dw);
+        let e = rel_err(&g.read_f32(&by, 0, p.y_len()).unwrap(), &y);
+        assert!(e <= 1e-4, "{p:?} forward {e}");
+        let e = rel_err(&g.read_f32(&bdx, 0, p.x_len()).unwrap(), &dx);
+        assert!(e <= 1e-4, "{p:?} input grad {e}");
+        let e = rel_err(&g.read_f32(&bdw, 0, p.w_len()).unwrap(), &dw);
+        assert!(e <= 1e-4, "{p:?} weight grad {e}");
+    }
+}
+
+#[test]
+fn weight_grad_split_k_matches_cpu_on_a_long_reduction() {
+    let Some(g) = gpu() else { return };
+    // N·OH·OW = 8·24·24 = 4608 > K_PER_SPLIT, so several splits are summed.
+    let p = ConvParams { n: 8, cin: 3, h: 24, w: 24, cout: 5, kh: 3, kw: 3, stride: 1, pad: 1 };
+    let (splits, scratch_len) = launch::conv2d_weight_grad_splits(&p);
+    assert!(splits > 1);
+    let (x, dy) = (rand_vec(4, p.x_len()), rand_vec(5, p.y_len()));
+    let (bdw, scratch) = (g.alloc(p.w_len() as u64 * 4).unwrap(), g.alloc(scratch_len as u64 * 4).unwrap());
+    launch::conv2d_weight_grad(&g, &p, &g.upload(&x).unwrap(), &g.upload(&dy).unwrap(), &scratch, &bdw).unwrap();
+    let mut dw = vec![0f32; p.w_len()];
+    cpu::conv2d_weight_grad(&p, &x, &dy, &mut dw);
+    let e = rel_err(&g.read_f32(&bdw, 0, p.w_len()).unwrap(), &dw);
+    assert!(e <= 1e-4, "{e}");
+}
