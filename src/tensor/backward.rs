@@ -9,6 +9,7 @@ impl Op {
         match self {
             Op::Axpby(a, _, b, _) | Op::Mul(a, b) => vec![a, b],
             Op::Matmul { a, b, .. } => vec![a, b],
+            Op::Conv2d { x, w, .. } => vec![x, w],
             Op::BiasAdd { x, bias, .. } => vec![x, bias],
             Op::Scale(a, _) | Op::Relu(a) | Op::Reshape(a) => vec![a],
             Op::SumMid { x, .. } => vec![x],
@@ -63,6 +64,10 @@ impl Op {
                 };
                 vec![want(x).then(|| g.clone()), db]
             }
+            Op::Conv2d { x, w, p } => vec![
+                want(x).then(|| g.conv2d_input_grad(w, p)).transpose()?,
+                want(w).then(|| x.conv2d_weight_grad(g, p)).transpose()?,
+            ],
             Op::SumMid { x, outer, len, inner, alpha } => {
                 vec![Some(g.expand_mid(*outer, *len, *inner, *alpha, x.shape().to_vec())?)]
             }

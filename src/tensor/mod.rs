@@ -3,6 +3,7 @@
 //! rules in reverse (see `backward.rs`).
 
 mod backward;
+mod conv;
 mod ops;
 mod storage;
 
@@ -41,6 +42,7 @@ pub(crate) enum Op {
     BiasAdd { x: Tensor, bias: Tensor, inner: usize },
     SumMid { x: Tensor, outer: usize, len: usize, inner: usize, alpha: f32 },
     Reshape(Tensor),
+    Conv2d { x: Tensor, w: Tensor, p: autorep_kernels::cpu::ConvParams },
     CrossEntropy { logits: Tensor, labels: Rc<Labels>, smoothing: f32 },
 }
 

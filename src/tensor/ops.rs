@@ -69,7 +69,7 @@ fn kernel2(
 
 impl Tensor {
     /// Wrap a result, recording `op` only when some input wants a gradient.
-    fn result(shape: Vec<usize>, storage: Storage, inputs: &[&Tensor], op: impl FnOnce() -> Op) -> Tensor {
+    pub(crate) fn result(shape: Vec<usize>, storage: Storage, inputs: &[&Tensor], op: impl FnOnce() -> Op) -> Tensor {
         let track = grad_enabled() && inputs.iter().any(|t| t.requires_grad());
         let op = track.then(op);
         Tensor::make(shape, Rc::new(storage), op, track)

@@ -90,6 +90,21 @@ pub fn cases() -> Vec<Case> {
             loss
         })),
     ];
+    for (stride, pad, k) in [(1, 1, 3), (2, 1, 3), (2, 0, 1), (1, 2, 5)] {
+        let p = cpu::ConvParams { n: 2, cin: 3, h: 7, w: 6, cout: 5, kh: k, kw: k, stride, pad };
+        v.push(Case {
+            name: "conv2d",
+            shapes: vec![vec![2, 3, 7, 6], vec![5, 3, k, k]],
+            forward: Box::new(move |t| t[0].conv2d(&t[1], stride, pad, "test conv")),
+            reference: Box::new(move |x| {
+                let mut y = vec![0.0; p.y_len()];
+                cpu::conv2d_forward(&p, &x[0], &x[1], &mut y);
+                y
+            }),
+            tol: 1e-4,
+            avoid_zero: false,
+        });
+    }
     let mut relu = case("relu", vec![vec![9, 13]], 1e-5, Box::new(|t| t[0].relu()), Box::new(|x| {
         let mut o = vec![0.0; x[0].len()];
         cpu::relu(&x[0], &mut o);

@@ -1,0 +1,69 @@
+//! Convolution on tensors (NCHW, groups = 1).
+
+use super::{Op, Storage, Tensor};
+use crate::error::{Error, Result};
+use autorep_kernels::{cpu, cpu::ConvParams, launch};
+
+impl Tensor {
+    /// conv2d(self [N, Cin, H, W], weight [Cout, Cin, KH, KW]) with zero padding `pad`;
+    /// `layer` names the caller in errors.
+    pub fn conv2d(&self, weight: &Tensor, stride: usize, pad: usize, layer: &str) -> Result<Tensor> {
+        let bad = |why: &str| {
+            Error::Invalid(format!(
+                "{layer}: {why} (input {:?}, weight {:?}, stride {stride}, padding {pad})",
+                self.shape(),
+                weight.shape()
+            ))
+        };
+        let (&[n, cin, h, w], &[cout, wcin, kh, kw]) = (self.shape(), weight.shape()) else {
+            return Err(bad("conv2d needs a 4-D input and a 4-D weight"));
+        };
+        if cin != wcin {
+            return Err(bad("input channels differ from the weight's"));
+        }
+        if stride == 0 || self.numel() == 0 || weight.numel() == 0 {
+            return Err(bad("zero-sized dimension or stride"));
+        }
+        if kh > h + 2 * pad || kw > w + 2 * pad {
+            return Err(bad("kernel larger than the padded input"));
+        }
+        if !self.device().same(&weight.device()) {
+            return Err(bad("input and weight live on different devices"));
+        }
+        let p = ConvParams { n, cin, h, w, cout, kh, kw, stride, pad };
+        let out = Storage::alloc(&self.device(), p.y_len())?;
+        match (self.storage(), weight.storage(), &out) {
+            (Storage::Gpu(g, x), Storage::Gpu(_, wb), Storage::Gpu(_, y)) => launch::conv2d_forward(g, &p, x, wb, y)?,
+            _ => cpu::conv2d_forward(&p, &self.storage().cpu(), &weight.storage().cpu(), &mut out.cpu_mut()),
+        }
+        Ok(Tensor::result(vec![n, cout, p.oh(), p.ow()], out, &[self, weight], || Op::Conv2d {
+            x: self.clone(),
+            w: weight.clone(),
+            p,
+        }))
+    }
+
+    /// dx given dy = self (no graph).
+    pub(crate) fn conv2d_input_grad(&self, weight: &Tensor, p: &ConvParams) -> Result<Tensor> {
+        let out = Storage::alloc(&self.device(), p.x_len())?;
+        match (self.storage(), weight.storage(), &out) {
+            (Storage::Gpu(g, dy), Storage::Gpu(_, w), Storage::Gpu(_, dx)) => launch::conv2d_input_grad(g, p, dy, w, dx)?,
+            _ => cpu::conv2d_input_grad(p, &self.storage().cpu(), &weight.storage().cpu(), &mut out.cpu_mut()),
+        }
+        Ok(Tensor::result(vec![p.n, p.cin, p.h, p.w], out, &[], || unreachable!()))
+    }
+
+    /// dw given x = self and dy (no graph).
+    pub(crate) fn conv2d_weight_grad(&self, dy: &Tensor, p: &ConvParams) -> Result<Tensor> {
+        let out = Storage::alloc(&self.device(), p.w_len())?;
+        match (self.storage(), dy.storage(), &out) {
+            (Storage::Gpu(g, x), Storage::Gpu(_, gy), Storage::Gpu(_, dw)) => {
+                let (_, scratch_len) = launch::conv2d_weight_grad_splits(p);
+                let scratch = g.alloc(scratch_len as u64 * 4)?;
+                launch::conv2d_weight_grad(g, p, x, gy, &scratch, dw)?
+            }
+            _ => cpu::conv2d_weight_grad(p, &self.storage().cpu(), &dy.storage().cpu(), &mut out.cpu_mut()),
+        }
+        Ok(Tensor::result(vec![p.cout, p.cin, p.kh, p.kw], out, &[], || unreachable!()))
+    }
+}
