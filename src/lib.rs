@@ -4,6 +4,7 @@
 //! (tensors and autograd) → [`nn`] (layers, optimizers) → jobs ([`demo`], [`bench`]) → the CLI.
 
 pub mod bench;
+pub mod data;
 pub mod demo;
 pub mod device;
 pub mod error;

@@ -42,6 +42,23 @@ enum BenchWhat {
         #[arg(long, default_value_t = 5)]
         reps: usize,
     },
+    /// Every training kernel on the layer shapes of resnet18_in and WRN-22-8 at 32x32.
+    Kernels {
+        /// Batch size of the layer shapes.
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Batch 8 and fewer runs, for software adapters.
+        #[arg(long)]
+        quick: bool,
+        /// Only this model's shapes (resnet18_in or wrn22_8); both by default.
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() {
@@ -86,7 +103,56 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench { what: BenchWhat::Kernels { batch, quick, model, reps, json } } => {
+            let device = Device::open(cli.device)?;
+            let (batch, reps) = if quick { (8, reps.min(3)) } else { (batch, reps) };
+            bench_kernels(&device, batch, model, reps, json)
+        }
     }
+}
+
+fn bench_kernels(
+    device: &Device,
+    batch: usize,
+    model: Option<String>,
+    reps: usize,
+    json: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let models = match model.as_deref() {
+        None => vec!["resnet18_in", "wrn22_8"],
+        Some(m @ ("resnet18_in" | "wrn22_8")) => vec![m],
+        Some(other) => anyhow::bail!("unknown model '{other}' for bench kernels: use resnet18_in or wrn22_8"),
+    };
+    println!("adapter: {}  batch {batch}, median of {reps}", device.describe());
+    let gemm_peak = bench::gemm(device, 1024, 1024, 1024, reps)?.gflops;
+    println!("GEMM core at 1024³: {gemm_peak:.2} GFLOP/s (the reference for conv fractions)");
+    let mut all = Vec::new();
+    for m in models {
+        println!("-- {m}");
+        let rows = bench::conv_kernels(device, m, batch, reps).with_context(|| format!("conv kernels of {m}"))?;
+        for r in &rows {
+            let g = r.gflops.unwrap_or(0.0);
+            println!("{:<20} {:<34} {:>9.3} ms {:>9.2} GFLOP/s  {:>5.0}% of GEMM", r.kernel, r.shape, r.median_s * 1e3, g, 100.0 * g / gemm_peak);
+        }
+        all.extend(rows);
+    }
+    println!("-- memory-bound");
+    let rows = bench::elementwise_kernels(device, batch, reps)?;
+    for r in &rows {
+        println!("{:<20} {:<34} {:>9.3} ms {:>9.2} GB/s", r.kernel, r.shape, r.median_s * 1e3, r.gbps.unwrap_or(0.0));
+    }
+    all.extend(rows);
+    if let Some(path) = json {
+        let body: Vec<String> = all.iter().map(|r| r.json()).collect();
+        let text = format!(
+            "{{\"adapter\":\"{}\",\"batch\":{batch},\"gemm_1024_gflops\":{gemm_peak:.4},\"results\":[\n{}\n]}}\n",
+            device.describe(),
+            body.join(",\n")
+        );
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 fn devices(choice: DeviceChoice) -> anyhow::Result<()> {

@@ -1,8 +1,10 @@
 //! Layers and optimizers on top of the tensor layer.
 
+mod conv;
 mod linear;
 mod sgd;
 
+pub use conv::Conv2d;
 pub use linear::Linear;
 pub use sgd::Sgd;
 

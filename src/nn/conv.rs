@@ -1,0 +1,46 @@
+use super::Module;
+use crate::{Device, Result, Tensor};
+use rand::Rng;
+use rand_distr::{Distribution, Normal};
+
+/// A 2-D convolution without bias (ResNets follow every conv with batch norm).
+pub struct Conv2d {
+    pub weight: Tensor,
+    pub stride: usize,
+    pub pad: usize,
+    pub name: String,
+}
+
+impl Conv2d {
+    /// Kaiming-normal init (fan_in, gain √2), as the AutoReP wrapper re-applies to every conv.
+    pub fn new(
+        device: &Device,
+        name: &str,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        rng: &mut impl Rng,
+    ) -> Result<Conv2d> {
+        let fan_in = (cin * k * k) as f32;
+        let normal = Normal::new(0.0, (2.0 / fan_in).sqrt()).expect("finite std");
+        let data = (0..cout * cin * k * k).map(|_| normal.sample(rng)).collect();
+        Ok(Conv2d {
+            weight: Tensor::param(device, &[cout, cin, k, k], data)?,
+            stride,
+            pad,
+            name: name.to_string(),
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.conv2d(&self.weight, self.stride, self.pad, &self.name)
+    }
+}
+
+impl Module for Conv2d {
+    fn params(&self) -> Vec<Tensor> {
+        vec![self.weight.clone()]
+    }
+}
