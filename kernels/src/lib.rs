@@ -13,6 +13,6 @@ pub mod shaders;
 pub use device::{list_adapters, AdapterReport, Gpu, WANTED_FEATURES};
 pub use error::{KernelError, Result};
 pub use pipelines::{Access, Kernel, Shader};
-pub use pool::{GpuBuffer, PoolStats};
+pub use pool::{GpuBuffer, PoolStats, VIEW_ALIGN};
 pub use recorder::{grid, BufRef, StreamStats};
 pub use wgpu;

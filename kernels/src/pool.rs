@@ -33,11 +33,32 @@ pub struct PoolStats {
     pub buffers_free: u64,
 }
 
-/// A storage buffer on loan from the pool; it goes back when dropped.
-pub struct GpuBuffer {
-    raw: Option<Arc<RawBuffer>>,
-    len: u64,
+/// Byte alignment of views: the largest `min_storage_buffer_offset_alignment` any adapter may
+/// require, so a view can always be bound on its own.
+pub const VIEW_ALIGN: u64 = 256;
+
+/// The loan of one raw buffer: it goes back to the pool when the last handle (the buffer or
+/// any view of it) is dropped.
+struct Loan {
+    raw: Arc<RawBuffer>,
     owner: Weak<crate::device::GpuInner>,
+}
+
+impl Drop for Loan {
+    fn drop(&mut self) {
+        if let Some(owner) = self.owner.upgrade() {
+            let raw = self.raw.clone();
+            owner.pool.free.lock().unwrap().entry(raw.size).or_default().push(raw);
+        }
+    }
+}
+
+/// A storage buffer on loan from the pool, or an aligned view into one.
+#[derive(Clone)]
+pub struct GpuBuffer {
+    loan: Arc<Loan>,
+    offset: u64,
+    len: u64,
 }
 
 impl GpuBuffer {
@@ -46,26 +67,31 @@ impl GpuBuffer {
         self.len
     }
 
+    /// Byte offset of this view in the underlying buffer (0 for a whole buffer).
+    pub fn offset_bytes(&self) -> u64 {
+        self.offset
+    }
+
     pub(crate) fn raw(&self) -> &RawBuffer {
-        self.raw.as_ref().expect("live buffer")
+        &self.loan.raw
     }
 
     pub fn wgpu(&self) -> &wgpu::Buffer {
         &self.raw().buffer
     }
+
+    /// `len` bytes from byte `offset` of this buffer, sharing its memory. `offset` must be a
+    /// multiple of [`VIEW_ALIGN`] so the view can be bound by itself.
+    pub fn view(&self, offset: u64, len: u64) -> GpuBuffer {
+        assert!(offset.is_multiple_of(VIEW_ALIGN), "view offset {offset} is not {VIEW_ALIGN}-aligned");
+        assert!(offset + len <= self.len, "view {offset}+{len} outside a {}-byte buffer", self.len);
+        GpuBuffer { loan: self.loan.clone(), offset: self.offset + offset, len }
+    }
 }
 
 impl std::fmt::Debug for GpuBuffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "GpuBuffer(#{}, {} bytes)", self.raw().id, self.len)
-    }
-}
-
-impl Drop for GpuBuffer {
-    fn drop(&mut self) {
-        if let (Some(raw), Some(owner)) = (self.raw.take(), self.owner.upgrade()) {
-            owner.pool.free.lock().unwrap().entry(raw.size).or_default().push(raw);
-        }
+        write!(f, "GpuBuffer(#{} @{}, {} bytes)", self.raw().id, self.offset, self.len)
     }
 }
 
@@ -86,9 +112,9 @@ impl Gpu {
             None => self.create_raw(size)?,
         };
         Ok(GpuBuffer {
-            raw: Some(raw),
+            loan: Arc::new(Loan { raw, owner: Arc::downgrade(&self.0) }),
+            offset: 0,
             len: bytes,
-            owner: Arc::downgrade(&self.0),
         })
     }
 

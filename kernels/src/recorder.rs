@@ -59,7 +59,8 @@ impl Recorder {
     }
 }
 
-/// A byte range of a pooled buffer bound to one storage binding.
+/// A byte range of a pooled buffer bound to one storage binding; `offset` counts from the
+/// start of the underlying buffer (a view's own offset included).
 #[derive(Clone, Copy)]
 pub struct BufRef<'a> {
     pub buf: &'a GpuBuffer,
@@ -71,7 +72,7 @@ impl<'a> From<&'a GpuBuffer> for BufRef<'a> {
     fn from(buf: &'a GpuBuffer) -> Self {
         BufRef {
             buf,
-            offset: 0,
+            offset: buf.offset_bytes(),
             size: buf.len_bytes().max(4).div_ceil(4) * 4,
         }
     }
@@ -226,7 +227,7 @@ impl Gpu {
             &padded
         };
         if !bytes.is_empty() {
-            self.0.queue.write_buffer(buf.wgpu(), offset, bytes);
+            self.0.queue.write_buffer(buf.wgpu(), buf.offset_bytes() + offset, bytes);
         }
         Ok(())
     }
@@ -243,9 +244,9 @@ impl Gpu {
         let mut rec = self.0.recorder.lock().unwrap();
         rec.cmds.push(Cmd::Copy {
             src: src.wgpu().clone(),
-            src_offset,
+            src_offset: src.offset_bytes() + src_offset,
             dst: dst.wgpu().clone(),
-            dst_offset,
+            dst_offset: dst.offset_bytes() + dst_offset,
             size,
         });
         Ok(())
@@ -262,7 +263,7 @@ impl Gpu {
             let mut rec = self.0.recorder.lock().unwrap();
             rec.cmds.push(Cmd::Copy {
                 src: buf.wgpu().clone(),
-                src_offset: offset,
+                src_offset: buf.offset_bytes() + offset,
                 dst: staging.clone(),
                 dst_offset: 0,
                 size,

@@ -32,7 +32,7 @@ impl Tensor {
         }
         let p = ConvParams { n, cin, h, w, cout, kh, kw, stride, pad };
         let out = Storage::alloc(&self.device(), p.y_len())?;
-        match (self.storage(), weight.storage(), &out) {
+        match (&*self.storage(), &*weight.storage(), &out) {
             (Storage::Gpu(g, x), Storage::Gpu(_, wb), Storage::Gpu(_, y)) => launch::conv2d_forward(g, &p, x, wb, y)?,
             _ => cpu::conv2d_forward(&p, &self.storage().cpu(), &weight.storage().cpu(), &mut out.cpu_mut()),
         }
@@ -46,7 +46,7 @@ impl Tensor {
     /// dx given dy = self (no graph).
     pub(crate) fn conv2d_input_grad(&self, weight: &Tensor, p: &ConvParams) -> Result<Tensor> {
         let out = Storage::alloc(&self.device(), p.x_len())?;
-        match (self.storage(), weight.storage(), &out) {
+        match (&*self.storage(), &*weight.storage(), &out) {
             (Storage::Gpu(g, dy), Storage::Gpu(_, w), Storage::Gpu(_, dx)) => launch::conv2d_input_grad(g, p, dy, w, dx)?,
             _ => cpu::conv2d_input_grad(p, &self.storage().cpu(), &weight.storage().cpu(), &mut out.cpu_mut()),
         }
@@ -56,7 +56,7 @@ impl Tensor {
     /// dw given x = self and dy (no graph).
     pub(crate) fn conv2d_weight_grad(&self, dy: &Tensor, p: &ConvParams) -> Result<Tensor> {
         let out = Storage::alloc(&self.device(), p.w_len())?;
-        match (self.storage(), dy.storage(), &out) {
+        match (&*self.storage(), &*dy.storage(), &out) {
             (Storage::Gpu(g, x), Storage::Gpu(_, gy), Storage::Gpu(_, dw)) => {
                 let (_, scratch_len) = launch::conv2d_weight_grad_splits(p);
                 let scratch = g.alloc(scratch_len as u64 * 4)?;

@@ -49,7 +49,8 @@ pub(crate) enum Op {
 pub(crate) struct Inner {
     id: usize,
     shape: Vec<usize>,
-    storage: Rc<Storage>,
+    /// Re-pointed only when a parameter moves into its group's flat buffer.
+    storage: RefCell<Rc<Storage>>,
     op: Option<Op>,
     requires_grad: bool,
     grad: RefCell<Option<Tensor>>,
@@ -79,7 +80,7 @@ impl Tensor {
         Tensor(Rc::new(Inner {
             id,
             shape,
-            storage,
+            storage: RefCell::new(storage),
             op,
             requires_grad,
             grad: RefCell::new(None),
@@ -101,7 +102,7 @@ impl Tensor {
     /// A trainable leaf: gradients from `backward` accumulate into [`Tensor::grad`].
     pub fn param(device: &Device, shape: &[usize], data: Vec<f32>) -> Result<Tensor> {
         let t = Tensor::from_vec(device, shape, data)?;
-        Ok(Tensor::make(t.0.shape.clone(), t.0.storage.clone(), None, true))
+        Ok(Tensor::make(t.0.shape.clone(), t.storage(), None, true))
     }
 
     /// A constant filled on the device itself (no host upload, so usable inside a step).
@@ -132,16 +133,21 @@ impl Tensor {
     }
 
     pub fn device(&self) -> Device {
-        self.0.storage.device()
+        self.0.storage.borrow().device()
     }
 
-    pub fn storage(&self) -> &Storage {
-        &self.0.storage
+    pub fn storage(&self) -> Rc<Storage> {
+        self.0.storage.borrow().clone()
+    }
+
+    /// Move this tensor's data to `storage` (same length), e.g. into a flat parameter buffer.
+    pub(crate) fn set_storage(&self, storage: Rc<Storage>) {
+        *self.0.storage.borrow_mut() = storage;
     }
 
     /// Copy to the host (flushes and waits on a GPU).
     pub fn to_vec(&self) -> Result<Vec<f32>> {
-        self.0.storage.to_vec(self.numel())
+        self.storage().to_vec(self.numel())
     }
 
     /// The single value of a one-element tensor.
@@ -168,6 +174,6 @@ impl Tensor {
 
     /// A constant view of the same storage, cut from the graph.
     pub fn detach(&self) -> Tensor {
-        Tensor::make(self.0.shape.clone(), self.0.storage.clone(), None, false)
+        Tensor::make(self.0.shape.clone(), self.storage(), None, false)
     }
 }

@@ -44,7 +44,7 @@ fn kernel1(
     gpu: impl FnOnce(&Gpu, &GpuBuffer, &GpuBuffer) -> KResult,
 ) -> Result<Storage> {
     let out = Storage::alloc(&x.device(), n)?;
-    match (x.storage(), &out) {
+    match (&*x.storage(), &out) {
         (Storage::Gpu(g, bx), Storage::Gpu(_, bo)) => gpu(g, bx, bo)?,
         _ => cpu(&x.storage().cpu(), &mut out.cpu_mut()),
     }
@@ -60,7 +60,7 @@ fn kernel2(
     gpu: impl FnOnce(&Gpu, &GpuBuffer, &GpuBuffer, &GpuBuffer) -> KResult,
 ) -> Result<Storage> {
     let out = Storage::alloc(&x.device(), n)?;
-    match (x.storage(), y.storage(), &out) {
+    match (&*x.storage(), &*y.storage(), &out) {
         (Storage::Gpu(g, bx), Storage::Gpu(_, by), Storage::Gpu(_, bo)) => gpu(g, bx, by, bo)?,
         _ => cpu(&x.storage().cpu(), &y.storage().cpu(), &mut out.cpu_mut()),
     }
@@ -182,7 +182,7 @@ impl Tensor {
     /// Sum over the middle axis of self viewed as [outer, len, inner], times alpha.
     pub(crate) fn sum_mid(&self, outer: usize, len: usize, inner: usize, alpha: f32, shape: Vec<usize>) -> Result<Tensor> {
         let out_n = outer * inner;
-        let s = match self.storage() {
+        let s = match &*self.storage() {
             Storage::Gpu(g, x) if out_n == 1 => {
                 // One output: a two-pass tree over all elements instead of one serial thread.
                 let n = self.numel();
@@ -251,7 +251,7 @@ impl Tensor {
             return Err(Error::Shape { op: "reshape", left: self.shape().to_vec(), right: shape.to_vec() });
         }
         let track = grad_enabled() && self.requires_grad();
-        Ok(Tensor::make(shape.to_vec(), self.0.storage.clone(), track.then(|| Op::Reshape(self.clone())), track))
+        Ok(Tensor::make(shape.to_vec(), self.storage(), track.then(|| Op::Reshape(self.clone())), track))
     }
 
     /// Softmax cross-entropy of [batch, classes] logits against class labels, with label
@@ -266,11 +266,11 @@ impl Tensor {
         let dev = self.device();
         let loss = Storage::alloc(&dev, rows)?;
         let correct = Storage::alloc(&dev, rows)?;
-        match (self.storage(), labels.as_ref(), &loss, &correct) {
+        match (&*self.storage(), labels.as_ref(), &loss, &correct) {
             (Storage::Gpu(g, z), Labels::Gpu(_, y, _), Storage::Gpu(_, l), Storage::Gpu(_, c)) => {
                 launch::ce_forward(g, rows, classes, smoothing, z, y, l, c)?
             }
-            (Storage::Cpu(_), Labels::Cpu(y), _, _) => {
+            (Storage::Cpu { .. }, Labels::Cpu(y), _, _) => {
                 Labels::check_range(y, classes)?;
                 cpu::ce_forward(&self.storage().cpu(), y, classes, smoothing, &mut loss.cpu_mut(), &mut correct.cpu_mut())
             }
@@ -289,11 +289,11 @@ impl Tensor {
     pub(crate) fn cross_entropy_backward(&self, labels: &Labels, smoothing: f32, gloss: &Tensor) -> Result<Tensor> {
         let (rows, classes) = (self.shape()[0], self.shape()[1]);
         let out = Storage::alloc(&self.device(), rows * classes)?;
-        match (self.storage(), labels, gloss.storage(), &out) {
+        match (&*self.storage(), labels, &*gloss.storage(), &out) {
             (Storage::Gpu(g, z), Labels::Gpu(_, y, _), Storage::Gpu(_, gl), Storage::Gpu(_, o)) => {
                 launch::ce_backward(g, rows, classes, smoothing, z, y, gl, o)?
             }
-            (Storage::Cpu(_), Labels::Cpu(y), _, _) => cpu::ce_backward(
+            (Storage::Cpu { .. }, Labels::Cpu(y), _, _) => cpu::ce_backward(
                 &self.storage().cpu(),
                 y,
                 &gloss.storage().cpu(),
@@ -309,7 +309,7 @@ impl Tensor {
     /// In place: self = value everywhere (no graph).
     pub fn fill_(&self, value: f32) -> Result<()> {
         let n = self.numel();
-        match self.storage() {
+        match &*self.storage() {
             Storage::Gpu(g, b) => launch::fill(g, n, value, b)?,
             s => cpu::fill(value, &mut s.cpu_mut()[..n]),
         }
@@ -320,8 +320,12 @@ impl Tensor {
     pub fn axpy_(&self, alpha: f32, other: &Tensor) -> Result<()> {
         check_same_shape("axpy_", self, other)?;
         let n = self.numel();
-        match (self.storage(), other.storage()) {
+        match (&*self.storage(), &*other.storage()) {
             (Storage::Gpu(g, b), Storage::Gpu(_, x)) => launch::axpy_inplace(g, n, alpha, x, b)?,
+            (s, o) if s.shares_memory(o) => {
+                let src = o.cpu().to_vec();
+                cpu::axpy_inplace(alpha, &src, &mut s.cpu_mut()[..n])
+            }
             (s, o) => cpu::axpy_inplace(alpha, &o.cpu(), &mut s.cpu_mut()[..n]),
         }
         Ok(())

@@ -4,9 +4,15 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use autorep_kernels::{Gpu, GpuBuffer};
 use std::cell::{Ref, RefCell, RefMut};
+use std::rc::Rc;
 
 pub enum Storage {
-    Cpu(RefCell<Vec<f32>>),
+    /// `len` floats from `offset` of a host vector that views may share.
+    Cpu {
+        data: Rc<RefCell<Vec<f32>>>,
+        offset: usize,
+        len: usize,
+    },
     Gpu(Gpu, GpuBuffer),
 }
 
@@ -14,43 +20,68 @@ impl Storage {
     /// Uninitialised (GPU) or zeroed (CPU) storage for `n` floats.
     pub fn alloc(device: &Device, n: usize) -> Result<Storage> {
         Ok(match device {
-            Device::Cpu => Storage::Cpu(RefCell::new(vec![0.0; n])),
+            Device::Cpu => Storage::host(vec![0.0; n]),
             Device::Gpu(g) => Storage::Gpu(g.clone(), g.alloc(n as u64 * 4)?),
         })
     }
 
     pub fn from_vec(device: &Device, data: Vec<f32>) -> Result<Storage> {
         Ok(match device {
-            Device::Cpu => Storage::Cpu(RefCell::new(data)),
+            Device::Cpu => Storage::host(data),
             Device::Gpu(g) => Storage::Gpu(g.clone(), g.upload(&data)?),
         })
     }
 
+    fn host(data: Vec<f32>) -> Storage {
+        let len = data.len();
+        Storage::Cpu { data: Rc::new(RefCell::new(data)), offset: 0, len }
+    }
+
+    /// `len` floats from element `offset`, sharing memory. On a GPU the offset must be a
+    /// multiple of 64 floats (256 bytes) so the view can be bound by itself.
+    pub fn view(&self, offset: usize, len: usize) -> Storage {
+        match self {
+            Storage::Cpu { data, offset: base, len: total } => {
+                assert!(offset + len <= *total, "view outside its storage");
+                Storage::Cpu { data: data.clone(), offset: base + offset, len }
+            }
+            Storage::Gpu(g, b) => Storage::Gpu(g.clone(), b.view(offset as u64 * 4, len as u64 * 4)),
+        }
+    }
+
     pub fn device(&self) -> Device {
         match self {
-            Storage::Cpu(_) => Device::Cpu,
+            Storage::Cpu { .. } => Device::Cpu,
             Storage::Gpu(g, _) => Device::Gpu(g.clone()),
         }
     }
 
     pub fn to_vec(&self, n: usize) -> Result<Vec<f32>> {
         match self {
-            Storage::Cpu(v) => Ok(v.borrow()[..n].to_vec()),
+            Storage::Cpu { .. } => Ok(self.cpu()[..n].to_vec()),
             Storage::Gpu(g, b) => Ok(g.read_f32(b, 0, n)?),
         }
     }
 
-    pub(crate) fn cpu(&self) -> Ref<'_, Vec<f32>> {
+    pub(crate) fn cpu(&self) -> Ref<'_, [f32]> {
         match self {
-            Storage::Cpu(v) => v.borrow(),
+            Storage::Cpu { data, offset, len } => Ref::map(data.borrow(), |v| &v[*offset..offset + len]),
             Storage::Gpu(..) => unreachable!("cpu() on GPU storage"),
         }
     }
 
-    pub(crate) fn cpu_mut(&self) -> RefMut<'_, Vec<f32>> {
+    pub(crate) fn cpu_mut(&self) -> RefMut<'_, [f32]> {
         match self {
-            Storage::Cpu(v) => v.borrow_mut(),
+            Storage::Cpu { data, offset, len } => RefMut::map(data.borrow_mut(), |v| &mut v[*offset..offset + len]),
             Storage::Gpu(..) => unreachable!("cpu_mut() on GPU storage"),
+        }
+    }
+
+    /// Whether two storages share memory (then one cannot be borrowed mutably beside the other).
+    pub(crate) fn shares_memory(&self, other: &Storage) -> bool {
+        match (self, other) {
+            (Storage::Cpu { data: a, .. }, Storage::Cpu { data: b, .. }) => Rc::ptr_eq(a, b),
+            _ => false,
         }
     }
 }
