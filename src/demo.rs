@@ -82,7 +82,7 @@ pub fn train_mlp(device: &Device, cfg: &DemoConfig, mut on_log: impl FnMut(usize
     let sgd = Sgd { lr: cfg.lr };
     let mut losses = Vec::new();
     for step in 1..=cfg.steps {
-        model.zero_grad();
+        model.zero_grad()?;
         let ce = model.forward(&x)?.cross_entropy(&labels, 0.0)?;
         let loss = ce.loss.mean()?;
         loss.backward()?;

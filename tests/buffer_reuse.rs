@@ -17,7 +17,7 @@ fn warm_steps_allocate_no_new_buffers() {
     let model = Mlp::new(&device, 2, 33, 2, 1).unwrap();
     let sgd = Sgd { lr: 0.1 };
     let step = || {
-        model.zero_grad();
+        model.zero_grad().unwrap();
         let loss = model.forward(&x).unwrap().cross_entropy(&labels, 0.0).unwrap().loss.mean().unwrap();
         loss.backward().unwrap();
         sgd.step(&model.params()).unwrap();

@@ -106,3 +106,34 @@ fn shape_mismatch_is_a_typed_error_naming_both_shapes() {
     let e = Tensor::from_vec(&Device::Cpu, &[2, 2], vec![0.0; 3]).unwrap_err().to_string();
     assert!(e.contains("[2, 2]"), "{e}");
 }
+
+#[test]
+fn param_group_gradients_land_in_the_flat_buffer() {
+    let devices = [Some(Device::Cpu), gpu()];
+    for device in devices.into_iter().flatten() {
+        let a = Tensor::param(&device, &[3, 5], rand_vec(30, 15)).unwrap();
+        let b = Tensor::param(&device, &[70], rand_vec(31, 70)).unwrap();
+        let (a0, b0) = (vals(&a), vals(&b));
+        let group = autorep::nn::ParamGroup::new(&device, "g", vec![a.clone(), b.clone()]).unwrap();
+        // Values moved into the flat buffer unchanged, at aligned offsets.
+        assert_eq!(vals(&a), a0);
+        assert_eq!(vals(&b), b0);
+        let flat = vals(&group.flat);
+        assert_eq!(&flat[..15], &a0[..]);
+        assert_eq!(&flat[64..134], &b0[..]);
+        for _ in 0..2 {
+            // loss = Σ a² + 3 Σ b  →  da = 2a, db = 3; twice → accumulated
+            let loss = a.mul(&a).unwrap().sum().unwrap().add(&b.scale(3.0).unwrap().sum().unwrap()).unwrap();
+            loss.backward().unwrap();
+        }
+        let g = vals(&group.grads);
+        for i in 0..15 {
+            assert!((g[i] - 4.0 * a0[i]).abs() < 1e-5);
+        }
+        assert!(g[64..134].iter().all(|&v| (v - 6.0).abs() < 1e-5));
+        assert!(g[15..64].iter().all(|&v| v == 0.0), "padding stays zero");
+        assert_eq!(vals(&a.grad().unwrap()), g[..15].to_vec());
+        group.zero_grad().unwrap();
+        assert!(vals(&group.grads).iter().all(|&v| v == 0.0));
+    }
+}

@@ -1,10 +1,12 @@
 //! Layers and optimizers on top of the tensor layer.
 
 mod conv;
+mod group;
 mod linear;
 mod sgd;
 
 pub use conv::Conv2d;
+pub use group::ParamGroup;
 pub use linear::Linear;
 pub use sgd::Sgd;
 
@@ -14,7 +16,7 @@ use crate::Tensor;
 pub trait Module {
     fn params(&self) -> Vec<Tensor>;
 
-    fn zero_grad(&self) {
-        self.params().iter().for_each(Tensor::zero_grad);
+    fn zero_grad(&self) -> crate::Result<()> {
+        self.params().iter().try_for_each(Tensor::zero_grad)
     }
 }

@@ -133,10 +133,7 @@ impl Tensor {
             for t in self.topo_order().into_iter().rev() {
                 let Some(g) = grads.remove(&t.id()) else { continue };
                 match &t.0.op {
-                    None => {
-                        let prev = t.0.grad.borrow_mut().take();
-                        *t.0.grad.borrow_mut() = Some(accumulate(prev, g)?);
-                    }
+                    None => t.add_to_grad(g)?,
                     Some(op) => {
                         for (input, gi) in op.inputs().into_iter().zip(op.grads(&g)?) {
                             if let (Some(gi), true) = (gi, input.requires_grad()) {

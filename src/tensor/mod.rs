@@ -54,6 +54,9 @@ pub(crate) struct Inner {
     op: Option<Op>,
     requires_grad: bool,
     grad: RefCell<Option<Tensor>>,
+    /// The gradient is a fixed slot (a view of a group's flat gradient buffer) that backward
+    /// adds into, rather than a fresh tensor.
+    grad_in_place: Cell<bool>,
 }
 
 /// An f32 tensor on the CPU or a GPU. Cloning is cheap (shared).
@@ -71,7 +74,8 @@ fn numel(shape: &[usize]) -> usize {
 }
 
 impl Tensor {
-    pub(crate) fn make(shape: Vec<usize>, storage: Rc<Storage>, op: Option<Op>, requires_grad: bool) -> Tensor {
+    pub(crate) fn make(
+        shape: Vec<usize>, storage: Rc<Storage>, op: Option<Op>, requires_grad: bool) -> Tensor {
         let id = NEXT_ID.with(|n| {
             let id = n.get();
             n.set(id + 1);
@@ -84,6 +88,7 @@ impl Tensor {
             op,
             requires_grad,
             grad: RefCell::new(None),
+            grad_in_place: Cell::new(false),
         }))
     }
 
@@ -168,8 +173,36 @@ impl Tensor {
         self.0.grad.borrow().clone()
     }
 
-    pub fn zero_grad(&self) {
-        *self.0.grad.borrow_mut() = None;
+    /// Forget the gradient (or zero a fixed gradient slot in place).
+    pub fn zero_grad(&self) -> Result<()> {
+        if self.0.grad_in_place.get() {
+            if let Some(g) = self.grad() {
+                g.fill_(0.0)?;
+            }
+        } else {
+            *self.0.grad.borrow_mut() = None;
+        }
+        Ok(())
+    }
+
+    /// Make `slot` (same shape) this parameter's gradient; backward will add into it.
+    pub(crate) fn set_grad_slot(&self, slot: Tensor) {
+        *self.0.grad.borrow_mut() = Some(slot);
+        self.0.grad_in_place.set(true);
+    }
+
+    pub(crate) fn add_to_grad(&self, g: Tensor) -> Result<()> {
+        if self.0.grad_in_place.get() {
+            if let Some(slot) = self.grad() {
+                return slot.axpy_(1.0, &g);
+            }
+        }
+        let prev = self.0.grad.borrow_mut().take();
+        *self.0.grad.borrow_mut() = Some(match prev {
+            Some(p) => p.add(&g)?,
+            None => g,
+        });
+        Ok(())
     }
 
     /// A constant view of the same storage, cut from the graph.
