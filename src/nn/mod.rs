@@ -3,11 +3,15 @@
 mod conv;
 mod group;
 mod linear;
+mod optim;
+mod schedule;
 mod sgd;
 
 pub use conv::Conv2d;
 pub use group::ParamGroup;
 pub use linear::Linear;
+pub use optim::{Lookahead, Optimizer, OptimizerKind};
+pub use schedule::{LrSchedule, Schedule};
 pub use sgd::Sgd;
 
 use crate::Tensor;

@@ -14,6 +14,7 @@ impl Op {
             Op::Scale(a, _) | Op::Relu(a) | Op::Reshape(a) => vec![a],
             Op::SumMid { x, .. } => vec![x],
             Op::CrossEntropy { logits, .. } => vec![logits],
+            Op::Distill { student, .. } => vec![student],
         }
     }
 
@@ -70,6 +71,9 @@ impl Op {
             ],
             Op::SumMid { x, outer, len, inner, alpha } => {
                 vec![Some(g.expand_mid(*outer, *len, *inner, *alpha, x.shape().to_vec())?)]
+            }
+            Op::Distill { student, teacher, temperature } => {
+                vec![Some(student.distill_backward(teacher, *temperature, g)?)]
             }
             Op::CrossEntropy { logits, labels, smoothing } => {
                 vec![Some(logits.cross_entropy_backward(labels, *smoothing, g)?)]

@@ -4,6 +4,7 @@
 
 mod backward;
 mod conv;
+mod distill;
 mod ops;
 mod storage;
 
@@ -44,6 +45,7 @@ pub(crate) enum Op {
     Reshape(Tensor),
     Conv2d { x: Tensor, w: Tensor, p: autorep_kernels::cpu::ConvParams },
     CrossEntropy { logits: Tensor, labels: Rc<Labels>, smoothing: f32 },
+    Distill { student: Tensor, teacher: Tensor, temperature: f32 },
 }
 
 pub(crate) struct Inner {

@@ -105,6 +105,18 @@ pub fn cases() -> Vec<Case> {
             avoid_zero: false,
         });
     }
+    let teacher = crate::common::rand_vec(55, 5 * 7);
+    let teacher2 = teacher.clone();
+    v.push(case("distill", vec![vec![5, 7]], 1e-5, Box::new(move |t| {
+        let tt = Tensor::from_vec(&t[0].device(), &[5, 7], teacher.clone())?;
+        t[0].scale(2.0)?.distill(&tt, 4.0)
+    }), Box::new(move |x| {
+        let s: Vec<f64> = x[0].iter().map(|v| 2.0 * v).collect();
+        let t: Vec<f64> = teacher2.iter().map(|&v| v as f64).collect();
+        let mut loss = vec![0.0; 5];
+        cpu::kd_forward(&s, &t, 7, 4.0, &mut loss);
+        loss
+    })));
     let mut relu = case("relu", vec![vec![9, 13]], 1e-5, Box::new(|t| t[0].relu()), Box::new(|x| {
         let mut o = vec![0.0; x[0].len()];
         cpu::relu(&x[0], &mut o);

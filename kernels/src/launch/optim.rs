@@ -1,1 +1,120 @@
+use super::{f, groups_for, sum_all_chunk, sum_rows};
+use crate::cpu::{AdamParams, SgdParams};
+use crate::error::Result;
+use crate::pipelines::{Access::*, Kernel};
+use crate::recorder::grid;
+use crate::{shaders::OPTIM, Gpu, GpuBuffer};
 
+const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> Kernel {
+    Kernel { shader: OPTIM, entry, bindings }
+}
+
+const SGD_STEP_PLAIN: Kernel = kernel("sgd_step_plain", &[Read, ReadWrite]);
+const SGD_STEP: Kernel = kernel("sgd_step", &[Read, ReadWrite, ReadWrite]);
+const ADAM_STEP: Kernel = kernel("adam_step", &[Read, ReadWrite, ReadWrite, ReadWrite]);
+const LOOKAHEAD_SYNC: Kernel = kernel("lookahead_sync", &[ReadWrite, ReadWrite]);
+const SUM_SQUARES_ROWS: Kernel = kernel("sum_squares_rows", &[Read, ReadWrite]);
+
+// Must match the flag constants in optim.wgsl.
+const FIRST: u32 = 1;
+const NESTEROV: u32 = 2;
+const DECOUPLED: u32 = 4;
+
+/// The shader's `Params` in declaration order.
+#[derive(Default)]
+struct Params {
+    n: usize,
+    flags: u32,
+    len: usize,
+    lr: f32,
+    weight_decay: f32,
+    grad_scale: f32,
+    momentum: f32,
+    dampening: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    bc1: f32,
+    bc2: f32,
+    alpha: f32,
+}
+
+impl Params {
+    fn words(&self) -> [u32; 15] {
+        [
+            self.n as u32, self.flags, self.len as u32, 0,
+            f(self.lr), f(self.weight_decay), f(self.grad_scale), f(self.momentum),
+            f(self.dampening), f(self.beta1), f(self.beta2), f(self.eps),
+            f(self.bc1), f(self.bc2), f(self.alpha),
+        ]
+    }
+}
+
+fn flag(on: bool, bit: u32) -> u32 {
+    if on { bit } else { 0 }
+}
+
+/// One SGD step over a flat group of `n` elements, in place on `param` (and `momentum_buf`).
+/// `momentum_buf` may be `None` only when `h.momentum` is 0; it is ignored then.
+pub fn sgd_step(gpu: &Gpu, n: usize, h: &SgdParams, grad: &GpuBuffer, param: &GpuBuffer, momentum_buf: Option<&GpuBuffer>) -> Result<()> {
+    let params = Params {
+        n,
+        flags: flag(h.first, FIRST) | flag(h.nesterov, NESTEROV),
+        lr: h.lr,
+        weight_decay: h.weight_decay,
+        grad_scale: h.grad_scale,
+        momentum: h.momentum,
+        dampening: h.dampening,
+        ..Default::default()
+    }
+    .words();
+    if h.momentum == 0.0 {
+        return gpu.dispatch(&SGD_STEP_PLAIN, &[], &params, &[grad.into(), param.into()], groups_for(n, 256));
+    }
+    let buf = momentum_buf.expect("sgd_step: momentum != 0 needs a momentum buffer");
+    gpu.dispatch(&SGD_STEP, &[], &params, &[grad.into(), param.into(), buf.into()], groups_for(n, 256))
+}
+
+/// One Adam / AdamW step over a flat group of `n` elements, in place on `param`, `m` and `v`.
+pub fn adam_step(gpu: &Gpu, n: usize, h: &AdamParams, grad: &GpuBuffer, param: &GpuBuffer, m: &GpuBuffer, v: &GpuBuffer) -> Result<()> {
+    let params = Params {
+        n,
+        flags: flag(h.decoupled, DECOUPLED),
+        lr: h.lr,
+        weight_decay: h.weight_decay,
+        grad_scale: h.grad_scale,
+        beta1: h.beta1,
+        beta2: h.beta2,
+        eps: h.eps,
+        bc1: h.bc1,
+        bc2: h.bc2,
+        ..Default::default()
+    }
+    .words();
+    let bindings = [grad.into(), param.into(), m.into(), v.into()];
+    gpu.dispatch(&ADAM_STEP, &[], &params, &bindings, groups_for(n, 256))
+}
+
+/// Lookahead synchronisation over `n` elements: slow ← slow + α·(fast − slow); fast ← slow.
+pub fn lookahead_sync(gpu: &Gpu, n: usize, alpha: f32, fast: &GpuBuffer, slow: &GpuBuffer) -> Result<()> {
+    let params = Params { n, alpha, ..Default::default() }.words();
+    gpu.dispatch(&LOOKAHEAD_SYNC, &[], &params, &[fast.into(), slow.into()], groups_for(n, 256))
+}
+
+/// Floats the `scratch` buffer of [`sum_squares`] must hold for `n` elements.
+pub fn sum_squares_scratch_len(n: usize) -> usize {
+    n.div_ceil(sum_all_chunk(n)).max(1)
+}
+
+/// out[0] = Σ x² over `n` elements, in two deterministic passes through `scratch`
+/// (which must hold [`sum_squares_scratch_len`]`(n)` floats).
+pub fn sum_squares(gpu: &Gpu, n: usize, x: &GpuBuffer, scratch: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
+    if n == 0 {
+        return super::fill(gpu, 1, 0.0, out);
+    }
+    let chunk = sum_all_chunk(n);
+    let rows = n.div_ceil(chunk);
+    let params = Params { n, len: chunk, ..Default::default() }.words();
+    gpu.dispatch(&SUM_SQUARES_ROWS, &[], &params, &[x.into(), scratch.into()], grid(rows as u32))?;
+    sum_rows(gpu, rows, rows, 1.0, scratch, out)
+}

@@ -1,0 +1,87 @@
+//! Optimizers over parameter groups and learning-rate schedules.
+
+mod common;
+use autorep::nn::{Lookahead, LrSchedule, Optimizer, OptimizerKind, ParamGroup, Schedule};
+use autorep::{Device, Tensor};
+use common::{gpu, rand_vec, rel_err, vals};
+
+/// Two groups with their own rates; loss = Σ (a ⊙ a) + Σ (b · 3); a few steps.
+fn run(device: &Device, kind: OptimizerKind, lookahead: Option<Lookahead>, clip: Option<f32>) -> (Vec<f32>, Vec<f32>) {
+    let a = Tensor::param(device, &[3, 7], rand_vec(1, 21)).unwrap();
+    let b = Tensor::param(device, &[65], rand_vec(2, 65)).unwrap();
+    let ga = ParamGroup::new(device, "weights", vec![a.clone()]).unwrap();
+    let gb = ParamGroup::new(device, "masks", vec![b.clone()]).unwrap();
+    let mut opt = Optimizer::new(device, kind, vec![(ga, 0.1), (gb, 0.01)]).unwrap();
+    if let Some(la) = lookahead {
+        opt = opt.with_lookahead(la).unwrap();
+    }
+    if let Some(c) = clip {
+        opt = opt.with_clip_norm(c);
+    }
+    for _ in 0..5 {
+        opt.zero_grad().unwrap();
+        let loss = a.mul(&a).unwrap().sum().unwrap().add(&b.scale(3.0).unwrap().sum().unwrap()).unwrap();
+        loss.backward().unwrap();
+        opt.step(0.5).unwrap();
+    }
+    (vals(&a), vals(&b))
+}
+
+fn kinds() -> Vec<OptimizerKind> {
+    vec![
+        OptimizerKind::sgd(0.0, 0.0, false),
+        OptimizerKind::sgd(0.9, 5e-4, false),
+        OptimizerKind::sgd(0.9, 5e-4, true),
+        OptimizerKind::adam(0.0),
+        OptimizerKind::adamw(0.01),
+    ]
+}
+
+#[test]
+fn plain_sgd_follows_the_gradient_with_each_groups_rate() {
+    let (a, b) = run(&Device::Cpu, OptimizerKind::sgd(0.0, 0.0, false), None, None);
+    // a ← a − 0.05·2a each step → a·0.9⁵; b ← b − 0.005·3 each step.
+    let (a0, b0) = (rand_vec(1, 21), rand_vec(2, 65));
+    for (x, x0) in a.iter().zip(&a0) {
+        assert!((x - x0 * 0.9f32.powi(5)).abs() < 1e-5);
+    }
+    for (x, x0) in b.iter().zip(&b0) {
+        assert!((x - (x0 - 5.0 * 0.015)).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn gpu_optimizers_match_cpu() {
+    let Some(g) = gpu() else { return };
+    let la = Some(Lookahead { k: 2, alpha: 0.5 });
+    for kind in kinds() {
+        for (lookahead, clip) in [(None, None), (la, None), (None, Some(0.5))] {
+            let (ac, bc) = run(&Device::Cpu, kind, lookahead, clip);
+            let (ag, bg) = run(&g, kind, lookahead, clip);
+            assert!(rel_err(&ag, &ac) < 1e-5, "{kind:?} {lookahead:?} {clip:?}");
+            assert!(rel_err(&bg, &bc) < 1e-5, "{kind:?} {lookahead:?} {clip:?}");
+        }
+    }
+}
+
+#[test]
+fn clipping_shrinks_the_update() {
+    let free = run(&Device::Cpu, OptimizerKind::sgd(0.0, 0.0, false), None, None);
+    let clipped = run(&Device::Cpu, OptimizerKind::sgd(0.0, 0.0, false), None, Some(0.1));
+    let a0 = rand_vec(2, 65);
+    let moved = |b: &[f32]| b.iter().zip(&a0).map(|(x, y)| (x - y).abs()).sum::<f32>();
+    assert!(moved(&clipped.1) < 0.1 * moved(&free.1));
+}
+
+#[test]
+fn schedules_follow_their_formulas() {
+    let cos = LrSchedule::new(Schedule::Cosine { total: 10, base: 0.1, floor: 1e-5 });
+    assert!((cos.factor(0) - 1.0).abs() < 1e-6);
+    assert!((cos.factor(5) - (1e-4 + (1.0 - 1e-4) * 0.5)).abs() < 1e-6);
+    assert!((cos.factor(10) - 1e-4).abs() < 1e-7);
+    let ms = LrSchedule::new(Schedule::MultiStep { milestones: vec![80, 120], gamma: 0.1 });
+    assert_eq!((ms.factor(79), ms.factor(80)), (1.0, 0.1));
+    assert!((ms.factor(150) - 0.01).abs() < 1e-7);
+    let warm = LrSchedule { schedule: Schedule::Constant, warmup: 3 };
+    assert_eq!([warm.factor(0), warm.factor(2), warm.factor(3)], [0.25, 0.75, 1.0]);
+}
