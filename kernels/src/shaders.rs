@@ -19,6 +19,7 @@ shader!(CONV, "conv.wgsl");
 shader!(NORM, "norm.wgsl");
 shader!(POOL, "pool.wgsl");
 shader!(OPTIM, "optim.wgsl");
+shader!(GATE, "gate.wgsl");
 
 /// All shaders, for validation tests and pipeline warm-up.
-pub const ALL: &[Shader] = &[ELEMENTWISE, REDUCE, LOSS, GEMM, CONV, NORM, POOL, OPTIM];
+pub const ALL: &[Shader] = &[ELEMENTWISE, REDUCE, LOSS, GEMM, CONV, NORM, POOL, OPTIM, GATE];

@@ -3,6 +3,7 @@
 
 mod conv;
 mod elementwise;
+mod gate;
 mod gemm;
 mod loss;
 mod norm;
@@ -12,6 +13,7 @@ mod reduce;
 
 pub use conv::*;
 pub use elementwise::*;
+pub use gate::*;
 pub use gemm::*;
 pub use loss::*;
 pub use norm::*;

@@ -1,0 +1,92 @@
+use super::{f, groups_for};
+use crate::cpu::{GateGrad, GateParams};
+use crate::error::Result;
+use crate::pipelines::{Access::*, Kernel};
+use crate::recorder::grid;
+use crate::{shaders::GATE, Gpu, GpuBuffer};
+
+const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> Kernel {
+    Kernel { shader: GATE, entry, bindings }
+}
+
+const FORWARD: Kernel = kernel("gate_forward", &[Read, Read, Read, ReadWrite]);
+const GRAD_X: Kernel = kernel("gate_grad_x", &[Read, Read, Read, Read, ReadWrite]);
+const GRAD_MASK: Kernel = kernel("gate_grad_mask", &[Read, Read, Read, Read, ReadWrite]);
+const GRAD_COEF: Kernel = kernel("gate_grad_coef", &[Read, Read, Read, Read, ReadWrite]);
+const GRAD_H: Kernel = kernel("gate_grad_h", &[Read, Read, Read, ReadWrite]);
+const HYSTERESIS: Kernel = kernel("gate_hysteresis", &[Read, ReadWrite]);
+const COUNT: Kernel = kernel("gate_count", &[Read, ReadWrite]);
+const COUNT_RESET: Kernel = kernel("count_reset", &[ReadWrite]);
+
+/// The uniform block; fields the entry point ignores are zero.
+fn params(p: &GateParams, budget: u64, penalty: f32, tau: f32, mode: u32) -> [u32; 14] {
+    [
+        p.n() as u32,
+        p.chw() as u32,
+        p.hw as u32,
+        p.group() as u32,
+        p.batch as u32,
+        p.channels as u32,
+        p.gates() as u32,
+        budget.min(u32::MAX as u64) as u32,
+        f(p.s1),
+        f(p.s2),
+        f(penalty),
+        f(tau),
+        mode,
+        p.group() as u32,
+    ]
+}
+
+pub fn gate_forward(gpu: &Gpu, p: &GateParams, x: &GpuBuffer, mask: &GpuBuffer, coef: &GpuBuffer, y: &GpuBuffer) -> Result<()> {
+    let prm = params(p, 0, 0.0, 0.0, 0);
+    gpu.dispatch(&FORWARD, &[], &prm, &[x.into(), mask.into(), coef.into(), y.into()], groups_for(p.n(), 256))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn gate_grad_x(gpu: &Gpu, p: &GateParams, x: &GpuBuffer, g: &GpuBuffer, mask: &GpuBuffer, coef: &GpuBuffer, dx: &GpuBuffer) -> Result<()> {
+    let prm = params(p, 0, 0.0, 0.0, 0);
+    let b = [x.into(), mask.into(), coef.into(), g.into(), dx.into()];
+    gpu.dispatch(&GRAD_X, &[], &prm, &b, groups_for(p.n(), 256))
+}
+
+pub fn gate_grad_mask(gpu: &Gpu, p: &GateParams, x: &GpuBuffer, g: &GpuBuffer, coef: &GpuBuffer, dm: &GpuBuffer) -> Result<()> {
+    let prm = params(p, 0, 0.0, 0.0, 0);
+    // Binding 2 (the mask) is declared by the family's layout but unused here: bind coef.
+    let b = [x.into(), coef.into(), coef.into(), g.into(), dm.into()];
+    gpu.dispatch(&GRAD_MASK, &[], &prm, &b, groups_for(p.gates(), 256))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn gate_grad_coef(gpu: &Gpu, p: &GateParams, x: &GpuBuffer, g: &GpuBuffer, mask: &GpuBuffer, coef: &GpuBuffer, dcoef: &GpuBuffer) -> Result<()> {
+    let prm = params(p, 0, 0.0, 0.0, 0);
+    let b = [x.into(), mask.into(), coef.into(), g.into(), dcoef.into()];
+    gpu.dispatch(&GRAD_COEF, &[], &prm, &b, grid(p.channels as u32))
+}
+
+/// `count` is the device's u32 ReLU counter (see [`gate_count`]), read on the device so the
+/// budget hinge needs no host round-trip.
+pub fn gate_grad_h(gpu: &Gpu, p: &GateParams, mode: GateGrad, h: &GpuBuffer, dm: &GpuBuffer, count: &GpuBuffer, dh: &GpuBuffer) -> Result<()> {
+    let prm = match mode {
+        GateGrad::Ste { penalty, budget } => params(p, budget, penalty, 0.0, 0),
+        GateGrad::Snl { l1 } => params(p, 0, l1, 0.0, 1),
+    };
+    gpu.dispatch(&GRAD_H, &[], &prm, &[h.into(), dm.into(), count.into(), dh.into()], groups_for(p.gates(), 256))
+}
+
+pub fn gate_hysteresis(gpu: &Gpu, p: &GateParams, tau: f32, h: &GpuBuffer, mask: &GpuBuffer) -> Result<()> {
+    let prm = params(p, 0, 0.0, tau, 0);
+    gpu.dispatch(&HYSTERESIS, &[], &prm, &[h.into(), mask.into()], groups_for(p.gates(), 256))
+}
+
+/// count[0] += weight · #{gates with mask > threshold}; `count` is one u32.
+pub fn gate_count(gpu: &Gpu, p: &GateParams, threshold: f32, mask: &GpuBuffer, count: &GpuBuffer) -> Result<()> {
+    let prm = params(p, 0, 0.0, threshold, 0);
+    gpu.dispatch(&COUNT, &[], &prm, &[mask.into(), count.into()], groups_for(p.gates(), 256))
+}
+
+/// count[0] = 0 (in stream order, unlike a host write).
+pub fn count_reset(gpu: &Gpu, count: &GpuBuffer) -> Result<()> {
+    let prm = [0u32; 14];
+    gpu.dispatch(&COUNT_RESET, &[], &prm, &[count.into()], [1, 1, 1])
+}
