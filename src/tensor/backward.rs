@@ -15,6 +15,7 @@ impl Op {
             Op::SumMid { x, .. } => vec![x],
             Op::CrossEntropy { logits, .. } => vec![logits],
             Op::Distill { student, .. } => vec![student],
+            Op::Gate { x, gate, coef, .. } => vec![x, gate, coef],
         }
     }
 
@@ -71,6 +72,10 @@ impl Op {
             ],
             Op::SumMid { x, outer, len, inner, alpha } => {
                 vec![Some(g.expand_mid(*outer, *len, *inner, *alpha, x.shape().to_vec())?)]
+            }
+            Op::Gate { x, gate, coef, mask, p, grad, counter } => {
+                let want = [want(x), want(gate), want(coef)];
+                g.gate_backward(x, mask, coef, gate, p, *grad, counter, want)?.into()
             }
             Op::Distill { student, teacher, temperature } => {
                 vec![Some(student.distill_backward(teacher, *temperature, g)?)]

@@ -5,9 +5,11 @@
 mod backward;
 mod conv;
 mod distill;
+mod gate;
 mod ops;
 mod storage;
 
+pub use gate::ReluCounter;
 pub use ops::CrossEntropy;
 pub use storage::{Labels, Storage};
 
@@ -46,6 +48,15 @@ pub(crate) enum Op {
     Conv2d { x: Tensor, w: Tensor, p: autorep_kernels::cpu::ConvParams },
     CrossEntropy { logits: Tensor, labels: Rc<Labels>, smoothing: f32 },
     Distill { student: Tensor, teacher: Tensor, temperature: f32 },
+    Gate {
+        x: Tensor,
+        gate: Tensor,
+        coef: Tensor,
+        mask: Tensor,
+        p: autorep_kernels::cpu::GateParams,
+        grad: autorep_kernels::cpu::GateGrad,
+        counter: Rc<ReluCounter>,
+    },
 }
 
 pub(crate) struct Inner {

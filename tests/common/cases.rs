@@ -105,6 +105,32 @@ pub fn cases() -> Vec<Case> {
             avoid_zero: false,
         });
     }
+    for channel_wise in [false, true] {
+        let gp = cpu::GateParams { batch: 2, channels: 3, hw: 20, channel_wise, s1: 1.0, s2: 0.5 };
+        let gates = gp.gates();
+        let mask: Vec<f32> = (0..gates).map(|i| (i % 3 != 0) as u8 as f32).collect();
+        let mask2 = mask.clone();
+        v.push(Case {
+            name: if channel_wise { "gate channel-wise" } else { "gate pixel-wise" },
+            shapes: vec![vec![2, 3, 4, 5], vec![9]],
+            forward: Box::new(move |t| {
+                let dev = t[0].device();
+                let m = Tensor::from_vec(&dev, &[gates], mask.clone())?;
+                let h = Tensor::from_vec(&dev, &[gates], vec![0.5; gates])?;
+                let counter = Rc::new(autorep::tensor::ReluCounter::new(&dev)?);
+                let grad = cpu::GateGrad::Ste { penalty: 0.0, budget: 0 };
+                t[0].gate(&m, &t[1], &h, gp, grad, &counter)
+            }),
+            reference: Box::new(move |x| {
+                let m: Vec<f64> = mask2.iter().map(|&v| v as f64).collect();
+                let mut y = vec![0.0; gp.n()];
+                cpu::gate_forward(&gp, &x[0], &m, &x[1], &mut y);
+                y
+            }),
+            tol: 1e-5,
+            avoid_zero: true,
+        });
+    }
     let teacher = crate::common::rand_vec(55, 5 * 7);
     let teacher2 = teacher.clone();
     v.push(case("distill", vec![vec![5, 7]], 1e-5, Box::new(move |t| {
