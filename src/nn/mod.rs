@@ -1,17 +1,21 @@
 //! Layers and optimizers on top of the tensor layer.
 
+mod batchnorm;
 mod conv;
 mod group;
 mod linear;
 mod optim;
 mod schedule;
 mod sgd;
+mod site;
 
+pub use batchnorm::BatchNorm2d;
 pub use conv::Conv2d;
 pub use group::ParamGroup;
 pub use linear::Linear;
 pub use optim::{Lookahead, Optimizer, OptimizerKind};
 pub use schedule::{LrSchedule, Schedule};
+pub use site::{ActivationSite, ForwardCtx, Gated, SiteMode};
 pub use sgd::Sgd;
 
 use crate::Tensor;

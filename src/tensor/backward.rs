@@ -16,6 +16,12 @@ impl Op {
             Op::CrossEntropy { logits, .. } => vec![logits],
             Op::Distill { student, .. } => vec![student],
             Op::Gate { x, gate, coef, .. } => vec![x, gate, coef],
+            Op::BatchNorm { x, gamma, beta, .. } => {
+                let mut v = vec![x];
+                v.extend(gamma.iter().chain(beta.iter()));
+                v
+            }
+            Op::AvgPool { x, .. } | Op::MaxPool { x, .. } | Op::GlobalAvgPool { x } => vec![x],
         }
     }
 
@@ -73,6 +79,15 @@ impl Op {
             Op::SumMid { x, outer, len, inner, alpha } => {
                 vec![Some(g.expand_mid(*outer, *len, *inner, *alpha, x.shape().to_vec())?)]
             }
+            Op::BatchNorm { x, gamma, mean, var, s, eps, train, .. } => {
+                let (dx, dg, db) = g.batch_norm_backward(x, gamma.as_ref(), mean, var, *s, *eps, *train)?;
+                let mut v = vec![Some(dx)];
+                if gamma.is_some() {
+                    v.extend([Some(dg), Some(db)]);
+                }
+                v
+            }
+            Op::AvgPool { .. } | Op::MaxPool { .. } | Op::GlobalAvgPool { .. } => vec![Some(g.pool_backward(self)?)],
             Op::Gate { x, gate, coef, mask, p, grad, counter } => {
                 let want = [want(x), want(gate), want(coef)];
                 g.gate_backward(x, mask, coef, gate, p, *grad, counter, want)?.into()

@@ -6,10 +6,13 @@ mod backward;
 mod conv;
 mod distill;
 mod gate;
+mod norm;
 mod ops;
+mod pool;
 mod storage;
 
 pub use gate::ReluCounter;
+pub use norm::BnConfig;
 pub use ops::CrossEntropy;
 pub use storage::{Labels, Storage};
 
@@ -48,6 +51,19 @@ pub(crate) enum Op {
     Conv2d { x: Tensor, w: Tensor, p: autorep_kernels::cpu::ConvParams },
     CrossEntropy { logits: Tensor, labels: Rc<Labels>, smoothing: f32 },
     Distill { student: Tensor, teacher: Tensor, temperature: f32 },
+    BatchNorm {
+        x: Tensor,
+        gamma: Option<Tensor>,
+        beta: Option<Tensor>,
+        mean: Tensor,
+        var: Tensor,
+        s: autorep_kernels::cpu::BnShape,
+        eps: f32,
+        train: bool,
+    },
+    AvgPool { x: Tensor, p: autorep_kernels::cpu::PoolParams },
+    MaxPool { x: Tensor, p: autorep_kernels::cpu::PoolParams, idx: Rc<Labels> },
+    GlobalAvgPool { x: Tensor },
     Gate {
         x: Tensor,
         gate: Tensor,

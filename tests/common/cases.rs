@@ -131,6 +131,55 @@ pub fn cases() -> Vec<Case> {
             avoid_zero: true,
         });
     }
+    for train in [true, false] {
+        let s = cpu::BnShape { n: 3, channels: 4, hw: 10 };
+        let (rm0, rv0) = (vec![0.1f32, -0.2, 0.3, 0.0], vec![0.5f32, 1.5, 2.0, 1.0]);
+        let (rm1, rv1) = (rm0.clone(), rv0.clone());
+        v.push(Case {
+            name: if train { "batch_norm train" } else { "batch_norm eval" },
+            shapes: vec![vec![3, 4, 2, 5], vec![4], vec![4]],
+            forward: Box::new(move |t| {
+                let dev = t[0].device();
+                let rm = Tensor::from_vec(&dev, &[4], rm0.clone())?;
+                let rv = Tensor::from_vec(&dev, &[4], rv0.clone())?;
+                let cfg = autorep::tensor::BnConfig::default();
+                t[0].batch_norm(Some((&t[1], &t[2])), &rm, &rv, train, cfg, "test bn")
+            }),
+            reference: Box::new(move |x| {
+                let (mut m, mut var) = (vec![0.0; 4], vec![0.0; 4]);
+                if train {
+                    cpu::bn_stats(s, &x[0], &mut m, &mut var);
+                } else {
+                    m = rm1.iter().map(|&v| v as f64).collect();
+                    var = rv1.iter().map(|&v| v as f64).collect();
+                }
+                let mut y = vec![0.0; s.len()];
+                cpu::bn_forward(s, 1e-5, &x[0], &m, &var, Some((&x[1], &x[2])), &mut y);
+                y
+            }),
+            tol: 1e-4,
+            avoid_zero: false,
+        });
+    }
+    for (k, stride, pad) in [(2, 2, 0), (3, 2, 1), (3, 1, 1)] {
+        let p = cpu::PoolParams { n: 2, c: 3, h: 7, w: 6, k, stride, pad };
+        v.push(case("avg_pool2d", vec![vec![2, 3, 7, 6]], 1e-5, Box::new(move |t| t[0].avg_pool2d(k, stride, pad)), Box::new(move |x| {
+            let mut y = vec![0.0; p.n * p.c * p.oh() * p.ow()];
+            cpu::avg_pool2d_forward(&p, &x[0], &mut y);
+            y
+        })));
+        v.push(case("max_pool2d", vec![vec![2, 3, 7, 6]], 1e-5, Box::new(move |t| t[0].max_pool2d(k, stride, pad)), Box::new(move |x| {
+            let n = p.n * p.c * p.oh() * p.ow();
+            let (mut y, mut idx) = (vec![0.0; n], vec![0u32; n]);
+            cpu::max_pool2d_forward(&p, &x[0], &mut y, &mut idx);
+            y
+        })));
+    }
+    v.push(case("global_avg_pool", vec![vec![3, 5, 4, 3]], 1e-5, Box::new(|t| t[0].global_avg_pool()), Box::new(|x| {
+        let mut y = vec![0.0; 15];
+        cpu::global_avg_pool_forward(3, 5, 12, &x[0], &mut y);
+        y
+    })));
     let teacher = crate::common::rand_vec(55, 5 * 7);
     let teacher2 = teacher.clone();
     v.push(case("distill", vec![vec![5, 7]], 1e-5, Box::new(move |t| {

@@ -1,1 +1,198 @@
+//! 2-D pooling over NCHW with PyTorch's semantics (square windows, floor mode). Backward
+//! passes gather per input element, exactly as the shaders do, so the summation order (and
+//! hence the result) is the same on both devices.
 
+use super::Real;
+
+/// Shape of one square-window pooling: `n` images of `c` planes of `h`×`w`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolParams {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl PoolParams {
+    /// PyTorch's limits: padding at most half the window (so no window lies entirely in the
+    /// padding and max pooling always finds a real element), and the padded input at least
+    /// one window wide.
+    pub fn is_valid(&self) -> bool {
+        self.k > 0
+            && self.stride > 0
+            && 2 * self.pad <= self.k
+            && self.h + 2 * self.pad >= self.k
+            && self.w + 2 * self.pad >= self.k
+    }
+    pub(crate) fn check(&self) {
+        assert!(self.is_valid(), "invalid pooling {self:?}");
+    }
+    pub fn oh(&self) -> usize {
+        (self.h + 2 * self.pad - self.k) / self.stride + 1
+    }
+    pub fn ow(&self) -> usize {
+        (self.w + 2 * self.pad - self.k) / self.stride + 1
+    }
+    pub fn x_len(&self) -> usize {
+        self.n * self.c * self.h * self.w
+    }
+    pub fn y_len(&self) -> usize {
+        self.n * self.c * self.oh() * self.ow()
+    }
+
+    /// In-bounds (row, col) positions of output (oy, ox)'s window, row-major.
+    fn window(&self, oy: usize, ox: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let y0 = (oy * self.stride) as isize - self.pad as isize;
+        let x0 = (ox * self.stride) as isize - self.pad as isize;
+        let k = self.k as isize;
+        (y0..y0 + k)
+            .filter(|&iy| iy >= 0 && (iy as usize) < self.h)
+            .flat_map(move |iy| {
+                (x0..x0 + k)
+                    .filter(|&ix| ix >= 0 && (ix as usize) < self.w)
+                    .map(move |ix| (iy as usize, ix as usize))
+            })
+    }
+
+    /// Outputs along one axis whose windows cover input position `i`, as a range.
+    fn covering(&self, i: usize, out: usize) -> std::ops::Range<usize> {
+        let lo = (i + self.pad + 1)
+            .saturating_sub(self.k)
+            .div_ceil(self.stride);
+        let hi = ((i + self.pad) / self.stride + 1).min(out);
+        lo..hi.max(lo)
+    }
+}
+
+/// Average pooling with count_include_pad = True: every window sum is divided by k².
+pub fn avg_pool2d_forward<T: Real>(p: &PoolParams, x: &[T], y: &mut [T]) {
+    p.check();
+    assert_eq!((x.len(), y.len()), (p.x_len(), p.y_len()));
+    let (oh, ow) = (p.oh(), p.ow());
+    let area = T::from_usize(p.k * p.k).unwrap();
+    for plane in 0..p.n * p.c {
+        let xp = &x[plane * p.h * p.w..][..p.h * p.w];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let acc = p
+                    .window(oy, ox)
+                    .fold(T::zero(), |a, (iy, ix)| a + xp[iy * p.w + ix]);
+                y[(plane * oh + oy) * ow + ox] = acc / area;
+            }
+        }
+    }
+}
+
+/// dx[i] = Σ dy over the windows covering i, divided by k².
+pub fn avg_pool2d_backward<T: Real>(p: &PoolParams, dy: &[T], dx: &mut [T]) {
+    p.check();
+    assert_eq!((dx.len(), dy.len()), (p.x_len(), p.y_len()));
+    let (oh, ow) = (p.oh(), p.ow());
+    let area = T::from_usize(p.k * p.k).unwrap();
+    for plane in 0..p.n * p.c {
+        let dyp = &dy[plane * oh * ow..][..oh * ow];
+        for iy in 0..p.h {
+            for ix in 0..p.w {
+                let mut acc = T::zero();
+                for oy in p.covering(iy, oh) {
+                    for ox in p.covering(ix, ow) {
+                        acc = acc + dyp[oy * ow + ox];
+                    }
+                }
+                dx[(plane * p.h + iy) * p.w + ix] = acc / area;
+            }
+        }
+    }
+}
+
+/// Max pooling; `idx` gets each maximum's position within its H×W plane (PyTorch's indices).
+/// Padding is never the maximum, and ties go to the first maximum in row-major window order.
+pub fn max_pool2d_forward<T: Real>(p: &PoolParams, x: &[T], y: &mut [T], idx: &mut [u32]) {
+    p.check();
+    assert_eq!(
+        (x.len(), y.len(), idx.len()),
+        (p.x_len(), p.y_len(), p.y_len())
+    );
+    let (oh, ow) = (p.oh(), p.ow());
+    for plane in 0..p.n * p.c {
+        let xp = &x[plane * p.h * p.w..][..p.h * p.w];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut best: Option<(T, usize)> = None;
+                for (iy, ix) in p.window(oy, ox) {
+                    let v = xp[iy * p.w + ix];
+                    if best.is_none_or(|(b, _)| v > b) {
+                        best = Some((v, iy * p.w + ix));
+                    }
+                }
+                let (v, at) = best.expect("a valid window holds a real element");
+                let o = (plane * oh + oy) * ow + ox;
+                y[o] = v;
+                idx[o] = at as u32;
+            }
+        }
+    }
+}
+
+/// dx[i] = Σ dy over the outputs whose maximum is i: a gather, so no two writers collide.
+pub fn max_pool2d_backward<T: Real>(p: &PoolParams, dy: &[T], idx: &[u32], dx: &mut [T]) {
+    p.check();
+    assert_eq!(
+        (dx.len(), dy.len(), idx.len()),
+        (p.x_len(), p.y_len(), p.y_len())
+    );
+    let (oh, ow) = (p.oh(), p.ow());
+    for plane in 0..p.n * p.c {
+        let (dyp, ip) = (
+            &dy[plane * oh * ow..][..oh * ow],
+            &idx[plane * oh * ow..][..oh * ow],
+        );
+        for iy in 0..p.h {
+            for ix in 0..p.w {
+                let me = (iy * p.w + ix) as u32;
+                let mut acc = T::zero();
+                for oy in p.covering(iy, oh) {
+                    for ox in p.covering(ix, ow) {
+                        if ip[oy * ow + ox] == me {
+                            acc = acc + dyp[oy * ow + ox];
+                        }
+                    }
+                }
+                dx[(plane * p.h + iy) * p.w + ix] = acc;
+            }
+        }
+    }
+}
+
+/// [N, C, H, W] → [N, C]: the mean of each plane of `hw` elements.
+pub fn global_avg_pool_forward<T: Real>(
+    n: usize,
+    channels: usize,
+    hw: usize,
+    x: &[T],
+    y: &mut [T],
+) {
+    assert_eq!((x.len(), y.len()), (n * channels * hw, n * channels));
+    let inv = T::one() / T::from_usize(hw.max(1)).unwrap();
+    for (o, plane) in y.iter_mut().zip(x.chunks(hw.max(1))) {
+        *o = inv * plane.iter().copied().sum::<T>();
+    }
+}
+
+/// dx[n, c, :, :] = dy[n, c] / (H·W).
+pub fn global_avg_pool_backward<T: Real>(
+    n: usize,
+    channels: usize,
+    hw: usize,
+    dy: &[T],
+    dx: &mut [T],
+) {
+    assert_eq!((dx.len(), dy.len()), (n * channels * hw, n * channels));
+    let inv = T::one() / T::from_usize(hw.max(1)).unwrap();
+    for (plane, &g) in dx.chunks_mut(hw.max(1)).zip(dy) {
+        plane.iter_mut().for_each(|d| *d = inv * g);
+    }
+}

@@ -1,1 +1,226 @@
+use super::{f, groups_for};
+use crate::cpu::BnShape;
+use crate::error::Result;
+use crate::pipelines::{Access::*, Kernel};
+use crate::recorder::grid;
+use crate::{shaders::NORM, Gpu, GpuBuffer};
 
+const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> Kernel {
+    Kernel {
+        shader: NORM,
+        entry,
+        bindings,
+    }
+}
+
+const BN_STATS: Kernel = kernel("bn_stats", &[Read, ReadWrite, ReadWrite]);
+const BN_UPDATE_RUNNING: Kernel = kernel("bn_update_running", &[Read, Read, ReadWrite, ReadWrite]);
+const BN_FORWARD: Kernel = kernel("bn_forward", &[Read, Read, Read, Read, Read, ReadWrite]);
+const BN_BACKWARD_REDUCE: Kernel = kernel(
+    "bn_backward_reduce",
+    &[Read, Read, Read, Read, ReadWrite, ReadWrite],
+);
+const BN_BACKWARD_INPUT: Kernel = kernel(
+    "bn_backward_input",
+    &[Read, Read, Read, Read, Read, Read, Read, ReadWrite],
+);
+const BN_BACKWARD_INPUT_EVAL: Kernel =
+    kernel("bn_backward_input_eval", &[Read, Read, Read, ReadWrite]);
+
+fn params(s: BnShape, affine: bool, eps: f32, momentum: f32) -> [u32; 6] {
+    [
+        s.n as u32,
+        s.channels as u32,
+        s.hw as u32,
+        affine as u32,
+        f(eps),
+        f(momentum),
+    ]
+}
+
+/// Per-channel batch mean and biased variance of x (one workgroup per channel).
+pub fn bn_stats(
+    gpu: &Gpu,
+    s: BnShape,
+    x: &GpuBuffer,
+    mean: &GpuBuffer,
+    var: &GpuBuffer,
+) -> Result<()> {
+    let prm = params(s, false, 0.0, 0.0);
+    gpu.dispatch(
+        &BN_STATS,
+        &[],
+        &prm,
+        &[x.into(), mean.into(), var.into()],
+        grid(s.channels as u32),
+    )
+}
+
+/// PyTorch's momentum update of the running statistics in place; `count` = N·H·W of the batch
+/// behind `mean` and `var` (the running variance tracks the unbiased variance).
+#[allow(clippy::too_many_arguments)]
+pub fn bn_update_running(
+    gpu: &Gpu,
+    channels: usize,
+    count: usize,
+    momentum: f32,
+    mean: &GpuBuffer,
+    var: &GpuBuffer,
+    running_mean: &GpuBuffer,
+    running_var: &GpuBuffer,
+) -> Result<()> {
+    let s = BnShape {
+        n: count,
+        channels,
+        hw: 1,
+    };
+    let prm = params(s, false, 0.0, momentum);
+    let binds = [
+        mean.into(),
+        var.into(),
+        running_mean.into(),
+        running_var.into(),
+    ];
+    gpu.dispatch(
+        &BN_UPDATE_RUNNING,
+        &[],
+        &prm,
+        &binds,
+        groups_for(channels, 256),
+    )
+}
+
+/// y = (x − mean)·invstd·γ + β; batch statistics in training, running ones in evaluation.
+/// `affine = None` means γ = 1, β = 0 (mean stands in for the unbound buffers, unread).
+#[allow(clippy::too_many_arguments)]
+pub fn bn_forward(
+    gpu: &Gpu,
+    s: BnShape,
+    eps: f32,
+    x: &GpuBuffer,
+    mean: &GpuBuffer,
+    var: &GpuBuffer,
+    affine: Option<(&GpuBuffer, &GpuBuffer)>,
+    y: &GpuBuffer,
+) -> Result<()> {
+    let (g, b) = affine.unwrap_or((mean, mean));
+    let prm = params(s, affine.is_some(), eps, 0.0);
+    let binds = [
+        x.into(),
+        mean.into(),
+        var.into(),
+        g.into(),
+        b.into(),
+        y.into(),
+    ];
+    gpu.dispatch(&BN_FORWARD, &[], &prm, &binds, groups_for(s.len(), 256))
+}
+
+/// dγ = Σ dy·x̂ and dβ = Σ dy per channel in one pass (one workgroup per channel).
+#[allow(clippy::too_many_arguments)]
+pub fn bn_backward_reduce(
+    gpu: &Gpu,
+    s: BnShape,
+    eps: f32,
+    x: &GpuBuffer,
+    mean: &GpuBuffer,
+    var: &GpuBuffer,
+    dy: &GpuBuffer,
+    dgamma: &GpuBuffer,
+    dbeta: &GpuBuffer,
+) -> Result<()> {
+    let prm = params(s, false, eps, 0.0);
+    let binds = [
+        x.into(),
+        mean.into(),
+        var.into(),
+        dy.into(),
+        dgamma.into(),
+        dbeta.into(),
+    ];
+    gpu.dispatch(
+        &BN_BACKWARD_REDUCE,
+        &[],
+        &prm,
+        &binds,
+        grid(s.channels as u32),
+    )
+}
+
+/// Training-mode dx from the sums of [`bn_backward_reduce`]; `gamma = None` means γ = 1.
+#[allow(clippy::too_many_arguments)]
+pub fn bn_backward_input(
+    gpu: &Gpu,
+    s: BnShape,
+    eps: f32,
+    x: &GpuBuffer,
+    mean: &GpuBuffer,
+    var: &GpuBuffer,
+    gamma: Option<&GpuBuffer>,
+    dy: &GpuBuffer,
+    dgamma: &GpuBuffer,
+    dbeta: &GpuBuffer,
+    dx: &GpuBuffer,
+) -> Result<()> {
+    let prm = params(s, gamma.is_some(), eps, 0.0);
+    let g = gamma.unwrap_or(mean);
+    let binds = [
+        x.into(),
+        mean.into(),
+        var.into(),
+        g.into(),
+        dy.into(),
+        dgamma.into(),
+        dbeta.into(),
+        dx.into(),
+    ];
+    gpu.dispatch(
+        &BN_BACKWARD_INPUT,
+        &[],
+        &prm,
+        &binds,
+        groups_for(s.len(), 256),
+    )
+}
+
+/// Evaluation-mode dx = dy·γ·invstd over the running variance; `gamma = None` means γ = 1.
+pub fn bn_backward_input_eval(
+    gpu: &Gpu,
+    s: BnShape,
+    eps: f32,
+    var: &GpuBuffer,
+    gamma: Option<&GpuBuffer>,
+    dy: &GpuBuffer,
+    dx: &GpuBuffer,
+) -> Result<()> {
+    let prm = params(s, gamma.is_some(), eps, 0.0);
+    let g = gamma.unwrap_or(var);
+    let binds = [dy.into(), var.into(), g.into(), dx.into()];
+    gpu.dispatch(
+        &BN_BACKWARD_INPUT_EVAL,
+        &[],
+        &prm,
+        &binds,
+        groups_for(s.len(), 256),
+    )
+}
+
+/// The whole training-mode backward in two dispatches: dγ, dβ, then dx. dγ and dβ are written
+/// even without affine parameters, since dx needs them.
+#[allow(clippy::too_many_arguments)]
+pub fn bn_backward(
+    gpu: &Gpu,
+    s: BnShape,
+    eps: f32,
+    x: &GpuBuffer,
+    mean: &GpuBuffer,
+    var: &GpuBuffer,
+    gamma: Option<&GpuBuffer>,
+    dy: &GpuBuffer,
+    dgamma: &GpuBuffer,
+    dbeta: &GpuBuffer,
+    dx: &GpuBuffer,
+) -> Result<()> {
+    bn_backward_reduce(gpu, s, eps, x, mean, var, dy, dgamma, dbeta)?;
+    bn_backward_input(gpu, s, eps, x, mean, var, gamma, dy, dgamma, dbeta, dx)
+}

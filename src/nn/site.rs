@@ -1,0 +1,116 @@
+//! An activation site: one ReLU of a model, in execution order. AutoReP turns a site into a
+//! gated ReLU/polynomial; until then it is a plain ReLU.
+
+use crate::tensor::ReluCounter;
+use crate::{Result, Tensor};
+use autorep_kernels::cpu::{GateGrad, GateParams};
+use std::rc::Rc;
+
+/// The state of a gated site (see `autorep` for how it is trained).
+pub struct Gated {
+    /// The trainable gate parameter: AutoReP's indicator h, or SNL's α (then also the mask).
+    pub gate: Tensor,
+    /// The binary mask (AutoReP) or α itself (SNL).
+    pub mask: Tensor,
+    /// Per-channel [c0 | c1 | c2]; a parameter unless the replacement is fixed (identity).
+    pub coef: Tensor,
+    pub channel_wise: bool,
+    pub s1: f32,
+    pub s2: f32,
+    pub grad: GateGrad,
+    /// Running per-channel mean and variance of the site's input (DaPa statistics).
+    pub stats: Option<(Tensor, Tensor)>,
+}
+
+pub enum SiteMode {
+    Relu,
+    Gated(Gated),
+}
+
+pub struct ActivationSite {
+    pub name: String,
+    pub channels: usize,
+    /// H·W of the site's input (1 after a linear layer).
+    pub hw: usize,
+    pub mode: SiteMode,
+}
+
+/// What a forward pass needs beyond the input.
+#[derive(Clone)]
+pub struct ForwardCtx {
+    pub train: bool,
+    /// The model's exact ReLU counter (gated sites read it in their backward pass).
+    pub counter: Option<Rc<ReluCounter>>,
+}
+
+impl ForwardCtx {
+    pub fn train() -> Self {
+        ForwardCtx { train: true, counter: None }
+    }
+    pub fn eval() -> Self {
+        ForwardCtx { train: false, counter: None }
+    }
+}
+
+impl ActivationSite {
+    pub fn new(name: &str, channels: usize, hw: usize) -> Self {
+        ActivationSite { name: name.to_string(), channels, hw, mode: SiteMode::Relu }
+    }
+
+    /// ReLUs this site evaluates per image while every gate is on.
+    pub fn relus(&self) -> usize {
+        self.channels * self.hw
+    }
+
+    pub fn gate_params(&self, batch: usize) -> Option<GateParams> {
+        match &self.mode {
+            SiteMode::Relu => None,
+            SiteMode::Gated(g) => Some(GateParams {
+                batch,
+                channels: self.channels,
+                hw: self.hw,
+                channel_wise: g.channel_wise,
+                s1: g.s1,
+                s2: g.s2,
+            }),
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor, ctx: &ForwardCtx) -> Result<Tensor> {
+        match &self.mode {
+            SiteMode::Relu => x.relu(),
+            SiteMode::Gated(g) => {
+                if ctx.train {
+                    if let Some((mean, var)) = &g.stats {
+                        // The affine-free statistics DaPa fits to (the official code's private
+                        // BatchNorm, whose output is discarded).
+                        crate::no_grad(|| x.bn_statistics(mean, var, Default::default(), &self.name))?;
+                    }
+                }
+                let p = self.gate_params(x.shape()[0]).expect("gated");
+                let counter = match &ctx.counter {
+                    Some(c) => c.clone(),
+                    None => Rc::new(ReluCounter::new(&x.device())?),
+                };
+                x.gate(&g.mask, &g.coef, &g.gate, p, g.grad, &counter)
+            }
+        }
+    }
+
+    /// The site's trainable tensors (gate parameter and coefficients when gated).
+    pub fn params(&self) -> Vec<Tensor> {
+        match &self.mode {
+            SiteMode::Relu => vec![],
+            SiteMode::Gated(g) => {
+                let mut v = vec![];
+                if g.gate.requires_grad() {
+                    v.push(g.gate.clone());
+                }
+                if g.coef.requires_grad() {
+                    v.push(g.coef.clone());
+                }
+                v
+            }
+        }
+    }
+}
