@@ -8,8 +8,10 @@ pub mod data;
 pub mod demo;
 pub mod device;
 pub mod error;
+pub mod models;
 pub mod nn;
 pub mod tensor;
+pub mod train;
 
 pub use device::{Device, DeviceChoice};
 pub use error::{Error, Result};

@@ -1,0 +1,172 @@
+//! CIFAR-style ResNets: `resnet18_in` (the SNL/AutoReP ResNet-18: no stem ReLU, 491,520 ReLUs
+//! at 32x32), `resnet18` (the same with a stem ReLU: 557,056) and a small fast variant.
+
+use super::Model;
+use crate::nn::{ActivationSite, BatchNorm2d, Conv2d, ForwardCtx, Linear, Module};
+use crate::{Device, Error, Result, Tensor};
+use rand::SeedableRng;
+
+/// The shape of a ResNet: per stage its width, block count and stride.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResNetSpec {
+    pub name: String,
+    pub stem_relu: bool,
+    pub widths: Vec<usize>,
+    pub blocks: Vec<usize>,
+    pub strides: Vec<usize>,
+}
+
+impl ResNetSpec {
+    pub fn resnet18_in() -> Self {
+        ResNetSpec { name: "resnet18_in".into(), stem_relu: false, widths: vec![64, 128, 256, 512], blocks: vec![2; 4], strides: vec![1, 2, 2, 2] }
+    }
+    pub fn resnet18() -> Self {
+        ResNetSpec { name: "resnet18".into(), stem_relu: true, ..Self::resnet18_in() }
+    }
+    /// Three stages of one block (16, 32, 64 channels): trains on a CPU in minutes.
+    pub fn small() -> Self {
+        ResNetSpec { name: "small".into(), stem_relu: true, widths: vec![16, 32, 64], blocks: vec![1; 3], strides: vec![1, 2, 2] }
+    }
+}
+
+struct Block {
+    conv1: Conv2d,
+    bn1: BatchNorm2d,
+    conv2: Conv2d,
+    bn2: BatchNorm2d,
+    shortcut: Option<(Conv2d, BatchNorm2d)>,
+    site1: usize,
+    site2: usize,
+}
+
+pub struct ResNet {
+    spec: ResNetSpec,
+    stem: Conv2d,
+    stem_bn: BatchNorm2d,
+    stem_site: Option<usize>,
+    blocks: Vec<Block>,
+    fc: Linear,
+    sites: Vec<ActivationSite>,
+}
+
+impl ResNet {
+    /// A freshly initialised network for `input`x`input` RGB images and `classes` classes.
+    pub fn new(device: &Device, spec: ResNetSpec, input: usize, classes: usize, seed: u64) -> Result<ResNet> {
+        if input < 8 || !input.is_power_of_two() {
+            return Err(Error::Invalid(format!("{}: input size {input} must be a power of two ≥ 8", spec.name)));
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let w0 = spec.widths[0];
+        let stem = Conv2d::new(device, "stem", 3, w0, 3, 1, 1, &mut rng)?;
+        let stem_bn = BatchNorm2d::new(device, "stem.bn", w0)?;
+        let mut sites = Vec::new();
+        let mut hw = input * input;
+        let stem_site = spec.stem_relu.then(|| {
+            sites.push(ActivationSite::new("stem.relu", w0, hw));
+            0
+        });
+        let (mut cin, mut side) = (w0, input);
+        let mut blocks = Vec::new();
+        for (s, ((&w, &n), &stride)) in spec.widths.iter().zip(&spec.blocks).zip(&spec.strides).enumerate() {
+            for b in 0..n {
+                let st = if b == 0 { stride } else { 1 };
+                let name = format!("layer{}.{b}", s + 1);
+                side /= st;
+                hw = side * side;
+                let conv1 = Conv2d::new(device, &format!("{name}.conv1"), cin, w, 3, st, 1, &mut rng)?;
+                let conv2 = Conv2d::new(device, &format!("{name}.conv2"), w, w, 3, 1, 1, &mut rng)?;
+                let shortcut = if st != 1 || cin != w {
+                    Some((
+                        Conv2d::new(device, &format!("{name}.shortcut"), cin, w, 1, st, 0, &mut rng)?,
+                        BatchNorm2d::new(device, &format!("{name}.shortcut.bn"), w)?,
+                    ))
+                } else {
+                    None
+                };
+                sites.push(ActivationSite::new(&format!("{name}.relu1"), w, hw));
+                sites.push(ActivationSite::new(&format!("{name}.relu2"), w, hw));
+                blocks.push(Block {
+                    conv1,
+                    bn1: BatchNorm2d::new(device, &format!("{name}.bn1"), w)?,
+                    conv2,
+                    bn2: BatchNorm2d::new(device, &format!("{name}.bn2"), w)?,
+                    shortcut,
+                    site1: sites.len() - 2,
+                    site2: sites.len() - 1,
+                });
+                cin = w;
+            }
+        }
+        let fc = Linear::new(device, cin, classes, &mut rng)?;
+        Ok(ResNet { spec, stem, stem_bn, stem_site, blocks, fc, sites })
+    }
+
+    pub fn spec(&self) -> &ResNetSpec {
+        &self.spec
+    }
+
+    fn batch_norms(&self) -> Vec<&BatchNorm2d> {
+        let mut v = vec![&self.stem_bn];
+        for b in &self.blocks {
+            v.extend([&b.bn1, &b.bn2]);
+            if let Some((_, bn)) = &b.shortcut {
+                v.push(bn);
+            }
+        }
+        v
+    }
+}
+
+impl Module for ResNet {
+    fn params(&self) -> Vec<Tensor> {
+        let mut v = self.stem.params();
+        v.extend(self.stem_bn.params());
+        for b in &self.blocks {
+            for p in [b.conv1.params(), b.bn1.params(), b.conv2.params(), b.bn2.params()] {
+                v.extend(p);
+            }
+            if let Some((c, bn)) = &b.shortcut {
+                v.extend(c.params());
+                v.extend(bn.params());
+            }
+        }
+        v.extend(self.fc.params());
+        v
+    }
+}
+
+impl Model for ResNet {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    fn forward(&self, x: &Tensor, ctx: &ForwardCtx) -> Result<Tensor> {
+        let t = ctx.train;
+        let mut h = self.stem_bn.forward(&self.stem.forward(x)?, t)?;
+        if let Some(s) = self.stem_site {
+            h = self.sites[s].forward(&h, ctx)?;
+        }
+        for b in &self.blocks {
+            let out = self.sites[b.site1].forward(&b.bn1.forward(&b.conv1.forward(&h)?, t)?, ctx)?;
+            let out = b.bn2.forward(&b.conv2.forward(&out)?, t)?;
+            let short = match &b.shortcut {
+                Some((c, bn)) => bn.forward(&c.forward(&h)?, t)?,
+                None => h.clone(),
+            };
+            h = self.sites[b.site2].forward(&out.add(&short)?, ctx)?;
+        }
+        self.fc.forward(&h.global_avg_pool()?)
+    }
+
+    fn sites(&self) -> &[ActivationSite] {
+        &self.sites
+    }
+
+    fn sites_mut(&mut self) -> &mut [ActivationSite] {
+        &mut self.sites
+    }
+
+    fn buffers(&self) -> Vec<Tensor> {
+        self.batch_norms().iter().flat_map(|bn| [bn.running_mean.clone(), bn.running_var.clone()]).collect()
+    }
+}

@@ -1,0 +1,85 @@
+//! Training and evaluation loops over in-memory image sets.
+
+use crate::data::CifarSet;
+use crate::models::Model;
+use crate::nn::{ForwardCtx, Optimizer};
+use crate::{no_grad, Device, Labels, Result, Tensor};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use std::rc::Rc;
+
+/// Loss and accuracy over an epoch (or an evaluation).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EpochStats {
+    pub loss: f32,
+    pub accuracy: f32,
+    pub images: usize,
+    pub seconds: f64,
+}
+
+/// Everything a batch needs on the device.
+fn batch(device: &Device, set: &CifarSet, idx: &[usize], mean: [f32; 3], std: [f32; 3]) -> Result<(Tensor, Rc<Labels>)> {
+    let x = Tensor::from_vec(device, &[idx.len(), 3, 32, 32], set.normalized(idx, mean, std))?;
+    let y: Vec<u32> = idx.iter().map(|&i| set.labels[i]).collect();
+    Ok((x, Rc::new(Labels::new(device, &y)?)))
+}
+
+/// One epoch of cross-entropy training in shuffled mini-batches (the last partial batch is
+/// dropped, as BatchNorm needs more than one sample). Loss and accuracy are read back once,
+/// at the end: per-batch sums stay on the device.
+#[allow(clippy::too_many_arguments)]
+pub fn train_epoch(
+    model: &dyn Model,
+    opt: &mut Optimizer,
+    lr_factor: f32,
+    set: &CifarSet,
+    batch_size: usize,
+    norm: ([f32; 3], [f32; 3]),
+    seed: u64,
+    device: &Device,
+) -> Result<EpochStats> {
+    let start = std::time::Instant::now();
+    let mut order: Vec<usize> = (0..set.len()).collect();
+    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    let ctx = ForwardCtx::train();
+    let (mut loss_sum, mut correct_sum): (Option<Tensor>, Option<Tensor>) = (None, None);
+    let mut images = 0;
+    for idx in order.chunks_exact(batch_size.max(2)) {
+        let (x, y) = batch(device, set, idx, norm.0, norm.1)?;
+        opt.zero_grad()?;
+        let ce = model.forward(&x, &ctx)?.cross_entropy(&y, 0.0)?;
+        let loss = ce.loss.mean()?;
+        loss.backward()?;
+        opt.step(lr_factor)?;
+        no_grad(|| -> Result<()> {
+            let l = loss.scale(idx.len() as f32)?;
+            let c = ce.correct.sum()?;
+            loss_sum = Some(match loss_sum.take() { Some(s) => s.add(&l)?, None => l });
+            correct_sum = Some(match correct_sum.take() { Some(s) => s.add(&c)?, None => c });
+            Ok(())
+        })?;
+        device.flush()?;
+        images += idx.len();
+    }
+    let read = |t: Option<Tensor>| t.map_or(Ok(0.0), |t| t.item());
+    let n = images.max(1) as f32;
+    Ok(EpochStats { loss: read(loss_sum)? / n, accuracy: read(correct_sum)? / n, images, seconds: start.elapsed().as_secs_f64() })
+}
+
+/// Loss and top-1 accuracy with the model in eval mode.
+pub fn evaluate(model: &dyn Model, set: &CifarSet, batch_size: usize, norm: ([f32; 3], [f32; 3]), device: &Device) -> Result<EpochStats> {
+    let start = std::time::Instant::now();
+    no_grad(|| {
+        let ctx = ForwardCtx::eval();
+        let (mut loss, mut correct) = (0f64, 0f64);
+        let all: Vec<usize> = (0..set.len()).collect();
+        for idx in all.chunks(batch_size.max(1)) {
+            let (x, y) = batch(device, set, idx, norm.0, norm.1)?;
+            let ce = model.forward(&x, &ctx)?.cross_entropy(&y, 0.0)?;
+            loss += ce.loss.sum()?.item()? as f64;
+            correct += ce.correct.sum()?.item()? as f64;
+        }
+        let n = set.len().max(1) as f64;
+        Ok(EpochStats { loss: (loss / n) as f32, accuracy: (correct / n) as f32, images: set.len(), seconds: start.elapsed().as_secs_f64() })
+    })
+}
