@@ -3,7 +3,9 @@
 //! Layers, lowest first: `autorep_kernels` (WGSL shaders, launchers, CPU twins) → [`tensor`]
 //! (tensors and autograd) → [`nn`] (layers, optimizers) → jobs ([`demo`], [`bench`]) → the CLI.
 
+pub mod autorep;
 pub mod bench;
+pub mod cost;
 pub mod data;
 pub mod demo;
 pub mod device;

@@ -82,7 +82,7 @@ fn gradients_accumulate_across_uses_of_a_tensor() {
     let y2 = x.scale(2.0).unwrap().sum().unwrap();
     y2.backward().unwrap();
     assert_eq!(vals(&x.grad().unwrap()), vec![7.0, 1.0, 11.0]);
-    x.zero_grad();
+    x.zero_grad().unwrap();
     assert!(x.grad().is_none());
 }
 

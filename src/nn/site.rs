@@ -41,14 +41,16 @@ pub struct ForwardCtx {
     pub train: bool,
     /// The model's exact ReLU counter (gated sites read it in their backward pass).
     pub counter: Option<Rc<ReluCounter>>,
+    /// Momentum of the DaPa statistics gated sites keep of their input.
+    pub stats_momentum: f32,
 }
 
 impl ForwardCtx {
     pub fn train() -> Self {
-        ForwardCtx { train: true, counter: None }
+        ForwardCtx { train: true, counter: None, stats_momentum: 0.1 }
     }
     pub fn eval() -> Self {
-        ForwardCtx { train: false, counter: None }
+        ForwardCtx { train: false, counter: None, stats_momentum: 0.1 }
     }
 }
 
@@ -84,7 +86,8 @@ impl ActivationSite {
                     if let Some((mean, var)) = &g.stats {
                         // The affine-free statistics DaPa fits to (the official code's private
                         // BatchNorm, whose output is discarded).
-                        crate::no_grad(|| x.bn_statistics(mean, var, Default::default(), &self.name))?;
+                        let cfg = crate::tensor::BnConfig { momentum: ctx.stats_momentum, ..Default::default() };
+                        crate::no_grad(|| x.bn_statistics(mean, var, cfg, &self.name))?;
                     }
                 }
                 let p = self.gate_params(x.shape()[0]).expect("gated");

@@ -50,6 +50,16 @@ impl ReluCounter {
 }
 
 impl Tensor {
+    /// In place: mask ← mask·1[h > −τ] + (1 − mask)·1[h > τ], with h = self (no graph).
+    pub fn gate_hysteresis(&self, mask: &Tensor, tau: f32) -> Result<()> {
+        let p = GateParams { batch: 1, channels: 1, hw: self.numel(), channel_wise: false, s1: 1.0, s2: 0.0 };
+        match (&*self.storage(), &*mask.storage()) {
+            (Storage::Gpu(g, h), Storage::Gpu(_, m)) => launch::gate_hysteresis(g, &p, tau, h, m)?,
+            (h, m) => cpu::gate_hysteresis(tau, &h.cpu(), &mut m.cpu_mut()),
+        }
+        Ok(())
+    }
+
     /// y = m·ReLU(x) + (1 − m)·P(x) for x [B, C, H, W] or [B, C]. `gate` is the trainable
     /// gate parameter (h under AutoReP, α under SNL, where it is also the mask); gradients
     /// reach x, `coef` (when it is a parameter) and `gate` through `grad`.

@@ -184,6 +184,18 @@ impl Tensor {
         self.storage().to_vec(self.numel())
     }
 
+    /// Overwrite the values from the host, ordered after all work queued so far.
+    pub fn copy_from_host(&self, data: &[f32]) -> Result<()> {
+        if data.len() != self.numel() {
+            return Err(Error::Invalid(format!("copy_from_host: {} values for shape {:?}", data.len(), self.shape())));
+        }
+        match &*self.storage() {
+            Storage::Gpu(g, b) => g.write(b, 0, bytemuck::cast_slice(data))?,
+            s => s.cpu_mut().copy_from_slice(data),
+        }
+        Ok(())
+    }
+
     /// The single value of a one-element tensor.
     pub fn item(&self) -> Result<f32> {
         if self.numel() != 1 {

@@ -1,5 +1,6 @@
 //! Training and evaluation loops over in-memory image sets.
 
+use crate::autorep::Replacement;
 use crate::data::CifarSet;
 use crate::models::Model;
 use crate::nn::{ForwardCtx, Optimizer};
@@ -7,6 +8,9 @@ use crate::{no_grad, Device, Labels, Result, Tensor};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::rc::Rc;
+
+mod stages;
+pub use stages::{autorep_stage, snl_stage, StageConfig, StageEpoch, StageResult};
 
 /// Loss and accuracy over an epoch (or an evaluation).
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,31 +28,48 @@ fn batch(device: &Device, set: &CifarSet, idx: &[usize], mean: [f32; 3], std: [f
     Ok((x, Rc::new(Labels::new(device, &y)?)))
 }
 
-/// One epoch of cross-entropy training in shuffled mini-batches (the last partial batch is
-/// dropped, as BatchNorm needs more than one sample). Loss and accuracy are read back once,
-/// at the end: per-batch sums stay on the device.
-#[allow(clippy::too_many_arguments)]
-pub fn train_epoch(
-    model: &dyn Model,
-    opt: &mut Optimizer,
-    lr_factor: f32,
-    set: &CifarSet,
-    batch_size: usize,
-    norm: ([f32; 3], [f32; 3]),
-    seed: u64,
-    device: &Device,
-) -> Result<EpochStats> {
+/// What drives a training epoch besides the model and optimizer.
+pub struct EpochPlan<'a> {
+    pub lr_factor: f32,
+    pub batch_size: usize,
+    pub norm: ([f32; 3], [f32; 3]),
+    pub seed: u64,
+    /// Gated sites to update (hysteresis, count) before every forward pass.
+    pub replacement: Option<&'a mut Replacement>,
+    /// Distil from this all-ReLU teacher at this temperature (loss = CE + KD).
+    pub teacher: Option<(&'a dyn Model, f32)>,
+}
+
+impl EpochPlan<'_> {
+    pub fn plain(batch_size: usize, norm: ([f32; 3], [f32; 3]), seed: u64) -> EpochPlan<'static> {
+        EpochPlan { lr_factor: 1.0, batch_size, norm, seed, replacement: None, teacher: None }
+    }
+}
+
+/// One epoch of training in shuffled mini-batches (the last partial batch is dropped, as
+/// BatchNorm needs more than one sample). Loss and accuracy are read back once, at the end:
+/// per-batch sums stay on the device.
+pub fn train_epoch(model: &dyn Model, opt: &mut Optimizer, set: &CifarSet, plan: EpochPlan<'_>, device: &Device) -> Result<EpochStats> {
+    let EpochPlan { lr_factor, batch_size, norm, seed, mut replacement, teacher } = plan;
     let start = std::time::Instant::now();
     let mut order: Vec<usize> = (0..set.len()).collect();
     order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
-    let ctx = ForwardCtx::train();
     let (mut loss_sum, mut correct_sum): (Option<Tensor>, Option<Tensor>) = (None, None);
     let mut images = 0;
     for idx in order.chunks_exact(batch_size.max(2)) {
         let (x, y) = batch(device, set, idx, norm.0, norm.1)?;
         opt.zero_grad()?;
-        let ce = model.forward(&x, &ctx)?.cross_entropy(&y, 0.0)?;
-        let loss = ce.loss.mean()?;
+        let ctx = match replacement.as_deref_mut() {
+            Some(r) => r.begin_forward(model, true)?,
+            None => ForwardCtx::train(),
+        };
+        let logits = model.forward(&x, &ctx)?;
+        let ce = logits.cross_entropy(&y, 0.0)?;
+        let mut loss = ce.loss.mean()?;
+        if let Some((t, temperature)) = teacher {
+            let t_logits = no_grad(|| t.forward(&x, &ForwardCtx::eval()))?;
+            loss = loss.add(&logits.distill(&t_logits, temperature)?.mean()?)?;
+        }
         loss.backward()?;
         opt.step(lr_factor)?;
         no_grad(|| -> Result<()> {
@@ -67,14 +88,24 @@ pub fn train_epoch(
 }
 
 /// Loss and top-1 accuracy with the model in eval mode.
-pub fn evaluate(model: &dyn Model, set: &CifarSet, batch_size: usize, norm: ([f32; 3], [f32; 3]), device: &Device) -> Result<EpochStats> {
+pub fn evaluate(
+    model: &dyn Model,
+    mut replacement: Option<&mut Replacement>,
+    set: &CifarSet,
+    batch_size: usize,
+    norm: ([f32; 3], [f32; 3]),
+    device: &Device,
+) -> Result<EpochStats> {
     let start = std::time::Instant::now();
     no_grad(|| {
-        let ctx = ForwardCtx::eval();
         let (mut loss, mut correct) = (0f64, 0f64);
         let all: Vec<usize> = (0..set.len()).collect();
         for idx in all.chunks(batch_size.max(1)) {
             let (x, y) = batch(device, set, idx, norm.0, norm.1)?;
+            let ctx = match replacement.as_deref_mut() {
+                Some(r) => r.begin_forward(model, false)?,
+                None => ForwardCtx::eval(),
+            };
             let ce = model.forward(&x, &ctx)?.cross_entropy(&y, 0.0)?;
             loss += ce.loss.sum()?.item()? as f64;
             correct += ce.correct.sum()?.item()? as f64;

@@ -1,0 +1,10 @@
+//! AutoReP: which ReLUs to keep under a budget, and what replaces the others.
+//!
+//! - [`dapa`]: distribution-aware polynomial fits of ReLU (closed forms, refit schedule).
+//! - [`replace`]: turning a model's sites into gated sites, the per-forward mask update
+//!   (hysteresis) and exact count, the budget penalty, DaPa refits, and SNL's α gates.
+
+pub mod dapa;
+pub mod replace;
+
+pub use replace::{Granularity, Method, Polynomial, Replacement, ReplaceConfig};
