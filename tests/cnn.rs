@@ -62,10 +62,11 @@ fn small_cnn_learns_cifar10_prefix_on_cpu() {
     let norm = (CIFAR10_MEAN, CIFAR10_STD);
     let start = std::time::Instant::now();
     for epoch in 0..3 {
-        let s = autorep::train::train_epoch(&model, &mut opt, 1.0, &train, 64, norm, epoch, &device).unwrap();
+        let plan = autorep::train::EpochPlan::plain(64, norm, epoch);
+        let s = autorep::train::train_epoch(&model, &mut opt, &train, plan, &device).unwrap();
         eprintln!("epoch {epoch}: loss {:.3} train acc {:.3} ({:.1} s)", s.loss, s.accuracy, s.seconds);
     }
-    let eval = autorep::train::evaluate(&model, &test, 256, norm, &device).unwrap();
+    let eval = autorep::train::evaluate(&model, None, &test, 256, norm, &device).unwrap();
     eprintln!("test accuracy {:.3} after {:.1} s", eval.accuracy, start.elapsed().as_secs_f64());
     assert!(eval.accuracy >= 0.40, "test accuracy {}", eval.accuracy);
 }
