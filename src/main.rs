@@ -137,7 +137,7 @@ fn bench_kernels(
         all.extend(rows);
     }
     println!("-- memory-bound");
-    let rows = bench::elementwise_kernels(device, batch, reps)?;
+    let rows = bench::memory_kernels(device, batch, reps)?;
     for r in &rows {
         println!("{:<20} {:<34} {:>9.3} ms {:>9.2} GB/s", r.kernel, r.shape, r.median_s * 1e3, r.gbps.unwrap_or(0.0));
     }

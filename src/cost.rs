@@ -1,0 +1,199 @@
+//! Private-inference cost of a network whose activations mix ReLUs and polynomials (notes §7).
+//!
+//! ReLU count is only a proxy for private-inference cost: a ReLU needs a comparison protocol
+//! (binary circuits or garbled circuits, many rounds or a large offline table), whereas a
+//! degree-2 polynomial needs one Beaver-style multiplication. This module turns the counts that
+//! AutoReP produces into communication, rounds and a latency estimate under a chosen protocol.
+//!
+//! The model covers the nonlinear layers only. Linear layers (HE convolutions in modern
+//! protocols) are not negligible and are not counted here, so the figures are a lower bound on
+//! the end-to-end cost and mainly serve to compare ReLU budgets under one protocol.
+//!
+//! Every constant is a public field so that a caller (the CLI) can override any of them.
+
+use crate::error::{Error, Result};
+use std::fmt::Write as _;
+
+/// Default network bandwidth: 1 GB/s, a LAN.
+pub const LAN_BANDWIDTH_BYTES_PER_S: f64 = 1e9;
+
+/// Default round-trip time: 0.5 ms, a LAN.
+pub const LAN_RTT_S: f64 = 5e-4;
+
+/// Per-element costs of one private-inference protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Protocol {
+    pub name: String,
+    /// Online communication per ReLU, both directions, bytes.
+    pub relu_bytes: f64,
+    /// Communication rounds of one layer's ReLUs (all elements of a layer run in parallel).
+    pub relu_rounds: f64,
+    /// Single-thread compute per ReLU, microseconds.
+    pub relu_us: f64,
+    /// Online communication per polynomial (degree 2) evaluation, bytes.
+    pub poly_bytes: f64,
+    /// Communication rounds of one layer's polynomials.
+    pub poly_rounds: f64,
+    /// Single-thread compute per polynomial, microseconds.
+    pub poly_us: f64,
+    /// Offline (preprocessing) communication per ReLU, bytes.
+    pub offline_relu_bytes: f64,
+    /// Where the constants come from, and which are estimates.
+    pub notes: String,
+}
+
+/// Names accepted by [`Protocol::by_name`].
+pub const PRESET_NAMES: [&str; 2] = ["crypten", "delphi"];
+
+impl Protocol {
+    /// CrypTen two-party computation (additive sharing over ℤ_{2^64}, trusted-dealer triples):
+    /// the engine AutoReP reports on.
+    pub fn crypten() -> Self {
+        Protocol {
+            name: "CrypTen 2PC".into(),
+            relu_bytes: 1000.0,
+            relu_rounds: 8.0,
+            relu_us: 0.0,
+            poly_bytes: 16.0,
+            poly_rounds: 1.0,
+            poly_us: 0.0,
+            offline_relu_bytes: 0.0,
+            notes: "ReLU ≈ 1.0 KB/element, measured on CrypTen leaky-ReLU (2.04 MB / 2,048 \
+                    elements); ReLU rounds = 8 is an estimate of O(log2 ℓ) for ℓ = 64, not a \
+                    measurement; x² opens one 64-bit value per party (16 B, 1 round); triples \
+                    come from a trusted dealer, so no offline traffic is counted; compute time \
+                    is not modelled"
+                .into(),
+        }
+    }
+
+    /// Delphi: garbled-circuit ReLUs over a 41-bit prime field, Beaver-triple quadratics.
+    pub fn delphi() -> Self {
+        Protocol {
+            name: "Delphi".into(),
+            relu_bytes: 0.0,
+            relu_rounds: 1.0,
+            relu_us: 52.0,
+            poly_bytes: 32.0,
+            poly_rounds: 1.0,
+            poly_us: 0.0,
+            offline_relu_bytes: 15_896.0,
+            notes: "ReLU: 15,896 B garbled circuit sent offline, 18,248 B client storage, \
+                    52 µs single-thread evaluation (AMD EPYC 7502); the online label traffic per \
+                    ReLU is not in the sources, so relu_bytes = 0 and relu_rounds = 1 are \
+                    placeholders to override; quadratic: one Beaver triple, 4 field elements \
+                    (32 B as u64) in 1 online round"
+                .into(),
+        }
+    }
+
+    /// A preset by name, case-insensitive.
+    pub fn by_name(name: &str) -> Result<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "crypten" => Ok(Self::crypten()),
+            "delphi" => Ok(Self::delphi()),
+            _ => Err(Error::Invalid(format!(
+                "unknown protocol '{name}': use one of {}",
+                PRESET_NAMES.join(", ")
+            ))),
+        }
+    }
+}
+
+/// Estimated private-inference cost of the nonlinear layers for one image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostReport {
+    pub protocol: String,
+    pub relus: u64,
+    pub polys: u64,
+    /// Online communication, bytes.
+    pub comm_bytes: f64,
+    /// Offline (preprocessing) communication, bytes.
+    pub offline_bytes: f64,
+    pub rounds: f64,
+    /// Online latency: transfer + round trips + single-thread compute, seconds.
+    pub latency_s: f64,
+}
+
+/// Cost of `relus` ReLUs spread over `layers_with_relu` layers and `polys` polynomials spread
+/// over `layers_with_poly` layers, over a link of `bandwidth_bytes_per_s` and `rtt_s`
+/// (see [`LAN_BANDWIDTH_BYTES_PER_S`], [`LAN_RTT_S`]).
+///
+/// Rounds are paid once per layer, not per element, because a layer's elements are evaluated
+/// in parallel: a layer that keeps a single ReLU still pays the full ReLU round count. Compute
+/// is counted single-threaded, as the protocols' per-element figures were measured.
+pub fn estimate(
+    p: &Protocol,
+    relus: u64,
+    polys: u64,
+    layers_with_relu: usize,
+    layers_with_poly: usize,
+    bandwidth_bytes_per_s: f64,
+    rtt_s: f64,
+) -> CostReport {
+    let (r, q) = (relus as f64, polys as f64);
+    let comm_bytes = r * p.relu_bytes + q * p.poly_bytes;
+    let rounds = layers_with_relu as f64 * p.relu_rounds + layers_with_poly as f64 * p.poly_rounds;
+    let compute_s = (r * p.relu_us + q * p.poly_us) * 1e-6;
+    let transfer_s = if comm_bytes == 0.0 {
+        0.0
+    } else {
+        comm_bytes / bandwidth_bytes_per_s
+    };
+    CostReport {
+        protocol: p.name.clone(),
+        relus,
+        polys,
+        comm_bytes,
+        offline_bytes: r * p.offline_relu_bytes,
+        rounds,
+        latency_s: transfer_s + rounds * rtt_s + compute_s,
+    }
+}
+
+impl CostReport {
+    /// A small human-readable block, one quantity per line.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let rows = [
+            ("protocol", self.protocol.clone()),
+            ("ReLUs", group_digits(self.relus)),
+            ("polynomials", group_digits(self.polys)),
+            ("online comm", human_bytes(self.comm_bytes)),
+            ("offline comm", human_bytes(self.offline_bytes)),
+            ("rounds", format!("{}", self.rounds)),
+            ("latency", format!("{:.4} s", self.latency_s)),
+        ];
+        for (k, v) in rows {
+            let _ = writeln!(s, "{k:<13} {v}");
+        }
+        s
+    }
+}
+
+fn group_digits(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Decimal units, as the protocols' papers report them.
+fn human_bytes(b: f64) -> String {
+    const UNITS: [(&str, f64); 4] = [("GB", 1e9), ("MB", 1e6), ("KB", 1e3), ("B", 1.0)];
+    let (unit, scale) = UNITS
+        .iter()
+        .copied()
+        .find(|&(_, s)| b.abs() >= s)
+        .unwrap_or(("B", 1.0));
+    if unit == "B" {
+        format!("{b:.0} B")
+    } else {
+        format!("{:.2} {unit}", b / scale)
+    }
+}

@@ -1,0 +1,122 @@
+//! Private-inference cost model: the presets carry the notes' constants (§7), and the estimate
+//! adds up communication, rounds and latency as documented.
+
+use autorep::cost::{estimate, Protocol, LAN_BANDWIDTH_BYTES_PER_S, LAN_RTT_S, PRESET_NAMES};
+
+#[test]
+fn presets_carry_the_notes_constants() {
+    let c = Protocol::crypten();
+    assert_eq!(c.relu_bytes, 1000.0);
+    assert_eq!(c.relu_rounds, 8.0);
+    assert_eq!(c.poly_bytes, 16.0);
+    assert_eq!(c.poly_rounds, 1.0);
+    assert!(
+        c.notes.contains("estimate"),
+        "the ReLU round count is flagged as an estimate"
+    );
+
+    let d = Protocol::delphi();
+    assert_eq!(d.offline_relu_bytes, 15_896.0);
+    assert_eq!(d.relu_us, 52.0);
+    assert_eq!(d.poly_bytes, 32.0);
+    assert_eq!(d.poly_rounds, 1.0);
+    assert!(d.notes.contains("18,248"), "client storage is documented");
+
+    assert_eq!(LAN_BANDWIDTH_BYTES_PER_S, 1e9);
+    assert_eq!(LAN_RTT_S, 5e-4);
+}
+
+#[test]
+fn by_name_finds_presets_and_lists_them_on_error() {
+    assert_eq!(Protocol::by_name("crypten").unwrap(), Protocol::crypten());
+    assert_eq!(Protocol::by_name("Delphi").unwrap(), Protocol::delphi());
+    let e = Protocol::by_name("x").unwrap_err().to_string();
+    assert!(e.contains("'x'"), "{e}");
+    for name in PRESET_NAMES {
+        assert!(e.contains(name), "{e}");
+    }
+}
+
+#[test]
+fn estimate_arithmetic_by_hand() {
+    let p = Protocol {
+        name: "toy".into(),
+        relu_bytes: 100.0,
+        relu_rounds: 5.0,
+        relu_us: 2.0,
+        poly_bytes: 10.0,
+        poly_rounds: 1.0,
+        poly_us: 0.5,
+        offline_relu_bytes: 1000.0,
+        notes: String::new(),
+    };
+    let r = estimate(&p, 1_000, 4_000, 3, 2, 1e6, 0.01);
+    // 1,000·100 + 4,000·10 = 140,000 B online; 1,000·1,000 B offline.
+    assert_eq!(r.comm_bytes, 140_000.0);
+    assert_eq!(r.offline_bytes, 1_000_000.0);
+    // 3 ReLU layers × 5 + 2 polynomial layers × 1.
+    assert_eq!(r.rounds, 17.0);
+    // 0.14 s transfer + 17 × 0.01 s + (1,000·2 + 4,000·0.5) µs = 0.14 + 0.17 + 0.004.
+    assert!((r.latency_s - 0.314).abs() < 1e-12, "{}", r.latency_s);
+    assert_eq!((r.relus, r.polys), (1_000, 4_000));
+
+    let t = r.table();
+    for needle in [
+        "toy",
+        "1,000",
+        "4,000",
+        "140.00 KB",
+        "1.00 MB",
+        "17",
+        "0.3140 s",
+    ] {
+        assert!(t.contains(needle), "table lacks {needle}:\n{t}");
+    }
+
+    // No polynomial layers: no polynomial rounds or traffic.
+    let r = estimate(&p, 10, 0, 1, 0, 1e6, 0.01);
+    assert_eq!((r.comm_bytes, r.rounds), (1_000.0, 5.0));
+}
+
+#[test]
+fn resnet18_budget_under_crypten() {
+    // SNL/AutoReP ResNet-18 on CIFAR: 491,520 ReLUs over 16 activation layers (§4.1).
+    let p = Protocol::crypten();
+    let (total, layers) = (491_520u64, 16usize);
+    let all_relu = estimate(
+        &p,
+        total,
+        0,
+        layers,
+        0,
+        LAN_BANDWIDTH_BYTES_PER_S,
+        LAN_RTT_S,
+    );
+    let budget = 12_900u64;
+    let mixed = estimate(
+        &p,
+        budget,
+        total - budget,
+        layers,
+        layers,
+        LAN_BANDWIDTH_BYTES_PER_S,
+        LAN_RTT_S,
+    );
+
+    assert_eq!(all_relu.comm_bytes, 491_520.0 * 1000.0);
+    let expected_mixed = 12_900.0 * 1000.0 + 478_620.0 * 16.0;
+    assert_eq!(mixed.comm_bytes, expected_mixed);
+    let reduction = all_relu.comm_bytes / mixed.comm_bytes;
+    let expected = 491_520.0 * 1000.0 / expected_mixed;
+    assert!(
+        (reduction - expected).abs() < 1e-9,
+        "{reduction} vs {expected}"
+    );
+    // ≈ 23.9×: far below the 62.5× of 1 KB vs 16 B, because the kept ReLUs still dominate.
+    assert!(reduction > 23.0 && reduction < 25.0, "{reduction}");
+
+    // Rounds grow: polynomial layers add one round each on top of the ReLU layers'.
+    assert_eq!(all_relu.rounds, 16.0 * 8.0);
+    assert_eq!(mixed.rounds, 16.0 * 8.0 + 16.0);
+    assert!(mixed.latency_s < all_relu.latency_s);
+}
