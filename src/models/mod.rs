@@ -1,11 +1,13 @@
 //! Models with their activation sites listed in execution order.
 
 mod resnet;
+mod wrn;
 
 pub use resnet::{ResNet, ResNetSpec};
+pub use wrn::WideResNet;
 
 use crate::nn::{ActivationSite, ForwardCtx, Module};
-use crate::{Result, Tensor};
+use crate::{Device, Error, Result, Tensor};
 
 /// A classifier whose ReLUs are explicit [`ActivationSite`]s.
 pub trait Model: Module {
@@ -21,4 +23,20 @@ pub trait Model: Module {
     fn relu_total(&self) -> usize {
         self.sites().iter().map(ActivationSite::relus).sum()
     }
+}
+
+/// Names accepted by [`build`].
+pub const MODEL_NAMES: &[&str] = &["resnet18_in", "resnet18", "wrn22_8", "small"];
+
+/// A freshly initialised model by name, for `input`x`input` images and `classes` classes.
+pub fn build(name: &str, device: &Device, input: usize, classes: usize, seed: u64) -> Result<Box<dyn Model>> {
+    Ok(match name {
+        "resnet18_in" => Box::new(ResNet::new(device, ResNetSpec::resnet18_in(), input, classes, seed)?),
+        "resnet18" => Box::new(ResNet::new(device, ResNetSpec::resnet18(), input, classes, seed)?),
+        "small" => Box::new(ResNet::new(device, ResNetSpec::small(), input, classes, seed)?),
+        "wrn22_8" => Box::new(WideResNet::new(device, 22, 8, input, classes, seed)?),
+        other => {
+            return Err(Error::Invalid(format!("unknown model '{other}': choose one of {}", MODEL_NAMES.join(", "))));
+        }
+    })
 }

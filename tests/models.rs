@@ -1,0 +1,42 @@
+//! ReLU counts of the paper models (autorep-method.md §4) and a forward pass of each.
+
+use autorep::models::{build, Model};
+use autorep::nn::ForwardCtx;
+use autorep::{Device, Tensor};
+
+#[test]
+fn relu_totals_match_the_notes() {
+    let d = Device::Cpu;
+    for (name, input, want) in [
+        ("resnet18_in", 32, 491_520),
+        ("resnet18_in", 64, 1_966_080),
+        ("resnet18", 32, 557_056),
+        ("resnet18", 64, 2_228_224),
+        ("wrn22_8", 32, 1_359_872),
+        ("wrn22_8", 64, 5_439_488),
+    ] {
+        let m = build(name, &d, input, 10, 0).unwrap();
+        assert_eq!(m.relu_total(), want, "{name} at {input}");
+    }
+    assert_eq!(build("resnet18_in", &d, 32, 10, 0).unwrap().sites().len(), 16);
+    assert_eq!(build("wrn22_8", &d, 32, 10, 0).unwrap().sites().len(), 18);
+    let e = build("vgg", &d, 32, 10, 0).err().unwrap().to_string();
+    assert!(e.contains("unknown model 'vgg'") && e.contains("resnet18_in"), "{e}");
+}
+
+#[test]
+fn small_models_run_forward_on_the_cpu() {
+    let d = Device::Cpu;
+    for name in ["small", "wrn22_8"] {
+        let input = 8;
+        let m = if name == "wrn22_8" {
+            Box::new(autorep::models::WideResNet::new(&d, 10, 1, input, 7, 0).unwrap()) as Box<dyn Model>
+        } else {
+            build(name, &d, input, 7, 0).unwrap()
+        };
+        let x = Tensor::from_vec(&d, &[2, 3, input, input], vec![0.1; 2 * 3 * input * input]).unwrap();
+        let y = m.forward(&x, &ForwardCtx::train()).unwrap();
+        assert_eq!(y.shape(), &[2, 7]);
+        assert!(y.to_vec().unwrap().iter().all(|v| v.is_finite()));
+    }
+}
