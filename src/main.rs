@@ -24,11 +24,66 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
+    /// ReLUs of a model: one row per activation site in execution order, and the total.
+    Count {
+        #[arg(long, default_value = "resnet18_in")]
+        model: String,
+        /// Input side in pixels (32 for CIFAR, 64 for Tiny-ImageNet).
+        #[arg(long, default_value_t = 32)]
+        input: usize,
+    },
+    /// DaPa: the least-squares polynomial fit of ReLU under N(mean, std²).
+    Dapa {
+        #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+        mean: f64,
+        #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+        std: f64,
+        /// 1 to 4 (the gate runs 1 or 2).
+        #[arg(long, default_value_t = 2)]
+        degree: usize,
+    },
+    /// Private-inference cost of a model with some ReLUs replaced by degree-2 polynomials.
+    Cost(CostArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
         what: BenchWhat,
     },
+}
+
+#[derive(clap::Args)]
+struct CostArgs {
+    #[arg(long, default_value = "resnet18_in")]
+    model: String,
+    #[arg(long, default_value_t = 32)]
+    input: usize,
+    /// ReLUs kept (the rest are polynomials), e.g. 12.9k; all of them by default.
+    #[arg(long)]
+    relus: Option<String>,
+    /// crypten, delphi or all.
+    #[arg(long, default_value = "all")]
+    protocol: String,
+    /// Link bandwidth, bytes per second.
+    #[arg(long, default_value_t = autorep::cost::LAN_BANDWIDTH_BYTES_PER_S)]
+    bandwidth: f64,
+    /// Round-trip time, seconds.
+    #[arg(long, default_value_t = autorep::cost::LAN_RTT_S)]
+    rtt: f64,
+    /// Override the preset's online bytes per ReLU.
+    #[arg(long)]
+    relu_bytes: Option<f64>,
+    #[arg(long)]
+    relu_rounds: Option<f64>,
+    #[arg(long)]
+    relu_us: Option<f64>,
+    #[arg(long)]
+    poly_bytes: Option<f64>,
+    #[arg(long)]
+    poly_rounds: Option<f64>,
+    #[arg(long)]
+    poly_us: Option<f64>,
+    #[arg(long)]
+    offline_relu_bytes: Option<f64>,
 }
 
 #[derive(Subcommand)]
@@ -103,6 +158,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Count { model, input } => {
+            let m = autorep::models::build(&model, &Device::Cpu, input, 10, 0)?;
+            println!("{:<4} {:<22} {:>8} {:>8} {:>10}", "#", "site", "channels", "pixels", "ReLUs");
+            for (i, s) in m.sites().iter().enumerate() {
+                println!("{i:<4} {:<22} {:>8} {:>8} {:>10}", s.name, s.channels, s.hw, s.relus());
+            }
+            println!("total {} ReLUs over {} sites ({model}, {input}x{input})", m.relu_total(), m.sites().len());
+            Ok(())
+        }
+        Command::Dapa { mean, std, degree } => {
+            let fit = autorep::autorep::dapa::fit(mean, std, degree)?;
+            let terms: Vec<String> = fit.coeffs.iter().enumerate().map(|(k, w)| format!("c{k} = {w:.6}")).collect();
+            println!("DaPa degree {degree} for x ~ N({mean}, {std}²): {}", terms.join(", "));
+            println!("expected squared error vs ReLU: {:.6}", fit.mse);
+            Ok(())
+        }
+        Command::Cost(args) => cost(args),
         Command::Bench { what: BenchWhat::Kernels { batch, quick, model, reps, json } } => {
             let device = Device::open(cli.device)?;
             let (batch, reps) = if quick { (8, reps.min(3)) } else { (batch, reps) };
@@ -151,6 +223,55 @@ fn bench_kernels(
         );
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn cost(a: CostArgs) -> anyhow::Result<()> {
+    let m = autorep::models::build(&a.model, &Device::Cpu, a.input, 10, 0)?;
+    let total = m.relu_total();
+    let relus = match &a.relus {
+        Some(s) => autorep::autorep::parse_count(s)?,
+        None => total,
+    };
+    if relus > total {
+        anyhow::bail!("--relus {relus} exceeds {}'s {total} ReLUs at {}x{}", a.model, a.input, a.input);
+    }
+    let polys = total - relus;
+    let sites = m.sites().len();
+    let names: Vec<&str> = match a.protocol.to_ascii_lowercase().as_str() {
+        "all" => autorep::cost::PRESET_NAMES.to_vec(),
+        _ => vec![a.protocol.as_str()],
+    };
+    println!("{}: {total} activations, {relus} ReLUs kept, {polys} polynomials ({sites} sites)", a.model);
+    for name in names {
+        let mut p = autorep::cost::Protocol::by_name(name)?;
+        let set = |v: Option<f64>, field: &mut f64| {
+            if let Some(v) = v {
+                *field = v;
+            }
+        };
+        set(a.relu_bytes, &mut p.relu_bytes);
+        set(a.relu_rounds, &mut p.relu_rounds);
+        set(a.relu_us, &mut p.relu_us);
+        set(a.poly_bytes, &mut p.poly_bytes);
+        set(a.poly_rounds, &mut p.poly_rounds);
+        set(a.poly_us, &mut p.poly_us);
+        set(a.offline_relu_bytes, &mut p.offline_relu_bytes);
+        // Without a mask, assume every site keeps some ReLUs and has some polynomials.
+        let layers_relu = if relus > 0 { sites } else { 0 };
+        let layers_poly = if polys > 0 { sites } else { 0 };
+        let r = autorep::cost::estimate(&p, relus as u64, polys as u64, layers_relu, layers_poly, a.bandwidth, a.rtt);
+        let all = autorep::cost::estimate(&p, total as u64, 0, sites, 0, a.bandwidth, a.rtt);
+        println!("{}", r.table());
+        if relus < total {
+            let bytes = |c: &autorep::cost::CostReport| c.comm_bytes + c.offline_bytes;
+            println!(
+                "  vs all-ReLU: {:.1}x less communication (online + offline), {:.1}x lower latency",
+                bytes(&all) / bytes(&r).max(1.0),
+                all.latency_s / r.latency_s.max(1e-12)
+            );
+        }
     }
     Ok(())
 }

@@ -44,3 +44,30 @@ fn gpu_without_adapter_names_the_fix() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("mesa-vulkan-drivers") && err.contains("--device cpu"), "{err}");
 }
+
+#[test]
+fn dapa_prints_the_closed_form_and_rejects_bad_input() {
+    let out = autorep(&["dapa", "--mean", "0", "--std", "1", "--degree", "2"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("c0 = 0.199471") && text.contains("c2 = 0.199471") && text.contains("0.0112"), "{text}");
+    for (args, needle) in [(vec!["dapa", "--std", "0"], "standard deviation"), (vec!["dapa", "--degree", "5"], "degree 5")] {
+        let out = autorep(&args);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle) && err.trim().lines().count() == 1, "{err}");
+    }
+}
+
+#[test]
+fn count_and_cost_report_the_models_relus() {
+    let out = autorep(&["count", "--model", "resnet18_in", "--input", "64"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("total 1966080 ReLUs over 16 sites"));
+    let out = autorep(&["cost", "--model", "resnet18_in", "--relus", "12.9k", "--protocol", "crypten"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("12,900") && text.contains("478,620") && text.contains("23.9x"), "{text}");
+    let out = autorep(&["cost", "--relus", "600k"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exceeds resnet18_in's 491520 ReLUs"));
+    let out = autorep(&["count", "--model", "vgg"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model 'vgg'"));
+}
