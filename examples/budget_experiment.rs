@@ -24,7 +24,7 @@ fn main() -> anyhow::Result<()> {
     let norm = (CIFAR10_MEAN, CIFAR10_STD);
     let spec = ResNetSpec { name: "small8".into(), stem_relu: true, widths: vec![8, 16, 32], blocks: vec![1; 3], strides: vec![1, 2, 2] };
     let baseline = |seed| -> anyhow::Result<ResNet> {
-        let model = ResNet::new(&device, spec.clone(), 32, 10, seed)?;
+        let model = ResNet::new(&device, spec.clone(), 3, 32, 10, seed)?;
         let g = ParamGroup::new(&device, "weights", model.params())?;
         let mut opt = Optimizer::new(&device, OptimizerKind::adam(0.0), vec![(g, 3e-3)])?;
         for e in 0..base_epochs {

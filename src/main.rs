@@ -159,7 +159,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Count { model, input } => {
-            let m = autorep::models::build(&model, &Device::Cpu, input, 10, 0)?;
+            let m = autorep::models::build(&model, &Device::Cpu, 3, input, 10, 0)?;
             println!("{:<4} {:<22} {:>8} {:>8} {:>10}", "#", "site", "channels", "pixels", "ReLUs");
             for (i, s) in m.sites().iter().enumerate() {
                 println!("{i:<4} {:<22} {:>8} {:>8} {:>10}", s.name, s.channels, s.hw, s.relus());
@@ -228,7 +228,7 @@ fn bench_kernels(
 }
 
 fn cost(a: CostArgs) -> anyhow::Result<()> {
-    let m = autorep::models::build(&a.model, &Device::Cpu, a.input, 10, 0)?;
+    let m = autorep::models::build(&a.model, &Device::Cpu, 3, a.input, 10, 0)?;
     let total = m.relu_total();
     let relus = match &a.relus {
         Some(s) => autorep::autorep::parse_count(s)?,

@@ -22,7 +22,7 @@ fn small_cnn_meets_a_ten_percent_budget_and_learns() {
     let test = read_cifar_records(&[&dir.join("test_batch.first1017.bin")]).unwrap();
     let device = Device::Cpu;
     let spec = ResNetSpec { name: "cnn".into(), stem_relu: true, widths: vec![8, 16, 32], blocks: vec![1; 3], strides: vec![1, 2, 2] };
-    let mut model = ResNet::new(&device, spec, 32, 10, 1).unwrap();
+    let mut model = ResNet::new(&device, spec, 3, 32, 10, 1).unwrap();
     // AutoReP starts from a trained all-ReLU baseline.
     let group = ParamGroup::new(&device, "weights", model.params()).unwrap();
     let mut opt = Optimizer::new(&device, OptimizerKind::adam(0.0), vec![(group, 3e-3)]).unwrap();
@@ -58,7 +58,7 @@ fn small_cnn_meets_a_ten_percent_budget_and_learns() {
 #[test]
 fn bad_budgets_and_degrees_are_clear_errors() {
     let d = Device::Cpu;
-    let mut m = build("resnet18_in", &d, 32, 10, 0).unwrap();
+    let mut m = build("resnet18_in", &d, 3, 32, 10, 0).unwrap();
     let e = Replacement::install(m.as_mut(), ReplaceConfig::autorep(600_000), &d).err().unwrap().to_string();
     assert!(e.contains("600000") && e.contains("491520"), "{e}");
     let e = Replacement::install(m.as_mut(), ReplaceConfig { degree: 3, ..ReplaceConfig::autorep(1000) }, &d).err().unwrap().to_string();
@@ -73,7 +73,7 @@ fn bad_budgets_and_degrees_are_clear_errors() {
 fn gate_granularity_and_methods_count_exactly() {
     let d = Device::Cpu;
     for (method, gran) in [(Method::AutoRep, Granularity::Channel), (Method::Snl, Granularity::Pixel), (Method::Identity, Granularity::Pixel)] {
-        let mut m = build("resnet18_in", &d, 32, 10, 0).unwrap();
+        let mut m = build("resnet18_in", &d, 3, 32, 10, 0).unwrap();
         let cfg = ReplaceConfig { method, granularity: gran, ..ReplaceConfig::autorep(1000) };
         let mut rep = Replacement::install(m.as_mut(), cfg, &d).unwrap();
         rep.begin_forward(m.as_ref(), false).unwrap();

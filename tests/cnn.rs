@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 fn one_step_grads(device: &Device) -> Vec<(String, Vec<f32>)> {
     let spec = ResNetSpec { name: "tiny".into(), stem_relu: true, widths: vec![4, 8], blocks: vec![1, 1], strides: vec![1, 2] };
-    let model = ResNet::new(device, spec, 8, 5, 3).unwrap();
+    let model = ResNet::new(device, spec, 3, 8, 5, 3).unwrap();
     let x = Tensor::from_vec(device, &[6, 3, 8, 8], rand_vec(9, 6 * 3 * 64)).unwrap();
     let y = Rc::new(Labels::new(device, &[0, 1, 2, 3, 4, 0]).unwrap());
     let loss = model.forward(&x, &ForwardCtx::train()).unwrap().cross_entropy(&y, 0.0).unwrap().loss.mean().unwrap();
@@ -56,7 +56,7 @@ fn small_cnn_learns_cifar10_prefix_on_cpu() {
     assert_eq!((train.len(), test.len()), (5085, 1017));
     let device = Device::Cpu;
     let spec = ResNetSpec { name: "cnn".into(), stem_relu: true, widths: vec![8, 16, 32], blocks: vec![1; 3], strides: vec![1, 2, 2] };
-    let model = ResNet::new(&device, spec, 32, 10, 1).unwrap();
+    let model = ResNet::new(&device, spec, 3, 32, 10, 1).unwrap();
     let group = ParamGroup::new(&device, "weights", model.params()).unwrap();
     let mut opt = Optimizer::new(&device, OptimizerKind::adam(0.0), vec![(group, 3e-3)]).unwrap();
     let norm = (CIFAR10_MEAN, CIFAR10_STD);

@@ -15,12 +15,12 @@ fn relu_totals_match_the_notes() {
         ("wrn22_8", 32, 1_359_872),
         ("wrn22_8", 64, 5_439_488),
     ] {
-        let m = build(name, &d, input, 10, 0).unwrap();
+        let m = build(name, &d, 3, input, 10, 0).unwrap();
         assert_eq!(m.relu_total(), want, "{name} at {input}");
     }
-    assert_eq!(build("resnet18_in", &d, 32, 10, 0).unwrap().sites().len(), 16);
-    assert_eq!(build("wrn22_8", &d, 32, 10, 0).unwrap().sites().len(), 18);
-    let e = build("vgg", &d, 32, 10, 0).err().unwrap().to_string();
+    assert_eq!(build("resnet18_in", &d, 3, 32, 10, 0).unwrap().sites().len(), 16);
+    assert_eq!(build("wrn22_8", &d, 3, 32, 10, 0).unwrap().sites().len(), 18);
+    let e = build("vgg", &d, 3, 32, 10, 0).err().unwrap().to_string();
     assert!(e.contains("unknown model 'vgg'") && e.contains("resnet18_in"), "{e}");
 }
 
@@ -30,9 +30,9 @@ fn small_models_run_forward_on_the_cpu() {
     for name in ["small", "wrn22_8"] {
         let input = 8;
         let m = if name == "wrn22_8" {
-            Box::new(autorep::models::WideResNet::new(&d, 10, 1, input, 7, 0).unwrap()) as Box<dyn Model>
+            Box::new(autorep::models::WideResNet::new(&d, 10, 1, 3, input, 7, 0).unwrap()) as Box<dyn Model>
         } else {
-            build(name, &d, input, 7, 0).unwrap()
+            build(name, &d, 3, input, 7, 0).unwrap()
         };
         let x = Tensor::from_vec(&d, &[2, 3, input, input], vec![0.1; 2 * 3 * input * input]).unwrap();
         let y = m.forward(&x, &ForwardCtx::train()).unwrap();

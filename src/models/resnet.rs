@@ -50,14 +50,15 @@ pub struct ResNet {
 }
 
 impl ResNet {
-    /// A freshly initialised network for `input`x`input` RGB images and `classes` classes.
-    pub fn new(device: &Device, spec: ResNetSpec, input: usize, classes: usize, seed: u64) -> Result<ResNet> {
-        if input < 8 || !input.is_power_of_two() {
-            return Err(Error::Invalid(format!("{}: input size {input} must be a power of two ≥ 8", spec.name)));
+    /// A freshly initialised network for `channels`x`input`x`input` images and `classes`
+    /// classes.
+    pub fn new(device: &Device, spec: ResNetSpec, channels: usize, input: usize, classes: usize, seed: u64) -> Result<ResNet> {
+        if input < 8 || channels == 0 || classes < 2 {
+            return Err(Error::Invalid(format!("{}: needs images of at least 8x8 and at least 2 classes (got {channels}x{input}x{input}, {classes} classes)", spec.name)));
         }
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let w0 = spec.widths[0];
-        let stem = Conv2d::new(device, "stem", 3, w0, 3, 1, 1, &mut rng)?;
+        let stem = Conv2d::new(device, "stem", channels, w0, 3, 1, 1, &mut rng)?;
         let stem_bn = BatchNorm2d::new(device, "stem.bn", w0)?;
         let mut sites = Vec::new();
         let mut hw = input * input;
@@ -71,7 +72,7 @@ impl ResNet {
             for b in 0..n {
                 let st = if b == 0 { stride } else { 1 };
                 let name = format!("layer{}.{b}", s + 1);
-                side /= st;
+                side = (side - 1) / st + 1; // a 3x3 conv with padding 1
                 hw = side * side;
                 let conv1 = Conv2d::new(device, &format!("{name}.conv1"), cin, w, 3, st, 1, &mut rng)?;
                 let conv2 = Conv2d::new(device, &format!("{name}.conv2"), w, w, 3, 1, 1, &mut rng)?;

@@ -27,15 +27,15 @@ pub struct WideResNet {
 }
 
 impl WideResNet {
-    /// WRN-`depth`-`k` for `input`x`input` images.
-    pub fn new(device: &Device, depth: usize, k: usize, input: usize, classes: usize, seed: u64) -> Result<WideResNet> {
-        if (depth - 4) % 6 != 0 || input < 8 || !input.is_power_of_two() {
-            return Err(Error::Invalid(format!("WRN-{depth}-{k} on {input}x{input}: depth must be 6n+4 and the input a power of two ≥ 8")));
+    /// WRN-`depth`-`k` for `channels`x`input`x`input` images.
+    pub fn new(device: &Device, depth: usize, k: usize, channels: usize, input: usize, classes: usize, seed: u64) -> Result<WideResNet> {
+        if depth < 10 || (depth - 4) % 6 != 0 || input < 8 || channels == 0 || classes < 2 {
+            return Err(Error::Invalid(format!("WRN-{depth}-{k} on {channels}x{input}x{input}: depth must be 6n+4 ≥ 10, images at least 8x8, at least 2 classes")));
         }
         let n = (depth - 4) / 6;
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let widths = [16, 16 * k, 32 * k, 64 * k];
-        let conv1 = Conv2d::new(device, "conv1", 3, widths[0], 3, 1, 1, &mut rng)?;
+        let conv1 = Conv2d::new(device, "conv1", channels, widths[0], 3, 1, 1, &mut rng)?;
         let (mut cin, mut side) = (widths[0], input);
         let (mut blocks, mut sites) = (Vec::new(), Vec::new());
         for (g, (&w, &stride)) in widths[1..].iter().zip(&[1, 2, 2]).enumerate() {
@@ -44,7 +44,7 @@ impl WideResNet {
                 let name = format!("block{}.{b}", g + 1);
                 // The first ReLU acts on the block input, at the input resolution.
                 sites.push(ActivationSite::new(&format!("{name}.relu1"), cin, side * side));
-                side /= st;
+                side = (side - 1) / st + 1; // a 3x3 conv with padding 1
                 sites.push(ActivationSite::new(&format!("{name}.relu2"), w, side * side));
                 blocks.push(Block {
                     bn1: BatchNorm2d::new(device, &format!("{name}.bn1"), cin)?,

@@ -96,6 +96,24 @@ impl Optimizer {
         self.steps
     }
 
+    /// Resume at a step count (bias corrections, Lookahead's period).
+    pub fn set_steps(&mut self, steps: u64) {
+        self.steps = steps;
+    }
+
+    /// Every state tensor with a stable name, for checkpoints.
+    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut v = Vec::new();
+        for (i, g) in self.groups.iter().enumerate() {
+            for (what, t) in [("state1", &g.state1), ("state2", &g.state2), ("slow", &g.slow)] {
+                if let Some(t) = t {
+                    v.push((format!("{i}.{}.{what}", g.group.name), t.clone()));
+                }
+            }
+        }
+        v
+    }
+
     /// Zero every gradient: one dispatch per group.
     pub fn zero_grad(&self) -> Result<()> {
         self.groups.iter().try_for_each(|g| g.group.zero_grad())

@@ -9,6 +9,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::rc::Rc;
 
+pub mod checkpoint;
 mod stages;
 pub use stages::{autorep_stage, snl_stage, StageConfig, StageEpoch, StageResult};
 
