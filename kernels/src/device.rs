@@ -3,6 +3,7 @@
 use crate::error::{KernelError, Result};
 use crate::recorder::Recorder;
 use crate::{pipelines::PipelineCache, pool::BufferPool};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Optional features we use when the adapter has them; plain f32 paths work without any.
@@ -112,6 +113,8 @@ pub struct GpuInner {
     pub(crate) recorder: Mutex<Recorder>,
     pub(crate) errors: Arc<Mutex<Vec<String>>>,
     pub(crate) lost: Arc<Mutex<Option<String>>>,
+    /// The storage-binding limit dispatches enforce; see [`Gpu::set_max_binding_for_tests`].
+    pub(crate) max_binding: AtomicU64,
 }
 
 /// A handle to an opened GPU device; clone freely.
@@ -175,6 +178,7 @@ impl Gpu {
             queue,
             report,
             features,
+            max_binding: AtomicU64::new(limits.max_storage_buffer_binding_size),
             limits,
             errors,
             lost,
@@ -200,6 +204,21 @@ impl Gpu {
 
     pub fn limits(&self) -> &wgpu::Limits {
         &self.0.limits
+    }
+
+    /// The largest storage binding (bytes) a dispatch may use: the adapter's
+    /// `max_storage_buffer_binding_size` unless lowered by [`Gpu::set_max_binding_for_tests`].
+    /// Launchers that split oversized operands (GEMM over M) plan with this value.
+    pub fn max_binding(&self) -> u64 {
+        self.0.max_binding.load(Ordering::Relaxed)
+    }
+
+    /// Test hook: lower the storage-binding limit of this device (clamped to the adapter's real
+    /// limit) so the paths for operands beyond it, such as GEMM chunking, run on small tensors.
+    /// Dispatch then rejects larger bindings exactly as it would on a real adapter.
+    pub fn set_max_binding_for_tests(&self, bytes: u64) {
+        let real = self.0.limits.max_storage_buffer_binding_size;
+        self.0.max_binding.store(bytes.min(real), Ordering::Relaxed);
     }
 
     pub fn has_timestamps(&self) -> bool {

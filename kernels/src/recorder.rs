@@ -107,7 +107,7 @@ impl Gpu {
     ) -> Result<()> {
         assert_eq!(bindings.len(), kernel.bindings.len(), "{}: binding count", kernel.entry);
         assert!(params.len() as u64 * 4 <= PARAM_BYTES, "{}: params", kernel.entry);
-        let limit = self.0.limits.max_storage_buffer_binding_size;
+        let limit = self.max_binding();
         if let Some(big) = bindings.iter().find(|b| b.size > limit) {
             return Err(KernelError::BindingTooLarge {
                 bytes: big.size,

@@ -117,3 +117,31 @@ fn weight_grad_split_k_matches_cpu_on_a_long_reduction() {
     let e = rel_err(&g.read_f32(&bdw, 0, p.w_len()).unwrap(), &dw);
     assert!(e <= 1e-4, "{e}");
 }
+
+/// Operands larger than the storage-binding limit are split over the batch (a small limit
+/// stands in for the 128 MiB one).
+#[test]
+fn conv_passes_chunk_over_the_batch_under_a_binding_limit() {
+    let Some(g) = gpu() else { return };
+    g.set_max_binding_for_tests(4096);
+    for p in [
+        ConvParams { n: 7, cin: 3, h: 9, w: 9, cout: 5, kh: 3, kw: 3, stride: 1, pad: 1 },
+        ConvParams { n: 5, cin: 4, h: 10, w: 10, cout: 3, kh: 3, kw: 3, stride: 2, pad: 1 },
+    ] {
+        assert!(p.x_len() * 4 > 4096, "the input must need chunking");
+        let (x, w, dy) = (rand_vec(1, p.x_len()), rand_vec(2, p.w_len()), rand_vec(3, p.y_len()));
+        let (bx, bw, bdy) = (g.upload(&x).unwrap(), g.upload(&w).unwrap(), g.upload(&dy).unwrap());
+        let (by, bdx, bdw) = (g.alloc(p.y_len() as u64 * 4).unwrap(), g.alloc(p.x_len() as u64 * 4).unwrap(), g.alloc(p.w_len() as u64 * 4).unwrap());
+        let scratch = g.alloc(launch::conv2d_weight_grad_splits(&p).1 as u64 * 4).unwrap();
+        launch::conv2d_forward(&g, &p, &bx, &bw, &by).unwrap();
+        launch::conv2d_input_grad(&g, &p, &bdy, &bw, &bdx).unwrap();
+        launch::conv2d_weight_grad(&g, &p, &bx, &bdy, &scratch, &bdw).unwrap();
+        let (mut y, mut dx, mut dw) = (vec![0f32; p.y_len()], vec![0f32; p.x_len()], vec![0f32; p.w_len()]);
+        cpu::conv2d_forward(&p, &x, &w, &mut y);
+        cpu::conv2d_input_grad(&p, &dy, &w, &mut dx);
+        cpu::conv2d_weight_grad(&p, &x, &dy, &mut dw);
+        assert!(rel_err(&g.read_f32(&by, 0, p.y_len()).unwrap(), &y) <= 1e-4, "{p:?} forward");
+        assert!(rel_err(&g.read_f32(&bdx, 0, p.x_len()).unwrap(), &dx) <= 1e-4, "{p:?} input grad");
+        assert!(rel_err(&g.read_f32(&bdw, 0, p.w_len()).unwrap(), &dw) <= 1e-4, "{p:?} weight grad");
+    }
+}

@@ -190,3 +190,57 @@ fn gemm_matches_cpu_on_odd_shapes_and_transposes() {
     };
     check_gemm(&g, &q, "batched");
 }
+
+#[test]
+fn gemm_matches_cpu_across_several_tiles() {
+    let Some(g) = gpu() else { return };
+    // More than one 256x64 workgroup tile in both directions, with ragged edges.
+    for &(m, n, k) in &[(520, 130, 19), (257, 65, 9)] {
+        for ta in [false, true] {
+            for tb in [false, true] {
+                check_gemm(&g, &GemmParams::dense(m, n, k, ta, tb), "tiles");
+            }
+        }
+    }
+}
+
+/// Operands beyond the storage-binding limit: the launcher splits the call over M (and over K
+/// where A is stored transposed), binding only the byte windows each chunk touches.
+#[test]
+fn gemm_chunks_operands_beyond_the_binding_limit() {
+    let Some(g) = gpu() else { return };
+    g.set_max_binding_for_tests(4096);
+    assert_eq!(g.max_binding(), 4096);
+    // A is 300x40 (48 KB) and C 300x24 (29 KB), both far beyond 4 KiB; B (3.8 KB) fits.
+    for ta in [false, true] {
+        for tb in [false, true] {
+            let before = g.stream_stats().dispatches;
+            check_gemm(&g, &GemmParams::dense(300, 24, 40, ta, tb), "chunked");
+            assert!(g.stream_stats().dispatches - before > 1, "ta={ta} tb={tb}: not chunked");
+        }
+    }
+    // Bias and the accumulate flag must apply once even when K is split.
+    let mut p = GemmParams::dense(300, 24, 40, true, false);
+    p.bias_off = Some(5);
+    p.alpha = 0.5;
+    p.accumulate = true;
+    check_gemm(&g, &p, "chunked bias+alpha+accumulate");
+    p.a = Strided { off: 0, rs: 40, cs: 1, bs: 0 };
+    check_gemm(&g, &p, "chunked bias+alpha+accumulate, plain A");
+    // Batched with offsets (windows start off the alignment) and a padded C row stride; B is
+    // too large to bind whole here and is windowed as well.
+    let q = GemmParams {
+        m: 130, n: 9, k: 150, batch: 2,
+        a: Strided { off: 3, rs: 150, cs: 1, bs: 130 * 150 + 5 },
+        b: Strided { off: 7, rs: 9, cs: 1, bs: 150 * 9 + 1 },
+        c: Strided { off: 1, rs: 10, cs: 1, bs: 130 * 10 + 3 },
+        bias_off: None, accumulate: false, alpha: 1.0,
+    };
+    check_gemm(&g, &q, "chunked batched");
+    // A single row of C wider than the limit cannot be split: a typed error, not a crash.
+    let p = GemmParams::dense(2, 1100, 1, false, false);
+    let (a, b, c) = (g.alloc(8).unwrap(), g.alloc(4400).unwrap(), g.alloc(8800).unwrap());
+    let err = launch::gemm(&g, &p, &a, &b, None, &c).unwrap_err();
+    assert!(matches!(err, autorep_kernels::KernelError::BindingTooLarge { .. }), "{err}");
+    g.check("after refused gemm").unwrap();
+}

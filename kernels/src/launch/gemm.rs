@@ -1,15 +1,43 @@
-use super::f;
-use crate::cpu::GemmParams;
-use crate::error::Result;
+use super::{f, window};
+use crate::cpu::{GemmParams, Strided};
+use crate::error::{KernelError, Result};
 use crate::pipelines::{Access::*, Kernel};
-use crate::{shaders::GEMM, Gpu, GpuBuffer};
+use crate::{shaders::GEMM, BufRef, Gpu, GpuBuffer};
 
 const GEMM_KERNEL: Kernel = Kernel { shader: GEMM, entry: "gemm", bindings: &[Read, Read, Read, ReadWrite] };
-const TILE: usize = 64;
+/// Rows x columns of C per workgroup; must match BM and BN in shaders/gemm.wgsl.
+const TILE_M: usize = 256;
+const TILE_N: usize = 64;
+/// Depth of the shader's K slices (BK): K chunks are multiples of it where possible.
+const TILE_K: usize = 8;
+/// Workgroups per dispatch dimension.
+const MAX_GROUPS: usize = 65_535;
 
 /// The register-tiled GEMM core; `bias` is read only when `p.bias_off` is set.
+///
+/// Operands are bound whole when each fits the device's storage-binding limit
+/// ([`Gpu::max_binding`], 128 MiB on most adapters). Otherwise the call is split, per batch,
+/// into chunks of rows of M, binding for each only the aligned byte windows of A and C it
+/// touches (the residual element offset goes through `a_off`/`c_off`). Where even one tile of
+/// rows of A spans more than the limit (A stored transposed, so a row runs across the whole
+/// buffer) the chunks also split K, accumulating into C. B and the bias are bound whole when
+/// they fit and by the window the chunk reads otherwise.
 pub fn gemm(gpu: &Gpu, p: &GemmParams, a: &GpuBuffer, b: &GpuBuffer, bias: Option<&GpuBuffer>, c: &GpuBuffer) -> Result<()> {
     assert_eq!(p.c.cs, 1, "gemm: C must be row-major");
+    if p.m == 0 || p.n == 0 || p.batch == 0 {
+        return Ok(());
+    }
+    let bias = bias.unwrap_or(a);
+    let limit = gpu.max_binding();
+    let fits = |buf: &GpuBuffer| BufRef::from(buf).size <= limit;
+    let grid_ok = p.m.div_ceil(TILE_M) <= MAX_GROUPS && p.batch <= MAX_GROUPS;
+    if grid_ok && [a, b, bias, c].into_iter().all(fits) {
+        return dispatch(gpu, p, [a.into(), b.into(), bias.into(), c.into()]);
+    }
+    chunked(gpu, p, [a, b, bias, c], limit)
+}
+
+fn dispatch(gpu: &Gpu, p: &GemmParams, bindings: [BufRef<'_>; 4]) -> Result<()> {
     let flags = p.bias_off.is_some() as u32 | (p.accumulate as u32) << 1;
     let params = [
         p.m, p.n, p.k, flags as usize,
@@ -20,10 +48,114 @@ pub fn gemm(gpu: &Gpu, p: &GemmParams, a: &GpuBuffer, b: &GpuBuffer, bias: Optio
     .map(|v| v as u32);
     let mut all = params.to_vec();
     all.push(f(p.alpha));
-    let groups = [p.n.div_ceil(TILE) as u32, p.m.div_ceil(TILE) as u32, p.batch as u32];
-    if groups.contains(&0) {
-        return Ok(());
+    let groups = [p.n.div_ceil(TILE_N) as u32, p.m.div_ceil(TILE_M) as u32, p.batch as u32];
+    gpu.dispatch(&GEMM_KERNEL, &[], &all, &bindings, groups)
+}
+
+/// Elements from the first to the last that a `rows x cols` strided block touches.
+fn span(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * rs + (cols - 1) * cs + 1
     }
-    let bias = bias.unwrap_or(a);
-    gpu.dispatch(&GEMM_KERNEL, &[], &all, &[a.into(), b.into(), bias.into(), c.into()], groups)
+}
+
+/// The largest count for which a block spanning `base` elements at count 1, and `stride` more
+/// per further step, stays within `cap` elements (0 if even count 1 does not).
+fn most(cap: usize, base: usize, stride: usize) -> usize {
+    if base > cap {
+        0
+    } else {
+        (cap - base).checked_div(stride).map_or(usize::MAX, |steps| steps + 1)
+    }
+}
+
+/// Chunk length for `total` items in the fewest chunks of at most `max`: equal chunks, rounded
+/// up to a multiple of `unit` where that still fits.
+fn chunk_len(total: usize, max: usize, unit: usize) -> usize {
+    let max = max.min(total).max(1);
+    let even = total.div_ceil(total.div_ceil(max));
+    let rounded = even.div_ceil(unit) * unit;
+    if rounded <= max { rounded } else { even }
+}
+
+fn chunked(gpu: &Gpu, p: &GemmParams, [a, b, bias, c]: [&GpuBuffer; 4], limit: u64) -> Result<()> {
+    let align = gpu.limits().min_storage_buffer_offset_alignment.max(4) as u64;
+    // Elements one window may span, leaving room for rounding its start down to `align`.
+    let cap = (limit.saturating_sub(align - 4) / 4) as usize;
+    let fits = |buf: &GpuBuffer| BufRef::from(buf).size <= limit;
+    let (whole_b, whole_bias) = (fits(b), fits(bias));
+    let too_large = |elems: usize| KernelError::BindingTooLarge { bytes: elems as u64 * 4, limit };
+
+    // Rows per chunk as far as C allows, then the deepest K slice that lets A (and B, if it
+    // is windowed) fit with that many rows, then the rows A allows at that depth.
+    let rows_c = most(cap, p.n, p.c.rs).min(MAX_GROUPS * TILE_M);
+    if rows_c == 0 {
+        return Err(too_large(p.n));
+    }
+    let kc = if p.k == 0 {
+        1
+    } else {
+        let rows0 = p.m.min(TILE_M).min(rows_c);
+        let mut kc = most(cap, span(rows0, 1, p.a.rs, p.a.cs), p.a.cs);
+        if kc == 0 {
+            kc = most(cap, 1, p.a.cs);
+        }
+        if !whole_b {
+            kc = kc.min(most(cap, span(1, p.n, p.b.rs, p.b.cs), p.b.rs));
+        }
+        if kc == 0 {
+            return Err(too_large(span(1, p.k, p.a.rs, p.a.cs).max(span(p.k, p.n, p.b.rs, p.b.cs))));
+        }
+        chunk_len(p.k, kc, TILE_K)
+    };
+    let rows_a = most(cap, span(1, kc.min(p.k), p.a.rs, p.a.cs), p.a.rs);
+    let mc = chunk_len(p.m, rows_c.min(rows_a), TILE_M);
+    if !whole_bias && p.bias_off.is_some() && p.n > cap {
+        return Err(too_large(p.n));
+    }
+
+    for bi in 0..p.batch {
+        for r0 in (0..p.m).step_by(mc) {
+            let rows = mc.min(p.m - r0);
+            let (cw, c_off) = window(c, p.c.off + bi * p.c.bs + r0 * p.c.rs, span(rows, p.n, p.c.rs, 1), align);
+            for k0 in (0..p.k.max(1)).step_by(kc) {
+                let depth = kc.min(p.k - k0);
+                let a_first = p.a.off + bi * p.a.bs + r0 * p.a.rs + k0 * p.a.cs;
+                let (aw, a_off) = window(a, a_first, span(rows, depth, p.a.rs, p.a.cs), align);
+                let b_first = p.b.off + bi * p.b.bs + k0 * p.b.rs;
+                let (bw, b_off) = if whole_b {
+                    (b.into(), b_first)
+                } else {
+                    window(b, b_first, span(depth, p.n, p.b.rs, p.b.cs), align)
+                };
+                // Bias and the caller's accumulate flag belong to the first K slice only; the
+                // later slices add onto it.
+                let first = k0 == 0;
+                let (biasw, bias_off) = match p.bias_off {
+                    Some(off) if first && whole_bias => (bias.into(), Some(off)),
+                    Some(off) if first => {
+                        let (w, o) = window(bias, off, p.n, align);
+                        (w, Some(o))
+                    }
+                    _ => (aw, None),
+                };
+                let q = GemmParams {
+                    m: rows,
+                    n: p.n,
+                    k: depth,
+                    batch: 1,
+                    a: Strided { off: a_off, bs: 0, ..p.a },
+                    b: Strided { off: b_off, bs: 0, ..p.b },
+                    c: Strided { off: c_off, bs: 0, ..p.c },
+                    bias_off,
+                    accumulate: p.accumulate || !first,
+                    alpha: p.alpha,
+                };
+                dispatch(gpu, &q, [aw, bw, biasw, cw])?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -22,6 +22,7 @@ pub use pool::*;
 pub use reduce::*;
 
 use crate::recorder::grid;
+use crate::{BufRef, GpuBuffer};
 
 /// Workgroups for `n` invocations at `per_group` per workgroup, split over x and y.
 pub(crate) fn groups_for(n: usize, per_group: usize) -> [u32; 3] {
@@ -30,4 +31,14 @@ pub(crate) fn groups_for(n: usize, per_group: usize) -> [u32; 3] {
 
 pub(crate) fn f(v: f32) -> u32 {
     v.to_bits()
+}
+
+/// The byte window of `buf` holding `len` elements from element `first`, its start rounded
+/// down to `align`, and the element offset of `first` inside it: how a launcher binds part of
+/// an operand larger than the storage-binding limit.
+pub(crate) fn window(buf: &GpuBuffer, first: usize, len: usize, align: u64) -> (BufRef<'_>, usize) {
+    let start = first as u64 * 4;
+    let base = start / align * align;
+    let size = start - base + len.max(1) as u64 * 4;
+    (BufRef { buf, offset: buf.offset_bytes() + base, size }, ((start - base) / 4) as usize)
 }
