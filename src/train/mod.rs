@@ -10,8 +10,9 @@ use rand::SeedableRng;
 use std::rc::Rc;
 
 pub mod checkpoint;
+pub mod jobs;
 mod stages;
-pub use stages::{autorep_stage, snl_stage, StageConfig, StageEpoch, StageResult};
+pub use stages::{autorep_stage, snl_stage, Run, SnlPhase, StageConfig, StageEpoch, StageResult};
 
 /// Loss and accuracy over an epoch (or an evaluation).
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,9 +23,14 @@ pub struct EpochStats {
     pub seconds: f64,
 }
 
+/// The normalised images `idx` of `set` as an NCHW tensor on the device.
+pub fn batch_input(device: &Device, set: &CifarSet, idx: &[usize], norm: ([f32; 3], [f32; 3])) -> Result<Tensor> {
+    Tensor::from_vec(device, &[idx.len(), 3, 32, 32], set.normalized(idx, norm.0, norm.1))
+}
+
 /// Everything a batch needs on the device.
 fn batch(device: &Device, set: &CifarSet, idx: &[usize], mean: [f32; 3], std: [f32; 3]) -> Result<(Tensor, Rc<Labels>)> {
-    let x = Tensor::from_vec(device, &[idx.len(), 3, 32, 32], set.normalized(idx, mean, std))?;
+    let x = batch_input(device, set, idx, (mean, std))?;
     let y: Vec<u32> = idx.iter().map(|&i| set.labels[i]).collect();
     Ok((x, Rc::new(Labels::new(device, &y)?)))
 }
@@ -39,11 +45,13 @@ pub struct EpochPlan<'a> {
     pub replacement: Option<&'a mut Replacement>,
     /// Distil from this all-ReLU teacher at this temperature (loss = CE + KD).
     pub teacher: Option<(&'a dyn Model, f32)>,
+    /// Advanced by one per batch.
+    pub progress: Option<&'a indicatif::ProgressBar>,
 }
 
 impl EpochPlan<'_> {
     pub fn plain(batch_size: usize, norm: ([f32; 3], [f32; 3]), seed: u64) -> EpochPlan<'static> {
-        EpochPlan { lr_factor: 1.0, batch_size, norm, seed, replacement: None, teacher: None }
+        EpochPlan { lr_factor: 1.0, batch_size, norm, seed, replacement: None, teacher: None, progress: None }
     }
 }
 
@@ -51,7 +59,7 @@ impl EpochPlan<'_> {
 /// BatchNorm needs more than one sample). Loss and accuracy are read back once, at the end:
 /// per-batch sums stay on the device.
 pub fn train_epoch(model: &dyn Model, opt: &mut Optimizer, set: &CifarSet, plan: EpochPlan<'_>, device: &Device) -> Result<EpochStats> {
-    let EpochPlan { lr_factor, batch_size, norm, seed, mut replacement, teacher } = plan;
+    let EpochPlan { lr_factor, batch_size, norm, seed, mut replacement, teacher, progress } = plan;
     let start = std::time::Instant::now();
     let mut order: Vec<usize> = (0..set.len()).collect();
     order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
@@ -82,6 +90,9 @@ pub fn train_epoch(model: &dyn Model, opt: &mut Optimizer, set: &CifarSet, plan:
         })?;
         device.flush()?;
         images += idx.len();
+        if let Some(p) = progress {
+            p.inc(1);
+        }
     }
     let read = |t: Option<Tensor>| t.map_or(Ok(0.0), |t| t.item());
     let n = images.max(1) as f32;
@@ -113,5 +124,35 @@ pub fn evaluate(
         }
         let n = set.len().max(1) as f64;
         Ok(EpochStats { loss: (loss / n) as f32, accuracy: (correct / n) as f32, images: set.len(), seconds: start.elapsed().as_secs_f64() })
+    })
+}
+
+/// Top-k accuracy (k = 5 for the usual top-5) in eval mode.
+pub fn top_k(
+    model: &dyn Model,
+    mut replacement: Option<&mut Replacement>,
+    set: &CifarSet,
+    k: usize,
+    norm: ([f32; 3], [f32; 3]),
+    device: &Device,
+) -> Result<f32> {
+    no_grad(|| {
+        let mut hits = 0usize;
+        let all: Vec<usize> = (0..set.len()).collect();
+        for idx in all.chunks(256) {
+            let x = batch_input(device, set, idx, norm)?;
+            let ctx = match replacement.as_deref_mut() {
+                Some(r) => r.begin_forward(model, false)?,
+                None => ForwardCtx::eval(),
+            };
+            let logits = model.forward(&x, &ctx)?.to_vec()?;
+            let classes = logits.len() / idx.len();
+            for (row, &i) in logits.chunks(classes).zip(idx) {
+                let label = set.labels[i] as usize;
+                let better = row.iter().filter(|&&v| v > row[label]).count();
+                hits += (better < k) as usize;
+            }
+        }
+        Ok(hits as f32 / set.len().max(1) as f32)
     })
 }

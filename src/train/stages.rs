@@ -1,5 +1,6 @@
-//! The replacement stages: AutoReP (mask learning under a budget, polynomial replacement) and
-//! SNL (continuous α with a growing L1 weight, binarise, finetune).
+//! The replacement stages as resumable runs: AutoReP (mask learning under a budget with a
+//! polynomial replacement) and SNL (continuous α with a growing L1 weight, binarise,
+//! finetune). A run advances one epoch at a time so callers can checkpoint between epochs.
 
 use super::{evaluate, train_epoch, EpochPlan, EpochStats};
 use crate::autorep::{Method, Polynomial, ReplaceConfig, Replacement};
@@ -34,6 +35,7 @@ pub struct StageEpoch {
     /// ReLU count after the epoch's last training batch.
     pub count: u64,
     pub test: Option<EpochStats>,
+    pub lr_factor: f32,
 }
 
 pub struct StageResult {
@@ -47,15 +49,146 @@ pub struct StageResult {
     pub final_test: Option<EpochStats>,
 }
 
-fn group(device: &Device, name: &str, params: Vec<Tensor>) -> Result<Option<(ParamGroup, usize)>> {
-    if params.is_empty() {
-        return Ok(None);
+/// Where an SNL run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnlPhase {
+    Select,
+    Finetune,
+}
+
+/// A replacement run in progress: the gates, the optimizer and the schedule.
+pub struct Run {
+    pub rep: Replacement,
+    pub opt: Optimizer,
+    pub sched: LrSchedule,
+    /// Epochs completed in the current phase.
+    pub epoch: usize,
+    pub phase: SnlPhase,
+    /// SNL: the lowest count seen in selection.
+    pub lowest: u64,
+}
+
+impl Run {
+    /// AutoReP (or its identity ablation): gate every site, fit DaPa (clean mode) on a few
+    /// training batches, and set up Adam with one group for weights and coefficients and one
+    /// for the gates.
+    pub fn autorep(model: &mut dyn Model, cfg: ReplaceConfig, stage: &StageConfig, train: &CifarSet, device: &Device) -> Result<Run> {
+        let clean = cfg.polynomial == Polynomial::Clean && cfg.method == Method::AutoRep;
+        let mut rep = Replacement::install(model, cfg, device)?;
+        if clean {
+            let calib: Vec<Tensor> = (0..4.min(train.len() / stage.batch.max(1)))
+                .map(|b| {
+                    let idx: Vec<usize> = (b * stage.batch..(b + 1) * stage.batch).collect();
+                    super::batch_input(device, train, &idx, stage.norm)
+                })
+                .collect::<Result<_>>()?;
+            rep.fit_clean(model, &calib)?;
+        }
+        let mut weights = model.params();
+        weights.extend(rep.coef_params(model));
+        let mut groups = vec![(ParamGroup::new(device, "weights", weights)?, stage.weight_lr)];
+        let gates = rep.gate_params(model);
+        if !gates.is_empty() {
+            groups.push((ParamGroup::new(device, "gates", gates)?, stage.gate_lr));
+        }
+        let opt = Optimizer::new(device, OptimizerKind::adam(0.0), groups)?;
+        let sched = LrSchedule::new(Schedule::Cosine { total: stage.epochs, base: stage.weight_lr, floor: 1e-5 });
+        Ok(Run { rep, opt, sched, epoch: 0, phase: SnlPhase::Select, lowest: u64::MAX })
     }
-    let n = params.len();
-    Ok(Some((ParamGroup::new(device, name, params)?, n)))
+
+    /// SNL: α gates initialised to 1, Adam over weights and α at a constant rate.
+    pub fn snl(model: &mut dyn Model, cfg: ReplaceConfig, stage: &StageConfig, device: &Device) -> Result<Run> {
+        let rep = Replacement::install(model, ReplaceConfig { method: Method::Snl, ..cfg }, device)?;
+        let mut params = model.params();
+        params.extend(rep.gate_params(model));
+        let g = ParamGroup::new(device, "all", params)?;
+        let opt = Optimizer::new(device, OptimizerKind::adam(0.0), vec![(g, stage.gate_lr)])?;
+        Ok(Run { rep, opt, sched: LrSchedule::new(Schedule::Constant), epoch: 0, phase: SnlPhase::Select, lowest: u64::MAX })
+    }
+
+    /// A finetune of an already-gated model (`autorep finetune`): mask fixed, SGD on weights.
+    pub fn finetune(model: &mut dyn Model, rep: Replacement, stage: &StageConfig, device: &Device) -> Result<Run> {
+        let opt = Optimizer::new(device, OptimizerKind::adam(0.0), vec![])?;
+        let mut run = Run { rep, opt, sched: LrSchedule::new(Schedule::Constant), epoch: 0, phase: SnlPhase::Select, lowest: u64::MAX };
+        run.start_finetune(model, stage, device)?;
+        Ok(run)
+    }
+
+    /// Fix the mask and switch to finetuning the weights with SGD (SNL's second phase, or a
+    /// finetune after AutoReP).
+    pub fn start_finetune(&mut self, model: &mut dyn Model, stage: &StageConfig, device: &Device) -> Result<usize> {
+        self.rep.freeze(model)?;
+        let projected = self.rep.enforce_budget(model)?;
+        let g = ParamGroup::new(device, "weights", model.params())?;
+        self.opt = Optimizer::new(device, OptimizerKind::sgd(0.9, 5e-4, false), vec![(g, stage.finetune_lr)])?;
+        self.sched = LrSchedule::new(Schedule::Cosine { total: stage.finetune_epochs.max(1), base: stage.finetune_lr, floor: 1e-6 });
+        self.phase = SnlPhase::Finetune;
+        self.epoch = 0;
+        Ok(projected)
+    }
+
+    /// Train one epoch, count the ReLUs after its last batch, and evaluate.
+    pub fn epoch(
+        &mut self,
+        model: &dyn Model,
+        stage: &StageConfig,
+        train: &CifarSet,
+        test: Option<&CifarSet>,
+        teacher: Option<&dyn Model>,
+        device: &Device,
+        progress: Option<&indicatif::ProgressBar>,
+    ) -> Result<StageEpoch> {
+        let lr_factor = self.sched.factor(self.epoch);
+        let plan = EpochPlan {
+            lr_factor,
+            batch_size: stage.batch,
+            norm: stage.norm,
+            seed: stage.seed.wrapping_add(self.epoch as u64),
+            replacement: Some(&mut self.rep),
+            teacher: teacher.map(|t| (t, stage.kd_temperature)),
+            progress,
+        };
+        let stats = train_epoch(model, &mut self.opt, train, plan, device)?;
+        let count = self.rep.count()?;
+        let test = test.map(|t| evaluate(model, Some(&mut self.rep), t, 256, stage.norm, device)).transpose()?;
+        let e = StageEpoch { epoch: self.epoch, train: stats, count, test, lr_factor };
+        self.epoch += 1;
+        Ok(e)
+    }
+
+    /// SNL's budget loop after a selection epoch: true once the count is within budget;
+    /// otherwise λ₁ grows by 1.1 whenever an epoch (from the fifth on) fails to lower it.
+    pub fn snl_control(&mut self, model: &mut dyn Model, e: &StageEpoch) -> bool {
+        if e.count <= self.rep.cfg.budget as u64 {
+            return true;
+        }
+        if e.count < self.lowest {
+            self.lowest = e.count;
+        } else if e.epoch >= 5 {
+            let l1 = self.rep.cfg.lambda * 1.1;
+            self.rep.set_snl_l1(model, l1);
+        }
+        false
+    }
+
+    /// Meet the budget exactly, recount, and evaluate.
+    pub fn finish(&mut self, model: &dyn Model, test: Option<&CifarSet>, stage: &StageConfig, device: &Device) -> Result<(usize, u64, Option<EpochStats>)> {
+        let projected = self.rep.enforce_budget(model)?;
+        self.rep.begin_forward(model, false)?;
+        let count = self.rep.count()?;
+        let test = test.map(|t| evaluate(model, Some(&mut self.rep), t, 256, stage.norm, device)).transpose()?;
+        Ok((projected, count, test))
+    }
+}
+
+fn result(run: Run, epochs: Vec<StageEpoch>, projected: usize, final_count: u64, final_test: Option<EpochStats>) -> StageResult {
+    let budget = run.rep.cfg.budget as u64;
+    let over_budget_epochs = epochs.iter().filter(|e| e.count > budget).count();
+    StageResult { replacement: run.rep, epochs, over_budget_epochs, projected, final_count, final_test }
 }
 
 /// AutoReP (or its identity ablation) on `model`, which keeps its trained weights.
+#[allow(clippy::too_many_arguments)]
 pub fn autorep_stage(
     model: &mut dyn Model,
     cfg: ReplaceConfig,
@@ -66,33 +199,20 @@ pub fn autorep_stage(
     device: &Device,
     mut on_epoch: impl FnMut(&StageEpoch),
 ) -> Result<StageResult> {
-    let clean = cfg.polynomial == Polynomial::Clean && cfg.method == Method::AutoRep;
-    let mut rep = Replacement::install(model, cfg, device)?;
-    if clean {
-        let calib: Vec<Tensor> = (0..4.min(train.len() / stage.batch.max(1)))
-            .map(|b| {
-                let idx: Vec<usize> = (b * stage.batch..(b + 1) * stage.batch).collect();
-                Tensor::from_vec(device, &[idx.len(), 3, 32, 32], train.normalized(&idx, stage.norm.0, stage.norm.1))
-            })
-            .collect::<Result<_>>()?;
-        rep.fit_clean(model, &calib)?;
+    let mut run = Run::autorep(model, cfg, stage, train, device)?;
+    let mut log = Vec::new();
+    for _ in 0..stage.epochs {
+        let e = run.epoch(model, stage, train, test, teacher, device, None)?;
+        on_epoch(&e);
+        log.push(e);
     }
-    let mut weights = model.params();
-    weights.extend(rep.coef_params(model));
-    let mut groups = vec![];
-    if let Some((g, _)) = group(device, "weights", weights)? {
-        groups.push((g, stage.weight_lr));
-    }
-    if let Some((g, _)) = group(device, "gates", rep.gate_params(model))? {
-        groups.push((g, stage.gate_lr));
-    }
-    let mut opt = Optimizer::new(device, OptimizerKind::adam(0.0), groups)?;
-    let sched = LrSchedule::new(Schedule::Cosine { total: stage.epochs, base: stage.weight_lr, floor: 1e-5 });
-    run_epochs(model, &mut rep, &mut opt, &sched, stage, train, test, teacher, device, stage.epochs, |_, _, _, _| Ok(false), &mut on_epoch)
+    let (projected, count, final_test) = run.finish(model, test, stage, device)?;
+    Ok(result(run, log, projected, count, final_test))
 }
 
 /// SNL on `model`: α selection until the count meets the budget (at most `stage.epochs`
 /// epochs), binarisation, then `finetune_epochs` of SGD with the mask fixed.
+#[allow(clippy::too_many_arguments)]
 pub fn snl_stage(
     model: &mut dyn Model,
     cfg: ReplaceConfig,
@@ -103,104 +223,26 @@ pub fn snl_stage(
     device: &Device,
     mut on_epoch: impl FnMut(&StageEpoch),
 ) -> Result<StageResult> {
-    let mut rep = Replacement::install(model, ReplaceConfig { method: Method::Snl, ..cfg }, device)?;
-    let mut params = model.params();
-    params.extend(rep.gate_params(model));
-    let g = ParamGroup::new(device, "all", params)?;
-    let mut opt = Optimizer::new(device, OptimizerKind::adam(0.0), vec![(g, stage.gate_lr)])?;
-    let mut lowest = u64::MAX;
-    let mut l1 = rep.cfg.lambda;
-    let budget = rep.cfg.budget as u64;
-    // SNL's budget loop: stop once the count is within budget; otherwise grow λ₁ by 1.1
-    // whenever an epoch (from the fifth on) fails to lower the count.
-    let control = |epoch: usize, count: u64, rep: &mut Replacement, model: &mut dyn Model| -> Result<bool> {
-        if count <= budget {
-            return Ok(true);
-        }
-        if count < lowest {
-            lowest = count;
-        } else if epoch >= 5 {
-            l1 *= 1.1;
-            rep.set_snl_l1(model, l1);
-        }
-        Ok(false)
-    };
-    let constant = LrSchedule::new(Schedule::Constant);
-    let mut result = run_epochs(model, &mut rep, &mut opt, &constant, stage, train, test, teacher, device, stage.epochs, control, &mut on_epoch)?;
-    let mut rep = result.replacement;
-    rep.freeze(model)?;
-    let projected = rep.enforce_budget(model)?;
-    // Finetune with the mask fixed: SGD over the weights only.
-    let g = ParamGroup::new(device, "weights", model.params())?;
-    let mut opt = Optimizer::new(device, OptimizerKind::sgd(0.9, 5e-4, false), vec![(g, stage.finetune_lr)])?;
-    let sched = LrSchedule::new(Schedule::Cosine { total: stage.finetune_epochs.max(1), base: stage.finetune_lr, floor: 1e-6 });
-    let offset = result.epochs.len();
-    let fin = run_epochs(model, &mut rep, &mut opt, &sched, stage, train, test, teacher, device, stage.finetune_epochs, |_, _, _, _| Ok(false), &mut |e: &StageEpoch| {
-        on_epoch(&StageEpoch { epoch: e.epoch + offset, ..e.clone() })
-    })?;
-    result.epochs.extend(fin.epochs.into_iter().map(|e| StageEpoch { epoch: e.epoch + offset, ..e }));
-    result.projected += projected + fin.projected;
-    result.final_count = fin.final_count;
-    result.final_test = fin.final_test;
-    result.replacement = fin.replacement;
-    Ok(result)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn run_epochs(
-    model: &mut dyn Model,
-    rep: &mut Replacement,
-    opt: &mut Optimizer,
-    sched: &LrSchedule,
-    stage: &StageConfig,
-    train: &CifarSet,
-    test: Option<&CifarSet>,
-    teacher: Option<&dyn Model>,
-    device: &Device,
-    epochs: usize,
-    mut stop: impl FnMut(usize, u64, &mut Replacement, &mut dyn Model) -> Result<bool>,
-    on_epoch: &mut dyn FnMut(&StageEpoch),
-) -> Result<StageResult> {
+    let mut run = Run::snl(model, cfg, stage, device)?;
     let mut log = Vec::new();
-    let mut over = 0;
-    let budget = rep.cfg.budget as u64;
-    for epoch in 0..epochs {
-        let plan = EpochPlan {
-            lr_factor: sched.factor(epoch),
-            batch_size: stage.batch,
-            norm: stage.norm,
-            seed: stage.seed.wrapping_add(epoch as u64),
-            replacement: Some(&mut *rep),
-            teacher: teacher.map(|t| (t, stage.kd_temperature)),
-        };
-        let stats = train_epoch(&*model, opt, train, plan, device)?;
-        let count = rep.count()?;
-        over += (count > budget) as usize;
-        let test_stats = test.map(|t| evaluate(&*model, Some(&mut *rep), t, 256, stage.norm, device)).transpose()?;
-        let e = StageEpoch { epoch, train: stats, count, test: test_stats };
+    for _ in 0..stage.epochs {
+        let e = run.epoch(model, stage, train, test, teacher, device, None)?;
         on_epoch(&e);
+        let done = run.snl_control(model, &e);
         log.push(e);
-        if stop(epoch, count, rep, model)? {
+        if done {
             break;
         }
     }
-    let projected = rep.enforce_budget(&*model)?;
-    rep.begin_forward(&*model, false)?;
-    let final_count = rep.count()?;
-    let final_test = test.map(|t| evaluate(&*model, Some(&mut *rep), t, 256, stage.norm, device)).transpose()?;
-    // Move the replacement out; the caller owns it from here.
-    let replacement = std::mem::replace(rep, placeholder(rep, device)?);
-    Ok(StageResult { replacement, epochs: log, over_budget_epochs: over, projected, final_count, final_test })
-}
-
-/// An inert stand-in left behind when a stage hands its replacement to the caller.
-fn placeholder(rep: &Replacement, device: &Device) -> Result<Replacement> {
-    Ok(Replacement {
-        cfg: rep.cfg.clone(),
-        counter: std::rc::Rc::new(crate::tensor::ReluCounter::new(device)?),
-        total: rep.total,
-        passes: rep.passes,
-        frozen: rep.frozen,
-        stats_momentum: 0.1,
-    })
+    let mut projected = run.start_finetune(model, stage, device)?;
+    let offset = log.len();
+    for _ in 0..stage.finetune_epochs {
+        let mut e = run.epoch(model, stage, train, test, teacher, device, None)?;
+        e.epoch += offset;
+        on_epoch(&e);
+        log.push(e);
+    }
+    let (p, count, final_test) = run.finish(model, test, stage, device)?;
+    projected += p;
+    Ok(result(run, log, projected, count, final_test))
 }
