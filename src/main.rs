@@ -1,4 +1,5 @@
 use anyhow::Context;
+use autorep::train::jobs;
 use autorep::{bench, demo, Device, DeviceChoice};
 use clap::{Parser, Subcommand};
 
@@ -44,11 +45,133 @@ enum Command {
     },
     /// Private-inference cost of a model with some ReLUs replaced by degree-2 polynomials.
     Cost(CostArgs),
+    /// Train the all-ReLU baseline (SGD 0.1, momentum 0.9, weight decay 5e-4, cosine).
+    Train {
+        #[command(flatten)]
+        job: JobArgs,
+        #[arg(long, default_value_t = 0.1)]
+        lr: f32,
+        #[arg(long, default_value_t = 0.9)]
+        momentum: f32,
+        #[arg(long, default_value_t = 5e-4)]
+        weight_decay: f32,
+    },
+    /// AutoReP: learn which ReLUs to keep under a budget and replace the rest with DaPa
+    /// polynomials, starting from (and distilling from) a baseline checkpoint.
+    Replace {
+        #[command(flatten)]
+        job: JobArgs,
+        #[command(flatten)]
+        rep: ReplaceArgs,
+        /// Replace switched-off ReLUs by x instead of a polynomial (the ablation).
+        #[arg(long)]
+        identity: bool,
+        /// Adam rate of weights and polynomial coefficients.
+        #[arg(long, default_value_t = 1e-3)]
+        weight_lr: f32,
+        /// Adam rate of the gate indicators h.
+        #[arg(long, default_value_t = 1e-3)]
+        mask_lr: f32,
+    },
+    /// The SNL baseline: continuous gates with a growing L1 weight until the budget is met,
+    /// binarise, then finetune.
+    Snl {
+        #[command(flatten)]
+        job: JobArgs,
+        #[command(flatten)]
+        rep: ReplaceArgs,
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f32,
+        #[arg(long, default_value_t = 100)]
+        finetune_epochs: usize,
+        #[arg(long, default_value_t = 1e-3)]
+        finetune_lr: f32,
+    },
+    /// Finetune a gated checkpoint with its mask frozen (SGD, optional KD).
+    Finetune {
+        #[command(flatten)]
+        job: JobArgs,
+        /// Checkpoint from `replace` or `snl`.
+        #[arg(long)]
+        from: std::path::PathBuf,
+        /// All-ReLU checkpoint to distil from.
+        #[arg(long)]
+        teacher: Option<std::path::PathBuf>,
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f32,
+    },
+    /// Top-1/top-5 accuracy, ReLU count, per-site kept fraction and cost of a checkpoint.
+    Eval {
+        #[arg(long)]
+        checkpoint: std::path::PathBuf,
+        #[arg(long, default_value = "cifar10")]
+        dataset: String,
+        #[arg(long)]
+        data: Option<std::path::PathBuf>,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
         what: BenchWhat,
     },
+}
+
+#[derive(clap::Args)]
+struct JobArgs {
+    #[arg(long, default_value = "resnet18_in")]
+    model: String,
+    /// cifar10 (more with the full loaders).
+    #[arg(long, default_value = "cifar10")]
+    dataset: String,
+    /// Dataset folder (default: ../shared/data/cifar-10-jpeg75-bin when it exists).
+    #[arg(long)]
+    data: Option<std::path::PathBuf>,
+    #[arg(long, default_value_t = 200)]
+    epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    #[arg(long, default_value_t = 2)]
+    seed: u64,
+    /// Run folder: checkpoints and metrics.jsonl.
+    #[arg(long, default_value = "runs/latest")]
+    out: std::path::PathBuf,
+    /// Continue from OUT/last.safetensors.
+    #[arg(long)]
+    resume: bool,
+    /// No progress bars or per-epoch lines (metrics.jsonl is still written).
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct ReplaceArgs {
+    /// Baseline checkpoint (from `autorep train`).
+    #[arg(long)]
+    baseline: std::path::PathBuf,
+    /// ReLUs to keep, e.g. 12.9k.
+    #[arg(long)]
+    budget: String,
+    /// Budget penalty weight λ (AutoReP) or initial L1 weight λ₁ (SNL).
+    #[arg(long)]
+    lambda: Option<f32>,
+    /// Hysteresis threshold τ.
+    #[arg(long, default_value_t = 0.003)]
+    tau: f32,
+    /// Polynomial degree (1 or 2).
+    #[arg(long, default_value_t = 2)]
+    degree: usize,
+    /// Scale of the x² term.
+    #[arg(long, default_value_t = 0.1)]
+    s2: f32,
+    /// pixel (one gate per activation, the paper) or channel (one per channel).
+    #[arg(long, default_value = "pixel")]
+    granularity: String,
+    /// clean (exact DaPa fit, then trained) or faithful (the official code's refits).
+    #[arg(long, default_value = "clean")]
+    dapa: String,
+    /// Distil from the baseline (temperature 4).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    kd: bool,
 }
 
 #[derive(clap::Args)]
@@ -175,6 +298,57 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Cost(args) => cost(args),
+        Command::Train { job, lr, momentum, weight_decay } => {
+            let device = Device::open(cli.device)?;
+            let (o, data) = job_setup(&job, &device)?;
+            let s = jobs::train_baseline(&device, &o, &data, lr, momentum, weight_decay)?;
+            summary(&s);
+            Ok(())
+        }
+        Command::Replace { job, rep, identity, weight_lr, mask_lr } => {
+            let device = Device::open(cli.device)?;
+            let (o, data) = job_setup(&job, &device)?;
+            let method = if identity { autorep::autorep::Method::Identity } else { autorep::autorep::Method::AutoRep };
+            let cfg = replace_config(&rep, method, 140.0)?;
+            let stage = stage_config(&job, &data, weight_lr, mask_lr, 0, 0.0);
+            let s = jobs::replace(&device, &o, &data, &rep.baseline, cfg, &stage, rep.kd)?;
+            summary(&s);
+            Ok(())
+        }
+        Command::Snl { job, rep, lr, finetune_epochs, finetune_lr } => {
+            let device = Device::open(cli.device)?;
+            let (o, data) = job_setup(&job, &device)?;
+            let cfg = replace_config(&rep, autorep::autorep::Method::Snl, 1e-5)?;
+            let stage = stage_config(&job, &data, lr, lr, finetune_epochs, finetune_lr);
+            let s = jobs::replace(&device, &o, &data, &rep.baseline, cfg, &stage, rep.kd)?;
+            summary(&s);
+            Ok(())
+        }
+        Command::Finetune { job, from, teacher, lr } => {
+            let device = Device::open(cli.device)?;
+            let (o, data) = job_setup(&job, &device)?;
+            let stage = stage_config(&job, &data, lr, lr, job.epochs, lr);
+            let s = jobs::finetune(&device, &o, &data, &from, teacher.as_deref(), &stage)?;
+            summary(&s);
+            Ok(())
+        }
+        Command::Eval { checkpoint, dataset, data } => {
+            let device = Device::open(cli.device)?;
+            let data = jobs::load_data(&dataset, &data_dir(&dataset, data))?;
+            let r = jobs::eval(&device, &checkpoint, &data)?;
+            println!("{}: top-1 {:.2}%  top-5 {:.2}%  ReLUs {} of {} ({:.2}%)", checkpoint.display(), 100.0 * r.top1, 100.0 * r.top5, r.relus, r.relu_total, 100.0 * r.relus as f64 / r.relu_total.max(1) as f64);
+            println!("{:<22} {:>9} {:>9} {:>7}", "site", "kept", "total", "kept%");
+            for (name, kept, total) in &r.sites {
+                println!("{name:<22} {kept:>9} {total:>9} {:>6.2}%", 100.0 * *kept as f64 / (*total).max(1) as f64);
+            }
+            let p = autorep::cost::Protocol::crypten();
+            let layers = |f: &dyn Fn(usize, usize) -> bool| r.sites.iter().filter(|s| f(s.1, s.2)).count();
+            let (relu_layers, poly_layers) = (layers(&|k, _| k > 0), layers(&|k, t| k < t));
+            let polys = r.relu_total as u64 - r.relus;
+            let c = autorep::cost::estimate(&p, r.relus, polys, relu_layers, poly_layers, autorep::cost::LAN_BANDWIDTH_BYTES_PER_S, autorep::cost::LAN_RTT_S);
+            println!("{}", c.table());
+            Ok(())
+        }
         Command::Bench { what: BenchWhat::Kernels { batch, quick, model, reps, json } } => {
             let device = Device::open(cli.device)?;
             let (batch, reps) = if quick { (8, reps.min(3)) } else { (batch, reps) };
@@ -225,6 +399,87 @@ fn bench_kernels(
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+fn data_dir(dataset: &str, given: Option<std::path::PathBuf>) -> std::path::PathBuf {
+    given.unwrap_or_else(|| {
+        let shared = std::path::PathBuf::from("../shared/data/cifar-10-jpeg75-bin");
+        if dataset == "cifar10" && shared.is_dir() { shared } else { std::path::PathBuf::from(format!("data/{dataset}")) }
+    })
+}
+
+fn job_setup(job: &JobArgs, device: &Device) -> anyhow::Result<(jobs::JobOptions, jobs::Data)> {
+    if job.batch < 2 {
+        anyhow::bail!("--batch must be at least 2 (batch norm needs more than one sample)");
+    }
+    let data = jobs::load_data(&job.dataset, &data_dir(&job.dataset, job.data.clone()))?;
+    if !job.quiet {
+        println!("device: {}; {} ({} train, {} test images); model {}", device.describe(), data.name, data.train.len(), data.test.len(), job.model);
+    }
+    let o = jobs::JobOptions {
+        model: job.model.clone(),
+        epochs: job.epochs,
+        batch: job.batch,
+        seed: job.seed,
+        out: job.out.clone(),
+        quiet: job.quiet,
+        resume: job.resume,
+        stop_after: None,
+    };
+    Ok((o, data))
+}
+
+fn replace_config(r: &ReplaceArgs, method: autorep::autorep::Method, default_lambda: f32) -> anyhow::Result<autorep::autorep::ReplaceConfig> {
+    use autorep::autorep::{Granularity, Polynomial};
+    let granularity = match r.granularity.as_str() {
+        "pixel" => Granularity::Pixel,
+        "channel" => Granularity::Channel,
+        other => anyhow::bail!("unknown granularity '{other}': use pixel or channel"),
+    };
+    let polynomial = match r.dapa.as_str() {
+        "clean" => Polynomial::Clean,
+        "faithful" => Polynomial::Faithful,
+        other => anyhow::bail!("unknown DaPa mode '{other}': use clean or faithful"),
+    };
+    Ok(autorep::autorep::ReplaceConfig {
+        method,
+        budget: autorep::autorep::parse_count(&r.budget)?,
+        lambda: r.lambda.unwrap_or(default_lambda),
+        tau: r.tau,
+        degree: r.degree,
+        s2: r.s2,
+        granularity,
+        polynomial,
+        ..autorep::autorep::ReplaceConfig::autorep(0)
+    })
+}
+
+fn stage_config(job: &JobArgs, data: &jobs::Data, weight_lr: f32, gate_lr: f32, finetune_epochs: usize, finetune_lr: f32) -> autorep::train::StageConfig {
+    autorep::train::StageConfig {
+        epochs: job.epochs,
+        batch: job.batch,
+        weight_lr,
+        gate_lr,
+        kd_temperature: 4.0,
+        finetune_epochs,
+        finetune_lr,
+        norm: data.norm,
+        seed: job.seed,
+    }
+}
+
+fn summary(s: &jobs::JobSummary) {
+    println!(
+        "{} done: {} epochs, test accuracy {:.2}%, {} of {} ReLUs ({:.2}%){}{}",
+        s.stage,
+        s.epochs_run,
+        100.0 * s.final_test.accuracy,
+        s.relus,
+        s.relu_total,
+        100.0 * s.relus as f64 / s.relu_total.max(1) as f64,
+        if s.over_budget_epochs > 0 { format!(", {} epochs ended over budget", s.over_budget_epochs) } else { String::new() },
+        s.best.as_ref().map_or(String::new(), |b| format!("; best checkpoint {}", b.display()))
+    );
 }
 
 fn cost(a: CostArgs) -> anyhow::Result<()> {

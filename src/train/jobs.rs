@@ -25,6 +25,32 @@ pub struct Data {
     pub norm: ([f32; 3], [f32; 3]),
 }
 
+/// Load a dataset by name from `dir` (train and test splits).
+pub fn load_data(name: &str, dir: &Path) -> Result<Data> {
+    match name {
+        "cifar10" => {
+            if !dir.is_dir() {
+                return Err(Error::Invalid(format!(
+                    "dataset folder {} not found: pass --data pointing at the extracted cifar-10-batches-bin folder (or run `autorep data fetch cifar10 --data DIR` on a machine with internet)",
+                    dir.display()
+                )));
+            }
+            let files: Vec<PathBuf> = (1..=5).map(|i| dir.join(format!("data_batch_{i}.bin"))).collect();
+            let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+            Ok(Data {
+                name: name.into(),
+                train: crate::data::read_cifar_records(&refs)?,
+                test: crate::data::read_cifar_records(&[&dir.join("test_batch.bin")])?,
+                channels: 3,
+                input: 32,
+                classes: 10,
+                norm: (crate::data::CIFAR10_MEAN, crate::data::CIFAR10_STD),
+            })
+        }
+        other => Err(Error::Invalid(format!("unknown dataset '{other}': use cifar10"))),
+    }
+}
+
 /// Options every job shares.
 #[derive(Debug, Clone)]
 pub struct JobOptions {
