@@ -306,19 +306,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Replace { job, rep, identity, weight_lr, mask_lr } => {
-            let device = Device::open(cli.device)?;
-            let (o, data) = job_setup(&job, &device)?;
             let method = if identity { autorep::autorep::Method::Identity } else { autorep::autorep::Method::AutoRep };
             let cfg = replace_config(&rep, method, 140.0)?;
+            let device = Device::open(cli.device)?;
+            let (o, data) = job_setup(&job, &device)?;
             let stage = stage_config(&job, &data, weight_lr, mask_lr, 0, 0.0);
             let s = jobs::replace(&device, &o, &data, &rep.baseline, cfg, &stage, rep.kd)?;
             summary(&s);
             Ok(())
         }
         Command::Snl { job, rep, lr, finetune_epochs, finetune_lr } => {
+            let cfg = replace_config(&rep, autorep::autorep::Method::Snl, 1e-5)?;
             let device = Device::open(cli.device)?;
             let (o, data) = job_setup(&job, &device)?;
-            let cfg = replace_config(&rep, autorep::autorep::Method::Snl, 1e-5)?;
             let stage = stage_config(&job, &data, lr, lr, finetune_epochs, finetune_lr);
             let s = jobs::replace(&device, &o, &data, &rep.baseline, cfg, &stage, rep.kd)?;
             summary(&s);
@@ -409,6 +409,9 @@ fn data_dir(dataset: &str, given: Option<std::path::PathBuf>) -> std::path::Path
 }
 
 fn job_setup(job: &JobArgs, device: &Device) -> anyhow::Result<(jobs::JobOptions, jobs::Data)> {
+    if !autorep::models::MODEL_NAMES.contains(&job.model.as_str()) {
+        anyhow::bail!("unknown model '{}': choose one of {}", job.model, autorep::models::MODEL_NAMES.join(", "));
+    }
     if job.batch < 2 {
         anyhow::bail!("--batch must be at least 2 (batch norm needs more than one sample)");
     }
@@ -441,9 +444,13 @@ fn replace_config(r: &ReplaceArgs, method: autorep::autorep::Method, default_lam
         "faithful" => Polynomial::Faithful,
         other => anyhow::bail!("unknown DaPa mode '{other}': use clean or faithful"),
     };
+    let budget = autorep::autorep::parse_count(&r.budget)?;
+    if !r.baseline.is_file() {
+        anyhow::bail!("baseline checkpoint {} not found: train one with `autorep train --out DIR` and pass DIR/best.safetensors", r.baseline.display());
+    }
     Ok(autorep::autorep::ReplaceConfig {
         method,
-        budget: autorep::autorep::parse_count(&r.budget)?,
+        budget,
         lambda: r.lambda.unwrap_or(default_lambda),
         tau: r.tau,
         degree: r.degree,

@@ -71,3 +71,21 @@ fn count_and_cost_report_the_models_relus() {
     let out = autorep(&["count", "--model", "vgg"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model 'vgg'"));
 }
+
+#[test]
+fn pipeline_commands_reject_bad_input_in_one_line() {
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--device", "cpu", "train", "--model", "vgg", "--data", "/nonexistent"], "unknown model 'vgg'"),
+        (vec!["--device", "cpu", "train", "--data", "/nonexistent/cifar"], "not found"),
+        (vec!["--device", "cpu", "train", "--dataset", "mnist3d", "--data", "/tmp"], "unknown dataset 'mnist3d'"),
+        (vec!["--device", "cpu", "replace", "--data", "/tmp", "--baseline", "/nonexistent/b.safetensors", "--budget", "12.9k"], "/nonexistent/b.safetensors"),
+        (vec!["--device", "cpu", "replace", "--data", "/tmp", "--baseline", "/nonexistent", "--budget", "lots"], "'lots' is not a ReLU count"),
+    ];
+    for (args, needle) in cases {
+        let out = autorep(&args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+}
