@@ -289,3 +289,31 @@ pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<
     push(MemKernel { name: "kd fwd (T=4)", floats: 2 * rows * classes + rows, gpu: Box::new(|g| Ok(launch::kd_forward(g, rows, classes, 4.0, &u(&bl), &u(&bl), &u(&bloss))?)), cpu: Box::new(|| cpu::kd_forward(&logits, &logits, classes, 4.0, &mut l2)) }, &lshape)?;
     Ok(out)
 }
+
+/// Full training steps (forward, backward, optimizer, one submit each) of `model` at `batch`
+/// on synthetic CIFAR-shaped data: median seconds per step and images per second.
+pub fn training_step(device: &Device, model_name: &str, batch: usize, steps: usize) -> Result<(f64, f64)> {
+    use crate::nn::{ForwardCtx, Optimizer, OptimizerKind, ParamGroup};
+    let model = crate::models::build(model_name, device, 3, 32, 10, 0)?;
+    let g = ParamGroup::new(device, "weights", model.params())?;
+    let mut opt = Optimizer::new(device, OptimizerKind::sgd(0.9, 5e-4, false), vec![(g, 0.1)])?;
+    let x = crate::Tensor::from_vec(device, &[batch, 3, 32, 32], ramp(batch * 3 * 32 * 32, 251))?;
+    let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
+    let y = std::rc::Rc::new(crate::Labels::new(device, &labels)?);
+    let mut step = || -> Result<()> {
+        opt.zero_grad()?;
+        let loss = model.forward(&x, &ForwardCtx::train())?.cross_entropy(&y, 0.0)?.loss.mean()?;
+        loss.backward()?;
+        opt.step(1.0)?;
+        device.sync()
+    };
+    step()?;
+    let mut times = Vec::with_capacity(steps);
+    for _ in 0..steps.max(1) {
+        let t = Instant::now();
+        step()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let s = median(times);
+    Ok((s, batch as f64 / s))
+}

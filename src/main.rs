@@ -220,6 +220,16 @@ enum BenchWhat {
         #[arg(long, default_value_t = 5)]
         reps: usize,
     },
+    /// Full training steps (forward, backward, optimizer) of a model; images per second.
+    Step {
+        #[arg(long, default_value = "resnet18_in")]
+        model: String,
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Timed steps (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+    },
     /// Every training kernel on the layer shapes of resnet18_in and WRN-22-8 at 32x32.
     Kernels {
         /// Batch size of the layer shapes.
@@ -347,6 +357,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let polys = r.relu_total as u64 - r.relus;
             let c = autorep::cost::estimate(&p, r.relus, polys, relu_layers, poly_layers, autorep::cost::LAN_BANDWIDTH_BYTES_PER_S, autorep::cost::LAN_RTT_S);
             println!("{}", c.table());
+            Ok(())
+        }
+        Command::Bench { what: BenchWhat::Step { model, batch, steps } } => {
+            let device = Device::open(cli.device)?;
+            let (s, ips) = bench::training_step(&device, &model, batch, steps)?;
+            println!("adapter: {}", device.describe());
+            println!("{model} batch {batch}: {:.1} ms/step, {ips:.1} images/s (median of {steps})", s * 1e3);
             Ok(())
         }
         Command::Bench { what: BenchWhat::Kernels { batch, quick, model, reps, json } } => {
