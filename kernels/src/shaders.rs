@@ -20,6 +20,7 @@ shader!(NORM, "norm.wgsl");
 shader!(POOL, "pool.wgsl");
 shader!(OPTIM, "optim.wgsl");
 shader!(GATE, "gate.wgsl");
+shader!(AUGMENT, "augment.wgsl");
 
 /// All shaders, for validation tests and pipeline warm-up.
-pub const ALL: &[Shader] = &[ELEMENTWISE, REDUCE, LOSS, GEMM, CONV, NORM, POOL, OPTIM, GATE];
+pub const ALL: &[Shader] = &[ELEMENTWISE, REDUCE, LOSS, GEMM, CONV, NORM, POOL, OPTIM, GATE, AUGMENT];

@@ -1,6 +1,7 @@
 //! CPU twins of every GPU kernel: the test oracle and the fallback device. Generic over the
 //! float type so gradient checks can evaluate the same code in f64.
 
+mod augment;
 mod conv;
 mod elementwise;
 mod gate;
@@ -11,6 +12,7 @@ mod optim;
 mod pool;
 mod reduce;
 
+pub use augment::*;
 pub use conv::*;
 pub use elementwise::*;
 pub use gate::*;

@@ -1,6 +1,7 @@
 //! Typed launchers: one function per WGSL entry point, with the same signature as its CPU
 //! twin in [`crate::cpu`] except that data lives in [`GpuBuffer`]s.
 
+mod augment;
 mod conv;
 mod elementwise;
 mod gate;
@@ -11,6 +12,7 @@ mod optim;
 mod pool;
 mod reduce;
 
+pub use augment::*;
 pub use conv::*;
 pub use elementwise::*;
 pub use gate::*;

@@ -1,0 +1,94 @@
+use super::{f, groups_for, window};
+use crate::cpu::AugmentParams;
+use crate::error::{KernelError, Result};
+use crate::pipelines::{Access::*, Kernel};
+use crate::{shaders::AUGMENT, Gpu, GpuBuffer};
+
+const AUGMENT_BATCH: Kernel = Kernel {
+    shader: AUGMENT,
+    entry: "augment_batch",
+    bindings: &[Read, Read, ReadWrite],
+};
+
+/// One augmented, normalised f32 NCHW batch (`p.n()` elements) into `out`, from the packed u8
+/// dataset `data` (`p.count` images; see [`crate::cpu::pack_u8`]) and 2 words per sample in
+/// `samples` (dataset index, random word; see [`crate::cpu::aug_word`]). The CPU twin is
+/// [`crate::cpu::augment_batch`].
+///
+/// A dataset larger than the storage-binding limit ([`Gpu::max_binding`], 128 MiB on
+/// lavapipe) is bound one window of whole images at a time, one dispatch per window, each
+/// writing the samples whose images it holds.
+pub fn augment_batch(
+    gpu: &Gpu,
+    p: &AugmentParams,
+    data: &GpuBuffer,
+    samples: &GpuBuffer,
+    out: &GpuBuffer,
+) -> Result<()> {
+    p.check();
+    let (n, chw) = (p.n(), p.chw());
+    assert!(
+        (p.count as u64) * (chw as u64) <= u32::MAX as u64 && n <= u32::MAX as usize,
+        "augment_batch: {} images of {chw} bytes exceed the kernel's 32-bit byte offsets",
+        p.count
+    );
+    let align = gpu.limits().min_storage_buffer_offset_alignment.max(4) as u64;
+    let data_words = (data.len_bytes() / 4) as usize;
+    // Images per window: the window may start up to align + 3 bytes before its first image
+    // and end up to 3 bytes after its last.
+    let room = gpu.max_binding().saturating_sub(align + 8);
+    let per = if ((p.count * chw).div_ceil(4) * 4) as u64 <= gpu.max_binding() {
+        p.count.max(1)
+    } else {
+        (room / chw.max(1) as u64) as usize
+    };
+    if per == 0 {
+        return Err(KernelError::BindingTooLarge {
+            bytes: chw as u64 + align + 8,
+            limit: gpu.max_binding(),
+        });
+    }
+    let mut first = 0;
+    loop {
+        let last = (first + per).min(p.count);
+        let first_word = (first * chw / 4).min(data_words.saturating_sub(1));
+        let end_word = (last * chw)
+            .div_ceil(4)
+            .clamp(first_word + 1, data_words.max(first_word + 1));
+        let (win, elem) = window(data, first_word, end_word - first_word, align);
+        let byte_base = ((first_word - elem) * 4) as u32;
+        let params = [
+            p.channels as u32,
+            p.height as u32,
+            p.width as u32,
+            p.pad as u32,
+            p.batch as u32,
+            p.count as u32,
+            n as u32,
+            first as u32,
+            last as u32,
+            byte_base,
+            0,
+            0,
+            f(p.mean[0]),
+            f(p.mean[1]),
+            f(p.mean[2]),
+            0,
+            f(p.std[0]),
+            f(p.std[1]),
+            f(p.std[2]),
+            0,
+        ];
+        gpu.dispatch(
+            &AUGMENT_BATCH,
+            &[],
+            &params,
+            &[win, samples.into(), out.into()],
+            groups_for(n, 256),
+        )?;
+        if last >= p.count {
+            return Ok(());
+        }
+        first = last;
+    }
+}
