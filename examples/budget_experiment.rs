@@ -3,10 +3,10 @@
 //! `cargo run --release --example budget_experiment [budget_fraction] [baseline_epochs] [stage_epochs]`.
 
 use autorep::autorep::ReplaceConfig;
-use autorep::data::{read_cifar_records, CIFAR10_MEAN, CIFAR10_STD};
+use autorep::data::{read_cifar10_files, CIFAR10_MEAN, CIFAR10_STD};
 use autorep::models::{Model, ResNet, ResNetSpec};
 use autorep::nn::{Module, Optimizer, OptimizerKind, ParamGroup};
-use autorep::train::{autorep_stage, evaluate, snl_stage, train_epoch, EpochPlan, StageConfig};
+use autorep::train::{autorep_stage, evaluate, snl_stage, train_epoch, DeviceSet, EpochPlan, StageConfig};
 use autorep::Device;
 use std::path::PathBuf;
 
@@ -18,23 +18,22 @@ fn main() -> anyhow::Result<()> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar-10-partial-bin");
     let files: Vec<PathBuf> = (1..=5).map(|i| dir.join(format!("data_batch_{i}.first1017.bin"))).collect();
     let refs: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
-    let train = read_cifar_records(&refs)?;
-    let test = read_cifar_records(&[&dir.join("test_batch.first1017.bin")])?;
     let device = Device::Cpu;
-    let norm = (CIFAR10_MEAN, CIFAR10_STD);
+    let train = DeviceSet::new(&device, read_cifar10_files(&refs)?, &CIFAR10_MEAN, &CIFAR10_STD, 4)?;
+    let test = DeviceSet::new(&device, read_cifar10_files(&[&dir.join("test_batch.first1017.bin")])?, &CIFAR10_MEAN, &CIFAR10_STD, 4)?;
     let spec = ResNetSpec { name: "small8".into(), stem_relu: true, widths: vec![8, 16, 32], blocks: vec![1; 3], strides: vec![1, 2, 2] };
     let baseline = |seed| -> anyhow::Result<ResNet> {
         let model = ResNet::new(&device, spec.clone(), 3, 32, 10, seed)?;
         let g = ParamGroup::new(&device, "weights", model.params())?;
         let mut opt = Optimizer::new(&device, OptimizerKind::adam(0.0), vec![(g, 3e-3)])?;
         for e in 0..base_epochs {
-            let s = train_epoch(&model, &mut opt, &train, EpochPlan::plain(64, norm, e as u64), &device)?;
+            let s = train_epoch(&model, &mut opt, &train, EpochPlan::plain(64, 1, e as u64), &device)?;
             eprintln!("baseline epoch {e}: loss {:.3} acc {:.3} ({:.1} s)", s.loss, s.accuracy, s.seconds);
         }
         Ok(model)
     };
     let teacher = baseline(1)?;
-    let base_acc = evaluate(&teacher, None, &test, 256, norm, &device)?.accuracy;
+    let base_acc = evaluate(&teacher, None, &test, 256)?.accuracy;
     let total = teacher.relu_total();
     let budget = (total as f64 * frac).round() as usize;
     println!("baseline: {} ReLUs, test accuracy {:.2}%; budget {budget} ({:.1}%)", total, 100.0 * base_acc, 100.0 * frac);
@@ -46,7 +45,6 @@ fn main() -> anyhow::Result<()> {
         kd_temperature: 4.0,
         finetune_epochs: stage_epochs,
         finetune_lr: 0.01,
-        norm,
         seed: 2,
     };
     let log = |name: &'static str| move |e: &autorep::train::StageEpoch| {

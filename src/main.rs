@@ -120,7 +120,7 @@ enum Command {
 struct JobArgs {
     #[arg(long, default_value = "resnet18_in")]
     model: String,
-    /// cifar10 (more with the full loaders).
+    /// cifar10, cifar100, tiny-imagenet or fashion-mnist.
     #[arg(long, default_value = "cifar10")]
     dataset: String,
     /// Dataset folder (default: ../shared/data/cifar-10-jpeg75-bin when it exists).
@@ -320,7 +320,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = replace_config(&rep, method, 140.0)?;
             let device = Device::open(cli.device)?;
             let (o, data) = job_setup(&job, &device)?;
-            let stage = stage_config(&job, &data, weight_lr, mask_lr, 0, 0.0);
+            let stage = stage_config(&job, weight_lr, mask_lr, 0, 0.0);
             let s = jobs::replace(&device, &o, &data, &rep.baseline, cfg, &stage, rep.kd)?;
             summary(&s);
             Ok(())
@@ -329,7 +329,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = replace_config(&rep, autorep::autorep::Method::Snl, 1e-5)?;
             let device = Device::open(cli.device)?;
             let (o, data) = job_setup(&job, &device)?;
-            let stage = stage_config(&job, &data, lr, lr, finetune_epochs, finetune_lr);
+            let stage = stage_config(&job, lr, lr, finetune_epochs, finetune_lr);
             let s = jobs::replace(&device, &o, &data, &rep.baseline, cfg, &stage, rep.kd)?;
             summary(&s);
             Ok(())
@@ -337,14 +337,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Finetune { job, from, teacher, lr } => {
             let device = Device::open(cli.device)?;
             let (o, data) = job_setup(&job, &device)?;
-            let stage = stage_config(&job, &data, lr, lr, job.epochs, lr);
+            let stage = stage_config(&job, lr, lr, job.epochs, lr);
             let s = jobs::finetune(&device, &o, &data, &from, teacher.as_deref(), &stage)?;
             summary(&s);
             Ok(())
         }
         Command::Eval { checkpoint, dataset, data } => {
             let device = Device::open(cli.device)?;
-            let data = jobs::load_data(&dataset, &data_dir(&dataset, data))?;
+            let data = jobs::load_data(&dataset, &data_dir(&dataset, data), &device)?;
             let r = jobs::eval(&device, &checkpoint, &data)?;
             println!("{}: top-1 {:.2}%  top-5 {:.2}%  ReLUs {} of {} ({:.2}%)", checkpoint.display(), 100.0 * r.top1, 100.0 * r.top5, r.relus, r.relu_total, 100.0 * r.relus as f64 / r.relu_total.max(1) as f64);
             println!("{:<22} {:>9} {:>9} {:>7}", "site", "kept", "total", "kept%");
@@ -432,7 +432,7 @@ fn job_setup(job: &JobArgs, device: &Device) -> anyhow::Result<(jobs::JobOptions
     if job.batch < 2 {
         anyhow::bail!("--batch must be at least 2 (batch norm needs more than one sample)");
     }
-    let data = jobs::load_data(&job.dataset, &data_dir(&job.dataset, job.data.clone()))?;
+    let data = jobs::load_data(&job.dataset, &data_dir(&job.dataset, job.data.clone()), device)?;
     if !job.quiet {
         println!("device: {}; {} ({} train, {} test images); model {}", device.describe(), data.name, data.train.len(), data.test.len(), job.model);
     }
@@ -478,7 +478,7 @@ fn replace_config(r: &ReplaceArgs, method: autorep::autorep::Method, default_lam
     })
 }
 
-fn stage_config(job: &JobArgs, data: &jobs::Data, weight_lr: f32, gate_lr: f32, finetune_epochs: usize, finetune_lr: f32) -> autorep::train::StageConfig {
+fn stage_config(job: &JobArgs, weight_lr: f32, gate_lr: f32, finetune_epochs: usize, finetune_lr: f32) -> autorep::train::StageConfig {
     autorep::train::StageConfig {
         epochs: job.epochs,
         batch: job.batch,
@@ -487,7 +487,6 @@ fn stage_config(job: &JobArgs, data: &jobs::Data, weight_lr: f32, gate_lr: f32, 
         kd_temperature: 4.0,
         finetune_epochs,
         finetune_lr,
-        norm: data.norm,
         seed: job.seed,
     }
 }

@@ -2,10 +2,10 @@
 //! the budget, well above chance.
 
 use autorep::autorep::{parse_count, Granularity, Method, ReplaceConfig, Replacement};
-use autorep::data::{read_cifar_records, CIFAR10_MEAN, CIFAR10_STD};
+use autorep::data::{read_cifar10_files, CIFAR10_MEAN, CIFAR10_STD};
 use autorep::models::{build, Model, ResNet, ResNetSpec};
 use autorep::nn::{Module, Optimizer, OptimizerKind, ParamGroup};
-use autorep::train::{autorep_stage, train_epoch, EpochPlan, StageConfig};
+use autorep::train::{autorep_stage, train_epoch, DeviceSet, EpochPlan, StageConfig};
 use autorep::Device;
 use std::path::PathBuf;
 
@@ -18,16 +18,17 @@ fn small_cnn_meets_a_ten_percent_budget_and_learns() {
     }
     let files: Vec<PathBuf> = (1..=5).map(|i| dir.join(format!("data_batch_{i}.first1017.bin"))).collect();
     let refs: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
-    let train = read_cifar_records(&refs).unwrap();
-    let test = read_cifar_records(&[&dir.join("test_batch.first1017.bin")]).unwrap();
     let device = Device::Cpu;
+    let set = |files: &[&std::path::Path]| DeviceSet::new(&device, read_cifar10_files(files).unwrap(), &CIFAR10_MEAN, &CIFAR10_STD, 4).unwrap();
+    let train = set(&refs);
+    let test = set(&[&dir.join("test_batch.first1017.bin")]);
     let spec = ResNetSpec { name: "cnn".into(), stem_relu: true, widths: vec![8, 16, 32], blocks: vec![1; 3], strides: vec![1, 2, 2] };
     let mut model = ResNet::new(&device, spec, 3, 32, 10, 1).unwrap();
     // AutoReP starts from a trained all-ReLU baseline.
     let group = ParamGroup::new(&device, "weights", model.params()).unwrap();
     let mut opt = Optimizer::new(&device, OptimizerKind::adam(0.0), vec![(group, 3e-3)]).unwrap();
     for e in 0..2 {
-        train_epoch(&model, &mut opt, &train, EpochPlan::plain(64, (CIFAR10_MEAN, CIFAR10_STD), e), &device).unwrap();
+        train_epoch(&model, &mut opt, &train, EpochPlan::plain(64, 1, e), &device).unwrap();
     }
     let budget = model.relu_total() / 10;
     let cfg = ReplaceConfig { lambda: 20.0, h_init: (0.0, 0.05), ..ReplaceConfig::autorep(budget) };
@@ -39,14 +40,13 @@ fn small_cnn_meets_a_ten_percent_budget_and_learns() {
         kd_temperature: 4.0,
         finetune_epochs: 0,
         finetune_lr: 0.0,
-        norm: (CIFAR10_MEAN, CIFAR10_STD),
         seed: 2,
     };
     let r = autorep_stage(&mut model, cfg, &stage, &train, None, None, &device, |e| {
         eprintln!("epoch {}: loss {:.3} acc {:.3} count {}", e.epoch, e.train.loss, e.train.accuracy, e.count)
     })
     .unwrap();
-    let acc = autorep::train::evaluate(&model, None, &test, 256, stage.norm, &device).unwrap().accuracy;
+    let acc = autorep::train::evaluate(&model, None, &test, 256).unwrap().accuracy;
     eprintln!("final count {} (budget {budget}), test accuracy {acc:.3}", r.final_count);
     assert!(r.final_count as usize <= budget, "count {} over budget {budget}", r.final_count);
     assert!(r.final_count > 0);

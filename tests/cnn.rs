@@ -1,7 +1,8 @@
 //! Convolutional training end to end: a residual CNN's gradients, and learning real images.
 
 mod common;
-use autorep::data::{read_cifar_records, CIFAR10_MEAN, CIFAR10_STD};
+use autorep::data::{read_cifar10_files, CIFAR10_MEAN, CIFAR10_STD};
+use autorep::train::DeviceSet;
 use autorep::models::{Model, ResNet, ResNetSpec};
 use autorep::nn::{ForwardCtx, Module, Optimizer, OptimizerKind, ParamGroup};
 use autorep::{Device, Labels, Tensor};
@@ -51,22 +52,22 @@ fn small_cnn_learns_cifar10_prefix_on_cpu() {
     let Some(dir) = cifar_prefix() else { return };
     let train_files: Vec<PathBuf> = (1..=5).map(|i| dir.join(format!("data_batch_{i}.first1017.bin"))).collect();
     let refs: Vec<&std::path::Path> = train_files.iter().map(|p| p.as_path()).collect();
-    let train = read_cifar_records(&refs).unwrap();
-    let test = read_cifar_records(&[&dir.join("test_batch.first1017.bin")]).unwrap();
-    assert_eq!((train.len(), test.len()), (5085, 1017));
     let device = Device::Cpu;
+    let set = |files: &[&std::path::Path]| DeviceSet::new(&device, read_cifar10_files(files).unwrap(), &CIFAR10_MEAN, &CIFAR10_STD, 4).unwrap();
+    let train = set(&refs);
+    let test = set(&[&dir.join("test_batch.first1017.bin")]);
+    assert_eq!((train.len(), test.len()), (5085, 1017));
     let spec = ResNetSpec { name: "cnn".into(), stem_relu: true, widths: vec![8, 16, 32], blocks: vec![1; 3], strides: vec![1, 2, 2] };
     let model = ResNet::new(&device, spec, 3, 32, 10, 1).unwrap();
     let group = ParamGroup::new(&device, "weights", model.params()).unwrap();
     let mut opt = Optimizer::new(&device, OptimizerKind::adam(0.0), vec![(group, 3e-3)]).unwrap();
-    let norm = (CIFAR10_MEAN, CIFAR10_STD);
     let start = std::time::Instant::now();
     for epoch in 0..3 {
-        let plan = autorep::train::EpochPlan::plain(64, norm, epoch);
+        let plan = autorep::train::EpochPlan { augment: false, ..autorep::train::EpochPlan::plain(64, 1, epoch) };
         let s = autorep::train::train_epoch(&model, &mut opt, &train, plan, &device).unwrap();
         eprintln!("epoch {epoch}: loss {:.3} train acc {:.3} ({:.1} s)", s.loss, s.accuracy, s.seconds);
     }
-    let eval = autorep::train::evaluate(&model, None, &test, 256, norm, &device).unwrap();
+    let eval = autorep::train::evaluate(&model, None, &test, 256).unwrap();
     eprintln!("test accuracy {:.3} after {:.1} s", eval.accuracy, start.elapsed().as_secs_f64());
     assert!(eval.accuracy >= 0.40, "test accuracy {}", eval.accuracy);
 }

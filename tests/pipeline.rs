@@ -1,16 +1,12 @@
 //! The pipeline jobs: resume reproduces an uninterrupted run exactly; bad input is rejected.
 
 use autorep::autorep::ReplaceConfig;
-use autorep::data::{read_cifar_records, CifarSet, CIFAR10_MEAN, CIFAR10_STD};
+use autorep::data::{read_cifar10_files, Dataset};
 use autorep::train::checkpoint::Checkpoint;
 use autorep::train::jobs::{self, Data, JobOptions};
 use autorep::train::StageConfig;
 use autorep::Device;
 use std::path::{Path, PathBuf};
-
-fn subset(set: &CifarSet, n: usize) -> CifarSet {
-    CifarSet { images: set.images[..n * 3072].to_vec(), labels: set.labels[..n].to_vec() }
-}
 
 fn data() -> Option<Data> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar-10-partial-bin");
@@ -18,9 +14,9 @@ fn data() -> Option<Data> {
         eprintln!("skipping: {} not found (see ../shared/data/README.md)", dir.display());
         return None;
     }
-    let train = read_cifar_records(&[&dir.join("data_batch_1.first1017.bin")]).unwrap();
-    let test = read_cifar_records(&[&dir.join("test_batch.first1017.bin")]).unwrap();
-    Some(Data { name: "cifar10".into(), train: subset(&train, 192), test: subset(&test, 64), channels: 3, input: 32, classes: 10, norm: (CIFAR10_MEAN, CIFAR10_STD) })
+    let train = read_cifar10_files(&[&dir.join("data_batch_1.first1017.bin")]).unwrap().subset(..192);
+    let test = read_cifar10_files(&[&dir.join("test_batch.first1017.bin")]).unwrap().subset(..64);
+    Some(Data::new(&Device::Cpu, Dataset::Cifar10, train, test).unwrap())
 }
 
 fn opts(out: &Path, stop_after: Option<usize>, resume: bool) -> JobOptions {
@@ -55,7 +51,7 @@ fn resumed_runs_equal_uninterrupted_runs() {
     let baseline = full.join("last.safetensors");
     let budget = 7_000;
     let cfg = ReplaceConfig { lambda: 20.0, h_init: (0.0, 0.05), ..ReplaceConfig::autorep(budget) };
-    let stage = StageConfig { epochs: 3, batch: 32, weight_lr: 1e-3, gate_lr: 0.01, kd_temperature: 4.0, finetune_epochs: 0, finetune_lr: 0.0, norm: data.norm, seed: 5 };
+    let stage = StageConfig { epochs: 3, batch: 32, weight_lr: 1e-3, gate_lr: 0.01, kd_temperature: 4.0, finetune_epochs: 0, finetune_lr: 0.0, seed: 5 };
     let (rfull, rkilled) = (tmp.join("rfull"), tmp.join("rkilled"));
     jobs::replace(&d, &opts(&rfull, None, false), &data, &baseline, cfg.clone(), &stage, true).unwrap();
     jobs::replace(&d, &opts(&rkilled, Some(1), false), &data, &baseline, cfg.clone(), &stage, true).unwrap();

@@ -133,6 +133,11 @@ impl Tensor {
         Ok(Tensor::make(shape.to_vec(), Rc::new(Storage::from_vec(device, data)?), None, false))
     }
 
+    /// A constant over storage a kernel has just filled.
+    pub fn from_storage(shape: &[usize], storage: Storage) -> Tensor {
+        Tensor::make(shape.to_vec(), Rc::new(storage), None, false)
+    }
+
     /// A trainable leaf: gradients from `backward` accumulate into [`Tensor::grad`].
     pub fn param(device: &Device, shape: &[usize], data: Vec<f32>) -> Result<Tensor> {
         let t = Tensor::from_vec(device, shape, data)?;

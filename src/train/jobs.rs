@@ -5,9 +5,9 @@
 
 use super::checkpoint::Checkpoint;
 use super::stages::{Run, SnlPhase, StageConfig, StageEpoch};
-use super::{evaluate, train_epoch, EpochPlan, EpochStats};
+use super::{evaluate, train_epoch, DeviceSet, EpochPlan, EpochStats};
 use crate::autorep::{Granularity, Method, Polynomial, ReplaceConfig, Replacement};
-use crate::data::CifarSet;
+use crate::data::{Dataset, Split};
 use crate::models::{build, Model};
 use crate::nn::{LrSchedule, Optimizer, OptimizerKind, ParamGroup, Schedule};
 use crate::{Device, Error, Result};
@@ -17,38 +17,35 @@ use std::path::{Path, PathBuf};
 /// A loaded dataset with what the models need to know about it.
 pub struct Data {
     pub name: String,
-    pub train: CifarSet,
-    pub test: CifarSet,
+    pub train: DeviceSet,
+    pub test: DeviceSet,
     pub channels: usize,
     pub input: usize,
     pub classes: usize,
-    pub norm: ([f32; 3], [f32; 3]),
 }
 
-/// Load a dataset by name from `dir` (train and test splits).
-pub fn load_data(name: &str, dir: &Path) -> Result<Data> {
-    match name {
-        "cifar10" => {
-            if !dir.is_dir() {
-                return Err(Error::Invalid(format!(
-                    "dataset folder {} not found: pass --data pointing at the extracted cifar-10-batches-bin folder (or run `autorep data fetch cifar10 --data DIR` on a machine with internet)",
-                    dir.display()
-                )));
-            }
-            let files: Vec<PathBuf> = (1..=5).map(|i| dir.join(format!("data_batch_{i}.bin"))).collect();
-            let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
-            Ok(Data {
-                name: name.into(),
-                train: crate::data::read_cifar_records(&refs)?,
-                test: crate::data::read_cifar_records(&[&dir.join("test_batch.bin")])?,
-                channels: 3,
-                input: 32,
-                classes: 10,
-                norm: (crate::data::CIFAR10_MEAN, crate::data::CIFAR10_STD),
-            })
-        }
-        other => Err(Error::Invalid(format!("unknown dataset '{other}': use cifar10"))),
+impl Data {
+    /// Train and test splits of `dataset`, placed on `device`.
+    pub fn new(device: &Device, dataset: Dataset, train: crate::data::ImageSet, test: crate::data::ImageSet) -> Result<Data> {
+        let (mean, std) = (dataset.mean(), dataset.std());
+        let (channels, input, classes) = (train.channels, train.height, train.classes);
+        Ok(Data {
+            name: dataset.name().to_string(),
+            train: DeviceSet::new(device, train, mean, std, dataset.pad())?,
+            test: DeviceSet::new(device, test, mean, std, dataset.pad())?,
+            channels,
+            input,
+            classes,
+        })
     }
+}
+
+/// Load a dataset by name from `dir` (train and test splits) onto `device`.
+pub fn load_data(name: &str, dir: &Path, device: &Device) -> Result<Data> {
+    let dataset = Dataset::from_name(name)?;
+    let train = dataset.load(dir, Split::Train)?;
+    let test = dataset.load(dir, Split::Test)?;
+    Data::new(device, dataset, train, test)
 }
 
 /// Options every job shares.
@@ -268,12 +265,12 @@ pub fn train_baseline(device: &Device, o: &JobOptions, data: &Data, lr: f32, mom
             break;
         }
         let bar = dir.progress(data.train.len() / o.batch.max(2), format!("train {}/{}", epoch + 1, o.epochs));
-        let plan = EpochPlan { lr_factor: sched.factor(epoch), progress: bar.as_ref(), ..EpochPlan::plain(o.batch, data.norm, o.seed.wrapping_add(epoch as u64)) };
+        let plan = EpochPlan { lr_factor: sched.factor(epoch), progress: bar.as_ref(), ..EpochPlan::plain(o.batch, o.seed, epoch as u64) };
         let stats = train_epoch(model.as_ref(), &mut opt, &data.train, plan, device)?;
         if let Some(b) = bar {
             b.finish_and_clear();
         }
-        let test = evaluate(model.as_ref(), None, &data.test, 256, data.norm, device)?;
+        let test = evaluate(model.as_ref(), None, &data.test, 256)?;
         let e = StageEpoch { epoch, train: stats, count: total as u64, test: Some(test), lr_factor: sched.factor(epoch) };
         dir.say(&epoch_line("train", &e, o.epochs));
         dir.log(&epoch_json("train", &e, total))?;
@@ -391,7 +388,7 @@ pub fn replace(device: &Device, o: &JobOptions, data: &Data, baseline: &Path, cf
     }
     let finished = o.stop_after.is_none_or(|s| ran < s);
     let (relus, final_test) = if finished {
-        let (projected, count, test) = run.finish(model.as_ref(), Some(&data.test), stage, device)?;
+        let (projected, count, test) = run.finish(model.as_ref(), Some(&data.test))?;
         if projected > 0 {
             dir.say(&format!("switched off {projected} gates with the smallest indicator to meet the budget of {budget} exactly"));
         }
@@ -464,8 +461,8 @@ pub fn eval(device: &Device, checkpoint: &Path, data: &Data) -> Result<EvalRepor
     let ck = Checkpoint::load(checkpoint)?;
     check_data(&ck, data)?;
     let (model, mut rep) = load_model(device, &ck)?;
-    let stats = evaluate(model.as_ref(), rep.as_mut(), &data.test, 256, data.norm, device)?;
-    let top5 = super::top_k(model.as_ref(), rep.as_mut(), &data.test, 5, data.norm, device)?;
+    let stats = evaluate(model.as_ref(), rep.as_mut(), &data.test, 256)?;
+    let top5 = super::top_k(model.as_ref(), rep.as_mut(), &data.test, 5)?;
     let total = model.relu_total();
     let (relus, sites) = match &mut rep {
         Some(r) => {

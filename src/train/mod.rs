@@ -1,12 +1,12 @@
 //! Training and evaluation loops over in-memory image sets.
 
 use crate::autorep::Replacement;
-use crate::data::CifarSet;
+use crate::data::{batch_plan, ImageSet};
 use crate::models::Model;
 use crate::nn::{ForwardCtx, Optimizer};
+use crate::tensor::Storage;
 use crate::{no_grad, Device, Labels, Result, Tensor};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use autorep_kernels::{cpu, launch, GpuBuffer};
 use std::rc::Rc;
 
 pub mod checkpoint;
@@ -23,24 +23,82 @@ pub struct EpochStats {
     pub seconds: f64,
 }
 
-/// The normalised images `idx` of `set` as an NCHW tensor on the device.
-pub fn batch_input(device: &Device, set: &CifarSet, idx: &[usize], norm: ([f32; 3], [f32; 3])) -> Result<Tensor> {
-    Tensor::from_vec(device, &[idx.len(), 3, 32, 32], set.normalized(idx, norm.0, norm.1))
+enum Packed {
+    Cpu(Vec<u32>),
+    Gpu(GpuBuffer),
 }
 
-/// Everything a batch needs on the device.
-fn batch(device: &Device, set: &CifarSet, idx: &[usize], mean: [f32; 3], std: [f32; 3]) -> Result<(Tensor, Rc<Labels>)> {
-    let x = batch_input(device, set, idx, (mean, std))?;
-    let y: Vec<u32> = idx.iter().map(|&i| set.labels[i]).collect();
-    Ok((x, Rc::new(Labels::new(device, &y)?)))
+/// A dataset resident where training runs: its u8 pixels are packed and (on a GPU) uploaded
+/// once; every batch is then cropped, flipped and normalised by the augment kernel there.
+pub struct DeviceSet {
+    pub set: ImageSet,
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    /// Zero padding for the random crop (4 on CIFAR and Tiny-ImageNet).
+    pub pad: usize,
+    packed: Packed,
+    device: Device,
+}
+
+impl DeviceSet {
+    pub fn new(device: &Device, set: ImageSet, mean: &[f32], std: &[f32], pad: usize) -> Result<DeviceSet> {
+        set.augment_params(1, pad, mean, std)?; // validates channels and statistics up front
+        let packed = match device {
+            Device::Cpu => Packed::Cpu(set.packed()),
+            Device::Gpu(g) => Packed::Gpu(g.upload(&set.packed())?),
+        };
+        Ok(DeviceSet { set, mean: mean.to_vec(), std: std.to_vec(), pad, packed, device: device.clone() })
+    }
+
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// The batches of one epoch: shuffled with random crops and flips when `augment`, else in
+    /// order and centred. Reproducible from (seed, epoch).
+    pub fn plan(&self, seed: u64, epoch: u64, batch: usize, augment: bool) -> Vec<Vec<[u32; 2]>> {
+        batch_plan(seed, epoch, self.len(), batch.max(1), augment, self.pad)
+    }
+
+    /// One batch of images (augmented and normalised on the device) and its labels.
+    pub fn batch(&self, samples: &[[u32; 2]]) -> Result<(Tensor, Rc<Labels>)> {
+        let p = self.set.augment_params(samples.len(), self.pad, &self.mean, &self.std)?;
+        let shape = [samples.len(), self.set.channels, self.set.height, self.set.width];
+        let words: &[u32] = bytemuck::cast_slice(samples);
+        let out = Storage::alloc(&self.device, p.n())?;
+        match (&self.packed, &out) {
+            (Packed::Gpu(data), Storage::Gpu(g, o)) => {
+                let sb = g.upload(words)?;
+                launch::augment_batch(g, &p, data, &sb, o)?;
+            }
+            (Packed::Cpu(data), o) => cpu::augment_batch(&p, data, words, &mut o.cpu_mut()),
+            _ => unreachable!("packed on the set's own device"),
+        }
+        let y: Vec<u32> = samples.iter().map(|s| self.set.labels[s[0] as usize]).collect();
+        Ok((Tensor::from_storage(&shape, out), Rc::new(Labels::new(&self.device, &y)?)))
+    }
+
+    /// The first `n` images, centred and normalised (calibration batches).
+    pub fn head(&self, n: usize) -> Result<Tensor> {
+        let plan = self.plan(0, 0, n, false);
+        Ok(self.batch(&plan[0])?.0)
+    }
+
 }
 
 /// What drives a training epoch besides the model and optimizer.
 pub struct EpochPlan<'a> {
     pub lr_factor: f32,
     pub batch_size: usize,
-    pub norm: ([f32; 3], [f32; 3]),
+    /// Random crops and flips (training); off for calibration or checks.
+    pub augment: bool,
     pub seed: u64,
+    /// Index of this epoch in the run (with `seed`, it fixes the order and the crops).
+    pub epoch: u64,
     /// Gated sites to update (hysteresis, count) before every forward pass.
     pub replacement: Option<&'a mut Replacement>,
     /// Distil from this all-ReLU teacher at this temperature (loss = CE + KD).
@@ -50,23 +108,22 @@ pub struct EpochPlan<'a> {
 }
 
 impl EpochPlan<'_> {
-    pub fn plain(batch_size: usize, norm: ([f32; 3], [f32; 3]), seed: u64) -> EpochPlan<'static> {
-        EpochPlan { lr_factor: 1.0, batch_size, norm, seed, replacement: None, teacher: None, progress: None }
+    pub fn plain(batch_size: usize, seed: u64, epoch: u64) -> EpochPlan<'static> {
+        EpochPlan { lr_factor: 1.0, batch_size, augment: true, seed, epoch, replacement: None, teacher: None, progress: None }
     }
 }
 
 /// One epoch of training in shuffled mini-batches (the last partial batch is dropped, as
 /// BatchNorm needs more than one sample). Loss and accuracy are read back once, at the end:
 /// per-batch sums stay on the device.
-pub fn train_epoch(model: &dyn Model, opt: &mut Optimizer, set: &CifarSet, plan: EpochPlan<'_>, device: &Device) -> Result<EpochStats> {
-    let EpochPlan { lr_factor, batch_size, norm, seed, mut replacement, teacher, progress } = plan;
+pub fn train_epoch(model: &dyn Model, opt: &mut Optimizer, data: &DeviceSet, plan: EpochPlan<'_>, device: &Device) -> Result<EpochStats> {
+    let EpochPlan { lr_factor, batch_size, augment, seed, epoch, mut replacement, teacher, progress } = plan;
     let start = std::time::Instant::now();
-    let mut order: Vec<usize> = (0..set.len()).collect();
-    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
     let (mut loss_sum, mut correct_sum): (Option<Tensor>, Option<Tensor>) = (None, None);
     let mut images = 0;
-    for idx in order.chunks_exact(batch_size.max(2)) {
-        let (x, y) = batch(device, set, idx, norm.0, norm.1)?;
+    for samples in data.plan(seed, epoch, batch_size.max(2), augment).iter().filter(|b| b.len() == batch_size.max(2)) {
+        let (x, y) = data.batch(samples)?;
+        let idx = samples;
         opt.zero_grad()?;
         let ctx = match replacement.as_deref_mut() {
             Some(r) => r.begin_forward(model, true)?,
@@ -100,20 +157,12 @@ pub fn train_epoch(model: &dyn Model, opt: &mut Optimizer, set: &CifarSet, plan:
 }
 
 /// Loss and top-1 accuracy with the model in eval mode.
-pub fn evaluate(
-    model: &dyn Model,
-    mut replacement: Option<&mut Replacement>,
-    set: &CifarSet,
-    batch_size: usize,
-    norm: ([f32; 3], [f32; 3]),
-    device: &Device,
-) -> Result<EpochStats> {
+pub fn evaluate(model: &dyn Model, mut replacement: Option<&mut Replacement>, data: &DeviceSet, batch_size: usize) -> Result<EpochStats> {
     let start = std::time::Instant::now();
     no_grad(|| {
         let (mut loss, mut correct) = (0f64, 0f64);
-        let all: Vec<usize> = (0..set.len()).collect();
-        for idx in all.chunks(batch_size.max(1)) {
-            let (x, y) = batch(device, set, idx, norm.0, norm.1)?;
+        for samples in data.plan(0, 0, batch_size, false) {
+            let (x, y) = data.batch(&samples)?;
             let ctx = match replacement.as_deref_mut() {
                 Some(r) => r.begin_forward(model, false)?,
                 None => ForwardCtx::eval(),
@@ -122,37 +171,29 @@ pub fn evaluate(
             loss += ce.loss.sum()?.item()? as f64;
             correct += ce.correct.sum()?.item()? as f64;
         }
-        let n = set.len().max(1) as f64;
-        Ok(EpochStats { loss: (loss / n) as f32, accuracy: (correct / n) as f32, images: set.len(), seconds: start.elapsed().as_secs_f64() })
+        let n = data.len().max(1) as f64;
+        Ok(EpochStats { loss: (loss / n) as f32, accuracy: (correct / n) as f32, images: data.len(), seconds: start.elapsed().as_secs_f64() })
     })
 }
 
 /// Top-k accuracy (k = 5 for the usual top-5) in eval mode.
-pub fn top_k(
-    model: &dyn Model,
-    mut replacement: Option<&mut Replacement>,
-    set: &CifarSet,
-    k: usize,
-    norm: ([f32; 3], [f32; 3]),
-    device: &Device,
-) -> Result<f32> {
+pub fn top_k(model: &dyn Model, mut replacement: Option<&mut Replacement>, data: &DeviceSet, k: usize) -> Result<f32> {
     no_grad(|| {
         let mut hits = 0usize;
-        let all: Vec<usize> = (0..set.len()).collect();
-        for idx in all.chunks(256) {
-            let x = batch_input(device, set, idx, norm)?;
+        for samples in data.plan(0, 0, 256, false) {
+            let (x, _) = data.batch(&samples)?;
             let ctx = match replacement.as_deref_mut() {
                 Some(r) => r.begin_forward(model, false)?,
                 None => ForwardCtx::eval(),
             };
             let logits = model.forward(&x, &ctx)?.to_vec()?;
-            let classes = logits.len() / idx.len();
-            for (row, &i) in logits.chunks(classes).zip(idx) {
-                let label = set.labels[i] as usize;
+            let classes = logits.len() / samples.len();
+            for (row, s) in logits.chunks(classes).zip(&samples) {
+                let label = data.set.labels[s[0] as usize] as usize;
                 let better = row.iter().filter(|&&v| v > row[label]).count();
                 hits += (better < k) as usize;
             }
         }
-        Ok(hits as f32 / set.len().max(1) as f32)
+        Ok(hits as f32 / data.len().max(1) as f32)
     })
 }

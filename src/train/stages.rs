@@ -2,9 +2,8 @@
 //! polynomial replacement) and SNL (continuous α with a growing L1 weight, binarise,
 //! finetune). A run advances one epoch at a time so callers can checkpoint between epochs.
 
-use super::{evaluate, train_epoch, EpochPlan, EpochStats};
+use super::{evaluate, train_epoch, DeviceSet, EpochPlan, EpochStats};
 use crate::autorep::{Method, Polynomial, ReplaceConfig, Replacement};
-use crate::data::CifarSet;
 use crate::models::Model;
 use crate::nn::{LrSchedule, Optimizer, OptimizerKind, ParamGroup, Schedule};
 use crate::{Device, Result, Tensor};
@@ -23,7 +22,6 @@ pub struct StageConfig {
     /// SNL: epochs of finetuning after binarisation.
     pub finetune_epochs: usize,
     pub finetune_lr: f32,
-    pub norm: ([f32; 3], [f32; 3]),
     pub seed: u64,
 }
 
@@ -72,16 +70,11 @@ impl Run {
     /// AutoReP (or its identity ablation): gate every site, fit DaPa (clean mode) on a few
     /// training batches, and set up Adam with one group for weights and coefficients and one
     /// for the gates.
-    pub fn autorep(model: &mut dyn Model, cfg: ReplaceConfig, stage: &StageConfig, train: &CifarSet, device: &Device) -> Result<Run> {
+    pub fn autorep(model: &mut dyn Model, cfg: ReplaceConfig, stage: &StageConfig, train: &DeviceSet, device: &Device) -> Result<Run> {
         let clean = cfg.polynomial == Polynomial::Clean && cfg.method == Method::AutoRep;
         let mut rep = Replacement::install(model, cfg, device)?;
         if clean {
-            let calib: Vec<Tensor> = (0..4.min(train.len() / stage.batch.max(1)))
-                .map(|b| {
-                    let idx: Vec<usize> = (b * stage.batch..(b + 1) * stage.batch).collect();
-                    super::batch_input(device, train, &idx, stage.norm)
-                })
-                .collect::<Result<_>>()?;
+            let calib: Vec<Tensor> = train.plan(stage.seed, 0, stage.batch.max(2), false).iter().take(4).map(|b| Ok(train.batch(b)?.0)).collect::<Result<_>>()?;
             rep.fit_clean(model, &calib)?;
         }
         let mut weights = model.params();
@@ -132,8 +125,8 @@ impl Run {
         &mut self,
         model: &dyn Model,
         stage: &StageConfig,
-        train: &CifarSet,
-        test: Option<&CifarSet>,
+        train: &DeviceSet,
+        test: Option<&DeviceSet>,
         teacher: Option<&dyn Model>,
         device: &Device,
         progress: Option<&indicatif::ProgressBar>,
@@ -142,15 +135,16 @@ impl Run {
         let plan = EpochPlan {
             lr_factor,
             batch_size: stage.batch,
-            norm: stage.norm,
-            seed: stage.seed.wrapping_add(self.epoch as u64),
+            augment: true,
+            seed: stage.seed,
+            epoch: self.epoch as u64 + if self.phase == SnlPhase::Finetune { 1 << 20 } else { 0 },
             replacement: Some(&mut self.rep),
             teacher: teacher.map(|t| (t, stage.kd_temperature)),
             progress,
         };
         let stats = train_epoch(model, &mut self.opt, train, plan, device)?;
         let count = self.rep.count()?;
-        let test = test.map(|t| evaluate(model, Some(&mut self.rep), t, 256, stage.norm, device)).transpose()?;
+        let test = test.map(|t| evaluate(model, Some(&mut self.rep), t, 256)).transpose()?;
         let e = StageEpoch { epoch: self.epoch, train: stats, count, test, lr_factor };
         self.epoch += 1;
         Ok(e)
@@ -172,11 +166,11 @@ impl Run {
     }
 
     /// Meet the budget exactly, recount, and evaluate.
-    pub fn finish(&mut self, model: &dyn Model, test: Option<&CifarSet>, stage: &StageConfig, device: &Device) -> Result<(usize, u64, Option<EpochStats>)> {
+    pub fn finish(&mut self, model: &dyn Model, test: Option<&DeviceSet>) -> Result<(usize, u64, Option<EpochStats>)> {
         let projected = self.rep.enforce_budget(model)?;
         self.rep.begin_forward(model, false)?;
         let count = self.rep.count()?;
-        let test = test.map(|t| evaluate(model, Some(&mut self.rep), t, 256, stage.norm, device)).transpose()?;
+        let test = test.map(|t| evaluate(model, Some(&mut self.rep), t, 256)).transpose()?;
         Ok((projected, count, test))
     }
 }
@@ -193,8 +187,8 @@ pub fn autorep_stage(
     model: &mut dyn Model,
     cfg: ReplaceConfig,
     stage: &StageConfig,
-    train: &CifarSet,
-    test: Option<&CifarSet>,
+    train: &DeviceSet,
+    test: Option<&DeviceSet>,
     teacher: Option<&dyn Model>,
     device: &Device,
     mut on_epoch: impl FnMut(&StageEpoch),
@@ -206,7 +200,7 @@ pub fn autorep_stage(
         on_epoch(&e);
         log.push(e);
     }
-    let (projected, count, final_test) = run.finish(model, test, stage, device)?;
+    let (projected, count, final_test) = run.finish(model, test)?;
     Ok(result(run, log, projected, count, final_test))
 }
 
@@ -217,8 +211,8 @@ pub fn snl_stage(
     model: &mut dyn Model,
     cfg: ReplaceConfig,
     stage: &StageConfig,
-    train: &CifarSet,
-    test: Option<&CifarSet>,
+    train: &DeviceSet,
+    test: Option<&DeviceSet>,
     teacher: Option<&dyn Model>,
     device: &Device,
     mut on_epoch: impl FnMut(&StageEpoch),
@@ -242,7 +236,7 @@ pub fn snl_stage(
         on_epoch(&e);
         log.push(e);
     }
-    let (p, count, final_test) = run.finish(model, test, stage, device)?;
+    let (p, count, final_test) = run.finish(model, test)?;
     projected += p;
     Ok(result(run, log, projected, count, final_test))
 }
