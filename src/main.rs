@@ -17,13 +17,26 @@ struct Cli {
 enum Command {
     /// List every GPU adapter with its limits and features, and say which one `auto` picks.
     Devices,
-    /// Train a two-layer MLP on a 2-D problem no linear model can solve (the engine demo).
+    /// The whole AutoReP pipeline on the embedded Fashion-MNIST subset: baseline, AutoReP and
+    /// its identity ablation, SNL at the same ReLU budget, and a final comparison table.
     Demo {
-        /// Training steps (full batch).
+        /// Run folder for the demo's checkpoints and metrics.
+        #[arg(long, default_value = "runs/demo")]
+        out: std::path::PathBuf,
+        /// Fraction of ReLUs to keep.
+        #[arg(long, default_value_t = 0.05)]
+        budget: f64,
+        /// Epochs of each stage (baseline, replacement, SNL selection).
+        #[arg(long, default_value_t = 4)]
+        epochs: usize,
+        #[arg(long)]
+        quiet: bool,
+        /// Instead, train the engine demo: a two-layer MLP on a 2-D problem.
+        #[arg(long)]
+        engine: bool,
+        /// Engine demo: training steps (full batch).
         #[arg(long, default_value_t = 600)]
         steps: usize,
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
     },
     /// ReLUs of a model: one row per activation site in execution order, and the total.
     Count {
@@ -108,6 +121,11 @@ enum Command {
         dataset: String,
         #[arg(long)]
         data: Option<std::path::PathBuf>,
+    },
+    /// Datasets: download the official archives.
+    Data {
+        #[command(subcommand)]
+        what: DataWhat,
     },
     /// Benchmarks.
     Bench {
@@ -210,6 +228,17 @@ struct CostArgs {
 }
 
 #[derive(Subcommand)]
+enum DataWhat {
+    /// Download, verify (md5) and extract cifar10, cifar100, tiny-imagenet or fashion-mnist.
+    Fetch {
+        dataset: String,
+        /// Folder to download into.
+        #[arg(long, default_value = "data")]
+        data: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum BenchWhat {
     /// f32 GEMM throughput at 256³, 1024³ and resnet18_in's first conv as a GEMM.
     Gemm {
@@ -259,10 +288,29 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Devices => devices(cli.device),
-        Command::Demo { steps, seed } => {
+        Command::Demo { out, budget, epochs, quiet, engine: false, .. } => {
+            if !(budget > 0.0 && budget < 1.0) {
+                anyhow::bail!("--budget {budget} must be a fraction between 0 and 1, e.g. 0.05");
+            }
+            let mut device = Device::open(cli.device)?;
+            if let Device::Gpu(g) = &device {
+                if g.report().is_software() && cli.device == DeviceChoice::Auto {
+                    println!("{} is a software adapter, slower than the CPU backend for training: using the CPU (--device gpu forces it)", g.report().name);
+                    device = Device::Cpu;
+                }
+            }
+            println!("device: {}", device.describe());
+            let d = demo::PipelineDemo { out, budget_fraction: budget, baseline_epochs: epochs, replace_epochs: epochs, snl_epochs: epochs, quiet, ..Default::default() };
+            let start = std::time::Instant::now();
+            let rows = demo::pipeline_demo(&device, &d)?;
+            println!("\n{}", demo::demo_table(&rows));
+            println!("checkpoints and metrics in {} ({:.0} s)", d.out.display(), start.elapsed().as_secs_f64());
+            Ok(())
+        }
+        Command::Demo { steps, engine: true, .. } => {
             let device = Device::open(cli.device)?;
             println!("device: {}", device.describe());
-            let cfg = demo::DemoConfig { steps, seed, ..Default::default() };
+            let cfg = demo::DemoConfig { steps, ..Default::default() };
             let report = demo::train_mlp(&device, &cfg, |step, loss| {
                 println!("step {step:5}  loss {loss:.4}");
             })
@@ -308,6 +356,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Cost(args) => cost(args),
+        Command::Data { what: DataWhat::Fetch { dataset, data } } => {
+            let ds = autorep::data::Dataset::from_name(&dataset)?;
+            let dir = autorep::data::fetch(ds, &data)?;
+            println!("{} ready in {}", ds.name(), dir.display());
+            Ok(())
+        }
         Command::Train { job, lr, momentum, weight_decay } => {
             let device = Device::open(cli.device)?;
             let (o, data) = job_setup(&job, &device)?;

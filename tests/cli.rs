@@ -15,7 +15,7 @@ fn devices_lists_what_auto_picks() {
 
 #[test]
 fn demo_runs_on_the_cpu() {
-    let out = autorep(&["--device", "cpu", "demo", "--steps", "300"]);
+    let out = autorep(&["--device", "cpu", "demo", "--engine", "--steps", "300"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("train accuracy"), "{text}");
@@ -33,7 +33,7 @@ fn unknown_device_is_a_one_line_error() {
 fn gpu_without_adapter_names_the_fix() {
     // Hide every Vulkan driver and every other backend: no adapter can exist.
     let out = Command::new(env!("CARGO_BIN_EXE_autorep"))
-        .args(["--device", "gpu", "demo", "--steps", "1"])
+        .args(["--device", "gpu", "demo", "--engine", "--steps", "1"])
         .env("WGPU_BACKEND", "vulkan")
         .env("VK_DRIVER_FILES", "/nonexistent.json")
         .env("VK_ICD_FILENAMES", "/nonexistent.json")
@@ -88,4 +88,11 @@ fn pipeline_commands_reject_bad_input_in_one_line() {
         assert!(err.contains(needle), "{args:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
     }
+}
+
+#[test]
+fn data_fetch_fails_cleanly_without_internet_or_with_a_bad_name() {
+    let out = autorep(&["data", "fetch", "imagenet22k"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown dataset 'imagenet22k'"));
 }

@@ -38,7 +38,11 @@ fn invalid(path: &Path, what: impl std::fmt::Display) -> Error {
 
 /// The bytes of `path`, gunzipped when they start with the gzip magic (1f 8b).
 fn read_maybe_gz(path: &Path, hint: &str) -> Result<Vec<u8>> {
-    let raw = super::read_file(path, hint)?;
+    gunzip_if_needed(path, super::read_file(path, hint)?)
+}
+
+/// `raw` gunzipped when it starts with the gzip magic; `path` names it in errors.
+fn gunzip_if_needed(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>> {
     if raw.len() < 2 || raw[..2] != [0x1f, 0x8b] {
         return Ok(raw);
     }
@@ -116,7 +120,18 @@ pub fn read_idx_pair(images: &Path, labels: &Path, classes: usize) -> Result<Ima
 }
 
 fn read_pair(images: &Path, labels: &Path, classes: usize, hint: &str) -> Result<ImageSet> {
-    let img = parse_idx(images, read_maybe_gz(images, hint)?)?;
+    pair_from_bytes(images, read_maybe_gz(images, hint)?, labels, read_maybe_gz(labels, hint)?, classes)
+}
+
+/// An image set from in-memory IDX image and label files (raw or gzip), e.g. embedded in the
+/// binary; the names label the data in errors.
+pub fn idx_pair_from_bytes(images_name: &str, images: &[u8], labels_name: &str, labels: &[u8], classes: usize) -> Result<ImageSet> {
+    let (ip, lp) = (Path::new(images_name), Path::new(labels_name));
+    pair_from_bytes(ip, gunzip_if_needed(ip, images.to_vec())?, lp, gunzip_if_needed(lp, labels.to_vec())?, classes)
+}
+
+fn pair_from_bytes(images: &Path, img_bytes: Vec<u8>, labels: &Path, lab_bytes: Vec<u8>, classes: usize) -> Result<ImageSet> {
+    let img = parse_idx(images, img_bytes)?;
     if img.magic != IDX_IMAGES_MAGIC {
         return Err(invalid(
             images,
@@ -126,7 +141,7 @@ fn read_pair(images: &Path, labels: &Path, classes: usize, hint: &str) -> Result
             ),
         ));
     }
-    let lab = parse_idx(labels, read_maybe_gz(labels, hint)?)?;
+    let lab = parse_idx(labels, lab_bytes)?;
     if lab.magic != IDX_LABELS_MAGIC {
         return Err(invalid(
             labels,

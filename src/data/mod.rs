@@ -14,7 +14,7 @@ pub use cifar::{
     CIFAR100_MEAN, CIFAR100_STD, CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD,
 };
 pub use fetch::{fetch, md5, md5_file, md5_hex, remote_files, Md5, RemoteFile};
-pub use idx::{read_idx, read_idx_pair, IdxArray, FASHION_MNIST_CLASSES};
+pub use idx::{idx_pair_from_bytes, read_idx, read_idx_pair, IdxArray, FASHION_MNIST_CLASSES};
 pub use image_set::{batch_plan, shuffled, ImageSet, Selection, SplitMix64};
 pub use tiny::{read_tiny_imagenet, TINY_MEAN, TINY_STD};
 
