@@ -65,7 +65,9 @@ pub fn gemm_shapes(quick: bool) -> Vec<(usize, usize, usize)> {
 }
 
 fn ramp(n: usize, period: usize) -> Vec<f32> {
-    (0..n).map(|i| ((i % period) as f32 - (period / 2) as f32) * 0.01).collect()
+    (0..n)
+        .map(|i| ((i % period) as f32 - (period / 2) as f32) * 0.01)
+        .collect()
 }
 
 /// Time C = A·B (row-major, f32).
@@ -83,12 +85,28 @@ pub fn gemm(device: &Device, m: usize, n: usize, k: usize, reps: usize) -> Resul
             time_gpu(g, reps, || Ok(launch::gemm(g, &p, &ba, &bb, None, &bc)?))?
         }
     };
-    Ok(GemmResult { m, n, k, median_s, gflops: p.flops() / median_s / 1e9 })
+    Ok(GemmResult {
+        m,
+        n,
+        k,
+        median_s,
+        gflops: p.flops() / median_s / 1e9,
+    })
 }
 
 /// The distinct convolutions of a model at 32x32 (label, shape at batch 1).
 pub fn conv_layers(model: &str) -> Vec<(String, ConvParams)> {
-    let c = |cin, cout, h, k, stride| ConvParams { n: 1, cin, h, w: h, cout, kh: k, kw: k, stride, pad: k / 2 };
+    let c = |cin, cout, h, k, stride| ConvParams {
+        n: 1,
+        cin,
+        h,
+        w: h,
+        cout,
+        kh: k,
+        kw: k,
+        stride,
+        pad: k / 2,
+    };
     let list = match model {
         "wrn22_8" => vec![
             c(3, 16, 32, 3, 1),
@@ -118,7 +136,10 @@ pub fn conv_layers(model: &str) -> Vec<(String, ConvParams)> {
     };
     list.into_iter()
         .map(|p| {
-            let label = format!("{}x{} {}->{} @{} s{}", p.kh, p.kw, p.cin, p.cout, p.h, p.stride);
+            let label = format!(
+                "{}x{} {}->{} @{} s{}",
+                p.kh, p.kw, p.cin, p.cout, p.h, p.stride
+            );
             (label, p)
         })
         .collect()
@@ -138,11 +159,23 @@ pub struct KernelTiming {
 
 impl KernelTiming {
     fn flops(kernel: &str, shape: String, s: f64, flops: f64) -> Self {
-        KernelTiming { kernel: kernel.into(), shape, median_s: s, gflops: Some(flops / s / 1e9), gbps: None }
+        KernelTiming {
+            kernel: kernel.into(),
+            shape,
+            median_s: s,
+            gflops: Some(flops / s / 1e9),
+            gbps: None,
+        }
     }
 
     fn bytes(kernel: &str, shape: String, s: f64, bytes: f64) -> Self {
-        KernelTiming { kernel: kernel.into(), shape, median_s: s, gflops: None, gbps: Some(bytes / s / 1e9) }
+        KernelTiming {
+            kernel: kernel.into(),
+            shape,
+            median_s: s,
+            gflops: None,
+            gbps: Some(bytes / s / 1e9),
+        }
     }
 
     pub fn json(&self) -> String {
@@ -159,16 +192,29 @@ impl KernelTiming {
 }
 
 /// Time the three conv passes of every distinct conv of `model` at `batch`.
-pub fn conv_kernels(device: &Device, model: &str, batch: usize, reps: usize) -> Result<Vec<KernelTiming>> {
+pub fn conv_kernels(
+    device: &Device,
+    model: &str,
+    batch: usize,
+    reps: usize,
+) -> Result<Vec<KernelTiming>> {
     let mut out = Vec::new();
     for (label, p1) in conv_layers(model) {
         let p = p1.with_batch(batch);
-        let (x, w, dy) = (ramp(p.x_len(), 17), ramp(p.w_len(), 13), ramp(p.y_len(), 11));
+        let (x, w, dy) = (
+            ramp(p.x_len(), 17),
+            ramp(p.w_len(), 13),
+            ramp(p.y_len(), 11),
+        );
         let flops = p.flops();
         let shape = format!("{label} n{batch}");
         let (fwd, dgrad, wgrad) = match device {
             Device::Cpu => {
-                let (mut y, mut dx, mut dw) = (vec![0f32; p.y_len()], vec![0f32; p.x_len()], vec![0f32; p.w_len()]);
+                let (mut y, mut dx, mut dw) = (
+                    vec![0f32; p.y_len()],
+                    vec![0f32; p.x_len()],
+                    vec![0f32; p.w_len()],
+                );
                 (
                     time_cpu(reps, || cpu::conv2d_forward(&p, &x, &w, &mut y)),
                     time_cpu(reps, || cpu::conv2d_input_grad(&p, &dy, &w, &mut dx)),
@@ -177,20 +223,47 @@ pub fn conv_kernels(device: &Device, model: &str, batch: usize, reps: usize) -> 
             }
             Device::Gpu(g) => {
                 let (bx, bw, bdy) = (g.upload(&x)?, g.upload(&w)?, g.upload(&dy)?);
-                let (by, bdx, bdw) = (g.alloc(p.y_len() as u64 * 4)?, g.alloc(p.x_len() as u64 * 4)?, g.alloc(p.w_len() as u64 * 4)?);
+                let (by, bdx, bdw) = (
+                    g.alloc(p.y_len() as u64 * 4)?,
+                    g.alloc(p.x_len() as u64 * 4)?,
+                    g.alloc(p.w_len() as u64 * 4)?,
+                );
                 let scratch = g.alloc(launch::conv2d_weight_grad_splits(&p).1 as u64 * 4)?;
                 (
-                    time_gpu(g, reps, || Ok(launch::conv2d_forward(g, &p, &bx, &bw, &by)?))?,
-                    time_gpu(g, reps, || Ok(launch::conv2d_input_grad(g, &p, &bdy, &bw, &bdx)?))?,
-                    time_gpu(g, reps, || Ok(launch::conv2d_weight_grad(g, &p, &bx, &bdy, &scratch, &bdw)?))?,
+                    time_gpu(g, reps, || {
+                        Ok(launch::conv2d_forward(g, &p, &bx, &bw, &by)?)
+                    })?,
+                    time_gpu(g, reps, || {
+                        Ok(launch::conv2d_input_grad(g, &p, &bdy, &bw, &bdx)?)
+                    })?,
+                    time_gpu(g, reps, || {
+                        Ok(launch::conv2d_weight_grad(
+                            g, &p, &bx, &bdy, &scratch, &bdw,
+                        )?)
+                    })?,
                 )
             }
         };
-        out.push(KernelTiming::flops("conv2d_forward", shape.clone(), fwd, flops));
+        out.push(KernelTiming::flops(
+            "conv2d_forward",
+            shape.clone(),
+            fwd,
+            flops,
+        ));
         // The input-gradient GEMM runs over every input pixel and tap (stride-2 taps off the
         // output grid read zeros), so its useful work equals the forward's.
-        out.push(KernelTiming::flops("conv2d_input_grad", shape.clone(), dgrad, flops));
-        out.push(KernelTiming::flops("conv2d_weight_grad", shape, wgrad, flops));
+        out.push(KernelTiming::flops(
+            "conv2d_input_grad",
+            shape.clone(),
+            dgrad,
+            flops,
+        ));
+        out.push(KernelTiming::flops(
+            "conv2d_weight_grad",
+            shape,
+            wgrad,
+            flops,
+        ));
     }
     Ok(out)
 }
@@ -209,9 +282,28 @@ pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<
     use autorep_kernels::cpu::{AdamParams, BnShape, GateGrad, GateParams, PoolParams, SgdParams};
     let (c, hw) = (64, 32 * 32);
     let n = batch * c * hw;
-    let s = BnShape { n: batch, channels: c, hw };
-    let pool = PoolParams { n: batch, c, h: 32, w: 32, k: 2, stride: 2, pad: 0 };
-    let gp = GateParams { batch, channels: c, hw, channel_wise: false, s1: 1.0, s2: 0.1 };
+    let s = BnShape {
+        n: batch,
+        channels: c,
+        hw,
+    };
+    let pool = PoolParams {
+        n: batch,
+        c,
+        h: 32,
+        w: 32,
+        k: 2,
+        stride: 2,
+        pad: 0,
+    };
+    let gp = GateParams {
+        batch,
+        channels: c,
+        hw,
+        channel_wise: false,
+        s1: 1.0,
+        s2: 0.1,
+    };
     let params = 11_173_962; // resnet18_in on CIFAR-10
     let (rows, classes) = (batch, 100);
     let x = ramp(n, 7);
@@ -232,7 +324,12 @@ pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<
                 time_cpu(reps, &mut *f)
             }
         };
-        out.push(KernelTiming::bytes(k.name, shape.to_string(), secs, (k.floats * 4) as f64));
+        out.push(KernelTiming::bytes(
+            k.name,
+            shape.to_string(),
+            secs,
+            (k.floats * 4) as f64,
+        ));
         Ok(())
     };
     // Device copies of every input, made once (GPU) — the CPU closures use the host vectors.
@@ -240,10 +337,25 @@ pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<
         Device::Gpu(g) => Some(g.clone()),
         Device::Cpu => None,
     };
-    let up = |v: &[f32]| -> Result<Option<autorep_kernels::GpuBuffer>> { g.as_ref().map(|g| g.upload(v)).transpose().map_err(Into::into) };
-    let alloc = |floats: usize| -> Result<Option<autorep_kernels::GpuBuffer>> { g.as_ref().map(|g| g.alloc(floats as u64 * 4)).transpose().map_err(Into::into) };
+    let up = |v: &[f32]| -> Result<Option<autorep_kernels::GpuBuffer>> {
+        g.as_ref()
+            .map(|g| g.upload(v))
+            .transpose()
+            .map_err(Into::into)
+    };
+    let alloc = |floats: usize| -> Result<Option<autorep_kernels::GpuBuffer>> {
+        g.as_ref()
+            .map(|g| g.alloc(floats as u64 * 4))
+            .transpose()
+            .map_err(Into::into)
+    };
     let (bx, by, bo) = (up(&x)?, up(&y)?, alloc(n)?);
-    let (bm, bv, bg, bb) = (up(&ch)?, up(&ch.iter().map(|v| v.abs() + 1.0).collect::<Vec<_>>())?, up(&ch)?, up(&ch)?);
+    let (bm, bv, bg, bb) = (
+        up(&ch)?,
+        up(&ch.iter().map(|v| v.abs() + 1.0).collect::<Vec<_>>())?,
+        up(&ch)?,
+        up(&ch)?,
+    );
     let (bmask, bcoef, bgates) = (up(&mask)?, up(&coef)?, alloc(c * hw)?);
     let (bp, bgrad, bs1, bs2) = (up(&pv)?, up(&pv)?, up(&pv)?, up(&pv)?);
     let (bl, bcorrect, bloss) = (up(&logits)?, alloc(rows)?, alloc(rows)?);
@@ -256,43 +368,293 @@ pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<
     let var: Vec<f32> = ch.iter().map(|v| v.abs() + 1.0).collect();
     let _ = (o, gx, gy);
 
-    push(MemKernel { name: "relu", floats: 2 * n, gpu: Box::new(|g| Ok(launch::relu(g, n, &u(&bx), &u(&bo))?)), cpu: Box::new(|| cpu::relu(&x, &mut host)) }, &shape)?;
+    push(
+        MemKernel {
+            name: "relu",
+            floats: 2 * n,
+            gpu: Box::new(|g| Ok(launch::relu(g, n, &u(&bx), &u(&bo))?)),
+            cpu: Box::new(|| cpu::relu(&x, &mut host)),
+        },
+        &shape,
+    )?;
     let mut host2 = vec![0f32; n];
-    push(MemKernel { name: "add (axpby)", floats: 3 * n, gpu: Box::new(|g| Ok(launch::axpby(g, n, 1.0, &u(&bx), 1.0, &u(&by), &u(&bo))?)), cpu: Box::new(|| cpu::axpby(1.0, &x, 1.0, &y, &mut host2)) }, &shape)?;
+    push(
+        MemKernel {
+            name: "add (axpby)",
+            floats: 3 * n,
+            gpu: Box::new(|g| Ok(launch::axpby(g, n, 1.0, &u(&bx), 1.0, &u(&by), &u(&bo))?)),
+            cpu: Box::new(|| cpu::axpby(1.0, &x, 1.0, &y, &mut host2)),
+        },
+        &shape,
+    )?;
     let (mut m1, mut v1) = (vec![0f32; c], vec![0f32; c]);
-    push(MemKernel { name: "bn_stats", floats: 2 * n, gpu: Box::new(|g| Ok(launch::bn_stats(g, s, &u(&bx), &u(&bm), &u(&bv))?)), cpu: Box::new(|| cpu::bn_stats(s, &x, &mut m1, &mut v1)) }, &shape)?;
+    push(
+        MemKernel {
+            name: "bn_stats",
+            floats: 2 * n,
+            gpu: Box::new(|g| Ok(launch::bn_stats(g, s, &u(&bx), &u(&bm), &u(&bv))?)),
+            cpu: Box::new(|| cpu::bn_stats(s, &x, &mut m1, &mut v1)),
+        },
+        &shape,
+    )?;
     let mut host3 = vec![0f32; n];
-    push(MemKernel { name: "bn_forward", floats: 2 * n, gpu: Box::new(|g| Ok(launch::bn_forward(g, s, 1e-5, &u(&bx), &u(&bm), &u(&bv), Some((&u(&bg), &u(&bb))), &u(&bo))?)), cpu: Box::new(|| cpu::bn_forward(s, 1e-5, &x, &ch, &var, Some((&ch, &ch)), &mut host3)) }, &shape)?;
+    push(
+        MemKernel {
+            name: "bn_forward",
+            floats: 2 * n,
+            gpu: Box::new(|g| {
+                Ok(launch::bn_forward(
+                    g,
+                    s,
+                    1e-5,
+                    &u(&bx),
+                    &u(&bm),
+                    &u(&bv),
+                    Some((&u(&bg), &u(&bb))),
+                    &u(&bo),
+                )?)
+            }),
+            cpu: Box::new(|| cpu::bn_forward(s, 1e-5, &x, &ch, &var, Some((&ch, &ch)), &mut host3)),
+        },
+        &shape,
+    )?;
     let (mut dg, mut db, mut host4) = (vec![0f32; c], vec![0f32; c], vec![0f32; n]);
-    push(MemKernel { name: "bn_backward", floats: 5 * n, gpu: Box::new(|g| Ok(launch::bn_backward(g, s, 1e-5, &u(&bx), &u(&bm), &u(&bv), Some(&u(&bg)), &u(&by), &u(&bg), &u(&bb), &u(&bo))?)), cpu: Box::new(|| cpu::bn_backward(s, 1e-5, &x, &ch, &var, Some(&ch), &y, &mut dg, &mut db, &mut host4)) }, &shape)?;
+    push(
+        MemKernel {
+            name: "bn_backward",
+            floats: 5 * n,
+            gpu: Box::new(|g| {
+                Ok(launch::bn_backward(
+                    g,
+                    s,
+                    1e-5,
+                    &u(&bx),
+                    &u(&bm),
+                    &u(&bv),
+                    Some(&u(&bg)),
+                    &u(&by),
+                    &u(&bg),
+                    &u(&bb),
+                    &u(&bo),
+                )?)
+            }),
+            cpu: Box::new(|| {
+                cpu::bn_backward(
+                    s,
+                    1e-5,
+                    &x,
+                    &ch,
+                    &var,
+                    Some(&ch),
+                    &y,
+                    &mut dg,
+                    &mut db,
+                    &mut host4,
+                )
+            }),
+        },
+        &shape,
+    )?;
     let (mut host5, mut idx5) = (vec![0f32; n / 4], vec![0u32; n / 4]);
-    push(MemKernel { name: "max_pool2d 2x2", floats: n + n / 2, gpu: Box::new(|g| Ok(launch::max_pool2d_forward(g, &pool, &u(&bx), &u(&bo), &u(&bidx))?)), cpu: Box::new(|| cpu::max_pool2d_forward(&pool, &x, &mut host5, &mut idx5)) }, &shape)?;
+    push(
+        MemKernel {
+            name: "max_pool2d 2x2",
+            floats: n + n / 2,
+            gpu: Box::new(|g| {
+                Ok(launch::max_pool2d_forward(
+                    g,
+                    &pool,
+                    &u(&bx),
+                    &u(&bo),
+                    &u(&bidx),
+                )?)
+            }),
+            cpu: Box::new(|| cpu::max_pool2d_forward(&pool, &x, &mut host5, &mut idx5)),
+        },
+        &shape,
+    )?;
     let mut host6 = vec![0f32; n];
-    push(MemKernel { name: "gate_forward", floats: 3 * n, gpu: Box::new(|g| Ok(launch::gate_forward(g, &gp, &u(&bx), &u(&bmask), &u(&bcoef), &u(&bo))?)), cpu: Box::new(|| cpu::gate_forward(&gp, &x, &mask, &coef, &mut host6)) }, &shape)?;
+    push(
+        MemKernel {
+            name: "gate_forward",
+            floats: 3 * n,
+            gpu: Box::new(|g| {
+                Ok(launch::gate_forward(
+                    g,
+                    &gp,
+                    &u(&bx),
+                    &u(&bmask),
+                    &u(&bcoef),
+                    &u(&bo),
+                )?)
+            }),
+            cpu: Box::new(|| cpu::gate_forward(&gp, &x, &mask, &coef, &mut host6)),
+        },
+        &shape,
+    )?;
     let mut host7 = vec![0f32; n];
-    push(MemKernel { name: "gate_grad_x", floats: 4 * n, gpu: Box::new(|g| Ok(launch::gate_grad_x(g, &gp, &u(&bx), &u(&by), &u(&bmask), &u(&bcoef), &u(&bo))?)), cpu: Box::new(|| cpu::gate_grad_x(&gp, &x, &y, &mask, &coef, &mut host7)) }, &shape)?;
+    push(
+        MemKernel {
+            name: "gate_grad_x",
+            floats: 4 * n,
+            gpu: Box::new(|g| {
+                Ok(launch::gate_grad_x(
+                    g,
+                    &gp,
+                    &u(&bx),
+                    &u(&by),
+                    &u(&bmask),
+                    &u(&bcoef),
+                    &u(&bo),
+                )?)
+            }),
+            cpu: Box::new(|| cpu::gate_grad_x(&gp, &x, &y, &mask, &coef, &mut host7)),
+        },
+        &shape,
+    )?;
     let mut host8 = vec![0f32; c * hw];
-    push(MemKernel { name: "gate_grad_mask", floats: 2 * n, gpu: Box::new(|g| Ok(launch::gate_grad_mask(g, &gp, &u(&bx), &u(&by), &u(&bcoef), &u(&bgates))?)), cpu: Box::new(|| cpu::gate_grad_mask(&gp, &x, &y, &coef, &mut host8)) }, &shape)?;
-    push(MemKernel { name: "gate_grad_coef", floats: 3 * n, gpu: Box::new(|g| Ok(launch::gate_grad_coef(g, &gp, &u(&bx), &u(&by), &u(&bmask), &u(&bcoef), &u(&bcoef))?)), cpu: Box::new(|| cpu::gate_grad_coef(&gp, &x, &y, &mask, &mut small)) }, &shape)?;
+    push(
+        MemKernel {
+            name: "gate_grad_mask",
+            floats: 2 * n,
+            gpu: Box::new(|g| {
+                Ok(launch::gate_grad_mask(
+                    g,
+                    &gp,
+                    &u(&bx),
+                    &u(&by),
+                    &u(&bcoef),
+                    &u(&bgates),
+                )?)
+            }),
+            cpu: Box::new(|| cpu::gate_grad_mask(&gp, &x, &y, &coef, &mut host8)),
+        },
+        &shape,
+    )?;
+    push(
+        MemKernel {
+            name: "gate_grad_coef",
+            floats: 3 * n,
+            gpu: Box::new(|g| {
+                Ok(launch::gate_grad_coef(
+                    g,
+                    &gp,
+                    &u(&bx),
+                    &u(&by),
+                    &u(&bmask),
+                    &u(&bcoef),
+                    &u(&bcoef),
+                )?)
+            }),
+            cpu: Box::new(|| cpu::gate_grad_coef(&gp, &x, &y, &mask, &mut small)),
+        },
+        &shape,
+    )?;
     let _ = GateGrad::Snl { l1: 0.0 };
     let pshape = format!("{params} params (resnet18_in)");
-    let sgd = SgdParams { momentum: 0.9, weight_decay: 5e-4, first: false, ..SgdParams::new(0.1) };
+    let sgd = SgdParams {
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        first: false,
+        ..SgdParams::new(0.1)
+    };
     let (mut p1, mut b1) = (pv.clone(), pv.clone());
-    push(MemKernel { name: "sgd_step (momentum)", floats: 5 * params, gpu: Box::new(|g| Ok(launch::sgd_step(g, params, &sgd, &u(&bgrad), &u(&bp), Some(&u(&bs1)))?)), cpu: Box::new(|| cpu::sgd_step(&sgd, &pv, &mut p1, Some(&mut b1))) }, &pshape)?;
+    push(
+        MemKernel {
+            name: "sgd_step (momentum)",
+            floats: 5 * params,
+            gpu: Box::new(|g| {
+                Ok(launch::sgd_step(
+                    g,
+                    params,
+                    &sgd,
+                    &u(&bgrad),
+                    &u(&bp),
+                    Some(&u(&bs1)),
+                )?)
+            }),
+            cpu: Box::new(|| cpu::sgd_step(&sgd, &pv, &mut p1, Some(&mut b1))),
+        },
+        &pshape,
+    )?;
     let adam = AdamParams::new(1e-3).at_step(10);
-    let (mut p2, mut m2, mut v2) = (pv.clone(), pv.clone(), pv.iter().map(|v| v.abs()).collect::<Vec<_>>());
-    push(MemKernel { name: "adam_step", floats: 7 * params, gpu: Box::new(|g| Ok(launch::adam_step(g, params, &adam, &u(&bgrad), &u(&bp), &u(&bs1), &u(&bs2))?)), cpu: Box::new(|| cpu::adam_step(&adam, &pv, &mut p2, &mut m2, &mut v2)) }, &pshape)?;
+    let (mut p2, mut m2, mut v2) = (
+        pv.clone(),
+        pv.clone(),
+        pv.iter().map(|v| v.abs()).collect::<Vec<_>>(),
+    );
+    push(
+        MemKernel {
+            name: "adam_step",
+            floats: 7 * params,
+            gpu: Box::new(|g| {
+                Ok(launch::adam_step(
+                    g,
+                    params,
+                    &adam,
+                    &u(&bgrad),
+                    &u(&bp),
+                    &u(&bs1),
+                    &u(&bs2),
+                )?)
+            }),
+            cpu: Box::new(|| cpu::adam_step(&adam, &pv, &mut p2, &mut m2, &mut v2)),
+        },
+        &pshape,
+    )?;
     let lshape = format!("{rows}x{classes} logits");
     let (mut l1, mut c1) = (vec![0f32; rows], vec![0f32; rows]);
-    push(MemKernel { name: "cross_entropy fwd", floats: rows * classes + 3 * rows, gpu: Box::new(|g| Ok(launch::ce_forward(g, rows, classes, 0.0, &u(&bl), &u(&blabels), &u(&bloss), &u(&bcorrect))?)), cpu: Box::new(|| cpu::ce_forward(&logits, &labels, classes, 0.0, &mut l1, &mut c1)) }, &lshape)?;
+    push(
+        MemKernel {
+            name: "cross_entropy fwd",
+            floats: rows * classes + 3 * rows,
+            gpu: Box::new(|g| {
+                Ok(launch::ce_forward(
+                    g,
+                    rows,
+                    classes,
+                    0.0,
+                    &u(&bl),
+                    &u(&blabels),
+                    &u(&bloss),
+                    &u(&bcorrect),
+                )?)
+            }),
+            cpu: Box::new(|| cpu::ce_forward(&logits, &labels, classes, 0.0, &mut l1, &mut c1)),
+        },
+        &lshape,
+    )?;
     let mut l2 = vec![0f32; rows];
-    push(MemKernel { name: "kd fwd (T=4)", floats: 2 * rows * classes + rows, gpu: Box::new(|g| Ok(launch::kd_forward(g, rows, classes, 4.0, &u(&bl), &u(&bl), &u(&bloss))?)), cpu: Box::new(|| cpu::kd_forward(&logits, &logits, classes, 4.0, &mut l2)) }, &lshape)?;
+    push(
+        MemKernel {
+            name: "kd fwd (T=4)",
+            floats: 2 * rows * classes + rows,
+            gpu: Box::new(|g| {
+                Ok(launch::kd_forward(
+                    g,
+                    rows,
+                    classes,
+                    4.0,
+                    &u(&bl),
+                    &u(&bl),
+                    &u(&bloss),
+                )?)
+            }),
+            cpu: Box::new(|| cpu::kd_forward(&logits, &logits, classes, 4.0, &mut l2)),
+        },
+        &lshape,
+    )?;
     Ok(out)
 }
 
 /// Full training steps (forward, backward, optimizer, one submit each) of `model` at `batch`
 /// on synthetic CIFAR-shaped data: median seconds per step and images per second.
-pub fn training_step(device: &Device, model_name: &str, batch: usize, steps: usize) -> Result<(f64, f64)> {
+pub fn training_step(
+    device: &Device,
+    model_name: &str,
+    batch: usize,
+    steps: usize,
+) -> Result<(f64, f64)> {
     use crate::nn::{ForwardCtx, Optimizer, OptimizerKind, ParamGroup};
     let model = crate::models::build(model_name, device, 3, 32, 10, 0)?;
     let g = ParamGroup::new(device, "weights", model.params())?;
@@ -302,7 +664,11 @@ pub fn training_step(device: &Device, model_name: &str, batch: usize, steps: usi
     let y = std::rc::Rc::new(crate::Labels::new(device, &labels)?);
     let mut step = || -> Result<()> {
         opt.zero_grad()?;
-        let loss = model.forward(&x, &ForwardCtx::train())?.cross_entropy(&y, 0.0)?.loss.mean()?;
+        let loss = model
+            .forward(&x, &ForwardCtx::train())?
+            .cross_entropy(&y, 0.0)?
+            .loss
+            .mean()?;
         loss.backward()?;
         opt.step(1.0)?;
         device.sync()

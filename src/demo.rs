@@ -13,7 +13,11 @@ pub fn disc_and_ring(n: usize, seed: u64) -> (Vec<f32>, Vec<u32>) {
     let mut ys = Vec::with_capacity(n);
     for i in 0..n {
         let class = (i % 2) as u32;
-        let r = if class == 0 { rng.random_range(0.0..0.5f32) } else { rng.random_range(0.7..1.0f32) };
+        let r = if class == 0 {
+            rng.random_range(0.0..0.5f32)
+        } else {
+            rng.random_range(0.7..1.0f32)
+        };
         let a = rng.random_range(0.0..std::f32::consts::TAU);
         xs.extend([r * a.cos(), r * a.sin()]);
         ys.push(class);
@@ -27,7 +31,13 @@ pub struct Mlp {
 }
 
 impl Mlp {
-    pub fn new(device: &Device, inputs: usize, hidden: usize, classes: usize, seed: u64) -> Result<Mlp> {
+    pub fn new(
+        device: &Device,
+        inputs: usize,
+        hidden: usize,
+        classes: usize,
+        seed: u64,
+    ) -> Result<Mlp> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         Ok(Mlp {
             l1: Linear::new(device, inputs, hidden, &mut rng)?,
@@ -59,7 +69,14 @@ pub struct DemoConfig {
 
 impl Default for DemoConfig {
     fn default() -> Self {
-        DemoConfig { points: 512, hidden: 64, steps: 600, lr: 0.5, seed: 7, log_every: 100 }
+        DemoConfig {
+            points: 512,
+            hidden: 64,
+            steps: 600,
+            lr: 0.5,
+            seed: 7,
+            log_every: 100,
+        }
     }
 }
 
@@ -73,7 +90,11 @@ pub struct DemoReport {
 }
 
 /// Full-batch training of the MLP; one submit per step, one readback per logged step.
-pub fn train_mlp(device: &Device, cfg: &DemoConfig, mut on_log: impl FnMut(usize, f32)) -> Result<DemoReport> {
+pub fn train_mlp(
+    device: &Device,
+    cfg: &DemoConfig,
+    mut on_log: impl FnMut(usize, f32),
+) -> Result<DemoReport> {
     let start = std::time::Instant::now();
     let (xs, ys) = disc_and_ring(cfg.points, cfg.seed);
     let x = Tensor::from_vec(device, &[cfg.points, 2], xs)?;
@@ -108,10 +129,14 @@ pub fn train_mlp(device: &Device, cfg: &DemoConfig, mut on_log: impl FnMut(usize
 
 /// The embedded dataset of `autorep demo`: 4,000 training and 1,000 test images of
 /// Fashion-MNIST (assets/fashion-mnist-small, Expat licence).
-const FM_TRAIN_IMAGES: &[u8] = include_bytes!("../assets/fashion-mnist-small/train-images-idx3-ubyte.gz");
-const FM_TRAIN_LABELS: &[u8] = include_bytes!("../assets/fashion-mnist-small/train-labels-idx1-ubyte.gz");
-const FM_TEST_IMAGES: &[u8] = include_bytes!("../assets/fashion-mnist-small/t10k-images-idx3-ubyte.gz");
-const FM_TEST_LABELS: &[u8] = include_bytes!("../assets/fashion-mnist-small/t10k-labels-idx1-ubyte.gz");
+const FM_TRAIN_IMAGES: &[u8] =
+    include_bytes!("../assets/fashion-mnist-small/train-images-idx3-ubyte.gz");
+const FM_TRAIN_LABELS: &[u8] =
+    include_bytes!("../assets/fashion-mnist-small/train-labels-idx1-ubyte.gz");
+const FM_TEST_IMAGES: &[u8] =
+    include_bytes!("../assets/fashion-mnist-small/t10k-images-idx3-ubyte.gz");
+const FM_TEST_LABELS: &[u8] =
+    include_bytes!("../assets/fashion-mnist-small/t10k-labels-idx1-ubyte.gz");
 
 /// Sizes of the AutoReP demo.
 #[derive(Debug, Clone)]
@@ -163,8 +188,20 @@ pub fn pipeline_demo(device: &Device, d: &PipelineDemo) -> Result<Vec<DemoRow>> 
     use crate::data::{idx_pair_from_bytes, Dataset};
     use crate::train::jobs::{self, Data, JobOptions};
     use crate::train::StageConfig;
-    let mut train = idx_pair_from_bytes("train-images (embedded)", FM_TRAIN_IMAGES, "train-labels (embedded)", FM_TRAIN_LABELS, 10)?;
-    let mut test = idx_pair_from_bytes("t10k-images (embedded)", FM_TEST_IMAGES, "t10k-labels (embedded)", FM_TEST_LABELS, 10)?;
+    let mut train = idx_pair_from_bytes(
+        "train-images (embedded)",
+        FM_TRAIN_IMAGES,
+        "train-labels (embedded)",
+        FM_TRAIN_LABELS,
+        10,
+    )?;
+    let mut test = idx_pair_from_bytes(
+        "t10k-images (embedded)",
+        FM_TEST_IMAGES,
+        "t10k-labels (embedded)",
+        FM_TEST_LABELS,
+        10,
+    )?;
     if let Some((a, b)) = d.limit {
         train = train.subset(..a.min(train.len()));
         test = test.subset(..b.min(test.len()));
@@ -185,8 +222,19 @@ pub fn pipeline_demo(device: &Device, d: &PipelineDemo) -> Result<Vec<DemoRow>> 
             println!("{s}");
         }
     };
-    say(&format!("== baseline: small ResNet on Fashion-MNIST ({} train, {} test images)", data.train.len(), data.test.len()));
-    let base = jobs::train_baseline(device, &opts("baseline", d.baseline_epochs), &data, 0.05, 0.9, 5e-4)?;
+    say(&format!(
+        "== baseline: small ResNet on Fashion-MNIST ({} train, {} test images)",
+        data.train.len(),
+        data.test.len()
+    ));
+    let base = jobs::train_baseline(
+        device,
+        &opts("baseline", d.baseline_epochs),
+        &data,
+        0.05,
+        0.9,
+        5e-4,
+    )?;
     let baseline = d.out.join("baseline").join("best.safetensors");
     let total = base.relu_total;
     let budget = ((total as f64) * d.budget_fraction).round() as usize;
@@ -200,38 +248,98 @@ pub fn pipeline_demo(device: &Device, d: &PipelineDemo) -> Result<Vec<DemoRow>> 
         finetune_lr: 1e-3,
         seed: 2,
     };
-    let fast = |cfg: ReplaceConfig| ReplaceConfig { lambda: 20.0, h_init: (0.0, 0.05), ..cfg };
+    let fast = |cfg: ReplaceConfig| ReplaceConfig {
+        lambda: 20.0,
+        h_init: (0.0, 0.05),
+        ..cfg
+    };
     let runs: Vec<(&str, &str, ReplaceConfig, StageConfig)> = vec![
-        ("AutoReP (DaPa, degree 2)", "autorep", fast(ReplaceConfig::autorep(budget)), stage.clone()),
-        ("AutoReP, identity replacement", "identity", fast(ReplaceConfig::identity(budget)), stage.clone()),
+        (
+            "AutoReP (DaPa, degree 2)",
+            "autorep",
+            fast(ReplaceConfig::autorep(budget)),
+            stage.clone(),
+        ),
+        (
+            "AutoReP, identity replacement",
+            "identity",
+            fast(ReplaceConfig::identity(budget)),
+            stage.clone(),
+        ),
         (
             "SNL",
             "snl",
-            ReplaceConfig { lambda: 1e-4, ..ReplaceConfig::snl(budget) },
-            StageConfig { epochs: d.snl_epochs, gate_lr: 1e-3, finetune_epochs: d.finetune_epochs, finetune_lr: 1e-2, ..stage.clone() },
+            ReplaceConfig {
+                lambda: 1e-4,
+                ..ReplaceConfig::snl(budget)
+            },
+            StageConfig {
+                epochs: d.snl_epochs,
+                gate_lr: 1e-3,
+                finetune_epochs: d.finetune_epochs,
+                finetune_lr: 1e-2,
+                ..stage.clone()
+            },
         ),
     ];
     let mut rows = vec![];
     let crypten = crate::cost::Protocol::crypten();
     let cost = |relus: u64, layers: usize| {
         let polys = total as u64 - relus;
-        crate::cost::estimate(&crypten, relus, polys, layers, if polys > 0 { layers } else { 0 }, crate::cost::LAN_BANDWIDTH_BYTES_PER_S, crate::cost::LAN_RTT_S).comm_bytes
+        crate::cost::estimate(
+            &crypten,
+            relus,
+            polys,
+            layers,
+            if polys > 0 { layers } else { 0 },
+            crate::cost::LAN_BANDWIDTH_BYTES_PER_S,
+            crate::cost::LAN_RTT_S,
+        )
+        .comm_bytes
     };
-    let sites = crate::models::build("small", &Device::Cpu, 1, 28, 10, 0)?.sites().len();
+    let sites = crate::models::build("small", &Device::Cpu, 1, 28, 10, 0)?
+        .sites()
+        .len();
     let r = jobs::eval(device, &baseline, &data)?;
-    rows.push(DemoRow { method: "all-ReLU baseline".into(), relus: r.relus, relu_total: total, top1: r.top1, crypten_bytes: cost(r.relus, sites) });
+    rows.push(DemoRow {
+        method: "all-ReLU baseline".into(),
+        relus: r.relus,
+        relu_total: total,
+        top1: r.top1,
+        crypten_bytes: cost(r.relus, sites),
+    });
     for (method, dir, cfg, st) in runs {
-        say(&format!("== {method} at {budget} ReLUs ({:.1}% of {total})", 100.0 * d.budget_fraction));
-        jobs::replace(device, &opts(dir, st.epochs), &data, &baseline, cfg, &st, true)?;
+        say(&format!(
+            "== {method} at {budget} ReLUs ({:.1}% of {total})",
+            100.0 * d.budget_fraction
+        ));
+        jobs::replace(
+            device,
+            &opts(dir, st.epochs),
+            &data,
+            &baseline,
+            cfg,
+            &st,
+            true,
+        )?;
         let r = jobs::eval(device, &d.out.join(dir).join("best.safetensors"), &data)?;
-        rows.push(DemoRow { method: method.into(), relus: r.relus, relu_total: total, top1: r.top1, crypten_bytes: cost(r.relus, sites) });
+        rows.push(DemoRow {
+            method: method.into(),
+            relus: r.relus,
+            relu_total: total,
+            top1: r.top1,
+            crypten_bytes: cost(r.relus, sites),
+        });
     }
     Ok(rows)
 }
 
 /// The demo's final table, one line per method.
 pub fn demo_table(rows: &[DemoRow]) -> String {
-    let mut s = format!("{:<32} {:>8} {:>8} {:>9} {:>16}\n", "method", "ReLUs", "kept", "top-1", "CrypTen comm");
+    let mut s = format!(
+        "{:<32} {:>8} {:>8} {:>9} {:>16}\n",
+        "method", "ReLUs", "kept", "top-1", "CrypTen comm"
+    );
     for r in rows {
         s.push_str(&format!(
             "{:<32} {:>8} {:>7.2}% {:>8.2}% {:>13.2} MB\n",

@@ -53,7 +53,11 @@ impl Device {
             Device::Cpu => "cpu (reference backend)".to_string(),
             Device::Gpu(g) => {
                 let r = g.report();
-                let kind = if r.is_software() { "software" } else { "hardware" };
+                let kind = if r.is_software() {
+                    "software"
+                } else {
+                    "hardware"
+                };
                 format!("{} ({:?}, {kind})", r.name, r.backend)
             }
         }

@@ -12,7 +12,9 @@ pub enum Error {
         left: Vec<usize>,
         right: Vec<usize>,
     },
-    #[error("{op}: tensors live on different devices ({left} and {right}); move one with .to(device)")]
+    #[error(
+        "{op}: tensors live on different devices ({left} and {right}); move one with .to(device)"
+    )]
     DeviceMismatch {
         op: &'static str,
         left: String,

@@ -4,7 +4,11 @@ use autorep::{bench, demo, Device, DeviceChoice};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "autorep", version, about = "AutoReP ReLU replacement on a wgpu/WGSL training engine")]
+#[command(
+    name = "autorep",
+    version,
+    about = "AutoReP ReLU replacement on a wgpu/WGSL training engine"
+)]
 struct Cli {
     /// Where to run: a hardware GPU, else a software adapter, else the CPU (auto); or force one.
     #[arg(long, global = true, env = "AUTOREP_DEVICE", default_value = "auto")]
@@ -288,7 +292,14 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Devices => devices(cli.device),
-        Command::Demo { out, budget, epochs, quiet, engine: false, .. } => {
+        Command::Demo {
+            out,
+            budget,
+            epochs,
+            quiet,
+            engine: false,
+            ..
+        } => {
             if !(budget > 0.0 && budget < 1.0) {
                 anyhow::bail!("--budget {budget} must be a fraction between 0 and 1, e.g. 0.05");
             }
@@ -300,17 +311,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             println!("device: {}", device.describe());
-            let d = demo::PipelineDemo { out, budget_fraction: budget, baseline_epochs: epochs, replace_epochs: epochs, snl_epochs: epochs, quiet, ..Default::default() };
+            let d = demo::PipelineDemo {
+                out,
+                budget_fraction: budget,
+                baseline_epochs: epochs,
+                replace_epochs: epochs,
+                snl_epochs: epochs,
+                quiet,
+                ..Default::default()
+            };
             let start = std::time::Instant::now();
             let rows = demo::pipeline_demo(&device, &d)?;
             println!("\n{}", demo::demo_table(&rows));
-            println!("checkpoints and metrics in {} ({:.0} s)", d.out.display(), start.elapsed().as_secs_f64());
+            println!(
+                "checkpoints and metrics in {} ({:.0} s)",
+                d.out.display(),
+                start.elapsed().as_secs_f64()
+            );
             Ok(())
         }
-        Command::Demo { steps, engine: true, .. } => {
+        Command::Demo {
+            steps,
+            engine: true,
+            ..
+        } => {
             let device = Device::open(cli.device)?;
             println!("device: {}", device.describe());
-            let cfg = demo::DemoConfig { steps, ..Default::default() };
+            let cfg = demo::DemoConfig {
+                steps,
+                ..Default::default()
+            };
             let report = demo::train_mlp(&device, &cfg, |step, loss| {
                 println!("step {step:5}  loss {loss:.4}");
             })
@@ -324,7 +354,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Bench { what: BenchWhat::Gemm { quick, reps } } => {
+        Command::Bench {
+            what: BenchWhat::Gemm { quick, reps },
+        } => {
             let device = Device::open(cli.device)?;
             println!("adapter: {}", device.describe());
             for (m, n, k) in bench::gemm_shapes(quick) {
@@ -341,36 +373,74 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Count { model, input } => {
             let m = autorep::models::build(&model, &Device::Cpu, 3, input, 10, 0)?;
-            println!("{:<4} {:<22} {:>8} {:>8} {:>10}", "#", "site", "channels", "pixels", "ReLUs");
+            println!(
+                "{:<4} {:<22} {:>8} {:>8} {:>10}",
+                "#", "site", "channels", "pixels", "ReLUs"
+            );
             for (i, s) in m.sites().iter().enumerate() {
-                println!("{i:<4} {:<22} {:>8} {:>8} {:>10}", s.name, s.channels, s.hw, s.relus());
+                println!(
+                    "{i:<4} {:<22} {:>8} {:>8} {:>10}",
+                    s.name,
+                    s.channels,
+                    s.hw,
+                    s.relus()
+                );
             }
-            println!("total {} ReLUs over {} sites ({model}, {input}x{input})", m.relu_total(), m.sites().len());
+            println!(
+                "total {} ReLUs over {} sites ({model}, {input}x{input})",
+                m.relu_total(),
+                m.sites().len()
+            );
             Ok(())
         }
         Command::Dapa { mean, std, degree } => {
             let fit = autorep::autorep::dapa::fit(mean, std, degree)?;
-            let terms: Vec<String> = fit.coeffs.iter().enumerate().map(|(k, w)| format!("c{k} = {w:.6}")).collect();
-            println!("DaPa degree {degree} for x ~ N({mean}, {std}²): {}", terms.join(", "));
+            let terms: Vec<String> = fit
+                .coeffs
+                .iter()
+                .enumerate()
+                .map(|(k, w)| format!("c{k} = {w:.6}"))
+                .collect();
+            println!(
+                "DaPa degree {degree} for x ~ N({mean}, {std}²): {}",
+                terms.join(", ")
+            );
             println!("expected squared error vs ReLU: {:.6}", fit.mse);
             Ok(())
         }
         Command::Cost(args) => cost(args),
-        Command::Data { what: DataWhat::Fetch { dataset, data } } => {
+        Command::Data {
+            what: DataWhat::Fetch { dataset, data },
+        } => {
             let ds = autorep::data::Dataset::from_name(&dataset)?;
             let dir = autorep::data::fetch(ds, &data)?;
             println!("{} ready in {}", ds.name(), dir.display());
             Ok(())
         }
-        Command::Train { job, lr, momentum, weight_decay } => {
+        Command::Train {
+            job,
+            lr,
+            momentum,
+            weight_decay,
+        } => {
             let device = Device::open(cli.device)?;
             let (o, data) = job_setup(&job, &device)?;
             let s = jobs::train_baseline(&device, &o, &data, lr, momentum, weight_decay)?;
             summary(&s);
             Ok(())
         }
-        Command::Replace { job, rep, identity, weight_lr, mask_lr } => {
-            let method = if identity { autorep::autorep::Method::Identity } else { autorep::autorep::Method::AutoRep };
+        Command::Replace {
+            job,
+            rep,
+            identity,
+            weight_lr,
+            mask_lr,
+        } => {
+            let method = if identity {
+                autorep::autorep::Method::Identity
+            } else {
+                autorep::autorep::Method::AutoRep
+            };
             let cfg = replace_config(&rep, method, 140.0)?;
             let device = Device::open(cli.device)?;
             let (o, data) = job_setup(&job, &device)?;
@@ -379,7 +449,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             summary(&s);
             Ok(())
         }
-        Command::Snl { job, rep, lr, finetune_epochs, finetune_lr } => {
+        Command::Snl {
+            job,
+            rep,
+            lr,
+            finetune_epochs,
+            finetune_lr,
+        } => {
             let cfg = replace_config(&rep, autorep::autorep::Method::Snl, 1e-5)?;
             let device = Device::open(cli.device)?;
             let (o, data) = job_setup(&job, &device)?;
@@ -388,7 +464,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             summary(&s);
             Ok(())
         }
-        Command::Finetune { job, from, teacher, lr } => {
+        Command::Finetune {
+            job,
+            from,
+            teacher,
+            lr,
+        } => {
             let device = Device::open(cli.device)?;
             let (o, data) = job_setup(&job, &device)?;
             let stage = stage_config(&job, lr, lr, job.epochs, lr);
@@ -396,33 +477,80 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             summary(&s);
             Ok(())
         }
-        Command::Eval { checkpoint, dataset, data } => {
+        Command::Eval {
+            checkpoint,
+            dataset,
+            data,
+        } => {
             let device = Device::open(cli.device)?;
             let data = jobs::load_data(&dataset, &data_dir(&dataset, data), &device)?;
             let r = jobs::eval(&device, &checkpoint, &data)?;
-            println!("{}: top-1 {:.2}%  top-5 {:.2}%  ReLUs {} of {} ({:.2}%)", checkpoint.display(), 100.0 * r.top1, 100.0 * r.top5, r.relus, r.relu_total, 100.0 * r.relus as f64 / r.relu_total.max(1) as f64);
+            println!(
+                "{}: top-1 {:.2}%  top-5 {:.2}%  ReLUs {} of {} ({:.2}%)",
+                checkpoint.display(),
+                100.0 * r.top1,
+                100.0 * r.top5,
+                r.relus,
+                r.relu_total,
+                100.0 * r.relus as f64 / r.relu_total.max(1) as f64
+            );
             println!("{:<22} {:>9} {:>9} {:>7}", "site", "kept", "total", "kept%");
             for (name, kept, total) in &r.sites {
-                println!("{name:<22} {kept:>9} {total:>9} {:>6.2}%", 100.0 * *kept as f64 / (*total).max(1) as f64);
+                println!(
+                    "{name:<22} {kept:>9} {total:>9} {:>6.2}%",
+                    100.0 * *kept as f64 / (*total).max(1) as f64
+                );
             }
             let p = autorep::cost::Protocol::crypten();
-            let layers = |f: &dyn Fn(usize, usize) -> bool| r.sites.iter().filter(|s| f(s.1, s.2)).count();
+            let layers =
+                |f: &dyn Fn(usize, usize) -> bool| r.sites.iter().filter(|s| f(s.1, s.2)).count();
             let (relu_layers, poly_layers) = (layers(&|k, _| k > 0), layers(&|k, t| k < t));
             let polys = r.relu_total as u64 - r.relus;
-            let c = autorep::cost::estimate(&p, r.relus, polys, relu_layers, poly_layers, autorep::cost::LAN_BANDWIDTH_BYTES_PER_S, autorep::cost::LAN_RTT_S);
+            let c = autorep::cost::estimate(
+                &p,
+                r.relus,
+                polys,
+                relu_layers,
+                poly_layers,
+                autorep::cost::LAN_BANDWIDTH_BYTES_PER_S,
+                autorep::cost::LAN_RTT_S,
+            );
             println!("{}", c.table());
             Ok(())
         }
-        Command::Bench { what: BenchWhat::Step { model, batch, steps } } => {
+        Command::Bench {
+            what:
+                BenchWhat::Step {
+                    model,
+                    batch,
+                    steps,
+                },
+        } => {
             let device = Device::open(cli.device)?;
             let (s, ips) = bench::training_step(&device, &model, batch, steps)?;
             println!("adapter: {}", device.describe());
-            println!("{model} batch {batch}: {:.1} ms/step, {ips:.1} images/s (median of {steps})", s * 1e3);
+            println!(
+                "{model} batch {batch}: {:.1} ms/step, {ips:.1} images/s (median of {steps})",
+                s * 1e3
+            );
             Ok(())
         }
-        Command::Bench { what: BenchWhat::Kernels { batch, quick, model, reps, json } } => {
+        Command::Bench {
+            what:
+                BenchWhat::Kernels {
+                    batch,
+                    quick,
+                    model,
+                    reps,
+                    json,
+                },
+        } => {
             let device = Device::open(cli.device)?;
-            let (batch, reps) = if quick { (8, reps.min(3)) } else { (batch, reps) };
+            let (batch, reps) = if quick {
+                (8, reps.min(3))
+            } else {
+                (batch, reps)
+            };
             bench_kernels(&device, batch, model, reps, json)
         }
     }
@@ -438,25 +566,44 @@ fn bench_kernels(
     let models = match model.as_deref() {
         None => vec!["resnet18_in", "wrn22_8"],
         Some(m @ ("resnet18_in" | "wrn22_8")) => vec![m],
-        Some(other) => anyhow::bail!("unknown model '{other}' for bench kernels: use resnet18_in or wrn22_8"),
+        Some(other) => {
+            anyhow::bail!("unknown model '{other}' for bench kernels: use resnet18_in or wrn22_8")
+        }
     };
-    println!("adapter: {}  batch {batch}, median of {reps}", device.describe());
+    println!(
+        "adapter: {}  batch {batch}, median of {reps}",
+        device.describe()
+    );
     let gemm_peak = bench::gemm(device, 1024, 1024, 1024, reps)?.gflops;
     println!("GEMM core at 1024³: {gemm_peak:.2} GFLOP/s (the reference for conv fractions)");
     let mut all = Vec::new();
     for m in models {
         println!("-- {m}");
-        let rows = bench::conv_kernels(device, m, batch, reps).with_context(|| format!("conv kernels of {m}"))?;
+        let rows = bench::conv_kernels(device, m, batch, reps)
+            .with_context(|| format!("conv kernels of {m}"))?;
         for r in &rows {
             let g = r.gflops.unwrap_or(0.0);
-            println!("{:<20} {:<34} {:>9.3} ms {:>9.2} GFLOP/s  {:>5.0}% of GEMM", r.kernel, r.shape, r.median_s * 1e3, g, 100.0 * g / gemm_peak);
+            println!(
+                "{:<20} {:<34} {:>9.3} ms {:>9.2} GFLOP/s  {:>5.0}% of GEMM",
+                r.kernel,
+                r.shape,
+                r.median_s * 1e3,
+                g,
+                100.0 * g / gemm_peak
+            );
         }
         all.extend(rows);
     }
     println!("-- memory-bound");
     let rows = bench::memory_kernels(device, batch, reps)?;
     for r in &rows {
-        println!("{:<20} {:<34} {:>9.3} ms {:>9.2} GB/s", r.kernel, r.shape, r.median_s * 1e3, r.gbps.unwrap_or(0.0));
+        println!(
+            "{:<20} {:<34} {:>9.3} ms {:>9.2} GB/s",
+            r.kernel,
+            r.shape,
+            r.median_s * 1e3,
+            r.gbps.unwrap_or(0.0)
+        );
     }
     all.extend(rows);
     if let Some(path) = json {
@@ -475,20 +622,39 @@ fn bench_kernels(
 fn data_dir(dataset: &str, given: Option<std::path::PathBuf>) -> std::path::PathBuf {
     given.unwrap_or_else(|| {
         let shared = std::path::PathBuf::from("../shared/data/cifar-10-jpeg75-bin");
-        if dataset == "cifar10" && shared.is_dir() { shared } else { std::path::PathBuf::from(format!("data/{dataset}")) }
+        if dataset == "cifar10" && shared.is_dir() {
+            shared
+        } else {
+            std::path::PathBuf::from(format!("data/{dataset}"))
+        }
     })
 }
 
 fn job_setup(job: &JobArgs, device: &Device) -> anyhow::Result<(jobs::JobOptions, jobs::Data)> {
     if !autorep::models::MODEL_NAMES.contains(&job.model.as_str()) {
-        anyhow::bail!("unknown model '{}': choose one of {}", job.model, autorep::models::MODEL_NAMES.join(", "));
+        anyhow::bail!(
+            "unknown model '{}': choose one of {}",
+            job.model,
+            autorep::models::MODEL_NAMES.join(", ")
+        );
     }
     if job.batch < 2 {
         anyhow::bail!("--batch must be at least 2 (batch norm needs more than one sample)");
     }
-    let data = jobs::load_data(&job.dataset, &data_dir(&job.dataset, job.data.clone()), device)?;
+    let data = jobs::load_data(
+        &job.dataset,
+        &data_dir(&job.dataset, job.data.clone()),
+        device,
+    )?;
     if !job.quiet {
-        println!("device: {}; {} ({} train, {} test images); model {}", device.describe(), data.name, data.train.len(), data.test.len(), job.model);
+        println!(
+            "device: {}; {} ({} train, {} test images); model {}",
+            device.describe(),
+            data.name,
+            data.train.len(),
+            data.test.len(),
+            job.model
+        );
     }
     let o = jobs::JobOptions {
         model: job.model.clone(),
@@ -503,7 +669,11 @@ fn job_setup(job: &JobArgs, device: &Device) -> anyhow::Result<(jobs::JobOptions
     Ok((o, data))
 }
 
-fn replace_config(r: &ReplaceArgs, method: autorep::autorep::Method, default_lambda: f32) -> anyhow::Result<autorep::autorep::ReplaceConfig> {
+fn replace_config(
+    r: &ReplaceArgs,
+    method: autorep::autorep::Method,
+    default_lambda: f32,
+) -> anyhow::Result<autorep::autorep::ReplaceConfig> {
     use autorep::autorep::{Granularity, Polynomial};
     let granularity = match r.granularity.as_str() {
         "pixel" => Granularity::Pixel,
@@ -532,7 +702,13 @@ fn replace_config(r: &ReplaceArgs, method: autorep::autorep::Method, default_lam
     })
 }
 
-fn stage_config(job: &JobArgs, weight_lr: f32, gate_lr: f32, finetune_epochs: usize, finetune_lr: f32) -> autorep::train::StageConfig {
+fn stage_config(
+    job: &JobArgs,
+    weight_lr: f32,
+    gate_lr: f32,
+    finetune_epochs: usize,
+    finetune_lr: f32,
+) -> autorep::train::StageConfig {
     autorep::train::StageConfig {
         epochs: job.epochs,
         batch: job.batch,
@@ -554,8 +730,15 @@ fn summary(s: &jobs::JobSummary) {
         s.relus,
         s.relu_total,
         100.0 * s.relus as f64 / s.relu_total.max(1) as f64,
-        if s.over_budget_epochs > 0 { format!(", {} epochs ended over budget", s.over_budget_epochs) } else { String::new() },
-        s.best.as_ref().map_or(String::new(), |b| format!("; best checkpoint {}", b.display()))
+        if s.over_budget_epochs > 0 {
+            format!(", {} epochs ended over budget", s.over_budget_epochs)
+        } else {
+            String::new()
+        },
+        s.best.as_ref().map_or(String::new(), |b| format!(
+            "; best checkpoint {}",
+            b.display()
+        ))
     );
 }
 
@@ -567,7 +750,12 @@ fn cost(a: CostArgs) -> anyhow::Result<()> {
         None => total,
     };
     if relus > total {
-        anyhow::bail!("--relus {relus} exceeds {}'s {total} ReLUs at {}x{}", a.model, a.input, a.input);
+        anyhow::bail!(
+            "--relus {relus} exceeds {}'s {total} ReLUs at {}x{}",
+            a.model,
+            a.input,
+            a.input
+        );
     }
     let polys = total - relus;
     let sites = m.sites().len();
@@ -575,7 +763,10 @@ fn cost(a: CostArgs) -> anyhow::Result<()> {
         "all" => autorep::cost::PRESET_NAMES.to_vec(),
         _ => vec![a.protocol.as_str()],
     };
-    println!("{}: {total} activations, {relus} ReLUs kept, {polys} polynomials ({sites} sites)", a.model);
+    println!(
+        "{}: {total} activations, {relus} ReLUs kept, {polys} polynomials ({sites} sites)",
+        a.model
+    );
     for name in names {
         let mut p = autorep::cost::Protocol::by_name(name)?;
         let set = |v: Option<f64>, field: &mut f64| {
@@ -593,7 +784,15 @@ fn cost(a: CostArgs) -> anyhow::Result<()> {
         // Without a mask, assume every site keeps some ReLUs and has some polynomials.
         let layers_relu = if relus > 0 { sites } else { 0 };
         let layers_poly = if polys > 0 { sites } else { 0 };
-        let r = autorep::cost::estimate(&p, relus as u64, polys as u64, layers_relu, layers_poly, a.bandwidth, a.rtt);
+        let r = autorep::cost::estimate(
+            &p,
+            relus as u64,
+            polys as u64,
+            layers_relu,
+            layers_poly,
+            a.bandwidth,
+            a.rtt,
+        );
         let all = autorep::cost::estimate(&p, total as u64, 0, sites, 0, a.bandwidth, a.rtt);
         println!("{}", r.table());
         if relus < total {
@@ -614,7 +813,10 @@ fn devices(choice: DeviceChoice) -> anyhow::Result<()> {
         println!("no GPU adapters found (install Mesa's Vulkan driver: apt-get install mesa-vulkan-drivers libvulkan1)");
     }
     for (i, a) in adapters.iter().enumerate() {
-        println!("[{i}] {} — {:?}, {:?}, driver {} {}", a.name, a.backend, a.device_type, a.driver, a.driver_info);
+        println!(
+            "[{i}] {} — {:?}, {:?}, driver {} {}",
+            a.name, a.backend, a.device_type, a.driver, a.driver_info
+        );
         println!(
             "    max storage binding {} MiB, max buffer {} MiB, workgroup storage {} KiB, {} invocations/workgroup, {} storage buffers/stage",
             a.max_storage_binding >> 20,
@@ -623,7 +825,12 @@ fn devices(choice: DeviceChoice) -> anyhow::Result<()> {
             a.invocations_per_workgroup,
             a.storage_buffers_per_stage
         );
-        println!("    features: f16 {}  subgroups {}  timestamps {}", yes(a.f16), yes(a.subgroup), yes(a.timestamps));
+        println!(
+            "    features: f16 {}  subgroups {}  timestamps {}",
+            yes(a.f16),
+            yes(a.subgroup),
+            yes(a.timestamps)
+        );
     }
     let picked = Device::open(choice)?;
     println!("--device {choice:?} picks: {}", picked.describe());
@@ -631,5 +838,9 @@ fn devices(choice: DeviceChoice) -> anyhow::Result<()> {
 }
 
 fn yes(b: bool) -> &'static str {
-    if b { "yes" } else { "no" }
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
 }

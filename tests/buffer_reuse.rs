@@ -10,7 +10,9 @@ use std::rc::Rc;
 #[test]
 fn warm_steps_allocate_no_new_buffers() {
     let Some(device) = common::gpu() else { return };
-    let Device::Gpu(gpu) = &device else { unreachable!() };
+    let Device::Gpu(gpu) = &device else {
+        unreachable!()
+    };
     let (xs, ys) = disc_and_ring(256, 1);
     let x = Tensor::from_vec(&device, &[256, 2], xs).unwrap();
     let labels = Rc::new(Labels::new(&device, &ys).unwrap());
@@ -18,7 +20,14 @@ fn warm_steps_allocate_no_new_buffers() {
     let sgd = Sgd { lr: 0.1 };
     let step = || {
         model.zero_grad().unwrap();
-        let loss = model.forward(&x).unwrap().cross_entropy(&labels, 0.0).unwrap().loss.mean().unwrap();
+        let loss = model
+            .forward(&x)
+            .unwrap()
+            .cross_entropy(&labels, 0.0)
+            .unwrap()
+            .loss
+            .mean()
+            .unwrap();
         loss.backward().unwrap();
         sgd.step(&model.params()).unwrap();
         device.flush().unwrap();
@@ -32,7 +41,11 @@ fn warm_steps_allocate_no_new_buffers() {
     }
     let last = step();
     last.item().unwrap();
-    assert_eq!(gpu.pool_stats().buffers_created, created, "warm steps created buffers");
+    assert_eq!(
+        gpu.pool_stats().buffers_created,
+        created,
+        "warm steps created buffers"
+    );
     // One submit per step, plus the readback's copy.
     assert_eq!(gpu.stream_stats().submits - submits, 6 + 1);
 }

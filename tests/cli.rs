@@ -3,7 +3,10 @@
 use std::process::Command;
 
 fn autorep(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_autorep")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_autorep"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -16,7 +19,11 @@ fn devices_lists_what_auto_picks() {
 #[test]
 fn demo_runs_on_the_cpu() {
     let out = autorep(&["--device", "cpu", "demo", "--engine", "--steps", "300"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("train accuracy"), "{text}");
 }
@@ -42,19 +49,31 @@ fn gpu_without_adapter_names_the_fix() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("mesa-vulkan-drivers") && err.contains("--device cpu"), "{err}");
+    assert!(
+        err.contains("mesa-vulkan-drivers") && err.contains("--device cpu"),
+        "{err}"
+    );
 }
 
 #[test]
 fn dapa_prints_the_closed_form_and_rejects_bad_input() {
     let out = autorep(&["dapa", "--mean", "0", "--std", "1", "--degree", "2"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("c0 = 0.199471") && text.contains("c2 = 0.199471") && text.contains("0.0112"), "{text}");
-    for (args, needle) in [(vec!["dapa", "--std", "0"], "standard deviation"), (vec!["dapa", "--degree", "5"], "degree 5")] {
+    assert!(
+        text.contains("c0 = 0.199471") && text.contains("c2 = 0.199471") && text.contains("0.0112"),
+        "{text}"
+    );
+    for (args, needle) in [
+        (vec!["dapa", "--std", "0"], "standard deviation"),
+        (vec!["dapa", "--degree", "5"], "degree 5"),
+    ] {
         let out = autorep(&args);
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(needle) && err.trim().lines().count() == 1, "{err}");
+        assert!(
+            err.contains(needle) && err.trim().lines().count() == 1,
+            "{err}"
+        );
     }
 }
 
@@ -62,9 +81,20 @@ fn dapa_prints_the_closed_form_and_rejects_bad_input() {
 fn count_and_cost_report_the_models_relus() {
     let out = autorep(&["count", "--model", "resnet18_in", "--input", "64"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("total 1966080 ReLUs over 16 sites"));
-    let out = autorep(&["cost", "--model", "resnet18_in", "--relus", "12.9k", "--protocol", "crypten"]);
+    let out = autorep(&[
+        "cost",
+        "--model",
+        "resnet18_in",
+        "--relus",
+        "12.9k",
+        "--protocol",
+        "crypten",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("12,900") && text.contains("478,620") && text.contains("23.9x"), "{text}");
+    assert!(
+        text.contains("12,900") && text.contains("478,620") && text.contains("23.9x"),
+        "{text}"
+    );
     let out = autorep(&["cost", "--relus", "600k"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("exceeds resnet18_in's 491520 ReLUs"));
@@ -75,11 +105,62 @@ fn count_and_cost_report_the_models_relus() {
 #[test]
 fn pipeline_commands_reject_bad_input_in_one_line() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--device", "cpu", "train", "--model", "vgg", "--data", "/nonexistent"], "unknown model 'vgg'"),
-        (vec!["--device", "cpu", "train", "--data", "/nonexistent/cifar"], "not found"),
-        (vec!["--device", "cpu", "train", "--dataset", "mnist3d", "--data", "/tmp"], "unknown dataset 'mnist3d'"),
-        (vec!["--device", "cpu", "replace", "--data", "/tmp", "--baseline", "/nonexistent/b.safetensors", "--budget", "12.9k"], "/nonexistent/b.safetensors"),
-        (vec!["--device", "cpu", "replace", "--data", "/tmp", "--baseline", "/nonexistent", "--budget", "lots"], "'lots' is not a ReLU count"),
+        (
+            vec![
+                "--device",
+                "cpu",
+                "train",
+                "--model",
+                "vgg",
+                "--data",
+                "/nonexistent",
+            ],
+            "unknown model 'vgg'",
+        ),
+        (
+            vec!["--device", "cpu", "train", "--data", "/nonexistent/cifar"],
+            "not found",
+        ),
+        (
+            vec![
+                "--device",
+                "cpu",
+                "train",
+                "--dataset",
+                "mnist3d",
+                "--data",
+                "/tmp",
+            ],
+            "unknown dataset 'mnist3d'",
+        ),
+        (
+            vec![
+                "--device",
+                "cpu",
+                "replace",
+                "--data",
+                "/tmp",
+                "--baseline",
+                "/nonexistent/b.safetensors",
+                "--budget",
+                "12.9k",
+            ],
+            "/nonexistent/b.safetensors",
+        ),
+        (
+            vec![
+                "--device",
+                "cpu",
+                "replace",
+                "--data",
+                "/tmp",
+                "--baseline",
+                "/nonexistent",
+                "--budget",
+                "lots",
+            ],
+            "'lots' is not a ReLU count",
+        ),
     ];
     for (args, needle) in cases {
         let out = autorep(&args);

@@ -2,29 +2,55 @@
 
 mod common;
 use autorep::data::{read_cifar10_files, CIFAR10_MEAN, CIFAR10_STD};
-use autorep::train::DeviceSet;
 use autorep::models::{Model, ResNet, ResNetSpec};
 use autorep::nn::{ForwardCtx, Module, Optimizer, OptimizerKind, ParamGroup};
+use autorep::train::DeviceSet;
 use autorep::{Device, Labels, Tensor};
 use common::{gpu, rand_vec, rel_err, vals};
 use std::path::PathBuf;
 use std::rc::Rc;
 
 fn one_step_grads(device: &Device) -> Vec<(String, Vec<f32>)> {
-    let spec = ResNetSpec { name: "tiny".into(), stem_relu: true, widths: vec![4, 8], blocks: vec![1, 1], strides: vec![1, 2] };
+    let spec = ResNetSpec {
+        name: "tiny".into(),
+        stem_relu: true,
+        widths: vec![4, 8],
+        blocks: vec![1, 1],
+        strides: vec![1, 2],
+    };
     let model = ResNet::new(device, spec, 3, 8, 5, 3).unwrap();
     let x = Tensor::from_vec(device, &[6, 3, 8, 8], rand_vec(9, 6 * 3 * 64)).unwrap();
     let y = Rc::new(Labels::new(device, &[0, 1, 2, 3, 4, 0]).unwrap());
-    let loss = model.forward(&x, &ForwardCtx::train()).unwrap().cross_entropy(&y, 0.0).unwrap().loss.mean().unwrap();
+    let loss = model
+        .forward(&x, &ForwardCtx::train())
+        .unwrap()
+        .cross_entropy(&y, 0.0)
+        .unwrap()
+        .loss
+        .mean()
+        .unwrap();
     loss.backward().unwrap();
-    model.params().iter().enumerate().map(|(i, p)| (format!("param {i} {:?}", p.shape()), vals(&p.grad().expect("every parameter gets a gradient")))).collect()
+    model
+        .params()
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            (
+                format!("param {i} {:?}", p.shape()),
+                vals(&p.grad().expect("every parameter gets a gradient")),
+            )
+        })
+        .collect()
 }
 
 #[test]
 fn residual_cnn_step_gives_every_parameter_a_gradient_and_devices_agree() {
     let cpu = one_step_grads(&Device::Cpu);
     for (name, g) in &cpu {
-        assert!(g.iter().all(|v| v.is_finite()), "{name}: non-finite gradient");
+        assert!(
+            g.iter().all(|v| v.is_finite()),
+            "{name}: non-finite gradient"
+        );
         assert!(g.iter().any(|&v| v != 0.0), "{name}: all-zero gradient");
     }
     let Some(dev) = gpu() else { return };
@@ -40,7 +66,10 @@ fn cifar_prefix() -> Option<PathBuf> {
     if dir.join("test_batch.first1017.bin").exists() {
         Some(dir)
     } else {
-        eprintln!("skipping: {} not found (the authentic CIFAR-10 prefix; see ../shared/data/README.md)", dir.display());
+        eprintln!(
+            "skipping: {} not found (the authentic CIFAR-10 prefix; see ../shared/data/README.md)",
+            dir.display()
+        );
         None
     }
 }
@@ -50,24 +79,51 @@ fn cifar_prefix() -> Option<PathBuf> {
 #[test]
 fn small_cnn_learns_cifar10_prefix_on_cpu() {
     let Some(dir) = cifar_prefix() else { return };
-    let train_files: Vec<PathBuf> = (1..=5).map(|i| dir.join(format!("data_batch_{i}.first1017.bin"))).collect();
+    let train_files: Vec<PathBuf> = (1..=5)
+        .map(|i| dir.join(format!("data_batch_{i}.first1017.bin")))
+        .collect();
     let refs: Vec<&std::path::Path> = train_files.iter().map(|p| p.as_path()).collect();
     let device = Device::Cpu;
-    let set = |files: &[&std::path::Path]| DeviceSet::new(&device, read_cifar10_files(files).unwrap(), &CIFAR10_MEAN, &CIFAR10_STD, 4).unwrap();
+    let set = |files: &[&std::path::Path]| {
+        DeviceSet::new(
+            &device,
+            read_cifar10_files(files).unwrap(),
+            &CIFAR10_MEAN,
+            &CIFAR10_STD,
+            4,
+        )
+        .unwrap()
+    };
     let train = set(&refs);
     let test = set(&[&dir.join("test_batch.first1017.bin")]);
     assert_eq!((train.len(), test.len()), (5085, 1017));
-    let spec = ResNetSpec { name: "cnn".into(), stem_relu: true, widths: vec![8, 16, 32], blocks: vec![1; 3], strides: vec![1, 2, 2] };
+    let spec = ResNetSpec {
+        name: "cnn".into(),
+        stem_relu: true,
+        widths: vec![8, 16, 32],
+        blocks: vec![1; 3],
+        strides: vec![1, 2, 2],
+    };
     let model = ResNet::new(&device, spec, 3, 32, 10, 1).unwrap();
     let group = ParamGroup::new(&device, "weights", model.params()).unwrap();
     let mut opt = Optimizer::new(&device, OptimizerKind::adam(0.0), vec![(group, 3e-3)]).unwrap();
     let start = std::time::Instant::now();
     for epoch in 0..3 {
-        let plan = autorep::train::EpochPlan { augment: false, ..autorep::train::EpochPlan::plain(64, 1, epoch) };
+        let plan = autorep::train::EpochPlan {
+            augment: false,
+            ..autorep::train::EpochPlan::plain(64, 1, epoch)
+        };
         let s = autorep::train::train_epoch(&model, &mut opt, &train, plan, &device).unwrap();
-        eprintln!("epoch {epoch}: loss {:.3} train acc {:.3} ({:.1} s)", s.loss, s.accuracy, s.seconds);
+        eprintln!(
+            "epoch {epoch}: loss {:.3} train acc {:.3} ({:.1} s)",
+            s.loss, s.accuracy, s.seconds
+        );
     }
     let eval = autorep::train::evaluate(&model, None, &test, 256).unwrap();
-    eprintln!("test accuracy {:.3} after {:.1} s", eval.accuracy, start.elapsed().as_secs_f64());
+    eprintln!(
+        "test accuracy {:.3} after {:.1} s",
+        eval.accuracy,
+        start.elapsed().as_secs_f64()
+    );
     assert!(eval.accuracy >= 0.40, "test accuracy {}", eval.accuracy);
 }

@@ -21,13 +21,27 @@ fn pipeline_demo_meets_the_budget_for_every_method() {
     eprintln!("{}", demo_table(&rows));
     assert_eq!(rows.len(), 4);
     let total = rows[0].relu_total;
-    assert_eq!(rows[0].relus as usize, total, "the baseline keeps every ReLU");
+    assert_eq!(
+        rows[0].relus as usize, total,
+        "the baseline keeps every ReLU"
+    );
     let budget = (total as f64 * 0.1).round() as u64;
     for r in &rows[1..] {
-        assert!(r.relus <= budget, "{}: {} ReLUs over the budget {budget}", r.method, r.relus);
+        assert!(
+            r.relus <= budget,
+            "{}: {} ReLUs over the budget {budget}",
+            r.method,
+            r.relus
+        );
         assert!(r.top1 > 0.0, "{}", r.method);
-        assert!(r.crypten_bytes < rows[0].crypten_bytes, "{}: replacing ReLUs cuts communication", r.method);
+        assert!(
+            r.crypten_bytes < rows[0].crypten_bytes,
+            "{}: replacing ReLUs cuts communication",
+            r.method
+        );
     }
-    assert!(out.join("autorep/metrics.jsonl").exists() && out.join("snl/best.safetensors").exists());
+    assert!(
+        out.join("autorep/metrics.jsonl").exists() && out.join("snl/best.safetensors").exists()
+    );
     let _ = std::fs::remove_dir_all(&out);
 }

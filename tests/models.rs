@@ -18,10 +18,22 @@ fn relu_totals_match_the_notes() {
         let m = build(name, &d, 3, input, 10, 0).unwrap();
         assert_eq!(m.relu_total(), want, "{name} at {input}");
     }
-    assert_eq!(build("resnet18_in", &d, 3, 32, 10, 0).unwrap().sites().len(), 16);
-    assert_eq!(build("wrn22_8", &d, 3, 32, 10, 0).unwrap().sites().len(), 18);
+    assert_eq!(
+        build("resnet18_in", &d, 3, 32, 10, 0)
+            .unwrap()
+            .sites()
+            .len(),
+        16
+    );
+    assert_eq!(
+        build("wrn22_8", &d, 3, 32, 10, 0).unwrap().sites().len(),
+        18
+    );
     let e = build("vgg", &d, 3, 32, 10, 0).err().unwrap().to_string();
-    assert!(e.contains("unknown model 'vgg'") && e.contains("resnet18_in"), "{e}");
+    assert!(
+        e.contains("unknown model 'vgg'") && e.contains("resnet18_in"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -30,11 +42,13 @@ fn small_models_run_forward_on_the_cpu() {
     for name in ["small", "wrn22_8"] {
         let input = 8;
         let m = if name == "wrn22_8" {
-            Box::new(autorep::models::WideResNet::new(&d, 10, 1, 3, input, 7, 0).unwrap()) as Box<dyn Model>
+            Box::new(autorep::models::WideResNet::new(&d, 10, 1, 3, input, 7, 0).unwrap())
+                as Box<dyn Model>
         } else {
             build(name, &d, 3, input, 7, 0).unwrap()
         };
-        let x = Tensor::from_vec(&d, &[2, 3, input, input], vec![0.1; 2 * 3 * input * input]).unwrap();
+        let x =
+            Tensor::from_vec(&d, &[2, 3, input, input], vec![0.1; 2 * 3 * input * input]).unwrap();
         let y = m.forward(&x, &ForwardCtx::train()).unwrap();
         assert_eq!(y.shape(), &[2, 7]);
         assert!(y.to_vec().unwrap().iter().all(|v| v.is_finite()));

@@ -6,7 +6,12 @@ use autorep::{Device, Tensor};
 use common::{gpu, rand_vec, rel_err, vals};
 
 /// Two groups with their own rates; loss = Σ (a ⊙ a) + Σ (b · 3); a few steps.
-fn run(device: &Device, kind: OptimizerKind, lookahead: Option<Lookahead>, clip: Option<f32>) -> (Vec<f32>, Vec<f32>) {
+fn run(
+    device: &Device,
+    kind: OptimizerKind,
+    lookahead: Option<Lookahead>,
+    clip: Option<f32>,
+) -> (Vec<f32>, Vec<f32>) {
     let a = Tensor::param(device, &[3, 7], rand_vec(1, 21)).unwrap();
     let b = Tensor::param(device, &[65], rand_vec(2, 65)).unwrap();
     let ga = ParamGroup::new(device, "weights", vec![a.clone()]).unwrap();
@@ -20,7 +25,13 @@ fn run(device: &Device, kind: OptimizerKind, lookahead: Option<Lookahead>, clip:
     }
     for _ in 0..5 {
         opt.zero_grad().unwrap();
-        let loss = a.mul(&a).unwrap().sum().unwrap().add(&b.scale(3.0).unwrap().sum().unwrap()).unwrap();
+        let loss = a
+            .mul(&a)
+            .unwrap()
+            .sum()
+            .unwrap()
+            .add(&b.scale(3.0).unwrap().sum().unwrap())
+            .unwrap();
         loss.backward().unwrap();
         opt.step(0.5).unwrap();
     }
@@ -39,7 +50,12 @@ fn kinds() -> Vec<OptimizerKind> {
 
 #[test]
 fn plain_sgd_follows_the_gradient_with_each_groups_rate() {
-    let (a, b) = run(&Device::Cpu, OptimizerKind::sgd(0.0, 0.0, false), None, None);
+    let (a, b) = run(
+        &Device::Cpu,
+        OptimizerKind::sgd(0.0, 0.0, false),
+        None,
+        None,
+    );
     // a ← a − 0.05·2a each step → a·0.9⁵; b ← b − 0.005·3 each step.
     let (a0, b0) = (rand_vec(1, 21), rand_vec(2, 65));
     for (x, x0) in a.iter().zip(&a0) {
@@ -66,8 +82,18 @@ fn gpu_optimizers_match_cpu() {
 
 #[test]
 fn clipping_shrinks_the_update() {
-    let free = run(&Device::Cpu, OptimizerKind::sgd(0.0, 0.0, false), None, None);
-    let clipped = run(&Device::Cpu, OptimizerKind::sgd(0.0, 0.0, false), None, Some(0.1));
+    let free = run(
+        &Device::Cpu,
+        OptimizerKind::sgd(0.0, 0.0, false),
+        None,
+        None,
+    );
+    let clipped = run(
+        &Device::Cpu,
+        OptimizerKind::sgd(0.0, 0.0, false),
+        None,
+        Some(0.1),
+    );
     let a0 = rand_vec(2, 65);
     let moved = |b: &[f32]| b.iter().zip(&a0).map(|(x, y)| (x - y).abs()).sum::<f32>();
     assert!(moved(&clipped.1) < 0.1 * moved(&free.1));
@@ -75,13 +101,26 @@ fn clipping_shrinks_the_update() {
 
 #[test]
 fn schedules_follow_their_formulas() {
-    let cos = LrSchedule::new(Schedule::Cosine { total: 10, base: 0.1, floor: 1e-5 });
+    let cos = LrSchedule::new(Schedule::Cosine {
+        total: 10,
+        base: 0.1,
+        floor: 1e-5,
+    });
     assert!((cos.factor(0) - 1.0).abs() < 1e-6);
     assert!((cos.factor(5) - (1e-4 + (1.0 - 1e-4) * 0.5)).abs() < 1e-6);
     assert!((cos.factor(10) - 1e-4).abs() < 1e-7);
-    let ms = LrSchedule::new(Schedule::MultiStep { milestones: vec![80, 120], gamma: 0.1 });
+    let ms = LrSchedule::new(Schedule::MultiStep {
+        milestones: vec![80, 120],
+        gamma: 0.1,
+    });
     assert_eq!((ms.factor(79), ms.factor(80)), (1.0, 0.1));
     assert!((ms.factor(150) - 0.01).abs() < 1e-7);
-    let warm = LrSchedule { schedule: Schedule::Constant, warmup: 3 };
-    assert_eq!([warm.factor(0), warm.factor(2), warm.factor(3)], [0.25, 0.75, 1.0]);
+    let warm = LrSchedule {
+        schedule: Schedule::Constant,
+        warmup: 3,
+    };
+    assert_eq!(
+        [warm.factor(0), warm.factor(2), warm.factor(3)],
+        [0.25, 0.75, 1.0]
+    );
 }

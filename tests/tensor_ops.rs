@@ -26,7 +26,10 @@ fn loss_and_grads(c: &Case, device: &Device) -> (Vec<f32>, Vec<Vec<f32>>) {
     let out = (c.forward)(&xs).unwrap();
     let w = Tensor::from_vec(device, out.shape(), rand_vec(7, out.numel())).unwrap();
     out.mul(&w).unwrap().sum().unwrap().backward().unwrap();
-    let grads = xs.iter().map(|x| vals(&x.grad().expect("gradient reached the input"))).collect();
+    let grads = xs
+        .iter()
+        .map(|x| vals(&x.grad().expect("gradient reached the input")))
+        .collect();
     (vals(&out), grads)
 }
 
@@ -40,7 +43,11 @@ fn gpu_ops_match_cpu_forward_and_backward() {
         assert!(e <= c.tol, "{}: forward rel err {e}", c.name);
         for (i, (gg, gc)) in grads_g.iter().zip(&grads_c).enumerate() {
             let e = rel_err(gg, gc);
-            assert!(e <= c.tol.max(1e-4), "{}: grad of input {i} rel err {e}", c.name);
+            assert!(
+                e <= c.tol.max(1e-4),
+                "{}: grad of input {i} rel err {e}",
+                c.name
+            );
         }
     }
 }
@@ -55,7 +62,8 @@ fn backward_matches_finite_differences_in_f64() {
             .collect();
         let out_len = (c.reference)(&xs).len();
         let w: Vec<f64> = rand_vec(7, out_len).iter().map(|&v| v as f64).collect();
-        let loss = |xs: &[Vec<f64>]| -> f64 { (c.reference)(xs).iter().zip(&w).map(|(o, w)| o * w).sum() };
+        let loss =
+            |xs: &[Vec<f64>]| -> f64 { (c.reference)(xs).iter().zip(&w).map(|(o, w)| o * w).sum() };
         let h = 1e-5;
         for (i, grad) in analytic.iter().enumerate() {
             for (j, &a) in grad.iter().enumerate() {
@@ -65,7 +73,11 @@ fn backward_matches_finite_differences_in_f64() {
                 m[i][j] -= h;
                 let numeric = (loss(&p) - loss(&m)) / (2.0 * h);
                 let err = (a as f64 - numeric).abs() / numeric.abs().max(1.0);
-                assert!(err < 1e-4, "{}: d/dx{i}[{j}] analytic {a} vs numeric {numeric}", c.name);
+                assert!(
+                    err < 1e-4,
+                    "{}: d/dx{i}[{j}] analytic {a} vs numeric {numeric}",
+                    c.name
+                );
             }
         }
     }
@@ -75,7 +87,13 @@ fn backward_matches_finite_differences_in_f64() {
 fn gradients_accumulate_across_uses_of_a_tensor() {
     let x = Tensor::param(&Device::Cpu, &[3], vec![1.0, -2.0, 3.0]).unwrap();
     // y = x*x + 3x  →  dy/dx = 2x + 3
-    let y = x.mul(&x).unwrap().add(&x.scale(3.0).unwrap()).unwrap().sum().unwrap();
+    let y = x
+        .mul(&x)
+        .unwrap()
+        .add(&x.scale(3.0).unwrap())
+        .unwrap()
+        .sum()
+        .unwrap();
     y.backward().unwrap();
     assert_eq!(vals(&x.grad().unwrap()), vec![5.0, -1.0, 9.0]);
     // A second backward adds to the stored gradient until zero_grad.
@@ -103,7 +121,9 @@ fn shape_mismatch_is_a_typed_error_naming_both_shapes() {
     let e = a.matmul(&a).unwrap_err().to_string();
     assert!(e.contains("matmul") && e.contains("[2, 3]"), "{e}");
     assert!(a.matmul(&b).is_ok());
-    let e = Tensor::from_vec(&Device::Cpu, &[2, 2], vec![0.0; 3]).unwrap_err().to_string();
+    let e = Tensor::from_vec(&Device::Cpu, &[2, 2], vec![0.0; 3])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("[2, 2]"), "{e}");
 }
 
@@ -123,7 +143,13 @@ fn param_group_gradients_land_in_the_flat_buffer() {
         assert_eq!(&flat[64..134], &b0[..]);
         for _ in 0..2 {
             // loss = Σ a² + 3 Σ b  →  da = 2a, db = 3; twice → accumulated
-            let loss = a.mul(&a).unwrap().sum().unwrap().add(&b.scale(3.0).unwrap().sum().unwrap()).unwrap();
+            let loss = a
+                .mul(&a)
+                .unwrap()
+                .sum()
+                .unwrap()
+                .add(&b.scale(3.0).unwrap().sum().unwrap())
+                .unwrap();
             loss.backward().unwrap();
         }
         let g = vals(&group.grads);

@@ -20,9 +20,19 @@ fn main() {
         }
         ts.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let want = 0.125 * k as f32;
-        for got in [g.read_f32(&c, 0, 1).unwrap()[0], g.read_f32(&c, m * n - 1, 1).unwrap()[0]] {
-            assert!((got - want).abs() <= 1e-4 * want, "{m}x{n}x{k}: C holds {got}, want {want}");
+        for got in [
+            g.read_f32(&c, 0, 1).unwrap()[0],
+            g.read_f32(&c, m * n - 1, 1).unwrap()[0],
+        ] {
+            assert!(
+                (got - want).abs() <= 1e-4 * want,
+                "{m}x{n}x{k}: C holds {got}, want {want}"
+            );
         }
-        println!("{m}x{n}x{k}: {:.2} GFLOP/s ({:.1} ms)", p.flops() / ts[1] / 1e9, ts[1] * 1e3);
+        println!(
+            "{m}x{n}x{k}: {:.2} GFLOP/s ({:.1} ms)",
+            p.flops() / ts[1] / 1e9,
+            ts[1] * 1e3
+        );
     }
 }

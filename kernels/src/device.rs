@@ -88,17 +88,21 @@ fn rank(a: &wgpu::Adapter) -> (u8, u8) {
 }
 
 fn sorted_adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
-    let mut adapters: Vec<_> = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
-        .into_iter()
-        .filter(usable)
-        .collect();
+    let mut adapters: Vec<_> =
+        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+            .into_iter()
+            .filter(usable)
+            .collect();
     adapters.sort_by_key(rank);
     adapters
 }
 
 /// Every adapter the instance sees, best first (the first is what `auto` picks).
 pub fn list_adapters() -> Vec<AdapterReport> {
-    sorted_adapters(&instance()).iter().map(AdapterReport::of).collect()
+    sorted_adapters(&instance())
+        .iter()
+        .map(AdapterReport::of)
+        .collect()
 }
 
 /// Shared state of one opened GPU device. Cheap to clone through [`Gpu`].
@@ -123,7 +127,11 @@ pub struct Gpu(pub(crate) Arc<GpuInner>);
 
 impl std::fmt::Debug for Gpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Gpu({} on {:?})", self.0.report.name, self.0.report.backend)
+        write!(
+            f,
+            "Gpu({} on {:?})",
+            self.0.report.name, self.0.report.backend
+        )
     }
 }
 

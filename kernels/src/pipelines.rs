@@ -117,10 +117,7 @@ impl Gpu {
             // and loop counters; wgpu's injected checks cost up to ~1.5x on GEMM-like loops.
             // AUTOREP_CHECKED_SHADERS=1 restores them for debugging.
             unsafe {
-                device.create_shader_module_trusted(
-                    desc,
-                    wgpu::ShaderRuntimeChecks::unchecked(),
-                )
+                device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
             }
         };
         let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -128,18 +125,20 @@ impl Gpu {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let pipeline = Arc::new(device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(kernel.entry),
-            layout: Some(&pl),
-            module: &module,
-            entry_point: Some(kernel.entry),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants,
-                // Every kernel writes its workgroup tiles before reading them.
-                zero_initialize_workgroup_memory: false,
-            },
-            cache: None,
-        }));
+        let pipeline = Arc::new(
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(kernel.entry),
+                layout: Some(&pl),
+                module: &module,
+                entry_point: Some(kernel.entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    // Every kernel writes its workgroup tiles before reading them.
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            }),
+        );
         self.0
             .pipelines
             .pipelines

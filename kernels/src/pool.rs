@@ -48,7 +48,14 @@ impl Drop for Loan {
     fn drop(&mut self) {
         if let Some(owner) = self.owner.upgrade() {
             let raw = self.raw.clone();
-            owner.pool.free.lock().unwrap().entry(raw.size).or_default().push(raw);
+            owner
+                .pool
+                .free
+                .lock()
+                .unwrap()
+                .entry(raw.size)
+                .or_default()
+                .push(raw);
         }
     }
 }
@@ -83,21 +90,43 @@ impl GpuBuffer {
     /// `len` bytes from byte `offset` of this buffer, sharing its memory. `offset` must be a
     /// multiple of [`VIEW_ALIGN`] so the view can be bound by itself.
     pub fn view(&self, offset: u64, len: u64) -> GpuBuffer {
-        assert!(offset.is_multiple_of(VIEW_ALIGN), "view offset {offset} is not {VIEW_ALIGN}-aligned");
-        assert!(offset + len <= self.len, "view {offset}+{len} outside a {}-byte buffer", self.len);
-        GpuBuffer { loan: self.loan.clone(), offset: self.offset + offset, len }
+        assert!(
+            offset.is_multiple_of(VIEW_ALIGN),
+            "view offset {offset} is not {VIEW_ALIGN}-aligned"
+        );
+        assert!(
+            offset + len <= self.len,
+            "view {offset}+{len} outside a {}-byte buffer",
+            self.len
+        );
+        GpuBuffer {
+            loan: self.loan.clone(),
+            offset: self.offset + offset,
+            len,
+        }
     }
 }
 
 impl std::fmt::Debug for GpuBuffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "GpuBuffer(#{} @{}, {} bytes)", self.raw().id, self.offset, self.len)
+        write!(
+            f,
+            "GpuBuffer(#{} @{}, {} bytes)",
+            self.raw().id,
+            self.offset,
+            self.len
+        )
     }
 }
 
 impl BufferPool {
     pub(crate) fn return_staging(&self, buf: wgpu::Buffer) {
-        self.staging.lock().unwrap().entry(buf.size()).or_default().push(buf);
+        self.staging
+            .lock()
+            .unwrap()
+            .entry(buf.size())
+            .or_default()
+            .push(buf);
     }
 }
 
@@ -106,13 +135,21 @@ impl Gpu {
     pub fn alloc(&self, bytes: u64) -> Result<GpuBuffer> {
         let size = bytes.max(4).div_ceil(GRANULE) * GRANULE;
         let pool = &self.0.pool;
-        let reused = pool.free.lock().unwrap().get_mut(&size).and_then(|v| v.pop());
+        let reused = pool
+            .free
+            .lock()
+            .unwrap()
+            .get_mut(&size)
+            .and_then(|v| v.pop());
         let raw = match reused {
             Some(raw) => raw,
             None => self.create_raw(size)?,
         };
         Ok(GpuBuffer {
-            loan: Arc::new(Loan { raw, owner: Arc::downgrade(&self.0) }),
+            loan: Arc::new(Loan {
+                raw,
+                owner: Arc::downgrade(&self.0),
+            }),
             offset: 0,
             len: bytes,
         })
@@ -126,7 +163,10 @@ impl Gpu {
                 reason: format!("larger than this adapter's max buffer size of {max} bytes"),
             });
         }
-        let scope = self.0.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let scope = self
+            .0
+            .device
+            .push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let buffer = self.0.device.create_buffer(&wgpu::BufferDescriptor {
             label: None,
             size,
@@ -138,7 +178,11 @@ impl Gpu {
         if let Some(err) = pollster::block_on(scope.pop()) {
             return Err(KernelError::OutOfMemory {
                 bytes: size,
-                reason: err.to_string().split_whitespace().collect::<Vec<_>>().join(" "),
+                reason: err
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
             });
         }
         let pool = &self.0.pool;
@@ -153,7 +197,14 @@ impl Gpu {
 
     /// A MAP_READ buffer of exactly `size` bytes for readback, from the pool when possible.
     pub(crate) fn staging(&self, size: u64) -> wgpu::Buffer {
-        let reused = self.0.pool.staging.lock().unwrap().get_mut(&size).and_then(|v| v.pop());
+        let reused = self
+            .0
+            .pool
+            .staging
+            .lock()
+            .unwrap()
+            .get_mut(&size)
+            .and_then(|v| v.pop());
         reused.unwrap_or_else(|| {
             self.0.pool.created.fetch_add(1, Ordering::Relaxed);
             self.0.pool.bytes_created.fetch_add(size, Ordering::Relaxed);
@@ -171,7 +222,13 @@ impl Gpu {
         PoolStats {
             buffers_created: pool.created.load(Ordering::Relaxed),
             bytes_created: pool.bytes_created.load(Ordering::Relaxed),
-            buffers_free: pool.free.lock().unwrap().values().map(|v| v.len() as u64).sum(),
+            buffers_free: pool
+                .free
+                .lock()
+                .unwrap()
+                .values()
+                .map(|v| v.len() as u64)
+                .sum(),
         }
     }
 }

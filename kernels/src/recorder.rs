@@ -105,8 +105,17 @@ impl Gpu {
         bindings: &[BufRef<'_>],
         groups: [u32; 3],
     ) -> Result<()> {
-        assert_eq!(bindings.len(), kernel.bindings.len(), "{}: binding count", kernel.entry);
-        assert!(params.len() as u64 * 4 <= PARAM_BYTES, "{}: params", kernel.entry);
+        assert_eq!(
+            bindings.len(),
+            kernel.bindings.len(),
+            "{}: binding count",
+            kernel.entry
+        );
+        assert!(
+            params.len() as u64 * 4 <= PARAM_BYTES,
+            "{}: params",
+            kernel.entry
+        );
         let limit = self.max_binding();
         if let Some(big) = bindings.iter().find(|b| b.size > limit) {
             return Err(KernelError::BindingTooLarge {
@@ -227,7 +236,9 @@ impl Gpu {
             &padded
         };
         if !bytes.is_empty() {
-            self.0.queue.write_buffer(buf.wgpu(), buf.offset_bytes() + offset, bytes);
+            self.0
+                .queue
+                .write_buffer(buf.wgpu(), buf.offset_bytes() + offset, bytes);
         }
         Ok(())
     }

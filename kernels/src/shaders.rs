@@ -23,4 +23,15 @@ shader!(GATE, "gate.wgsl");
 shader!(AUGMENT, "augment.wgsl");
 
 /// All shaders, for validation tests and pipeline warm-up.
-pub const ALL: &[Shader] = &[ELEMENTWISE, REDUCE, LOSS, GEMM, CONV, NORM, POOL, OPTIM, GATE, AUGMENT];
+pub const ALL: &[Shader] = &[
+    ELEMENTWISE,
+    REDUCE,
+    LOSS,
+    GEMM,
+    CONV,
+    NORM,
+    POOL,
+    OPTIM,
+    GATE,
+    AUGMENT,
+];

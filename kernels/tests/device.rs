@@ -9,7 +9,9 @@ fn gpu_tests_run_on_the_requested_backend() {
     if let Ok(want) = std::env::var("WGPU_BACKEND") {
         let want = want.to_ascii_lowercase();
         let ok = match backend {
-            autorep_kernels::wgpu::Backend::Vulkan => want.contains("vulkan") || want.contains("vk"),
+            autorep_kernels::wgpu::Backend::Vulkan => {
+                want.contains("vulkan") || want.contains("vk")
+            }
             autorep_kernels::wgpu::Backend::Metal => want.contains("metal"),
             autorep_kernels::wgpu::Backend::Dx12 => want.contains("dx12"),
             autorep_kernels::wgpu::Backend::Gl => want.contains("gl"),

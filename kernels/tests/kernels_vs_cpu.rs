@@ -52,7 +52,16 @@ fn bias_add_matches_cpu() {
         let x = rand_vec(3, n);
         let b = rand_vec(4, c);
         let out = g.alloc(n as u64 * 4).unwrap();
-        launch::bias_add(&g, n, c, inner, &g.upload(&x).unwrap(), &g.upload(&b).unwrap(), &out).unwrap();
+        launch::bias_add(
+            &g,
+            n,
+            c,
+            inner,
+            &g.upload(&x).unwrap(),
+            &g.upload(&b).unwrap(),
+            &out,
+        )
+        .unwrap();
         let mut want = vec![0f32; n];
         cpu::bias_add(&x, &b, inner, &mut want);
         let e = rel_err(&g.read_f32(&out, 0, n).unwrap(), &want);
@@ -88,7 +97,10 @@ fn reductions_match_cpu() {
         let want = 0.5 * x.iter().map(|&v| v as f64).sum::<f64>() as f32;
         let got = g.read_f32(&out, 0, 1).unwrap()[0];
         let scale = x.iter().map(|v| v.abs()).sum::<f32>() * 0.5;
-        assert!((got - want).abs() <= 1e-4 * scale.max(1.0), "sum_all n={n}: {got} vs {want}");
+        assert!(
+            (got - want).abs() <= 1e-4 * scale.max(1.0),
+            "sum_all n={n}: {got} vs {want}"
+        );
     }
     for &(outer, len, inner) in &[(1, 1, 1), (1, 129, 7), (3, 33, 1), (7, 5, 13), (2, 1000, 3)] {
         let x = rand_vec(6, outer * len * inner);
@@ -105,15 +117,29 @@ fn reductions_match_cpu() {
 fn cross_entropy_matches_cpu() {
     let Some(g) = gpu() else { return };
     for &(rows, classes, eps) in &[(1, 2, 0.0), (7, 10, 0.0), (33, 100, 0.1), (129, 7, 0.2)] {
-        let logits: Vec<f32> = rand_vec(7, rows * classes).iter().map(|v| v * 5.0).collect();
+        let logits: Vec<f32> = rand_vec(7, rows * classes)
+            .iter()
+            .map(|v| v * 5.0)
+            .collect();
         let labels: Vec<u32> = (0..rows).map(|r| ((r * 7 + 3) % classes) as u32).collect();
         let gloss = rand_vec(8, rows);
-        let (bl, by, bg) = (g.upload(&logits).unwrap(), g.upload(&labels).unwrap(), g.upload(&gloss).unwrap());
-        let (loss, correct) = (g.alloc(rows as u64 * 4).unwrap(), g.alloc(rows as u64 * 4).unwrap());
+        let (bl, by, bg) = (
+            g.upload(&logits).unwrap(),
+            g.upload(&labels).unwrap(),
+            g.upload(&gloss).unwrap(),
+        );
+        let (loss, correct) = (
+            g.alloc(rows as u64 * 4).unwrap(),
+            g.alloc(rows as u64 * 4).unwrap(),
+        );
         let glogits = g.alloc((rows * classes) as u64 * 4).unwrap();
         launch::ce_forward(&g, rows, classes, eps, &bl, &by, &loss, &correct).unwrap();
         launch::ce_backward(&g, rows, classes, eps, &bl, &by, &bg, &glogits).unwrap();
-        let (mut wl, mut wc, mut wg) = (vec![0f32; rows], vec![0f32; rows], vec![0f32; rows * classes]);
+        let (mut wl, mut wc, mut wg) = (
+            vec![0f32; rows],
+            vec![0f32; rows],
+            vec![0f32; rows * classes],
+        );
         cpu::ce_forward(&logits, &labels, classes, eps, &mut wl, &mut wc);
         cpu::ce_backward(&logits, &labels, &gloss, classes, eps, &mut wg);
         assert!(rel_err(&g.read_f32(&loss, 0, rows).unwrap(), &wl) <= 1e-5);
@@ -133,7 +159,13 @@ fn transposed_gemm_equals_explicit_transpose() {
     };
     let (at, bt) = (t(&a, m, k), t(&b, k, n)); // [k, m], [n, k]
     let mut want = vec![0f32; m * n];
-    cpu::gemm(&GemmParams::dense(m, n, k, false, false), &a, &b, &[], &mut want);
+    cpu::gemm(
+        &GemmParams::dense(m, n, k, false, false),
+        &a,
+        &b,
+        &[],
+        &mut want,
+    );
     for (ta, tb) in [(true, false), (false, true), (true, true)] {
         let mut got = vec![0f32; m * n];
         let (aa, bb) = (if ta { &at } else { &a }, if tb { &bt } else { &b });
@@ -142,8 +174,19 @@ fn transposed_gemm_equals_explicit_transpose() {
         if let Some(g) = gpu() {
             let c = g.alloc((m * n) as u64 * 4).unwrap();
             let p = GemmParams::dense(m, n, k, ta, tb);
-            launch::gemm(&g, &p, &g.upload(aa).unwrap(), &g.upload(bb).unwrap(), None, &c).unwrap();
-            assert!(rel_err(&g.read_f32(&c, 0, m * n).unwrap(), &want) < 1e-5, "gpu ta={ta} tb={tb}");
+            launch::gemm(
+                &g,
+                &p,
+                &g.upload(aa).unwrap(),
+                &g.upload(bb).unwrap(),
+                None,
+                &c,
+            )
+            .unwrap();
+            assert!(
+                rel_err(&g.read_f32(&c, 0, m * n).unwrap(), &want) < 1e-5,
+                "gpu ta={ta} tb={tb}"
+            );
         }
     }
 }
@@ -156,7 +199,15 @@ fn check_gemm(g: &autorep_kernels::Gpu, p: &GemmParams, what: &str) {
     let bias = rand_vec(12, p.bias_off.map_or(1, |o| o + p.n));
     let bc = g.upload(&c0).unwrap();
     let bb = g.upload(&bias).unwrap();
-    launch::gemm(g, p, &g.upload(&a).unwrap(), &g.upload(&b).unwrap(), Some(&bb), &bc).unwrap();
+    launch::gemm(
+        g,
+        p,
+        &g.upload(&a).unwrap(),
+        &g.upload(&b).unwrap(),
+        Some(&bb),
+        &bc,
+    )
+    .unwrap();
     let mut want = c0.clone();
     cpu::gemm(p, &a, &b, &bias, &mut want);
     let e = rel_err(&g.read_f32(&bc, 0, ec).unwrap(), &want);
@@ -166,7 +217,14 @@ fn check_gemm(g: &autorep_kernels::Gpu, p: &GemmParams, what: &str) {
 #[test]
 fn gemm_matches_cpu_on_odd_shapes_and_transposes() {
     let Some(g) = gpu() else { return };
-    let shapes = [(1, 1, 1), (7, 33, 129), (129, 7, 33), (33, 129, 7), (65, 63, 17), (100, 1, 300)];
+    let shapes = [
+        (1, 1, 1),
+        (7, 33, 129),
+        (129, 7, 33),
+        (33, 129, 7),
+        (65, 63, 17),
+        (100, 1, 300),
+    ];
     for &(m, n, k) in &shapes {
         for ta in [false, true] {
             for tb in [false, true] {
@@ -182,11 +240,31 @@ fn gemm_matches_cpu_on_odd_shapes_and_transposes() {
     check_gemm(&g, &p, "accumulate");
     // Batched, with offsets and a padded C row stride.
     let q = GemmParams {
-        m: 9, n: 11, k: 13, batch: 3,
-        a: Strided { off: 5, rs: 13, cs: 1, bs: 9 * 13 + 2 },
-        b: Strided { off: 1, rs: 1, cs: 13, bs: 11 * 13 },
-        c: Strided { off: 2, rs: 12, cs: 1, bs: 9 * 12 },
-        bias_off: None, accumulate: false, alpha: 1.0,
+        m: 9,
+        n: 11,
+        k: 13,
+        batch: 3,
+        a: Strided {
+            off: 5,
+            rs: 13,
+            cs: 1,
+            bs: 9 * 13 + 2,
+        },
+        b: Strided {
+            off: 1,
+            rs: 1,
+            cs: 13,
+            bs: 11 * 13,
+        },
+        c: Strided {
+            off: 2,
+            rs: 12,
+            cs: 1,
+            bs: 9 * 12,
+        },
+        bias_off: None,
+        accumulate: false,
+        alpha: 1.0,
     };
     check_gemm(&g, &q, "batched");
 }
@@ -216,7 +294,10 @@ fn gemm_chunks_operands_beyond_the_binding_limit() {
         for tb in [false, true] {
             let before = g.stream_stats().dispatches;
             check_gemm(&g, &GemmParams::dense(300, 24, 40, ta, tb), "chunked");
-            assert!(g.stream_stats().dispatches - before > 1, "ta={ta} tb={tb}: not chunked");
+            assert!(
+                g.stream_stats().dispatches - before > 1,
+                "ta={ta} tb={tb}: not chunked"
+            );
         }
     }
     // Bias and the accumulate flag must apply once even when K is split.
@@ -225,22 +306,54 @@ fn gemm_chunks_operands_beyond_the_binding_limit() {
     p.alpha = 0.5;
     p.accumulate = true;
     check_gemm(&g, &p, "chunked bias+alpha+accumulate");
-    p.a = Strided { off: 0, rs: 40, cs: 1, bs: 0 };
+    p.a = Strided {
+        off: 0,
+        rs: 40,
+        cs: 1,
+        bs: 0,
+    };
     check_gemm(&g, &p, "chunked bias+alpha+accumulate, plain A");
     // Batched with offsets (windows start off the alignment) and a padded C row stride; B is
     // too large to bind whole here and is windowed as well.
     let q = GemmParams {
-        m: 130, n: 9, k: 150, batch: 2,
-        a: Strided { off: 3, rs: 150, cs: 1, bs: 130 * 150 + 5 },
-        b: Strided { off: 7, rs: 9, cs: 1, bs: 150 * 9 + 1 },
-        c: Strided { off: 1, rs: 10, cs: 1, bs: 130 * 10 + 3 },
-        bias_off: None, accumulate: false, alpha: 1.0,
+        m: 130,
+        n: 9,
+        k: 150,
+        batch: 2,
+        a: Strided {
+            off: 3,
+            rs: 150,
+            cs: 1,
+            bs: 130 * 150 + 5,
+        },
+        b: Strided {
+            off: 7,
+            rs: 9,
+            cs: 1,
+            bs: 150 * 9 + 1,
+        },
+        c: Strided {
+            off: 1,
+            rs: 10,
+            cs: 1,
+            bs: 130 * 10 + 3,
+        },
+        bias_off: None,
+        accumulate: false,
+        alpha: 1.0,
     };
     check_gemm(&g, &q, "chunked batched");
     // A single row of C wider than the limit cannot be split: a typed error, not a crash.
     let p = GemmParams::dense(2, 1100, 1, false, false);
-    let (a, b, c) = (g.alloc(8).unwrap(), g.alloc(4400).unwrap(), g.alloc(8800).unwrap());
+    let (a, b, c) = (
+        g.alloc(8).unwrap(),
+        g.alloc(4400).unwrap(),
+        g.alloc(8800).unwrap(),
+    );
     let err = launch::gemm(&g, &p, &a, &b, None, &c).unwrap_err();
-    assert!(matches!(err, autorep_kernels::KernelError::BindingTooLarge { .. }), "{err}");
+    assert!(
+        matches!(err, autorep_kernels::KernelError::BindingTooLarge { .. }),
+        "{err}"
+    );
     g.check("after refused gemm").unwrap();
 }

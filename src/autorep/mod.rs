@@ -7,7 +7,7 @@
 pub mod dapa;
 pub mod replace;
 
-pub use replace::{Granularity, Method, Polynomial, Replacement, ReplaceConfig};
+pub use replace::{Granularity, Method, Polynomial, ReplaceConfig, Replacement};
 
 use crate::{Error, Result};
 
@@ -19,11 +19,15 @@ pub fn parse_count(s: &str) -> Result<usize> {
         Some('m' | 'M') => (&t[..t.len() - 1], 1e6),
         _ => (t, 1.0),
     };
-    let v: f64 = num
-        .parse()
-        .map_err(|_| Error::Invalid(format!("'{s}' is not a ReLU count: write e.g. 12900 or 12.9k")))?;
+    let v: f64 = num.parse().map_err(|_| {
+        Error::Invalid(format!(
+            "'{s}' is not a ReLU count: write e.g. 12900 or 12.9k"
+        ))
+    })?;
     if !v.is_finite() || v < 0.0 {
-        return Err(Error::Invalid(format!("a ReLU count must be non-negative, got '{s}'")));
+        return Err(Error::Invalid(format!(
+            "a ReLU count must be non-negative, got '{s}'"
+        )));
     }
     Ok((v * scale).round() as usize)
 }

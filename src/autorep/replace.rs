@@ -85,11 +85,18 @@ impl ReplaceConfig {
     }
 
     pub fn snl(budget: usize) -> Self {
-        ReplaceConfig { method: Method::Snl, lambda: 1e-5, ..Self::autorep(budget) }
+        ReplaceConfig {
+            method: Method::Snl,
+            lambda: 1e-5,
+            ..Self::autorep(budget)
+        }
     }
 
     pub fn identity(budget: usize) -> Self {
-        ReplaceConfig { method: Method::Identity, ..Self::autorep(budget) }
+        ReplaceConfig {
+            method: Method::Identity,
+            ..Self::autorep(budget)
+        }
     }
 }
 
@@ -108,12 +115,24 @@ pub struct Replacement {
 }
 
 fn uniform(rng: &mut impl Rng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
-    (0..n).map(|_| if hi > lo { rng.random_range(lo..hi) } else { lo }).collect()
+    (0..n)
+        .map(|_| {
+            if hi > lo {
+                rng.random_range(lo..hi)
+            } else {
+                lo
+            }
+        })
+        .collect()
 }
 
 impl Replacement {
     /// Gate every site of `model`. The model keeps its weights.
-    pub fn install(model: &mut dyn Model, cfg: ReplaceConfig, device: &Device) -> Result<Replacement> {
+    pub fn install(
+        model: &mut dyn Model,
+        cfg: ReplaceConfig,
+        device: &Device,
+    ) -> Result<Replacement> {
         let total = model.relu_total();
         if cfg.budget > total {
             return Err(Error::Invalid(format!(
@@ -125,13 +144,20 @@ impl Replacement {
             )));
         }
         if !(1..=2).contains(&cfg.degree) {
-            return Err(Error::Invalid(format!("polynomial degree {} is not supported by the gate: use 1 or 2", cfg.degree)));
+            return Err(Error::Invalid(format!(
+                "polynomial degree {} is not supported by the gate: use 1 or 2",
+                cfg.degree
+            )));
         }
         if cfg.tau < 0.0 || cfg.lambda < 0.0 {
             return Err(Error::Invalid("tau and lambda must be non-negative".into()));
         }
         let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
-        let s2 = if cfg.degree == 2 && cfg.method == Method::AutoRep { cfg.s2 } else { 0.0 };
+        let s2 = if cfg.degree == 2 && cfg.method == Method::AutoRep {
+            cfg.s2
+        } else {
+            0.0
+        };
         let penalty = cfg.lambda / total as f32;
         for site in model.sites_mut() {
             let c = site.channels;
@@ -142,18 +168,30 @@ impl Replacement {
             let identity: Vec<f32> = [vec![0.0; c], vec![1.0; c], vec![0.0; c]].concat();
             let gated = match cfg.method {
                 Method::AutoRep | Method::Identity => {
-                    let gate = Tensor::param(device, &[gates], uniform(&mut rng, gates, cfg.h_init.0, cfg.h_init.1))?;
+                    let gate = Tensor::param(
+                        device,
+                        &[gates],
+                        uniform(&mut rng, gates, cfg.h_init.0, cfg.h_init.1),
+                    )?;
                     let mask = Tensor::from_vec(device, &[gates], vec![1.0; gates])?;
                     let coef = if cfg.method == Method::AutoRep {
                         // ≈ identity until DaPa installs a fit (the official initialisation).
-                        let init = [uniform(&mut rng, c, 0.0, 1e-4), uniform(&mut rng, c, 1.0, 1.0001), uniform(&mut rng, c, 0.0, 1e-4)].concat();
+                        let init = [
+                            uniform(&mut rng, c, 0.0, 1e-4),
+                            uniform(&mut rng, c, 1.0, 1.0001),
+                            uniform(&mut rng, c, 0.0, 1e-4),
+                        ]
+                        .concat();
                         Tensor::param(device, &[3 * c], init)?
                     } else {
                         Tensor::from_vec(device, &[3 * c], identity)?
                     };
                     let stats = (cfg.method == Method::AutoRep)
                         .then(|| -> Result<_> {
-                            Ok((Tensor::from_vec(device, &[c], vec![0.0; c])?, Tensor::from_vec(device, &[c], vec![1.0; c])?))
+                            Ok((
+                                Tensor::from_vec(device, &[c], vec![0.0; c])?,
+                                Tensor::from_vec(device, &[c], vec![1.0; c])?,
+                            ))
                         })
                         .transpose()?;
                     Gated {
@@ -163,7 +201,10 @@ impl Replacement {
                         channel_wise: cfg.granularity == Granularity::Channel,
                         s1: cfg.s1,
                         s2,
-                        grad: GateGrad::Ste { penalty, budget: cfg.budget as u64 },
+                        grad: GateGrad::Ste {
+                            penalty,
+                            budget: cfg.budget as u64,
+                        },
                         stats,
                     }
                 }
@@ -183,7 +224,14 @@ impl Replacement {
             };
             site.mode = SiteMode::Gated(gated);
         }
-        Ok(Replacement { counter: Rc::new(ReluCounter::new(device)?), total, passes: 0, frozen: false, stats_momentum: 0.1, cfg })
+        Ok(Replacement {
+            counter: Rc::new(ReluCounter::new(device)?),
+            total,
+            passes: 0,
+            frozen: false,
+            stats_momentum: 0.1,
+            cfg,
+        })
     }
 
     fn gated(site: &ActivationSite) -> &Gated {
@@ -212,25 +260,48 @@ impl Replacement {
                 Method::Snl => self.counter.add(&p, &g.mask, self.cfg.snl_threshold)?,
             }
         }
-        if self.cfg.method == Method::AutoRep && self.cfg.polynomial == Polynomial::Faithful && !self.frozen && self.cfg.refit.refit_now(self.passes) {
+        if self.cfg.method == Method::AutoRep
+            && self.cfg.polynomial == Polynomial::Faithful
+            && !self.frozen
+            && self.cfg.refit.refit_now(self.passes)
+        {
             self.refit(model, Polynomial::Faithful)?;
         }
-        Ok(ForwardCtx { train, counter: Some(self.counter.clone()), stats_momentum: self.stats_momentum })
+        Ok(ForwardCtx {
+            train,
+            counter: Some(self.counter.clone()),
+            stats_momentum: self.stats_momentum,
+        })
     }
 
     /// Install DaPa coefficients on every site from its running statistics.
     pub fn refit(&self, model: &dyn Model, mode: Polynomial) -> Result<()> {
         for site in model.sites() {
             let g = Self::gated(site);
-            let Some((mean, var)) = &g.stats else { continue };
+            let Some((mean, var)) = &g.stats else {
+                continue;
+            };
             let (mean, var) = (mean.to_vec()?, var.to_vec()?);
             let c = site.channels;
             let mut coef = vec![0f32; 3 * c];
             for ch in 0..c {
                 let (u, v) = (mean[ch] as f64, var[ch] as f64);
                 let w = match mode {
-                    Polynomial::Clean => dapa::clean_coeffs(u, v, self.cfg.degree, self.cfg.s1 as f64, self.cfg.s2 as f64)?,
-                    Polynomial::Faithful => dapa::faithful_coeffs(u, v, self.cfg.degree, self.cfg.s1 as f64, self.cfg.s2 as f64, self.cfg.var_min)?,
+                    Polynomial::Clean => dapa::clean_coeffs(
+                        u,
+                        v,
+                        self.cfg.degree,
+                        self.cfg.s1 as f64,
+                        self.cfg.s2 as f64,
+                    )?,
+                    Polynomial::Faithful => dapa::faithful_coeffs(
+                        u,
+                        v,
+                        self.cfg.degree,
+                        self.cfg.s1 as f64,
+                        self.cfg.s2 as f64,
+                        self.cfg.var_min,
+                    )?,
                 };
                 for k in 0..3 {
                     coef[k * c + ch] = w[k] as f32;
@@ -285,12 +356,22 @@ impl Replacement {
 
     /// The trainable gate parameters (h, or SNL's α) of every site.
     pub fn gate_params(&self, model: &dyn Model) -> Vec<Tensor> {
-        model.sites().iter().map(|s| Self::gated(s).gate.clone()).filter(Tensor::requires_grad).collect()
+        model
+            .sites()
+            .iter()
+            .map(|s| Self::gated(s).gate.clone())
+            .filter(Tensor::requires_grad)
+            .collect()
     }
 
     /// The trainable polynomial coefficients of every site.
     pub fn coef_params(&self, model: &dyn Model) -> Vec<Tensor> {
-        model.sites().iter().map(|s| Self::gated(s).coef.clone()).filter(Tensor::requires_grad).collect()
+        model
+            .sites()
+            .iter()
+            .map(|s| Self::gated(s).coef.clone())
+            .filter(Tensor::requires_grad)
+            .collect()
     }
 
     /// Fix the masks: AutoReP's h stops changing (callers drop it from the optimizer); SNL's α
@@ -301,7 +382,12 @@ impl Replacement {
             let t = self.cfg.snl_threshold;
             for site in model.sites_mut() {
                 if let SiteMode::Gated(g) = &mut site.mode {
-                    let bin: Vec<f32> = g.mask.to_vec()?.iter().map(|&a| if a > t { 1.0 } else { 0.0 }).collect();
+                    let bin: Vec<f32> = g
+                        .mask
+                        .to_vec()?
+                        .iter()
+                        .map(|&a| if a > t { 1.0 } else { 0.0 })
+                        .collect();
                     let fixed = Tensor::from_vec(&g.mask.device(), g.mask.shape(), bin)?;
                     g.gate = fixed.clone();
                     g.mask = fixed;
@@ -318,8 +404,16 @@ impl Replacement {
     pub fn enforce_budget(&mut self, model: &dyn Model) -> Result<usize> {
         let mut kept: Vec<(f32, usize, usize, usize)> = Vec::new(); // (h, site, gate, weight)
         let mut count = 0usize;
-        let thresh = if self.cfg.method == Method::Snl { self.cfg.snl_threshold } else { 0.5 };
-        let masks: Vec<Vec<f32>> = model.sites().iter().map(|s| Self::gated(s).mask.to_vec()).collect::<Result<_>>()?;
+        let thresh = if self.cfg.method == Method::Snl {
+            self.cfg.snl_threshold
+        } else {
+            0.5
+        };
+        let masks: Vec<Vec<f32>> = model
+            .sites()
+            .iter()
+            .map(|s| Self::gated(s).mask.to_vec())
+            .collect::<Result<_>>()?;
         for (si, site) in model.sites().iter().enumerate() {
             let g = Self::gated(site);
             let weight = if g.channel_wise { site.hw } else { 1 };
@@ -350,7 +444,19 @@ impl Replacement {
             g.mask.copy_from_host(m)?;
             if self.cfg.method != Method::Snl {
                 // Keep h consistent with the mask so the hysteresis leaves it off.
-                let h: Vec<f32> = g.gate.to_vec()?.iter().zip(m).map(|(&h, &mv)| if mv == 0.0 { h.min(-2.0 * self.cfg.tau - 1e-3) } else { h }).collect();
+                let h: Vec<f32> = g
+                    .gate
+                    .to_vec()?
+                    .iter()
+                    .zip(m)
+                    .map(|(&h, &mv)| {
+                        if mv == 0.0 {
+                            h.min(-2.0 * self.cfg.tau - 1e-3)
+                        } else {
+                            h
+                        }
+                    })
+                    .collect();
                 g.gate.copy_from_host(&h)?;
             }
         }
@@ -359,7 +465,11 @@ impl Replacement {
 
     /// Per-site (name, kept ReLUs, total ReLUs), read from the masks.
     pub fn site_counts(&self, model: &dyn Model) -> Result<Vec<(String, usize, usize)>> {
-        let thresh = if self.cfg.method == Method::Snl { self.cfg.snl_threshold } else { 0.5 };
+        let thresh = if self.cfg.method == Method::Snl {
+            self.cfg.snl_threshold
+        } else {
+            0.5
+        };
         model
             .sites()
             .iter()

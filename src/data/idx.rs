@@ -120,17 +120,41 @@ pub fn read_idx_pair(images: &Path, labels: &Path, classes: usize) -> Result<Ima
 }
 
 fn read_pair(images: &Path, labels: &Path, classes: usize, hint: &str) -> Result<ImageSet> {
-    pair_from_bytes(images, read_maybe_gz(images, hint)?, labels, read_maybe_gz(labels, hint)?, classes)
+    pair_from_bytes(
+        images,
+        read_maybe_gz(images, hint)?,
+        labels,
+        read_maybe_gz(labels, hint)?,
+        classes,
+    )
 }
 
 /// An image set from in-memory IDX image and label files (raw or gzip), e.g. embedded in the
 /// binary; the names label the data in errors.
-pub fn idx_pair_from_bytes(images_name: &str, images: &[u8], labels_name: &str, labels: &[u8], classes: usize) -> Result<ImageSet> {
+pub fn idx_pair_from_bytes(
+    images_name: &str,
+    images: &[u8],
+    labels_name: &str,
+    labels: &[u8],
+    classes: usize,
+) -> Result<ImageSet> {
     let (ip, lp) = (Path::new(images_name), Path::new(labels_name));
-    pair_from_bytes(ip, gunzip_if_needed(ip, images.to_vec())?, lp, gunzip_if_needed(lp, labels.to_vec())?, classes)
+    pair_from_bytes(
+        ip,
+        gunzip_if_needed(ip, images.to_vec())?,
+        lp,
+        gunzip_if_needed(lp, labels.to_vec())?,
+        classes,
+    )
 }
 
-fn pair_from_bytes(images: &Path, img_bytes: Vec<u8>, labels: &Path, lab_bytes: Vec<u8>, classes: usize) -> Result<ImageSet> {
+fn pair_from_bytes(
+    images: &Path,
+    img_bytes: Vec<u8>,
+    labels: &Path,
+    lab_bytes: Vec<u8>,
+    classes: usize,
+) -> Result<ImageSet> {
     let img = parse_idx(images, img_bytes)?;
     if img.magic != IDX_IMAGES_MAGIC {
         return Err(invalid(

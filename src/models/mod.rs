@@ -30,14 +30,47 @@ pub const MODEL_NAMES: &[&str] = &["resnet18_in", "resnet18", "wrn22_8", "small"
 
 /// A freshly initialised model by name, for `channels`x`input`x`input` images and `classes`
 /// classes.
-pub fn build(name: &str, device: &Device, channels: usize, input: usize, classes: usize, seed: u64) -> Result<Box<dyn Model>> {
+pub fn build(
+    name: &str,
+    device: &Device,
+    channels: usize,
+    input: usize,
+    classes: usize,
+    seed: u64,
+) -> Result<Box<dyn Model>> {
     Ok(match name {
-        "resnet18_in" => Box::new(ResNet::new(device, ResNetSpec::resnet18_in(), channels, input, classes, seed)?),
-        "resnet18" => Box::new(ResNet::new(device, ResNetSpec::resnet18(), channels, input, classes, seed)?),
-        "small" => Box::new(ResNet::new(device, ResNetSpec::small(), channels, input, classes, seed)?),
-        "wrn22_8" => Box::new(WideResNet::new(device, 22, 8, channels, input, classes, seed)?),
+        "resnet18_in" => Box::new(ResNet::new(
+            device,
+            ResNetSpec::resnet18_in(),
+            channels,
+            input,
+            classes,
+            seed,
+        )?),
+        "resnet18" => Box::new(ResNet::new(
+            device,
+            ResNetSpec::resnet18(),
+            channels,
+            input,
+            classes,
+            seed,
+        )?),
+        "small" => Box::new(ResNet::new(
+            device,
+            ResNetSpec::small(),
+            channels,
+            input,
+            classes,
+            seed,
+        )?),
+        "wrn22_8" => Box::new(WideResNet::new(
+            device, 22, 8, channels, input, classes, seed,
+        )?),
         other => {
-            return Err(Error::Invalid(format!("unknown model '{other}': choose one of {}", MODEL_NAMES.join(", "))));
+            return Err(Error::Invalid(format!(
+                "unknown model '{other}': choose one of {}",
+                MODEL_NAMES.join(", ")
+            )));
         }
     })
 }

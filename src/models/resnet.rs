@@ -18,14 +18,30 @@ pub struct ResNetSpec {
 
 impl ResNetSpec {
     pub fn resnet18_in() -> Self {
-        ResNetSpec { name: "resnet18_in".into(), stem_relu: false, widths: vec![64, 128, 256, 512], blocks: vec![2; 4], strides: vec![1, 2, 2, 2] }
+        ResNetSpec {
+            name: "resnet18_in".into(),
+            stem_relu: false,
+            widths: vec![64, 128, 256, 512],
+            blocks: vec![2; 4],
+            strides: vec![1, 2, 2, 2],
+        }
     }
     pub fn resnet18() -> Self {
-        ResNetSpec { name: "resnet18".into(), stem_relu: true, ..Self::resnet18_in() }
+        ResNetSpec {
+            name: "resnet18".into(),
+            stem_relu: true,
+            ..Self::resnet18_in()
+        }
     }
     /// Three stages of one block (16, 32, 64 channels): trains on a CPU in minutes.
     pub fn small() -> Self {
-        ResNetSpec { name: "small".into(), stem_relu: true, widths: vec![16, 32, 64], blocks: vec![1; 3], strides: vec![1, 2, 2] }
+        ResNetSpec {
+            name: "small".into(),
+            stem_relu: true,
+            widths: vec![16, 32, 64],
+            blocks: vec![1; 3],
+            strides: vec![1, 2, 2],
+        }
     }
 }
 
@@ -52,7 +68,14 @@ pub struct ResNet {
 impl ResNet {
     /// A freshly initialised network for `channels`x`input`x`input` images and `classes`
     /// classes.
-    pub fn new(device: &Device, spec: ResNetSpec, channels: usize, input: usize, classes: usize, seed: u64) -> Result<ResNet> {
+    pub fn new(
+        device: &Device,
+        spec: ResNetSpec,
+        channels: usize,
+        input: usize,
+        classes: usize,
+        seed: u64,
+    ) -> Result<ResNet> {
         if input < 8 || channels == 0 || classes < 2 {
             return Err(Error::Invalid(format!("{}: needs images of at least 8x8 and at least 2 classes (got {channels}x{input}x{input}, {classes} classes)", spec.name)));
         }
@@ -68,17 +91,33 @@ impl ResNet {
         });
         let (mut cin, mut side) = (w0, input);
         let mut blocks = Vec::new();
-        for (s, ((&w, &n), &stride)) in spec.widths.iter().zip(&spec.blocks).zip(&spec.strides).enumerate() {
+        for (s, ((&w, &n), &stride)) in spec
+            .widths
+            .iter()
+            .zip(&spec.blocks)
+            .zip(&spec.strides)
+            .enumerate()
+        {
             for b in 0..n {
                 let st = if b == 0 { stride } else { 1 };
                 let name = format!("layer{}.{b}", s + 1);
                 side = (side - 1) / st + 1; // a 3x3 conv with padding 1
                 hw = side * side;
-                let conv1 = Conv2d::new(device, &format!("{name}.conv1"), cin, w, 3, st, 1, &mut rng)?;
+                let conv1 =
+                    Conv2d::new(device, &format!("{name}.conv1"), cin, w, 3, st, 1, &mut rng)?;
                 let conv2 = Conv2d::new(device, &format!("{name}.conv2"), w, w, 3, 1, 1, &mut rng)?;
                 let shortcut = if st != 1 || cin != w {
                     Some((
-                        Conv2d::new(device, &format!("{name}.shortcut"), cin, w, 1, st, 0, &mut rng)?,
+                        Conv2d::new(
+                            device,
+                            &format!("{name}.shortcut"),
+                            cin,
+                            w,
+                            1,
+                            st,
+                            0,
+                            &mut rng,
+                        )?,
                         BatchNorm2d::new(device, &format!("{name}.shortcut.bn"), w)?,
                     ))
                 } else {
@@ -99,7 +138,15 @@ impl ResNet {
             }
         }
         let fc = Linear::new(device, cin, classes, &mut rng)?;
-        Ok(ResNet { spec, stem, stem_bn, stem_site, blocks, fc, sites })
+        Ok(ResNet {
+            spec,
+            stem,
+            stem_bn,
+            stem_site,
+            blocks,
+            fc,
+            sites,
+        })
     }
 
     pub fn spec(&self) -> &ResNetSpec {
@@ -123,7 +170,12 @@ impl Module for ResNet {
         let mut v = self.stem.params();
         v.extend(self.stem_bn.params());
         for b in &self.blocks {
-            for p in [b.conv1.params(), b.bn1.params(), b.conv2.params(), b.bn2.params()] {
+            for p in [
+                b.conv1.params(),
+                b.bn1.params(),
+                b.conv2.params(),
+                b.bn2.params(),
+            ] {
                 v.extend(p);
             }
             if let Some((c, bn)) = &b.shortcut {
@@ -148,7 +200,8 @@ impl Model for ResNet {
             h = self.sites[s].forward(&h, ctx)?;
         }
         for b in &self.blocks {
-            let out = self.sites[b.site1].forward(&b.bn1.forward(&b.conv1.forward(&h)?, t)?, ctx)?;
+            let out =
+                self.sites[b.site1].forward(&b.bn1.forward(&b.conv1.forward(&h)?, t)?, ctx)?;
             let out = b.bn2.forward(&b.conv2.forward(&out)?, t)?;
             let short = match &b.shortcut {
                 Some((c, bn)) => bn.forward(&c.forward(&h)?, t)?,
@@ -168,6 +221,9 @@ impl Model for ResNet {
     }
 
     fn buffers(&self) -> Vec<Tensor> {
-        self.batch_norms().iter().flat_map(|bn| [bn.running_mean.clone(), bn.running_var.clone()]).collect()
+        self.batch_norms()
+            .iter()
+            .flat_map(|bn| [bn.running_mean.clone(), bn.running_var.clone()])
+            .collect()
     }
 }

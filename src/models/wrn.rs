@@ -28,7 +28,15 @@ pub struct WideResNet {
 
 impl WideResNet {
     /// WRN-`depth`-`k` for `channels`x`input`x`input` images.
-    pub fn new(device: &Device, depth: usize, k: usize, channels: usize, input: usize, classes: usize, seed: u64) -> Result<WideResNet> {
+    pub fn new(
+        device: &Device,
+        depth: usize,
+        k: usize,
+        channels: usize,
+        input: usize,
+        classes: usize,
+        seed: u64,
+    ) -> Result<WideResNet> {
         if depth < 10 || (depth - 4) % 6 != 0 || input < 8 || channels == 0 || classes < 2 {
             return Err(Error::Invalid(format!("WRN-{depth}-{k} on {channels}x{input}x{input}: depth must be 6n+4 ≥ 10, images at least 8x8, at least 2 classes")));
         }
@@ -43,16 +51,44 @@ impl WideResNet {
                 let st = if b == 0 { stride } else { 1 };
                 let name = format!("block{}.{b}", g + 1);
                 // The first ReLU acts on the block input, at the input resolution.
-                sites.push(ActivationSite::new(&format!("{name}.relu1"), cin, side * side));
+                sites.push(ActivationSite::new(
+                    &format!("{name}.relu1"),
+                    cin,
+                    side * side,
+                ));
                 side = (side - 1) / st + 1; // a 3x3 conv with padding 1
-                sites.push(ActivationSite::new(&format!("{name}.relu2"), w, side * side));
+                sites.push(ActivationSite::new(
+                    &format!("{name}.relu2"),
+                    w,
+                    side * side,
+                ));
                 blocks.push(Block {
                     bn1: BatchNorm2d::new(device, &format!("{name}.bn1"), cin)?,
-                    conv1: Conv2d::new(device, &format!("{name}.conv1"), cin, w, 3, st, 1, &mut rng)?,
+                    conv1: Conv2d::new(
+                        device,
+                        &format!("{name}.conv1"),
+                        cin,
+                        w,
+                        3,
+                        st,
+                        1,
+                        &mut rng,
+                    )?,
                     bn2: BatchNorm2d::new(device, &format!("{name}.bn2"), w)?,
                     conv2: Conv2d::new(device, &format!("{name}.conv2"), w, w, 3, 1, 1, &mut rng)?,
                     shortcut: (cin != w || st != 1)
-                        .then(|| Conv2d::new(device, &format!("{name}.shortcut"), cin, w, 1, st, 0, &mut rng))
+                        .then(|| {
+                            Conv2d::new(
+                                device,
+                                &format!("{name}.shortcut"),
+                                cin,
+                                w,
+                                1,
+                                st,
+                                0,
+                                &mut rng,
+                            )
+                        })
                         .transpose()?,
                     site1: sites.len() - 2,
                     site2: sites.len() - 1,
@@ -75,7 +111,12 @@ impl Module for WideResNet {
     fn params(&self) -> Vec<Tensor> {
         let mut v = self.conv1.params();
         for b in &self.blocks {
-            for p in [b.bn1.params(), b.conv1.params(), b.bn2.params(), b.conv2.params()] {
+            for p in [
+                b.bn1.params(),
+                b.conv1.params(),
+                b.bn2.params(),
+                b.conv2.params(),
+            ] {
                 v.extend(p);
             }
             if let Some(s) = &b.shortcut {
@@ -98,7 +139,8 @@ impl Model for WideResNet {
         let mut h = self.conv1.forward(x)?;
         for b in &self.blocks {
             let a = self.sites[b.site1].forward(&b.bn1.forward(&h, t)?, ctx)?;
-            let out = self.sites[b.site2].forward(&b.bn2.forward(&b.conv1.forward(&a)?, t)?, ctx)?;
+            let out =
+                self.sites[b.site2].forward(&b.bn2.forward(&b.conv1.forward(&a)?, t)?, ctx)?;
             let out = b.conv2.forward(&out)?;
             // A projection reads the activated input; an identity shortcut the raw one.
             let short = match &b.shortcut {
@@ -123,6 +165,8 @@ impl Model for WideResNet {
         for b in &self.blocks {
             bns.extend([&b.bn1, &b.bn2]);
         }
-        bns.iter().flat_map(|bn| [bn.running_mean.clone(), bn.running_var.clone()]).collect()
+        bns.iter()
+            .flat_map(|bn| [bn.running_mean.clone(), bn.running_var.clone()])
+            .collect()
     }
 }

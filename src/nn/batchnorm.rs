@@ -25,7 +25,14 @@ impl BatchNorm2d {
     }
 
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        x.batch_norm(Some((&self.gamma, &self.beta)), &self.running_mean, &self.running_var, train, self.cfg, &self.name)
+        x.batch_norm(
+            Some((&self.gamma, &self.beta)),
+            &self.running_mean,
+            &self.running_var,
+            train,
+            self.cfg,
+            &self.name,
+        )
     }
 }
 

@@ -25,7 +25,9 @@ impl Conv2d {
     ) -> Result<Conv2d> {
         let fan_in = (cin * k * k) as f32;
         let normal = Normal::new(0.0, (2.0 / fan_in).sqrt()).expect("finite std");
-        let data = (0..cout * cin * k * k).map(|_| normal.sample(rng)).collect();
+        let data = (0..cout * cin * k * k)
+            .map(|_| normal.sample(rng))
+            .collect();
         Ok(Conv2d {
             weight: Tensor::param(device, &[cout, cin, k, k], data)?,
             stride,

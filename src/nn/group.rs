@@ -23,7 +23,9 @@ impl ParamGroup {
         let mut total = 0;
         for p in &params {
             if !p.requires_grad() {
-                return Err(Error::Invalid(format!("group {name}: a constant is not a parameter")));
+                return Err(Error::Invalid(format!(
+                    "group {name}: a constant is not a parameter"
+                )));
             }
             offsets.push(total);
             total += p.numel().div_ceil(ALIGN) * ALIGN;
@@ -37,10 +39,20 @@ impl ParamGroup {
         let grads = Tensor::zeros(device, &[total])?;
         for (p, &o) in params.iter().zip(&offsets) {
             p.set_storage(Rc::new(flat.storage().view(o, p.numel())));
-            let slot = Tensor::make(p.shape().to_vec(), Rc::new(grads.storage().view(o, p.numel())), None, false);
+            let slot = Tensor::make(
+                p.shape().to_vec(),
+                Rc::new(grads.storage().view(o, p.numel())),
+                None,
+                false,
+            );
             p.set_grad_slot(slot);
         }
-        Ok(ParamGroup { name: name.to_string(), params, flat, grads })
+        Ok(ParamGroup {
+            name: name.to_string(),
+            params,
+            flat,
+            grads,
+        })
     }
 
     /// Elements of the flat buffers (padding included).
@@ -56,5 +68,4 @@ impl ParamGroup {
     pub fn zero_grad(&self) -> Result<()> {
         no_grad(|| self.grads.fill_(0.0))
     }
-
 }

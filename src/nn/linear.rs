@@ -10,7 +10,12 @@ pub struct Linear {
 
 impl Linear {
     /// PyTorch's default init: W and b uniform in ±1/sqrt(in).
-    pub fn new(device: &Device, inputs: usize, outputs: usize, rng: &mut impl Rng) -> Result<Linear> {
+    pub fn new(
+        device: &Device,
+        inputs: usize,
+        outputs: usize,
+        rng: &mut impl Rng,
+    ) -> Result<Linear> {
         let bound = 1.0 / (inputs as f32).sqrt();
         let mut draw = |n: usize| (0..n).map(|_| rng.random_range(-bound..bound)).collect();
         Ok(Linear {

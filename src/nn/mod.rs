@@ -15,8 +15,8 @@ pub use group::ParamGroup;
 pub use linear::Linear;
 pub use optim::{Lookahead, Optimizer, OptimizerKind};
 pub use schedule::{LrSchedule, Schedule};
-pub use site::{ActivationSite, ForwardCtx, Gated, SiteMode};
 pub use sgd::Sgd;
+pub use site::{ActivationSite, ForwardCtx, Gated, SiteMode};
 
 use crate::Tensor;
 

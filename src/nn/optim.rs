@@ -9,22 +9,50 @@ use autorep_kernels::{cpu, cpu::AdamParams, cpu::SgdParams, launch};
 /// The update rule and its hyperparameters (PyTorch semantics).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum OptimizerKind {
-    Sgd { momentum: f32, dampening: f32, nesterov: bool, weight_decay: f32 },
+    Sgd {
+        momentum: f32,
+        dampening: f32,
+        nesterov: bool,
+        weight_decay: f32,
+    },
     /// Adam; `decoupled` makes it AdamW.
-    Adam { beta1: f32, beta2: f32, eps: f32, weight_decay: f32, decoupled: bool },
+    Adam {
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        weight_decay: f32,
+        decoupled: bool,
+    },
 }
 
 impl OptimizerKind {
     pub fn sgd(momentum: f32, weight_decay: f32, nesterov: bool) -> Self {
-        OptimizerKind::Sgd { momentum, dampening: 0.0, nesterov, weight_decay }
+        OptimizerKind::Sgd {
+            momentum,
+            dampening: 0.0,
+            nesterov,
+            weight_decay,
+        }
     }
 
     pub fn adam(weight_decay: f32) -> Self {
-        OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay, decoupled: false }
+        OptimizerKind::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay,
+            decoupled: false,
+        }
     }
 
     pub fn adamw(weight_decay: f32) -> Self {
-        OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay, decoupled: true }
+        OptimizerKind::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay,
+            decoupled: true,
+        }
     }
 }
 
@@ -59,17 +87,36 @@ pub struct Optimizer {
 
 impl Optimizer {
     /// An optimizer over `groups`, each with its own base learning rate.
-    pub fn new(device: &Device, kind: OptimizerKind, groups: Vec<(ParamGroup, f32)>) -> Result<Optimizer> {
+    pub fn new(
+        device: &Device,
+        kind: OptimizerKind,
+        groups: Vec<(ParamGroup, f32)>,
+    ) -> Result<Optimizer> {
         let mut states = Vec::new();
         for (group, base_lr) in groups {
             let zeros = || Tensor::zeros(device, &[group.len()]);
             let (state1, state2) = match kind {
-                OptimizerKind::Sgd { momentum, .. } => ((momentum != 0.0).then(zeros).transpose()?, None),
+                OptimizerKind::Sgd { momentum, .. } => {
+                    ((momentum != 0.0).then(zeros).transpose()?, None)
+                }
                 OptimizerKind::Adam { .. } => (Some(zeros()?), Some(zeros()?)),
             };
-            states.push(GroupState { group, base_lr, state1, state2, slow: None });
+            states.push(GroupState {
+                group,
+                base_lr,
+                state1,
+                state2,
+                slow: None,
+            });
         }
-        Ok(Optimizer { kind, groups: states, steps: 0, lookahead: None, clip_norm: None, device: device.clone() })
+        Ok(Optimizer {
+            kind,
+            groups: states,
+            steps: 0,
+            lookahead: None,
+            clip_norm: None,
+            device: device.clone(),
+        })
     }
 
     pub fn with_lookahead(mut self, la: Lookahead) -> Result<Self> {
@@ -77,7 +124,11 @@ impl Optimizer {
             return Err(Error::Invalid("lookahead k must be at least 1".into()));
         }
         for g in &mut self.groups {
-            g.slow = Some(Tensor::from_vec(&self.device, &[g.group.len()], g.group.flat.to_vec()?)?);
+            g.slow = Some(Tensor::from_vec(
+                &self.device,
+                &[g.group.len()],
+                g.group.flat.to_vec()?,
+            )?);
         }
         self.lookahead = Some(la);
         Ok(self)
@@ -105,7 +156,11 @@ impl Optimizer {
     pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
         let mut v = Vec::new();
         for (i, g) in self.groups.iter().enumerate() {
-            for (what, t) in [("state1", &g.state1), ("state2", &g.state2), ("slow", &g.slow)] {
+            for (what, t) in [
+                ("state1", &g.state1),
+                ("state2", &g.state2),
+                ("slow", &g.slow),
+            ] {
                 if let Some(t) = t {
                     v.push((format!("{i}.{}.{what}", g.group.name), t.clone()));
                 }
@@ -145,7 +200,11 @@ impl Optimizer {
         let grad_scale = match self.clip_norm {
             Some(max) => {
                 let norm = self.grad_norm()?;
-                if norm > max { max / (norm + 1e-6) } else { 1.0 }
+                if norm > max {
+                    max / (norm + 1e-6)
+                } else {
+                    1.0
+                }
             }
             None => 1.0,
         };
@@ -157,8 +216,21 @@ impl Optimizer {
                 let s1 = g.state1.as_ref().map(|t| t.storage());
                 let s2 = g.state2.as_ref().map(|t| t.storage());
                 match self.kind {
-                    OptimizerKind::Sgd { momentum, dampening, nesterov, weight_decay } => {
-                        let h = SgdParams { lr, momentum, dampening, weight_decay, nesterov, first: t == 1, grad_scale };
+                    OptimizerKind::Sgd {
+                        momentum,
+                        dampening,
+                        nesterov,
+                        weight_decay,
+                    } => {
+                        let h = SgdParams {
+                            lr,
+                            momentum,
+                            dampening,
+                            weight_decay,
+                            nesterov,
+                            first: t == 1,
+                            grad_scale,
+                        };
                         match (&*param, &*grad, s1.as_deref()) {
                             (Storage::Gpu(gpu, p), Storage::Gpu(_, gr), buf) => {
                                 let buf = buf.map(|b| match b {
@@ -173,23 +245,52 @@ impl Optimizer {
                             }
                         }
                     }
-                    OptimizerKind::Adam { beta1, beta2, eps, weight_decay, decoupled } => {
-                        let h = AdamParams { lr, beta1, beta2, eps, weight_decay, decoupled, bc1: 0.0, bc2: 0.0, grad_scale }
-                            .at_step(t);
+                    OptimizerKind::Adam {
+                        beta1,
+                        beta2,
+                        eps,
+                        weight_decay,
+                        decoupled,
+                    } => {
+                        let h = AdamParams {
+                            lr,
+                            beta1,
+                            beta2,
+                            eps,
+                            weight_decay,
+                            decoupled,
+                            bc1: 0.0,
+                            bc2: 0.0,
+                            grad_scale,
+                        }
+                        .at_step(t);
                         let (m, v) = (s1.expect("adam state"), s2.expect("adam state"));
                         match (&*param, &*grad, &*m, &*v) {
-                            (Storage::Gpu(gpu, p), Storage::Gpu(_, gr), Storage::Gpu(_, m), Storage::Gpu(_, v)) => {
-                                launch::adam_step(gpu, n, &h, gr, p, m, v)?
-                            }
-                            (p, gr, m, v) => cpu::adam_step(&h, &gr.cpu(), &mut p.cpu_mut(), &mut m.cpu_mut(), &mut v.cpu_mut()),
+                            (
+                                Storage::Gpu(gpu, p),
+                                Storage::Gpu(_, gr),
+                                Storage::Gpu(_, m),
+                                Storage::Gpu(_, v),
+                            ) => launch::adam_step(gpu, n, &h, gr, p, m, v)?,
+                            (p, gr, m, v) => cpu::adam_step(
+                                &h,
+                                &gr.cpu(),
+                                &mut p.cpu_mut(),
+                                &mut m.cpu_mut(),
+                                &mut v.cpu_mut(),
+                            ),
                         }
                     }
                 }
                 if let (Some(la), Some(slow)) = (self.lookahead, &g.slow) {
                     if t % la.k == 0 {
                         match (&*param, &*slow.storage()) {
-                            (Storage::Gpu(gpu, f), Storage::Gpu(_, s)) => launch::lookahead_sync(gpu, n, la.alpha, f, s)?,
-                            (f, s) => cpu::lookahead_sync(la.alpha, &mut f.cpu_mut(), &mut s.cpu_mut()),
+                            (Storage::Gpu(gpu, f), Storage::Gpu(_, s)) => {
+                                launch::lookahead_sync(gpu, n, la.alpha, f, s)?
+                            }
+                            (f, s) => {
+                                cpu::lookahead_sync(la.alpha, &mut f.cpu_mut(), &mut s.cpu_mut())
+                            }
                         }
                     }
                 }

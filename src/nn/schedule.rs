@@ -6,9 +6,16 @@ pub enum Schedule {
     Constant,
     /// Cosine annealing from 1 to `floor / base` over `total` epochs (PyTorch's
     /// CosineAnnealingLR with eta_min = floor), stepped per epoch.
-    Cosine { total: usize, base: f32, floor: f32 },
+    Cosine {
+        total: usize,
+        base: f32,
+        floor: f32,
+    },
     /// Multiply by `gamma` at each milestone epoch.
-    MultiStep { milestones: Vec<usize>, gamma: f32 },
+    MultiStep {
+        milestones: Vec<usize>,
+        gamma: f32,
+    },
 }
 
 /// A schedule with an optional linear warm-up over the first `warmup` epochs.
@@ -20,7 +27,10 @@ pub struct LrSchedule {
 
 impl LrSchedule {
     pub fn new(schedule: Schedule) -> Self {
-        LrSchedule { schedule, warmup: 0 }
+        LrSchedule {
+            schedule,
+            warmup: 0,
+        }
     }
 
     /// The multiplier of the base learning rate during epoch `epoch` (0-based).

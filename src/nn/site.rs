@@ -47,16 +47,29 @@ pub struct ForwardCtx {
 
 impl ForwardCtx {
     pub fn train() -> Self {
-        ForwardCtx { train: true, counter: None, stats_momentum: 0.1 }
+        ForwardCtx {
+            train: true,
+            counter: None,
+            stats_momentum: 0.1,
+        }
     }
     pub fn eval() -> Self {
-        ForwardCtx { train: false, counter: None, stats_momentum: 0.1 }
+        ForwardCtx {
+            train: false,
+            counter: None,
+            stats_momentum: 0.1,
+        }
     }
 }
 
 impl ActivationSite {
     pub fn new(name: &str, channels: usize, hw: usize) -> Self {
-        ActivationSite { name: name.to_string(), channels, hw, mode: SiteMode::Relu }
+        ActivationSite {
+            name: name.to_string(),
+            channels,
+            hw,
+            mode: SiteMode::Relu,
+        }
     }
 
     /// ReLUs this site evaluates per image while every gate is on.
@@ -86,7 +99,10 @@ impl ActivationSite {
                     if let Some((mean, var)) = &g.stats {
                         // The affine-free statistics DaPa fits to (the official code's private
                         // BatchNorm, whose output is discarded).
-                        let cfg = crate::tensor::BnConfig { momentum: ctx.stats_momentum, ..Default::default() };
+                        let cfg = crate::tensor::BnConfig {
+                            momentum: ctx.stats_momentum,
+                            ..Default::default()
+                        };
                         crate::no_grad(|| x.bn_statistics(mean, var, cfg, &self.name))?;
                     }
                 }

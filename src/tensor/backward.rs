@@ -76,26 +76,67 @@ impl Op {
                 want(x).then(|| g.conv2d_input_grad(w, p)).transpose()?,
                 want(w).then(|| x.conv2d_weight_grad(g, p)).transpose()?,
             ],
-            Op::SumMid { x, outer, len, inner, alpha } => {
-                vec![Some(g.expand_mid(*outer, *len, *inner, *alpha, x.shape().to_vec())?)]
+            Op::SumMid {
+                x,
+                outer,
+                len,
+                inner,
+                alpha,
+            } => {
+                vec![Some(g.expand_mid(
+                    *outer,
+                    *len,
+                    *inner,
+                    *alpha,
+                    x.shape().to_vec(),
+                )?)]
             }
-            Op::BatchNorm { x, gamma, mean, var, s, eps, train, .. } => {
-                let (dx, dg, db) = g.batch_norm_backward(x, gamma.as_ref(), mean, var, *s, *eps, *train)?;
+            Op::BatchNorm {
+                x,
+                gamma,
+                mean,
+                var,
+                s,
+                eps,
+                train,
+                ..
+            } => {
+                let (dx, dg, db) =
+                    g.batch_norm_backward(x, gamma.as_ref(), mean, var, *s, *eps, *train)?;
                 let mut v = vec![Some(dx)];
                 if gamma.is_some() {
                     v.extend([Some(dg), Some(db)]);
                 }
                 v
             }
-            Op::AvgPool { .. } | Op::MaxPool { .. } | Op::GlobalAvgPool { .. } => vec![Some(g.pool_backward(self)?)],
-            Op::Gate { x, gate, coef, mask, p, grad, counter } => {
-                let want = [want(x), want(gate), want(coef)];
-                g.gate_backward(x, mask, coef, gate, p, *grad, counter, want)?.into()
+            Op::AvgPool { .. } | Op::MaxPool { .. } | Op::GlobalAvgPool { .. } => {
+                vec![Some(g.pool_backward(self)?)]
             }
-            Op::Distill { student, teacher, temperature } => {
+            Op::Gate {
+                x,
+                gate,
+                coef,
+                mask,
+                p,
+                grad,
+                counter,
+            } => {
+                let want = [want(x), want(gate), want(coef)];
+                g.gate_backward(x, mask, coef, gate, p, *grad, counter, want)?
+                    .into()
+            }
+            Op::Distill {
+                student,
+                teacher,
+                temperature,
+            } => {
                 vec![Some(student.distill_backward(teacher, *temperature, g)?)]
             }
-            Op::CrossEntropy { logits, labels, smoothing } => {
+            Op::CrossEntropy {
+                logits,
+                labels,
+                smoothing,
+            } => {
                 vec![Some(logits.cross_entropy_backward(labels, *smoothing, g)?)]
             }
         })
@@ -155,7 +196,9 @@ impl Tensor {
             let seed = Tensor::full(&self.device(), self.shape(), 1.0)?;
             let mut grads: HashMap<usize, Tensor> = HashMap::from([(self.id(), seed)]);
             for t in self.topo_order().into_iter().rev() {
-                let Some(g) = grads.remove(&t.id()) else { continue };
+                let Some(g) = grads.remove(&t.id()) else {
+                    continue;
+                };
                 match &t.0.op {
                     None => t.add_to_grad(g)?,
                     Some(op) => {

@@ -7,7 +7,13 @@ use autorep_kernels::{cpu, cpu::ConvParams, launch};
 impl Tensor {
     /// conv2d(self [N, Cin, H, W], weight [Cout, Cin, KH, KW]) with zero padding `pad`;
     /// `layer` names the caller in errors.
-    pub fn conv2d(&self, weight: &Tensor, stride: usize, pad: usize, layer: &str) -> Result<Tensor> {
+    pub fn conv2d(
+        &self,
+        weight: &Tensor,
+        stride: usize,
+        pad: usize,
+        layer: &str,
+    ) -> Result<Tensor> {
         let bad = |why: &str| {
             Error::Invalid(format!(
                 "{layer}: {why} (input {:?}, weight {:?}, stride {stride}, padding {pad})",
@@ -30,27 +36,61 @@ impl Tensor {
         if !self.device().same(&weight.device()) {
             return Err(bad("input and weight live on different devices"));
         }
-        let p = ConvParams { n, cin, h, w, cout, kh, kw, stride, pad };
+        let p = ConvParams {
+            n,
+            cin,
+            h,
+            w,
+            cout,
+            kh,
+            kw,
+            stride,
+            pad,
+        };
         let out = Storage::alloc(&self.device(), p.y_len())?;
         match (&*self.storage(), &*weight.storage(), &out) {
-            (Storage::Gpu(g, x), Storage::Gpu(_, wb), Storage::Gpu(_, y)) => launch::conv2d_forward(g, &p, x, wb, y)?,
-            _ => cpu::conv2d_forward(&p, &self.storage().cpu(), &weight.storage().cpu(), &mut out.cpu_mut()),
+            (Storage::Gpu(g, x), Storage::Gpu(_, wb), Storage::Gpu(_, y)) => {
+                launch::conv2d_forward(g, &p, x, wb, y)?
+            }
+            _ => cpu::conv2d_forward(
+                &p,
+                &self.storage().cpu(),
+                &weight.storage().cpu(),
+                &mut out.cpu_mut(),
+            ),
         }
-        Ok(Tensor::result(vec![n, cout, p.oh(), p.ow()], out, &[self, weight], || Op::Conv2d {
-            x: self.clone(),
-            w: weight.clone(),
-            p,
-        }))
+        Ok(Tensor::result(
+            vec![n, cout, p.oh(), p.ow()],
+            out,
+            &[self, weight],
+            || Op::Conv2d {
+                x: self.clone(),
+                w: weight.clone(),
+                p,
+            },
+        ))
     }
 
     /// dx given dy = self (no graph).
     pub(crate) fn conv2d_input_grad(&self, weight: &Tensor, p: &ConvParams) -> Result<Tensor> {
         let out = Storage::alloc(&self.device(), p.x_len())?;
         match (&*self.storage(), &*weight.storage(), &out) {
-            (Storage::Gpu(g, dy), Storage::Gpu(_, w), Storage::Gpu(_, dx)) => launch::conv2d_input_grad(g, p, dy, w, dx)?,
-            _ => cpu::conv2d_input_grad(p, &self.storage().cpu(), &weight.storage().cpu(), &mut out.cpu_mut()),
+            (Storage::Gpu(g, dy), Storage::Gpu(_, w), Storage::Gpu(_, dx)) => {
+                launch::conv2d_input_grad(g, p, dy, w, dx)?
+            }
+            _ => cpu::conv2d_input_grad(
+                p,
+                &self.storage().cpu(),
+                &weight.storage().cpu(),
+                &mut out.cpu_mut(),
+            ),
         }
-        Ok(Tensor::result(vec![p.n, p.cin, p.h, p.w], out, &[], || unreachable!()))
+        Ok(Tensor::result(
+            vec![p.n, p.cin, p.h, p.w],
+            out,
+            &[],
+            || unreachable!(),
+        ))
     }
 
     /// dw given x = self and dy (no graph).
@@ -62,8 +102,18 @@ impl Tensor {
                 let scratch = g.alloc(scratch_len as u64 * 4)?;
                 launch::conv2d_weight_grad(g, p, x, gy, &scratch, dw)?
             }
-            _ => cpu::conv2d_weight_grad(p, &self.storage().cpu(), &dy.storage().cpu(), &mut out.cpu_mut()),
+            _ => cpu::conv2d_weight_grad(
+                p,
+                &self.storage().cpu(),
+                &dy.storage().cpu(),
+                &mut out.cpu_mut(),
+            ),
         }
-        Ok(Tensor::result(vec![p.cout, p.cin, p.kh, p.kw], out, &[], || unreachable!()))
+        Ok(Tensor::result(
+            vec![p.cout, p.cin, p.kh, p.kw],
+            out,
+            &[],
+            || unreachable!(),
+        ))
     }
 }

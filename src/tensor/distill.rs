@@ -10,10 +10,16 @@ impl Tensor {
     /// teacher's (taken as constants); `.mean()` gives PyTorch's "batchmean" reduction.
     pub fn distill(&self, teacher: &Tensor, temperature: f32) -> Result<Tensor> {
         if self.shape().len() != 2 || self.shape() != teacher.shape() {
-            return Err(Error::Shape { op: "distill", left: self.shape().to_vec(), right: teacher.shape().to_vec() });
+            return Err(Error::Shape {
+                op: "distill",
+                left: self.shape().to_vec(),
+                right: teacher.shape().to_vec(),
+            });
         }
         if temperature <= 0.0 {
-            return Err(Error::Invalid(format!("distillation temperature must be positive, got {temperature}")));
+            return Err(Error::Invalid(format!(
+                "distillation temperature must be positive, got {temperature}"
+            )));
         }
         let (rows, classes) = (self.shape()[0], self.shape()[1]);
         let teacher = teacher.detach();
@@ -22,21 +28,49 @@ impl Tensor {
             (Storage::Gpu(g, s), Storage::Gpu(_, t), Storage::Gpu(_, l)) => {
                 launch::kd_forward(g, rows, classes, temperature, s, t, l)?
             }
-            (s, t, l) => cpu::kd_forward(&s.cpu(), &t.cpu(), classes, temperature, &mut l.cpu_mut()),
+            (s, t, l) => {
+                cpu::kd_forward(&s.cpu(), &t.cpu(), classes, temperature, &mut l.cpu_mut())
+            }
         }
-        Ok(Tensor::result(vec![rows], out, &[self], || Op::Distill { student: self.clone(), teacher, temperature }))
+        Ok(Tensor::result(vec![rows], out, &[self], || Op::Distill {
+            student: self.clone(),
+            teacher,
+            temperature,
+        }))
     }
 
     /// d(loss rows)/d(student) scaled by the upstream per-row gradient (no graph).
-    pub(crate) fn distill_backward(&self, teacher: &Tensor, temperature: f32, gloss: &Tensor) -> Result<Tensor> {
+    pub(crate) fn distill_backward(
+        &self,
+        teacher: &Tensor,
+        temperature: f32,
+        gloss: &Tensor,
+    ) -> Result<Tensor> {
         let (rows, classes) = (self.shape()[0], self.shape()[1]);
         let out = Storage::alloc(&self.device(), rows * classes)?;
-        match (&*self.storage(), &*teacher.storage(), &*gloss.storage(), &out) {
+        match (
+            &*self.storage(),
+            &*teacher.storage(),
+            &*gloss.storage(),
+            &out,
+        ) {
             (Storage::Gpu(g, s), Storage::Gpu(_, t), Storage::Gpu(_, gl), Storage::Gpu(_, o)) => {
                 launch::kd_backward(g, rows, classes, temperature, s, t, gl, o)?
             }
-            (s, t, gl, o) => cpu::kd_backward(&s.cpu(), &t.cpu(), &gl.cpu(), classes, temperature, &mut o.cpu_mut()),
+            (s, t, gl, o) => cpu::kd_backward(
+                &s.cpu(),
+                &t.cpu(),
+                &gl.cpu(),
+                classes,
+                temperature,
+                &mut o.cpu_mut(),
+            ),
         }
-        Ok(Tensor::result(self.shape().to_vec(), out, &[], || unreachable!()))
+        Ok(Tensor::result(
+            self.shape().to_vec(),
+            out,
+            &[],
+            || unreachable!(),
+        ))
     }
 }

@@ -33,9 +33,17 @@ impl ReluCounter {
     /// Add `weight` per gate of `mask` above `threshold`.
     pub fn add(&self, p: &GateParams, mask: &Tensor, threshold: f32) -> Result<()> {
         match (self, &*mask.storage()) {
-            (ReluCounter::Gpu(g, b), Storage::Gpu(_, m)) => launch::gate_count(g, p, threshold, m, b)?,
-            (ReluCounter::Cpu(c), m) => c.set(c.get() + cpu::gate_count(&m.cpu(), threshold, p.group() as u64)),
-            _ => return Err(Error::Invalid("ReLU counter and mask live on different devices".into())),
+            (ReluCounter::Gpu(g, b), Storage::Gpu(_, m)) => {
+                launch::gate_count(g, p, threshold, m, b)?
+            }
+            (ReluCounter::Cpu(c), m) => {
+                c.set(c.get() + cpu::gate_count(&m.cpu(), threshold, p.group() as u64))
+            }
+            _ => {
+                return Err(Error::Invalid(
+                    "ReLU counter and mask live on different devices".into(),
+                ))
+            }
         }
         Ok(())
     }
@@ -52,7 +60,14 @@ impl ReluCounter {
 impl Tensor {
     /// In place: mask ← mask·1[h > −τ] + (1 − mask)·1[h > τ], with h = self (no graph).
     pub fn gate_hysteresis(&self, mask: &Tensor, tau: f32) -> Result<()> {
-        let p = GateParams { batch: 1, channels: 1, hw: self.numel(), channel_wise: false, s1: 1.0, s2: 0.0 };
+        let p = GateParams {
+            batch: 1,
+            channels: 1,
+            hw: self.numel(),
+            channel_wise: false,
+            s1: 1.0,
+            s2: 0.0,
+        };
         match (&*self.storage(), &*mask.storage()) {
             (Storage::Gpu(g, h), Storage::Gpu(_, m)) => launch::gate_hysteresis(g, &p, tau, h, m)?,
             (h, m) => cpu::gate_hysteresis(tau, &h.cpu(), &mut m.cpu_mut()),
@@ -73,15 +88,22 @@ impl Tensor {
         counter: &std::rc::Rc<ReluCounter>,
     ) -> Result<Tensor> {
         let sh = self.shape();
-        let (b, c, hw) = (sh.first().copied().unwrap_or(0), sh.get(1).copied().unwrap_or(0), sh.iter().skip(2).product::<usize>());
+        let (b, c, hw) = (
+            sh.first().copied().unwrap_or(0),
+            sh.get(1).copied().unwrap_or(0),
+            sh.iter().skip(2).product::<usize>(),
+        );
         if sh.len() < 2 || b != p.batch || c != p.channels || hw != p.hw {
             return Err(Error::Invalid(format!(
                 "activation site expects [{}, {}, {} pixels] but got {sh:?}",
                 p.batch, p.channels, p.hw
             )));
         }
-        if mask.numel() != p.gates() || gate.numel() != p.gates() || coef.numel() != 3 * p.channels {
-            return Err(Error::Invalid("activation site state does not match its shape".into()));
+        if mask.numel() != p.gates() || gate.numel() != p.gates() || coef.numel() != 3 * p.channels
+        {
+            return Err(Error::Invalid(
+                "activation site state does not match its shape".into(),
+            ));
         }
         let out = Storage::alloc(&self.device(), p.n())?;
         match (&*self.storage(), &*mask.storage(), &*coef.storage(), &out) {
@@ -90,15 +112,20 @@ impl Tensor {
             }
             (x, m, cf, y) => cpu::gate_forward(&p, &x.cpu(), &m.cpu(), &cf.cpu(), &mut y.cpu_mut()),
         }
-        Ok(Tensor::result(sh.to_vec(), out, &[self, gate, coef], || Op::Gate {
-            x: self.clone(),
-            gate: gate.clone(),
-            coef: coef.clone(),
-            mask: mask.detach(),
-            p,
-            grad,
-            counter: counter.clone(),
-        }))
+        Ok(Tensor::result(
+            sh.to_vec(),
+            out,
+            &[self, gate, coef],
+            || Op::Gate {
+                x: self.clone(),
+                gate: gate.clone(),
+                coef: coef.clone(),
+                mask: mask.detach(),
+                p,
+                grad,
+                counter: counter.clone(),
+            },
+        ))
     }
 
     /// Gradients of the gate op given dy = self: (dx, dgate, dcoef), each only when wanted.
@@ -123,9 +150,29 @@ impl Tensor {
             Storage::alloc(&dev, 3 * p.channels)?,
             Storage::alloc(&dev, p.gates())?,
         );
-        match (&*x.storage(), &*self.storage(), &*mask.storage(), &*coef.storage(), &*gate.storage(), counter) {
-            (Storage::Gpu(g, xb), Storage::Gpu(_, gy), Storage::Gpu(_, m), Storage::Gpu(_, cf), Storage::Gpu(_, h), ReluCounter::Gpu(_, cnt)) => {
-                let (Storage::Gpu(_, dxb), Storage::Gpu(_, dmb), Storage::Gpu(_, dcb), Storage::Gpu(_, dhb)) = (&dx, &dm, &dc, &dh) else {
+        match (
+            &*x.storage(),
+            &*self.storage(),
+            &*mask.storage(),
+            &*coef.storage(),
+            &*gate.storage(),
+            counter,
+        ) {
+            (
+                Storage::Gpu(g, xb),
+                Storage::Gpu(_, gy),
+                Storage::Gpu(_, m),
+                Storage::Gpu(_, cf),
+                Storage::Gpu(_, h),
+                ReluCounter::Gpu(_, cnt),
+            ) => {
+                let (
+                    Storage::Gpu(_, dxb),
+                    Storage::Gpu(_, dmb),
+                    Storage::Gpu(_, dcb),
+                    Storage::Gpu(_, dhb),
+                ) = (&dx, &dm, &dc, &dh)
+                else {
                     unreachable!()
                 };
                 if want[0] {
@@ -152,7 +199,11 @@ impl Tensor {
                     cpu::gate_grad_coef(p, &xs, &gy, &m, &mut dc.cpu_mut());
                 }
             }
-            _ => return Err(Error::Invalid("activation site state lives on another device".into())),
+            _ => {
+                return Err(Error::Invalid(
+                    "activation site state lives on another device".into(),
+                ))
+            }
         }
         Ok([
             want[0].then(|| mk(dx, shape)),

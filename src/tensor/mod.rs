@@ -44,13 +44,40 @@ pub(crate) enum Op {
     Mul(Tensor, Tensor),
     Scale(Tensor, f32),
     Relu(Tensor),
-    Matmul { a: Tensor, b: Tensor, ta: bool, tb: bool },
-    BiasAdd { x: Tensor, bias: Tensor, inner: usize },
-    SumMid { x: Tensor, outer: usize, len: usize, inner: usize, alpha: f32 },
+    Matmul {
+        a: Tensor,
+        b: Tensor,
+        ta: bool,
+        tb: bool,
+    },
+    BiasAdd {
+        x: Tensor,
+        bias: Tensor,
+        inner: usize,
+    },
+    SumMid {
+        x: Tensor,
+        outer: usize,
+        len: usize,
+        inner: usize,
+        alpha: f32,
+    },
     Reshape(Tensor),
-    Conv2d { x: Tensor, w: Tensor, p: autorep_kernels::cpu::ConvParams },
-    CrossEntropy { logits: Tensor, labels: Rc<Labels>, smoothing: f32 },
-    Distill { student: Tensor, teacher: Tensor, temperature: f32 },
+    Conv2d {
+        x: Tensor,
+        w: Tensor,
+        p: autorep_kernels::cpu::ConvParams,
+    },
+    CrossEntropy {
+        logits: Tensor,
+        labels: Rc<Labels>,
+        smoothing: f32,
+    },
+    Distill {
+        student: Tensor,
+        teacher: Tensor,
+        temperature: f32,
+    },
     BatchNorm {
         x: Tensor,
         gamma: Option<Tensor>,
@@ -61,9 +88,18 @@ pub(crate) enum Op {
         eps: f32,
         train: bool,
     },
-    AvgPool { x: Tensor, p: autorep_kernels::cpu::PoolParams },
-    MaxPool { x: Tensor, p: autorep_kernels::cpu::PoolParams, idx: Rc<Labels> },
-    GlobalAvgPool { x: Tensor },
+    AvgPool {
+        x: Tensor,
+        p: autorep_kernels::cpu::PoolParams,
+    },
+    MaxPool {
+        x: Tensor,
+        p: autorep_kernels::cpu::PoolParams,
+        idx: Rc<Labels>,
+    },
+    GlobalAvgPool {
+        x: Tensor,
+    },
     Gate {
         x: Tensor,
         gate: Tensor,
@@ -94,7 +130,13 @@ pub struct Tensor(pub(crate) Rc<Inner>);
 
 impl std::fmt::Debug for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Tensor(#{} {:?} on {})", self.0.id, self.0.shape, self.device().describe())
+        write!(
+            f,
+            "Tensor(#{} {:?} on {})",
+            self.0.id,
+            self.0.shape,
+            self.device().describe()
+        )
     }
 }
 
@@ -104,7 +146,11 @@ fn numel(shape: &[usize]) -> usize {
 
 impl Tensor {
     pub(crate) fn make(
-        shape: Vec<usize>, storage: Rc<Storage>, op: Option<Op>, requires_grad: bool) -> Tensor {
+        shape: Vec<usize>,
+        storage: Rc<Storage>,
+        op: Option<Op>,
+        requires_grad: bool,
+    ) -> Tensor {
         let id = NEXT_ID.with(|n| {
             let id = n.get();
             n.set(id + 1);
@@ -130,7 +176,12 @@ impl Tensor {
                 data.len()
             )));
         }
-        Ok(Tensor::make(shape.to_vec(), Rc::new(Storage::from_vec(device, data)?), None, false))
+        Ok(Tensor::make(
+            shape.to_vec(),
+            Rc::new(Storage::from_vec(device, data)?),
+            None,
+            false,
+        ))
     }
 
     /// A constant over storage a kernel has just filled.
@@ -146,7 +197,12 @@ impl Tensor {
 
     /// A constant filled on the device itself (no host upload, so usable inside a step).
     pub fn full(device: &Device, shape: &[usize], value: f32) -> Result<Tensor> {
-        let t = Tensor::make(shape.to_vec(), Rc::new(Storage::alloc(device, numel(shape))?), None, false);
+        let t = Tensor::make(
+            shape.to_vec(),
+            Rc::new(Storage::alloc(device, numel(shape))?),
+            None,
+            false,
+        );
         t.fill_(value)?;
         Ok(t)
     }
@@ -192,7 +248,11 @@ impl Tensor {
     /// Overwrite the values from the host, ordered after all work queued so far.
     pub fn copy_from_host(&self, data: &[f32]) -> Result<()> {
         if data.len() != self.numel() {
-            return Err(Error::Invalid(format!("copy_from_host: {} values for shape {:?}", data.len(), self.shape())));
+            return Err(Error::Invalid(format!(
+                "copy_from_host: {} values for shape {:?}",
+                data.len(),
+                self.shape()
+            )));
         }
         match &*self.storage() {
             Storage::Gpu(g, b) => g.write(b, 0, bytemuck::cast_slice(data))?,
@@ -204,7 +264,10 @@ impl Tensor {
     /// The single value of a one-element tensor.
     pub fn item(&self) -> Result<f32> {
         if self.numel() != 1 {
-            return Err(Error::Invalid(format!("item() on a tensor of shape {:?}", self.shape())));
+            return Err(Error::Invalid(format!(
+                "item() on a tensor of shape {:?}",
+                self.shape()
+            )));
         }
         Ok(self.to_vec()?[0])
     }

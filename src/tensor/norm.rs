@@ -14,37 +14,78 @@ pub struct BnConfig {
 
 impl Default for BnConfig {
     fn default() -> Self {
-        BnConfig { momentum: 0.1, eps: 1e-5 }
+        BnConfig {
+            momentum: 0.1,
+            eps: 1e-5,
+        }
     }
 }
 
 fn shape_of(x: &Tensor, channels: usize, layer: &str) -> Result<BnShape> {
     let sh = x.shape();
     if sh.len() < 2 || sh[1] != channels || x.numel() == 0 {
-        return Err(Error::Invalid(format!("{layer}: batch norm over {channels} channels cannot take input {sh:?}")));
+        return Err(Error::Invalid(format!(
+            "{layer}: batch norm over {channels} channels cannot take input {sh:?}"
+        )));
     }
-    Ok(BnShape { n: sh[0], channels, hw: sh[2..].iter().product() })
+    Ok(BnShape {
+        n: sh[0],
+        channels,
+        hw: sh[2..].iter().product(),
+    })
 }
 
 impl Tensor {
     /// Per-channel batch statistics (mean, biased variance), and the running estimates
     /// updated in place with the unbiased variance. No graph.
-    pub fn bn_statistics(&self, running_mean: &Tensor, running_var: &Tensor, cfg: BnConfig, layer: &str) -> Result<(Tensor, Tensor)> {
+    pub fn bn_statistics(
+        &self,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        cfg: BnConfig,
+        layer: &str,
+    ) -> Result<(Tensor, Tensor)> {
         let s = shape_of(self, running_mean.numel(), layer)?;
         let dev = self.device();
-        let (mean, var) = (Storage::alloc(&dev, s.channels)?, Storage::alloc(&dev, s.channels)?);
-        match (&*self.storage(), &mean, &var, &*running_mean.storage(), &*running_var.storage()) {
-            (Storage::Gpu(g, x), Storage::Gpu(_, m), Storage::Gpu(_, v), Storage::Gpu(_, rm), Storage::Gpu(_, rv)) => {
+        let (mean, var) = (
+            Storage::alloc(&dev, s.channels)?,
+            Storage::alloc(&dev, s.channels)?,
+        );
+        match (
+            &*self.storage(),
+            &mean,
+            &var,
+            &*running_mean.storage(),
+            &*running_var.storage(),
+        ) {
+            (
+                Storage::Gpu(g, x),
+                Storage::Gpu(_, m),
+                Storage::Gpu(_, v),
+                Storage::Gpu(_, rm),
+                Storage::Gpu(_, rv),
+            ) => {
                 launch::bn_stats(g, s, x, m, v)?;
                 launch::bn_update_running(g, s.channels, s.count(), cfg.momentum, m, v, rm, rv)?;
             }
             (x, m, v, rm, rv) => {
                 cpu::bn_stats(s, &x.cpu(), &mut m.cpu_mut(), &mut v.cpu_mut());
-                cpu::bn_update_running(s.channels, s.count(), cfg.momentum, &m.cpu(), &v.cpu(), &mut rm.cpu_mut(), &mut rv.cpu_mut());
+                cpu::bn_update_running(
+                    s.channels,
+                    s.count(),
+                    cfg.momentum,
+                    &m.cpu(),
+                    &v.cpu(),
+                    &mut rm.cpu_mut(),
+                    &mut rv.cpu_mut(),
+                );
             }
         }
         let c = vec![s.channels];
-        Ok((Tensor::result(c.clone(), mean, &[], || unreachable!()), Tensor::result(c, var, &[], || unreachable!())))
+        Ok((
+            Tensor::result(c.clone(), mean, &[], || unreachable!()),
+            Tensor::result(c, var, &[], || unreachable!()),
+        ))
     }
 
     /// Batch norm. In training mode the batch statistics normalise and the running ones are
@@ -75,24 +116,37 @@ impl Tensor {
                 launch::bn_forward(g, s, cfg.eps, x, m, v, aff, y)?
             }
             (x, m, v, y) => {
-                let (ga, be) = (gs.as_deref().map(|t| t.cpu()), bs.as_deref().map(|t| t.cpu()));
+                let (ga, be) = (
+                    gs.as_deref().map(|t| t.cpu()),
+                    bs.as_deref().map(|t| t.cpu()),
+                );
                 let aff = ga.as_deref().zip(be.as_deref());
-                cpu::bn_forward(s, cfg.eps, &x.cpu(), &m.cpu(), &v.cpu(), aff, &mut y.cpu_mut())
+                cpu::bn_forward(
+                    s,
+                    cfg.eps,
+                    &x.cpu(),
+                    &m.cpu(),
+                    &v.cpu(),
+                    aff,
+                    &mut y.cpu_mut(),
+                )
             }
         }
         let mut inputs = vec![self];
         if let Some((g, b)) = affine {
             inputs.extend([g, b]);
         }
-        Ok(Tensor::result(self.shape().to_vec(), out, &inputs, || Op::BatchNorm {
-            x: self.clone(),
-            gamma: affine.map(|a| a.0.clone()),
-            beta: affine.map(|a| a.1.clone()),
-            mean,
-            var,
-            s,
-            eps: cfg.eps,
-            train,
+        Ok(Tensor::result(self.shape().to_vec(), out, &inputs, || {
+            Op::BatchNorm {
+                x: self.clone(),
+                gamma: affine.map(|a| a.0.clone()),
+                beta: affine.map(|a| a.1.clone()),
+                mean,
+                var,
+                s,
+                eps: cfg.eps,
+                train,
+            }
         }))
     }
 
@@ -109,10 +163,30 @@ impl Tensor {
         train: bool,
     ) -> Result<(Tensor, Tensor, Tensor)> {
         let dev = self.device();
-        let (dx, dg, db) = (Storage::alloc(&dev, s.len())?, Storage::alloc(&dev, s.channels)?, Storage::alloc(&dev, s.channels)?);
+        let (dx, dg, db) = (
+            Storage::alloc(&dev, s.len())?,
+            Storage::alloc(&dev, s.channels)?,
+            Storage::alloc(&dev, s.channels)?,
+        );
         let gs = gamma.map(|t| t.storage());
-        match (&*x.storage(), &*mean.storage(), &*var.storage(), &*self.storage(), &dx, &dg, &db) {
-            (Storage::Gpu(g, xb), Storage::Gpu(_, m), Storage::Gpu(_, v), Storage::Gpu(_, dy), Storage::Gpu(_, dxb), Storage::Gpu(_, dgb), Storage::Gpu(_, dbb)) => {
+        match (
+            &*x.storage(),
+            &*mean.storage(),
+            &*var.storage(),
+            &*self.storage(),
+            &dx,
+            &dg,
+            &db,
+        ) {
+            (
+                Storage::Gpu(g, xb),
+                Storage::Gpu(_, m),
+                Storage::Gpu(_, v),
+                Storage::Gpu(_, dy),
+                Storage::Gpu(_, dxb),
+                Storage::Gpu(_, dgb),
+                Storage::Gpu(_, dbb),
+            ) => {
                 let ga = match gs.as_deref() {
                     Some(Storage::Gpu(_, b)) => Some(b),
                     _ => None,
@@ -128,14 +202,38 @@ impl Tensor {
                 let ga = gs.as_deref().map(|t| t.cpu());
                 let (xs, m, v, dy) = (xs.cpu(), m.cpu(), v.cpu(), dy.cpu());
                 if train {
-                    cpu::bn_backward(s, eps, &xs, &m, &v, ga.as_deref(), &dy, &mut dgs.cpu_mut(), &mut dbs.cpu_mut(), &mut dxs.cpu_mut());
+                    cpu::bn_backward(
+                        s,
+                        eps,
+                        &xs,
+                        &m,
+                        &v,
+                        ga.as_deref(),
+                        &dy,
+                        &mut dgs.cpu_mut(),
+                        &mut dbs.cpu_mut(),
+                        &mut dxs.cpu_mut(),
+                    );
                 } else {
-                    cpu::bn_backward_reduce(s, eps, &xs, &m, &v, &dy, &mut dgs.cpu_mut(), &mut dbs.cpu_mut());
+                    cpu::bn_backward_reduce(
+                        s,
+                        eps,
+                        &xs,
+                        &m,
+                        &v,
+                        &dy,
+                        &mut dgs.cpu_mut(),
+                        &mut dbs.cpu_mut(),
+                    );
                     cpu::bn_backward_input_eval(s, eps, &v, ga.as_deref(), &dy, &mut dxs.cpu_mut());
                 }
             }
         }
         let mk = |st: Storage, sh: Vec<usize>| Tensor::result(sh, st, &[], || unreachable!());
-        Ok((mk(dx, x.shape().to_vec()), mk(dg, vec![s.channels]), mk(db, vec![s.channels])))
+        Ok((
+            mk(dx, x.shape().to_vec()),
+            mk(dg, vec![s.channels]),
+            mk(db, vec![s.channels]),
+        ))
     }
 }

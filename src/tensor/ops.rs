@@ -31,7 +31,11 @@ fn check_device(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
 fn check_same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
     check_device(op, a, b)?;
     if a.shape() != b.shape() {
-        return Err(Error::Shape { op, left: a.shape().to_vec(), right: b.shape().to_vec() });
+        return Err(Error::Shape {
+            op,
+            left: a.shape().to_vec(),
+            right: b.shape().to_vec(),
+        });
     }
     Ok(())
 }
@@ -69,7 +73,12 @@ fn kernel2(
 
 impl Tensor {
     /// Wrap a result, recording `op` only when some input wants a gradient.
-    pub(crate) fn result(shape: Vec<usize>, storage: Storage, inputs: &[&Tensor], op: impl FnOnce() -> Op) -> Tensor {
+    pub(crate) fn result(
+        shape: Vec<usize>,
+        storage: Storage,
+        inputs: &[&Tensor],
+        op: impl FnOnce() -> Op,
+    ) -> Tensor {
         let track = grad_enabled() && inputs.iter().any(|t| t.requires_grad());
         let op = track.then(op);
         Tensor::make(shape, Rc::new(storage), op, track)
@@ -86,9 +95,12 @@ impl Tensor {
             |x, y, o| cpu::axpby(alpha, x, beta, y, o),
             |g, x, y, o| launch::axpby(g, n, alpha, x, beta, y, o),
         )?;
-        Ok(Tensor::result(self.shape().to_vec(), s, &[self, other], || {
-            Op::Axpby(self.clone(), alpha, other.clone(), beta)
-        }))
+        Ok(Tensor::result(
+            self.shape().to_vec(),
+            s,
+            &[self, other],
+            || Op::Axpby(self.clone(), alpha, other.clone(), beta),
+        ))
     }
 
     pub fn add(&self, other: &Tensor) -> Result<Tensor> {
@@ -102,36 +114,63 @@ impl Tensor {
     pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
         check_same_shape("mul", self, other)?;
         let n = self.numel();
-        let s = kernel2(self, other, n, cpu::mul, |g, x, y, o| launch::mul(g, n, x, y, o))?;
-        Ok(Tensor::result(self.shape().to_vec(), s, &[self, other], || {
-            Op::Mul(self.clone(), other.clone())
-        }))
+        let s = kernel2(self, other, n, cpu::mul, |g, x, y, o| {
+            launch::mul(g, n, x, y, o)
+        })?;
+        Ok(Tensor::result(
+            self.shape().to_vec(),
+            s,
+            &[self, other],
+            || Op::Mul(self.clone(), other.clone()),
+        ))
     }
 
     pub fn scale(&self, alpha: f32) -> Result<Tensor> {
         let n = self.numel();
-        let s = kernel1(self, n, |x, o| cpu::scale(alpha, x, o), |g, x, o| launch::scale(g, n, alpha, x, o))?;
-        Ok(Tensor::result(self.shape().to_vec(), s, &[self], || Op::Scale(self.clone(), alpha)))
+        let s = kernel1(
+            self,
+            n,
+            |x, o| cpu::scale(alpha, x, o),
+            |g, x, o| launch::scale(g, n, alpha, x, o),
+        )?;
+        Ok(Tensor::result(self.shape().to_vec(), s, &[self], || {
+            Op::Scale(self.clone(), alpha)
+        }))
     }
 
     pub fn relu(&self) -> Result<Tensor> {
         let n = self.numel();
         let s = kernel1(self, n, cpu::relu, |g, x, o| launch::relu(g, n, x, o))?;
-        Ok(Tensor::result(self.shape().to_vec(), s, &[self], || Op::Relu(self.clone())))
+        Ok(Tensor::result(self.shape().to_vec(), s, &[self], || {
+            Op::Relu(self.clone())
+        }))
     }
 
     /// g where self > 0, else 0 (the ReLU backward; no graph).
     pub(crate) fn relu_mask(&self, g: &Tensor) -> Result<Tensor> {
         let n = self.numel();
-        let s = kernel2(self, g, n, cpu::relu_backward, |gpu, x, y, o| launch::relu_backward(gpu, n, x, y, o))?;
-        Ok(Tensor::result(self.shape().to_vec(), s, &[], || unreachable!()))
+        let s = kernel2(self, g, n, cpu::relu_backward, |gpu, x, y, o| {
+            launch::relu_backward(gpu, n, x, y, o)
+        })?;
+        Ok(Tensor::result(
+            self.shape().to_vec(),
+            s,
+            &[],
+            || unreachable!(),
+        ))
     }
 
     /// op(self) · op(other) for 2-D tensors, `ta`/`tb` reading an operand transposed.
     pub fn matmul_t(&self, other: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
         check_device("matmul", self, other)?;
-        let bad = || Error::Shape { op: "matmul", left: self.shape().to_vec(), right: other.shape().to_vec() };
-        let ([ra, ca], [rb, cb]) = (self.shape(), other.shape()) else { return Err(bad()) };
+        let bad = || Error::Shape {
+            op: "matmul",
+            left: self.shape().to_vec(),
+            right: other.shape().to_vec(),
+        };
+        let ([ra, ca], [rb, cb]) = (self.shape(), other.shape()) else {
+            return Err(bad());
+        };
         let (m, k) = if ta { (*ca, *ra) } else { (*ra, *ca) };
         let (k2, n) = if tb { (*cb, *rb) } else { (*rb, *cb) };
         if k != k2 {
@@ -145,11 +184,13 @@ impl Tensor {
             |a, b, c| cpu::gemm(&p, a, b, &[], c),
             |g, a, b, c| launch::gemm(g, &p, a, b, None, c),
         )?;
-        Ok(Tensor::result(vec![m, n], s, &[self, other], || Op::Matmul {
-            a: self.clone(),
-            b: other.clone(),
-            ta,
-            tb,
+        Ok(Tensor::result(vec![m, n], s, &[self, other], || {
+            Op::Matmul {
+                a: self.clone(),
+                b: other.clone(),
+                ta,
+                tb,
+            }
         }))
     }
 
@@ -161,7 +202,11 @@ impl Tensor {
     pub fn bias_add(&self, bias: &Tensor) -> Result<Tensor> {
         check_device("bias_add", self, bias)?;
         if self.shape().len() < 2 || bias.shape() != [self.shape()[1]] {
-            return Err(Error::Shape { op: "bias_add", left: self.shape().to_vec(), right: bias.shape().to_vec() });
+            return Err(Error::Shape {
+                op: "bias_add",
+                left: self.shape().to_vec(),
+                right: bias.shape().to_vec(),
+            });
         }
         let (n, c) = (self.numel(), self.shape()[1]);
         let inner = self.shape()[2..].iter().product();
@@ -172,15 +217,27 @@ impl Tensor {
             |x, b, o| cpu::bias_add(x, b, inner, o),
             |g, x, b, o| launch::bias_add(g, n, c, inner, x, b, o),
         )?;
-        Ok(Tensor::result(self.shape().to_vec(), s, &[self, bias], || Op::BiasAdd {
-            x: self.clone(),
-            bias: bias.clone(),
-            inner,
-        }))
+        Ok(Tensor::result(
+            self.shape().to_vec(),
+            s,
+            &[self, bias],
+            || Op::BiasAdd {
+                x: self.clone(),
+                bias: bias.clone(),
+                inner,
+            },
+        ))
     }
 
     /// Sum over the middle axis of self viewed as [outer, len, inner], times alpha.
-    pub(crate) fn sum_mid(&self, outer: usize, len: usize, inner: usize, alpha: f32, shape: Vec<usize>) -> Result<Tensor> {
+    pub(crate) fn sum_mid(
+        &self,
+        outer: usize,
+        len: usize,
+        inner: usize,
+        alpha: f32,
+        shape: Vec<usize>,
+    ) -> Result<Tensor> {
         let out_n = outer * inner;
         let s = match &*self.storage() {
             Storage::Gpu(g, x) if out_n == 1 => {
@@ -198,11 +255,24 @@ impl Tensor {
                 |g, x, o| launch::sum_mid(g, outer, len, inner, alpha, x, o),
             )?,
         };
-        Ok(Tensor::result(shape, s, &[self], || Op::SumMid { x: self.clone(), outer, len, inner, alpha }))
+        Ok(Tensor::result(shape, s, &[self], || Op::SumMid {
+            x: self.clone(),
+            outer,
+            len,
+            inner,
+            alpha,
+        }))
     }
 
     /// y as [outer, inner] broadcast over a middle axis of `len` (no graph: used by backward).
-    pub(crate) fn expand_mid(&self, outer: usize, len: usize, inner: usize, alpha: f32, shape: Vec<usize>) -> Result<Tensor> {
+    pub(crate) fn expand_mid(
+        &self,
+        outer: usize,
+        len: usize,
+        inner: usize,
+        alpha: f32,
+        shape: Vec<usize>,
+    ) -> Result<Tensor> {
         let n = outer * len * inner;
         let s = kernel1(
             self,
@@ -216,9 +286,15 @@ impl Tensor {
     fn axis_split(&self, axis: usize) -> Result<(usize, usize, usize)> {
         let sh = self.shape();
         if axis >= sh.len() {
-            return Err(Error::Invalid(format!("axis {axis} is out of range for shape {sh:?}")));
+            return Err(Error::Invalid(format!(
+                "axis {axis} is out of range for shape {sh:?}"
+            )));
         }
-        Ok((sh[..axis].iter().product(), sh[axis], sh[axis + 1..].iter().product()))
+        Ok((
+            sh[..axis].iter().product(),
+            sh[axis],
+            sh[axis + 1..].iter().product(),
+        ))
     }
 
     /// Sum of all elements (a one-element tensor of shape []).
@@ -248,20 +324,37 @@ impl Tensor {
     /// The same data under another shape with as many elements (shares storage).
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
         if shape.iter().product::<usize>() != self.numel() {
-            return Err(Error::Shape { op: "reshape", left: self.shape().to_vec(), right: shape.to_vec() });
+            return Err(Error::Shape {
+                op: "reshape",
+                left: self.shape().to_vec(),
+                right: shape.to_vec(),
+            });
         }
         let track = grad_enabled() && self.requires_grad();
-        Ok(Tensor::make(shape.to_vec(), self.storage(), track.then(|| Op::Reshape(self.clone())), track))
+        Ok(Tensor::make(
+            shape.to_vec(),
+            self.storage(),
+            track.then(|| Op::Reshape(self.clone())),
+            track,
+        ))
     }
 
     /// Softmax cross-entropy of [batch, classes] logits against class labels, with label
     /// smoothing `smoothing` (0 for none).
     pub fn cross_entropy(&self, labels: &Rc<Labels>, smoothing: f32) -> Result<CrossEntropy> {
         let &[rows, classes] = self.shape() else {
-            return Err(Error::Shape { op: "cross_entropy", left: self.shape().to_vec(), right: vec![labels.len()] });
+            return Err(Error::Shape {
+                op: "cross_entropy",
+                left: self.shape().to_vec(),
+                right: vec![labels.len()],
+            });
         };
         if labels.len() != rows {
-            return Err(Error::Shape { op: "cross_entropy", left: self.shape().to_vec(), right: vec![labels.len()] });
+            return Err(Error::Shape {
+                op: "cross_entropy",
+                left: self.shape().to_vec(),
+                right: vec![labels.len()],
+            });
         }
         let dev = self.device();
         let loss = Storage::alloc(&dev, rows)?;
@@ -272,9 +365,20 @@ impl Tensor {
             }
             (Storage::Cpu { .. }, Labels::Cpu(y), _, _) => {
                 Labels::check_range(y, classes)?;
-                cpu::ce_forward(&self.storage().cpu(), y, classes, smoothing, &mut loss.cpu_mut(), &mut correct.cpu_mut())
+                cpu::ce_forward(
+                    &self.storage().cpu(),
+                    y,
+                    classes,
+                    smoothing,
+                    &mut loss.cpu_mut(),
+                    &mut correct.cpu_mut(),
+                )
             }
-            _ => return Err(Error::Invalid("cross_entropy: logits and labels live on different devices".into())),
+            _ => {
+                return Err(Error::Invalid(
+                    "cross_entropy: logits and labels live on different devices".into(),
+                ))
+            }
         }
         let loss = Tensor::result(vec![rows], loss, &[self], || Op::CrossEntropy {
             logits: self.clone(),
@@ -286,7 +390,12 @@ impl Tensor {
     }
 
     /// d(loss rows)/d(logits) scaled by the upstream per-row gradient (no graph).
-    pub(crate) fn cross_entropy_backward(&self, labels: &Labels, smoothing: f32, gloss: &Tensor) -> Result<Tensor> {
+    pub(crate) fn cross_entropy_backward(
+        &self,
+        labels: &Labels,
+        smoothing: f32,
+        gloss: &Tensor,
+    ) -> Result<Tensor> {
         let (rows, classes) = (self.shape()[0], self.shape()[1]);
         let out = Storage::alloc(&self.device(), rows * classes)?;
         match (&*self.storage(), labels, &*gloss.storage(), &out) {
@@ -303,7 +412,12 @@ impl Tensor {
             ),
             _ => return Err(Error::Invalid("cross_entropy: mixed devices".into())),
         }
-        Ok(Tensor::result(self.shape().to_vec(), out, &[], || unreachable!()))
+        Ok(Tensor::result(
+            self.shape().to_vec(),
+            out,
+            &[],
+            || unreachable!(),
+        ))
     }
 
     /// In place: self = value everywhere (no graph).

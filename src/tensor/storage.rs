@@ -34,18 +34,32 @@ impl Storage {
 
     fn host(data: Vec<f32>) -> Storage {
         let len = data.len();
-        Storage::Cpu { data: Rc::new(RefCell::new(data)), offset: 0, len }
+        Storage::Cpu {
+            data: Rc::new(RefCell::new(data)),
+            offset: 0,
+            len,
+        }
     }
 
     /// `len` floats from element `offset`, sharing memory. On a GPU the offset must be a
     /// multiple of 64 floats (256 bytes) so the view can be bound by itself.
     pub fn view(&self, offset: usize, len: usize) -> Storage {
         match self {
-            Storage::Cpu { data, offset: base, len: total } => {
+            Storage::Cpu {
+                data,
+                offset: base,
+                len: total,
+            } => {
                 assert!(offset + len <= *total, "view outside its storage");
-                Storage::Cpu { data: data.clone(), offset: base + offset, len }
+                Storage::Cpu {
+                    data: data.clone(),
+                    offset: base + offset,
+                    len,
+                }
             }
-            Storage::Gpu(g, b) => Storage::Gpu(g.clone(), b.view(offset as u64 * 4, len as u64 * 4)),
+            Storage::Gpu(g, b) => {
+                Storage::Gpu(g.clone(), b.view(offset as u64 * 4, len as u64 * 4))
+            }
         }
     }
 
@@ -65,14 +79,18 @@ impl Storage {
 
     pub(crate) fn cpu(&self) -> Ref<'_, [f32]> {
         match self {
-            Storage::Cpu { data, offset, len } => Ref::map(data.borrow(), |v| &v[*offset..offset + len]),
+            Storage::Cpu { data, offset, len } => {
+                Ref::map(data.borrow(), |v| &v[*offset..offset + len])
+            }
             Storage::Gpu(..) => unreachable!("cpu() on GPU storage"),
         }
     }
 
     pub(crate) fn cpu_mut(&self) -> RefMut<'_, [f32]> {
         match self {
-            Storage::Cpu { data, offset, len } => RefMut::map(data.borrow_mut(), |v| &mut v[*offset..offset + len]),
+            Storage::Cpu { data, offset, len } => {
+                RefMut::map(data.borrow_mut(), |v| &mut v[*offset..offset + len])
+            }
             Storage::Gpu(..) => unreachable!("cpu_mut() on GPU storage"),
         }
     }

@@ -18,18 +18,23 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub fn put(&mut self, name: &str, t: &Tensor) -> Result<()> {
-        self.tensors.insert(name.to_string(), (t.shape().to_vec(), t.to_vec()?));
+        self.tensors
+            .insert(name.to_string(), (t.shape().to_vec(), t.to_vec()?));
         Ok(())
     }
 
     /// Copy the stored tensor `name` into `t` (same shape required).
     pub fn restore(&self, name: &str, t: &Tensor) -> Result<()> {
-        let (shape, data) = self
-            .tensors
-            .get(name)
-            .ok_or_else(|| Error::Invalid(format!("checkpoint has no tensor '{name}': was it written by another model or stage?")))?;
+        let (shape, data) = self.tensors.get(name).ok_or_else(|| {
+            Error::Invalid(format!(
+                "checkpoint has no tensor '{name}': was it written by another model or stage?"
+            ))
+        })?;
         if shape != t.shape() {
-            return Err(Error::Invalid(format!("checkpoint tensor '{name}' has shape {shape:?} but the model expects {:?}", t.shape())));
+            return Err(Error::Invalid(format!(
+                "checkpoint tensor '{name}' has shape {shape:?} but the model expects {:?}",
+                t.shape()
+            )));
         }
         t.copy_from_host(data)
     }
@@ -53,12 +58,16 @@ impl Checkpoint {
             })
             .collect::<Result<_>>()?;
         let meta: HashMap<String, String> = self.meta.clone().into_iter().collect();
-        let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::Invalid(format!("serialising checkpoint: {e}")))?;
+        let bytes = safetensors::serialize(views, Some(meta))
+            .map_err(|e| Error::Invalid(format!("serialising checkpoint: {e}")))?;
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::Invalid(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", dir.display())))?;
         }
         let tmp = path.with_extension("safetensors.tmp");
-        let io = |e: std::io::Error| Error::Invalid(format!("writing checkpoint {}: {e}", path.display()));
+        let io = |e: std::io::Error| {
+            Error::Invalid(format!("writing checkpoint {}: {e}", path.display()))
+        };
         let mut f = std::fs::File::create(&tmp).map_err(io)?;
         f.write_all(&bytes).map_err(io)?;
         f.sync_all().map_err(io)?;
@@ -67,17 +76,41 @@ impl Checkpoint {
     }
 
     pub fn load(path: &Path) -> Result<Checkpoint> {
-        let bytes = std::fs::read(path).map_err(|e| Error::Invalid(format!("cannot read checkpoint {}: {e}", path.display())))?;
-        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
-            Error::Invalid(format!("{} is not a valid safetensors checkpoint (truncated or corrupt?): {e}", path.display()))
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::Invalid(format!("cannot read checkpoint {}: {e}", path.display()))
         })?;
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-        let mut ck = Checkpoint { meta: header.metadata().clone().unwrap_or_default().into_iter().collect(), ..Default::default() };
+        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
+            Error::Invalid(format!(
+                "{} is not a valid safetensors checkpoint (truncated or corrupt?): {e}",
+                path.display()
+            ))
+        })?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+        let mut ck = Checkpoint {
+            meta: header
+                .metadata()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        };
         for (name, view) in st.tensors() {
             if view.dtype() != Dtype::F32 {
-                return Err(Error::Invalid(format!("{}: tensor {name} is {:?}, expected F32", path.display(), view.dtype())));
+                return Err(Error::Invalid(format!(
+                    "{}: tensor {name} is {:?}, expected F32",
+                    path.display(),
+                    view.dtype()
+                )));
             }
-            ck.tensors.insert(name, (view.shape().to_vec(), bytemuck::pod_collect_to_vec(view.data())));
+            ck.tensors.insert(
+                name,
+                (
+                    view.shape().to_vec(),
+                    bytemuck::pod_collect_to_vec(view.data()),
+                ),
+            );
         }
         Ok(ck)
     }
@@ -110,7 +143,10 @@ impl Checkpoint {
     pub fn restore_model(&self, model: &dyn Model, sites: bool) -> Result<()> {
         if let Some(name) = self.meta.get("model") {
             if name != model.name() {
-                return Err(Error::Invalid(format!("checkpoint is of model {name}, not {}", model.name())));
+                return Err(Error::Invalid(format!(
+                    "checkpoint is of model {name}, not {}",
+                    model.name()
+                )));
             }
         }
         for (i, p) in model.params().iter().enumerate() {
@@ -141,7 +177,8 @@ impl Checkpoint {
         for (name, t) in opt.state_tensors() {
             self.put(&format!("opt.{name}"), &t)?;
         }
-        self.meta.insert("opt.steps".into(), opt.steps().to_string());
+        self.meta
+            .insert("opt.steps".into(), opt.steps().to_string());
         Ok(())
     }
 
@@ -149,7 +186,10 @@ impl Checkpoint {
         for (name, t) in opt.state_tensors() {
             self.restore(&format!("opt.{name}"), &t)?;
         }
-        let steps = self.meta("opt.steps")?.parse().map_err(|_| Error::Invalid("checkpoint opt.steps is not a number".into()))?;
+        let steps = self
+            .meta("opt.steps")?
+            .parse()
+            .map_err(|_| Error::Invalid("checkpoint opt.steps is not a number".into()))?;
         opt.set_steps(steps);
         Ok(())
     }

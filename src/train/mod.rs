@@ -41,13 +41,26 @@ pub struct DeviceSet {
 }
 
 impl DeviceSet {
-    pub fn new(device: &Device, set: ImageSet, mean: &[f32], std: &[f32], pad: usize) -> Result<DeviceSet> {
+    pub fn new(
+        device: &Device,
+        set: ImageSet,
+        mean: &[f32],
+        std: &[f32],
+        pad: usize,
+    ) -> Result<DeviceSet> {
         set.augment_params(1, pad, mean, std)?; // validates channels and statistics up front
         let packed = match device {
             Device::Cpu => Packed::Cpu(set.packed()),
             Device::Gpu(g) => Packed::Gpu(g.upload(&set.packed())?),
         };
-        Ok(DeviceSet { set, mean: mean.to_vec(), std: std.to_vec(), pad, packed, device: device.clone() })
+        Ok(DeviceSet {
+            set,
+            mean: mean.to_vec(),
+            std: std.to_vec(),
+            pad,
+            packed,
+            device: device.clone(),
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -66,8 +79,15 @@ impl DeviceSet {
 
     /// One batch of images (augmented and normalised on the device) and its labels.
     pub fn batch(&self, samples: &[[u32; 2]]) -> Result<(Tensor, Rc<Labels>)> {
-        let p = self.set.augment_params(samples.len(), self.pad, &self.mean, &self.std)?;
-        let shape = [samples.len(), self.set.channels, self.set.height, self.set.width];
+        let p = self
+            .set
+            .augment_params(samples.len(), self.pad, &self.mean, &self.std)?;
+        let shape = [
+            samples.len(),
+            self.set.channels,
+            self.set.height,
+            self.set.width,
+        ];
         let words: &[u32] = bytemuck::cast_slice(samples);
         let out = Storage::alloc(&self.device, p.n())?;
         match (&self.packed, &out) {
@@ -78,8 +98,14 @@ impl DeviceSet {
             (Packed::Cpu(data), o) => cpu::augment_batch(&p, data, words, &mut o.cpu_mut()),
             _ => unreachable!("packed on the set's own device"),
         }
-        let y: Vec<u32> = samples.iter().map(|s| self.set.labels[s[0] as usize]).collect();
-        Ok((Tensor::from_storage(&shape, out), Rc::new(Labels::new(&self.device, &y)?)))
+        let y: Vec<u32> = samples
+            .iter()
+            .map(|s| self.set.labels[s[0] as usize])
+            .collect();
+        Ok((
+            Tensor::from_storage(&shape, out),
+            Rc::new(Labels::new(&self.device, &y)?),
+        ))
     }
 
     /// The first `n` images, centred and normalised (calibration batches).
@@ -87,7 +113,6 @@ impl DeviceSet {
         let plan = self.plan(0, 0, n, false);
         Ok(self.batch(&plan[0])?.0)
     }
-
 }
 
 /// What drives a training epoch besides the model and optimizer.
@@ -109,19 +134,47 @@ pub struct EpochPlan<'a> {
 
 impl EpochPlan<'_> {
     pub fn plain(batch_size: usize, seed: u64, epoch: u64) -> EpochPlan<'static> {
-        EpochPlan { lr_factor: 1.0, batch_size, augment: true, seed, epoch, replacement: None, teacher: None, progress: None }
+        EpochPlan {
+            lr_factor: 1.0,
+            batch_size,
+            augment: true,
+            seed,
+            epoch,
+            replacement: None,
+            teacher: None,
+            progress: None,
+        }
     }
 }
 
 /// One epoch of training in shuffled mini-batches (the last partial batch is dropped, as
 /// BatchNorm needs more than one sample). Loss and accuracy are read back once, at the end:
 /// per-batch sums stay on the device.
-pub fn train_epoch(model: &dyn Model, opt: &mut Optimizer, data: &DeviceSet, plan: EpochPlan<'_>, device: &Device) -> Result<EpochStats> {
-    let EpochPlan { lr_factor, batch_size, augment, seed, epoch, mut replacement, teacher, progress } = plan;
+pub fn train_epoch(
+    model: &dyn Model,
+    opt: &mut Optimizer,
+    data: &DeviceSet,
+    plan: EpochPlan<'_>,
+    device: &Device,
+) -> Result<EpochStats> {
+    let EpochPlan {
+        lr_factor,
+        batch_size,
+        augment,
+        seed,
+        epoch,
+        mut replacement,
+        teacher,
+        progress,
+    } = plan;
     let start = std::time::Instant::now();
     let (mut loss_sum, mut correct_sum): (Option<Tensor>, Option<Tensor>) = (None, None);
     let mut images = 0;
-    for samples in data.plan(seed, epoch, batch_size.max(2), augment).iter().filter(|b| b.len() == batch_size.max(2)) {
+    for samples in data
+        .plan(seed, epoch, batch_size.max(2), augment)
+        .iter()
+        .filter(|b| b.len() == batch_size.max(2))
+    {
         let (x, y) = data.batch(samples)?;
         let idx = samples;
         opt.zero_grad()?;
@@ -141,8 +194,14 @@ pub fn train_epoch(model: &dyn Model, opt: &mut Optimizer, data: &DeviceSet, pla
         no_grad(|| -> Result<()> {
             let l = loss.scale(idx.len() as f32)?;
             let c = ce.correct.sum()?;
-            loss_sum = Some(match loss_sum.take() { Some(s) => s.add(&l)?, None => l });
-            correct_sum = Some(match correct_sum.take() { Some(s) => s.add(&c)?, None => c });
+            loss_sum = Some(match loss_sum.take() {
+                Some(s) => s.add(&l)?,
+                None => l,
+            });
+            correct_sum = Some(match correct_sum.take() {
+                Some(s) => s.add(&c)?,
+                None => c,
+            });
             Ok(())
         })?;
         device.flush()?;
@@ -153,11 +212,21 @@ pub fn train_epoch(model: &dyn Model, opt: &mut Optimizer, data: &DeviceSet, pla
     }
     let read = |t: Option<Tensor>| t.map_or(Ok(0.0), |t| t.item());
     let n = images.max(1) as f32;
-    Ok(EpochStats { loss: read(loss_sum)? / n, accuracy: read(correct_sum)? / n, images, seconds: start.elapsed().as_secs_f64() })
+    Ok(EpochStats {
+        loss: read(loss_sum)? / n,
+        accuracy: read(correct_sum)? / n,
+        images,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// Loss and top-1 accuracy with the model in eval mode.
-pub fn evaluate(model: &dyn Model, mut replacement: Option<&mut Replacement>, data: &DeviceSet, batch_size: usize) -> Result<EpochStats> {
+pub fn evaluate(
+    model: &dyn Model,
+    mut replacement: Option<&mut Replacement>,
+    data: &DeviceSet,
+    batch_size: usize,
+) -> Result<EpochStats> {
     let start = std::time::Instant::now();
     no_grad(|| {
         let (mut loss, mut correct) = (0f64, 0f64);
@@ -172,12 +241,22 @@ pub fn evaluate(model: &dyn Model, mut replacement: Option<&mut Replacement>, da
             correct += ce.correct.sum()?.item()? as f64;
         }
         let n = data.len().max(1) as f64;
-        Ok(EpochStats { loss: (loss / n) as f32, accuracy: (correct / n) as f32, images: data.len(), seconds: start.elapsed().as_secs_f64() })
+        Ok(EpochStats {
+            loss: (loss / n) as f32,
+            accuracy: (correct / n) as f32,
+            images: data.len(),
+            seconds: start.elapsed().as_secs_f64(),
+        })
     })
 }
 
 /// Top-k accuracy (k = 5 for the usual top-5) in eval mode.
-pub fn top_k(model: &dyn Model, mut replacement: Option<&mut Replacement>, data: &DeviceSet, k: usize) -> Result<f32> {
+pub fn top_k(
+    model: &dyn Model,
+    mut replacement: Option<&mut Replacement>,
+    data: &DeviceSet,
+    k: usize,
+) -> Result<f32> {
     no_grad(|| {
         let mut hits = 0usize;
         for samples in data.plan(0, 0, 256, false) {

@@ -70,51 +70,120 @@ impl Run {
     /// AutoReP (or its identity ablation): gate every site, fit DaPa (clean mode) on a few
     /// training batches, and set up Adam with one group for weights and coefficients and one
     /// for the gates.
-    pub fn autorep(model: &mut dyn Model, cfg: ReplaceConfig, stage: &StageConfig, train: &DeviceSet, device: &Device) -> Result<Run> {
+    pub fn autorep(
+        model: &mut dyn Model,
+        cfg: ReplaceConfig,
+        stage: &StageConfig,
+        train: &DeviceSet,
+        device: &Device,
+    ) -> Result<Run> {
         let clean = cfg.polynomial == Polynomial::Clean && cfg.method == Method::AutoRep;
         let mut rep = Replacement::install(model, cfg, device)?;
         if clean {
-            let calib: Vec<Tensor> = train.plan(stage.seed, 0, stage.batch.max(2), false).iter().take(4).map(|b| Ok(train.batch(b)?.0)).collect::<Result<_>>()?;
+            let calib: Vec<Tensor> = train
+                .plan(stage.seed, 0, stage.batch.max(2), false)
+                .iter()
+                .take(4)
+                .map(|b| Ok(train.batch(b)?.0))
+                .collect::<Result<_>>()?;
             rep.fit_clean(model, &calib)?;
         }
         let mut weights = model.params();
         weights.extend(rep.coef_params(model));
-        let mut groups = vec![(ParamGroup::new(device, "weights", weights)?, stage.weight_lr)];
+        let mut groups = vec![(
+            ParamGroup::new(device, "weights", weights)?,
+            stage.weight_lr,
+        )];
         let gates = rep.gate_params(model);
         if !gates.is_empty() {
             groups.push((ParamGroup::new(device, "gates", gates)?, stage.gate_lr));
         }
         let opt = Optimizer::new(device, OptimizerKind::adam(0.0), groups)?;
-        let sched = LrSchedule::new(Schedule::Cosine { total: stage.epochs, base: stage.weight_lr, floor: 1e-5 });
-        Ok(Run { rep, opt, sched, epoch: 0, phase: SnlPhase::Select, lowest: u64::MAX })
+        let sched = LrSchedule::new(Schedule::Cosine {
+            total: stage.epochs,
+            base: stage.weight_lr,
+            floor: 1e-5,
+        });
+        Ok(Run {
+            rep,
+            opt,
+            sched,
+            epoch: 0,
+            phase: SnlPhase::Select,
+            lowest: u64::MAX,
+        })
     }
 
     /// SNL: α gates initialised to 1, Adam over weights and α at a constant rate.
-    pub fn snl(model: &mut dyn Model, cfg: ReplaceConfig, stage: &StageConfig, device: &Device) -> Result<Run> {
-        let rep = Replacement::install(model, ReplaceConfig { method: Method::Snl, ..cfg }, device)?;
+    pub fn snl(
+        model: &mut dyn Model,
+        cfg: ReplaceConfig,
+        stage: &StageConfig,
+        device: &Device,
+    ) -> Result<Run> {
+        let rep = Replacement::install(
+            model,
+            ReplaceConfig {
+                method: Method::Snl,
+                ..cfg
+            },
+            device,
+        )?;
         let mut params = model.params();
         params.extend(rep.gate_params(model));
         let g = ParamGroup::new(device, "all", params)?;
         let opt = Optimizer::new(device, OptimizerKind::adam(0.0), vec![(g, stage.gate_lr)])?;
-        Ok(Run { rep, opt, sched: LrSchedule::new(Schedule::Constant), epoch: 0, phase: SnlPhase::Select, lowest: u64::MAX })
+        Ok(Run {
+            rep,
+            opt,
+            sched: LrSchedule::new(Schedule::Constant),
+            epoch: 0,
+            phase: SnlPhase::Select,
+            lowest: u64::MAX,
+        })
     }
 
     /// A finetune of an already-gated model (`autorep finetune`): mask fixed, SGD on weights.
-    pub fn finetune(model: &mut dyn Model, rep: Replacement, stage: &StageConfig, device: &Device) -> Result<Run> {
+    pub fn finetune(
+        model: &mut dyn Model,
+        rep: Replacement,
+        stage: &StageConfig,
+        device: &Device,
+    ) -> Result<Run> {
         let opt = Optimizer::new(device, OptimizerKind::adam(0.0), vec![])?;
-        let mut run = Run { rep, opt, sched: LrSchedule::new(Schedule::Constant), epoch: 0, phase: SnlPhase::Select, lowest: u64::MAX };
+        let mut run = Run {
+            rep,
+            opt,
+            sched: LrSchedule::new(Schedule::Constant),
+            epoch: 0,
+            phase: SnlPhase::Select,
+            lowest: u64::MAX,
+        };
         run.start_finetune(model, stage, device)?;
         Ok(run)
     }
 
     /// Fix the mask and switch to finetuning the weights with SGD (SNL's second phase, or a
     /// finetune after AutoReP).
-    pub fn start_finetune(&mut self, model: &mut dyn Model, stage: &StageConfig, device: &Device) -> Result<usize> {
+    pub fn start_finetune(
+        &mut self,
+        model: &mut dyn Model,
+        stage: &StageConfig,
+        device: &Device,
+    ) -> Result<usize> {
         self.rep.freeze(model)?;
         let projected = self.rep.enforce_budget(model)?;
         let g = ParamGroup::new(device, "weights", model.params())?;
-        self.opt = Optimizer::new(device, OptimizerKind::sgd(0.9, 5e-4, false), vec![(g, stage.finetune_lr)])?;
-        self.sched = LrSchedule::new(Schedule::Cosine { total: stage.finetune_epochs.max(1), base: stage.finetune_lr, floor: 1e-6 });
+        self.opt = Optimizer::new(
+            device,
+            OptimizerKind::sgd(0.9, 5e-4, false),
+            vec![(g, stage.finetune_lr)],
+        )?;
+        self.sched = LrSchedule::new(Schedule::Cosine {
+            total: stage.finetune_epochs.max(1),
+            base: stage.finetune_lr,
+            floor: 1e-6,
+        });
         self.phase = SnlPhase::Finetune;
         self.epoch = 0;
         Ok(projected)
@@ -137,15 +206,28 @@ impl Run {
             batch_size: stage.batch,
             augment: true,
             seed: stage.seed,
-            epoch: self.epoch as u64 + if self.phase == SnlPhase::Finetune { 1 << 20 } else { 0 },
+            epoch: self.epoch as u64
+                + if self.phase == SnlPhase::Finetune {
+                    1 << 20
+                } else {
+                    0
+                },
             replacement: Some(&mut self.rep),
             teacher: teacher.map(|t| (t, stage.kd_temperature)),
             progress,
         };
         let stats = train_epoch(model, &mut self.opt, train, plan, device)?;
         let count = self.rep.count()?;
-        let test = test.map(|t| evaluate(model, Some(&mut self.rep), t, 256)).transpose()?;
-        let e = StageEpoch { epoch: self.epoch, train: stats, count, test, lr_factor };
+        let test = test
+            .map(|t| evaluate(model, Some(&mut self.rep), t, 256))
+            .transpose()?;
+        let e = StageEpoch {
+            epoch: self.epoch,
+            train: stats,
+            count,
+            test,
+            lr_factor,
+        };
         self.epoch += 1;
         Ok(e)
     }
@@ -166,19 +248,38 @@ impl Run {
     }
 
     /// Meet the budget exactly, recount, and evaluate.
-    pub fn finish(&mut self, model: &dyn Model, test: Option<&DeviceSet>) -> Result<(usize, u64, Option<EpochStats>)> {
+    pub fn finish(
+        &mut self,
+        model: &dyn Model,
+        test: Option<&DeviceSet>,
+    ) -> Result<(usize, u64, Option<EpochStats>)> {
         let projected = self.rep.enforce_budget(model)?;
         self.rep.begin_forward(model, false)?;
         let count = self.rep.count()?;
-        let test = test.map(|t| evaluate(model, Some(&mut self.rep), t, 256)).transpose()?;
+        let test = test
+            .map(|t| evaluate(model, Some(&mut self.rep), t, 256))
+            .transpose()?;
         Ok((projected, count, test))
     }
 }
 
-fn result(run: Run, epochs: Vec<StageEpoch>, projected: usize, final_count: u64, final_test: Option<EpochStats>) -> StageResult {
+fn result(
+    run: Run,
+    epochs: Vec<StageEpoch>,
+    projected: usize,
+    final_count: u64,
+    final_test: Option<EpochStats>,
+) -> StageResult {
     let budget = run.rep.cfg.budget as u64;
     let over_budget_epochs = epochs.iter().filter(|e| e.count > budget).count();
-    StageResult { replacement: run.rep, epochs, over_budget_epochs, projected, final_count, final_test }
+    StageResult {
+        replacement: run.rep,
+        epochs,
+        over_budget_epochs,
+        projected,
+        final_count,
+        final_test,
+    }
 }
 
 /// AutoReP (or its identity ablation) on `model`, which keeps its trained weights.

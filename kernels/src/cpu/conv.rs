@@ -57,7 +57,8 @@ fn im2col<T: Real>(p: &ConvParams, x: &[T], cols: &mut [T]) {
                     let iy = (oy * p.stride + ky) as isize - p.pad as isize;
                     for ox in 0..ow {
                         let ix = (ox * p.stride + kx) as isize - p.pad as isize;
-                        let inside = iy >= 0 && ix >= 0 && (iy as usize) < p.h && (ix as usize) < p.w;
+                        let inside =
+                            iy >= 0 && ix >= 0 && (iy as usize) < p.h && (ix as usize) < p.w;
                         cols[row + oy * ow + ox] = if inside {
                             x[(ci * p.h + iy as usize) * p.w + ix as usize]
                         } else {
@@ -93,17 +94,41 @@ fn col2im<T: Real>(p: &ConvParams, cols: &[T], dx: &mut [T]) {
 }
 
 fn mat(m: usize, n: usize, k: usize, a: Strided, b: Strided, accumulate: bool) -> GemmParams {
-    GemmParams { m, n, k, batch: 1, a, b, c: Strided::matrix(m, n, false), bias_off: None, accumulate, alpha: 1.0 }
+    GemmParams {
+        m,
+        n,
+        k,
+        batch: 1,
+        a,
+        b,
+        c: Strided::matrix(m, n, false),
+        bias_off: None,
+        accumulate,
+        alpha: 1.0,
+    }
 }
 
 /// y[n, co, oy, ox] = Σ_{ci,ky,kx} x[n, ci, oy·s−p+ky, ox·s−p+kx] · w[co, ci, ky, kx]
 pub fn conv2d_forward<T: Real>(p: &ConvParams, x: &[T], w: &[T], y: &mut [T]) {
     let (k, pix) = (p.taps(), p.oh() * p.ow());
     let mut cols = vec![T::zero(); k * pix];
-    let g = mat(p.cout, pix, k, Strided::matrix(p.cout, k, false), Strided::matrix(k, pix, false), false);
+    let g = mat(
+        p.cout,
+        pix,
+        k,
+        Strided::matrix(p.cout, k, false),
+        Strided::matrix(k, pix, false),
+        false,
+    );
     for i in 0..p.n {
         im2col(p, &x[i * p.cin * p.h * p.w..], &mut cols);
-        gemm(&g, w, &cols, &[], &mut y[i * p.cout * pix..(i + 1) * p.cout * pix]);
+        gemm(
+            &g,
+            w,
+            &cols,
+            &[],
+            &mut y[i * p.cout * pix..(i + 1) * p.cout * pix],
+        );
     }
 }
 
@@ -112,9 +137,22 @@ pub fn conv2d_input_grad<T: Real>(p: &ConvParams, dy: &[T], w: &[T], dx: &mut [T
     let (k, pix, img) = (p.taps(), p.oh() * p.ow(), p.cin * p.h * p.w);
     let mut cols = vec![T::zero(); k * pix];
     // cols = Wᵀ[k, cout] · dy_n[cout, pix]
-    let g = mat(k, pix, p.cout, Strided::matrix(p.cout, k, true), Strided::matrix(p.cout, pix, false), false);
+    let g = mat(
+        k,
+        pix,
+        p.cout,
+        Strided::matrix(p.cout, k, true),
+        Strided::matrix(p.cout, pix, false),
+        false,
+    );
     for i in 0..p.n {
-        gemm(&g, w, &dy[i * p.cout * pix..(i + 1) * p.cout * pix], &[], &mut cols);
+        gemm(
+            &g,
+            w,
+            &dy[i * p.cout * pix..(i + 1) * p.cout * pix],
+            &[],
+            &mut cols,
+        );
         let out = &mut dx[i * img..(i + 1) * img];
         out.iter_mut().for_each(|v| *v = T::zero());
         col2im(p, &cols, out);
@@ -127,9 +165,22 @@ pub fn conv2d_weight_grad<T: Real>(p: &ConvParams, x: &[T], dy: &[T], dw: &mut [
     let mut cols = vec![T::zero(); k * pix];
     dw.iter_mut().for_each(|v| *v = T::zero());
     // dw[cout, k] += dy_n[cout, pix] · colsᵀ[pix, k]
-    let g = mat(p.cout, k, pix, Strided::matrix(p.cout, pix, false), Strided::matrix(k, pix, true), true);
+    let g = mat(
+        p.cout,
+        k,
+        pix,
+        Strided::matrix(p.cout, pix, false),
+        Strided::matrix(k, pix, true),
+        true,
+    );
     for i in 0..p.n {
         im2col(p, &x[i * p.cin * p.h * p.w..], &mut cols);
-        gemm(&g, &dy[i * p.cout * pix..(i + 1) * p.cout * pix], &cols, &[], dw);
+        gemm(
+            &g,
+            &dy[i * p.cout * pix..(i + 1) * p.cout * pix],
+            &cols,
+            &[],
+            dw,
+        );
     }
 }

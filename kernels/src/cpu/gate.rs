@@ -25,7 +25,11 @@ impl GateParams {
     }
     /// Elements per gate inside one image.
     pub fn group(&self) -> usize {
-        if self.channel_wise { self.hw } else { 1 }
+        if self.channel_wise {
+            self.hw
+        } else {
+            1
+        }
     }
     pub fn gates(&self) -> usize {
         self.chw() / self.group()
@@ -44,7 +48,9 @@ pub enum GateGrad {
 
 fn poly<T: Real>(p: &GateParams, coef: &[T], x: T, c: usize) -> T {
     let ch = p.channels;
-    T::lit(p.s2 as f64) * coef[2 * ch + c] * x * x + T::lit(p.s1 as f64) * coef[ch + c] * x + coef[c]
+    T::lit(p.s2 as f64) * coef[2 * ch + c] * x * x
+        + T::lit(p.s1 as f64) * coef[ch + c] * x
+        + coef[c]
 }
 
 fn relu<T: Real>(x: T) -> T {
@@ -61,14 +67,26 @@ pub fn gate_forward<T: Real>(p: &GateParams, x: &[T], mask: &[T], coef: &[T], y:
 }
 
 /// dx = g·(m·1[x > 0] + (1 − m)·P'(x))
-pub fn gate_grad_x<T: Real>(p: &GateParams, x: &[T], g: &[T], mask: &[T], coef: &[T], dx: &mut [T]) {
+pub fn gate_grad_x<T: Real>(
+    p: &GateParams,
+    x: &[T],
+    g: &[T],
+    mask: &[T],
+    coef: &[T],
+    dx: &mut [T],
+) {
     let ch = p.channels;
     for (i, o) in dx.iter_mut().enumerate() {
         let j = i % p.chw();
         let c = j / p.hw;
         let m = mask[j / p.group()];
-        let slope = if x[i] > T::zero() { T::one() } else { T::zero() };
-        let ps = T::lit(2.0 * p.s2 as f64) * coef[2 * ch + c] * x[i] + T::lit(p.s1 as f64) * coef[ch + c];
+        let slope = if x[i] > T::zero() {
+            T::one()
+        } else {
+            T::zero()
+        };
+        let ps = T::lit(2.0 * p.s2 as f64) * coef[2 * ch + c] * x[i]
+            + T::lit(p.s1 as f64) * coef[ch + c];
         *o = g[i] * (m * slope + (T::one() - m) * ps);
     }
 }
@@ -107,19 +125,40 @@ pub fn gate_grad_coef<T: Real>(p: &GateParams, x: &[T], g: &[T], mask: &[T], dco
 }
 
 fn softplus<T: Real>(v: T) -> T {
-    if v > T::lit(20.0) { v } else { (T::one() + v.exp()).ln() }
+    if v > T::lit(20.0) {
+        v
+    } else {
+        (T::one() + v.exp()).ln()
+    }
 }
 
 /// The gate parameter's gradient from dm and the current exact ReLU `count`.
-pub fn gate_grad_h<T: Real>(p: &GateParams, mode: GateGrad, h: &[T], dm: &[T], count: u64, dh: &mut [T]) {
+pub fn gate_grad_h<T: Real>(
+    p: &GateParams,
+    mode: GateGrad,
+    h: &[T],
+    dm: &[T],
+    count: u64,
+    dh: &mut [T],
+) {
     for ((o, &hv), &d) in dh.iter_mut().zip(h).zip(dm) {
         *o = match mode {
             GateGrad::Ste { penalty, budget } => {
-                let pen = if count > budget { T::lit(penalty as f64 * p.group() as f64) } else { T::zero() };
+                let pen = if count > budget {
+                    T::lit(penalty as f64 * p.group() as f64)
+                } else {
+                    T::zero()
+                };
                 softplus(hv) * (d + pen)
             }
             GateGrad::Snl { l1 } => {
-                let s = if hv > T::zero() { T::one() } else if hv < T::zero() { -T::one() } else { T::zero() };
+                let s = if hv > T::zero() {
+                    T::one()
+                } else if hv < T::zero() {
+                    -T::one()
+                } else {
+                    T::zero()
+                };
                 d + T::lit(l1 as f64) * s
             }
         };

@@ -14,9 +14,19 @@ impl Strided {
     /// batches packed densely.
     pub fn matrix(rows: usize, cols: usize, transposed: bool) -> Self {
         if transposed {
-            Strided { off: 0, rs: 1, cs: cols, bs: rows * cols }
+            Strided {
+                off: 0,
+                rs: 1,
+                cs: cols,
+                bs: rows * cols,
+            }
         } else {
-            Strided { off: 0, rs: cols, cs: 1, bs: rows * cols }
+            Strided {
+                off: 0,
+                rs: cols,
+                cs: 1,
+                bs: rows * cols,
+            }
         }
     }
 
@@ -47,8 +57,16 @@ pub struct GemmParams {
 impl GemmParams {
     /// A plain `op(A)·op(B)` with dense row-major operands.
     pub fn dense(m: usize, n: usize, k: usize, trans_a: bool, trans_b: bool) -> Self {
-        let a = if trans_a { Strided::matrix(k, m, true) } else { Strided::matrix(m, k, false) };
-        let b = if trans_b { Strided::matrix(n, k, true) } else { Strided::matrix(k, n, false) };
+        let a = if trans_a {
+            Strided::matrix(k, m, true)
+        } else {
+            Strided::matrix(m, k, false)
+        };
+        let b = if trans_b {
+            Strided::matrix(n, k, true)
+        } else {
+            Strided::matrix(k, n, false)
+        };
         GemmParams {
             m,
             n,
@@ -79,7 +97,10 @@ impl GemmParams {
 
 pub fn gemm<T: Real>(p: &GemmParams, a: &[T], b: &[T], bias: &[T], c: &mut [T]) {
     let (ea, eb, ec) = p.extents();
-    assert!(a.len() >= ea && b.len() >= eb && c.len() >= ec, "gemm operand too small");
+    assert!(
+        a.len() >= ea && b.len() >= eb && c.len() >= ec,
+        "gemm operand too small"
+    );
     assert_eq!(p.c.cs, 1, "gemm: C must be row-major");
     if let Some(off) = p.bias_off {
         assert!(bias.len() >= off + p.n, "gemm bias too small");
@@ -87,17 +108,31 @@ pub fn gemm<T: Real>(p: &GemmParams, a: &[T], b: &[T], bias: &[T], c: &mut [T]) 
     let beta = if p.accumulate { T::one() } else { T::zero() };
     let alpha = T::from_f32(p.alpha).unwrap();
     for bi in 0..p.batch {
-        let (ao, bo, co) = (p.a.off + bi * p.a.bs, p.b.off + bi * p.b.bs, p.c.off + bi * p.c.bs);
+        let (ao, bo, co) = (
+            p.a.off + bi * p.a.bs,
+            p.b.off + bi * p.b.bs,
+            p.c.off + bi * p.c.bs,
+        );
         if p.m == 0 || p.n == 0 {
             continue;
         }
         // SAFETY: the asserts above prove every strided index is inside a, b and c.
         unsafe {
             T::gemm_raw(
-                p.m, p.k, p.n, alpha,
-                a.as_ptr().add(ao), p.a.rs as isize, p.a.cs as isize,
-                b.as_ptr().add(bo), p.b.rs as isize, p.b.cs as isize,
-                beta, c.as_mut_ptr().add(co), p.c.rs as isize, 1,
+                p.m,
+                p.k,
+                p.n,
+                alpha,
+                a.as_ptr().add(ao),
+                p.a.rs as isize,
+                p.a.cs as isize,
+                b.as_ptr().add(bo),
+                p.b.rs as isize,
+                p.b.cs as isize,
+                beta,
+                c.as_mut_ptr().add(co),
+                p.c.rs as isize,
+                1,
             );
         }
         if let Some(off) = p.bias_off {

@@ -41,7 +41,11 @@ pub fn ce_backward<T: Real>(
     glogits: &mut [T],
 ) {
     let uniform = eps / T::from_usize(classes).unwrap();
-    for (r, (row, grow)) in logits.chunks(classes).zip(glogits.chunks_mut(classes)).enumerate() {
+    for (r, (row, grow)) in logits
+        .chunks(classes)
+        .zip(glogits.chunks_mut(classes))
+        .enumerate()
+    {
         let lse = log_sum_exp(row);
         let y = labels[r] as usize;
         for (j, (g, &z)) in grow.iter_mut().zip(row).enumerate() {
@@ -59,9 +63,19 @@ fn scaled_log_sum_exp<T: Real>(row: &[T], inv_t: T) -> T {
 
 /// Per-row distillation loss T²·KL(softmax(teacher/T) ‖ softmax(student/T)) (SoftTarget); the
 /// caller averages over rows ("batchmean").
-pub fn kd_forward<T: Real>(student: &[T], teacher: &[T], classes: usize, temperature: T, loss: &mut [T]) {
+pub fn kd_forward<T: Real>(
+    student: &[T],
+    teacher: &[T],
+    classes: usize,
+    temperature: T,
+    loss: &mut [T],
+) {
     let inv_t = T::one() / temperature;
-    for ((s, t), l) in student.chunks(classes).zip(teacher.chunks(classes)).zip(loss.iter_mut()) {
+    for ((s, t), l) in student
+        .chunks(classes)
+        .zip(teacher.chunks(classes))
+        .zip(loss.iter_mut())
+    {
         let (lse_s, lse_t) = (scaled_log_sum_exp(s, inv_t), scaled_log_sum_exp(t, inv_t));
         // Per-term differences of log-probabilities so that student == teacher gives exactly 0.
         let kl: T = s
@@ -86,7 +100,10 @@ pub fn kd_backward<T: Real>(
     gstudent: &mut [T],
 ) {
     let inv_t = T::one() / temperature;
-    let rows = student.chunks(classes).zip(teacher.chunks(classes)).zip(gstudent.chunks_mut(classes));
+    let rows = student
+        .chunks(classes)
+        .zip(teacher.chunks(classes))
+        .zip(gstudent.chunks_mut(classes));
     for (((s, t), gs), &gl) in rows.zip(gloss) {
         let (lse_s, lse_t) = (scaled_log_sum_exp(s, inv_t), scaled_log_sum_exp(t, inv_t));
         let g = gl * temperature;

@@ -4,7 +4,11 @@ use crate::pipelines::{Access::*, Kernel};
 use crate::{shaders::ELEMENTWISE, Gpu, GpuBuffer};
 
 const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> Kernel {
-    Kernel { shader: ELEMENTWISE, entry, bindings }
+    Kernel {
+        shader: ELEMENTWISE,
+        entry,
+        bindings,
+    }
 }
 
 const AXPBY: Kernel = kernel("axpby", &[Read, Read, ReadWrite]);
@@ -17,32 +21,88 @@ const AXPY_INPLACE: Kernel = kernel("axpy_inplace", &[Read, ReadWrite]);
 const FILL: Kernel = kernel("fill", &[ReadWrite]);
 const EXPAND_MID: Kernel = kernel("expand_mid", &[Read, ReadWrite]);
 
-fn binary(gpu: &Gpu, k: &Kernel, params: [u32; 6], x: &GpuBuffer, y: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
+fn binary(
+    gpu: &Gpu,
+    k: &Kernel,
+    params: [u32; 6],
+    x: &GpuBuffer,
+    y: &GpuBuffer,
+    out: &GpuBuffer,
+) -> Result<()> {
     let n = params[0] as usize;
-    gpu.dispatch(k, &[], &params, &[x.into(), y.into(), out.into()], groups_for(n, 256))
+    gpu.dispatch(
+        k,
+        &[],
+        &params,
+        &[x.into(), y.into(), out.into()],
+        groups_for(n, 256),
+    )
 }
 
-fn unary(gpu: &Gpu, k: &Kernel, n: usize, alpha: f32, x: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
+fn unary(
+    gpu: &Gpu,
+    k: &Kernel,
+    n: usize,
+    alpha: f32,
+    x: &GpuBuffer,
+    out: &GpuBuffer,
+) -> Result<()> {
     let params = [n as u32, 1, 1, 0, f(alpha), 0];
     gpu.dispatch(k, &[], &params, &[x.into(), out.into()], groups_for(n, 256))
 }
 
 /// out = alpha*x + beta*y over `n` elements.
-pub fn axpby(gpu: &Gpu, n: usize, alpha: f32, x: &GpuBuffer, beta: f32, y: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
-    binary(gpu, &AXPBY, [n as u32, 1, 1, 0, f(alpha), f(beta)], x, y, out)
+pub fn axpby(
+    gpu: &Gpu,
+    n: usize,
+    alpha: f32,
+    x: &GpuBuffer,
+    beta: f32,
+    y: &GpuBuffer,
+    out: &GpuBuffer,
+) -> Result<()> {
+    binary(
+        gpu,
+        &AXPBY,
+        [n as u32, 1, 1, 0, f(alpha), f(beta)],
+        x,
+        y,
+        out,
+    )
 }
 
 pub fn mul(gpu: &Gpu, n: usize, x: &GpuBuffer, y: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
     binary(gpu, &MUL, [n as u32, 1, 1, 0, 0, 0], x, y, out)
 }
 
-pub fn relu_backward(gpu: &Gpu, n: usize, x: &GpuBuffer, g: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
+pub fn relu_backward(
+    gpu: &Gpu,
+    n: usize,
+    x: &GpuBuffer,
+    g: &GpuBuffer,
+    out: &GpuBuffer,
+) -> Result<()> {
     binary(gpu, &RELU_BACKWARD, [n as u32, 1, 1, 0, 0, 0], x, g, out)
 }
 
 /// out[o, c, i] = x[o, c, i] + bias[c] over `n` elements with `inner` per channel.
-pub fn bias_add(gpu: &Gpu, n: usize, channels: usize, inner: usize, x: &GpuBuffer, bias: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
-    binary(gpu, &BIAS_ADD, [n as u32, inner as u32, channels as u32, 0, 0, 0], x, bias, out)
+pub fn bias_add(
+    gpu: &Gpu,
+    n: usize,
+    channels: usize,
+    inner: usize,
+    x: &GpuBuffer,
+    bias: &GpuBuffer,
+    out: &GpuBuffer,
+) -> Result<()> {
+    binary(
+        gpu,
+        &BIAS_ADD,
+        [n as u32, inner as u32, channels as u32, 0, 0, 0],
+        x,
+        bias,
+        out,
+    )
 }
 
 pub fn scale(gpu: &Gpu, n: usize, alpha: f32, x: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
@@ -64,8 +124,22 @@ pub fn fill(gpu: &Gpu, n: usize, alpha: f32, out: &GpuBuffer) -> Result<()> {
 }
 
 /// y as [outer, inner] broadcast to out as [outer, len, inner], times alpha.
-pub fn expand_mid(gpu: &Gpu, outer: usize, len: usize, inner: usize, alpha: f32, y: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
+pub fn expand_mid(
+    gpu: &Gpu,
+    outer: usize,
+    len: usize,
+    inner: usize,
+    alpha: f32,
+    y: &GpuBuffer,
+    out: &GpuBuffer,
+) -> Result<()> {
     let n = outer * len * inner;
     let params = [n as u32, inner as u32, len as u32, 0, f(alpha), 0];
-    gpu.dispatch(&EXPAND_MID, &[], &params, &[y.into(), out.into()], groups_for(n, 256))
+    gpu.dispatch(
+        &EXPAND_MID,
+        &[],
+        &params,
+        &[y.into(), out.into()],
+        groups_for(n, 256),
+    )
 }

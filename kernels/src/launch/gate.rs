@@ -6,7 +6,11 @@ use crate::recorder::grid;
 use crate::{shaders::GATE, Gpu, GpuBuffer};
 
 const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> Kernel {
-    Kernel { shader: GATE, entry, bindings }
+    Kernel {
+        shader: GATE,
+        entry,
+        bindings,
+    }
 }
 
 const FORWARD: Kernel = kernel("gate_forward", &[Read, Read, Read, ReadWrite]);
@@ -38,19 +42,47 @@ fn params(p: &GateParams, budget: u64, penalty: f32, tau: f32, mode: u32) -> [u3
     ]
 }
 
-pub fn gate_forward(gpu: &Gpu, p: &GateParams, x: &GpuBuffer, mask: &GpuBuffer, coef: &GpuBuffer, y: &GpuBuffer) -> Result<()> {
+pub fn gate_forward(
+    gpu: &Gpu,
+    p: &GateParams,
+    x: &GpuBuffer,
+    mask: &GpuBuffer,
+    coef: &GpuBuffer,
+    y: &GpuBuffer,
+) -> Result<()> {
     let prm = params(p, 0, 0.0, 0.0, 0);
-    gpu.dispatch(&FORWARD, &[], &prm, &[x.into(), mask.into(), coef.into(), y.into()], groups_for(p.n(), 256))
+    gpu.dispatch(
+        &FORWARD,
+        &[],
+        &prm,
+        &[x.into(), mask.into(), coef.into(), y.into()],
+        groups_for(p.n(), 256),
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn gate_grad_x(gpu: &Gpu, p: &GateParams, x: &GpuBuffer, g: &GpuBuffer, mask: &GpuBuffer, coef: &GpuBuffer, dx: &GpuBuffer) -> Result<()> {
+pub fn gate_grad_x(
+    gpu: &Gpu,
+    p: &GateParams,
+    x: &GpuBuffer,
+    g: &GpuBuffer,
+    mask: &GpuBuffer,
+    coef: &GpuBuffer,
+    dx: &GpuBuffer,
+) -> Result<()> {
     let prm = params(p, 0, 0.0, 0.0, 0);
     let b = [x.into(), mask.into(), coef.into(), g.into(), dx.into()];
     gpu.dispatch(&GRAD_X, &[], &prm, &b, groups_for(p.n(), 256))
 }
 
-pub fn gate_grad_mask(gpu: &Gpu, p: &GateParams, x: &GpuBuffer, g: &GpuBuffer, coef: &GpuBuffer, dm: &GpuBuffer) -> Result<()> {
+pub fn gate_grad_mask(
+    gpu: &Gpu,
+    p: &GateParams,
+    x: &GpuBuffer,
+    g: &GpuBuffer,
+    coef: &GpuBuffer,
+    dm: &GpuBuffer,
+) -> Result<()> {
     let prm = params(p, 0, 0.0, 0.0, 0);
     // Binding 2 (the mask) is declared by the family's layout but unused here: bind coef.
     let b = [x.into(), coef.into(), coef.into(), g.into(), dm.into()];
@@ -58,7 +90,15 @@ pub fn gate_grad_mask(gpu: &Gpu, p: &GateParams, x: &GpuBuffer, g: &GpuBuffer, c
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn gate_grad_coef(gpu: &Gpu, p: &GateParams, x: &GpuBuffer, g: &GpuBuffer, mask: &GpuBuffer, coef: &GpuBuffer, dcoef: &GpuBuffer) -> Result<()> {
+pub fn gate_grad_coef(
+    gpu: &Gpu,
+    p: &GateParams,
+    x: &GpuBuffer,
+    g: &GpuBuffer,
+    mask: &GpuBuffer,
+    coef: &GpuBuffer,
+    dcoef: &GpuBuffer,
+) -> Result<()> {
     let prm = params(p, 0, 0.0, 0.0, 0);
     let b = [x.into(), mask.into(), coef.into(), g.into(), dcoef.into()];
     gpu.dispatch(&GRAD_COEF, &[], &prm, &b, grid(p.channels as u32))
@@ -66,23 +106,61 @@ pub fn gate_grad_coef(gpu: &Gpu, p: &GateParams, x: &GpuBuffer, g: &GpuBuffer, m
 
 /// `count` is the device's u32 ReLU counter (see [`gate_count`]), read on the device so the
 /// budget hinge needs no host round-trip.
-pub fn gate_grad_h(gpu: &Gpu, p: &GateParams, mode: GateGrad, h: &GpuBuffer, dm: &GpuBuffer, count: &GpuBuffer, dh: &GpuBuffer) -> Result<()> {
+pub fn gate_grad_h(
+    gpu: &Gpu,
+    p: &GateParams,
+    mode: GateGrad,
+    h: &GpuBuffer,
+    dm: &GpuBuffer,
+    count: &GpuBuffer,
+    dh: &GpuBuffer,
+) -> Result<()> {
     let prm = match mode {
         GateGrad::Ste { penalty, budget } => params(p, budget, penalty, 0.0, 0),
         GateGrad::Snl { l1 } => params(p, 0, l1, 0.0, 1),
     };
-    gpu.dispatch(&GRAD_H, &[], &prm, &[h.into(), dm.into(), count.into(), dh.into()], groups_for(p.gates(), 256))
+    gpu.dispatch(
+        &GRAD_H,
+        &[],
+        &prm,
+        &[h.into(), dm.into(), count.into(), dh.into()],
+        groups_for(p.gates(), 256),
+    )
 }
 
-pub fn gate_hysteresis(gpu: &Gpu, p: &GateParams, tau: f32, h: &GpuBuffer, mask: &GpuBuffer) -> Result<()> {
+pub fn gate_hysteresis(
+    gpu: &Gpu,
+    p: &GateParams,
+    tau: f32,
+    h: &GpuBuffer,
+    mask: &GpuBuffer,
+) -> Result<()> {
     let prm = params(p, 0, 0.0, tau, 0);
-    gpu.dispatch(&HYSTERESIS, &[], &prm, &[h.into(), mask.into()], groups_for(p.gates(), 256))
+    gpu.dispatch(
+        &HYSTERESIS,
+        &[],
+        &prm,
+        &[h.into(), mask.into()],
+        groups_for(p.gates(), 256),
+    )
 }
 
 /// count[0] += weight · #{gates with mask > threshold}; `count` is one u32.
-pub fn gate_count(gpu: &Gpu, p: &GateParams, threshold: f32, mask: &GpuBuffer, count: &GpuBuffer) -> Result<()> {
+pub fn gate_count(
+    gpu: &Gpu,
+    p: &GateParams,
+    threshold: f32,
+    mask: &GpuBuffer,
+    count: &GpuBuffer,
+) -> Result<()> {
     let prm = params(p, 0, 0.0, threshold, 0);
-    gpu.dispatch(&COUNT, &[], &prm, &[mask.into(), count.into()], groups_for(p.gates(), 256))
+    gpu.dispatch(
+        &COUNT,
+        &[],
+        &prm,
+        &[mask.into(), count.into()],
+        groups_for(p.gates(), 256),
+    )
 }
 
 /// count[0] = 0 (in stream order, unlike a host write).

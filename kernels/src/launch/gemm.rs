@@ -4,7 +4,11 @@ use crate::error::{KernelError, Result};
 use crate::pipelines::{Access::*, Kernel};
 use crate::{shaders::GEMM, BufRef, Gpu, GpuBuffer};
 
-const GEMM_KERNEL: Kernel = Kernel { shader: GEMM, entry: "gemm", bindings: &[Read, Read, Read, ReadWrite] };
+const GEMM_KERNEL: Kernel = Kernel {
+    shader: GEMM,
+    entry: "gemm",
+    bindings: &[Read, Read, Read, ReadWrite],
+};
 /// Rows x columns of C per workgroup; must match BM and BN in shaders/gemm.wgsl.
 const TILE_M: usize = 256;
 const TILE_N: usize = 64;
@@ -22,7 +26,14 @@ const MAX_GROUPS: usize = 65_535;
 /// rows of A spans more than the limit (A stored transposed, so a row runs across the whole
 /// buffer) the chunks also split K, accumulating into C. B and the bias are bound whole when
 /// they fit and by the window the chunk reads otherwise.
-pub fn gemm(gpu: &Gpu, p: &GemmParams, a: &GpuBuffer, b: &GpuBuffer, bias: Option<&GpuBuffer>, c: &GpuBuffer) -> Result<()> {
+pub fn gemm(
+    gpu: &Gpu,
+    p: &GemmParams,
+    a: &GpuBuffer,
+    b: &GpuBuffer,
+    bias: Option<&GpuBuffer>,
+    c: &GpuBuffer,
+) -> Result<()> {
     assert_eq!(p.c.cs, 1, "gemm: C must be row-major");
     if p.m == 0 || p.n == 0 || p.batch == 0 {
         return Ok(());
@@ -40,15 +51,31 @@ pub fn gemm(gpu: &Gpu, p: &GemmParams, a: &GpuBuffer, b: &GpuBuffer, bias: Optio
 fn dispatch(gpu: &Gpu, p: &GemmParams, bindings: [BufRef<'_>; 4]) -> Result<()> {
     let flags = p.bias_off.is_some() as u32 | (p.accumulate as u32) << 1;
     let params = [
-        p.m, p.n, p.k, flags as usize,
-        p.a.off, p.a.rs, p.a.cs, p.a.bs,
-        p.b.off, p.b.rs, p.b.cs, p.b.bs,
-        p.c.off, p.c.rs, p.c.bs, p.bias_off.unwrap_or(0),
+        p.m,
+        p.n,
+        p.k,
+        flags as usize,
+        p.a.off,
+        p.a.rs,
+        p.a.cs,
+        p.a.bs,
+        p.b.off,
+        p.b.rs,
+        p.b.cs,
+        p.b.bs,
+        p.c.off,
+        p.c.rs,
+        p.c.bs,
+        p.bias_off.unwrap_or(0),
     ]
     .map(|v| v as u32);
     let mut all = params.to_vec();
     all.push(f(p.alpha));
-    let groups = [p.n.div_ceil(TILE_N) as u32, p.m.div_ceil(TILE_M) as u32, p.batch as u32];
+    let groups = [
+        p.n.div_ceil(TILE_N) as u32,
+        p.m.div_ceil(TILE_M) as u32,
+        p.batch as u32,
+    ];
     gpu.dispatch(&GEMM_KERNEL, &[], &all, &bindings, groups)
 }
 
@@ -67,7 +94,9 @@ fn most(cap: usize, base: usize, stride: usize) -> usize {
     if base > cap {
         0
     } else {
-        (cap - base).checked_div(stride).map_or(usize::MAX, |steps| steps + 1)
+        (cap - base)
+            .checked_div(stride)
+            .map_or(usize::MAX, |steps| steps + 1)
     }
 }
 
@@ -77,7 +106,11 @@ fn chunk_len(total: usize, max: usize, unit: usize) -> usize {
     let max = max.min(total).max(1);
     let even = total.div_ceil(total.div_ceil(max));
     let rounded = even.div_ceil(unit) * unit;
-    if rounded <= max { rounded } else { even }
+    if rounded <= max {
+        rounded
+    } else {
+        even
+    }
 }
 
 fn chunked(gpu: &Gpu, p: &GemmParams, [a, b, bias, c]: [&GpuBuffer; 4], limit: u64) -> Result<()> {
@@ -86,7 +119,10 @@ fn chunked(gpu: &Gpu, p: &GemmParams, [a, b, bias, c]: [&GpuBuffer; 4], limit: u
     let cap = (limit.saturating_sub(align - 4) / 4) as usize;
     let fits = |buf: &GpuBuffer| BufRef::from(buf).size <= limit;
     let (whole_b, whole_bias) = (fits(b), fits(bias));
-    let too_large = |elems: usize| KernelError::BindingTooLarge { bytes: elems as u64 * 4, limit };
+    let too_large = |elems: usize| KernelError::BindingTooLarge {
+        bytes: elems as u64 * 4,
+        limit,
+    };
 
     // Rows per chunk as far as C allows, then the deepest K slice that lets A (and B, if it
     // is windowed) fit with that many rows, then the rows A allows at that depth.
@@ -106,7 +142,9 @@ fn chunked(gpu: &Gpu, p: &GemmParams, [a, b, bias, c]: [&GpuBuffer; 4], limit: u
             kc = kc.min(most(cap, span(1, p.n, p.b.rs, p.b.cs), p.b.rs));
         }
         if kc == 0 {
-            return Err(too_large(span(1, p.k, p.a.rs, p.a.cs).max(span(p.k, p.n, p.b.rs, p.b.cs))));
+            return Err(too_large(
+                span(1, p.k, p.a.rs, p.a.cs).max(span(p.k, p.n, p.b.rs, p.b.cs)),
+            ));
         }
         chunk_len(p.k, kc, TILE_K)
     };
@@ -119,7 +157,12 @@ fn chunked(gpu: &Gpu, p: &GemmParams, [a, b, bias, c]: [&GpuBuffer; 4], limit: u
     for bi in 0..p.batch {
         for r0 in (0..p.m).step_by(mc) {
             let rows = mc.min(p.m - r0);
-            let (cw, c_off) = window(c, p.c.off + bi * p.c.bs + r0 * p.c.rs, span(rows, p.n, p.c.rs, 1), align);
+            let (cw, c_off) = window(
+                c,
+                p.c.off + bi * p.c.bs + r0 * p.c.rs,
+                span(rows, p.n, p.c.rs, 1),
+                align,
+            );
             for k0 in (0..p.k.max(1)).step_by(kc) {
                 let depth = kc.min(p.k - k0);
                 let a_first = p.a.off + bi * p.a.bs + r0 * p.a.rs + k0 * p.a.cs;
@@ -146,9 +189,21 @@ fn chunked(gpu: &Gpu, p: &GemmParams, [a, b, bias, c]: [&GpuBuffer; 4], limit: u
                     n: p.n,
                     k: depth,
                     batch: 1,
-                    a: Strided { off: a_off, bs: 0, ..p.a },
-                    b: Strided { off: b_off, bs: 0, ..p.b },
-                    c: Strided { off: c_off, bs: 0, ..p.c },
+                    a: Strided {
+                        off: a_off,
+                        bs: 0,
+                        ..p.a
+                    },
+                    b: Strided {
+                        off: b_off,
+                        bs: 0,
+                        ..p.b
+                    },
+                    c: Strided {
+                        off: c_off,
+                        bs: 0,
+                        ..p.c
+                    },
                     bias_off,
                     accumulate: p.accumulate || !first,
                     alpha: p.alpha,

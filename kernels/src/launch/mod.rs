@@ -42,5 +42,12 @@ pub(crate) fn window(buf: &GpuBuffer, first: usize, len: usize, align: u64) -> (
     let start = first as u64 * 4;
     let base = start / align * align;
     let size = start - base + len.max(1) as u64 * 4;
-    (BufRef { buf, offset: buf.offset_bytes() + base, size }, ((start - base) / 4) as usize)
+    (
+        BufRef {
+            buf,
+            offset: buf.offset_bytes() + base,
+            size,
+        },
+        ((start - base) / 4) as usize,
+    )
 }

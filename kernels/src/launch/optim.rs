@@ -6,7 +6,11 @@ use crate::recorder::grid;
 use crate::{shaders::OPTIM, Gpu, GpuBuffer};
 
 const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> Kernel {
-    Kernel { shader: OPTIM, entry, bindings }
+    Kernel {
+        shader: OPTIM,
+        entry,
+        bindings,
+    }
 }
 
 const SGD_STEP_PLAIN: Kernel = kernel("sgd_step_plain", &[Read, ReadWrite]);
@@ -42,21 +46,43 @@ struct Params {
 impl Params {
     fn words(&self) -> [u32; 15] {
         [
-            self.n as u32, self.flags, self.len as u32, 0,
-            f(self.lr), f(self.weight_decay), f(self.grad_scale), f(self.momentum),
-            f(self.dampening), f(self.beta1), f(self.beta2), f(self.eps),
-            f(self.bc1), f(self.bc2), f(self.alpha),
+            self.n as u32,
+            self.flags,
+            self.len as u32,
+            0,
+            f(self.lr),
+            f(self.weight_decay),
+            f(self.grad_scale),
+            f(self.momentum),
+            f(self.dampening),
+            f(self.beta1),
+            f(self.beta2),
+            f(self.eps),
+            f(self.bc1),
+            f(self.bc2),
+            f(self.alpha),
         ]
     }
 }
 
 fn flag(on: bool, bit: u32) -> u32 {
-    if on { bit } else { 0 }
+    if on {
+        bit
+    } else {
+        0
+    }
 }
 
 /// One SGD step over a flat group of `n` elements, in place on `param` (and `momentum_buf`).
 /// `momentum_buf` may be `None` only when `h.momentum` is 0; it is ignored then.
-pub fn sgd_step(gpu: &Gpu, n: usize, h: &SgdParams, grad: &GpuBuffer, param: &GpuBuffer, momentum_buf: Option<&GpuBuffer>) -> Result<()> {
+pub fn sgd_step(
+    gpu: &Gpu,
+    n: usize,
+    h: &SgdParams,
+    grad: &GpuBuffer,
+    param: &GpuBuffer,
+    momentum_buf: Option<&GpuBuffer>,
+) -> Result<()> {
     let params = Params {
         n,
         flags: flag(h.first, FIRST) | flag(h.nesterov, NESTEROV),
@@ -69,14 +95,34 @@ pub fn sgd_step(gpu: &Gpu, n: usize, h: &SgdParams, grad: &GpuBuffer, param: &Gp
     }
     .words();
     if h.momentum == 0.0 {
-        return gpu.dispatch(&SGD_STEP_PLAIN, &[], &params, &[grad.into(), param.into()], groups_for(n, 256));
+        return gpu.dispatch(
+            &SGD_STEP_PLAIN,
+            &[],
+            &params,
+            &[grad.into(), param.into()],
+            groups_for(n, 256),
+        );
     }
     let buf = momentum_buf.expect("sgd_step: momentum != 0 needs a momentum buffer");
-    gpu.dispatch(&SGD_STEP, &[], &params, &[grad.into(), param.into(), buf.into()], groups_for(n, 256))
+    gpu.dispatch(
+        &SGD_STEP,
+        &[],
+        &params,
+        &[grad.into(), param.into(), buf.into()],
+        groups_for(n, 256),
+    )
 }
 
 /// One Adam / AdamW step over a flat group of `n` elements, in place on `param`, `m` and `v`.
-pub fn adam_step(gpu: &Gpu, n: usize, h: &AdamParams, grad: &GpuBuffer, param: &GpuBuffer, m: &GpuBuffer, v: &GpuBuffer) -> Result<()> {
+pub fn adam_step(
+    gpu: &Gpu,
+    n: usize,
+    h: &AdamParams,
+    grad: &GpuBuffer,
+    param: &GpuBuffer,
+    m: &GpuBuffer,
+    v: &GpuBuffer,
+) -> Result<()> {
     let params = Params {
         n,
         flags: flag(h.decoupled, DECOUPLED),
@@ -96,9 +142,26 @@ pub fn adam_step(gpu: &Gpu, n: usize, h: &AdamParams, grad: &GpuBuffer, param: &
 }
 
 /// Lookahead synchronisation over `n` elements: slow ← slow + α·(fast − slow); fast ← slow.
-pub fn lookahead_sync(gpu: &Gpu, n: usize, alpha: f32, fast: &GpuBuffer, slow: &GpuBuffer) -> Result<()> {
-    let params = Params { n, alpha, ..Default::default() }.words();
-    gpu.dispatch(&LOOKAHEAD_SYNC, &[], &params, &[fast.into(), slow.into()], groups_for(n, 256))
+pub fn lookahead_sync(
+    gpu: &Gpu,
+    n: usize,
+    alpha: f32,
+    fast: &GpuBuffer,
+    slow: &GpuBuffer,
+) -> Result<()> {
+    let params = Params {
+        n,
+        alpha,
+        ..Default::default()
+    }
+    .words();
+    gpu.dispatch(
+        &LOOKAHEAD_SYNC,
+        &[],
+        &params,
+        &[fast.into(), slow.into()],
+        groups_for(n, 256),
+    )
 }
 
 /// Floats the `scratch` buffer of [`sum_squares`] must hold for `n` elements.
@@ -108,13 +171,30 @@ pub fn sum_squares_scratch_len(n: usize) -> usize {
 
 /// out[0] = Σ x² over `n` elements, in two deterministic passes through `scratch`
 /// (which must hold [`sum_squares_scratch_len`]`(n)` floats).
-pub fn sum_squares(gpu: &Gpu, n: usize, x: &GpuBuffer, scratch: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
+pub fn sum_squares(
+    gpu: &Gpu,
+    n: usize,
+    x: &GpuBuffer,
+    scratch: &GpuBuffer,
+    out: &GpuBuffer,
+) -> Result<()> {
     if n == 0 {
         return super::fill(gpu, 1, 0.0, out);
     }
     let chunk = sum_all_chunk(n);
     let rows = n.div_ceil(chunk);
-    let params = Params { n, len: chunk, ..Default::default() }.words();
-    gpu.dispatch(&SUM_SQUARES_ROWS, &[], &params, &[x.into(), scratch.into()], grid(rows as u32))?;
+    let params = Params {
+        n,
+        len: chunk,
+        ..Default::default()
+    }
+    .words();
+    gpu.dispatch(
+        &SUM_SQUARES_ROWS,
+        &[],
+        &params,
+        &[x.into(), scratch.into()],
+        grid(rows as u32),
+    )?;
     sum_rows(gpu, rows, rows, 1.0, scratch, out)
 }

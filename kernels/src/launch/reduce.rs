@@ -4,21 +4,56 @@ use crate::pipelines::{Access::*, Kernel};
 use crate::recorder::grid;
 use crate::{shaders::REDUCE, Gpu, GpuBuffer};
 
-const SUM_ROWS: Kernel = Kernel { shader: REDUCE, entry: "sum_rows", bindings: &[Read, ReadWrite] };
-const SUM_MID: Kernel = Kernel { shader: REDUCE, entry: "sum_mid", bindings: &[Read, ReadWrite] };
+const SUM_ROWS: Kernel = Kernel {
+    shader: REDUCE,
+    entry: "sum_rows",
+    bindings: &[Read, ReadWrite],
+};
+const SUM_MID: Kernel = Kernel {
+    shader: REDUCE,
+    entry: "sum_mid",
+    bindings: &[Read, ReadWrite],
+};
 
 /// out[r] = alpha * sum of row r of x (rows of `len`, `n` valid elements in all).
-pub fn sum_rows(gpu: &Gpu, n: usize, len: usize, alpha: f32, x: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
+pub fn sum_rows(
+    gpu: &Gpu,
+    n: usize,
+    len: usize,
+    alpha: f32,
+    x: &GpuBuffer,
+    out: &GpuBuffer,
+) -> Result<()> {
     let rows = n.div_ceil(len.max(1));
     let params = [n as u32, len as u32, 0, 0, f(alpha)];
-    gpu.dispatch(&SUM_ROWS, &[], &params, &[x.into(), out.into()], grid(rows as u32))
+    gpu.dispatch(
+        &SUM_ROWS,
+        &[],
+        &params,
+        &[x.into(), out.into()],
+        grid(rows as u32),
+    )
 }
 
 /// x as [outer, len, inner]: out[o, i] = alpha * sum_m x[o, m, i].
-pub fn sum_mid(gpu: &Gpu, outer: usize, len: usize, inner: usize, alpha: f32, x: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
+pub fn sum_mid(
+    gpu: &Gpu,
+    outer: usize,
+    len: usize,
+    inner: usize,
+    alpha: f32,
+    x: &GpuBuffer,
+    out: &GpuBuffer,
+) -> Result<()> {
     let n = outer * inner;
     let params = [n as u32, len as u32, inner as u32, 0, f(alpha)];
-    gpu.dispatch(&SUM_MID, &[], &params, &[x.into(), out.into()], groups_for(n, 256))
+    gpu.dispatch(
+        &SUM_MID,
+        &[],
+        &params,
+        &[x.into(), out.into()],
+        groups_for(n, 256),
+    )
 }
 
 /// Chunk length for the first pass of a full sum: long enough that the second pass is one row.
@@ -28,7 +63,14 @@ pub fn sum_all_chunk(n: usize) -> usize {
 
 /// out[0] = alpha * sum of all n elements of x, in two deterministic passes through `scratch`
 /// (which must hold `n.div_ceil(sum_all_chunk(n))` floats).
-pub fn sum_all(gpu: &Gpu, n: usize, alpha: f32, x: &GpuBuffer, scratch: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
+pub fn sum_all(
+    gpu: &Gpu,
+    n: usize,
+    alpha: f32,
+    x: &GpuBuffer,
+    scratch: &GpuBuffer,
+    out: &GpuBuffer,
+) -> Result<()> {
     let chunk = sum_all_chunk(n);
     let rows = n.div_ceil(chunk);
     sum_rows(gpu, n, chunk, 1.0, x, scratch)?;
