@@ -205,6 +205,9 @@ struct CostArgs {
     /// ReLUs kept (the rest are polynomials), e.g. 12.9k; all of them by default.
     #[arg(long)]
     relus: Option<String>,
+    /// Take the model and its per-site ReLU counts from this checkpoint's mask instead.
+    #[arg(long)]
+    checkpoint: Option<std::path::PathBuf>,
     /// crypten, delphi or all.
     #[arg(long, default_value = "all")]
     protocol: String,
@@ -743,29 +746,65 @@ fn summary(s: &jobs::JobSummary) {
 }
 
 fn cost(a: CostArgs) -> anyhow::Result<()> {
-    let m = autorep::models::build(&a.model, &Device::Cpu, 3, a.input, 10, 0)?;
-    let total = m.relu_total();
-    let relus = match &a.relus {
-        Some(s) => autorep::autorep::parse_count(s)?,
-        None => total,
+    // (model, activations, ReLUs kept, sites with a ReLU, sites with a polynomial)
+    let (name, total, relus, relu_layers, poly_layers) = match &a.checkpoint {
+        Some(path) => {
+            let ck = autorep::train::checkpoint::Checkpoint::load(path)?;
+            let (m, rep) = jobs::load_model(&Device::Cpu, &ck)?;
+            let sites: Vec<(String, usize, usize)> = match &rep {
+                Some(r) => r.site_counts(m.as_ref())?,
+                None => m
+                    .sites()
+                    .iter()
+                    .map(|s| (s.name.clone(), s.relus(), s.relus()))
+                    .collect(),
+            };
+            let kept: usize = sites.iter().map(|s| s.1).sum();
+            let relu_layers = sites.iter().filter(|s| s.1 > 0).count();
+            let poly_layers = sites.iter().filter(|s| s.1 < s.2).count();
+            (
+                m.name().to_string(),
+                m.relu_total(),
+                kept,
+                relu_layers,
+                poly_layers,
+            )
+        }
+        None => {
+            let m = autorep::models::build(&a.model, &Device::Cpu, 3, a.input, 10, 0)?;
+            let total = m.relu_total();
+            let relus = match &a.relus {
+                Some(s) => autorep::autorep::parse_count(s)?,
+                None => total,
+            };
+            if relus > total {
+                anyhow::bail!(
+                    "--relus {relus} exceeds {}'s {total} ReLUs at {}x{}",
+                    a.model,
+                    a.input,
+                    a.input
+                );
+            }
+            // Without a mask, assume every site keeps some ReLUs and has some polynomials.
+            let sites = m.sites().len();
+            let poly_layers = if relus < total { sites } else { 0 };
+            (
+                a.model.clone(),
+                total,
+                relus,
+                if relus > 0 { sites } else { 0 },
+                poly_layers,
+            )
+        }
     };
-    if relus > total {
-        anyhow::bail!(
-            "--relus {relus} exceeds {}'s {total} ReLUs at {}x{}",
-            a.model,
-            a.input,
-            a.input
-        );
-    }
     let polys = total - relus;
-    let sites = m.sites().len();
+    let sites = relu_layers.max(poly_layers);
     let names: Vec<&str> = match a.protocol.to_ascii_lowercase().as_str() {
         "all" => autorep::cost::PRESET_NAMES.to_vec(),
         _ => vec![a.protocol.as_str()],
     };
     println!(
-        "{}: {total} activations, {relus} ReLUs kept, {polys} polynomials ({sites} sites)",
-        a.model
+        "{name}: {total} activations, {relus} ReLUs kept, {polys} polynomials ({sites} sites)"
     );
     for name in names {
         let mut p = autorep::cost::Protocol::by_name(name)?;
@@ -781,9 +820,7 @@ fn cost(a: CostArgs) -> anyhow::Result<()> {
         set(a.poly_rounds, &mut p.poly_rounds);
         set(a.poly_us, &mut p.poly_us);
         set(a.offline_relu_bytes, &mut p.offline_relu_bytes);
-        // Without a mask, assume every site keeps some ReLUs and has some polynomials.
-        let layers_relu = if relus > 0 { sites } else { 0 };
-        let layers_poly = if polys > 0 { sites } else { 0 };
+        let (layers_relu, layers_poly) = (relu_layers, poly_layers);
         let r = autorep::cost::estimate(
             &p,
             relus as u64,
