@@ -108,10 +108,37 @@ fn mat(m: usize, n: usize, k: usize, a: Strided, b: Strided, accumulate: bool) -
     }
 }
 
+/// Images per work item. Fixed (not derived from the thread count) so that the weight
+/// gradient, summed per item and then over items in order, is the same on every machine.
+const IMAGES_PER_ITEM: usize = 4;
+
+fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8)
+}
+
+/// Run `work(item, out_chunk)` for every item of `out` split into `chunk`-sized pieces, on
+/// all cores; each item owns its output chunk, so no synchronisation is needed.
+fn par_chunks<T: Send>(out: &mut [T], chunk: usize, work: impl Fn(usize, &mut [T]) + Sync) {
+    let items: Vec<(usize, &mut [T])> = out.chunks_mut(chunk.max(1)).enumerate().collect();
+    let per = items.len().div_ceil(threads()).max(1);
+    let mut groups: Vec<Vec<(usize, &mut [T])>> = Vec::new();
+    let mut it = items.into_iter().peekable();
+    while it.peek().is_some() {
+        groups.push(it.by_ref().take(per).collect());
+    }
+    std::thread::scope(|s| {
+        for g in groups {
+            let work = &work;
+            s.spawn(move || g.into_iter().for_each(|(i, c)| work(i, c)));
+        }
+    });
+}
+
 /// y[n, co, oy, ox] = Σ_{ci,ky,kx} x[n, ci, oy·s−p+ky, ox·s−p+kx] · w[co, ci, ky, kx]
 pub fn conv2d_forward<T: Real>(p: &ConvParams, x: &[T], w: &[T], y: &mut [T]) {
-    let (k, pix) = (p.taps(), p.oh() * p.ow());
-    let mut cols = vec![T::zero(); k * pix];
+    let (k, pix, img) = (p.taps(), p.oh() * p.ow(), p.cin * p.h * p.w);
     let g = mat(
         p.cout,
         pix,
@@ -120,22 +147,20 @@ pub fn conv2d_forward<T: Real>(p: &ConvParams, x: &[T], w: &[T], y: &mut [T]) {
         Strided::matrix(k, pix, false),
         false,
     );
-    for i in 0..p.n {
-        im2col(p, &x[i * p.cin * p.h * p.w..], &mut cols);
-        gemm(
-            &g,
-            w,
-            &cols,
-            &[],
-            &mut y[i * p.cout * pix..(i + 1) * p.cout * pix],
-        );
-    }
+    let y = &mut y[..p.n * p.cout * pix];
+    par_chunks(y, IMAGES_PER_ITEM * p.cout * pix, |item, out| {
+        let mut cols = vec![T::zero(); k * pix];
+        for (j, yi) in out.chunks_mut(p.cout * pix).enumerate() {
+            let i = item * IMAGES_PER_ITEM + j;
+            im2col(p, &x[i * img..], &mut cols);
+            gemm(&g, w, &cols, &[], yi);
+        }
+    });
 }
 
 /// dx = the adjoint of the forward pass applied to dy.
 pub fn conv2d_input_grad<T: Real>(p: &ConvParams, dy: &[T], w: &[T], dx: &mut [T]) {
     let (k, pix, img) = (p.taps(), p.oh() * p.ow(), p.cin * p.h * p.w);
-    let mut cols = vec![T::zero(); k * pix];
     // cols = Wᵀ[k, cout] · dy_n[cout, pix]
     let g = mat(
         k,
@@ -145,26 +170,29 @@ pub fn conv2d_input_grad<T: Real>(p: &ConvParams, dy: &[T], w: &[T], dx: &mut [T
         Strided::matrix(p.cout, pix, false),
         false,
     );
-    for i in 0..p.n {
-        gemm(
-            &g,
-            w,
-            &dy[i * p.cout * pix..(i + 1) * p.cout * pix],
-            &[],
-            &mut cols,
-        );
-        let out = &mut dx[i * img..(i + 1) * img];
-        out.iter_mut().for_each(|v| *v = T::zero());
-        col2im(p, &cols, out);
-    }
+    let dx = &mut dx[..p.n * img];
+    par_chunks(dx, IMAGES_PER_ITEM * img, |item, out| {
+        let mut cols = vec![T::zero(); k * pix];
+        for (j, dxi) in out.chunks_mut(img).enumerate() {
+            let i = item * IMAGES_PER_ITEM + j;
+            gemm(
+                &g,
+                w,
+                &dy[i * p.cout * pix..(i + 1) * p.cout * pix],
+                &[],
+                &mut cols,
+            );
+            dxi.iter_mut().for_each(|v| *v = T::zero());
+            col2im(p, &cols, dxi);
+        }
+    });
 }
 
 /// dw[co, ci, ky, kx] = Σ_{n, oy, ox} dy[n, co, oy, ox] · x[n, ci, oy·s−p+ky, ox·s−p+kx]
 pub fn conv2d_weight_grad<T: Real>(p: &ConvParams, x: &[T], dy: &[T], dw: &mut [T]) {
-    let (k, pix) = (p.taps(), p.oh() * p.ow());
-    let mut cols = vec![T::zero(); k * pix];
-    dw.iter_mut().for_each(|v| *v = T::zero());
-    // dw[cout, k] += dy_n[cout, pix] · colsᵀ[pix, k]
+    let (k, pix, img) = (p.taps(), p.oh() * p.ow(), p.cin * p.h * p.w);
+    let wl = p.cout * k;
+    // dw_item[cout, k] = Σ over the item's images of dy_n[cout, pix] · colsᵀ[pix, k]
     let g = mat(
         p.cout,
         k,
@@ -173,14 +201,26 @@ pub fn conv2d_weight_grad<T: Real>(p: &ConvParams, x: &[T], dy: &[T], dw: &mut [
         Strided::matrix(k, pix, true),
         true,
     );
-    for i in 0..p.n {
-        im2col(p, &x[i * p.cin * p.h * p.w..], &mut cols);
-        gemm(
-            &g,
-            &dy[i * p.cout * pix..(i + 1) * p.cout * pix],
-            &cols,
-            &[],
-            dw,
-        );
+    let items = p.n.div_ceil(IMAGES_PER_ITEM);
+    let mut partial = vec![T::zero(); items * wl];
+    par_chunks(&mut partial, wl, |item, part| {
+        let mut cols = vec![T::zero(); k * pix];
+        for i in item * IMAGES_PER_ITEM..((item + 1) * IMAGES_PER_ITEM).min(p.n) {
+            im2col(p, &x[i * img..], &mut cols);
+            gemm(
+                &g,
+                &dy[i * p.cout * pix..(i + 1) * p.cout * pix],
+                &cols,
+                &[],
+                part,
+            );
+        }
+    });
+    let dw = &mut dw[..wl];
+    dw.iter_mut().for_each(|v| *v = T::zero());
+    for part in partial.chunks(wl) {
+        for (d, &v) in dw.iter_mut().zip(part) {
+            *d = *d + v;
+        }
     }
 }
