@@ -1,14 +1,49 @@
 // 2-D convolution (NCHW, groups = 1) as implicit GEMM: the tile loaders compute im2col
-// addresses on the fly, so no column buffer is ever materialised. One entry point serves the
-// three passes, chosen by p.mode (uniform, so the branch costs nothing on a GPU):
-//   0 forward      C[M = N·OH·OW, Cout]     = im2col(x)[M, Cin·KH·KW] · Wᵀ
-//   1 input grad   C[M = N·H·W,  Cin]      = gather(dy)[M, Cout·KH·KW] · W'   (any stride: taps
-//                  whose output position is not on the stride grid read zero)
-//   2 weight grad  C[Cout, Cin·KH·KW]      = dy[Cout, N·OH·OW] · im2col(x), split over K: each
-//                  z-slice of the grid sums one K range into its own partial plane, and a
+// addresses on the fly, so no column buffer is ever materialised. The same code serves the
+// three passes, chosen by p.mode (uniform, so the branches cost nothing on a GPU):
+//   0 forward      C[M = N·OH·OW, Cout]   = im2col(x)[M, Cin·KH·KW] · Wᵀ
+//   1 input grad   C[M = N·H·W,  Cin]    = gather(dy)[M, Cout·KH·KW] · W', one stride phase
+//                  per z-slice of the grid: slice (py, px) = (z / stride, z % stride) owns the
+//                  input pixels with y % stride = py and x % stride = px, and runs K only over
+//                  the taps that reach them, (ky + py + pad) % stride = 0 and likewise in x. A
+//                  stride-2 3x3 pass thus does a quarter of the naive gather's multiply-adds,
+//                  and stride 1 is the one phase with every tap.
+//   2 weight grad  C[Cin·KH·KW, Cout]    = im2col(x)ᵀ[taps, N·OH·OW] · dyᵀ: the transpose of
+//                  dw, so that the long tap axis spans the tile's 256 rows and the short Cout
+//                  axis its 64 columns. Split over K: each z-slice of the grid sums one K range
+//                  (k_split elements) into its own partial plane [Cout][taps], and a
 //                  deterministic reduction over the planes follows (no float atomics).
-// The tile machinery (64x64 tile, 16x16 invocations, 4x4 register tile as four vec4s indexed
-// only with constants, strided ownership) is the same as gemm.wgsl's.
+// p.m, p.n and p.k are the GEMM's sizes as above (mode 1: the shader derives each phase's own
+// M and K; p.m and p.k are unused there).
+//
+// The tile machinery is gemm.wgsl's (see there for why): every invocation accumulates 4*rq x 8
+// outputs in registers, the rows as the quads ty + wg_y*i and the columns as the quads
+// tx + wg_x*j; per BK = 8 deep slice of K, A and B are staged in workgroup memory as vec4 words
+// (four rows of A or four columns of B at one depth). Three entry points share it (conv_tile),
+// for GEMMs of different row counts, all 64 columns wide:
+//   conv_gemm        8x16 invocations, 16x8 each: 256 rows. The large passes.
+//   conv_gemm_small  8x4 invocations,  16x8 each:  64 rows (late layers at small batch, the
+//                    weight grad of early layers), where 256 rows would mostly idle.
+//   conv_gemm_tiny   8x4 invocations,   8x8 each:  32 rows (the stem's weight grad: 27 taps).
+// The smaller tiles cost more per multiply-add on CPU rasterisers (more staging loads per
+// output, fewer multiply-adds per workgroup-memory load); the launcher
+// (kernels/src/launch/conv.rs) weighs that against the idle rows, picks one per pass and sizes
+// the grid from its tile. A fourth entry point, conv_input_grad_direct at the end, is not a
+// GEMM: the input gradient of a stem (Cin <= 4), where any 64-column tile would idle.
+//
+// Address arithmetic: an im2col element is x[base(row) + off(k)], in bounds when
+// y(row) + dy(k) < H and x(row) + dx(k) < W as wrapping u32 (a negative coordinate is huge).
+// Every invocation stages its rows (or columns) at one depth of the slice, so it decomposes its
+// rows once before the K loop (Rows) and one k per slice (Depth); the per-element work is a
+// few adds and compares, and the divisions use a float reciprocal (div4). Rows past M and
+// depths past the K range get y = BIG, which fails the bounds test, so no separate guard is
+// needed. The per-pass operand roles:
+//            A row          A depth k               B column     B
+//   mode 0   output pixel   tap (ci, ky, kx)        co           w[co][k]
+//   mode 1   input pixel    (co, j, i) of the phase ci           w[co][ci][ky][kx]
+//   mode 2   tap            output pixel            co           dy[img][co][pixel]
+// Loads are branch-free (an invalid element reads index 0 and is replaced by zero), and
+// barriers sit in uniform control flow only.
 
 struct Params {
     mode: u32, m: u32, n: u32, k: u32,
@@ -23,157 +58,498 @@ struct Params {
 @group(0) @binding(2) var<storage, read> src_b: array<f32>;   // w (modes 0, 1) or x (mode 2)
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
-const BK: u32 = 16u;
-const THREADS: u32 = 256u;
+// p.mode and p.flags as every function reads them: set by init() at each entry point.
+var<private> mode: u32;
+var<private> flags: u32;
 
-var<workgroup> As: array<f32, 1024>;   // [BK][BM]
-var<workgroup> Bs: array<f32, 1024>;   // [BK][BN]
-
-// im2col(x)[pixel m of the output grid, tap kk]
-fn im2col(m: u32, kk: u32, base: u32) -> f32 {
-    let ohw = p.oh * p.ow;
-    let img = m / ohw;
-    let pix = m % ohw;
-    let oy = pix / p.ow;
-    let ox = pix % p.ow;
-    let khw = p.kh * p.kw;
-    let ci = kk / khw;
-    let r = kk % khw;
-    let iy = i32(oy * p.stride + r / p.kw) - i32(p.pad);
-    let ix = i32(ox * p.stride + r % p.kw) - i32(p.pad);
-    if iy < 0 || ix < 0 || iy >= i32(p.h) || ix >= i32(p.w) { return 0.0; }
-    return src_a_or_b_x(base + ((img * p.cin + ci) * p.h + u32(iy)) * p.w + u32(ix));
+// Lavapipe (Mesa 22.x, the CPU Vulkan driver) "inlines uniforms": when folding the params that
+// branch conditions read shrinks a shader a lot, as folding p.mode does here (two of three
+// passes vanish), it recompiles the shader with the values of every dispatch (~20 ms each,
+// more than most passes take). Adding a zero the compiler cannot see through (no binding is
+// empty) keeps those conditions opaque; on a GPU it costs one uniform add.
+fn init() {
+    let zero = select(0u, 1u, arrayLength(&dst) == 0u);
+    mode = p.mode + zero;
+    flags = p.flags + zero;
 }
 
-// x lives in src_a in the forward pass and in src_b in the weight-gradient pass.
-fn src_a_or_b_x(i: u32) -> f32 {
-    if p.mode == 0u { return src_a[i]; }
-    return src_b[i];
+const BK: u32 = 8u;
+// vec4 words per staged depth, for the largest tile (256 rows, 64 columns), plus one of padding
+// that staggers the depths across banks on GPUs. The smaller tiles use a part of each.
+const AW: u32 = 256u / 4u + 1u;
+const BW: u32 = 64u / 4u + 1u;
+// A coordinate that fails every bounds test, even after adding a small offset of either sign.
+const BIG: u32 = 0x40000000u;
+
+var<workgroup> As: array<vec4<f32>, BK * AW>;   // [BK][row quads (+pad)]
+var<workgroup> Bs: array<vec4<f32>, BK * BW>;   // [BK][column quads (+pad)]
+
+// The uniform geometry of one z-slice of the grid.
+struct Geo {
+    m: u32,                  // rows of the GEMM (mode 1: of this phase)
+    k_begin: u32,            // the K range this slice sums
+    k_end: u32,
+    ly: u32,                 // bounds of the gathered image: H x W (x) or OH x OW (dy)
+    lx: u32,
+    py: u32, px: u32,        // mode 1: the phase
+    ky0: u32, kx0: u32,      // mode 1: its first tap, its tap counts, and the dy offset
+    nky: u32, nkx: u32,      //   (py + pad) / stride of its first tap
+    cy: u32, cx: u32,
+    hp: u32, wp: u32,        // mode 1: its input rows and columns
 }
 
-fn load_a(row: u32, kk: u32) -> f32 {
-    if row >= p.m || kk >= p.k { return 0.0; }
-    switch p.mode {
-        case 0u: { return im2col(row, kk, p.a_off); }
+fn geo(z: u32) -> Geo {
+    var g: Geo;
+    g.m = p.m;
+    g.k_begin = 0u;
+    g.k_end = p.k;
+    g.ly = p.h;
+    g.lx = p.w;
+    if mode == 1u {
+        let s = p.stride;
+        g.py = z / s;
+        g.px = z % s;
+        g.ky0 = (g.py + p.pad) % s;
+        g.kx0 = (g.px + p.pad) % s;
+        g.cy = (g.py + p.pad) / s;
+        g.cx = (g.px + p.pad) / s;
+        g.nky = select(0u, (p.kh - g.ky0 + s - 1u) / s, g.ky0 < p.kh);
+        g.nkx = select(0u, (p.kw - g.kx0 + s - 1u) / s, g.kx0 < p.kw);
+        g.hp = (p.h + s - 1u - g.py) / s;
+        g.wp = (p.w + s - 1u - g.px) / s;
+        g.m = p.batch * g.hp * g.wp;
+        g.k_end = p.cout * g.nky * g.nkx;
+        g.ly = p.oh;
+        g.lx = p.ow;
+    } else if mode == 2u {
+        g.k_begin = z * p.k_split;
+        g.k_end = min(g.k_begin + p.k_split, p.k);
+    }
+    return g;
+}
+
+// Quotient of n by a uniform d >= 1 through a float reciprocal, corrected by one either way:
+// exact while the quotient stays below 2^21 (it is an image, channel or coordinate index
+// here), and much cheaper on CPU rasterisers, which divide integers lane by lane.
+fn div4(n: vec4<u32>, d: u32) -> vec4<u32> {
+    let dv = vec4<u32>(d);
+    let q = vec4<u32>(vec4<f32>(n) * (1.0 / f32(d)));
+    let q1 = select(q, q - 1u, q * dv > n);
+    return select(q1, q1 + 1u, n - q1 * dv >= dv);
+}
+
+fn div1(n: u32, d: u32) -> u32 {
+    let q = u32(f32(n) * (1.0 / f32(d)));
+    let q1 = select(q, q - 1u, q * d > n);
+    return select(q1, q1 + 1u, n - q1 * d >= d);
+}
+
+// A quad of A rows, decomposed once: element (row, k) sits at base + Depth.a and is in bounds
+// when y + Depth.ay < ly and x + Depth.ax < lx.
+struct Rows {
+    base: vec4<u32>,
+    y: vec4<u32>,
+    x: vec4<u32>,
+}
+
+fn rows(g: Geo, r0: u32) -> Rows {
+    let r = vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u);
+    var base: vec4<u32>;
+    var y: vec4<u32>;
+    var x: vec4<u32>;
+    switch mode {
+        case 0u: {
+            // output pixel (img, oy, ox): its window's top-left corner in x
+            let ohw = p.oh * p.ow;
+            let img = div4(r, ohw);
+            let pix = r - img * ohw;
+            let oy = div4(pix, p.ow);
+            y = oy * p.stride - p.pad;
+            x = (pix - oy * p.ow) * p.stride - p.pad;
+            base = p.a_off + img * (p.cin * p.h * p.w) + y * p.w + x;
+        }
         case 1u: {
-            // dy tap that reaches input pixel `row` through kernel tap (co, ky, kx)
-            let hw = p.h * p.w;
-            let img = row / hw;
-            let q = row % hw;
-            let khw = p.kh * p.kw;
-            let co = kk / khw;
-            let r = kk % khw;
-            let ty = i32(q / p.w + p.pad) - i32(r / p.kw);
-            let tx = i32(q % p.w + p.pad) - i32(r % p.kw);
-            if ty < 0 || tx < 0 { return 0.0; }
-            let uy = u32(ty);
-            let ux = u32(tx);
-            if uy % p.stride != 0u || ux % p.stride != 0u { return 0.0; }
-            let oy = uy / p.stride;
-            let ox = ux / p.stride;
-            if oy >= p.oh || ox >= p.ow { return 0.0; }
-            return src_a[p.a_off + ((img * p.cout + co) * p.oh + oy) * p.ow + ox];
+            // input pixel (img, yy * stride + py, xx * stride + px) of the phase: the dy
+            // pixel its first tap reaches
+            let hwp = max(g.hp * g.wp, 1u);
+            let img = div4(r, hwp);
+            let q = r - img * hwp;
+            let yy = div4(q, g.wp);
+            y = yy + g.cy;
+            x = q - yy * g.wp + g.cx;
+            base = p.a_off + img * (p.cout * p.oh * p.ow) + y * p.ow + x;
         }
         default: {
-            // dy[co = row, pixel kk of N·OH·OW]
-            let ohw = p.oh * p.ow;
-            return src_a[p.a_off + ((kk / ohw) * p.cout + row) * ohw + kk % ohw];
+            // tap (ci, ky, kx)
+            let khw = p.kh * p.kw;
+            let ci = div4(r, khw);
+            let t = r - ci * khw;
+            y = div4(t, p.kw);
+            x = t - y * p.kw;
+            base = p.b_off + ci * (p.h * p.w) + y * p.w + x;
         }
     }
+    return Rows(base, select(vec4<u32>(BIG), y, r < vec4<u32>(g.m)), x);
 }
 
-fn load_b(kk: u32, col: u32) -> f32 {
-    if kk >= p.k || col >= p.n { return 0.0; }
-    let khw = p.kh * p.kw;
-    switch p.mode {
-        case 0u: { return src_b[p.b_off + col * p.k + kk]; }            // w[co = col, kk]
-        case 1u: { return src_b[p.b_off + ((kk / khw) * p.cin + col) * khw + kk % khw]; } // w[co, ci = col, r]
-        default: { return im2col(kk, col, p.b_off); }
+// A quad of B columns: element (k, col) sits at base + Depth.b.
+struct Cols {
+    base: vec4<u32>,
+    ok: vec4<bool>,
+}
+
+fn cols(c0: u32) -> Cols {
+    let c = vec4<u32>(c0) + vec4<u32>(0u, 1u, 2u, 3u);
+    var base: vec4<u32>;
+    switch mode {
+        case 0u: { base = p.b_off + c * p.k; }                 // w[co][k]
+        case 1u: { base = p.b_off + c * (p.kh * p.kw); }       // w[.][ci][.][.]
+        default: { base = p.a_off + c * (p.oh * p.ow); }       // dy[.][co][.]
     }
+    return Cols(base, c < vec4<u32>(p.n));
 }
 
-fn store_one(gr: u32, gc: u32, split: u32, value: f32) {
-    if gr >= p.m || gc >= p.n { return; }
-    var idx: u32;
-    switch p.mode {
+// One depth k of the slice, decomposed (the same for every row and column).
+struct Depth {
+    a: u32,
+    ay: u32,
+    ax: u32,
+    b: u32,
+    ok: bool,
+}
+
+fn depth(g: Geo, k: u32) -> Depth {
+    var d: Depth;
+    switch mode {
         case 0u: {
-            let ohw = p.oh * p.ow;
-            idx = p.c_off + ((gr / ohw) * p.cout + gc) * ohw + gr % ohw;
+            let khw = p.kh * p.kw;
+            let ci = div1(k, khw);
+            let t = k - ci * khw;
+            let ky = div1(t, p.kw);
+            let kx = t - ky * p.kw;
+            d = Depth(ci * (p.h * p.w) + ky * p.w + kx, ky, kx, k, true);
         }
         case 1u: {
-            let hw = p.h * p.w;
-            idx = p.c_off + ((gr / hw) * p.cin + gc) * hw + gr % hw;
+            // (co, j, i): tap (ky0 + stride * j, kx0 + stride * i) reads dy[cy - j][cx - i]
+            // relative to the row's first tap
+            let nk = max(g.nky * g.nkx, 1u);
+            let co = div1(k, nk);
+            let t = k - co * nk;
+            let j = div1(t, max(g.nkx, 1u));
+            let i = t - j * max(g.nkx, 1u);
+            let ky = g.ky0 + p.stride * j;
+            let kx = g.kx0 + p.stride * i;
+            d = Depth(co * (p.oh * p.ow) - j * p.ow - i, 0u - j, 0u - i, (co * p.cin * p.kh + ky) * p.kw + kx, true);
         }
-        default: { idx = p.c_off + (split * p.m + gr) * p.n + gc; }
+        default: {
+            // output pixel (img, oy, ox)
+            let ohw = p.oh * p.ow;
+            let img = div1(k, ohw);
+            let pix = k - img * ohw;
+            let oy = div1(pix, p.ow);
+            let iy = oy * p.stride - p.pad;
+            let ix = (pix - oy * p.ow) * p.stride - p.pad;
+            d = Depth(img * (p.cin * p.h * p.w) + iy * p.w + ix, iy, ix, img * (p.cout * ohw) + pix, true);
+        }
     }
+    d.ok = k < g.k_end;
+    d.ay = select(BIG, d.ay, d.ok);
+    return d;
+}
+
+// The gathered operand is x or dy in src_a, except in mode 2 (x in src_b); B is the other one.
+fn gather_a(i: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
+    let j = select(vec4<u32>(0u), i, ok);
+    var v: vec4<f32>;
+    if mode == 2u {
+        v = vec4<f32>(src_b[j.x], src_b[j.y], src_b[j.z], src_b[j.w]);
+    } else {
+        v = vec4<f32>(src_a[j.x], src_a[j.y], src_a[j.z], src_a[j.w]);
+    }
+    return select(vec4<f32>(0.0), v, ok);
+}
+
+fn gather_b(i: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
+    let j = select(vec4<u32>(0u), i, ok);
+    var v: vec4<f32>;
+    if mode == 2u {
+        v = vec4<f32>(src_a[j.x], src_a[j.y], src_a[j.z], src_a[j.w]);
+    } else {
+        v = vec4<f32>(src_b[j.x], src_b[j.y], src_b[j.z], src_b[j.w]);
+    }
+    return select(vec4<f32>(0.0), v, ok);
+}
+
+fn stage_a(g: Geo, r: Rows, d: Depth, word: u32) {
+    let ok = (r.y + d.ay < vec4<u32>(g.ly)) & (r.x + d.ax < vec4<u32>(g.lx));
+    As[word] = gather_a(r.base + d.a, ok);
+}
+
+fn stage_b(c: Cols, d: Depth, word: u32) {
+    Bs[word] = gather_b(c.base + d.b, c.ok & vec4<bool>(d.ok));
+}
+
+// A quad of rows: acc[2r + j] holds row r of the quad times column quad j.
+alias Quad = array<vec4<f32>, 8>;
+
+fn rank1(acc: ptr<function, Quad>, av: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>) {
+    (*acc)[0] = fma(vec4<f32>(av.x), b0, (*acc)[0]);
+    (*acc)[1] = fma(vec4<f32>(av.x), b1, (*acc)[1]);
+    (*acc)[2] = fma(vec4<f32>(av.y), b0, (*acc)[2]);
+    (*acc)[3] = fma(vec4<f32>(av.y), b1, (*acc)[3]);
+    (*acc)[4] = fma(vec4<f32>(av.z), b0, (*acc)[4]);
+    (*acc)[5] = fma(vec4<f32>(av.z), b1, (*acc)[5]);
+    (*acc)[6] = fma(vec4<f32>(av.w), b0, (*acc)[6]);
+    (*acc)[7] = fma(vec4<f32>(av.w), b1, (*acc)[7]);
+}
+
+// Output element (row, col) of this slice sits at the row's index plus the column's.
+fn out_rows(g: Geo, r0: u32, split: u32) -> vec4<u32> {
+    let r = vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u);
+    switch mode {
+        case 0u: {
+            let ohw = p.oh * p.ow;
+            let img = div4(r, ohw);
+            return p.c_off + img * (p.cout * ohw) + r - img * ohw;
+        }
+        case 1u: {
+            let hwp = max(g.hp * g.wp, 1u);
+            let img = div4(r, hwp);
+            let q = r - img * hwp;
+            let yy = div4(q, g.wp);
+            let y = yy * p.stride + g.py;
+            let x = (q - yy * g.wp) * p.stride + g.px;
+            return p.c_off + img * (p.cin * p.h * p.w) + y * p.w + x;
+        }
+        default: { return p.c_off + split * p.m * p.n + r; }   // plane [co][tap]
+    }
+}
+
+fn out_col(col: u32) -> u32 {
+    switch mode {
+        case 0u: { return col * (p.oh * p.ow); }
+        case 1u: { return col * (p.h * p.w); }
+        default: { return col * p.m; }
+    }
+}
+
+fn store_one(i: u32, ok: bool, value: f32) {
+    if !ok { return; }
     var v = value;
-    if (p.flags & 2u) != 0u { v += dst[idx]; }
-    dst[idx] = v;
+    if (flags & 2u) != 0u { v += dst[i]; }
+    dst[i] = v;
 }
 
-fn store_row(gr: u32, gc: u32, split: u32, v: vec4<f32>) {
-    store_one(gr, gc, split, v.x);
-    store_one(gr, gc + 16u, split, v.y);
-    store_one(gr, gc + 32u, split, v.z);
-    store_one(gr, gc + 48u, split, v.w);
+// Row `ri` (valid if `rok`) times the column quad starting at `col`.
+fn store4(ri: u32, rok: bool, col: u32, v: vec4<f32>) {
+    let c = vec4<u32>(col) + vec4<u32>(0u, 1u, 2u, 3u);
+    let ok = vec4<bool>(rok) & (c < vec4<u32>(p.n));
+    let i = ri + c * out_col(1u);
+    store_one(i.x, ok.x, v.x);
+    store_one(i.y, ok.y, v.y);
+    store_one(i.z, ok.z, v.z);
+    store_one(i.w, ok.w, v.w);
 }
 
-@compute @workgroup_size(16, 16)
-fn conv_gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
-    let tx = lid3.x;
-    let ty = lid3.y;
-    let tid = ty * 16u + tx;
-    let row0 = wid.y * BM;
-    let col0 = wid.x * BN;
-    let split = wid.z;
-    var k_begin = 0u;
-    var k_end = p.k;
-    if p.mode == 2u {
-        k_begin = split * p.k_split;
-        k_end = min(k_begin + p.k_split, p.k);
-    }
+// Rows r0..r0+3, column quads at col and col1.
+fn store_quad(acc: ptr<function, Quad>, g: Geo, r0: u32, split: u32, col: u32, col1: u32) {
+    let ri = out_rows(g, r0, split);
+    let rok = (vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u)) < vec4<u32>(g.m);
+    store4(ri.x, rok.x, col, (*acc)[0]);
+    store4(ri.x, rok.x, col1, (*acc)[1]);
+    store4(ri.y, rok.y, col, (*acc)[2]);
+    store4(ri.y, rok.y, col1, (*acc)[3]);
+    store4(ri.z, rok.z, col, (*acc)[4]);
+    store4(ri.z, rok.z, col1, (*acc)[5]);
+    store4(ri.w, rok.w, col, (*acc)[6]);
+    store4(ri.w, rok.w, col1, (*acc)[7]);
+}
 
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+// The whole tile for a workgroup of wg_x * wg_y invocations owning rq row quads each (literals
+// at every call site, so everything derived from them folds to constants once the shader
+// compiler inlines this). Tile: 4 * rq * wg_y rows by 8 * wg_x = 64 columns.
+fn conv_tile(wid: vec3<u32>, lid: vec3<u32>, wg_x: u32, wg_y: u32, rq: u32) {
+    init();
+    let g = geo(wid.z);
+    let bm = 4u * rq * wg_y;
+    let row0 = wid.y * bm;
+    let col0 = wid.x * 8u * wg_x;
+    if row0 >= g.m { return; }   // a mode-1 phase with fewer rows than the grid (uniform)
+    let tx = lid.x;
+    let ty = lid.y;
+    let tid = ty * wg_x + tx;
 
-    for (var k0 = k_begin; k0 < k_end; k0 += BK) {
-        // Neighbouring invocations walk the pixel axis, which is contiguous in NCHW memory.
-        for (var r = 0u; r < (BM * BK) / THREADS; r++) {
-            let e = tid + r * THREADS;
-            var row: u32; var kk: u32;
-            if p.mode == 2u { kk = e % BK; row = e / BK; } else { row = e % BM; kk = e / BM; }
-            var v = 0.0;
-            if k0 + kk < k_end { v = load_a(row0 + row, k0 + kk); }
-            As[kk * BM + row] = v;
+    // Staging slots: every invocation stages depth d of the slice for the row quads
+    // q + step * i (i < rq: all bm / 4 of them) and the column quads q + step * j (all 16: one
+    // slot at 128 invocations, four at 32).
+    let d = tid % BK;
+    let q = tid / BK;
+    let step = wg_x * wg_y / BK;
+    let ra0 = rows(g, row0 + 4u * q);
+    let ra1 = rows(g, row0 + 4u * (q + step));
+    let ra2 = rows(g, row0 + 4u * (q + 2u * step));
+    let ra3 = rows(g, row0 + 4u * (q + 3u * step));
+    let cb0 = cols(col0 + 4u * q);
+    let cb1 = cols(col0 + 4u * (q + step));
+    let cb2 = cols(col0 + 4u * (q + 2u * step));
+    let cb3 = cols(col0 + 4u * (q + 3u * step));
+    let wa = d * AW + q;
+    let wb = d * BW + q;
+
+    var acc0: Quad;   // rows 4 * ty + 0..3
+    var acc1: Quad;   // rows 4 * (ty + wg_y) + 0..3
+    var acc2: Quad;
+    var acc3: Quad;
+
+    for (var k0 = g.k_begin; k0 < g.k_end; k0 += BK) {
+        let dk = depth(g, k0 + d);
+        stage_a(g, ra0, dk, wa);
+        stage_a(g, ra1, dk, wa + step);
+        if rq > 2u {
+            stage_a(g, ra2, dk, wa + 2u * step);
+            stage_a(g, ra3, dk, wa + 3u * step);
         }
-        for (var r = 0u; r < (BN * BK) / THREADS; r++) {
-            let e = tid + r * THREADS;
-            var col: u32; var kk: u32;
-            if p.mode == 1u { col = e % BN; kk = e / BN; } else { kk = e % BK; col = e / BK; }
-            var v = 0.0;
-            if k0 + kk < k_end { v = load_b(k0 + kk, col0 + col); }
-            Bs[kk * BN + col] = v;
+        stage_b(cb0, dk, wb);
+        if step < 16u {
+            stage_b(cb1, dk, wb + step);
+            stage_b(cb2, dk, wb + 2u * step);
+            stage_b(cb3, dk, wb + 3u * step);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
-            let ao = kk * BM + ty;
-            let bo = kk * BN + tx;
-            let av = vec4<f32>(As[ao], As[ao + 16u], As[ao + 32u], As[ao + 48u]);
-            let bv = vec4<f32>(Bs[bo], Bs[bo + 16u], Bs[bo + 32u], Bs[bo + 48u]);
-            acc0 = fma(vec4<f32>(av.x), bv, acc0);
-            acc1 = fma(vec4<f32>(av.y), bv, acc1);
-            acc2 = fma(vec4<f32>(av.z), bv, acc2);
-            acc3 = fma(vec4<f32>(av.w), bv, acc3);
+            let ao = kk * AW + ty;
+            let bo = kk * BW + tx;
+            let b0 = Bs[bo];
+            let b1 = Bs[bo + wg_x];
+            rank1(&acc0, As[ao], b0, b1);
+            rank1(&acc1, As[ao + wg_y], b0, b1);
+            if rq > 2u {
+                rank1(&acc2, As[ao + 2u * wg_y], b0, b1);
+                rank1(&acc3, As[ao + 3u * wg_y], b0, b1);
+            }
         }
         workgroupBarrier();
     }
 
-    store_row(row0 + ty, col0 + tx, split, acc0);
-    store_row(row0 + ty + 16u, col0 + tx, split, acc1);
-    store_row(row0 + ty + 32u, col0 + tx, split, acc2);
-    store_row(row0 + ty + 48u, col0 + tx, split, acc3);
+    let col = col0 + 4u * tx;
+    let col1 = col + 4u * wg_x;
+    store_quad(&acc0, g, row0 + 4u * ty, wid.z, col, col1);
+    store_quad(&acc1, g, row0 + 4u * (ty + wg_y), wid.z, col, col1);
+    if rq > 2u {
+        store_quad(&acc2, g, row0 + 4u * (ty + 2u * wg_y), wid.z, col, col1);
+        store_quad(&acc3, g, row0 + 4u * (ty + 3u * wg_y), wid.z, col, col1);
+    }
+}
+
+@compute @workgroup_size(8, 16)
+fn conv_gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    conv_tile(wid, lid, 8u, 16u, 4u);
+}
+
+@compute @workgroup_size(8, 4)
+fn conv_gemm_small(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    conv_tile(wid, lid, 8u, 4u, 4u);
+}
+
+@compute @workgroup_size(8, 4)
+fn conv_gemm_tiny(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    conv_tile(wid, lid, 8u, 4u, 2u);
+}
+
+// Input gradient with at most four input channels (a network's stem), where a 64-column
+// tile would leave 61 of its columns idle. Direct convolution instead: every invocation owns a
+// 4x4 block of input pixels of one stride phase (grid z as in mode 1) and all (<= 4) channels
+// as a vec4, and per output channel gathers the 6x6 patch of dy that the block's taps read
+// (at most 3x3 taps per phase, which the launcher checks), then applies every tap from
+// registers: 36 gathers for 144 vec4 multiply-adds, where the GEMM formulation gathers once per
+// multiply-add (~6x faster than the 64-column tile on lavapipe's stem). No workgroup memory, no
+// barriers. Taps a phase lacks get zero weights. Workgroups of DIRECT_WG invocations cover the
+// blocks of all images of the phase in order (launcher: DIRECT_WG).
+const DIRECT_WG: u32 = 64u;
+
+// Indexed with constants only (after inlining), like the tiles' accumulators.
+var<private> dpatch: array<f32, 36>;         // [6][6] of dy around the block, one channel
+var<private> dacc: array<vec4<f32>, 16>;     // [4][4] pixels x channels
+
+struct Block { img: u32, y0: u32, x0: u32 }  // phase image, top-left phase pixel (yy, xx)
+
+fn patch_row(g: Geo, blk: Block, base: u32, pr: u32) {
+    let oy = blk.y0 + g.cy - 2u + pr;   // may wrap: then it fails the bound test
+    let oy_ok = oy < p.oh;
+    let row = base + oy * p.ow;
+    let x = blk.x0 + g.cx - 2u;
+    dpatch[pr * 6u + 0u] = ld_dy(row, x, oy_ok);
+    dpatch[pr * 6u + 1u] = ld_dy(row, x + 1u, oy_ok);
+    dpatch[pr * 6u + 2u] = ld_dy(row, x + 2u, oy_ok);
+    dpatch[pr * 6u + 3u] = ld_dy(row, x + 3u, oy_ok);
+    dpatch[pr * 6u + 4u] = ld_dy(row, x + 4u, oy_ok);
+    dpatch[pr * 6u + 5u] = ld_dy(row, x + 5u, oy_ok);
+}
+
+fn ld_dy(row: u32, ox: u32, oy_ok: bool) -> f32 {
+    let ok = oy_ok && ox < p.ow;
+    return select(0.0, src_a[select(0u, row + ox, ok)], ok);
+}
+
+// Pixel (a, b) of the block += dpatch[a + 2 - j][b + 2 - i] * wv.
+fn dtap1(a: u32, b: u32, j: u32, i: u32, wv: vec4<f32>) {
+    dacc[a * 4u + b] = fma(vec4<f32>(dpatch[(a + 2u - j) * 6u + b + 2u - i]), wv, dacc[a * 4u + b]);
+}
+
+fn dtap(g: Geo, co: u32, j: u32, i: u32) {
+    let live = j < g.nky && i < g.nkx;
+    let wb = p.b_off + (co * p.cin * p.kh + g.ky0 + p.stride * j) * p.kw + g.kx0 + p.stride * i;
+    let c = vec4<u32>(0u, 1u, 2u, 3u);
+    let ok = (c < vec4<u32>(p.n)) & vec4<bool>(live);
+    let wi = select(vec4<u32>(0u), wb + c * (p.kh * p.kw), ok);
+    let wv = select(vec4<f32>(0.0), vec4<f32>(src_b[wi.x], src_b[wi.y], src_b[wi.z], src_b[wi.w]), ok);
+    dtap1(0u, 0u, j, i, wv); dtap1(0u, 1u, j, i, wv); dtap1(0u, 2u, j, i, wv); dtap1(0u, 3u, j, i, wv);
+    dtap1(1u, 0u, j, i, wv); dtap1(1u, 1u, j, i, wv); dtap1(1u, 2u, j, i, wv); dtap1(1u, 3u, j, i, wv);
+    dtap1(2u, 0u, j, i, wv); dtap1(2u, 1u, j, i, wv); dtap1(2u, 2u, j, i, wv); dtap1(2u, 3u, j, i, wv);
+    dtap1(3u, 0u, j, i, wv); dtap1(3u, 1u, j, i, wv); dtap1(3u, 2u, j, i, wv); dtap1(3u, 3u, j, i, wv);
+}
+
+fn dstore1(g: Geo, blk: Block, a: u32, b: u32) {
+    let yy = blk.y0 + a;
+    let xx = blk.x0 + b;
+    let ok = blk.img < p.batch && yy < g.hp && xx < g.wp;
+    let ri = p.c_off + blk.img * (p.cin * p.h * p.w) + (yy * p.stride + g.py) * p.w + xx * p.stride + g.px;
+    let c = vec4<u32>(0u, 1u, 2u, 3u);
+    let cok = vec4<bool>(ok) & (c < vec4<u32>(p.n));
+    let i = ri + c * (p.h * p.w);
+    let v = dacc[a * 4u + b];
+    store_one(i.x, cok.x, v.x);
+    store_one(i.y, cok.y, v.y);
+    store_one(i.z, cok.z, v.z);
+    store_one(i.w, cok.w, v.w);
+}
+
+@compute @workgroup_size(64)
+fn conv_input_grad_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    init();   // p.mode is 1
+    let g = geo(wid.z);
+    let bh = (g.hp + 3u) / 4u;
+    let bw = (g.wp + 3u) / 4u;
+    let nb = max(bh * bw, 1u);
+    let id = wid.y * DIRECT_WG + lid.x;
+    let img = id / nb;
+    let t = id - img * nb;
+    let by = t / max(bw, 1u);
+    let blk = Block(img, by * 4u, (t - by * max(bw, 1u)) * 4u);
+    for (var co = 0u; co < p.cout; co++) {
+        let base = p.a_off + (min(img, p.batch - 1u) * p.cout + co) * (p.oh * p.ow);
+        patch_row(g, blk, base, 0u);
+        patch_row(g, blk, base, 1u);
+        patch_row(g, blk, base, 2u);
+        patch_row(g, blk, base, 3u);
+        patch_row(g, blk, base, 4u);
+        patch_row(g, blk, base, 5u);
+        dtap(g, co, 0u, 0u); dtap(g, co, 0u, 1u); dtap(g, co, 0u, 2u);
+        dtap(g, co, 1u, 0u); dtap(g, co, 1u, 1u); dtap(g, co, 1u, 2u);
+        dtap(g, co, 2u, 0u); dtap(g, co, 2u, 1u); dtap(g, co, 2u, 2u);
+    }
+    dstore1(g, blk, 0u, 0u); dstore1(g, blk, 0u, 1u); dstore1(g, blk, 0u, 2u); dstore1(g, blk, 0u, 3u);
+    dstore1(g, blk, 1u, 0u); dstore1(g, blk, 1u, 1u); dstore1(g, blk, 1u, 2u); dstore1(g, blk, 1u, 3u);
+    dstore1(g, blk, 2u, 0u); dstore1(g, blk, 2u, 1u); dstore1(g, blk, 2u, 2u); dstore1(g, blk, 2u, 3u);
+    dstore1(g, blk, 3u, 0u); dstore1(g, blk, 3u, 1u); dstore1(g, blk, 3u, 2u); dstore1(g, blk, 3u, 3u);
 }

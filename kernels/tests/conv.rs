@@ -5,7 +5,17 @@ use autorep_kernels::{cpu, cpu::ConvParams, launch};
 use common::{gpu, rand_vec, rel_err};
 
 fn shapes() -> Vec<ConvParams> {
-    let c = |n, cin, h, w, cout, k, stride, pad| ConvParams { n, cin, h, w, cout, kh: k, kw: k, stride, pad };
+    let c = |n, cin, h, w, cout, k, stride, pad| ConvParams {
+        n,
+        cin,
+        h,
+        w,
+        cout,
+        kh: k,
+        kw: k,
+        stride,
+        pad,
+    };
     vec![
         c(1, 1, 1, 1, 1, 1, 1, 0),
         c(2, 3, 7, 9, 5, 3, 1, 1),
@@ -32,8 +42,10 @@ fn direct(p: &ConvParams, x: &[f64], w: &[f64]) -> Vec<f64> {
                             for kx in 0..p.kw {
                                 let iy = (oy * p.stride + ky) as isize - p.pad as isize;
                                 let ix = (ox * p.stride + kx) as isize - p.pad as isize;
-                                if iy >= 0 && ix >= 0 && (iy as usize) < p.h && (ix as usize) < p.w {
-                                    acc += x[((n * p.cin + ci) * p.h + iy as usize) * p.w + ix as usize]
+                                if iy >= 0 && ix >= 0 && (iy as usize) < p.h && (ix as usize) < p.w
+                                {
+                                    acc += x[((n * p.cin + ci) * p.h + iy as usize) * p.w
+                                        + ix as usize]
                                         * w[((co * p.cin + ci) * p.kh + ky) * p.kw + kx];
                                 }
                             }
@@ -60,7 +72,10 @@ fn cpu_twin_matches_the_definition_and_its_adjoints() {
         let mut y = vec![0.0; p.y_len()];
         cpu::conv2d_forward(&p, &x, &w, &mut y);
         let want = direct(&p, &x, &w);
-        let err = y.iter().zip(&want).fold(0f64, |m, (a, b)| m.max((a - b).abs()));
+        let err = y
+            .iter()
+            .zip(&want)
+            .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
         assert!(err < 1e-12, "{p:?} forward {err}");
         // <dy, conv(x, w)> = <dx, x> = <dw, w>: both backward passes are exact adjoints.
         let (mut dx, mut dw) = (vec![0.0; p.x_len()], vec![0.0; p.w_len()]);
@@ -68,28 +83,76 @@ fn cpu_twin_matches_the_definition_and_its_adjoints() {
         cpu::conv2d_weight_grad(&p, &x, &dy, &mut dw);
         let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f64>();
         let lhs = dot(&dy, &want);
-        assert!((lhs - dot(&dx, &x)).abs() < 1e-9 * lhs.abs().max(1.0), "{p:?} input grad");
-        assert!((lhs - dot(&dw, &w)).abs() < 1e-9 * lhs.abs().max(1.0), "{p:?} weight grad");
+        assert!(
+            (lhs - dot(&dx, &x)).abs() < 1e-9 * lhs.abs().max(1.0),
+            "{p:?} input grad"
+        );
+        assert!(
+            (lhs - dot(&dw, &w)).abs() < 1e-9 * lhs.abs().max(1.0),
+            "{p:?} weight grad"
+        );
     }
+}
+
+/// The shapes of `shapes()` mostly run on the launcher's 64- and 32-row tiles and (input grads
+/// with Cin <= 4) the direct input-gradient kernel; these also reach the 256-row tile in every
+/// pass (forward and input grad with several row tiles, stride-2 phases of unequal size, a
+/// weight grad with 425 taps over two column tiles), the direct kernel at strides 1 and 2, and
+/// the tiled input grad with one input channel and 5x5 taps (too many taps for the direct one).
+fn large_and_narrow_shapes() -> Vec<ConvParams> {
+    let c = |n, cin, h, w, cout, k, stride, pad| ConvParams {
+        n,
+        cin,
+        h,
+        w,
+        cout,
+        kh: k,
+        kw: k,
+        stride,
+        pad,
+    };
+    vec![
+        c(3, 5, 13, 13, 70, 3, 1, 1),
+        c(6, 6, 17, 17, 9, 3, 2, 1),
+        c(2, 17, 12, 10, 66, 5, 2, 2),
+        c(2, 3, 15, 15, 8, 3, 2, 1),
+        c(3, 3, 16, 16, 16, 3, 1, 1),
+        c(2, 1, 11, 9, 4, 5, 1, 2),
+        c(1, 4, 33, 35, 6, 3, 1, 0),
+        c(2, 3, 9, 9, 5, 1, 2, 0),
+        c(3, 6, 11, 10, 70, 1, 2, 0),
+    ]
 }
 
 #[test]
 fn gpu_passes_match_cpu() {
     let Some(g) = gpu() else { return };
-    for p in shapes() {
-        let (x, w, dy) = (rand_vec(1, p.x_len()), rand_vec(2, p.w_len()), rand_vec(3, p.y_len()));
-        let (bx, bw, bdy) = (g.upload(&x).unwrap(), g.upload(&w).unwrap(), g.upload(&dy).unwrap());
-        let (by, bdx, bdw) = (
-            g.alloc(p.y_len() as u64 * 4).unwrap(),
-            g.alloc(p.x_len() as u64 * 4).unwrap(),
-            g.alloc(p.w_len() as u64 * 4).unwrap(),
+    for p in shapes().into_iter().chain(large_and_narrow_shapes()) {
+        let (x, w, dy) = (
+            rand_vec(1, p.x_len()),
+            rand_vec(2, p.w_len()),
+            rand_vec(3, p.y_len()),
         );
+        let (bx, bw, bdy) = (
+            g.upload(&x).unwrap(),
+            g.upload(&w).unwrap(),
+            g.upload(&dy).unwrap(),
+        );
+        // Outputs start as garbage: every pass must write every element (also the input-grad
+        // pixels that no tap reaches, e.g. three in four for a 1x1 stride-2 kernel), and the
+        // split-K scratch must not leak old sums.
+        let junk = |n: usize| g.upload(&vec![7.5f32; n]).unwrap();
+        let (by, bdx, bdw) = (junk(p.y_len()), junk(p.x_len()), junk(p.w_len()));
         let (_, scratch_len) = launch::conv2d_weight_grad_splits(&p);
-        let scratch = g.alloc(scratch_len as u64 * 4).unwrap();
+        let scratch = junk(scratch_len);
         launch::conv2d_forward(&g, &p, &bx, &bw, &by).unwrap();
         launch::conv2d_input_grad(&g, &p, &bdy, &bw, &bdx).unwrap();
         launch::conv2d_weight_grad(&g, &p, &bx, &bdy, &scratch, &bdw).unwrap();
-        let (mut y, mut dx, mut dw) = (vec![0f32; p.y_len()], vec![0f32; p.x_len()], vec![0f32; p.w_len()]);
+        let (mut y, mut dx, mut dw) = (
+            vec![0f32; p.y_len()],
+            vec![0f32; p.x_len()],
+            vec![0f32; p.w_len()],
+        );
         cpu::conv2d_forward(&p, &x, &w, &mut y);
         cpu::conv2d_input_grad(&p, &dy, &w, &mut dx);
         cpu::conv2d_weight_grad(&p, &x, &dy, &mut dw);
@@ -106,12 +169,33 @@ fn gpu_passes_match_cpu() {
 fn weight_grad_split_k_matches_cpu_on_a_long_reduction() {
     let Some(g) = gpu() else { return };
     // N·OH·OW = 8·24·24 = 4608 > K_PER_SPLIT, so several splits are summed.
-    let p = ConvParams { n: 8, cin: 3, h: 24, w: 24, cout: 5, kh: 3, kw: 3, stride: 1, pad: 1 };
+    let p = ConvParams {
+        n: 8,
+        cin: 3,
+        h: 24,
+        w: 24,
+        cout: 5,
+        kh: 3,
+        kw: 3,
+        stride: 1,
+        pad: 1,
+    };
     let (splits, scratch_len) = launch::conv2d_weight_grad_splits(&p);
     assert!(splits > 1);
     let (x, dy) = (rand_vec(4, p.x_len()), rand_vec(5, p.y_len()));
-    let (bdw, scratch) = (g.alloc(p.w_len() as u64 * 4).unwrap(), g.alloc(scratch_len as u64 * 4).unwrap());
-    launch::conv2d_weight_grad(&g, &p, &g.upload(&x).unwrap(), &g.upload(&dy).unwrap(), &scratch, &bdw).unwrap();
+    let (bdw, scratch) = (
+        g.alloc(p.w_len() as u64 * 4).unwrap(),
+        g.alloc(scratch_len as u64 * 4).unwrap(),
+    );
+    launch::conv2d_weight_grad(
+        &g,
+        &p,
+        &g.upload(&x).unwrap(),
+        &g.upload(&dy).unwrap(),
+        &scratch,
+        &bdw,
+    )
+    .unwrap();
     let mut dw = vec![0f32; p.w_len()];
     cpu::conv2d_weight_grad(&p, &x, &dy, &mut dw);
     let e = rel_err(&g.read_f32(&bdw, 0, p.w_len()).unwrap(), &dw);
@@ -125,23 +209,79 @@ fn conv_passes_chunk_over_the_batch_under_a_binding_limit() {
     let Some(g) = gpu() else { return };
     g.set_max_binding_for_tests(4096);
     for p in [
-        ConvParams { n: 7, cin: 3, h: 9, w: 9, cout: 5, kh: 3, kw: 3, stride: 1, pad: 1 },
-        ConvParams { n: 5, cin: 4, h: 10, w: 10, cout: 3, kh: 3, kw: 3, stride: 2, pad: 1 },
+        ConvParams {
+            n: 7,
+            cin: 3,
+            h: 9,
+            w: 9,
+            cout: 5,
+            kh: 3,
+            kw: 3,
+            stride: 1,
+            pad: 1,
+        },
+        ConvParams {
+            n: 5,
+            cin: 4,
+            h: 10,
+            w: 10,
+            cout: 3,
+            kh: 3,
+            kw: 3,
+            stride: 2,
+            pad: 1,
+        },
+        ConvParams {
+            n: 6,
+            cin: 5,
+            h: 9,
+            w: 9,
+            cout: 4,
+            kh: 1,
+            kw: 1,
+            stride: 2,
+            pad: 0,
+        },
     ] {
         assert!(p.x_len() * 4 > 4096, "the input must need chunking");
-        let (x, w, dy) = (rand_vec(1, p.x_len()), rand_vec(2, p.w_len()), rand_vec(3, p.y_len()));
-        let (bx, bw, bdy) = (g.upload(&x).unwrap(), g.upload(&w).unwrap(), g.upload(&dy).unwrap());
-        let (by, bdx, bdw) = (g.alloc(p.y_len() as u64 * 4).unwrap(), g.alloc(p.x_len() as u64 * 4).unwrap(), g.alloc(p.w_len() as u64 * 4).unwrap());
-        let scratch = g.alloc(launch::conv2d_weight_grad_splits(&p).1 as u64 * 4).unwrap();
+        let (x, w, dy) = (
+            rand_vec(1, p.x_len()),
+            rand_vec(2, p.w_len()),
+            rand_vec(3, p.y_len()),
+        );
+        let (bx, bw, bdy) = (
+            g.upload(&x).unwrap(),
+            g.upload(&w).unwrap(),
+            g.upload(&dy).unwrap(),
+        );
+        // Outputs start as garbage: every pass must write every element (also the input-grad
+        // pixels that no tap reaches, e.g. three in four for a 1x1 stride-2 kernel), and the
+        // split-K scratch must not leak old sums.
+        let junk = |n: usize| g.upload(&vec![7.5f32; n]).unwrap();
+        let (by, bdx, bdw) = (junk(p.y_len()), junk(p.x_len()), junk(p.w_len()));
+        let scratch = junk(launch::conv2d_weight_grad_splits(&p).1);
         launch::conv2d_forward(&g, &p, &bx, &bw, &by).unwrap();
         launch::conv2d_input_grad(&g, &p, &bdy, &bw, &bdx).unwrap();
         launch::conv2d_weight_grad(&g, &p, &bx, &bdy, &scratch, &bdw).unwrap();
-        let (mut y, mut dx, mut dw) = (vec![0f32; p.y_len()], vec![0f32; p.x_len()], vec![0f32; p.w_len()]);
+        let (mut y, mut dx, mut dw) = (
+            vec![0f32; p.y_len()],
+            vec![0f32; p.x_len()],
+            vec![0f32; p.w_len()],
+        );
         cpu::conv2d_forward(&p, &x, &w, &mut y);
         cpu::conv2d_input_grad(&p, &dy, &w, &mut dx);
         cpu::conv2d_weight_grad(&p, &x, &dy, &mut dw);
-        assert!(rel_err(&g.read_f32(&by, 0, p.y_len()).unwrap(), &y) <= 1e-4, "{p:?} forward");
-        assert!(rel_err(&g.read_f32(&bdx, 0, p.x_len()).unwrap(), &dx) <= 1e-4, "{p:?} input grad");
-        assert!(rel_err(&g.read_f32(&bdw, 0, p.w_len()).unwrap(), &dw) <= 1e-4, "{p:?} weight grad");
+        assert!(
+            rel_err(&g.read_f32(&by, 0, p.y_len()).unwrap(), &y) <= 1e-4,
+            "{p:?} forward"
+        );
+        assert!(
+            rel_err(&g.read_f32(&bdx, 0, p.x_len()).unwrap(), &dx) <= 1e-4,
+            "{p:?} input grad"
+        );
+        assert!(
+            rel_err(&g.read_f32(&bdw, 0, p.w_len()).unwrap(), &dw) <= 1e-4,
+            "{p:?} weight grad"
+        );
     }
 }

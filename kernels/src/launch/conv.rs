@@ -3,8 +3,46 @@ use crate::error::{KernelError, Result};
 use crate::pipelines::{Access::*, Kernel};
 use crate::{shaders::CONV, BufRef, Gpu, GpuBuffer};
 
-const CONV_GEMM: Kernel = Kernel { shader: CONV, entry: "conv_gemm", bindings: &[Read, Read, ReadWrite] };
-const TILE: usize = 64;
+const CONV_GEMM: Kernel = Kernel {
+    shader: CONV,
+    entry: "conv_gemm",
+    bindings: &[Read, Read, ReadWrite],
+};
+const CONV_GEMM_SMALL: Kernel = Kernel {
+    shader: CONV,
+    entry: "conv_gemm_small",
+    bindings: &[Read, Read, ReadWrite],
+};
+const CONV_GEMM_TINY: Kernel = Kernel {
+    shader: CONV,
+    entry: "conv_gemm_tiny",
+    bindings: &[Read, Read, ReadWrite],
+};
+const CONV_INPUT_GRAD_DIRECT: Kernel = Kernel {
+    shader: CONV,
+    entry: "conv_input_grad_direct",
+    bindings: &[Read, Read, ReadWrite],
+};
+/// The tiled entry points: rows per tile (all are TILE_N columns wide; must match
+/// shaders/conv.wgsl) and the cost of an output element relative to the 256-row tile's, as
+/// measured on lavapipe (smaller tiles stage more loads per multiply-add). The launcher picks
+/// the cheapest after rounding M up to whole tiles.
+const TILES: [(&Kernel, usize, f64); 3] = [
+    (&CONV_GEMM, 256, 1.0),
+    (&CONV_GEMM_SMALL, 64, 1.25),
+    (&CONV_GEMM_TINY, 32, 1.6),
+];
+const TILE_N: usize = 64;
+/// Depth of the shader's K slices: the weight gradient's split-K ranges are multiples of it.
+const TILE_K: usize = 8;
+/// The direct input-gradient kernel: invocations per workgroup (DIRECT_WG), pixels per
+/// invocation (a 4x4 block), and the most input channels and taps per phase it takes.
+const DIRECT_WG: usize = 64;
+const DIRECT_BLOCK: usize = 4;
+const DIRECT_MAX_CIN: usize = 4;
+const DIRECT_MAX_TAPS: usize = 3;
+/// Params flag: add to the output (later batch chunks of the weight gradient).
+const ACCUMULATE: u32 = 2;
 /// Weight-gradient K range per split: long enough to amortise a tile, short enough to spread
 /// N·OH·OW (131,072 at batch 128 on 32x32) over many workgroups.
 const K_PER_SPLIT: usize = 2048;
@@ -12,35 +50,90 @@ const K_PER_SPLIT: usize = 2048;
 const MAX_PARTIAL_BYTES: usize = 64 << 20;
 
 #[allow(clippy::too_many_arguments)]
-fn params(p: &ConvParams, mode: u32, m: usize, n: usize, k: usize, k_split: usize, accumulate: bool, offs: [usize; 3]) -> [u32; 21] {
+fn params(
+    p: &ConvParams,
+    mode: u32,
+    m: usize,
+    n: usize,
+    k: usize,
+    k_split: usize,
+    flags: u32,
+    offs: [usize; 3],
+) -> [u32; 21] {
     [
-        mode, m as u32, n as u32, k as u32,
-        p.n as u32, p.cin as u32, p.h as u32, p.w as u32,
-        p.cout as u32, p.oh() as u32, p.ow() as u32, p.kh as u32,
-        p.kw as u32, p.stride as u32, p.pad as u32, (accumulate as u32) << 1,
-        offs[0] as u32, offs[1] as u32, offs[2] as u32, k_split as u32, 0,
+        mode,
+        m as u32,
+        n as u32,
+        k as u32,
+        p.n as u32,
+        p.cin as u32,
+        p.h as u32,
+        p.w as u32,
+        p.cout as u32,
+        p.oh() as u32,
+        p.ow() as u32,
+        p.kh as u32,
+        p.kw as u32,
+        p.stride as u32,
+        p.pad as u32,
+        flags,
+        offs[0] as u32,
+        offs[1] as u32,
+        offs[2] as u32,
+        k_split as u32,
+        0,
     ]
 }
 
-fn groups(m: usize, n: usize, z: usize) -> [u32; 3] {
-    [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, z as u32]
+/// The tiled entry point for an `m x n` GEMM over `z` grid slices, and its grid.
+fn kernel(m: usize, n: usize, z: usize) -> (&'static Kernel, [u32; 3]) {
+    let cost = |&(_, rows, c): &(&Kernel, usize, f64)| (m.div_ceil(rows) * rows) as f64 * c;
+    let (kernel, rows, _) = TILES
+        .iter()
+        .min_by(|a, b| cost(a).total_cmp(&cost(b)))
+        .unwrap();
+    (
+        kernel,
+        [
+            n.div_ceil(TILE_N) as u32,
+            m.div_ceil(*rows) as u32,
+            z as u32,
+        ],
+    )
 }
 
 /// [`super::window`] at this adapter's offset alignment.
 fn window<'a>(gpu: &Gpu, buf: &'a GpuBuffer, first: usize, len: usize) -> (BufRef<'a>, usize) {
-    super::window(buf, first, len, gpu.limits().min_storage_buffer_offset_alignment.max(4) as u64)
+    super::window(
+        buf,
+        first,
+        len,
+        gpu.limits().min_storage_buffer_offset_alignment.max(4) as u64,
+    )
 }
 
 /// Images per dispatch so that no batched operand binding exceeds the device's limit
 /// (128 MiB on most adapters): WRN-22-8's first group is exactly that at batch 256.
-fn images_per_chunk(gpu: &Gpu, p: &ConvParams, whole: &[&GpuBuffer], per_image_floats: &[usize]) -> Result<usize> {
+fn images_per_chunk(
+    gpu: &Gpu,
+    p: &ConvParams,
+    whole: &[&GpuBuffer],
+    per_image_floats: &[usize],
+) -> Result<usize> {
     let limit = gpu.max_binding();
     if let Some(big) = whole.iter().find(|b| BufRef::from(**b).size > limit) {
-        return Err(KernelError::BindingTooLarge { bytes: BufRef::from(*big).size, limit });
+        return Err(KernelError::BindingTooLarge {
+            bytes: BufRef::from(*big).size,
+            limit,
+        });
     }
     let align = gpu.limits().min_storage_buffer_offset_alignment.max(4) as u64;
     let cap = limit.saturating_sub(align) / 4;
-    let most = per_image_floats.iter().map(|&f| cap / f.max(1) as u64).min().unwrap_or(u64::MAX) as usize;
+    let most = per_image_floats
+        .iter()
+        .map(|&f| cap / f.max(1) as u64)
+        .min()
+        .unwrap_or(u64::MAX) as usize;
     if most == 0 {
         let bytes = *per_image_floats.iter().max().unwrap_or(&0) as u64 * 4;
         return Err(KernelError::BindingTooLarge { bytes, limit });
@@ -54,7 +147,13 @@ fn chunks(n: usize, per: usize) -> impl Iterator<Item = (usize, usize)> {
 }
 
 /// y = conv(x, w) as implicit GEMM, chunked over the batch where needed.
-pub fn conv2d_forward(gpu: &Gpu, p: &ConvParams, x: &GpuBuffer, w: &GpuBuffer, y: &GpuBuffer) -> Result<()> {
+pub fn conv2d_forward(
+    gpu: &Gpu,
+    p: &ConvParams,
+    x: &GpuBuffer,
+    w: &GpuBuffer,
+    y: &GpuBuffer,
+) -> Result<()> {
     let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());
     let per = images_per_chunk(gpu, p, &[w], &[xi, yi])?;
     for (first, nb) in chunks(p.n, per) {
@@ -62,14 +161,23 @@ pub fn conv2d_forward(gpu: &Gpu, p: &ConvParams, x: &GpuBuffer, w: &GpuBuffer, y
         let (m, n, k) = (nb * p.oh() * p.ow(), p.cout, p.taps());
         let (xw, xo) = window(gpu, x, first * xi, nb * xi);
         let (yw, yo) = window(gpu, y, first * yi, nb * yi);
-        let prm = params(&q, 0, m, n, k, k, false, [xo, 0, yo]);
-        gpu.dispatch(&CONV_GEMM, &[], &prm, &[xw, w.into(), yw], groups(m, n, 1))?;
+        let prm = params(&q, 0, m, n, k, k, 0, [xo, 0, yo]);
+        let (kern, grid) = kernel(m, n, 1);
+        gpu.dispatch(kern, &[], &prm, &[xw, w.into(), yw], grid)?;
     }
     Ok(())
 }
 
-/// dx from dy and w (any stride) as implicit GEMM, chunked over the batch where needed.
-pub fn conv2d_input_grad(gpu: &Gpu, p: &ConvParams, dy: &GpuBuffer, w: &GpuBuffer, dx: &GpuBuffer) -> Result<()> {
+/// dx from dy and w (any stride) as implicit GEMM, one stride phase per z-slice of the grid
+/// (for at most four input channels, a direct convolution instead), chunked over the batch
+/// where needed.
+pub fn conv2d_input_grad(
+    gpu: &Gpu,
+    p: &ConvParams,
+    dy: &GpuBuffer,
+    w: &GpuBuffer,
+    dx: &GpuBuffer,
+) -> Result<()> {
     let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());
     let per = images_per_chunk(gpu, p, &[w], &[xi, yi])?;
     for (first, nb) in chunks(p.n, per) {
@@ -77,8 +185,24 @@ pub fn conv2d_input_grad(gpu: &Gpu, p: &ConvParams, dy: &GpuBuffer, w: &GpuBuffe
         let (m, n, k) = (nb * p.h * p.w, p.cin, p.cout * p.kh * p.kw);
         let (dyw, dyo) = window(gpu, dy, first * yi, nb * yi);
         let (dxw, dxo) = window(gpu, dx, first * xi, nb * xi);
-        let prm = params(&q, 1, m, n, k, k, false, [dyo, 0, dxo]);
-        gpu.dispatch(&CONV_GEMM, &[], &prm, &[dyw, w.into(), dxw], groups(m, n, 1))?;
+        let prm = params(&q, 1, m, n, k, k, 0, [dyo, 0, dxo]);
+        // One z-slice per stride phase (phases no tap reaches write zeros); the first phase has
+        // the most rows.
+        let s = p.stride;
+        let (hp, wp) = (p.h.div_ceil(s), p.w.div_ceil(s));
+        let (kern, grid) = if n <= DIRECT_MAX_CIN
+            && p.kh.div_ceil(s) <= DIRECT_MAX_TAPS
+            && p.kw.div_ceil(s) <= DIRECT_MAX_TAPS
+        {
+            let blocks = nb * hp.div_ceil(DIRECT_BLOCK) * wp.div_ceil(DIRECT_BLOCK);
+            (
+                &CONV_INPUT_GRAD_DIRECT,
+                [1, blocks.div_ceil(DIRECT_WG) as u32, (s * s) as u32],
+            )
+        } else {
+            kernel(nb * hp * wp, n, s * s)
+        };
+        gpu.dispatch(kern, &[], &prm, &[dyw, w.into(), dxw], grid)?;
     }
     Ok(())
 }
@@ -94,8 +218,16 @@ pub fn conv2d_weight_grad_splits(p: &ConvParams) -> (usize, usize) {
 /// dw from x and dy: split-K partial planes into `scratch` (see
 /// [`conv2d_weight_grad_splits`]), accumulated over batch chunks where needed, then a
 /// fixed-order sum over the planes into dw.
-pub fn conv2d_weight_grad(gpu: &Gpu, p: &ConvParams, x: &GpuBuffer, dy: &GpuBuffer, scratch: &GpuBuffer, dw: &GpuBuffer) -> Result<()> {
-    let (m, n) = (p.cout, p.taps());
+pub fn conv2d_weight_grad(
+    gpu: &Gpu,
+    p: &ConvParams,
+    x: &GpuBuffer,
+    dy: &GpuBuffer,
+    scratch: &GpuBuffer,
+    dw: &GpuBuffer,
+) -> Result<()> {
+    // The shader computes dwᵀ (rows = taps, columns = Cout) into planes laid out as dw.
+    let (m, n) = (p.taps(), p.cout);
     let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());
     let (splits, _) = conv2d_weight_grad_splits(p);
     let per = images_per_chunk(gpu, p, &[scratch], &[xi, yi])?;
@@ -104,11 +236,13 @@ pub fn conv2d_weight_grad(gpu: &Gpu, p: &ConvParams, x: &GpuBuffer, dy: &GpuBuff
         let k = nb * p.oh() * p.ow();
         // Every chunk writes all `splits` planes (trailing slices may be empty and add zero),
         // so the planes line up across chunks.
-        let k_split = k.div_ceil(splits).div_ceil(16) * 16;
+        let k_split = k.div_ceil(splits).div_ceil(TILE_K) * TILE_K;
         let (dyw, dyo) = window(gpu, dy, first * yi, nb * yi);
         let (xw, xo) = window(gpu, x, first * xi, nb * xi);
-        let prm = params(&q, 2, m, n, k, k_split, c > 0, [dyo, xo, 0]);
-        gpu.dispatch(&CONV_GEMM, &[], &prm, &[dyw, xw, scratch.into()], groups(m, n, splits))?;
+        let flags = if c > 0 { ACCUMULATE } else { 0 };
+        let prm = params(&q, 2, m, n, k, k_split, flags, [dyo, xo, 0]);
+        let (kern, grid) = kernel(m, n, splits);
+        gpu.dispatch(kern, &[], &prm, &[dyw, xw, scratch.into()], grid)?;
     }
     super::sum_mid(gpu, 1, splits, m * n, 1.0, scratch, dw)
 }
