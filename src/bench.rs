@@ -279,7 +279,7 @@ struct MemKernel<'a> {
 /// Memory-bound kernels (elementwise, batch norm, pooling, the AutoReP gate, optimizers,
 /// losses) at resnet18_in's first-stage size: [batch, 64, 32, 32].
 pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<KernelTiming>> {
-    use autorep_kernels::cpu::{AdamParams, BnShape, GateGrad, GateParams, PoolParams, SgdParams};
+    use autorep_kernels::cpu::{AdamParams, BnShape, GateParams, PoolParams, SgdParams};
     let (c, hw) = (64, 32 * 32);
     let n = batch * c * hw;
     let s = BnShape {
@@ -356,17 +356,16 @@ pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<
         up(&ch)?,
         up(&ch)?,
     );
-    let (bmask, bcoef, bgates) = (up(&mask)?, up(&coef)?, alloc(c * hw)?);
+    let (bmask, bcoef, bgates, bdcoef) = (up(&mask)?, up(&coef)?, alloc(c * hw)?, alloc(3 * c)?);
+    let (bdg, bdb) = (alloc(c)?, alloc(c)?);
     let (bp, bgrad, bs1, bs2) = (up(&pv)?, up(&pv)?, up(&pv)?, up(&pv)?);
     let (bl, bcorrect, bloss) = (up(&logits)?, alloc(rows)?, alloc(rows)?);
     let blabels = g.as_ref().map(|g| g.upload(&labels)).transpose()?;
     let bidx = alloc(n / 4)?;
-    let (o, gx, gy) = (bo.as_ref(), bx.as_ref(), by.as_ref());
     let u = |b: &Option<autorep_kernels::GpuBuffer>| b.as_ref().expect("gpu buffer").clone();
     let mut host = vec![0f32; n];
     let mut small = vec![0f32; 3 * c];
     let var: Vec<f32> = ch.iter().map(|v| v.abs() + 1.0).collect();
-    let _ = (o, gx, gy);
 
     push(
         MemKernel {
@@ -433,8 +432,8 @@ pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<
                     &u(&bv),
                     Some(&u(&bg)),
                     &u(&by),
-                    &u(&bg),
-                    &u(&bb),
+                    &u(&bdg),
+                    &u(&bdb),
                     &u(&bo),
                 )?)
             }),
@@ -543,14 +542,13 @@ pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<
                     &u(&by),
                     &u(&bmask),
                     &u(&bcoef),
-                    &u(&bcoef),
+                    &u(&bdcoef),
                 )?)
             }),
             cpu: Box::new(|| cpu::gate_grad_coef(&gp, &x, &y, &mask, &mut small)),
         },
         &shape,
     )?;
-    let _ = GateGrad::Snl { l1: 0.0 };
     let pshape = format!("{params} params (resnet18_in)");
     let sgd = SgdParams {
         momentum: 0.9,
