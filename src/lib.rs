@@ -10,6 +10,7 @@ pub mod data;
 pub mod demo;
 pub mod device;
 pub mod error;
+pub mod experiment;
 pub mod models;
 pub mod nn;
 pub mod tensor;

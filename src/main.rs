@@ -136,6 +136,28 @@ enum Command {
         #[command(subcommand)]
         what: BenchWhat,
     },
+    /// Run a whole experiment from a TOML file: [experiment], then [train], [replace], [snl]
+    /// and [finetune] in that order (each optional), chaining checkpoints, and evaluate each
+    /// stage's best checkpoint (see assets/configs).
+    Run {
+        /// The experiment file, e.g. assets/configs/cpu_small.toml.
+        config: std::path::PathBuf,
+        /// Run folder (default: the file's `out`, else runs/<name>).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Continue every stage from its OUT/<stage>/last.safetensors.
+        #[arg(long)]
+        resume: bool,
+        /// No progress bars or per-epoch lines (metrics.jsonl is still written).
+        #[arg(long)]
+        quiet: bool,
+        /// Check the file and print the plan without training.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Replacement at several budgets from one baseline: OUT/<method>_<budget> per point, then
+    /// OUT/sweep.csv, sweep.json and sweep.svg (top-1 against ReLU count).
+    Sweep(SweepArgs),
 }
 
 #[derive(clap::Args)]
@@ -556,6 +578,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             bench_kernels(&device, batch, model, reps, json)
         }
+        Command::Run {
+            config,
+            out,
+            resume,
+            quiet,
+            dry_run,
+        } => run_experiment(cli.device, &config, out, resume, quiet, dry_run),
+        Command::Sweep(args) => sweep(cli.device, args),
     }
 }
 
@@ -880,4 +910,228 @@ fn yes(b: bool) -> &'static str {
     } else {
         "no"
     }
+}
+
+#[derive(clap::Args)]
+struct SweepArgs {
+    /// All-ReLU baseline checkpoint (from `autorep train`).
+    #[arg(long)]
+    baseline: std::path::PathBuf,
+    /// Budgets, comma-separated, e.g. 5k,10k,20k.
+    #[arg(long, value_delimiter = ',', required = true)]
+    budgets: Vec<String>,
+    /// Also run SNL at each budget.
+    #[arg(long)]
+    snl: bool,
+    /// Sweep folder.
+    #[arg(long, default_value = "runs/sweep")]
+    out: std::path::PathBuf,
+    /// Dataset of the baseline (default: the one recorded in the checkpoint).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Dataset folder (default: ../shared/data/cifar-10-jpeg75-bin when it exists).
+    #[arg(long)]
+    data: Option<std::path::PathBuf>,
+    /// Use only the first N training images.
+    #[arg(long)]
+    limit_train: Option<usize>,
+    /// Use only the first N test images.
+    #[arg(long)]
+    limit_test: Option<usize>,
+    /// Replacement epochs at each budget.
+    #[arg(long, default_value_t = 200)]
+    epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    #[arg(long, default_value_t = 2)]
+    seed: u64,
+    /// Continue every point from its last.safetensors.
+    #[arg(long)]
+    resume: bool,
+    #[arg(long)]
+    quiet: bool,
+    /// Budget penalty weight λ (default 140).
+    #[arg(long)]
+    lambda: Option<f32>,
+    #[arg(long, default_value_t = 0.003)]
+    tau: f32,
+    #[arg(long, default_value_t = 2)]
+    degree: usize,
+    #[arg(long, default_value_t = 0.1)]
+    s2: f32,
+    /// pixel or channel.
+    #[arg(long, default_value = "pixel")]
+    granularity: String,
+    /// clean or faithful.
+    #[arg(long, default_value = "clean")]
+    dapa: String,
+    /// Distil from the baseline (temperature 4), in AutoReP and SNL.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    kd: bool,
+    /// The identity ablation instead of AutoReP.
+    #[arg(long)]
+    identity: bool,
+    #[arg(long, default_value_t = 1e-3)]
+    weight_lr: f32,
+    #[arg(long, default_value_t = 1e-3)]
+    mask_lr: f32,
+    /// SNL: initial L1 weight λ₁.
+    #[arg(long, default_value_t = 1e-5)]
+    snl_lambda: f32,
+    /// SNL: selection epochs at most (default: --epochs).
+    #[arg(long)]
+    snl_epochs: Option<usize>,
+    #[arg(long, default_value_t = 1e-3)]
+    snl_lr: f32,
+    #[arg(long, default_value_t = 100)]
+    finetune_epochs: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    finetune_lr: f32,
+}
+
+/// The device of `run` and `sweep`: as `demo`, `auto` prefers the CPU backend over a
+/// software adapter.
+fn training_device(choice: DeviceChoice) -> anyhow::Result<Device> {
+    let device = Device::open(choice)?;
+    if let Device::Gpu(g) = &device {
+        if g.report().is_software() && choice == DeviceChoice::Auto {
+            println!("{} is a software adapter, slower than the CPU backend for training: using the CPU (--device gpu forces it)", g.report().name);
+            return Ok(Device::Cpu);
+        }
+    }
+    Ok(device)
+}
+
+fn run_experiment(
+    choice: DeviceChoice,
+    path: &std::path::Path,
+    out: Option<std::path::PathBuf>,
+    resume: bool,
+    quiet: bool,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    use autorep::experiment;
+    let mut cfg = experiment::Config::load(path)?;
+    if out.is_some() {
+        cfg.experiment.out = out;
+    }
+    print!("{}", cfg.plan());
+    if dry_run {
+        return Ok(());
+    }
+    let device = training_device(choice)?;
+    let opts = experiment::RunOptions { quiet, resume };
+    let s = experiment::run(&device, &cfg, &opts)
+        .with_context(|| format!("experiment {}", path.display()))?;
+    println!("\n{}", s.table());
+    println!(
+        "{}: summary in {} ({:.0} s)",
+        s.name,
+        s.out.join("summary.csv").display(),
+        s.seconds
+    );
+    Ok(())
+}
+
+fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
+    use autorep::autorep::{Granularity, Polynomial};
+    use autorep::experiment::{self, Budget, ReplaceStage, SnlStage, SweepConfig};
+    let granularity = match a.granularity.as_str() {
+        "pixel" => Granularity::Pixel,
+        "channel" => Granularity::Channel,
+        other => anyhow::bail!("unknown granularity '{other}': use pixel or channel"),
+    };
+    let dapa = match a.dapa.as_str() {
+        "clean" => Polynomial::Clean,
+        "faithful" => Polynomial::Faithful,
+        other => anyhow::bail!("unknown DaPa mode '{other}': use clean or faithful"),
+    };
+    if !(1..=2).contains(&a.degree) {
+        anyhow::bail!("--degree {}: use 1 or 2", a.degree);
+    }
+    if a.batch < 2 {
+        anyhow::bail!("--batch must be at least 2 (batch norm needs more than one sample)");
+    }
+    let budgets = a
+        .budgets
+        .iter()
+        .filter(|b| !b.trim().is_empty())
+        .map(|b| Budget::parse(b))
+        .collect::<autorep::Result<Vec<_>>>()?;
+    if budgets.is_empty() {
+        anyhow::bail!("--budgets is empty: pass e.g. --budgets 5k,10k,20k");
+    }
+    if !a.baseline.is_file() {
+        anyhow::bail!("baseline checkpoint {} not found: train one with `autorep train --out DIR` and pass DIR/best.safetensors", a.baseline.display());
+    }
+    let dataset = match a.dataset {
+        Some(d) => d,
+        None => autorep::train::checkpoint::Checkpoint::load(&a.baseline)?
+            .meta("dataset")?
+            .to_string(),
+    };
+    let device = training_device(choice)?;
+    let dir = a
+        .data
+        .clone()
+        .unwrap_or_else(|| experiment::default_data_dir(&dataset));
+    let data = experiment::load_data(&dataset, &dir, a.limit_train, a.limit_test, &device)?;
+    if !a.quiet {
+        println!(
+            "device: {}; {} ({} train, {} test images)",
+            device.describe(),
+            data.name,
+            data.train.len(),
+            data.test.len()
+        );
+    }
+    let replace = ReplaceStage {
+        budget: budgets[0].clone(),
+        lambda: a.lambda,
+        tau: a.tau,
+        degree: a.degree,
+        s2: a.s2,
+        granularity,
+        dapa,
+        identity: a.identity,
+        epochs: a.epochs,
+        weight_lr: a.weight_lr,
+        mask_lr: a.mask_lr,
+        kd: a.kd,
+        batch: None,
+        baseline: None,
+        h_init: None,
+    };
+    let snl = a.snl.then(|| SnlStage {
+        budget: budgets[0].clone(),
+        lambda: Some(a.snl_lambda),
+        epochs: a.snl_epochs.unwrap_or(a.epochs),
+        lr: a.snl_lr,
+        finetune_epochs: a.finetune_epochs,
+        finetune_lr: a.finetune_lr,
+        granularity,
+        kd: a.kd,
+        batch: None,
+        baseline: None,
+    });
+    let cfg = SweepConfig {
+        baseline: a.baseline,
+        budgets,
+        replace,
+        snl,
+        batch: a.batch,
+        seed: a.seed,
+        out: a.out,
+        quiet: a.quiet,
+        resume: a.resume,
+    };
+    let start = std::time::Instant::now();
+    let rows = experiment::sweep(&device, &data, &cfg)?;
+    println!("\n{}", experiment::sweep_table(&rows));
+    println!(
+        "wrote {}, sweep.json and sweep.svg ({:.0} s)",
+        cfg.out.join("sweep.csv").display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
