@@ -268,11 +268,14 @@ pub fn conv_kernels(
     Ok(out)
 }
 
+/// Queues one kernel launch on a GPU.
+type GpuLaunch<'a> = Box<dyn Fn(&Gpu) -> Result<()> + 'a>;
+
 /// A memory-bound kernel: its name, the floats it reads plus writes, a GPU launch, a CPU run.
 struct MemKernel<'a> {
     name: &'static str,
     floats: usize,
-    gpu: Box<dyn Fn(&Gpu) -> Result<()> + 'a>,
+    gpu: GpuLaunch<'a>,
     cpu: Box<dyn FnMut() + 'a>,
 }
 

@@ -37,7 +37,8 @@ impl WideResNet {
         classes: usize,
         seed: u64,
     ) -> Result<WideResNet> {
-        if depth < 10 || (depth - 4) % 6 != 0 || input < 8 || channels == 0 || classes < 2 {
+        if depth < 10 || !(depth - 4).is_multiple_of(6) || input < 8 || channels == 0 || classes < 2
+        {
             return Err(Error::Invalid(format!("WRN-{depth}-{k} on {channels}x{input}x{input}: depth must be 6n+4 ≥ 10, images at least 8x8, at least 2 classes")));
         }
         let n = (depth - 4) / 6;

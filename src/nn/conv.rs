@@ -12,6 +12,7 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
+    #[allow(clippy::too_many_arguments)]
     /// Kaiming-normal init (fan_in, gain √2), as the AutoReP wrapper re-applies to every conv.
     pub fn new(
         device: &Device,

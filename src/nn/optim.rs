@@ -283,7 +283,7 @@ impl Optimizer {
                     }
                 }
                 if let (Some(la), Some(slow)) = (self.lookahead, &g.slow) {
-                    if t % la.k == 0 {
+                    if t.is_multiple_of(la.k) {
                         match (&*param, &*slow.storage()) {
                             (Storage::Gpu(gpu, f), Storage::Gpu(_, s)) => {
                                 launch::lookahead_sync(gpu, n, la.alpha, f, s)?

@@ -190,6 +190,7 @@ impl Run {
     }
 
     /// Train one epoch, count the ReLUs after its last batch, and evaluate.
+    #[allow(clippy::too_many_arguments)]
     pub fn epoch(
         &mut self,
         model: &dyn Model,
