@@ -16,11 +16,50 @@ pub enum Storage {
     Gpu(Gpu, GpuBuffer),
 }
 
+thread_local! {
+    /// Host buffers by length, reused like the GPU pool's: a training step asks for the same
+    /// sizes every time, and fresh multi-megabyte allocations cost page faults and TLB flushes.
+    static HOST_POOL: RefCell<std::collections::HashMap<usize, Vec<Vec<f32>>>> = RefCell::new(Default::default());
+}
+
+/// Buffers kept per length; beyond this, released buffers go back to the allocator.
+const HOST_POOL_PER_SIZE: usize = 16;
+
+fn host_zeroed(n: usize) -> Vec<f32> {
+    let reused = HOST_POOL.with(|p| p.borrow_mut().get_mut(&n).and_then(Vec::pop));
+    match reused {
+        Some(mut v) => {
+            v.fill(0.0);
+            v
+        }
+        None => vec![0.0; n],
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        if let Storage::Cpu { data, .. } = self {
+            if Rc::strong_count(data) == 1 {
+                let v = std::mem::take(&mut *data.borrow_mut());
+                if !v.is_empty() {
+                    let _ = HOST_POOL.try_with(|p| {
+                        let mut p = p.borrow_mut();
+                        let list = p.entry(v.len()).or_default();
+                        if list.len() < HOST_POOL_PER_SIZE {
+                            list.push(v);
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
 impl Storage {
     /// Uninitialised (GPU) or zeroed (CPU) storage for `n` floats.
     pub fn alloc(device: &Device, n: usize) -> Result<Storage> {
         Ok(match device {
-            Device::Cpu => Storage::host(vec![0.0; n]),
+            Device::Cpu => Storage::host(host_zeroed(n)),
             Device::Gpu(g) => Storage::Gpu(g.clone(), g.alloc(n as u64 * 4)?),
         })
     }
