@@ -1,7 +1,10 @@
 //! autorep: AutoReP (ICCV 2023) ReLU replacement on a wgpu/WGSL training engine.
 //!
-//! Layers, lowest first: `autorep_kernels` (WGSL shaders, launchers, CPU twins) → [`tensor`]
-//! (tensors and autograd) → [`nn`] (layers, optimizers) → jobs ([`demo`], [`bench`]) → the CLI.
+//! Layers, lowest first (a layer never imports a higher one): `autorep_kernels` (WGSL shaders,
+//! launchers, CPU twins) → [`tensor`] (tensors, autograd) → [`nn`] (layers, activation sites,
+//! parameter groups, optimizers) → [`models`] → [`autorep`] (gates, hysteresis, budget, DaPa,
+//! SNL) → [`data`] and [`train`] (loops, stages, jobs, checkpoints) → [`experiment`], [`demo`],
+//! [`bench`], [`cost`] → the CLI in `main.rs`.
 
 pub mod autorep;
 pub mod bench;
