@@ -100,23 +100,11 @@ impl<'de> Deserialize<'de> for Budget {
 }
 
 fn de_granularity<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Granularity, D::Error> {
-    match String::deserialize(d)?.as_str() {
-        "pixel" => Ok(Granularity::Pixel),
-        "channel" => Ok(Granularity::Channel),
-        other => Err(de::Error::custom(format!(
-            "unknown granularity '{other}': use \"pixel\" or \"channel\""
-        ))),
-    }
+    Granularity::from_name(&String::deserialize(d)?).map_err(de::Error::custom)
 }
 
 fn de_dapa<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Polynomial, D::Error> {
-    match String::deserialize(d)?.as_str() {
-        "clean" => Ok(Polynomial::Clean),
-        "faithful" => Ok(Polynomial::Faithful),
-        other => Err(de::Error::custom(format!(
-            "unknown DaPa mode '{other}': use \"clean\" or \"faithful\""
-        ))),
-    }
+    Polynomial::from_name(&String::deserialize(d)?).map_err(de::Error::custom)
 }
 
 fn d_model() -> String {

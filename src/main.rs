@@ -708,16 +708,8 @@ fn replace_config(
     default_lambda: f32,
 ) -> anyhow::Result<autorep::autorep::ReplaceConfig> {
     use autorep::autorep::{Granularity, Polynomial};
-    let granularity = match r.granularity.as_str() {
-        "pixel" => Granularity::Pixel,
-        "channel" => Granularity::Channel,
-        other => anyhow::bail!("unknown granularity '{other}': use pixel or channel"),
-    };
-    let polynomial = match r.dapa.as_str() {
-        "clean" => Polynomial::Clean,
-        "faithful" => Polynomial::Faithful,
-        other => anyhow::bail!("unknown DaPa mode '{other}': use clean or faithful"),
-    };
+    let granularity = Granularity::from_name(&r.granularity)?;
+    let polynomial = Polynomial::from_name(&r.dapa)?;
     let budget = autorep::autorep::parse_count(&r.budget)?;
     if !r.baseline.is_file() {
         anyhow::bail!("baseline checkpoint {} not found: train one with `autorep train --out DIR` and pass DIR/best.safetensors", r.baseline.display());
@@ -1036,16 +1028,8 @@ fn run_experiment(
 fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
     use autorep::autorep::{Granularity, Polynomial};
     use autorep::experiment::{self, Budget, ReplaceStage, SnlStage, SweepConfig};
-    let granularity = match a.granularity.as_str() {
-        "pixel" => Granularity::Pixel,
-        "channel" => Granularity::Channel,
-        other => anyhow::bail!("unknown granularity '{other}': use pixel or channel"),
-    };
-    let dapa = match a.dapa.as_str() {
-        "clean" => Polynomial::Clean,
-        "faithful" => Polynomial::Faithful,
-        other => anyhow::bail!("unknown DaPa mode '{other}': use clean or faithful"),
-    };
+    let granularity = Granularity::from_name(&a.granularity)?;
+    let dapa = Polynomial::from_name(&a.dapa)?;
     if !(1..=2).contains(&a.degree) {
         anyhow::bail!("--degree {}: use 1 or 2", a.degree);
     }

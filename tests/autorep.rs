@@ -1,41 +1,20 @@
 //! AutoReP end to end on real images: a small CNN trained under a 10% ReLU budget ends within
 //! the budget, well above chance.
 
+mod common;
+
 use autorep::autorep::{parse_count, Granularity, Method, ReplaceConfig, Replacement};
-use autorep::data::{read_cifar10_files, CIFAR10_MEAN, CIFAR10_STD};
 use autorep::models::{build, Model, ResNet, ResNetSpec};
 use autorep::nn::{Module, Optimizer, OptimizerKind, ParamGroup};
-use autorep::train::{autorep_stage, train_epoch, DeviceSet, EpochPlan, StageConfig};
+use autorep::train::{autorep_stage, train_epoch, EpochPlan, StageConfig};
 use autorep::Device;
-use std::path::PathBuf;
 
 #[test]
 fn small_cnn_meets_a_ten_percent_budget_and_learns() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar-10-partial-bin");
-    if !dir.join("test_batch.first1017.bin").exists() {
-        eprintln!(
-            "skipping: {} not found (see ../shared/data/README.md)",
-            dir.display()
-        );
+    let Some((train, test)) = common::cifar_prefix() else {
         return;
-    }
-    let files: Vec<PathBuf> = (1..=5)
-        .map(|i| dir.join(format!("data_batch_{i}.first1017.bin")))
-        .collect();
-    let refs: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
-    let device = Device::Cpu;
-    let set = |files: &[&std::path::Path]| {
-        DeviceSet::new(
-            &device,
-            read_cifar10_files(files).unwrap(),
-            &CIFAR10_MEAN,
-            &CIFAR10_STD,
-            4,
-        )
-        .unwrap()
     };
-    let train = set(&refs);
-    let test = set(&[&dir.join("test_batch.first1017.bin")]);
+    let device = Device::Cpu;
     let spec = ResNetSpec {
         name: "cnn".into(),
         stem_relu: true,

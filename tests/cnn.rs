@@ -1,13 +1,10 @@
 //! Convolutional training end to end: a residual CNN's gradients, and learning real images.
 
 mod common;
-use autorep::data::{read_cifar10_files, CIFAR10_MEAN, CIFAR10_STD};
 use autorep::models::{Model, ResNet, ResNetSpec};
 use autorep::nn::{ForwardCtx, Module, Optimizer, OptimizerKind, ParamGroup};
-use autorep::train::DeviceSet;
 use autorep::{Device, Labels, Tensor};
 use common::{gpu, rand_vec, rel_err, vals};
-use std::path::PathBuf;
 use std::rc::Rc;
 
 fn one_step_grads(device: &Device) -> Vec<(String, Vec<f32>)> {
@@ -61,41 +58,14 @@ fn residual_cnn_step_gives_every_parameter_a_gradient_and_devices_agree() {
     }
 }
 
-fn cifar_prefix() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar-10-partial-bin");
-    if dir.join("test_batch.first1017.bin").exists() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipping: {} not found (the authentic CIFAR-10 prefix; see ../shared/data/README.md)",
-            dir.display()
-        );
-        None
-    }
-}
-
 /// A small CNN learns real CIFAR-10 images: 5,085 authentic training records, 1,017 test
 /// records, a few epochs on the CPU device.
 #[test]
 fn small_cnn_learns_cifar10_prefix_on_cpu() {
-    let Some(dir) = cifar_prefix() else { return };
-    let train_files: Vec<PathBuf> = (1..=5)
-        .map(|i| dir.join(format!("data_batch_{i}.first1017.bin")))
-        .collect();
-    let refs: Vec<&std::path::Path> = train_files.iter().map(|p| p.as_path()).collect();
-    let device = Device::Cpu;
-    let set = |files: &[&std::path::Path]| {
-        DeviceSet::new(
-            &device,
-            read_cifar10_files(files).unwrap(),
-            &CIFAR10_MEAN,
-            &CIFAR10_STD,
-            4,
-        )
-        .unwrap()
+    let Some((train, test)) = common::cifar_prefix() else {
+        return;
     };
-    let train = set(&refs);
-    let test = set(&[&dir.join("test_batch.first1017.bin")]);
+    let device = Device::Cpu;
     assert_eq!((train.len(), test.len()), (5085, 1017));
     let spec = ResNetSpec {
         name: "cnn".into(),

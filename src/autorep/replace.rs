@@ -28,6 +28,19 @@ pub enum Granularity {
     Channel,
 }
 
+impl Granularity {
+    /// `pixel` or `channel`, as written on the command line and in configs.
+    pub fn from_name(name: &str) -> Result<Granularity> {
+        match name {
+            "pixel" => Ok(Granularity::Pixel),
+            "channel" => Ok(Granularity::Channel),
+            other => Err(Error::Invalid(format!(
+                "unknown granularity '{other}': use pixel or channel"
+            ))),
+        }
+    }
+}
+
 /// How DaPa coefficients are installed (autorep-method.md §2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Polynomial {
@@ -36,6 +49,19 @@ pub enum Polynomial {
     /// The official code: refits every 10th forward pass up to 500 from the running
     /// statistics, with variance passed as σ and the /5, /10 shrinkage, then trained.
     Faithful,
+}
+
+impl Polynomial {
+    /// `clean` or `faithful`, as written on the command line and in configs.
+    pub fn from_name(name: &str) -> Result<Polynomial> {
+        match name {
+            "clean" => Ok(Polynomial::Clean),
+            "faithful" => Ok(Polynomial::Faithful),
+            other => Err(Error::Invalid(format!(
+                "unknown DaPa mode '{other}': use clean or faithful"
+            ))),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
