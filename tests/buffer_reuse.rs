@@ -49,3 +49,33 @@ fn warm_steps_allocate_no_new_buffers() {
     // One submit per step, plus the readback's copy.
     assert_eq!(gpu.stream_stats().submits - submits, 6 + 1);
 }
+
+/// Building a batch (uploads, then the augment dispatch) must not submit by itself: the
+/// augment work rides in the step's one submit.
+#[test]
+fn a_device_batch_adds_no_submit() {
+    let Some(device) = common::gpu() else { return };
+    let Device::Gpu(gpu) = &device else {
+        unreachable!()
+    };
+    let set = autorep::data::ImageSet {
+        images: (0..6 * 3 * 8 * 8).map(|i| (i % 251) as u8).collect(),
+        labels: vec![0, 1, 2, 0, 1, 2],
+        channels: 3,
+        height: 8,
+        width: 8,
+        classes: 3,
+        class_names: vec![],
+    };
+    let data = autorep::train::DeviceSet::new(&device, set, &[0.5; 3], &[0.25; 3], 2).unwrap();
+    device.flush().unwrap();
+    let before = gpu.stream_stats().submits;
+    let plan = data.plan(1, 0, 4, true);
+    let (x, y) = data.batch(&plan[0]).unwrap();
+    assert_eq!(
+        gpu.stream_stats().submits,
+        before,
+        "building a batch submitted work"
+    );
+    assert_eq!((x.shape(), y.len()), (&[4usize, 3, 8, 8][..], 4));
+}

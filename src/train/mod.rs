@@ -88,6 +88,13 @@ impl DeviceSet {
             self.set.height,
             self.set.width,
         ];
+        // Both uploads go first: an upload flushes queued work, and would otherwise split the
+        // augment dispatch off into a submit of its own.
+        let y: Vec<u32> = samples
+            .iter()
+            .map(|s| self.set.labels[s[0] as usize])
+            .collect();
+        let labels = Rc::new(Labels::new(&self.device, &y)?);
         let words: &[u32] = bytemuck::cast_slice(samples);
         let out = Storage::alloc(&self.device, p.n())?;
         match (&self.packed, &out) {
@@ -98,14 +105,7 @@ impl DeviceSet {
             (Packed::Cpu(data), o) => cpu::augment_batch(&p, data, words, &mut o.cpu_mut()),
             _ => unreachable!("packed on the set's own device"),
         }
-        let y: Vec<u32> = samples
-            .iter()
-            .map(|s| self.set.labels[s[0] as usize])
-            .collect();
-        Ok((
-            Tensor::from_storage(&shape, out),
-            Rc::new(Labels::new(&self.device, &y)?),
-        ))
+        Ok((Tensor::from_storage(&shape, out), labels))
     }
 
     /// The first `n` images, centred and normalised (calibration batches).
@@ -147,6 +147,36 @@ impl EpochPlan<'_> {
     }
 }
 
+/// Loss and correct-prediction sums kept on the device across batches, so an epoch or an
+/// evaluation reads back two numbers at its end instead of two per batch.
+#[derive(Default)]
+struct DeviceSums {
+    loss: Option<Tensor>,
+    correct: Option<Tensor>,
+}
+
+impl DeviceSums {
+    /// Add a batch's summed loss and correct count (one-element tensors).
+    fn add(&mut self, loss: Tensor, correct: Tensor) -> Result<()> {
+        no_grad(|| {
+            for (acc, v) in [(&mut self.loss, loss), (&mut self.correct, correct)] {
+                *acc = Some(match acc.take() {
+                    Some(s) => s.add(&v)?,
+                    None => v,
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// (mean loss, accuracy) over `images`.
+    fn read(self, images: usize) -> Result<(f32, f32)> {
+        let n = images.max(1) as f32;
+        let read = |t: Option<Tensor>| t.map_or(Ok(0.0), |t| t.item());
+        Ok((read(self.loss)? / n, read(self.correct)? / n))
+    }
+}
+
 /// One epoch of training in shuffled mini-batches (the last partial batch is dropped, as
 /// BatchNorm needs more than one sample). Loss and accuracy are read back once, at the end:
 /// per-batch sums stay on the device.
@@ -168,7 +198,7 @@ pub fn train_epoch(
         progress,
     } = plan;
     let start = std::time::Instant::now();
-    let (mut loss_sum, mut correct_sum): (Option<Tensor>, Option<Tensor>) = (None, None);
+    let mut sums = DeviceSums::default();
     let mut images = 0;
     for samples in data
         .plan(seed, epoch, batch_size.max(2), augment)
@@ -176,7 +206,6 @@ pub fn train_epoch(
         .filter(|b| b.len() == batch_size.max(2))
     {
         let (x, y) = data.batch(samples)?;
-        let idx = samples;
         opt.zero_grad()?;
         let ctx = match replacement.as_deref_mut() {
             Some(r) => r.begin_forward(model, true)?,
@@ -191,30 +220,20 @@ pub fn train_epoch(
         }
         loss.backward()?;
         opt.step(lr_factor)?;
-        no_grad(|| -> Result<()> {
-            let l = loss.scale(idx.len() as f32)?;
-            let c = ce.correct.sum()?;
-            loss_sum = Some(match loss_sum.take() {
-                Some(s) => s.add(&l)?,
-                None => l,
-            });
-            correct_sum = Some(match correct_sum.take() {
-                Some(s) => s.add(&c)?,
-                None => c,
-            });
-            Ok(())
+        let (l, c) = no_grad(|| {
+            Ok::<_, crate::Error>((loss.scale(samples.len() as f32)?, ce.correct.sum()?))
         })?;
+        sums.add(l, c)?;
         device.flush()?;
-        images += idx.len();
+        images += samples.len();
         if let Some(p) = progress {
             p.inc(1);
         }
     }
-    let read = |t: Option<Tensor>| t.map_or(Ok(0.0), |t| t.item());
-    let n = images.max(1) as f32;
+    let (loss, accuracy) = sums.read(images)?;
     Ok(EpochStats {
-        loss: read(loss_sum)? / n,
-        accuracy: read(correct_sum)? / n,
+        loss,
+        accuracy,
         images,
         seconds: start.elapsed().as_secs_f64(),
     })
@@ -229,7 +248,7 @@ pub fn evaluate(
 ) -> Result<EpochStats> {
     let start = std::time::Instant::now();
     no_grad(|| {
-        let (mut loss, mut correct) = (0f64, 0f64);
+        let mut sums = DeviceSums::default();
         for samples in data.plan(0, 0, batch_size, false) {
             let (x, y) = data.batch(&samples)?;
             let ctx = match replacement.as_deref_mut() {
@@ -237,13 +256,12 @@ pub fn evaluate(
                 None => ForwardCtx::eval(),
             };
             let ce = model.forward(&x, &ctx)?.cross_entropy(&y, 0.0)?;
-            loss += ce.loss.sum()?.item()? as f64;
-            correct += ce.correct.sum()?.item()? as f64;
+            sums.add(ce.loss.sum()?, ce.correct.sum()?)?;
         }
-        let n = data.len().max(1) as f64;
+        let (loss, accuracy) = sums.read(data.len())?;
         Ok(EpochStats {
-            loss: (loss / n) as f32,
-            accuracy: (correct / n) as f32,
+            loss,
+            accuracy,
             images: data.len(),
             seconds: start.elapsed().as_secs_f64(),
         })
