@@ -1,7 +1,7 @@
 //! The small end-to-end training demo: a two-layer MLP learns a 2-D problem that no linear
 //! model can (a disc inside a ring), on any device.
 
-use crate::nn::{Linear, Module, Sgd};
+use crate::nn::{Linear, Module, Optimizer, OptimizerKind, ParamGroup};
 use crate::{Device, Labels, Result, Tensor};
 use rand::{Rng, SeedableRng};
 use std::rc::Rc;
@@ -100,14 +100,19 @@ pub fn train_mlp(
     let x = Tensor::from_vec(device, &[cfg.points, 2], xs)?;
     let labels = Rc::new(Labels::new(device, &ys)?);
     let model = Mlp::new(device, 2, cfg.hidden, 2, cfg.seed)?;
-    let sgd = Sgd { lr: cfg.lr };
+    let group = ParamGroup::new(device, "mlp", model.params())?;
+    let mut opt = Optimizer::new(
+        device,
+        OptimizerKind::sgd(0.0, 0.0, false),
+        vec![(group, cfg.lr)],
+    )?;
     let mut losses = Vec::new();
     for step in 1..=cfg.steps {
-        model.zero_grad()?;
+        opt.zero_grad()?;
         let ce = model.forward(&x)?.cross_entropy(&labels, 0.0)?;
         let loss = ce.loss.mean()?;
         loss.backward()?;
-        sgd.step(&model.params())?;
+        opt.step(1.0)?;
         device.flush()?;
         if step % cfg.log_every.max(1) == 0 || step == cfg.steps {
             let v = loss.item()?;

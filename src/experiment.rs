@@ -14,7 +14,7 @@
 //! `sweep.csv`, `sweep.json` and `sweep.svg` (accuracy against ReLU count, log-x).
 
 use crate::autorep::{parse_count, Granularity, Method, Polynomial, ReplaceConfig};
-use crate::data::{Dataset, Split};
+use crate::data::Dataset;
 use crate::train::jobs::{self, Data, JobOptions};
 use crate::train::StageConfig;
 use crate::{Device, Error, Result};
@@ -26,16 +26,7 @@ use std::path::{Path, PathBuf};
 /// The stage tables, in the order they run.
 pub const STAGES: [&str; 4] = ["train", "replace", "snl", "finetune"];
 
-/// The default dataset folder, as on the command line: `../shared/data/cifar-10-jpeg75-bin`
-/// for cifar10 when it exists, else `data/<dataset>`.
-pub fn default_data_dir(dataset: &str) -> PathBuf {
-    let shared = PathBuf::from("../shared/data/cifar-10-jpeg75-bin");
-    if dataset == "cifar10" && shared.is_dir() {
-        shared
-    } else {
-        PathBuf::from(format!("data/{dataset}"))
-    }
-}
+pub use crate::train::jobs::{default_data_dir, load_data};
 
 /// A ReLU budget: a string such as `"12.9k"` or an integer, with the text kept for names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -616,27 +607,6 @@ impl Config {
         }
         s
     }
-}
-
-/// Load `dataset` from `dir` onto `device`, keeping only the first `limit_train` /
-/// `limit_test` images when given.
-pub fn load_data(
-    dataset: &str,
-    dir: &Path,
-    limit_train: Option<usize>,
-    limit_test: Option<usize>,
-    device: &Device,
-) -> Result<Data> {
-    let ds = Dataset::from_name(dataset)?;
-    let mut train = ds.load(dir, Split::Train)?;
-    let mut test = ds.load(dir, Split::Test)?;
-    if let Some(n) = limit_train {
-        train = train.subset(..n.min(train.len()));
-    }
-    if let Some(n) = limit_test {
-        test = test.subset(..n.min(test.len()));
-    }
-    Data::new(device, ds, train, test)
 }
 
 /// How `run` behaves beyond the file.

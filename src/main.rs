@@ -508,7 +508,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data,
         } => {
             let device = Device::open(cli.device)?;
-            let data = jobs::load_data(&dataset, &data_dir(&dataset, data), &device)?;
+            let data = jobs::load_data(&dataset, &data_dir(&dataset, data), None, None, &device)?;
             let r = jobs::eval(&device, &checkpoint, &data)?;
             println!(
                 "{}: top-1 {:.2}%  top-5 {:.2}%  ReLUs {} of {} ({:.2}%)",
@@ -653,14 +653,7 @@ fn bench_kernels(
 }
 
 fn data_dir(dataset: &str, given: Option<std::path::PathBuf>) -> std::path::PathBuf {
-    given.unwrap_or_else(|| {
-        let shared = std::path::PathBuf::from("../shared/data/cifar-10-jpeg75-bin");
-        if dataset == "cifar10" && shared.is_dir() {
-            shared
-        } else {
-            std::path::PathBuf::from(format!("data/{dataset}"))
-        }
-    })
+    given.unwrap_or_else(|| jobs::default_data_dir(dataset))
 }
 
 fn job_setup(job: &JobArgs, device: &Device) -> anyhow::Result<(jobs::JobOptions, jobs::Data)> {
@@ -677,6 +670,8 @@ fn job_setup(job: &JobArgs, device: &Device) -> anyhow::Result<(jobs::JobOptions
     let data = jobs::load_data(
         &job.dataset,
         &data_dir(&job.dataset, job.data.clone()),
+        None,
+        None,
         device,
     )?;
     if !job.quiet {

@@ -3,7 +3,7 @@
 
 mod common;
 use autorep::demo::{disc_and_ring, Mlp};
-use autorep::nn::{Module, Sgd};
+use autorep::nn::{Module, Optimizer, OptimizerKind, ParamGroup};
 use autorep::{Device, Labels, Tensor};
 use std::rc::Rc;
 
@@ -17,9 +17,17 @@ fn warm_steps_allocate_no_new_buffers() {
     let x = Tensor::from_vec(&device, &[256, 2], xs).unwrap();
     let labels = Rc::new(Labels::new(&device, &ys).unwrap());
     let model = Mlp::new(&device, 2, 33, 2, 1).unwrap();
-    let sgd = Sgd { lr: 0.1 };
+    let group = ParamGroup::new(&device, "mlp", model.params()).unwrap();
+    let opt = std::cell::RefCell::new(
+        Optimizer::new(
+            &device,
+            OptimizerKind::sgd(0.0, 0.0, false),
+            vec![(group, 0.1)],
+        )
+        .unwrap(),
+    );
     let step = || {
-        model.zero_grad().unwrap();
+        opt.borrow().zero_grad().unwrap();
         let loss = model
             .forward(&x)
             .unwrap()
@@ -29,7 +37,7 @@ fn warm_steps_allocate_no_new_buffers() {
             .mean()
             .unwrap();
         loss.backward().unwrap();
-        sgd.step(&model.params()).unwrap();
+        opt.borrow_mut().step(1.0).unwrap();
         device.flush().unwrap();
         loss
     };

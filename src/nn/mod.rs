@@ -6,7 +6,6 @@ mod group;
 mod linear;
 mod optim;
 mod schedule;
-mod sgd;
 mod site;
 
 pub use batchnorm::BatchNorm2d;
@@ -15,7 +14,6 @@ pub use group::ParamGroup;
 pub use linear::Linear;
 pub use optim::{Lookahead, Optimizer, OptimizerKind};
 pub use schedule::{LrSchedule, Schedule};
-pub use sgd::Sgd;
 pub use site::{ActivationSite, ForwardCtx, Gated, SiteMode};
 
 use crate::Tensor;

@@ -45,11 +45,35 @@ impl Data {
     }
 }
 
-/// Load a dataset by name from `dir` (train and test splits) onto `device`.
-pub fn load_data(name: &str, dir: &Path, device: &Device) -> Result<Data> {
+/// The default dataset folder: `../shared/data/cifar-10-jpeg75-bin` for cifar10 when it
+/// exists, else `data/<dataset>`.
+pub fn default_data_dir(dataset: &str) -> PathBuf {
+    let shared = PathBuf::from("../shared/data/cifar-10-jpeg75-bin");
+    if dataset == "cifar10" && shared.is_dir() {
+        shared
+    } else {
+        PathBuf::from(format!("data/{dataset}"))
+    }
+}
+
+/// Load a dataset by name from `dir` (train and test splits) onto `device`, keeping only the
+/// first `limit_train` / `limit_test` images when given.
+pub fn load_data(
+    name: &str,
+    dir: &Path,
+    limit_train: Option<usize>,
+    limit_test: Option<usize>,
+    device: &Device,
+) -> Result<Data> {
     let dataset = Dataset::from_name(name)?;
-    let train = dataset.load(dir, Split::Train)?;
-    let test = dataset.load(dir, Split::Test)?;
+    let mut train = dataset.load(dir, Split::Train)?;
+    let mut test = dataset.load(dir, Split::Test)?;
+    if let Some(n) = limit_train {
+        train = train.subset(..n.min(train.len()));
+    }
+    if let Some(n) = limit_test {
+        test = test.subset(..n.min(test.len()));
+    }
     Data::new(device, dataset, train, test)
 }
 
