@@ -195,6 +195,13 @@ struct ReplaceArgs {
     /// ReLUs to keep, e.g. 12.9k.
     #[arg(long)]
     budget: String,
+    #[command(flatten)]
+    gates: GateArgs,
+}
+
+/// How gates are learned and what replaces a switched-off ReLU (replace, snl, sweep).
+#[derive(clap::Args)]
+struct GateArgs {
     /// Budget penalty weight λ (AutoReP) or initial L1 weight λ₁ (SNL).
     #[arg(long)]
     lambda: Option<f32>,
@@ -470,7 +477,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let device = Device::open(cli.device)?;
             let (o, data) = job_setup(&job, &device)?;
             let stage = stage_config(&job, weight_lr, mask_lr, 0, 0.0);
-            let s = jobs::replace(&device, &o, &data, &rep.baseline, cfg, &stage, rep.kd)?;
+            let s = jobs::replace(&device, &o, &data, &rep.baseline, cfg, &stage, rep.gates.kd)?;
             summary(&s);
             Ok(())
         }
@@ -485,7 +492,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let device = Device::open(cli.device)?;
             let (o, data) = job_setup(&job, &device)?;
             let stage = stage_config(&job, lr, lr, finetune_epochs, finetune_lr);
-            let s = jobs::replace(&device, &o, &data, &rep.baseline, cfg, &stage, rep.kd)?;
+            let s = jobs::replace(&device, &o, &data, &rep.baseline, cfg, &stage, rep.gates.kd)?;
             summary(&s);
             Ok(())
         }
@@ -703,8 +710,8 @@ fn replace_config(
     default_lambda: f32,
 ) -> anyhow::Result<autorep::autorep::ReplaceConfig> {
     use autorep::autorep::{Granularity, Polynomial};
-    let granularity = Granularity::from_name(&r.granularity)?;
-    let polynomial = Polynomial::from_name(&r.dapa)?;
+    let granularity = Granularity::from_name(&r.gates.granularity)?;
+    let polynomial = Polynomial::from_name(&r.gates.dapa)?;
     let budget = autorep::autorep::parse_count(&r.budget)?;
     if !r.baseline.is_file() {
         anyhow::bail!("baseline checkpoint {} not found: train one with `autorep train --out DIR` and pass DIR/best.safetensors", r.baseline.display());
@@ -712,10 +719,10 @@ fn replace_config(
     Ok(autorep::autorep::ReplaceConfig {
         method,
         budget,
-        lambda: r.lambda.unwrap_or(default_lambda),
-        tau: r.tau,
-        degree: r.degree,
-        s2: r.s2,
+        lambda: r.gates.lambda.unwrap_or(default_lambda),
+        tau: r.gates.tau,
+        degree: r.gates.degree,
+        s2: r.gates.s2,
         granularity,
         polynomial,
         ..autorep::autorep::ReplaceConfig::autorep(0)
@@ -937,24 +944,8 @@ struct SweepArgs {
     resume: bool,
     #[arg(long)]
     quiet: bool,
-    /// Budget penalty weight λ (default 140).
-    #[arg(long)]
-    lambda: Option<f32>,
-    #[arg(long, default_value_t = 0.003)]
-    tau: f32,
-    #[arg(long, default_value_t = 2)]
-    degree: usize,
-    #[arg(long, default_value_t = 0.1)]
-    s2: f32,
-    /// pixel or channel.
-    #[arg(long, default_value = "pixel")]
-    granularity: String,
-    /// clean or faithful.
-    #[arg(long, default_value = "clean")]
-    dapa: String,
-    /// Distil from the baseline (temperature 4), in AutoReP and SNL.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    kd: bool,
+    #[command(flatten)]
+    gates: GateArgs,
     /// The identity ablation instead of AutoReP.
     #[arg(long)]
     identity: bool,
@@ -1023,10 +1014,10 @@ fn run_experiment(
 fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
     use autorep::autorep::{Granularity, Polynomial};
     use autorep::experiment::{self, Budget, ReplaceStage, SnlStage, SweepConfig};
-    let granularity = Granularity::from_name(&a.granularity)?;
-    let dapa = Polynomial::from_name(&a.dapa)?;
-    if !(1..=2).contains(&a.degree) {
-        anyhow::bail!("--degree {}: use 1 or 2", a.degree);
+    let granularity = Granularity::from_name(&a.gates.granularity)?;
+    let dapa = Polynomial::from_name(&a.gates.dapa)?;
+    if !(1..=2).contains(&a.gates.degree) {
+        anyhow::bail!("--degree {}: use 1 or 2", a.gates.degree);
     }
     if a.batch < 2 {
         anyhow::bail!("--batch must be at least 2 (batch norm needs more than one sample)");
@@ -1066,17 +1057,17 @@ fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
     }
     let replace = ReplaceStage {
         budget: budgets[0].clone(),
-        lambda: a.lambda,
-        tau: a.tau,
-        degree: a.degree,
-        s2: a.s2,
+        lambda: a.gates.lambda,
+        tau: a.gates.tau,
+        degree: a.gates.degree,
+        s2: a.gates.s2,
         granularity,
         dapa,
         identity: a.identity,
         epochs: a.epochs,
         weight_lr: a.weight_lr,
         mask_lr: a.mask_lr,
-        kd: a.kd,
+        kd: a.gates.kd,
         batch: None,
         baseline: None,
         h_init: None,
@@ -1089,7 +1080,7 @@ fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
         finetune_epochs: a.finetune_epochs,
         finetune_lr: a.finetune_lr,
         granularity,
-        kd: a.kd,
+        kd: a.gates.kd,
         batch: None,
         baseline: None,
     });
