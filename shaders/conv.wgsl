@@ -13,6 +13,9 @@
 //                  axis its 64 columns. Split over K: each z-slice of the grid sums one K range
 //                  (k_split elements) into its own partial plane [Cout][taps], and a
 //                  deterministic reduction over the planes follows (no float atomics).
+// Modes 0 and 1 may split K too (on hardware GPUs, when the output alone makes too few
+// workgroups to fill the device): z = split * phases + phase, and split s writes the whole
+// output, laid out as usual, into plane s (p.plane elements apart) for the same reduction.
 // p.m, p.n and p.k are the GEMM's sizes as above (mode 1: the shader derives each phase's own
 // M and K; p.m and p.k are unused there).
 //
@@ -50,7 +53,8 @@ struct Params {
     batch: u32, cin: u32, h: u32, w: u32,
     cout: u32, oh: u32, ow: u32, kh: u32,
     kw: u32, stride: u32, pad: u32, flags: u32,     // flags: 2 = accumulate into the output
-    a_off: u32, b_off: u32, c_off: u32, k_split: u32, // k_split: K elements per z-slice (mode 2)
+    a_off: u32, b_off: u32, c_off: u32, k_split: u32, // k_split: K elements per split
+    plane: u32,                                       // elements between split planes
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -87,6 +91,7 @@ var<workgroup> Bs: array<vec4<f32>, BK * BW>;   // [BK][column quads (+pad)]
 // The uniform geometry of one z-slice of the grid.
 struct Geo {
     m: u32,                  // rows of the GEMM (mode 1: of this phase)
+    split: u32,              // which K range (and output plane) this slice owns
     k_begin: u32,            // the K range this slice sums
     k_end: u32,
     ly: u32,                 // bounds of the gathered image: H x W (x) or OH x OW (dy)
@@ -105,10 +110,13 @@ fn geo(z: u32) -> Geo {
     g.k_end = p.k;
     g.ly = p.h;
     g.lx = p.w;
+    let phases = select(1u, p.stride * p.stride, mode == 1u);
+    g.split = z / phases;
     if mode == 1u {
         let s = p.stride;
-        g.py = z / s;
-        g.px = z % s;
+        let phase = z % phases;
+        g.py = phase / s;
+        g.px = phase % s;
         g.ky0 = (g.py + p.pad) % s;
         g.kx0 = (g.px + p.pad) % s;
         g.cy = (g.py + p.pad) / s;
@@ -121,10 +129,10 @@ fn geo(z: u32) -> Geo {
         g.k_end = p.cout * g.nky * g.nkx;
         g.ly = p.oh;
         g.lx = p.ow;
-    } else if mode == 2u {
-        g.k_begin = z * p.k_split;
-        g.k_end = min(g.k_begin + p.k_split, p.k);
     }
+    // Trailing splits may own an empty range: they write zeros to their plane.
+    g.k_begin = min(g.split * p.k_split, g.k_end);
+    g.k_end = min(g.k_begin + p.k_split, g.k_end);
     return g;
 }
 
@@ -304,13 +312,14 @@ fn rank1(acc: ptr<function, Quad>, av: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>) 
 }
 
 // Output element (row, col) of this slice sits at the row's index plus the column's.
-fn out_rows(g: Geo, r0: u32, split: u32) -> vec4<u32> {
+fn out_rows(g: Geo, r0: u32) -> vec4<u32> {
     let r = vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u);
+    let c0 = p.c_off + g.split * p.plane;
     switch mode {
         case 0u: {
             let ohw = p.oh * p.ow;
             let img = div4(r, ohw);
-            return p.c_off + img * (p.cout * ohw) + r - img * ohw;
+            return c0 + img * (p.cout * ohw) + r - img * ohw;
         }
         case 1u: {
             let hwp = max(g.hp * g.wp, 1u);
@@ -319,9 +328,9 @@ fn out_rows(g: Geo, r0: u32, split: u32) -> vec4<u32> {
             let yy = div4(q, g.wp);
             let y = yy * p.stride + g.py;
             let x = (q - yy * g.wp) * p.stride + g.px;
-            return p.c_off + img * (p.cin * p.h * p.w) + y * p.w + x;
+            return c0 + img * (p.cin * p.h * p.w) + y * p.w + x;
         }
-        default: { return p.c_off + split * p.m * p.n + r; }   // plane [co][tap]
+        default: { return c0 + r; }   // plane [co][tap]
     }
 }
 
@@ -352,8 +361,8 @@ fn store4(ri: u32, rok: bool, col: u32, v: vec4<f32>) {
 }
 
 // Rows r0..r0+3, column quads at col and col1.
-fn store_quad(acc: ptr<function, Quad>, g: Geo, r0: u32, split: u32, col: u32, col1: u32) {
-    let ri = out_rows(g, r0, split);
+fn store_quad(acc: ptr<function, Quad>, g: Geo, r0: u32, col: u32, col1: u32) {
+    let ri = out_rows(g, r0);
     let rok = (vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u)) < vec4<u32>(g.m);
     store4(ri.x, rok.x, col, (*acc)[0]);
     store4(ri.x, rok.x, col1, (*acc)[1]);
@@ -433,11 +442,11 @@ fn conv_tile(wid: vec3<u32>, lid: vec3<u32>, wg_x: u32, wg_y: u32, rq: u32) {
 
     let col = col0 + 4u * tx;
     let col1 = col + 4u * wg_x;
-    store_quad(&acc0, g, row0 + 4u * ty, wid.z, col, col1);
-    store_quad(&acc1, g, row0 + 4u * (ty + wg_y), wid.z, col, col1);
+    store_quad(&acc0, g, row0 + 4u * ty, col, col1);
+    store_quad(&acc1, g, row0 + 4u * (ty + wg_y), col, col1);
     if rq > 2u {
-        store_quad(&acc2, g, row0 + 4u * (ty + 2u * wg_y), wid.z, col, col1);
-        store_quad(&acc3, g, row0 + 4u * (ty + 3u * wg_y), wid.z, col, col1);
+        store_quad(&acc2, g, row0 + 4u * (ty + 2u * wg_y), col, col1);
+        store_quad(&acc3, g, row0 + 4u * (ty + 3u * wg_y), col, col1);
     }
 }
 

@@ -228,7 +228,7 @@ pub fn conv_kernels(
                     g.alloc(p.x_len() as u64 * 4)?,
                     g.alloc(p.w_len() as u64 * 4)?,
                 );
-                let scratch = g.alloc(launch::conv2d_weight_grad_splits(&p).1 as u64 * 4)?;
+                let scratch = g.alloc(launch::conv2d_weight_grad_splits(g, &p).1 as u64 * 4)?;
                 (
                     time_gpu(g, reps, || {
                         Ok(launch::conv2d_forward(g, &p, &bx, &bw, &by)?)

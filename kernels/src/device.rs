@@ -97,6 +97,20 @@ fn sorted_adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
     adapters
 }
 
+fn split_target(report: &AdapterReport) -> u64 {
+    if let Some(v) = std::env::var("AUTOREP_SPLIT_TARGET")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+    {
+        return v;
+    }
+    if report.is_software() {
+        0
+    } else {
+        HARDWARE_SPLIT_TARGET
+    }
+}
+
 /// Every adapter the instance sees, best first (the first is what `auto` picks).
 pub fn list_adapters() -> Vec<AdapterReport> {
     sorted_adapters(&instance())
@@ -119,7 +133,15 @@ pub struct GpuInner {
     pub(crate) lost: Arc<Mutex<Option<String>>>,
     /// The storage-binding limit dispatches enforce; see [`Gpu::set_max_binding_for_tests`].
     pub(crate) max_binding: AtomicU64,
+    /// See [`Gpu::split_target`].
+    pub(crate) split_target: AtomicU64,
 }
+
+/// Output elements (summed over split-K planes) a GEMM-shaped dispatch should produce on a
+/// hardware GPU: 128k invocations of 128 accumulators each, about two waves of the register-
+/// limited residency of a 132-SM H100 (~384 such invocations per SM); smaller GPUs simply run
+/// more waves. Measured on an H100 (BENCHMARKS.md): 4M, 16M and 32M within a few percent.
+const HARDWARE_SPLIT_TARGET: u64 = 4 << 20;
 
 /// A handle to an opened GPU device; clone freely.
 #[derive(Clone)]
@@ -178,7 +200,9 @@ impl Gpu {
             *lost_sink.lock().unwrap() = Some(msg);
         });
         let recorder = Recorder::new(&device, &limits);
+        let split_target = AtomicU64::new(split_target(&report));
         Ok(Gpu(Arc::new(GpuInner {
+            split_target,
             pool: BufferPool::default(),
             pipelines: PipelineCache::default(),
             recorder: Mutex::new(recorder),
@@ -227,6 +251,23 @@ impl Gpu {
     pub fn set_max_binding_for_tests(&self, bytes: u64) {
         let real = self.0.limits.max_storage_buffer_binding_size;
         self.0.max_binding.store(bytes.min(real), Ordering::Relaxed);
+    }
+
+    /// How many output elements a GEMM-shaped pass should produce, counting every split-K
+    /// plane, before it is worth splitting K: 0 on software adapters (a CPU rasteriser is
+    /// filled by a handful of workgroups, and a split only adds a reduction pass), large on a
+    /// hardware GPU, whose thousands of lanes idle when a late layer's small output makes few
+    /// workgroups. `AUTOREP_SPLIT_TARGET` overrides it (for tuning).
+    pub fn split_target(&self) -> usize {
+        self.0.split_target.load(Ordering::Relaxed) as usize
+    }
+
+    /// Test hook: set [`Gpu::split_target`], so the split-K paths of hardware GPUs run (and
+    /// are checked) on a software adapter.
+    pub fn set_split_target_for_tests(&self, elements: usize) {
+        self.0
+            .split_target
+            .store(elements as u64, Ordering::Relaxed);
     }
 
     pub fn has_timestamps(&self) -> bool {

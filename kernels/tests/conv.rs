@@ -127,7 +127,47 @@ fn large_and_narrow_shapes() -> Vec<ConvParams> {
 #[test]
 fn gpu_passes_match_cpu() {
     let Some(g) = gpu() else { return };
-    for p in shapes().into_iter().chain(large_and_narrow_shapes()) {
+    passes_match_cpu(&g, shapes().into_iter().chain(large_and_narrow_shapes()));
+}
+
+/// The split-K paths hardware GPUs take when a pass's output is small (forced here through the
+/// test hook on whatever adapter runs the tests): forward and input grad (all stride phases
+/// times several splits) go through partial planes and a reduction; the weight grad uses more
+/// splits than K_PER_SPLIT alone gives.
+#[test]
+fn split_k_passes_match_cpu() {
+    let Some(g) = gpu() else { return };
+    g.set_split_target_for_tests(1 << 22);
+    let c = |n, cin, h, w, cout, k, stride, pad| ConvParams {
+        n,
+        cin,
+        h,
+        w,
+        cout,
+        kh: k,
+        kw: k,
+        stride,
+        pad,
+    };
+    let split = [
+        c(6, 40, 9, 7, 40, 3, 1, 1),
+        c(9, 70, 12, 10, 66, 3, 2, 1),
+        c(13, 33, 7, 6, 130, 3, 1, 0),
+        c(30, 300, 5, 5, 260, 1, 2, 0),
+    ];
+    for p in &split {
+        let (forward, input_grad) = launch::conv2d_output_splits(&g, p).unwrap();
+        assert!(
+            forward > 1 && input_grad > 1,
+            "{p:?}: {forward} {input_grad}"
+        );
+        assert!(launch::conv2d_weight_grad_splits(&g, p).0 > 1, "{p:?}");
+    }
+    passes_match_cpu(&g, split.into_iter().chain(shapes()));
+}
+
+fn passes_match_cpu(g: &autorep_kernels::Gpu, shapes: impl Iterator<Item = ConvParams>) {
+    for p in shapes {
         let (x, w, dy) = (
             rand_vec(1, p.x_len()),
             rand_vec(2, p.w_len()),
@@ -143,11 +183,11 @@ fn gpu_passes_match_cpu() {
         // split-K scratch must not leak old sums.
         let junk = |n: usize| g.upload(&vec![7.5f32; n]).unwrap();
         let (by, bdx, bdw) = (junk(p.y_len()), junk(p.x_len()), junk(p.w_len()));
-        let (_, scratch_len) = launch::conv2d_weight_grad_splits(&p);
+        let (_, scratch_len) = launch::conv2d_weight_grad_splits(g, &p);
         let scratch = junk(scratch_len);
-        launch::conv2d_forward(&g, &p, &bx, &bw, &by).unwrap();
-        launch::conv2d_input_grad(&g, &p, &bdy, &bw, &bdx).unwrap();
-        launch::conv2d_weight_grad(&g, &p, &bx, &bdy, &scratch, &bdw).unwrap();
+        launch::conv2d_forward(g, &p, &bx, &bw, &by).unwrap();
+        launch::conv2d_input_grad(g, &p, &bdy, &bw, &bdx).unwrap();
+        launch::conv2d_weight_grad(g, &p, &bx, &bdy, &scratch, &bdw).unwrap();
         let (mut y, mut dx, mut dw) = (
             vec![0f32; p.y_len()],
             vec![0f32; p.x_len()],
@@ -180,7 +220,7 @@ fn weight_grad_split_k_matches_cpu_on_a_long_reduction() {
         stride: 1,
         pad: 1,
     };
-    let (splits, scratch_len) = launch::conv2d_weight_grad_splits(&p);
+    let (splits, scratch_len) = launch::conv2d_weight_grad_splits(&g, &p);
     assert!(splits > 1);
     let (x, dy) = (rand_vec(4, p.x_len()), rand_vec(5, p.y_len()));
     let (bdw, scratch) = (
@@ -259,7 +299,7 @@ fn conv_passes_chunk_over_the_batch_under_a_binding_limit() {
         // split-K scratch must not leak old sums.
         let junk = |n: usize| g.upload(&vec![7.5f32; n]).unwrap();
         let (by, bdx, bdw) = (junk(p.y_len()), junk(p.x_len()), junk(p.w_len()));
-        let scratch = junk(launch::conv2d_weight_grad_splits(&p).1);
+        let scratch = junk(launch::conv2d_weight_grad_splits(&g, &p).1);
         launch::conv2d_forward(&g, &p, &bx, &bw, &by).unwrap();
         launch::conv2d_input_grad(&g, &p, &bdy, &bw, &bdx).unwrap();
         launch::conv2d_weight_grad(&g, &p, &bx, &bdy, &scratch, &bdw).unwrap();

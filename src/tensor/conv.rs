@@ -98,7 +98,7 @@ impl Tensor {
         let out = Storage::alloc(&self.device(), p.w_len())?;
         match (&*self.storage(), &*dy.storage(), &out) {
             (Storage::Gpu(g, x), Storage::Gpu(_, gy), Storage::Gpu(_, dw)) => {
-                let (_, scratch_len) = launch::conv2d_weight_grad_splits(p);
+                let (_, scratch_len) = launch::conv2d_weight_grad_splits(g, p);
                 let scratch = g.alloc(scratch_len as u64 * 4)?;
                 launch::conv2d_weight_grad(g, p, x, gy, &scratch, dw)?
             }

@@ -46,8 +46,11 @@ const ACCUMULATE: u32 = 2;
 /// Weight-gradient K range per split: long enough to amortise a tile, short enough to spread
 /// N·OH·OW (131,072 at batch 128 on 32x32) over many workgroups.
 const K_PER_SPLIT: usize = 2048;
-/// Cap on the weight-gradient partial planes (bytes), so split-K never costs much memory.
+/// Cap on the split-K partial planes (bytes), so a split never costs much memory.
 const MAX_PARTIAL_BYTES: usize = 64 << 20;
+/// The shortest K range a split may own on a hardware GPU (shorter ones cost more in planes
+/// written and reduced than the parallelism they add).
+const MIN_K_PER_SPLIT: usize = 128;
 
 #[allow(clippy::too_many_arguments)]
 fn params(
@@ -59,6 +62,7 @@ fn params(
     k_split: usize,
     flags: u32,
     offs: [usize; 3],
+    plane: usize,
 ) -> [u32; 21] {
     [
         mode,
@@ -81,7 +85,7 @@ fn params(
         offs[1] as u32,
         offs[2] as u32,
         k_split as u32,
-        0,
+        plane as u32,
     ]
 }
 
@@ -146,7 +150,57 @@ fn chunks(n: usize, per: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..n).step_by(per.max(1)).map(move |i| (i, per.min(n - i)))
 }
 
-/// y = conv(x, w) as implicit GEMM, chunked over the batch where needed.
+/// How many K ranges a forward or input-gradient pass of `outputs` elements and reduction
+/// length `k` splits into: 1 unless the adapter wants more work than the output makes
+/// ([`Gpu::split_target`]), each range at least [`MIN_K_PER_SPLIT`] long, and the planes
+/// within [`MAX_PARTIAL_BYTES`] and one binding.
+fn output_splits(gpu: &Gpu, outputs: usize, k: usize) -> usize {
+    let want = gpu.split_target().div_ceil(outputs.max(1));
+    let by_k = k / MIN_K_PER_SPLIT;
+    let by_memory = (MAX_PARTIAL_BYTES as u64).min(gpu.max_binding()) as usize / (outputs * 4);
+    want.min(by_k).min(by_memory).max(1)
+}
+
+/// Whether the input gradient takes the direct kernel (a stem: few input channels and at most
+/// 3x3 taps per stride phase).
+fn direct_input_grad(p: &ConvParams) -> bool {
+    let s = p.stride;
+    p.cin <= DIRECT_MAX_CIN
+        && p.kh.div_ceil(s) <= DIRECT_MAX_TAPS
+        && p.kw.div_ceil(s) <= DIRECT_MAX_TAPS
+}
+
+/// The longest stride phase's K in the input gradient (a phase whose first tap is tap 0 has
+/// every s-th tap).
+fn phase_k(p: &ConvParams) -> usize {
+    p.cout * p.kh.div_ceil(p.stride) * p.kw.div_ceil(p.stride)
+}
+
+/// The K splits of the forward and input-gradient passes on this adapter (1 = none): only
+/// where the whole batch fits one dispatch.
+pub fn conv2d_output_splits(gpu: &Gpu, p: &ConvParams) -> Result<(usize, usize)> {
+    let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());
+    let whole = images_per_chunk(gpu, p, &[], &[xi, yi])? >= p.n;
+    let forward = if whole {
+        output_splits(gpu, p.y_len(), p.taps())
+    } else {
+        1
+    };
+    let input_grad = if whole && !direct_input_grad(p) {
+        output_splits(gpu, p.x_len(), phase_k(p))
+    } else {
+        1
+    };
+    Ok((forward, input_grad))
+}
+
+/// K elements per split, a whole number of the shader's slices.
+fn k_per_split(k: usize, splits: usize) -> usize {
+    k.div_ceil(splits).div_ceil(TILE_K) * TILE_K
+}
+
+/// y = conv(x, w) as implicit GEMM, chunked over the batch where needed, split over K where
+/// the output is too small to fill a hardware GPU.
 pub fn conv2d_forward(
     gpu: &Gpu,
     p: &ConvParams,
@@ -156,12 +210,37 @@ pub fn conv2d_forward(
 ) -> Result<()> {
     let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());
     let per = images_per_chunk(gpu, p, &[w], &[xi, yi])?;
+    let (m, n, k) = (p.n * p.oh() * p.ow(), p.cout, p.taps());
+    let (splits, _) = conv2d_output_splits(gpu, p)?;
+    if splits > 1 {
+        let planes = gpu.alloc((splits * p.y_len()) as u64 * 4)?;
+        let prm = params(
+            p,
+            0,
+            m,
+            n,
+            k,
+            k_per_split(k, splits),
+            0,
+            [0, 0, 0],
+            p.y_len(),
+        );
+        let (kern, grid) = kernel(m, n, splits);
+        gpu.dispatch(
+            kern,
+            &[],
+            &prm,
+            &[x.into(), w.into(), (&planes).into()],
+            grid,
+        )?;
+        return super::sum_mid(gpu, 1, splits, p.y_len(), 1.0, &planes, y);
+    }
     for (first, nb) in chunks(p.n, per) {
         let q = p.with_batch(nb);
         let (m, n, k) = (nb * p.oh() * p.ow(), p.cout, p.taps());
         let (xw, xo) = window(gpu, x, first * xi, nb * xi);
         let (yw, yo) = window(gpu, y, first * yi, nb * yi);
-        let prm = params(&q, 0, m, n, k, k, 0, [xo, 0, yo]);
+        let prm = params(&q, 0, m, n, k, k, 0, [xo, 0, yo], 0);
         let (kern, grid) = kernel(m, n, 1);
         gpu.dispatch(kern, &[], &prm, &[xw, w.into(), yw], grid)?;
     }
@@ -170,7 +249,7 @@ pub fn conv2d_forward(
 
 /// dx from dy and w (any stride) as implicit GEMM, one stride phase per z-slice of the grid
 /// (for at most four input channels, a direct convolution instead), chunked over the batch
-/// where needed.
+/// where needed, split over K where dx is too small to fill a hardware GPU.
 pub fn conv2d_input_grad(
     gpu: &Gpu,
     p: &ConvParams,
@@ -180,20 +259,35 @@ pub fn conv2d_input_grad(
 ) -> Result<()> {
     let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());
     let per = images_per_chunk(gpu, p, &[w], &[xi, yi])?;
+    let s = p.stride;
+    let direct = direct_input_grad(p);
+    let (_, splits) = conv2d_output_splits(gpu, p)?;
+    if splits > 1 {
+        let planes = gpu.alloc((splits * p.x_len()) as u64 * 4)?;
+        let (m, k) = (p.n * p.h * p.w, p.cout * p.kh * p.kw);
+        let k_split = k_per_split(phase_k(p), splits);
+        let prm = params(p, 1, m, p.cin, k, k_split, 0, [0, 0, 0], p.x_len());
+        let rows = p.n * p.h.div_ceil(s) * p.w.div_ceil(s);
+        let (kern, grid) = kernel(rows, p.cin, s * s * splits);
+        gpu.dispatch(
+            kern,
+            &[],
+            &prm,
+            &[dy.into(), w.into(), (&planes).into()],
+            grid,
+        )?;
+        return super::sum_mid(gpu, 1, splits, p.x_len(), 1.0, &planes, dx);
+    }
     for (first, nb) in chunks(p.n, per) {
         let q = p.with_batch(nb);
         let (m, n, k) = (nb * p.h * p.w, p.cin, p.cout * p.kh * p.kw);
         let (dyw, dyo) = window(gpu, dy, first * yi, nb * yi);
         let (dxw, dxo) = window(gpu, dx, first * xi, nb * xi);
-        let prm = params(&q, 1, m, n, k, k, 0, [dyo, 0, dxo]);
+        let prm = params(&q, 1, m, n, k, k, 0, [dyo, 0, dxo], 0);
         // One z-slice per stride phase (phases no tap reaches write zeros); the first phase has
         // the most rows.
-        let s = p.stride;
         let (hp, wp) = (p.h.div_ceil(s), p.w.div_ceil(s));
-        let (kern, grid) = if n <= DIRECT_MAX_CIN
-            && p.kh.div_ceil(s) <= DIRECT_MAX_TAPS
-            && p.kw.div_ceil(s) <= DIRECT_MAX_TAPS
-        {
+        let (kern, grid) = if direct {
             let blocks = nb * hp.div_ceil(DIRECT_BLOCK) * wp.div_ceil(DIRECT_BLOCK);
             (
                 &CONV_INPUT_GRAD_DIRECT,
@@ -207,11 +301,19 @@ pub fn conv2d_input_grad(
     Ok(())
 }
 
-/// How many K splits the weight gradient uses, and the scratch floats they need.
-pub fn conv2d_weight_grad_splits(p: &ConvParams) -> (usize, usize) {
+/// How many K splits the weight gradient uses on this adapter, and the scratch floats they
+/// need: one per [`K_PER_SPLIT`] (at most 64), or more where the adapter wants more work than
+/// that makes ([`Gpu::split_target`]; dw is small, N·OH·OW long).
+pub fn conv2d_weight_grad_splits(gpu: &Gpu, p: &ConvParams) -> (usize, usize) {
     let (m, n, k) = (p.cout, p.taps(), p.n * p.oh() * p.ow());
-    let by_memory = (MAX_PARTIAL_BYTES / (m * n * 4)).max(1);
-    let splits = k.div_ceil(K_PER_SPLIT).clamp(1, 64).min(by_memory);
+    let by_memory =
+        ((MAX_PARTIAL_BYTES as u64).min(gpu.max_binding()) as usize / (m * n * 4)).max(1);
+    let want = gpu.split_target().div_ceil(m * n).min(k / MIN_K_PER_SPLIT);
+    let splits = k
+        .div_ceil(K_PER_SPLIT)
+        .clamp(1, 64)
+        .max(want)
+        .min(by_memory);
     (splits, splits * m * n)
 }
 
@@ -229,18 +331,18 @@ pub fn conv2d_weight_grad(
     // The shader computes dwᵀ (rows = taps, columns = Cout) into planes laid out as dw.
     let (m, n) = (p.taps(), p.cout);
     let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());
-    let (splits, _) = conv2d_weight_grad_splits(p);
+    let (splits, _) = conv2d_weight_grad_splits(gpu, p);
     let per = images_per_chunk(gpu, p, &[scratch], &[xi, yi])?;
     for (c, (first, nb)) in chunks(p.n, per).enumerate() {
         let q = p.with_batch(nb);
         let k = nb * p.oh() * p.ow();
         // Every chunk writes all `splits` planes (trailing slices may be empty and add zero),
         // so the planes line up across chunks.
-        let k_split = k.div_ceil(splits).div_ceil(TILE_K) * TILE_K;
+        let k_split = k_per_split(k, splits);
         let (dyw, dyo) = window(gpu, dy, first * yi, nb * yi);
         let (xw, xo) = window(gpu, x, first * xi, nb * xi);
         let flags = if c > 0 { ACCUMULATE } else { 0 };
-        let prm = params(&q, 2, m, n, k, k_split, flags, [dyo, xo, 0]);
+        let prm = params(&q, 2, m, n, k, k_split, flags, [dyo, xo, 0], m * n);
         let (kern, grid) = kernel(m, n, splits);
         gpu.dispatch(kern, &[], &prm, &[dyw, xw, scratch.into()], grid)?;
     }
