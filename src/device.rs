@@ -47,6 +47,14 @@ impl Device {
         matches!(self, Device::Gpu(_))
     }
 
+    /// The CPU backend or a software adapter (lavapipe): small shapes saturate it.
+    pub fn is_software(&self) -> bool {
+        match self {
+            Device::Cpu => true,
+            Device::Gpu(g) => g.report().is_software(),
+        }
+    }
+
     /// A short human description: "cpu" or the adapter name and backend.
     pub fn describe(&self) -> String {
         match self {

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Tuning run on a lent GPU: the conv passes of both models under several split-K targets
+# (AUTOREP_SPLIT_TARGET, output elements per pass; 0 = never split), with the step time of each.
+set -u
+for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+[ -f "$icd" ] && export VK_DRIVER_FILES=$icd
+export WGPU_BACKEND=vulkan
+B=.devbin/autorep
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+for t in ${TARGETS:-0 4194304 16777216 33554432}; do
+  echo "== split target $t"
+  AUTOREP_SPLIT_TARGET=$t $B --device gpu bench kernels --batch 128 --reps 10 > "$OUT/kernels_split_$t.txt" 2>&1
+  grep -E "GEMM core" "$OUT/kernels_split_$t.txt"; grep conv2d "$OUT/kernels_split_$t.txt" | awk '{s+=$(NF-6)} END {print "sum of conv pass ms:", s}'
+  for m in resnet18_in wrn22_8; do AUTOREP_SPLIT_TARGET=$t $B --device gpu bench step --model $m --batch 128 --steps 10 2>&1 | tail -1; done
+done
