@@ -1,5 +1,10 @@
-//! Convolution on the CPU: im2col per image, then one GEMM through the `matrixmultiply` crate.
+//! Convolution on the CPU: im2col, then GEMMs through the `matrixmultiply` crate. Images are
+//! processed in fixed groups (items) on all cores; the columns of an item's images sit side by
+//! side, so each pass is one GEMM per item and the weights are packed once per item rather than
+//! once per image (packing dominated the late layers, whose images have only 16-64 pixels).
 
+use super::parallel::par_chunks;
+use super::scratch::Scratch;
 use super::{gemm, GemmParams, Real, Strided};
 
 /// Shape of one 2-D convolution (NCHW, groups = 1, square stride and padding).
@@ -46,45 +51,42 @@ impl ConvParams {
     }
 }
 
-/// cols[tap][pixel] of one image (taps = Cin·KH·KW, pixels = OH·OW).
-fn im2col<T: Real>(p: &ConvParams, x: &[T], cols: &mut [T]) {
-    let (oh, ow) = (p.oh(), p.ow());
-    for ci in 0..p.cin {
-        for ky in 0..p.kh {
-            for kx in 0..p.kw {
-                let row = ((ci * p.kh + ky) * p.kw + kx) * oh * ow;
-                for oy in 0..oh {
-                    let iy = (oy * p.stride + ky) as isize - p.pad as isize;
-                    for ox in 0..ow {
-                        let ix = (ox * p.stride + kx) as isize - p.pad as isize;
-                        let inside =
-                            iy >= 0 && ix >= 0 && (iy as usize) < p.h && (ix as usize) < p.w;
-                        cols[row + oy * ow + ox] = if inside {
-                            x[(ci * p.h + iy as usize) * p.w + ix as usize]
-                        } else {
-                            T::zero()
-                        };
-                    }
-                }
-            }
-        }
+/// The range of output columns `o` whose input column `o·stride + k − pad` lies inside
+/// `0..len`, and the input column of the first (valid when the range is not empty).
+fn inside(o_len: usize, len: usize, k: usize, stride: usize, pad: usize) -> (usize, usize, usize) {
+    let lo = pad.saturating_sub(k).div_ceil(stride).min(o_len);
+    let hi = if len + pad > k {
+        ((len - 1 + pad - k) / stride + 1).min(o_len)
+    } else {
+        0
     }
+    .max(lo);
+    (lo, hi, (lo * stride + k).saturating_sub(pad))
 }
 
-/// The adjoint of im2col: scatter-add cols back into one image.
-fn col2im<T: Real>(p: &ConvParams, cols: &[T], dx: &mut [T]) {
-    let (oh, ow) = (p.oh(), p.ow());
+/// Image `x` ([Cin, H, W]) as columns: cols[tap · ld + col0 + pixel] for taps = Cin·KH·KW
+/// and pixels = OH·OW.
+fn im2col<T: Real>(p: &ConvParams, x: &[T], cols: &mut [T], ld: usize, col0: usize) {
+    let (oh, ow, s) = (p.oh(), p.ow(), p.stride);
     for ci in 0..p.cin {
         for ky in 0..p.kh {
+            let (ylo, yhi, iy0) = inside(oh, p.h, ky, s, p.pad);
             for kx in 0..p.kw {
-                let row = ((ci * p.kh + ky) * p.kw + kx) * oh * ow;
-                for oy in 0..oh {
-                    let iy = (oy * p.stride + ky) as isize - p.pad as isize;
-                    for ox in 0..ow {
-                        let ix = (ox * p.stride + kx) as isize - p.pad as isize;
-                        if iy >= 0 && ix >= 0 && (iy as usize) < p.h && (ix as usize) < p.w {
-                            let i = (ci * p.h + iy as usize) * p.w + ix as usize;
-                            dx[i] = dx[i] + cols[row + oy * ow + ox];
+                let (xlo, xhi, ix0) = inside(ow, p.w, kx, s, p.pad);
+                let row = ((ci * p.kh + ky) * p.kw + kx) * ld + col0;
+                let dst = &mut cols[row..row + oh * ow];
+                dst[..ylo * ow].fill(T::zero());
+                dst[yhi * ow..].fill(T::zero());
+                for oy in ylo..yhi {
+                    let src = &x[(ci * p.h + iy0 + (oy - ylo) * s) * p.w..][..p.w];
+                    let d = &mut dst[oy * ow..(oy + 1) * ow];
+                    d[..xlo].fill(T::zero());
+                    d[xhi..].fill(T::zero());
+                    if s == 1 && xhi > xlo {
+                        d[xlo..xhi].copy_from_slice(&src[ix0..ix0 + (xhi - xlo)]);
+                    } else {
+                        for (v, ix) in d[xlo..xhi].iter_mut().zip((ix0..).step_by(s)) {
+                            *v = src[ix];
                         }
                     }
                 }
@@ -93,7 +95,28 @@ fn col2im<T: Real>(p: &ConvParams, cols: &[T], dx: &mut [T]) {
     }
 }
 
-fn mat(m: usize, n: usize, k: usize, a: Strided, b: Strided, accumulate: bool) -> GemmParams {
+/// The adjoint of im2col: scatter-add the columns back into one image `dx`.
+fn col2im<T: Real>(p: &ConvParams, cols: &[T], ld: usize, col0: usize, dx: &mut [T]) {
+    let (oh, ow, s) = (p.oh(), p.ow(), p.stride);
+    for ci in 0..p.cin {
+        for ky in 0..p.kh {
+            let (ylo, yhi, iy0) = inside(oh, p.h, ky, s, p.pad);
+            for kx in 0..p.kw {
+                let (xlo, xhi, ix0) = inside(ow, p.w, kx, s, p.pad);
+                let row = ((ci * p.kh + ky) * p.kw + kx) * ld + col0;
+                for oy in ylo..yhi {
+                    let dst = &mut dx[(ci * p.h + iy0 + (oy - ylo) * s) * p.w..][..p.w];
+                    let src = &cols[row + oy * ow + xlo..row + oy * ow + xhi];
+                    for (&v, ix) in src.iter().zip((ix0..).step_by(s)) {
+                        dst[ix] = dst[ix] + v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn mat(m: usize, n: usize, k: usize, a: Strided, b: Strided) -> GemmParams {
     GemmParams {
         m,
         n,
@@ -103,7 +126,7 @@ fn mat(m: usize, n: usize, k: usize, a: Strided, b: Strided, accumulate: bool) -
         b,
         c: Strided::matrix(m, n, false),
         bias_off: None,
-        accumulate,
+        accumulate: false,
         alpha: 1.0,
     }
 }
@@ -112,78 +135,98 @@ fn mat(m: usize, n: usize, k: usize, a: Strided, b: Strided, accumulate: bool) -
 /// gradient, summed per item and then over items in order, is the same on every machine.
 const IMAGES_PER_ITEM: usize = 4;
 
-fn threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8)
-}
-
-/// Run `work(item, out_chunk)` for every item of `out` split into `chunk`-sized pieces, on
-/// all cores; each item owns its output chunk, so no synchronisation is needed.
-fn par_chunks<T: Send>(out: &mut [T], chunk: usize, work: impl Fn(usize, &mut [T]) + Sync) {
-    let items: Vec<(usize, &mut [T])> = out.chunks_mut(chunk.max(1)).enumerate().collect();
-    let per = items.len().div_ceil(threads()).max(1);
-    let mut groups: Vec<Vec<(usize, &mut [T])>> = Vec::new();
-    let mut it = items.into_iter().peekable();
-    while it.peek().is_some() {
-        groups.push(it.by_ref().take(per).collect());
-    }
-    std::thread::scope(|s| {
-        for g in groups {
-            let work = &work;
-            s.spawn(move || g.into_iter().for_each(|(i, c)| work(i, c)));
+/// Copy `imgs` planes of `rows x pix` from `[img][row][pix]` to `[row][img · pix]`, or back.
+fn interleave<T: Real>(src: &[T], dst: &mut [T], imgs: usize, rows: usize, pix: usize, back: bool) {
+    let ld = imgs * pix;
+    for j in 0..imgs {
+        for r in 0..rows {
+            let (a, b) = ((j * rows + r) * pix, r * ld + j * pix);
+            if back {
+                dst[a..a + pix].copy_from_slice(&src[b..b + pix]);
+            } else {
+                dst[b..b + pix].copy_from_slice(&src[a..a + pix]);
+            }
         }
-    });
+    }
 }
 
 /// y[n, co, oy, ox] = Σ_{ci,ky,kx} x[n, ci, oy·s−p+ky, ox·s−p+kx] · w[co, ci, ky, kx]
 pub fn conv2d_forward<T: Real>(p: &ConvParams, x: &[T], w: &[T], y: &mut [T]) {
     let (k, pix, img) = (p.taps(), p.oh() * p.ow(), p.cin * p.h * p.w);
-    let g = mat(
-        p.cout,
-        pix,
-        k,
-        Strided::matrix(p.cout, k, false),
-        Strided::matrix(k, pix, false),
-        false,
-    );
     let y = &mut y[..p.n * p.cout * pix];
     par_chunks(y, IMAGES_PER_ITEM * p.cout * pix, |item, out| {
-        let mut cols = vec![T::zero(); k * pix];
-        for (j, yi) in out.chunks_mut(p.cout * pix).enumerate() {
-            let i = item * IMAGES_PER_ITEM + j;
-            im2col(p, &x[i * img..], &mut cols);
-            gemm(&g, w, &cols, &[], yi);
+        let imgs = out.len() / (p.cout * pix);
+        let ld = imgs * pix;
+        let mut cols = Scratch::take::<T>(k * ld);
+        let cols = cols.slice(k * ld);
+        for j in 0..imgs {
+            im2col(
+                p,
+                &x[(item * IMAGES_PER_ITEM + j) * img..],
+                cols,
+                ld,
+                j * pix,
+            );
         }
+        // Y_item[cout, imgs·pix] = W[cout, k] · cols[k, imgs·pix], then back to NCHW.
+        let g = mat(
+            p.cout,
+            ld,
+            k,
+            Strided::matrix(p.cout, k, false),
+            Strided::matrix(k, ld, false),
+        );
+        if imgs == 1 {
+            return gemm(&g, w, cols, &[], out);
+        }
+        let mut tmp = Scratch::take::<T>(p.cout * ld);
+        let tmp = tmp.slice(p.cout * ld);
+        gemm(&g, w, cols, &[], tmp);
+        interleave(tmp, out, imgs, p.cout, pix, true);
     });
+}
+
+/// dy of an item's images as `[cout, imgs · pix]`, in `buf` (or in place when one image).
+fn item_dy<'a, T: Real>(
+    p: &ConvParams,
+    dy: &'a [T],
+    first: usize,
+    imgs: usize,
+    buf: &'a mut Scratch,
+) -> &'a [T] {
+    let (pix, plane) = (p.oh() * p.ow(), p.cout * p.oh() * p.ow());
+    let src = &dy[first * plane..(first + imgs) * plane];
+    if imgs == 1 {
+        return src;
+    }
+    let dst = buf.slice(imgs * plane);
+    interleave(src, dst, imgs, p.cout, pix, false);
+    dst
 }
 
 /// dx = the adjoint of the forward pass applied to dy.
 pub fn conv2d_input_grad<T: Real>(p: &ConvParams, dy: &[T], w: &[T], dx: &mut [T]) {
     let (k, pix, img) = (p.taps(), p.oh() * p.ow(), p.cin * p.h * p.w);
-    // cols = Wᵀ[k, cout] · dy_n[cout, pix]
-    let g = mat(
-        k,
-        pix,
-        p.cout,
-        Strided::matrix(p.cout, k, true),
-        Strided::matrix(p.cout, pix, false),
-        false,
-    );
     let dx = &mut dx[..p.n * img];
     par_chunks(dx, IMAGES_PER_ITEM * img, |item, out| {
-        let mut cols = vec![T::zero(); k * pix];
+        let imgs = out.len() / img;
+        let ld = imgs * pix;
+        let mut buf = Scratch::take::<T>(p.cout * ld);
+        let dyi = item_dy(p, dy, item * IMAGES_PER_ITEM, imgs, &mut buf);
+        // cols[k, imgs·pix] = Wᵀ[k, cout] · dy_item[cout, imgs·pix]
+        let mut cols = Scratch::take::<T>(k * ld);
+        let cols = cols.slice(k * ld);
+        let g = mat(
+            k,
+            ld,
+            p.cout,
+            Strided::matrix(p.cout, k, true),
+            Strided::matrix(p.cout, ld, false),
+        );
+        gemm(&g, w, dyi, &[], cols);
+        out.fill(T::zero());
         for (j, dxi) in out.chunks_mut(img).enumerate() {
-            let i = item * IMAGES_PER_ITEM + j;
-            gemm(
-                &g,
-                w,
-                &dy[i * p.cout * pix..(i + 1) * p.cout * pix],
-                &[],
-                &mut cols,
-            );
-            dxi.iter_mut().for_each(|v| *v = T::zero());
-            col2im(p, &cols, dxi);
+            col2im(p, cols, ld, j * pix, dxi);
         }
     });
 }
@@ -192,32 +235,32 @@ pub fn conv2d_input_grad<T: Real>(p: &ConvParams, dy: &[T], w: &[T], dx: &mut [T
 pub fn conv2d_weight_grad<T: Real>(p: &ConvParams, x: &[T], dy: &[T], dw: &mut [T]) {
     let (k, pix, img) = (p.taps(), p.oh() * p.ow(), p.cin * p.h * p.w);
     let wl = p.cout * k;
-    // dw_item[cout, k] = Σ over the item's images of dy_n[cout, pix] · colsᵀ[pix, k]
-    let g = mat(
-        p.cout,
-        k,
-        pix,
-        Strided::matrix(p.cout, pix, false),
-        Strided::matrix(k, pix, true),
-        true,
-    );
     let items = p.n.div_ceil(IMAGES_PER_ITEM);
-    let mut partial = vec![T::zero(); items * wl];
-    par_chunks(&mut partial, wl, |item, part| {
-        let mut cols = vec![T::zero(); k * pix];
-        for i in item * IMAGES_PER_ITEM..((item + 1) * IMAGES_PER_ITEM).min(p.n) {
-            im2col(p, &x[i * img..], &mut cols);
-            gemm(
-                &g,
-                &dy[i * p.cout * pix..(i + 1) * p.cout * pix],
-                &cols,
-                &[],
-                part,
-            );
+    let mut partials = Scratch::take::<T>(items * wl);
+    let partial = partials.slice(items * wl);
+    par_chunks(partial, wl, |item, part| {
+        let first = item * IMAGES_PER_ITEM;
+        let imgs = IMAGES_PER_ITEM.min(p.n - first);
+        let ld = imgs * pix;
+        let mut buf = Scratch::take::<T>(p.cout * ld);
+        let dyi = item_dy(p, dy, first, imgs, &mut buf);
+        let mut cols = Scratch::take::<T>(k * ld);
+        let cols = cols.slice(k * ld);
+        for j in 0..imgs {
+            im2col(p, &x[(first + j) * img..], cols, ld, j * pix);
         }
+        // dw_item[cout, k] = dy_item[cout, imgs·pix] · colsᵀ[imgs·pix, k]
+        let g = mat(
+            p.cout,
+            k,
+            ld,
+            Strided::matrix(p.cout, ld, false),
+            Strided::matrix(k, ld, true),
+        );
+        gemm(&g, dyi, cols, &[], part);
     });
     let dw = &mut dw[..wl];
-    dw.iter_mut().for_each(|v| *v = T::zero());
+    dw.fill(T::zero());
     for part in partial.chunks(wl) {
         for (d, &v) in dw.iter_mut().zip(part) {
             *d = *d + v;

@@ -9,8 +9,10 @@ mod gemm;
 mod loss;
 mod norm;
 mod optim;
+mod parallel;
 mod pool;
 mod reduce;
+mod scratch;
 
 pub use augment::*;
 pub use conv::*;
@@ -25,7 +27,14 @@ pub use reduce::*;
 
 /// f32 or f64.
 pub trait Real:
-    num_traits::Float + num_traits::FromPrimitive + std::iter::Sum + Default + Send + Sync + 'static
+    num_traits::Float
+    + num_traits::FromPrimitive
+    + std::iter::Sum
+    + Default
+    + Send
+    + Sync
+    + bytemuck::Pod
+    + 'static
 {
     fn lit(v: f64) -> Self {
         Self::from_f64(v).expect("representable")
