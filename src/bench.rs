@@ -207,7 +207,14 @@ pub fn conv_kernels(
             ramp(p.y_len(), 11),
         );
         let flops = p.flops();
-        let shape = format!("{label} n{batch}");
+        let mut shape = format!("{label} n{batch}");
+        if let Device::Gpu(g) = device {
+            let (f, d) = launch::conv2d_output_splits(g, &p)?;
+            let w = launch::conv2d_weight_grad_splits(g, &p).0;
+            if f * d > 1 || !g.report().is_software() {
+                shape = format!("{shape} k/{f}/{d}/{w}");
+            }
+        }
         let (fwd, dgrad, wgrad) = match device {
             Device::Cpu => {
                 let (mut y, mut dx, mut dw) = (

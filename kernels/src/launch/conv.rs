@@ -24,13 +24,15 @@ const CONV_INPUT_GRAD_DIRECT: Kernel = Kernel {
     bindings: &[Read, Read, ReadWrite],
 };
 /// The tiled entry points: rows per tile (all are TILE_N columns wide; must match
-/// shaders/conv.wgsl) and the cost of an output element relative to the 256-row tile's, as
-/// measured on lavapipe (smaller tiles stage more loads per multiply-add). The launcher picks
-/// the cheapest after rounding M up to whole tiles.
-const TILES: [(&Kernel, usize, f64); 3] = [
-    (&CONV_GEMM, 256, 1.0),
-    (&CONV_GEMM_SMALL, 64, 1.25),
-    (&CONV_GEMM_TINY, 32, 1.6),
+/// shaders/conv.wgsl) and the cost of an output element relative to the 256-row tile's on a
+/// software adapter (lavapipe) and on a hardware GPU, as measured (BENCHMARKS.md): smaller
+/// tiles stage more loads per multiply-add, and on a GPU their 32-invocation workgroups also
+/// hide less latency (an H100 ran every conv pass ~1.7x slower on the 64-row tile). The
+/// launcher picks the cheapest after rounding M up to whole tiles.
+const TILES: [(&Kernel, usize, [f64; 2]); 3] = [
+    (&CONV_GEMM, 256, [1.0, 1.0]),
+    (&CONV_GEMM_SMALL, 64, [1.25, 1.7]),
+    (&CONV_GEMM_TINY, 32, [1.6, 2.5]),
 ];
 const TILE_N: usize = 64;
 /// Depth of the shader's K slices: the weight gradient's split-K ranges are multiples of it.
@@ -89,11 +91,27 @@ fn params(
     ]
 }
 
+/// `AUTOREP_CONV_TILE=256|64|32` forces one tile (for tuning on a new adapter).
+fn forced_tile() -> Option<usize> {
+    static FORCED: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *FORCED.get_or_init(|| {
+        let rows = std::env::var("AUTOREP_CONV_TILE")
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        TILES.iter().any(|t| t.1 == rows).then_some(rows)
+    })
+}
+
 /// The tiled entry point for an `m x n` GEMM over `z` grid slices, and its grid.
-fn kernel(m: usize, n: usize, z: usize) -> (&'static Kernel, [u32; 3]) {
-    let cost = |&(_, rows, c): &(&Kernel, usize, f64)| (m.div_ceil(rows) * rows) as f64 * c;
+fn kernel(gpu: &Gpu, m: usize, n: usize, z: usize) -> (&'static Kernel, [u32; 3]) {
+    let hw = usize::from(!gpu.report().is_software());
+    let cost =
+        |&(_, rows, c): &(&Kernel, usize, [f64; 2])| (m.div_ceil(rows) * rows) as f64 * c[hw];
     let (kernel, rows, _) = TILES
         .iter()
+        .filter(|t| forced_tile().is_none_or(|r| r == t.1))
         .min_by(|a, b| cost(a).total_cmp(&cost(b)))
         .unwrap();
     (
@@ -225,7 +243,7 @@ pub fn conv2d_forward(
             [0, 0, 0],
             p.y_len(),
         );
-        let (kern, grid) = kernel(m, n, splits);
+        let (kern, grid) = kernel(gpu, m, n, splits);
         gpu.dispatch(
             kern,
             &[],
@@ -241,7 +259,7 @@ pub fn conv2d_forward(
         let (xw, xo) = window(gpu, x, first * xi, nb * xi);
         let (yw, yo) = window(gpu, y, first * yi, nb * yi);
         let prm = params(&q, 0, m, n, k, k, 0, [xo, 0, yo], 0);
-        let (kern, grid) = kernel(m, n, 1);
+        let (kern, grid) = kernel(gpu, m, n, 1);
         gpu.dispatch(kern, &[], &prm, &[xw, w.into(), yw], grid)?;
     }
     Ok(())
@@ -268,7 +286,7 @@ pub fn conv2d_input_grad(
         let k_split = k_per_split(phase_k(p), splits);
         let prm = params(p, 1, m, p.cin, k, k_split, 0, [0, 0, 0], p.x_len());
         let rows = p.n * p.h.div_ceil(s) * p.w.div_ceil(s);
-        let (kern, grid) = kernel(rows, p.cin, s * s * splits);
+        let (kern, grid) = kernel(gpu, rows, p.cin, s * s * splits);
         gpu.dispatch(
             kern,
             &[],
@@ -294,7 +312,7 @@ pub fn conv2d_input_grad(
                 [1, blocks.div_ceil(DIRECT_WG) as u32, (s * s) as u32],
             )
         } else {
-            kernel(nb * hp * wp, n, s * s)
+            kernel(gpu, nb * hp * wp, n, s * s)
         };
         gpu.dispatch(kern, &[], &prm, &[dyw, w.into(), dxw], grid)?;
     }
@@ -343,7 +361,7 @@ pub fn conv2d_weight_grad(
         let (xw, xo) = window(gpu, x, first * xi, nb * xi);
         let flags = if c > 0 { ACCUMULATE } else { 0 };
         let prm = params(&q, 2, m, n, k, k_split, flags, [dyo, xo, 0], m * n);
-        let (kern, grid) = kernel(m, n, splits);
+        let (kern, grid) = kernel(gpu, m, n, splits);
         gpu.dispatch(kern, &[], &prm, &[dyw, xw, scratch.into()], grid)?;
     }
     super::sum_mid(gpu, 1, splits, m * n, 1.0, scratch, dw)
