@@ -107,8 +107,13 @@ fn col2im<T: Real>(p: &ConvParams, cols: &[T], ld: usize, col0: usize, dx: &mut 
                 for oy in ylo..yhi {
                     let dst = &mut dx[(ci * p.h + iy0 + (oy - ylo) * s) * p.w..][..p.w];
                     let src = &cols[row + oy * ow + xlo..row + oy * ow + xhi];
-                    for (&v, ix) in src.iter().zip((ix0..).step_by(s)) {
-                        dst[ix] = dst[ix] + v;
+                    if s == 1 && !src.is_empty() {
+                        let d = &mut dst[ix0..ix0 + src.len()];
+                        d.iter_mut().zip(src).for_each(|(d, &v)| *d = *d + v);
+                    } else {
+                        for (&v, ix) in src.iter().zip((ix0..).step_by(s)) {
+                            dst[ix] = dst[ix] + v;
+                        }
                     }
                 }
             }
