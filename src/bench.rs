@@ -657,12 +657,24 @@ pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<
 
 /// Full training steps (forward, backward, optimizer, one submit each) of `model` at `batch`
 /// on synthetic CIFAR-shaped data: median seconds per step and images per second.
+/// What `autorep bench step` measured.
+pub struct StepTiming {
+    /// Median seconds per step.
+    pub secs: f64,
+    pub images_per_s: f64,
+    /// With `profile` on the CPU backend: (kernel, calls, seconds) summed over the timed steps,
+    /// most time first, and the timed steps' total seconds.
+    pub profile: Vec<(&'static str, u64, f64)>,
+    pub timed_secs: f64,
+}
+
 pub fn training_step(
     device: &Device,
     model_name: &str,
     batch: usize,
     steps: usize,
-) -> Result<(f64, f64)> {
+    profile: bool,
+) -> Result<StepTiming> {
     use crate::nn::{ForwardCtx, Optimizer, OptimizerKind, ParamGroup};
     let model = crate::models::build(model_name, device, 3, 32, 10, 0)?;
     let g = ParamGroup::new(device, "weights", model.params())?;
@@ -682,12 +694,24 @@ pub fn training_step(
         device.sync()
     };
     step()?;
+    cpu::profile::enable(profile);
+    let _ = cpu::profile::take();
     let mut times = Vec::with_capacity(steps);
     for _ in 0..steps.max(1) {
         let t = Instant::now();
         step()?;
         times.push(t.elapsed().as_secs_f64());
     }
-    let s = median(times);
-    Ok((s, batch as f64 / s))
+    cpu::profile::enable(false);
+    let s = median(times.clone());
+    Ok(StepTiming {
+        secs: s,
+        images_per_s: batch as f64 / s,
+        profile: if profile {
+            cpu::profile::take()
+        } else {
+            Vec::new()
+        },
+        timed_secs: times.iter().sum(),
+    })
 }

@@ -297,6 +297,9 @@ enum BenchWhat {
         /// Timed steps (the median is reported).
         #[arg(long, default_value_t = 3)]
         steps: usize,
+        /// Also print the time per CPU kernel (CPU backend only).
+        #[arg(long)]
+        profile: bool,
     },
     /// Every training kernel on the layer shapes of resnet18_in and WRN-22-8 at 32x32.
     Kernels {
@@ -315,6 +318,34 @@ enum BenchWhat {
         #[arg(long)]
         json: Option<std::path::PathBuf>,
     },
+}
+
+/// Time per CPU kernel per step, and the rest (graph, allocation, the Linear layer's host
+/// work) as "other".
+fn print_step_profile(t: &bench::StepTiming, steps: usize) {
+    let per = |secs: f64| secs / steps as f64 * 1e3;
+    println!(
+        "{:<26} {:>9} {:>11} {:>7}",
+        "kernel", "calls", "ms/step", "share"
+    );
+    let mut covered = 0.0;
+    for (name, calls, secs) in &t.profile {
+        covered += secs;
+        println!(
+            "{name:<26} {:>9.1} {:>11.2} {:>6.1}%",
+            *calls as f64 / steps as f64,
+            per(*secs),
+            100.0 * secs / t.timed_secs
+        );
+    }
+    let other = (t.timed_secs - covered).max(0.0);
+    println!(
+        "{:<26} {:>9} {:>11.2} {:>6.1}%",
+        "other (host, graph)",
+        "",
+        per(other),
+        100.0 * other / t.timed_secs
+    );
 }
 
 fn parse_gemm_size(s: &str) -> std::result::Result<(usize, usize, usize), String> {
@@ -579,14 +610,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     model,
                     batch,
                     steps,
+                    profile,
                 },
         } => {
             let device = Device::open(cli.device)?;
-            let (s, ips) = bench::training_step(&device, &model, batch, steps)?;
+            if profile && !matches!(device, Device::Cpu) {
+                anyhow::bail!("--profile times the CPU backend's kernels: add --device cpu (for GPU kernels use `autorep bench kernels`)");
+            }
+            let t = bench::training_step(&device, &model, batch, steps, profile)?;
             println!("adapter: {}", device.describe());
+            if profile {
+                print_step_profile(&t, steps.max(1));
+            }
             println!(
-                "{model} batch {batch}: {:.1} ms/step, {ips:.1} images/s (median of {steps})",
-                s * 1e3
+                "{model} batch {batch}: {:.1} ms/step, {:.1} images/s (median of {steps})",
+                t.secs * 1e3,
+                t.images_per_s
             );
             Ok(())
         }

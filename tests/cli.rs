@@ -177,3 +177,39 @@ fn data_fetch_fails_cleanly_without_internet_or_with_a_bad_name() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown dataset 'imagenet22k'"));
 }
+
+#[test]
+fn bench_step_profile_lists_the_cpu_kernels_and_bad_sizes_are_rejected() {
+    let out = autorep(&[
+        "--device",
+        "cpu",
+        "bench",
+        "step",
+        "--model",
+        "small",
+        "--batch",
+        "2",
+        "--steps",
+        "1",
+        "--profile",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for kernel in [
+        "conv2d_forward",
+        "conv2d_weight_grad",
+        "bn_stats",
+        "sgd_step",
+        "other",
+    ] {
+        assert!(text.contains(kernel), "{kernel} missing from:\n{text}");
+    }
+    let out = autorep(&["--device", "cpu", "bench", "gemm", "--size", "64x0x3"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("MxNxK"), "{err}");
+}

@@ -80,6 +80,7 @@ fn byte_at(data: &[u32], off: usize) -> Option<u32> {
 /// of `samples[2b + 1]` is set, else x. `data` is the packed dataset (see [`pack_u8`]), `samples`
 /// holds 2 words per sample.
 pub fn augment_batch<T: Real>(p: &AugmentParams, data: &[u32], samples: &[u32], out: &mut [T]) {
+    let _p = super::profile::span("augment_batch");
     p.check();
     let (w, hw, chw) = (p.width, p.hw(), p.chw());
     let pad = p.pad as i64;

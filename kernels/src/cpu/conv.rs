@@ -157,6 +157,7 @@ fn interleave<T: Real>(src: &[T], dst: &mut [T], imgs: usize, rows: usize, pix: 
 
 /// y[n, co, oy, ox] = Σ_{ci,ky,kx} x[n, ci, oy·s−p+ky, ox·s−p+kx] · w[co, ci, ky, kx]
 pub fn conv2d_forward<T: Real>(p: &ConvParams, x: &[T], w: &[T], y: &mut [T]) {
+    let _p = super::profile::span("conv2d_forward");
     let (k, pix, img) = (p.taps(), p.oh() * p.ow(), p.cin * p.h * p.w);
     let y = &mut y[..p.n * p.cout * pix];
     par_chunks(y, IMAGES_PER_ITEM * p.cout * pix, |item, out| {
@@ -211,6 +212,7 @@ fn item_dy<'a, T: Real>(
 
 /// dx = the adjoint of the forward pass applied to dy.
 pub fn conv2d_input_grad<T: Real>(p: &ConvParams, dy: &[T], w: &[T], dx: &mut [T]) {
+    let _p = super::profile::span("conv2d_input_grad");
     let (k, pix, img) = (p.taps(), p.oh() * p.ow(), p.cin * p.h * p.w);
     let dx = &mut dx[..p.n * img];
     par_chunks(dx, IMAGES_PER_ITEM * img, |item, out| {
@@ -238,6 +240,7 @@ pub fn conv2d_input_grad<T: Real>(p: &ConvParams, dy: &[T], w: &[T], dx: &mut [T
 
 /// dw[co, ci, ky, kx] = Σ_{n, oy, ox} dy[n, co, oy, ox] · x[n, ci, oy·s−p+ky, ox·s−p+kx]
 pub fn conv2d_weight_grad<T: Real>(p: &ConvParams, x: &[T], dy: &[T], dw: &mut [T]) {
+    let _p = super::profile::span("conv2d_weight_grad");
     let (k, pix, img) = (p.taps(), p.oh() * p.ow(), p.cin * p.h * p.w);
     let wl = p.cout * k;
     let items = p.n.div_ceil(IMAGES_PER_ITEM);

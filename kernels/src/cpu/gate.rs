@@ -59,6 +59,7 @@ fn relu<T: Real>(x: T) -> T {
 
 /// y = m·ReLU(x) + (1 − m)·P(x)
 pub fn gate_forward<T: Real>(p: &GateParams, x: &[T], mask: &[T], coef: &[T], y: &mut [T]) {
+    let _p = super::profile::span("gate_forward");
     for (i, (o, &v)) in y.iter_mut().zip(x).enumerate() {
         let j = i % p.chw();
         let m = mask[j / p.group()];
@@ -75,6 +76,7 @@ pub fn gate_grad_x<T: Real>(
     coef: &[T],
     dx: &mut [T],
 ) {
+    let _p = super::profile::span("gate_grad_x");
     let ch = p.channels;
     for (i, o) in dx.iter_mut().enumerate() {
         let j = i % p.chw();
@@ -93,6 +95,7 @@ pub fn gate_grad_x<T: Real>(
 
 /// dm[gate] = Σ_{batch, gate's pixels} g·(ReLU(x) − P(x))
 pub fn gate_grad_mask<T: Real>(p: &GateParams, x: &[T], g: &[T], coef: &[T], dm: &mut [T]) {
+    let _p = super::profile::span("gate_grad_mask");
     for (gate, o) in dm.iter_mut().enumerate() {
         let mut acc = T::zero();
         for b in 0..p.batch {
@@ -108,6 +111,7 @@ pub fn gate_grad_mask<T: Real>(p: &GateParams, x: &[T], g: &[T], coef: &[T], dm:
 
 /// Per channel: [Σ g(1−m) | s1·Σ g(1−m)x | s2·Σ g(1−m)x²]
 pub fn gate_grad_coef<T: Real>(p: &GateParams, x: &[T], g: &[T], mask: &[T], dcoef: &mut [T]) {
+    let _p = super::profile::span("gate_grad_coef");
     let ch = p.channels;
     dcoef.iter_mut().for_each(|v| *v = T::zero());
     for (i, &v) in x.iter().enumerate().take(p.n()) {
@@ -141,6 +145,7 @@ pub fn gate_grad_h<T: Real>(
     count: u64,
     dh: &mut [T],
 ) {
+    let _p = super::profile::span("gate_grad_h");
     for ((o, &hv), &d) in dh.iter_mut().zip(h).zip(dm) {
         *o = match mode {
             GateGrad::Ste { penalty, budget } => {
@@ -167,6 +172,7 @@ pub fn gate_grad_h<T: Real>(
 
 /// m ← m·1[h > −τ] + (1 − m)·1[h > τ]
 pub fn gate_hysteresis<T: Real>(tau: f32, h: &[T], mask: &mut [T]) {
+    let _p = super::profile::span("gate_hysteresis");
     let tau = T::lit(tau as f64);
     for (m, &hv) in mask.iter_mut().zip(h) {
         let on = if hv > -tau { T::one() } else { T::zero() };
@@ -177,6 +183,7 @@ pub fn gate_hysteresis<T: Real>(tau: f32, h: &[T], mask: &mut [T]) {
 
 /// weight · #{gates with mask > threshold}, exactly.
 pub fn gate_count<T: Real>(mask: &[T], threshold: f32, weight: u64) -> u64 {
+    let _p = super::profile::span("gate_count");
     let t = T::lit(threshold as f64);
     mask.iter().filter(|&&m| m > t).count() as u64 * weight
 }

@@ -96,6 +96,7 @@ impl GemmParams {
 }
 
 pub fn gemm<T: Real>(p: &GemmParams, a: &[T], b: &[T], bias: &[T], c: &mut [T]) {
+    let _p = super::profile::span("gemm");
     let (ea, eb, ec) = p.extents();
     assert!(
         a.len() >= ea && b.len() >= eb && c.len() >= ec,

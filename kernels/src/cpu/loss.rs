@@ -14,6 +14,7 @@ pub fn ce_forward<T: Real>(
     loss: &mut [T],
     correct: &mut [T],
 ) {
+    let _p = super::profile::span("ce_forward");
     let k = T::from_usize(classes).unwrap();
     for (r, row) in logits.chunks(classes).enumerate() {
         let lse = log_sum_exp(row);
@@ -40,6 +41,7 @@ pub fn ce_backward<T: Real>(
     eps: T,
     glogits: &mut [T],
 ) {
+    let _p = super::profile::span("ce_backward");
     let uniform = eps / T::from_usize(classes).unwrap();
     for (r, (row, grow)) in logits
         .chunks(classes)
@@ -70,6 +72,7 @@ pub fn kd_forward<T: Real>(
     temperature: T,
     loss: &mut [T],
 ) {
+    let _p = super::profile::span("kd_forward");
     let inv_t = T::one() / temperature;
     for ((s, t), l) in student
         .chunks(classes)
@@ -99,6 +102,7 @@ pub fn kd_backward<T: Real>(
     temperature: T,
     gstudent: &mut [T],
 ) {
+    let _p = super::profile::span("kd_backward");
     let inv_t = T::one() / temperature;
     let rows = student
         .chunks(classes)

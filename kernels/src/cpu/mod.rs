@@ -11,6 +11,7 @@ mod norm;
 mod optim;
 mod parallel;
 mod pool;
+pub mod profile;
 mod reduce;
 mod scratch;
 

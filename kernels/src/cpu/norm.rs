@@ -102,6 +102,7 @@ fn invstd<T: Real>(var: T, eps: T) -> T {
 /// Per-channel batch mean and biased variance. Two passes (mean, then Σ(x−mean)²): the
 /// one-pass E[x²]−E[x]² cancels catastrophically once |mean| ≫ std, as after a ReLU.
 pub fn bn_stats<T: Real>(s: BnShape, x: &[T], mean: &mut [T], var: &mut [T]) {
+    let _p = super::profile::span("bn_stats");
     s.check(x.len(), mean.len());
     assert_eq!(var.len(), s.channels);
     let k = count::<T>(s);
@@ -126,6 +127,7 @@ pub fn bn_update_running<T: Real>(
     running_mean: &mut [T],
     running_var: &mut [T],
 ) {
+    let _p = super::profile::span("bn_update_running");
     for v in [mean.len(), var.len(), running_mean.len(), running_var.len()] {
         assert_eq!(v, channels, "bn_update_running: per-channel length");
     }
@@ -153,6 +155,7 @@ pub fn bn_forward<T: Real>(
     affine: Option<(&[T], &[T])>,
     y: &mut [T],
 ) {
+    let _p = super::profile::span("bn_forward");
     s.check(x.len(), mean.len());
     assert_eq!(y.len(), s.len());
     // (x − mean) first: folding the mean into the shift cancels catastrophically when
@@ -183,6 +186,7 @@ pub fn bn_backward_reduce<T: Real>(
     dgamma: &mut [T],
     dbeta: &mut [T],
 ) {
+    let _p = super::profile::span("bn_backward_reduce");
     s.check(x.len(), mean.len());
     assert_eq!(dy.len(), s.len());
     let sums = |c: usize| {
@@ -212,6 +216,7 @@ pub fn bn_backward_input<T: Real>(
     dbeta: &[T],
     dx: &mut [T],
 ) {
+    let _p = super::profile::span("bn_backward_input");
     s.check(x.len(), mean.len());
     assert_eq!(dx.len(), s.len());
     let k = count::<T>(s);
@@ -239,6 +244,7 @@ pub fn bn_backward_input_eval<T: Real>(
     dy: &[T],
     dx: &mut [T],
 ) {
+    let _p = super::profile::span("bn_backward_input_eval");
     s.check(dy.len(), var.len());
     assert_eq!(dx.len(), s.len());
     let scale: Vec<T> = (0..s.channels)

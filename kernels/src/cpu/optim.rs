@@ -99,6 +99,7 @@ pub fn sgd_step<T: Real>(
     param: &mut [T],
     momentum_buf: Option<&mut [T]>,
 ) {
+    let _p = super::profile::span("sgd_step");
     assert_eq!(
         grad.len(),
         param.len(),
@@ -132,6 +133,7 @@ pub fn sgd_step<T: Real>(
 
 /// One Adam / AdamW step over a flat group; `m` and `v` are the first and second moments.
 pub fn adam_step<T: Real>(h: &AdamParams, grad: &[T], param: &mut [T], m: &mut [T], v: &mut [T]) {
+    let _p = super::profile::span("adam_step");
     let n = param.len();
     assert!(
         grad.len() == n && m.len() == n && v.len() == n,
@@ -166,6 +168,7 @@ pub fn adam_step<T: Real>(h: &AdamParams, grad: &[T], param: &mut [T], m: &mut [
 
 /// Lookahead synchronisation: slow ← slow + α·(fast − slow); fast ← slow.
 pub fn lookahead_sync<T: Real>(alpha: T, fast: &mut [T], slow: &mut [T]) {
+    let _p = super::profile::span("lookahead_sync");
     assert_eq!(fast.len(), slow.len(), "lookahead_sync: length mismatch");
     for (f, s) in fast.iter_mut().zip(slow.iter_mut()) {
         *s = *s + alpha * (*f - *s);
@@ -175,5 +178,6 @@ pub fn lookahead_sync<T: Real>(alpha: T, fast: &mut [T], slow: &mut [T]) {
 
 /// Σ x² (the squared global gradient norm of a group).
 pub fn sum_squares<T: Real>(x: &[T]) -> T {
+    let _p = super::profile::span("sum_squares");
     x.iter().map(|&v| v * v).sum()
 }

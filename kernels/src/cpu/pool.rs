@@ -69,6 +69,7 @@ impl PoolParams {
 
 /// Average pooling with count_include_pad = True: every window sum is divided by k².
 pub fn avg_pool2d_forward<T: Real>(p: &PoolParams, x: &[T], y: &mut [T]) {
+    let _p = super::profile::span("avg_pool2d_forward");
     p.check();
     assert_eq!((x.len(), y.len()), (p.x_len(), p.y_len()));
     let (oh, ow) = (p.oh(), p.ow());
@@ -88,6 +89,7 @@ pub fn avg_pool2d_forward<T: Real>(p: &PoolParams, x: &[T], y: &mut [T]) {
 
 /// dx[i] = Σ dy over the windows covering i, divided by k².
 pub fn avg_pool2d_backward<T: Real>(p: &PoolParams, dy: &[T], dx: &mut [T]) {
+    let _p = super::profile::span("avg_pool2d_backward");
     p.check();
     assert_eq!((dx.len(), dy.len()), (p.x_len(), p.y_len()));
     let (oh, ow) = (p.oh(), p.ow());
@@ -111,6 +113,7 @@ pub fn avg_pool2d_backward<T: Real>(p: &PoolParams, dy: &[T], dx: &mut [T]) {
 /// Max pooling; `idx` gets each maximum's position within its H×W plane (PyTorch's indices).
 /// Padding is never the maximum, and ties go to the first maximum in row-major window order.
 pub fn max_pool2d_forward<T: Real>(p: &PoolParams, x: &[T], y: &mut [T], idx: &mut [u32]) {
+    let _p = super::profile::span("max_pool2d_forward");
     p.check();
     assert_eq!(
         (x.len(), y.len(), idx.len()),
@@ -139,6 +142,7 @@ pub fn max_pool2d_forward<T: Real>(p: &PoolParams, x: &[T], y: &mut [T], idx: &m
 
 /// dx[i] = Σ dy over the outputs whose maximum is i: a gather, so no two writers collide.
 pub fn max_pool2d_backward<T: Real>(p: &PoolParams, dy: &[T], idx: &[u32], dx: &mut [T]) {
+    let _p = super::profile::span("max_pool2d_backward");
     p.check();
     assert_eq!(
         (dx.len(), dy.len(), idx.len()),
@@ -175,6 +179,7 @@ pub fn global_avg_pool_forward<T: Real>(
     x: &[T],
     y: &mut [T],
 ) {
+    let _p = super::profile::span("global_avg_pool_forward");
     assert_eq!((x.len(), y.len()), (n * channels * hw, n * channels));
     let inv = T::one() / T::from_usize(hw.max(1)).unwrap();
     for (o, plane) in y.iter_mut().zip(x.chunks(hw.max(1))) {
@@ -190,6 +195,7 @@ pub fn global_avg_pool_backward<T: Real>(
     dy: &[T],
     dx: &mut [T],
 ) {
+    let _p = super::profile::span("global_avg_pool_backward");
     assert_eq!((dx.len(), dy.len()), (n * channels * hw, n * channels));
     let inv = T::one() / T::from_usize(hw.max(1)).unwrap();
     for (plane, &g) in dx.chunks_mut(hw.max(1)).zip(dy) {
