@@ -74,6 +74,13 @@ def step(args):
         sync(dev)
         if i >= args.warmup:
             times.append(time.perf_counter() - t)
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
     s = statistics.median(times)
     print(f"torch {torch.__version__} {dev} threads {torch.get_num_threads()} resnet18_in "
           f"batch {args.batch}: {s * 1e3:.1f} ms/step, {args.batch / s:.1f} images/s "
@@ -110,6 +117,7 @@ if __name__ == "__main__":
     s.add_argument("--batch", type=int, default=32)
     s.add_argument("--steps", type=int, default=5)
     s.add_argument("--warmup", type=int, default=2)
+    s.add_argument("--profile", action="store_true", help="also print one step's top ops")
     g = sub.add_parser("gemm")
     g.add_argument("--size", type=int, default=8192)
     a = p.parse_args()

@@ -65,7 +65,30 @@ fn f64s(v: &[f32]) -> Vec<f64> {
 
 #[test]
 fn cpu_twin_matches_the_definition_and_its_adjoints() {
-    for p in shapes() {
+    shapes().iter().for_each(twin_matches_the_definition);
+}
+
+/// Images whose columns exceed the twin's per-GEMM budget (4 MB; here 4.6 MB each in f64) go
+/// one GEMM each, the weight gradient accumulating over an item's GEMMs.
+#[test]
+fn cpu_twin_splits_items_into_gemms_within_the_column_budget() {
+    let p = ConvParams {
+        n: 6,
+        cin: 40,
+        h: 40,
+        w: 40,
+        cout: 5,
+        kh: 3,
+        kw: 3,
+        stride: 1,
+        pad: 1,
+    };
+    twin_matches_the_definition(&p);
+}
+
+fn twin_matches_the_definition(p: &ConvParams) {
+    let p = *p;
+    {
         let x = f64s(&rand_vec(1, p.x_len()));
         let w = f64s(&rand_vec(2, p.w_len()));
         let dy = f64s(&rand_vec(3, p.y_len()));

@@ -231,6 +231,14 @@ pub fn train_epoch(
         }
     }
     let (loss, accuracy) = sums.read(images)?;
+    // The sums come back once per epoch anyway, so checking them costs nothing; weights that
+    // became NaN or infinite never recover, and training on would only overwrite checkpoints.
+    if images > 0 && !loss.is_finite() {
+        return Err(crate::Error::Diverged {
+            epoch: epoch + 1,
+            loss,
+        });
+    }
     Ok(EpochStats {
         loss,
         accuracy,

@@ -121,7 +121,7 @@ fn col2im<T: Real>(p: &ConvParams, cols: &[T], ld: usize, col0: usize, dx: &mut 
     }
 }
 
-fn mat(m: usize, n: usize, k: usize, a: Strided, b: Strided) -> GemmParams {
+fn mat(m: usize, n: usize, k: usize, a: Strided, b: Strided, accumulate: bool) -> GemmParams {
     GemmParams {
         m,
         n,
@@ -131,7 +131,7 @@ fn mat(m: usize, n: usize, k: usize, a: Strided, b: Strided) -> GemmParams {
         b,
         c: Strided::matrix(m, n, false),
         bias_off: None,
-        accumulate: false,
+        accumulate,
         alpha: 1.0,
     }
 }
@@ -139,6 +139,30 @@ fn mat(m: usize, n: usize, k: usize, a: Strided, b: Strided) -> GemmParams {
 /// Images per work item. Fixed (not derived from the thread count) so that the weight
 /// gradient, summed per item and then over items in order, is the same on every machine.
 const IMAGES_PER_ITEM: usize = 4;
+
+/// Bytes of im2col columns one GEMM may use: an item's images share a GEMM (and one packing
+/// of the weights) while their columns stay within it, so late layers (16-64 pixels per
+/// image) batch all four and the first stages, whose columns are megabytes per image, do not
+/// spill every cache level. Fixed, like the items, so results do not depend on the machine;
+/// `AUTOREP_CPU_COLS_BYTES` overrides it for tuning.
+const COLS_BYTES: usize = 4 << 20;
+
+fn cols_budget() -> usize {
+    static BUDGET: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        std::env::var("AUTOREP_CPU_COLS_BYTES")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(COLS_BYTES)
+    })
+}
+
+/// The GEMM groups of an item of `imgs` images: (first image within the item, images).
+fn groups<T>(p: &ConvParams, imgs: usize) -> impl Iterator<Item = (usize, usize)> {
+    let per_image = p.taps() * p.oh() * p.ow() * std::mem::size_of::<T>();
+    let per = (cols_budget() / per_image.max(1)).clamp(1, IMAGES_PER_ITEM);
+    (0..imgs).step_by(per).map(move |j| (j, per.min(imgs - j)))
+}
 
 /// Copy `imgs` planes of `rows x pix` from `[img][row][pix]` to `[row][img · pix]`, or back.
 fn interleave<T: Real>(src: &[T], dst: &mut [T], imgs: usize, rows: usize, pix: usize, back: bool) {
@@ -159,41 +183,42 @@ fn interleave<T: Real>(src: &[T], dst: &mut [T], imgs: usize, rows: usize, pix: 
 pub fn conv2d_forward<T: Real>(p: &ConvParams, x: &[T], w: &[T], y: &mut [T]) {
     let _p = super::profile::span("conv2d_forward");
     let (k, pix, img) = (p.taps(), p.oh() * p.ow(), p.cin * p.h * p.w);
-    let y = &mut y[..p.n * p.cout * pix];
-    par_chunks(y, IMAGES_PER_ITEM * p.cout * pix, |item, out| {
-        let imgs = out.len() / (p.cout * pix);
-        let ld = imgs * pix;
-        let mut cols = Scratch::take::<T>(k * ld);
-        let cols = cols.slice(k * ld);
-        for j in 0..imgs {
-            im2col(
-                p,
-                &x[(item * IMAGES_PER_ITEM + j) * img..],
-                cols,
+    let plane = p.cout * pix;
+    let y = &mut y[..p.n * plane];
+    par_chunks(y, IMAGES_PER_ITEM * plane, |item, out| {
+        let first = item * IMAGES_PER_ITEM;
+        for (j0, gn) in groups::<T>(p, out.len() / plane) {
+            let ld = gn * pix;
+            let mut cols = Scratch::take::<T>(k * ld);
+            let cols = cols.slice(k * ld);
+            for j in 0..gn {
+                im2col(p, &x[(first + j0 + j) * img..], cols, ld, j * pix);
+            }
+            // Y_group[cout, gn·pix] = W[cout, k] · cols[k, gn·pix], then back to NCHW.
+            let g = mat(
+                p.cout,
                 ld,
-                j * pix,
+                k,
+                Strided::matrix(p.cout, k, false),
+                Strided::matrix(k, ld, false),
+                false,
             );
+            let out = &mut out[j0 * plane..(j0 + gn) * plane];
+            if gn == 1 {
+                gemm(&g, w, cols, &[], out);
+                continue;
+            }
+            let mut tmp = Scratch::take::<T>(p.cout * ld);
+            let tmp = tmp.slice(p.cout * ld);
+            gemm(&g, w, cols, &[], tmp);
+            interleave(tmp, out, gn, p.cout, pix, true);
         }
-        // Y_item[cout, imgs·pix] = W[cout, k] · cols[k, imgs·pix], then back to NCHW.
-        let g = mat(
-            p.cout,
-            ld,
-            k,
-            Strided::matrix(p.cout, k, false),
-            Strided::matrix(k, ld, false),
-        );
-        if imgs == 1 {
-            return gemm(&g, w, cols, &[], out);
-        }
-        let mut tmp = Scratch::take::<T>(p.cout * ld);
-        let tmp = tmp.slice(p.cout * ld);
-        gemm(&g, w, cols, &[], tmp);
-        interleave(tmp, out, imgs, p.cout, pix, true);
     });
 }
 
-/// dy of an item's images as `[cout, imgs · pix]`, in `buf` (or in place when one image).
-fn item_dy<'a, T: Real>(
+/// dy of `imgs` images from `first` as `[cout, imgs · pix]`, in `buf` (or in place when one
+/// image).
+fn group_dy<'a, T: Real>(
     p: &ConvParams,
     dy: &'a [T],
     first: usize,
@@ -216,24 +241,28 @@ pub fn conv2d_input_grad<T: Real>(p: &ConvParams, dy: &[T], w: &[T], dx: &mut [T
     let (k, pix, img) = (p.taps(), p.oh() * p.ow(), p.cin * p.h * p.w);
     let dx = &mut dx[..p.n * img];
     par_chunks(dx, IMAGES_PER_ITEM * img, |item, out| {
-        let imgs = out.len() / img;
-        let ld = imgs * pix;
-        let mut buf = Scratch::take::<T>(p.cout * ld);
-        let dyi = item_dy(p, dy, item * IMAGES_PER_ITEM, imgs, &mut buf);
-        // cols[k, imgs·pix] = Wᵀ[k, cout] · dy_item[cout, imgs·pix]
-        let mut cols = Scratch::take::<T>(k * ld);
-        let cols = cols.slice(k * ld);
-        let g = mat(
-            k,
-            ld,
-            p.cout,
-            Strided::matrix(p.cout, k, true),
-            Strided::matrix(p.cout, ld, false),
-        );
-        gemm(&g, w, dyi, &[], cols);
+        let first = item * IMAGES_PER_ITEM;
         out.fill(T::zero());
-        for (j, dxi) in out.chunks_mut(img).enumerate() {
-            col2im(p, cols, ld, j * pix, dxi);
+        for (j0, gn) in groups::<T>(p, out.len() / img) {
+            let ld = gn * pix;
+            let mut buf = Scratch::take::<T>(p.cout * ld);
+            let dyg = group_dy(p, dy, first + j0, gn, &mut buf);
+            // cols[k, gn·pix] = Wᵀ[k, cout] · dy_group[cout, gn·pix]
+            let mut cols = Scratch::take::<T>(k * ld);
+            let cols = cols.slice(k * ld);
+            let g = mat(
+                k,
+                ld,
+                p.cout,
+                Strided::matrix(p.cout, k, true),
+                Strided::matrix(p.cout, ld, false),
+                false,
+            );
+            gemm(&g, w, dyg, &[], cols);
+            for j in 0..gn {
+                let dxi = &mut out[(j0 + j) * img..(j0 + j + 1) * img];
+                col2im(p, cols, ld, j * pix, dxi);
+            }
         }
     });
 }
@@ -249,23 +278,27 @@ pub fn conv2d_weight_grad<T: Real>(p: &ConvParams, x: &[T], dy: &[T], dw: &mut [
     par_chunks(partial, wl, |item, part| {
         let first = item * IMAGES_PER_ITEM;
         let imgs = IMAGES_PER_ITEM.min(p.n - first);
-        let ld = imgs * pix;
-        let mut buf = Scratch::take::<T>(p.cout * ld);
-        let dyi = item_dy(p, dy, first, imgs, &mut buf);
-        let mut cols = Scratch::take::<T>(k * ld);
-        let cols = cols.slice(k * ld);
-        for j in 0..imgs {
-            im2col(p, &x[(first + j) * img..], cols, ld, j * pix);
+        for (j0, gn) in groups::<T>(p, imgs) {
+            let ld = gn * pix;
+            let mut buf = Scratch::take::<T>(p.cout * ld);
+            let dyg = group_dy(p, dy, first + j0, gn, &mut buf);
+            let mut cols = Scratch::take::<T>(k * ld);
+            let cols = cols.slice(k * ld);
+            for j in 0..gn {
+                im2col(p, &x[(first + j0 + j) * img..], cols, ld, j * pix);
+            }
+            // dw_item[cout, k] (+)= dy_group[cout, gn·pix] · colsᵀ[gn·pix, k]; the first group
+            // overwrites the (reused, arbitrary) partial.
+            let g = mat(
+                p.cout,
+                k,
+                ld,
+                Strided::matrix(p.cout, ld, false),
+                Strided::matrix(k, ld, true),
+                j0 > 0,
+            );
+            gemm(&g, dyg, cols, &[], part);
         }
-        // dw_item[cout, k] = dy_item[cout, imgs·pix] · colsᵀ[imgs·pix, k]
-        let g = mat(
-            p.cout,
-            k,
-            ld,
-            Strided::matrix(p.cout, ld, false),
-            Strided::matrix(k, ld, true),
-        );
-        gemm(&g, dyi, cols, &[], part);
     });
     let dw = &mut dw[..wl];
     dw.fill(T::zero());
