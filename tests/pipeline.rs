@@ -154,8 +154,7 @@ fn a_diverging_run_stops_with_a_clear_error_and_keeps_its_earlier_checkpoint() {
     let tmp = std::env::temp_dir().join(format!("autorep-diverge-{}", std::process::id()));
     // A learning rate of 1e12 overflows the weights within the first epoch.
     let e = jobs::train_baseline(&d, &opts(&tmp, None, false), &data, 1e12, 0.9, 5e-4)
-        .err()
-        .expect("training at lr 1e12 must diverge")
+        .expect_err("training at lr 1e12 must diverge")
         .to_string();
     assert!(
         e.contains("diverged in epoch 1") && e.contains("learning rate"),
