@@ -3,11 +3,7 @@
 # release binary in .devbin/autorep, Vulkan's loader debs in .gl/ and the CIFAR-10 prefix in
 # .devbin/cifar-10-partial-bin.
 set -u
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-[ -f "$icd" ] && export VK_DRIVER_FILES=$icd
-export WGPU_BACKEND=vulkan
-B=.devbin/autorep
+source benches/device_env.sh
 mkdir -p /tmp/c10
 for i in 1 2 3 4 5; do ln -sf "$PWD/.devbin/cifar-10-partial-bin/data_batch_$i.first1017.bin" /tmp/c10/data_batch_$i.bin; done
 ln -sf "$PWD/.devbin/cifar-10-partial-bin/test_batch.first1017.bin" /tmp/c10/test_batch.bin

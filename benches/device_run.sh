@@ -3,12 +3,7 @@
 # GPU, with and without split-K, and the CPU step against PyTorch on two pinned cores of the same
 # machine. Expects a release binary in .devbin/autorep and Vulkan's loader debs in .gl/.
 set -u
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-[ -f "$icd" ] && export VK_DRIVER_FILES=$icd
-export WGPU_BACKEND=vulkan
-B=.devbin/autorep
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+source benches/device_env.sh
 passes() { # total ms per conv pass kind in a `bench kernels` listing
   awk '/conv2d/ {s[$1]+=$(NF-6)} END {for (k in s) printf "  %-20s %8.3f ms\n", k, s[k]}' "$1" | sort
 }

@@ -2,12 +2,8 @@
 # Tuning run on a lent GPU: the conv passes of both models under several split-K targets
 # (AUTOREP_SPLIT_TARGET, output elements per pass; 0 = never split), with the step time of each.
 set -u
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-[ -f "$icd" ] && export VK_DRIVER_FILES=$icd
-export WGPU_BACKEND=vulkan
-B=.devbin/autorep
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+source benches/device_env.sh
+$B --device gpu bench kernels --batch 128 --reps 3 > /dev/null 2>&1   # warm-up (see BENCHMARKS.md)
 for t in ${TARGETS:-0 4194304 16777216 33554432}; do
   echo "== split target $t"
   AUTOREP_SPLIT_TARGET=$t $B --device gpu bench kernels --batch 128 --reps 10 > "$OUT/kernels_split_$t.txt" 2>&1

@@ -4,8 +4,18 @@ mod common;
 use autorep_kernels::{cpu, cpu::ConvParams, launch};
 use common::{gpu, rand_vec, rel_err};
 
-fn shapes() -> Vec<ConvParams> {
-    let c = |n, cin, h, w, cout, k, stride, pad| ConvParams {
+#[allow(clippy::too_many_arguments)]
+fn conv(
+    n: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+) -> ConvParams {
+    ConvParams {
         n,
         cin,
         h,
@@ -15,7 +25,11 @@ fn shapes() -> Vec<ConvParams> {
         kw: k,
         stride,
         pad,
-    };
+    }
+}
+
+fn shapes() -> Vec<ConvParams> {
+    let c = conv;
     vec![
         c(1, 1, 1, 1, 1, 1, 1, 0),
         c(2, 3, 7, 9, 5, 3, 1, 1),
@@ -123,17 +137,7 @@ fn twin_matches_the_definition(p: &ConvParams) {
 /// weight grad with 425 taps over two column tiles), the direct kernel at strides 1 and 2, and
 /// the tiled input grad with one input channel and 5x5 taps (too many taps for the direct one).
 fn large_and_narrow_shapes() -> Vec<ConvParams> {
-    let c = |n, cin, h, w, cout, k, stride, pad| ConvParams {
-        n,
-        cin,
-        h,
-        w,
-        cout,
-        kh: k,
-        kw: k,
-        stride,
-        pad,
-    };
+    let c = conv;
     vec![
         c(3, 5, 13, 13, 70, 3, 1, 1),
         c(6, 6, 17, 17, 9, 3, 2, 1),
@@ -161,17 +165,7 @@ fn gpu_passes_match_cpu() {
 fn split_k_passes_match_cpu() {
     let Some(g) = gpu() else { return };
     g.set_split_target_for_tests(1 << 22);
-    let c = |n, cin, h, w, cout, k, stride, pad| ConvParams {
-        n,
-        cin,
-        h,
-        w,
-        cout,
-        kh: k,
-        kw: k,
-        stride,
-        pad,
-    };
+    let c = conv;
     let split = [
         c(6, 40, 9, 7, 40, 3, 1, 1),
         c(9, 70, 12, 10, 66, 3, 2, 1),

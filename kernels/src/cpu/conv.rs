@@ -182,18 +182,15 @@ fn interleave<T: Real>(src: &[T], dst: &mut [T], imgs: usize, rows: usize, pix: 
 /// y[n, co, oy, ox] = Σ_{ci,ky,kx} x[n, ci, oy·s−p+ky, ox·s−p+kx] · w[co, ci, ky, kx]
 pub fn conv2d_forward<T: Real>(p: &ConvParams, x: &[T], w: &[T], y: &mut [T]) {
     let _p = super::profile::span("conv2d_forward");
-    let (k, pix, img) = (p.taps(), p.oh() * p.ow(), p.cin * p.h * p.w);
+    let (k, pix) = (p.taps(), p.oh() * p.ow());
     let plane = p.cout * pix;
     let y = &mut y[..p.n * plane];
     par_chunks(y, IMAGES_PER_ITEM * plane, |item, out| {
         let first = item * IMAGES_PER_ITEM;
         for (j0, gn) in groups::<T>(p, out.len() / plane) {
             let ld = gn * pix;
-            let mut cols = Scratch::take::<T>(k * ld);
+            let mut cols = group_cols(p, x, first + j0, gn);
             let cols = cols.slice(k * ld);
-            for j in 0..gn {
-                im2col(p, &x[(first + j0 + j) * img..], cols, ld, j * pix);
-            }
             // Y_group[cout, gn·pix] = W[cout, k] · cols[k, gn·pix], then back to NCHW.
             let g = mat(
                 p.cout,
@@ -214,6 +211,18 @@ pub fn conv2d_forward<T: Real>(p: &ConvParams, x: &[T], w: &[T], y: &mut [T]) {
             interleave(tmp, out, gn, p.cout, pix, true);
         }
     });
+}
+
+/// The columns of `imgs` images from `first`, side by side: `[taps, imgs · pix]`.
+fn group_cols<T: Real>(p: &ConvParams, x: &[T], first: usize, imgs: usize) -> Scratch {
+    let (k, pix, img) = (p.taps(), p.oh() * p.ow(), p.cin * p.h * p.w);
+    let ld = imgs * pix;
+    let mut cols = Scratch::take::<T>(k * ld);
+    let c = cols.slice(k * ld);
+    for j in 0..imgs {
+        im2col(p, &x[(first + j) * img..], c, ld, j * pix);
+    }
+    cols
 }
 
 /// dy of `imgs` images from `first` as `[cout, imgs · pix]`, in `buf` (or in place when one
@@ -270,7 +279,7 @@ pub fn conv2d_input_grad<T: Real>(p: &ConvParams, dy: &[T], w: &[T], dx: &mut [T
 /// dw[co, ci, ky, kx] = Σ_{n, oy, ox} dy[n, co, oy, ox] · x[n, ci, oy·s−p+ky, ox·s−p+kx]
 pub fn conv2d_weight_grad<T: Real>(p: &ConvParams, x: &[T], dy: &[T], dw: &mut [T]) {
     let _p = super::profile::span("conv2d_weight_grad");
-    let (k, pix, img) = (p.taps(), p.oh() * p.ow(), p.cin * p.h * p.w);
+    let (k, pix) = (p.taps(), p.oh() * p.ow());
     let wl = p.cout * k;
     let items = p.n.div_ceil(IMAGES_PER_ITEM);
     let mut partials = Scratch::take::<T>(items * wl);
@@ -282,11 +291,8 @@ pub fn conv2d_weight_grad<T: Real>(p: &ConvParams, x: &[T], dy: &[T], dw: &mut [
             let ld = gn * pix;
             let mut buf = Scratch::take::<T>(p.cout * ld);
             let dyg = group_dy(p, dy, first + j0, gn, &mut buf);
-            let mut cols = Scratch::take::<T>(k * ld);
+            let mut cols = group_cols(p, x, first + j0, gn);
             let cols = cols.slice(k * ld);
-            for j in 0..gn {
-                im2col(p, &x[(first + j0 + j) * img..], cols, ld, j * pix);
-            }
             // dw_item[cout, k] (+)= dy_group[cout, gn·pix] · colsᵀ[gn·pix, k]; the first group
             // overwrites the (reused, arbitrary) partial.
             let g = mat(

@@ -212,6 +212,29 @@ pub fn conv2d_output_splits(gpu: &Gpu, p: &ConvParams) -> Result<(usize, usize)>
     Ok((forward, input_grad))
 }
 
+/// A forward or input-gradient pass split over K: every split writes its whole output (`len`
+/// floats, laid out as `out`) into its own plane of a pooled scratch buffer, then the planes
+/// are summed into `out` in a fixed order.
+fn split_k_pass(
+    gpu: &Gpu,
+    (kern, grid): (&Kernel, [u32; 3]),
+    prm: &[u32],
+    [a, b]: [&GpuBuffer; 2],
+    splits: usize,
+    out: &GpuBuffer,
+    len: usize,
+) -> Result<()> {
+    let planes = gpu.alloc((splits * len) as u64 * 4)?;
+    gpu.dispatch(
+        kern,
+        &[],
+        prm,
+        &[a.into(), b.into(), (&planes).into()],
+        grid,
+    )?;
+    super::sum_mid(gpu, 1, splits, len, 1.0, &planes, out)
+}
+
 /// K elements per split, a whole number of the shader's slices.
 fn k_per_split(k: usize, splits: usize) -> usize {
     k.div_ceil(splits).div_ceil(TILE_K) * TILE_K
@@ -231,7 +254,6 @@ pub fn conv2d_forward(
     let (m, n, k) = (p.n * p.oh() * p.ow(), p.cout, p.taps());
     let (splits, _) = conv2d_output_splits(gpu, p)?;
     if splits > 1 {
-        let planes = gpu.alloc((splits * p.y_len()) as u64 * 4)?;
         let prm = params(
             p,
             0,
@@ -243,15 +265,8 @@ pub fn conv2d_forward(
             [0, 0, 0],
             p.y_len(),
         );
-        let (kern, grid) = kernel(gpu, m, n, splits);
-        gpu.dispatch(
-            kern,
-            &[],
-            &prm,
-            &[x.into(), w.into(), (&planes).into()],
-            grid,
-        )?;
-        return super::sum_mid(gpu, 1, splits, p.y_len(), 1.0, &planes, y);
+        let launch = kernel(gpu, m, n, splits);
+        return split_k_pass(gpu, launch, &prm, [x, w], splits, y, p.y_len());
     }
     for (first, nb) in chunks(p.n, per) {
         let q = p.with_batch(nb);
@@ -281,20 +296,12 @@ pub fn conv2d_input_grad(
     let direct = direct_input_grad(p);
     let (_, splits) = conv2d_output_splits(gpu, p)?;
     if splits > 1 {
-        let planes = gpu.alloc((splits * p.x_len()) as u64 * 4)?;
         let (m, k) = (p.n * p.h * p.w, p.cout * p.kh * p.kw);
         let k_split = k_per_split(phase_k(p), splits);
         let prm = params(p, 1, m, p.cin, k, k_split, 0, [0, 0, 0], p.x_len());
         let rows = p.n * p.h.div_ceil(s) * p.w.div_ceil(s);
-        let (kern, grid) = kernel(gpu, rows, p.cin, s * s * splits);
-        gpu.dispatch(
-            kern,
-            &[],
-            &prm,
-            &[dy.into(), w.into(), (&planes).into()],
-            grid,
-        )?;
-        return super::sum_mid(gpu, 1, splits, p.x_len(), 1.0, &planes, dx);
+        let launch = kernel(gpu, rows, p.cin, s * s * splits);
+        return split_k_pass(gpu, launch, &prm, [dy, w], splits, dx, p.x_len());
     }
     for (first, nb) in chunks(p.n, per) {
         let q = p.with_batch(nb);
