@@ -339,7 +339,10 @@ fn wgrad_split_tuning() -> (usize, usize) {
     *TUNING.get_or_init(|| {
         let parsed = std::env::var("AUTOREP_WGRAD_SPLIT").ok().and_then(|v| {
             let (f, k) = v.split_once(',')?;
-            Some((f.trim().parse().ok()?, k.trim().parse::<usize>().ok()?.max(TILE_K)))
+            Some((
+                f.trim().parse().ok()?,
+                k.trim().parse::<usize>().ok()?.max(TILE_K),
+            ))
         });
         parsed.unwrap_or((WGRAD_SPLIT_FACTOR, WGRAD_MIN_K_PER_SPLIT))
     })
@@ -353,9 +356,7 @@ pub fn conv2d_weight_grad_splits(gpu: &Gpu, p: &ConvParams) -> (usize, usize) {
     let by_memory =
         ((MAX_PARTIAL_BYTES as u64).min(gpu.max_binding()) as usize / (m * n * 4)).max(1);
     let (factor, min_k) = wgrad_split_tuning();
-    let want = (gpu.split_target() * factor)
-        .div_ceil(m * n)
-        .min(k / min_k);
+    let want = (gpu.split_target() * factor).div_ceil(m * n).min(k / min_k);
     let splits = k
         .div_ceil(K_PER_SPLIT)
         .clamp(1, 64)
