@@ -265,22 +265,12 @@ fn depth(g: Geo, k: u32) -> Depth {
     return d;
 }
 
-// The gathered operand is x or dy in src_a, except in mode 2 (x in src_b); B is the other one.
-fn gather_a(i: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
+// Four elements of src_a (or src_b), zero where not ok. The gathered operand A is x or dy in
+// src_a, except in mode 2 (x in src_b); B is the other one.
+fn gather(i: vec4<u32>, ok: vec4<bool>, from_a: bool) -> vec4<f32> {
     let j = select(vec4<u32>(0u), i, ok);
     var v: vec4<f32>;
-    if mode == 2u {
-        v = vec4<f32>(src_b[j.x], src_b[j.y], src_b[j.z], src_b[j.w]);
-    } else {
-        v = vec4<f32>(src_a[j.x], src_a[j.y], src_a[j.z], src_a[j.w]);
-    }
-    return select(vec4<f32>(0.0), v, ok);
-}
-
-fn gather_b(i: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
-    let j = select(vec4<u32>(0u), i, ok);
-    var v: vec4<f32>;
-    if mode == 2u {
+    if from_a {
         v = vec4<f32>(src_a[j.x], src_a[j.y], src_a[j.z], src_a[j.w]);
     } else {
         v = vec4<f32>(src_b[j.x], src_b[j.y], src_b[j.z], src_b[j.w]);
@@ -290,11 +280,11 @@ fn gather_b(i: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
 
 fn stage_a(g: Geo, r: Rows, d: Depth, word: u32) {
     let ok = (r.y + d.ay < vec4<u32>(g.ly)) & (r.x + d.ax < vec4<u32>(g.lx));
-    As[word] = gather_a(r.base + d.a, ok);
+    As[word] = gather(r.base + d.a, ok, mode != 2u);
 }
 
 fn stage_b(c: Cols, d: Depth, word: u32) {
-    Bs[word] = gather_b(c.base + d.b, c.ok & vec4<bool>(d.ok));
+    Bs[word] = gather(c.base + d.b, c.ok & vec4<bool>(d.ok), mode == 2u);
 }
 
 // A quad of rows: acc[2r + j] holds row r of the quad times column quad j.

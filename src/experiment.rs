@@ -902,14 +902,7 @@ pub fn run(device: &Device, cfg: &Config, opts: &RunOptions) -> Result<Summary> 
         device,
     )?;
     if !opts.quiet {
-        println!(
-            "device: {}; {} ({} train, {} test images); model {}",
-            device.describe(),
-            data.name,
-            data.train.len(),
-            data.test.len(),
-            e.model
-        );
+        println!("{}", data.banner(device, Some(&e.model)));
     }
     run_with_data(device, cfg, &data, opts)
 }

@@ -759,14 +759,7 @@ fn job_setup(job: &JobArgs, device: &Device) -> anyhow::Result<(jobs::JobOptions
         device,
     )?;
     if !job.quiet {
-        println!(
-            "device: {}; {} ({} train, {} test images); model {}",
-            device.describe(),
-            data.name,
-            data.train.len(),
-            data.test.len(),
-            job.model
-        );
+        println!("{}", data.banner(device, Some(&job.model)));
     }
     let o = jobs::JobOptions {
         model: job.model.clone(),
@@ -1124,13 +1117,7 @@ fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| experiment::default_data_dir(&dataset));
     let data = experiment::load_data(&dataset, &dir, a.limit_train, a.limit_test, &device)?;
     if !a.quiet {
-        println!(
-            "device: {}; {} ({} train, {} test images)",
-            device.describe(),
-            data.name,
-            data.train.len(),
-            data.test.len()
-        );
+        println!("{}", data.banner(&device, None));
     }
     let replace = ReplaceStage {
         budget: budgets[0].clone(),

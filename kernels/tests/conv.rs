@@ -265,80 +265,13 @@ fn weight_grad_split_k_matches_cpu_on_a_long_reduction() {
 fn conv_passes_chunk_over_the_batch_under_a_binding_limit() {
     let Some(g) = gpu() else { return };
     g.set_max_binding_for_tests(4096);
-    for p in [
-        ConvParams {
-            n: 7,
-            cin: 3,
-            h: 9,
-            w: 9,
-            cout: 5,
-            kh: 3,
-            kw: 3,
-            stride: 1,
-            pad: 1,
-        },
-        ConvParams {
-            n: 5,
-            cin: 4,
-            h: 10,
-            w: 10,
-            cout: 3,
-            kh: 3,
-            kw: 3,
-            stride: 2,
-            pad: 1,
-        },
-        ConvParams {
-            n: 6,
-            cin: 5,
-            h: 9,
-            w: 9,
-            cout: 4,
-            kh: 1,
-            kw: 1,
-            stride: 2,
-            pad: 0,
-        },
-    ] {
+    let shapes = [
+        conv(7, 3, 9, 9, 5, 3, 1, 1),
+        conv(5, 4, 10, 10, 3, 3, 2, 1),
+        conv(6, 5, 9, 9, 4, 1, 2, 0),
+    ];
+    for p in &shapes {
         assert!(p.x_len() * 4 > 4096, "the input must need chunking");
-        let (x, w, dy) = (
-            rand_vec(1, p.x_len()),
-            rand_vec(2, p.w_len()),
-            rand_vec(3, p.y_len()),
-        );
-        let (bx, bw, bdy) = (
-            g.upload(&x).unwrap(),
-            g.upload(&w).unwrap(),
-            g.upload(&dy).unwrap(),
-        );
-        // Outputs start as garbage: every pass must write every element (also the input-grad
-        // pixels that no tap reaches, e.g. three in four for a 1x1 stride-2 kernel), and the
-        // split-K scratch must not leak old sums.
-        let junk = |n: usize| g.upload(&vec![7.5f32; n]).unwrap();
-        let (by, bdx, bdw) = (junk(p.y_len()), junk(p.x_len()), junk(p.w_len()));
-        let scratch = junk(launch::conv2d_weight_grad_splits(&g, &p).1);
-        launch::conv2d_forward(&g, &p, &bx, &bw, &by).unwrap();
-        launch::conv2d_input_grad(&g, &p, &bdy, &bw, &bdx).unwrap();
-        launch::conv2d_weight_grad(&g, &p, &bx, &bdy, &scratch, &bdw).unwrap();
-        let (mut y, mut dx, mut dw) = (
-            vec![0f32; p.y_len()],
-            vec![0f32; p.x_len()],
-            vec![0f32; p.w_len()],
-        );
-        cpu::conv2d_forward(&p, &x, &w, &mut y);
-        cpu::conv2d_input_grad(&p, &dy, &w, &mut dx);
-        cpu::conv2d_weight_grad(&p, &x, &dy, &mut dw);
-        assert!(
-            rel_err(&g.read_f32(&by, 0, p.y_len()).unwrap(), &y) <= 1e-4,
-            "{p:?} forward"
-        );
-        assert!(
-            rel_err(&g.read_f32(&bdx, 0, p.x_len()).unwrap(), &dx) <= 1e-4,
-            "{p:?} input grad"
-        );
-        assert!(
-            rel_err(&g.read_f32(&bdw, 0, p.w_len()).unwrap(), &dw) <= 1e-4,
-            "{p:?} weight grad"
-        );
     }
+    passes_match_cpu(&g, shapes.into_iter());
 }

@@ -25,6 +25,18 @@ pub struct Data {
 }
 
 impl Data {
+    /// The line a run prints first: device, dataset and its sizes (and the model, if given).
+    pub fn banner(&self, device: &Device, model: Option<&str>) -> String {
+        let model = model.map(|m| format!("; model {m}")).unwrap_or_default();
+        format!(
+            "device: {}; {} ({} train, {} test images){model}",
+            device.describe(),
+            self.name,
+            self.train.len(),
+            self.test.len()
+        )
+    }
+
     /// Train and test splits of `dataset`, placed on `device`.
     pub fn new(
         device: &Device,
