@@ -71,7 +71,56 @@ fn ramp(n: usize, period: usize) -> Vec<f32> {
 }
 
 /// Time C = A·B (row-major, f32).
+/// Memory the machine can still give, from /proc/meminfo (None where unknown).
+fn available_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Refuse a GEMM whose operands cannot be allocated, before allocating anything: each
+/// operand must fit the adapter's largest buffer, and all three the host's free memory.
+pub fn check_gemm_size(device: &Device, m: usize, n: usize, k: usize) -> Result<()> {
+    let too_big = |what: String| {
+        crate::Error::Invalid(format!("GEMM {m}x{n}x{k}: {what}: choose smaller sizes"))
+    };
+    let mut total = 0u64;
+    for (name, a, b) in [("A", m, k), ("B", k, n), ("C", m, n)] {
+        let bytes = (a as u64)
+            .checked_mul(b as u64)
+            .and_then(|e| e.checked_mul(4))
+            .ok_or_else(|| {
+                too_big(format!(
+                    "operand {name} has more elements than memory can hold"
+                ))
+            })?;
+        if let Device::Gpu(g) = device {
+            let max = g.limits().max_buffer_size;
+            if bytes > max {
+                return Err(too_big(format!(
+                    "operand {name} needs {} MiB, the adapter's largest buffer is {} MiB",
+                    bytes >> 20,
+                    max >> 20
+                )));
+            }
+        }
+        total = total.saturating_add(bytes);
+    }
+    if let Some(free) = available_bytes() {
+        if total > free {
+            return Err(too_big(format!(
+                "the operands need {} MiB, the machine has {} MiB free",
+                total >> 20,
+                free >> 20
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn gemm(device: &Device, m: usize, n: usize, k: usize, reps: usize) -> Result<GemmResult> {
+    check_gemm_size(device, m, n, k)?;
     let p = GemmParams::dense(m, n, k, false, false);
     let (a, b) = (ramp(m * k, 17), ramp(k * n, 13));
     let median_s = match device {
@@ -178,16 +227,15 @@ impl KernelTiming {
         }
     }
 
-    pub fn json(&self) -> String {
-        let num = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.4}"));
-        format!(
-            "{{\"kernel\":\"{}\",\"shape\":\"{}\",\"median_ms\":{:.6},\"gflops\":{},\"gbps\":{}}}",
-            self.kernel,
-            self.shape,
-            self.median_s * 1e3,
-            num(self.gflops),
-            num(self.gbps)
-        )
+    /// The row as a JSON object (milliseconds, GFLOP/s, GB/s).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kernel": self.kernel,
+            "shape": self.shape,
+            "median_ms": self.median_s * 1e3,
+            "gflops": self.gflops,
+            "gbps": self.gbps,
+        })
     }
 }
 

@@ -151,6 +151,48 @@ pub fn estimate(
     }
 }
 
+/// Cost of a network from its activation sites, each as (name, ReLUs kept, activations):
+/// the one place the ReLU and polynomial layer counts are derived from a mask.
+pub fn estimate_sites(
+    p: &Protocol,
+    sites: &[(String, usize, usize)],
+    bandwidth_bytes_per_s: f64,
+    rtt_s: f64,
+) -> CostReport {
+    let relus: usize = sites.iter().map(|s| s.1).sum();
+    let total: usize = sites.iter().map(|s| s.2).sum();
+    let relu_layers = sites.iter().filter(|s| s.1 > 0).count();
+    let poly_layers = sites.iter().filter(|s| s.1 < s.2).count();
+    estimate(
+        p,
+        relus as u64,
+        total.saturating_sub(relus) as u64,
+        relu_layers,
+        poly_layers,
+        bandwidth_bytes_per_s,
+        rtt_s,
+    )
+}
+
+/// Sites of a network with no mask at hand: `relus` of the model's ReLUs kept, assumed spread
+/// over every site (so each site keeps some ReLUs and, unless all are kept, has polynomials).
+pub fn assumed_sites(model_sites: &[(String, usize)], relus: usize) -> Vec<(String, usize, usize)> {
+    let total: usize = model_sites.iter().map(|s| s.1).sum();
+    model_sites
+        .iter()
+        .map(|(name, n)| {
+            let kept = if relus >= total {
+                *n
+            } else {
+                // At least one ReLU per site while any are kept, the rest in proportion.
+                ((relus as f64 * *n as f64 / total.max(1) as f64).round() as usize)
+                    .clamp((relus > 0) as usize, n.saturating_sub(1))
+            };
+            (name.clone(), kept, *n)
+        })
+        .collect()
+}
+
 impl CostReport {
     /// A small human-readable block, one quantity per line.
     pub fn table(&self) -> String {

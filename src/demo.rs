@@ -175,24 +175,18 @@ impl Default for PipelineDemo {
     }
 }
 
-/// One row of the demo's final table.
+/// One row of the demo's final table: the evaluated result and its CrypTen communication.
 #[derive(Debug, Clone)]
 pub struct DemoRow {
-    pub method: String,
-    pub relus: u64,
-    pub relu_total: usize,
-    pub top1: f32,
+    pub label: String,
+    pub row: crate::experiment::Row,
     pub crypten_bytes: f64,
 }
 
-/// The whole pipeline on the embedded Fashion-MNIST subset with the small ResNet: baseline →
-/// AutoReP (DaPa) and its identity ablation → SNL, all at the same budget, each evaluated
-/// from its best checkpoint.
-pub fn pipeline_demo(device: &Device, d: &PipelineDemo) -> Result<Vec<DemoRow>> {
-    use crate::autorep::ReplaceConfig;
+/// The embedded Fashion-MNIST subset (4,000 training and 1,000 test images) on `device`,
+/// or its first `limit` images.
+pub fn embedded_data(device: &Device, limit: Option<(usize, usize)>) -> Result<crate::train::Data> {
     use crate::data::{idx_pair_from_bytes, Dataset};
-    use crate::train::jobs::{self, Data, JobOptions};
-    use crate::train::StageConfig;
     let mut train = idx_pair_from_bytes(
         "train-images (embedded)",
         FM_TRAIN_IMAGES,
@@ -207,19 +201,26 @@ pub fn pipeline_demo(device: &Device, d: &PipelineDemo) -> Result<Vec<DemoRow>> 
         FM_TEST_LABELS,
         10,
     )?;
-    if let Some((a, b)) = d.limit {
+    if let Some((a, b)) = limit {
         train = train.subset(..a.min(train.len()));
         test = test.subset(..b.min(test.len()));
     }
-    let data = Data::new(device, Dataset::FashionMnist, train, test)?;
-    let opts = |name: &str, epochs| JobOptions {
-        model: "small".into(),
-        epochs,
-        batch: d.batch,
-        seed: 2,
+    crate::train::Data::new(device, Dataset::FashionMnist, train, test)
+}
+
+/// The whole pipeline on the embedded Fashion-MNIST subset with the small ResNet: baseline →
+/// AutoReP (DaPa) and its identity ablation → SNL, all at the same budget, each through the
+/// stage driver into `OUT/<stage>` (started over each time) and evaluated from its result.
+/// Writes `OUT/summary.json`.
+pub fn pipeline_demo(device: &Device, d: &PipelineDemo) -> Result<Vec<DemoRow>> {
+    use crate::experiment::report;
+    use crate::train::config::{ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig};
+    use crate::train::{run_stage, Existing, RunOptions};
+    let data = embedded_data(device, d.limit)?;
+    let opts = |name: &str| RunOptions {
         out: d.out.join(name),
+        existing: Existing::Overwrite,
         quiet: d.quiet,
-        resume: false,
         stop_after: None,
     };
     let say = |s: &str| {
@@ -232,126 +233,114 @@ pub fn pipeline_demo(device: &Device, d: &PipelineDemo) -> Result<Vec<DemoRow>> 
         data.train.len(),
         data.test.len()
     ));
-    let base = jobs::train_baseline(
+    let _lock = crate::train::run_dir::FolderLock::acquire(&d.out)?;
+    let train = TrainConfig {
+        epochs: d.baseline_epochs,
+        batch: d.batch,
+        lr: 0.05,
+        ..TrainConfig::default()
+    };
+    let base = run_stage(
         device,
-        &opts("baseline", d.baseline_epochs),
         &data,
-        0.05,
-        0.9,
-        5e-4,
+        Some("small"),
+        StageConfig::Train(train),
+        &opts("baseline"),
     )?;
-    let baseline = d.out.join("baseline").join("best.safetensors");
+    let baseline = base.best_path.clone();
     let total = base.relu_total;
     let budget = ((total as f64) * d.budget_fraction).round() as usize;
-    let stage = StageConfig {
+    let replace = ReplaceStageConfig {
+        baseline: baseline.clone(),
         epochs: d.replace_epochs,
         batch: d.batch,
-        weight_lr: 1e-3,
-        gate_lr: 0.01,
-        kd_temperature: 4.0,
-        finetune_epochs: 0,
-        finetune_lr: 1e-3,
-        seed: 2,
-    };
-    let fast = |cfg: ReplaceConfig| ReplaceConfig {
         lambda: 20.0,
-        h_init: (0.0, 0.05),
-        ..cfg
+        h_init: [0.0, 0.05],
+        mask_lr: 0.01,
+        ..ReplaceStageConfig::new(budget)
     };
-    let runs: Vec<(&str, &str, ReplaceConfig, StageConfig)> = vec![
+    let runs: Vec<(&str, &str, StageConfig)> = vec![
         (
             "AutoReP (DaPa, degree 2)",
             "autorep",
-            fast(ReplaceConfig::autorep(budget)),
-            stage.clone(),
+            StageConfig::Replace(replace.clone()),
         ),
         (
             "AutoReP, identity replacement",
             "identity",
-            fast(ReplaceConfig::identity(budget)),
-            stage.clone(),
+            StageConfig::Replace(ReplaceStageConfig {
+                identity: true,
+                ..replace
+            }),
         ),
         (
             "SNL",
             "snl",
-            ReplaceConfig {
-                lambda: 1e-4,
-                ..ReplaceConfig::snl(budget)
-            },
-            StageConfig {
+            StageConfig::Snl(SnlConfig {
+                baseline,
                 epochs: d.snl_epochs,
-                gate_lr: 1e-3,
+                batch: d.batch,
+                lambda: 1e-4,
                 finetune_epochs: d.finetune_epochs,
                 finetune_lr: 1e-2,
-                ..stage.clone()
-            },
+                ..SnlConfig::new(budget)
+            }),
         ),
     ];
-    let mut rows = vec![];
     let crypten = crate::cost::Protocol::crypten();
-    let cost = |relus: u64, layers: usize| {
-        let polys = total as u64 - relus;
-        crate::cost::estimate(
+    let with_cost = |label: &str, row: report::Row| {
+        let c = crate::cost::estimate(
             &crypten,
-            relus,
-            polys,
-            layers,
-            if polys > 0 { layers } else { 0 },
+            row.relus,
+            row.relu_total as u64 - row.relus,
+            0,
+            0,
             crate::cost::LAN_BANDWIDTH_BYTES_PER_S,
             crate::cost::LAN_RTT_S,
-        )
-        .comm_bytes
+        );
+        DemoRow {
+            label: label.into(),
+            row,
+            crypten_bytes: c.comm_bytes,
+        }
     };
-    let sites = crate::models::build("small", &Device::Cpu, 1, 28, 10, 0)?
-        .sites()
-        .len();
-    let r = jobs::eval(device, &baseline, &data)?;
-    rows.push(DemoRow {
-        method: "all-ReLU baseline".into(),
-        relus: r.relus,
-        relu_total: total,
-        top1: r.top1,
-        crypten_bytes: cost(r.relus, sites),
-    });
-    for (method, dir, cfg, st) in runs {
+    let mut rows = vec![with_cost(
+        "all-ReLU baseline",
+        report::row(device, &data, "baseline", &base)?,
+    )];
+    for (label, dir, stage) in runs {
         say(&format!(
-            "== {method} at {budget} ReLUs ({:.1}% of {total})",
+            "== {label} at {budget} ReLUs ({:.1}% of {total})",
             100.0 * d.budget_fraction
         ));
-        jobs::replace(
-            device,
-            &opts(dir, st.epochs),
-            &data,
-            &baseline,
-            cfg,
-            &st,
-            true,
-        )?;
-        let r = jobs::eval(device, &d.out.join(dir).join("best.safetensors"), &data)?;
-        rows.push(DemoRow {
-            method: method.into(),
-            relus: r.relus,
-            relu_total: total,
-            top1: r.top1,
-            crypten_bytes: cost(r.relus, sites),
-        });
+        let method = crate::experiment::method(&stage);
+        let o = run_stage(device, &data, None, stage, &opts(dir))?;
+        rows.push(with_cost(label, report::row(device, &data, method, &o)?));
     }
+    let all: Vec<report::Row> = rows.iter().map(|r| r.row.clone()).collect();
+    report::write(&d.out.join("summary.json"), &report::json(&all))?;
     Ok(rows)
 }
 
 /// The demo's final table, one line per method.
 pub fn demo_table(rows: &[DemoRow]) -> String {
     let mut s = format!(
-        "{:<32} {:>8} {:>8} {:>9} {:>16}\n",
-        "method", "ReLUs", "kept", "top-1", "CrypTen comm"
+        "{:<32} {:>8} {:>8} {:<13} {:>9} {:>16}\n",
+        "method", "ReLUs", "kept", "budget met by", "top-1", "CrypTen comm"
     );
     for r in rows {
+        let how = match (r.row.budget, r.row.reached_by_selection) {
+            (None, _) => "-".to_string(),
+            (Some(_), true) => "selection".to_string(),
+            (Some(_), false) => "projection".to_string(),
+        };
         s.push_str(&format!(
-            "{:<32} {:>8} {:>7.2}% {:>8.2}% {:>13.2} MB\n",
-            r.method,
-            r.relus,
-            100.0 * r.relus as f64 / r.relu_total.max(1) as f64,
-            100.0 * r.top1,
+            "{:<32} {:>8} {:>7.2}% {:<13} {:>8.2}% {:>13.2} MB\n",
+            r.label,
+            r.row.relus,
+            100.0 * r.row.relus as f64 / r.row.relu_total.max(1) as f64,
+            how,
+            100.0 * r.row.top1,
             r.crypten_bytes / 1e6
         ));
     }

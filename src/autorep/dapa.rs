@@ -188,7 +188,8 @@ pub fn faithful_coeffs(
 /// The counter counts full forward passes, validation included, and stops at `limit`; a refit
 /// happens in place, before the polynomial is applied, whenever counter % period == 0 and
 /// counter < limit. With the defaults that is passes 10, 20, …, 500: 50 refits, none at 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RefitSchedule {
     pub period: u64,
     pub limit: u64,

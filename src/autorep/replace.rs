@@ -10,7 +10,8 @@ use rand::{Rng, SeedableRng};
 use std::rc::Rc;
 
 /// What replaces a switched-off ReLU, and how gates are learned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Method {
     /// AutoReP: binary mask by hysteresis on h, STE, budget hinge; DaPa polynomial.
     AutoRep,
@@ -20,7 +21,8 @@ pub enum Method {
     Snl,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Granularity {
     /// One gate per activation element (the paper).
     Pixel,
@@ -42,7 +44,8 @@ impl Granularity {
 }
 
 /// How DaPa coefficients are installed (autorep-method.md §2.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Polynomial {
     /// Exact fit from the measured statistics before replacement training, then trained.
     Clean,
@@ -51,7 +54,47 @@ pub enum Polynomial {
     Faithful,
 }
 
+impl Granularity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Granularity::Pixel => "pixel",
+            Granularity::Channel => "channel",
+        }
+    }
+}
+
+impl std::str::FromStr for Granularity {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Granularity::from_name(s)
+    }
+}
+
+impl std::str::FromStr for Polynomial {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Polynomial::from_name(s)
+    }
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::AutoRep => "autorep",
+            Method::Identity => "identity",
+            Method::Snl => "snl",
+        }
+    }
+}
+
 impl Polynomial {
+    pub fn name(self) -> &'static str {
+        match self {
+            Polynomial::Clean => "clean",
+            Polynomial::Faithful => "faithful",
+        }
+    }
+
     /// `clean` or `faithful`, as written on the command line and in configs.
     pub fn from_name(name: &str) -> Result<Polynomial> {
         match name {
@@ -64,7 +107,8 @@ impl Polynomial {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReplaceConfig {
     pub method: Method,
     /// ReLUs to keep (B).
@@ -124,6 +168,45 @@ impl ReplaceConfig {
             ..Self::autorep(budget)
         }
     }
+
+    /// Every number finite and in range: a NaN λ or τ would train silently into NaN gates.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str, v: f64, need: &str| {
+            Err(Error::Invalid(format!(
+                "{what} {v} is invalid: it must be {need}"
+            )))
+        };
+        for (what, v) in [
+            ("lambda", self.lambda),
+            ("tau", self.tau),
+            ("snl threshold", self.snl_threshold),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(what, v as f64, "a finite number ≥ 0");
+            }
+        }
+        for (what, v) in [("s1", self.s1), ("s2", self.s2)] {
+            if !v.is_finite() {
+                return bad(what, v as f64, "finite");
+            }
+        }
+        if !(self.var_min.is_finite() && self.var_min > 0.0) {
+            return bad("var_min", self.var_min, "a finite number > 0");
+        }
+        let (a, b) = self.h_init;
+        if !(a.is_finite() && b.is_finite() && a <= b) {
+            return Err(Error::Invalid(format!(
+                "h_init [{a}, {b}] is invalid: two finite numbers, the first not above the second"
+            )));
+        }
+        if !(1..=2).contains(&self.degree) {
+            return Err(Error::Invalid(format!(
+                "polynomial degree {} is not supported by the gate: use 1 or 2",
+                self.degree
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// A model whose sites are gated, with the state that drives them.
@@ -175,9 +258,7 @@ impl Replacement {
                 cfg.degree
             )));
         }
-        if cfg.tau < 0.0 || cfg.lambda < 0.0 {
-            return Err(Error::Invalid("tau and lambda must be non-negative".into()));
-        }
+        cfg.validate()?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
         let s2 = if cfg.degree == 2 && cfg.method == Method::AutoRep {
             cfg.s2
@@ -267,11 +348,57 @@ impl Replacement {
         }
     }
 
-    /// Call before every full forward pass: updates every mask from its h (hysteresis),
+    /// Call before every training forward pass: updates every mask from its h (hysteresis),
     /// recounts the ReLUs exactly on the device, and applies a scheduled DaPa refit. Returns
     /// the context the forward pass must use.
     pub fn begin_forward(&mut self, model: &dyn Model, train: bool) -> Result<ForwardCtx> {
         self.passes += 1;
+        self.sync(model)?;
+        if self.cfg.method == Method::AutoRep
+            && self.cfg.polynomial == Polynomial::Faithful
+            && !self.frozen
+            && self.cfg.refit.refit_now(self.passes)
+        {
+            self.refit(model, Polynomial::Faithful)?;
+        }
+        Ok(ForwardCtx {
+            train,
+            counter: Some(self.counter.clone()),
+            stats_momentum: self.stats_momentum,
+        })
+    }
+
+    /// The context of an evaluation pass: the masks as they are, nothing updated (evaluation
+    /// is pure; call [`Replacement::sync`] first so the masks reflect the latest h).
+    pub fn eval_ctx(&self) -> ForwardCtx {
+        ForwardCtx {
+            train: false,
+            counter: Some(self.counter.clone()),
+            stats_momentum: self.stats_momentum,
+        }
+    }
+
+    /// The official refit clock counts evaluation passes too: advance it by `passes` and
+    /// apply the refit a scheduled pass among them would have made. Evaluation never updates
+    /// the running statistics a refit reads, so one refit after the passes gives the
+    /// coefficients the official code ends them with.
+    pub fn advance_clock(&mut self, model: &dyn Model, passes: u64) -> Result<()> {
+        let due = (self.passes + 1..=self.passes + passes).any(|p| self.cfg.refit.refit_now(p));
+        self.passes += passes;
+        if due
+            && self.cfg.method == Method::AutoRep
+            && self.cfg.polynomial == Polynomial::Faithful
+            && !self.frozen
+        {
+            self.refit(model, Polynomial::Faithful)?;
+        }
+        Ok(())
+    }
+
+    /// Bring every mask up to date with its h (hysteresis; idempotent) and recount the ReLUs
+    /// exactly. After the last training batch of an epoch the optimizer has moved h once
+    /// more: this makes the mask that is counted, evaluated and saved one and the same.
+    pub fn sync(&mut self, model: &dyn Model) -> Result<()> {
         self.counter.reset()?;
         for site in model.sites() {
             let g = Self::gated(site);
@@ -286,18 +413,7 @@ impl Replacement {
                 Method::Snl => self.counter.add(&p, &g.mask, self.cfg.snl_threshold)?,
             }
         }
-        if self.cfg.method == Method::AutoRep
-            && self.cfg.polynomial == Polynomial::Faithful
-            && !self.frozen
-            && self.cfg.refit.refit_now(self.passes)
-        {
-            self.refit(model, Polynomial::Faithful)?;
-        }
-        Ok(ForwardCtx {
-            train,
-            counter: Some(self.counter.clone()),
-            stats_momentum: self.stats_momentum,
-        })
+        Ok(())
     }
 
     /// Install DaPa coefficients on every site from its running statistics.

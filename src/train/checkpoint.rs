@@ -1,22 +1,132 @@
 //! Checkpoints in safetensors: every tensor of a run (weights, BN statistics, gate state,
-//! optimizer state) plus string metadata (model, dataset, stage, epoch, config). Written to a
+//! optimizer state) plus one typed metadata value ([`Meta`]: model, dataset, the stage's whole
+//! configuration, progress, checksums). Written to a
 //! temporary file and renamed, so a killed run never leaves a torn checkpoint.
 
+use super::config::StageConfig;
+use crate::autorep::ReplaceConfig;
 use crate::models::Model;
 use crate::nn::{Optimizer, SiteMode};
 use crate::{Error, Result, Tensor};
 use safetensors::tensor::{Dtype, TensorView};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
 
-#[derive(Debug, Clone, Default)]
+/// The version of [`Meta`]; a checkpoint of another version is refused by name.
+pub const FORMAT: u32 = 2;
+/// The one safetensors metadata key this program writes: [`Meta`] as JSON.
+pub const META_KEY: &str = "autorep";
+
+/// Everything about a checkpoint besides its tensors, stored as one JSON value and read back
+/// strictly: an unknown, missing or malformed field is an error naming it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    pub format: u32,
+    pub model: String,
+    pub dataset: String,
+    pub channels: usize,
+    pub input: usize,
+    pub classes: usize,
+    /// The stage that wrote it, with its whole configuration.
+    pub config: StageConfig,
+    pub progress: Progress,
+    /// The gates' configuration and state, when the model has gated sites.
+    pub replacement: Option<GateState>,
+    /// Optimizer steps taken (with the `opt.*` tensors), in `last` checkpoints.
+    pub optimizer_steps: Option<u64>,
+    /// FNV-1a 64 of every tensor's bytes, verified on load.
+    #[serde(default)]
+    pub checksums: BTreeMap<String, String>,
+}
+
+/// How gated sites were installed, and their clocks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateState {
+    pub config: ReplaceConfig,
+    /// Forward passes so far (the faithful DaPa refit clock).
+    pub passes: u64,
+    /// Masks fixed (finetuning; SNL's α binarised).
+    pub frozen: bool,
+}
+
+/// Which part of a stage an epoch belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Training, replacement or SNL selection.
+    Main,
+    /// SNL's finetune after binarisation.
+    Finetune,
+}
+
+/// The best epoch so far.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Best {
+    pub epoch: usize,
+    pub top1: f32,
+}
+
+/// Where a stage is: what its driver needs to resume it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Progress {
+    /// Epochs completed, over all phases.
+    pub epochs_done: usize,
+    pub phase: Phase,
+    /// Epochs completed in the current phase.
+    pub phase_epochs: usize,
+    pub best: Option<Best>,
+    /// Epochs whose mask ended over the budget.
+    pub over_budget_epochs: usize,
+    /// SNL selection: the lowest count so far.
+    pub snl_lowest: Option<u64>,
+    /// Gates switched off by a projection to meet the budget (a projected network).
+    pub projected_gates: usize,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            epochs_done: 0,
+            phase: Phase::Main,
+            phase_epochs: 0,
+            best: None,
+            over_budget_epochs: 0,
+            snl_lowest: None,
+            projected_gates: 0,
+        }
+    }
+}
+
+/// FNV-1a over 64 bits: detects a flipped byte, needs no dependency, ~1 GB/s.
+pub fn checksum(data: &[f32]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytemuck::cast_slice::<f32, u8>(data) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+#[derive(Debug, Clone)]
 pub struct Checkpoint {
     pub tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
-    pub meta: BTreeMap<String, String>,
+    pub meta: Meta,
 }
 
 impl Checkpoint {
+    pub fn new(meta: Meta) -> Checkpoint {
+        Checkpoint {
+            tensors: BTreeMap::new(),
+            meta,
+        }
+    }
+
     pub fn put(&mut self, name: &str, t: &Tensor) -> Result<()> {
         self.tensors
             .insert(name.to_string(), (t.shape().to_vec(), t.to_vec()?));
@@ -39,14 +149,18 @@ impl Checkpoint {
         t.copy_from_host(data)
     }
 
-    pub fn meta(&self, key: &str) -> Result<&str> {
-        self.meta
-            .get(key)
-            .map(String::as_str)
-            .ok_or_else(|| Error::Invalid(format!("checkpoint metadata has no '{key}'")))
+    /// The first tensor holding a NaN or an infinity, with the offending value.
+    pub fn first_non_finite(&self) -> Option<(&str, f32)> {
+        self.tensors.iter().find_map(|(name, (_, data))| {
+            data.iter()
+                .find(|v| !v.is_finite())
+                .map(|&v| (name.as_str(), v))
+        })
     }
 
-    /// Write atomically: a temporary file in the same folder, flushed, then renamed.
+    /// Write atomically: a temporary file of this process in the same folder, flushed, then
+    /// renamed, so a killed run never leaves a torn checkpoint and two writers never share a
+    /// temporary name.
     pub fn save(&self, path: &Path) -> Result<()> {
         let views: Vec<(String, TensorView<'_>)> = self
             .tensors
@@ -57,22 +171,42 @@ impl Checkpoint {
                 Ok((k.clone(), v))
             })
             .collect::<Result<_>>()?;
-        let meta: HashMap<String, String> = self.meta.clone().into_iter().collect();
+        let mut meta = self.meta.clone();
+        meta.format = FORMAT;
+        meta.checksums = self
+            .tensors
+            .iter()
+            .map(|(k, (_, d))| (k.clone(), checksum(d)))
+            .collect();
+        let json = serde_json::to_string(&meta)
+            .map_err(|e| Error::Invalid(format!("serialising checkpoint metadata: {e}")))?;
+        let meta: HashMap<String, String> = [(META_KEY.to_string(), json)].into();
         let bytes = safetensors::serialize(views, Some(meta))
             .map_err(|e| Error::Invalid(format!("serialising checkpoint: {e}")))?;
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", dir.display())))?;
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", dir.display())))?;
+            }
         }
-        let tmp = path.with_extension("safetensors.tmp");
+        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".{}.{n}.tmp", std::process::id()));
+        let tmp = std::path::PathBuf::from(tmp);
         let io = |e: std::io::Error| {
             Error::Invalid(format!("writing checkpoint {}: {e}", path.display()))
         };
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(&bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)?;
-        Ok(())
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io(e)
+        })
     }
 
     pub fn load(path: &Path) -> Result<Checkpoint> {
@@ -87,15 +221,29 @@ impl Checkpoint {
         })?;
         let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
             .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-        let mut ck = Checkpoint {
-            meta: header
-                .metadata()
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
-            ..Default::default()
-        };
+        let raw = header.metadata().clone().unwrap_or_default();
+        if let Some(k) = raw.keys().find(|k| k.as_str() != META_KEY) {
+            return Err(Error::Invalid(format!(
+                "{}: unknown metadata key '{k}': not a checkpoint of this version of autorep",
+                path.display()
+            )));
+        }
+        let json = raw.get(META_KEY).ok_or_else(|| {
+            Error::Invalid(format!(
+                "{}: no '{META_KEY}' metadata: not a checkpoint written by this version of autorep",
+                path.display()
+            ))
+        })?;
+        let meta: Meta = serde_json::from_str(json)
+            .map_err(|e| Error::Invalid(format!("{}: checkpoint metadata: {e}", path.display())))?;
+        if meta.format != FORMAT {
+            return Err(Error::Invalid(format!(
+                "{}: checkpoint format {} (this autorep reads {FORMAT})",
+                path.display(),
+                meta.format
+            )));
+        }
+        let mut ck = Checkpoint::new(meta);
         for (name, view) in st.tensors() {
             if view.dtype() != Dtype::F32 {
                 return Err(Error::Invalid(format!(
@@ -104,15 +252,41 @@ impl Checkpoint {
                     view.dtype()
                 )));
             }
-            ck.tensors.insert(
-                name,
-                (
-                    view.shape().to_vec(),
-                    bytemuck::pod_collect_to_vec(view.data()),
-                ),
-            );
+            let data: Vec<f32> = bytemuck::pod_collect_to_vec(view.data());
+            match ck.meta.checksums.get(&name) {
+                Some(sum) if *sum == checksum(&data) => {}
+                Some(_) => {
+                    return Err(Error::Invalid(format!(
+                        "{}: tensor '{name}' does not match its checksum: the file is corrupt",
+                        path.display()
+                    )))
+                }
+                None => {
+                    return Err(Error::Invalid(format!(
+                        "{}: tensor '{name}' has no checksum: the file was altered",
+                        path.display()
+                    )))
+                }
+            }
+            ck.tensors.insert(name, (view.shape().to_vec(), data));
+        }
+        if let Some(name) = ck
+            .meta
+            .checksums
+            .keys()
+            .find(|k| !ck.tensors.contains_key(*k))
+        {
+            return Err(Error::Invalid(format!(
+                "{}: tensor '{name}' is missing: the file was altered",
+                path.display()
+            )));
         }
         Ok(ck)
+    }
+
+    /// The gates' configuration, when the model is gated.
+    pub fn is_gated(&self) -> bool {
+        self.meta.replacement.is_some()
     }
 
     /// Weights, BN statistics and every gated site's state.
@@ -134,20 +308,18 @@ impl Checkpoint {
                 }
             }
         }
-        self.meta.insert("model".into(), model.name().to_string());
         Ok(())
     }
 
     /// Restore weights and BN statistics; gated sites too when `sites` (they must already be
     /// installed with the same configuration).
     pub fn restore_model(&self, model: &dyn Model, sites: bool) -> Result<()> {
-        if let Some(name) = self.meta.get("model") {
-            if name != model.name() {
-                return Err(Error::Invalid(format!(
-                    "checkpoint is of model {name}, not {}",
-                    model.name()
-                )));
-            }
+        if self.meta.model != model.name() {
+            return Err(Error::Invalid(format!(
+                "checkpoint is of model {}, not {}",
+                self.meta.model,
+                model.name()
+            )));
         }
         for (i, p) in model.params().iter().enumerate() {
             self.restore(&format!("param.{i:04}"), p)?;
@@ -177,8 +349,7 @@ impl Checkpoint {
         for (name, t) in opt.state_tensors() {
             self.put(&format!("opt.{name}"), &t)?;
         }
-        self.meta
-            .insert("opt.steps".into(), opt.steps().to_string());
+        self.meta.optimizer_steps = Some(opt.steps());
         Ok(())
     }
 
@@ -186,10 +357,11 @@ impl Checkpoint {
         for (name, t) in opt.state_tensors() {
             self.restore(&format!("opt.{name}"), &t)?;
         }
-        let steps = self
-            .meta("opt.steps")?
-            .parse()
-            .map_err(|_| Error::Invalid("checkpoint opt.steps is not a number".into()))?;
+        let steps = self.meta.optimizer_steps.ok_or_else(|| {
+            Error::Invalid(
+                "checkpoint has no optimizer state: resume from a last.safetensors".into(),
+            )
+        })?;
         opt.set_steps(steps);
         Ok(())
     }

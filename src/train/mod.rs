@@ -10,9 +10,23 @@ use autorep_kernels::{cpu, launch, GpuBuffer};
 use std::rc::Rc;
 
 pub mod checkpoint;
-pub mod jobs;
-mod stages;
-pub use stages::{autorep_stage, snl_stage, Run, SnlPhase, StageConfig, StageEpoch, StageResult};
+pub mod config;
+pub mod data;
+pub mod driver;
+pub mod eval;
+pub mod report;
+pub mod run;
+pub mod run_dir;
+pub mod stages;
+
+pub use config::{FinetuneConfig, ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig};
+pub use data::{default_data_dir, load_data, Data};
+pub use driver::{drive, Outcome, RunOptions};
+pub use eval::{evaluate, EvalStats};
+pub use report::{eval_checkpoint, EvalReport};
+pub use run::run_stage;
+pub use run_dir::Existing;
+pub use stages::{BaselineStage, FinetuneStage, ReplaceStage, SnlStage, Stage, StageEpoch};
 
 /// Loss and accuracy over an epoch (or an evaluation).
 #[derive(Debug, Clone, Copy, Default)]
@@ -177,7 +191,15 @@ impl DeviceSums {
     }
 }
 
-/// One epoch of training in shuffled mini-batches (the last partial batch is dropped, as
+/// Training batches of an epoch over `n` images: a last partial batch counts when it has two
+/// images or more (BatchNorm needs more than one sample), so a set smaller than the batch
+/// still trains.
+pub fn batches_per_epoch(n: usize, batch: usize) -> usize {
+    let batch = batch.max(2);
+    n / batch + (n % batch >= 2) as usize
+}
+
+/// One epoch of training in shuffled mini-batches (a last batch of one image is dropped, as
 /// BatchNorm needs more than one sample). Loss and accuracy are read back once, at the end:
 /// per-batch sums stay on the device.
 pub fn train_epoch(
@@ -203,7 +225,7 @@ pub fn train_epoch(
     for samples in data
         .plan(seed, epoch, batch_size.max(2), augment)
         .iter()
-        .filter(|b| b.len() == batch_size.max(2))
+        .filter(|b| b.len() >= 2)
     {
         let (x, y) = data.batch(samples)?;
         opt.zero_grad()?;
@@ -236,7 +258,7 @@ pub fn train_epoch(
     if images > 0 && !loss.is_finite() {
         return Err(crate::Error::Diverged {
             epoch: epoch + 1,
-            loss,
+            what: format!("the mean training loss is {loss}"),
         });
     }
     Ok(EpochStats {
@@ -244,61 +266,5 @@ pub fn train_epoch(
         accuracy,
         images,
         seconds: start.elapsed().as_secs_f64(),
-    })
-}
-
-/// Loss and top-1 accuracy with the model in eval mode.
-pub fn evaluate(
-    model: &dyn Model,
-    mut replacement: Option<&mut Replacement>,
-    data: &DeviceSet,
-    batch_size: usize,
-) -> Result<EpochStats> {
-    let start = std::time::Instant::now();
-    no_grad(|| {
-        let mut sums = DeviceSums::default();
-        for samples in data.plan(0, 0, batch_size, false) {
-            let (x, y) = data.batch(&samples)?;
-            let ctx = match replacement.as_deref_mut() {
-                Some(r) => r.begin_forward(model, false)?,
-                None => ForwardCtx::eval(),
-            };
-            let ce = model.forward(&x, &ctx)?.cross_entropy(&y, 0.0)?;
-            sums.add(ce.loss.sum()?, ce.correct.sum()?)?;
-        }
-        let (loss, accuracy) = sums.read(data.len())?;
-        Ok(EpochStats {
-            loss,
-            accuracy,
-            images: data.len(),
-            seconds: start.elapsed().as_secs_f64(),
-        })
-    })
-}
-
-/// Top-k accuracy (k = 5 for the usual top-5) in eval mode.
-pub fn top_k(
-    model: &dyn Model,
-    mut replacement: Option<&mut Replacement>,
-    data: &DeviceSet,
-    k: usize,
-) -> Result<f32> {
-    no_grad(|| {
-        let mut hits = 0usize;
-        for samples in data.plan(0, 0, 256, false) {
-            let (x, _) = data.batch(&samples)?;
-            let ctx = match replacement.as_deref_mut() {
-                Some(r) => r.begin_forward(model, false)?,
-                None => ForwardCtx::eval(),
-            };
-            let logits = model.forward(&x, &ctx)?.to_vec()?;
-            let classes = logits.len() / samples.len();
-            for (row, s) in logits.chunks(classes).zip(&samples) {
-                let label = data.set.labels[s[0] as usize] as usize;
-                let better = row.iter().filter(|&&v| v > row[label]).count();
-                hits += (better < k) as usize;
-            }
-        }
-        Ok(hits as f32 / data.len().max(1) as f32)
     })
 }

@@ -46,3 +46,18 @@ pub fn cifar_prefix() -> Option<(autorep::train::DeviceSet, autorep::train::Devi
         .collect();
     Some((set(&train), set(&[dir.join("test_batch.first1017.bin")])))
 }
+
+/// The bundled Fashion-MNIST subset (assets/fashion-mnist-small), its first `train` and `test`
+/// images, on the CPU: what the hermetic tests run on.
+pub fn fashion(train: usize, test: usize) -> autorep::train::Data {
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/fashion-mnist-small");
+    autorep::train::load_data("fashion-mnist", &dir, Some(train), Some(test), &Device::Cpu).unwrap()
+}
+
+/// A fresh temporary folder for one test.
+pub fn tmp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("autorep-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}

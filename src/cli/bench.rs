@@ -1,0 +1,236 @@
+//! `bench gemm`, `bench step` and `bench kernels`: speed, measured (never asserted).
+
+use anyhow::Context;
+use autorep::{bench, Device, DeviceChoice};
+
+#[derive(clap::Subcommand)]
+pub enum BenchWhat {
+    /// f32 GEMM throughput at 256³, 1024³ and resnet18_in's first conv as a GEMM.
+    Gemm {
+        /// Smaller shapes, for software adapters.
+        #[arg(long)]
+        quick: bool,
+        /// Timed runs per shape (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// Measure this shape instead, as MxNxK (repeatable), e.g. --size 4096x4096x4096.
+        #[arg(long = "size", value_parser = parse_gemm_size)]
+        sizes: Vec<(usize, usize, usize)>,
+    },
+    /// Full training steps (forward, backward, optimizer) of a model; images per second.
+    Step {
+        #[arg(long, default_value = "resnet18_in")]
+        model: String,
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Timed steps (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+        /// Also print the time per CPU kernel (CPU backend only).
+        #[arg(long)]
+        profile: bool,
+    },
+    /// Every training kernel on the layer shapes of resnet18_in and WRN-22-8 at 32x32.
+    Kernels {
+        /// Batch size of the layer shapes.
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Batch 8 and fewer runs, for software adapters.
+        #[arg(long)]
+        quick: bool,
+        /// Only this model's shapes (resnet18_in or wrn22_8); both by default.
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+    },
+}
+
+/// Time per CPU kernel per step, and the rest (graph, allocation, the Linear layer's host
+/// work) as "other".
+fn print_step_profile(t: &bench::StepTiming, steps: usize) {
+    let per = |secs: f64| secs / steps as f64 * 1e3;
+    println!(
+        "{:<26} {:>9} {:>11} {:>7}",
+        "kernel", "calls", "ms/step", "share"
+    );
+    let mut covered = 0.0;
+    for (name, calls, secs) in &t.profile {
+        covered += secs;
+        println!(
+            "{name:<26} {:>9.1} {:>11.2} {:>6.1}%",
+            *calls as f64 / steps as f64,
+            per(*secs),
+            100.0 * secs / t.timed_secs
+        );
+    }
+    let other = (t.timed_secs - covered).max(0.0);
+    println!(
+        "{:<26} {:>9} {:>11.2} {:>6.1}%",
+        "other (host, graph)",
+        "",
+        per(other),
+        100.0 * other / t.timed_secs
+    );
+}
+
+fn parse_gemm_size(s: &str) -> std::result::Result<(usize, usize, usize), String> {
+    let dims: Vec<usize> = s
+        .split('x')
+        .map(|d| d.trim().parse::<usize>().ok().filter(|&v| v > 0))
+        .collect::<Option<_>>()
+        .ok_or_else(|| format!("'{s}' is not a GEMM shape: write MxNxK with positive integers, e.g. 1024x1024x1024"))?;
+    match dims[..] {
+        [m, n, k] => Ok((m, n, k)),
+        _ => Err(format!(
+            "'{s}' has {} dimensions: write MxNxK, e.g. 1024x1024x1024",
+            dims.len()
+        )),
+    }
+}
+
+pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
+    let device = Device::open(choice)?;
+    match what {
+        BenchWhat::Gemm { quick, reps, sizes } => {
+            println!("adapter: {}", device.describe());
+            let shapes = if sizes.is_empty() {
+                bench::gemm_shapes(quick)
+            } else {
+                sizes
+            };
+            for &(m, n, k) in &shapes {
+                bench::check_gemm_size(&device, m, n, k)?;
+            }
+            for (m, n, k) in shapes {
+                let r = bench::gemm(&device, m, n, k, reps.max(1))
+                    .with_context(|| format!("GEMM {m}x{n}x{k}"))?;
+                println!(
+                    "{:>22}  {:>9.3} ms  {:>8.2} GFLOP/s",
+                    format!("{m}x{n}x{k}"),
+                    r.median_s * 1e3,
+                    r.gflops
+                );
+            }
+            Ok(())
+        }
+        BenchWhat::Step {
+            model,
+            batch,
+            steps,
+            profile,
+        } => {
+            if profile && !matches!(device, Device::Cpu) {
+                anyhow::bail!("--profile times the CPU backend's kernels: add --device cpu (for GPU kernels use `autorep bench kernels`)");
+            }
+            let t = bench::training_step(&device, &model, batch, steps, profile)?;
+            println!("adapter: {}", device.describe());
+            if profile {
+                print_step_profile(&t, steps.max(1));
+            }
+            println!(
+                "{model} batch {batch}: {:.1} ms/step, {:.1} images/s (median of {steps})",
+                t.secs * 1e3,
+                t.images_per_s
+            );
+            Ok(())
+        }
+        BenchWhat::Kernels {
+            batch,
+            quick,
+            model,
+            reps,
+            json,
+        } => {
+            let (batch, reps) = if quick {
+                (8, reps.min(3))
+            } else {
+                (batch, reps)
+            };
+            bench_kernels(&device, batch, model, reps, json)
+        }
+    }
+}
+
+fn bench_kernels(
+    device: &Device,
+    batch: usize,
+    model: Option<String>,
+    reps: usize,
+    json: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let models = match model.as_deref() {
+        None => vec!["resnet18_in", "wrn22_8"],
+        Some(m @ ("resnet18_in" | "wrn22_8")) => vec![m],
+        Some(other) => {
+            anyhow::bail!("unknown model '{other}' for bench kernels: use resnet18_in or wrn22_8")
+        }
+    };
+    println!(
+        "adapter: {}  batch {batch}, median of {reps}",
+        device.describe()
+    );
+    // The reference is the GEMM core's best figure on this adapter: 1024³ fills a software
+    // adapter, a hardware GPU needs larger squares.
+    let sides: &[usize] = if device.is_software() {
+        &[1024]
+    } else {
+        &[1024, 4096, 8192]
+    };
+    let (mut gemm_peak, mut best_side) = (0.0, 0);
+    for &s in sides {
+        let r = bench::gemm(device, s, s, s, reps)?;
+        if r.gflops > gemm_peak {
+            (gemm_peak, best_side) = (r.gflops, s);
+        }
+    }
+    println!(
+        "GEMM core at {best_side}³: {gemm_peak:.2} GFLOP/s (its best here: the reference for conv fractions)"
+    );
+    let mut all = Vec::new();
+    for m in models {
+        println!("-- {m}");
+        let rows = bench::conv_kernels(device, m, batch, reps)
+            .with_context(|| format!("conv kernels of {m}"))?;
+        for r in &rows {
+            let g = r.gflops.unwrap_or(0.0);
+            println!(
+                "{:<20} {:<40} {:>9.3} ms {:>9.2} GFLOP/s  {:>5.0}% of GEMM",
+                r.kernel,
+                r.shape,
+                r.median_s * 1e3,
+                g,
+                100.0 * g / gemm_peak
+            );
+        }
+        all.extend(rows);
+    }
+    println!("-- memory-bound");
+    let rows = bench::memory_kernels(device, batch, reps)?;
+    for r in &rows {
+        println!(
+            "{:<20} {:<34} {:>9.3} ms {:>9.2} GB/s",
+            r.kernel,
+            r.shape,
+            r.median_s * 1e3,
+            r.gbps.unwrap_or(0.0)
+        );
+    }
+    all.extend(rows);
+    if let Some(path) = json {
+        let body = serde_json::json!({
+            "adapter": device.describe(),
+            "batch": batch,
+            "gemm_reference_gflops": gemm_peak,
+            "gemm_reference_side": best_side,
+            "results": all.iter().map(|r| r.json()).collect::<Vec<_>>(),
+        });
+        let text = serde_json::to_string_pretty(&body)? + "\n";
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

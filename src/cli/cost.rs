@@ -1,0 +1,152 @@
+//! `cost`: communication, rounds and latency of a network under the CrypTen and Delphi
+//! presets, from a ReLU count or from a checkpoint's mask.
+
+use super::info::counting_model;
+use autorep::cost::{assumed_sites, estimate_sites, Protocol, PRESET_NAMES};
+
+#[derive(clap::Args)]
+pub struct CostArgs {
+    #[arg(long, default_value = "resnet18_in")]
+    model: String,
+    #[arg(long, default_value_t = 32)]
+    input: usize,
+    /// ReLUs kept (the rest are polynomials), e.g. 12.9k; all of them by default.
+    #[arg(long)]
+    relus: Option<String>,
+    /// Take the model and its per-site ReLU counts from this checkpoint's mask instead.
+    #[arg(long)]
+    checkpoint: Option<std::path::PathBuf>,
+    /// crypten, delphi or all.
+    #[arg(long, default_value = "all")]
+    protocol: String,
+    /// Link bandwidth, bytes per second.
+    #[arg(long, default_value_t = autorep::cost::LAN_BANDWIDTH_BYTES_PER_S)]
+    bandwidth: f64,
+    /// Round-trip time, seconds.
+    #[arg(long, default_value_t = autorep::cost::LAN_RTT_S)]
+    rtt: f64,
+    /// Override the preset's online bytes per ReLU.
+    #[arg(long)]
+    relu_bytes: Option<f64>,
+    #[arg(long)]
+    relu_rounds: Option<f64>,
+    #[arg(long)]
+    relu_us: Option<f64>,
+    #[arg(long)]
+    poly_bytes: Option<f64>,
+    #[arg(long)]
+    poly_rounds: Option<f64>,
+    #[arg(long)]
+    poly_us: Option<f64>,
+    #[arg(long)]
+    offline_relu_bytes: Option<f64>,
+}
+
+/// A cost figure: finite and not negative (bandwidth above zero).
+fn check(name: &str, v: f64, positive: bool) -> anyhow::Result<()> {
+    if !v.is_finite() || v < 0.0 || (positive && v == 0.0) {
+        anyhow::bail!(
+            "--{name} {v} is invalid: it must be a finite number {}",
+            if positive { "above 0" } else { "≥ 0" }
+        );
+    }
+    Ok(())
+}
+
+pub fn cost(a: CostArgs) -> anyhow::Result<()> {
+    check("bandwidth", a.bandwidth, true)?;
+    check("rtt", a.rtt, false)?;
+    let overrides = [
+        ("relu-bytes", a.relu_bytes),
+        ("relu-rounds", a.relu_rounds),
+        ("relu-us", a.relu_us),
+        ("poly-bytes", a.poly_bytes),
+        ("poly-rounds", a.poly_rounds),
+        ("poly-us", a.poly_us),
+        ("offline-relu-bytes", a.offline_relu_bytes),
+    ];
+    for (name, v) in overrides {
+        if let Some(v) = v {
+            check(name, v, false)?;
+        }
+    }
+    let (name, sites) = match &a.checkpoint {
+        Some(path) => {
+            let ck = autorep::train::checkpoint::Checkpoint::load(path)?;
+            let (m, rep) = autorep::train::stages::load_model(&autorep::Device::Cpu, &ck)?;
+            let sites = match &rep {
+                Some(r) => r.site_counts(m.as_ref())?,
+                None => m
+                    .sites()
+                    .iter()
+                    .map(|s| (s.name.clone(), s.relus(), s.relus()))
+                    .collect(),
+            };
+            (m.name().to_string(), sites)
+        }
+        None => {
+            let m = counting_model(&a.model, a.input)?;
+            let total = m.relu_total();
+            let relus = match &a.relus {
+                Some(s) => autorep::autorep::parse_count(s)?,
+                None => total,
+            };
+            if relus > total {
+                anyhow::bail!(
+                    "--relus {relus} exceeds {}'s {total} ReLUs at {}x{}",
+                    a.model,
+                    a.input,
+                    a.input
+                );
+            }
+            let model_sites: Vec<(String, usize)> = m
+                .sites()
+                .iter()
+                .map(|s| (s.name.clone(), s.relus()))
+                .collect();
+            (a.model.clone(), assumed_sites(&model_sites, relus))
+        }
+    };
+    let relus: usize = sites.iter().map(|s| s.1).sum();
+    let total: usize = sites.iter().map(|s| s.2).sum();
+    let names: Vec<&str> = match a.protocol.to_ascii_lowercase().as_str() {
+        "all" => PRESET_NAMES.to_vec(),
+        _ => vec![a.protocol.as_str()],
+    };
+    println!(
+        "{name}: {total} activations, {relus} ReLUs kept, {} polynomials ({} sites)",
+        total - relus,
+        sites.len()
+    );
+    let all_relu: Vec<(String, usize, usize)> =
+        sites.iter().map(|s| (s.0.clone(), s.2, s.2)).collect();
+    for name in names {
+        let mut p = Protocol::by_name(name)?;
+        let fields = [
+            &mut p.relu_bytes,
+            &mut p.relu_rounds,
+            &mut p.relu_us,
+            &mut p.poly_bytes,
+            &mut p.poly_rounds,
+            &mut p.poly_us,
+            &mut p.offline_relu_bytes,
+        ];
+        for (field, (_, v)) in fields.into_iter().zip(overrides) {
+            if let Some(v) = v {
+                *field = v;
+            }
+        }
+        let r = estimate_sites(&p, &sites, a.bandwidth, a.rtt);
+        let all = estimate_sites(&p, &all_relu, a.bandwidth, a.rtt);
+        println!("{}", r.table());
+        if relus < total {
+            let bytes = |c: &autorep::cost::CostReport| c.comm_bytes + c.offline_bytes;
+            println!(
+                "  vs all-ReLU: {:.1}x less communication (online + offline), {:.1}x lower latency",
+                bytes(&all) / bytes(&r).max(1.0),
+                all.latency_s / r.latency_s.max(1e-12)
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! `demo`: the embedded end-to-end pipeline (or, with `--engine`, the engine's MLP demo).
+
+use anyhow::Context;
+use autorep::{demo, Device, DeviceChoice};
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Run folder for the demo's checkpoints and metrics (started over each time).
+    #[arg(long, default_value = "runs/demo")]
+    out: std::path::PathBuf,
+    /// Fraction of ReLUs to keep.
+    #[arg(long, default_value_t = 0.05)]
+    budget: f64,
+    /// Epochs of each stage (baseline, replacement, SNL selection).
+    #[arg(long, default_value_t = 4)]
+    epochs: usize,
+    #[arg(long)]
+    quiet: bool,
+    /// Instead, train the engine demo: a two-layer MLP on a 2-D problem.
+    #[arg(long)]
+    engine: bool,
+    /// Engine demo: training steps (full batch).
+    #[arg(long, default_value_t = 600)]
+    steps: usize,
+}
+
+pub fn demo(choice: DeviceChoice, a: DemoArgs) -> anyhow::Result<()> {
+    if a.engine {
+        let device = Device::open(choice)?;
+        println!("device: {}", device.describe());
+        let cfg = demo::DemoConfig {
+            steps: a.steps,
+            ..Default::default()
+        };
+        let report = demo::train_mlp(&device, &cfg, |step, loss| {
+            println!("step {step:5}  loss {loss:.4}");
+        })
+        .context("training the demo MLP")?;
+        println!(
+            "train accuracy {:.1}%  final loss {:.4}  ({:.2} s, {} steps)",
+            100.0 * report.train_accuracy,
+            report.final_loss,
+            report.seconds,
+            a.steps
+        );
+        return Ok(());
+    }
+    if !(a.budget > 0.0 && a.budget < 1.0) {
+        anyhow::bail!(
+            "--budget {} must be a fraction between 0 and 1, e.g. 0.05",
+            a.budget
+        );
+    }
+    if a.epochs == 0 {
+        anyhow::bail!("--epochs 0: each stage needs at least one epoch");
+    }
+    let device = super::training_device(choice)?;
+    println!("device: {}", device.describe());
+    let d = demo::PipelineDemo {
+        out: a.out,
+        budget_fraction: a.budget,
+        baseline_epochs: a.epochs,
+        replace_epochs: a.epochs,
+        snl_epochs: a.epochs,
+        quiet: a.quiet,
+        ..Default::default()
+    };
+    let start = std::time::Instant::now();
+    let rows = demo::pipeline_demo(&device, &d)?;
+    println!("\n{}", demo::demo_table(&rows));
+    println!(
+        "checkpoints, metrics and summary.json in {} ({:.0} s)",
+        d.out.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

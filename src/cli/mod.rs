@@ -1,0 +1,158 @@
+//! The command line: one file per command, each a thin handler over the library. Arguments
+//! take their defaults from `autorep::train::config::defaults`, the same constants the TOML
+//! reader uses.
+
+mod bench;
+mod cost;
+mod demo;
+mod info;
+mod run;
+mod stages;
+
+use autorep::train::config::defaults;
+use autorep::{Device, DeviceChoice};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "autorep",
+    version,
+    about = "AutoReP ReLU replacement on a wgpu/WGSL training engine"
+)]
+pub struct Cli {
+    /// Where to run: a hardware GPU, else a software adapter, else the CPU (auto); or force one.
+    #[arg(long, global = true, env = "AUTOREP_DEVICE", default_value = "auto")]
+    device: DeviceChoice,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every GPU adapter with its limits and features, and say which one `auto` picks.
+    Devices,
+    /// The whole AutoReP pipeline on the embedded Fashion-MNIST subset: baseline, AutoReP and
+    /// its identity ablation, SNL at the same ReLU budget, and a final comparison table.
+    Demo(demo::DemoArgs),
+    /// ReLUs of a model: one row per activation site in execution order, and the total.
+    Count(info::CountArgs),
+    /// DaPa: the least-squares polynomial fit of ReLU under N(mean, std²).
+    Dapa(info::DapaArgs),
+    /// Private-inference cost of a model with some ReLUs replaced by degree-2 polynomials.
+    Cost(cost::CostArgs),
+    /// Train the all-ReLU baseline (SGD 0.1, momentum 0.9, weight decay 5e-4, cosine).
+    Train(stages::TrainArgs),
+    /// AutoReP: learn which ReLUs to keep under a budget and replace the rest with DaPa
+    /// polynomials, starting from (and distilling from) a baseline checkpoint.
+    Replace(stages::ReplaceArgs),
+    /// The SNL baseline: continuous gates with a growing L1 weight until the budget is met,
+    /// binarise, then finetune.
+    Snl(stages::SnlArgs),
+    /// Finetune a gated checkpoint with its mask frozen (SGD, optional KD).
+    Finetune(stages::FinetuneArgs),
+    /// Top-1/top-5 accuracy, loss, ReLU count, per-site kept fraction and cost of a checkpoint.
+    Eval(stages::EvalArgs),
+    /// Datasets: download the official archives.
+    Data {
+        #[command(subcommand)]
+        what: info::DataWhat,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchWhat,
+    },
+    /// Run a whole experiment from a TOML file: [experiment], then [train], [replace], [snl]
+    /// and [finetune] in that order (each optional), chaining checkpoints, and evaluate each
+    /// stage's result (see assets/configs).
+    Run(run::RunArgs),
+    /// Replacement at several budgets from one baseline: OUT/<method>_<budget> per point, then
+    /// OUT/sweep.csv, sweep.json and sweep.svg (top-1 against ReLU count).
+    Sweep(run::SweepArgs),
+}
+
+/// What every training command shares.
+#[derive(clap::Args)]
+pub struct JobArgs {
+    /// resnet18_in, resnet18, wrn22_8 or small (train: resnet18_in; other stages: the
+    /// checkpoint's, and a different one is an error).
+    #[arg(long)]
+    model: Option<String>,
+    /// cifar10, cifar100, tiny-imagenet or fashion-mnist (train: cifar10; other stages: the
+    /// checkpoint's).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Dataset folder (default: ../shared/data/cifar-10-jpeg75-bin for cifar10 when it
+    /// exists, else data/<dataset>).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Use only the first N training images.
+    #[arg(long)]
+    limit_train: Option<usize>,
+    /// Use only the first N test images.
+    #[arg(long)]
+    limit_test: Option<usize>,
+    #[arg(long, default_value_t = defaults::EPOCHS)]
+    epochs: usize,
+    #[arg(long, default_value_t = defaults::BATCH)]
+    batch: usize,
+    #[arg(long, default_value_t = defaults::SEED)]
+    seed: u64,
+    /// Run folder: checkpoints and metrics.jsonl.
+    #[arg(long, default_value = "runs/latest")]
+    out: PathBuf,
+    /// Continue from OUT/last.safetensors.
+    #[arg(long, conflicts_with = "overwrite")]
+    resume: bool,
+    /// Delete an earlier run's checkpoints and metrics in OUT and start over.
+    #[arg(long)]
+    overwrite: bool,
+    /// No progress bars or per-epoch lines (metrics.jsonl is still written).
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl JobArgs {
+    fn existing(&self) -> autorep::train::Existing {
+        use autorep::train::Existing;
+        match (self.resume, self.overwrite) {
+            (true, _) => Existing::Resume,
+            (_, true) => Existing::Overwrite,
+            _ => Existing::Refuse,
+        }
+    }
+}
+
+/// The device of the training commands: as `auto` prefers a hardware GPU, a software adapter
+/// loses to the CPU backend for training, so `auto` takes the CPU then.
+fn training_device(choice: DeviceChoice) -> anyhow::Result<Device> {
+    let device = Device::open(choice)?;
+    if let Device::Gpu(g) = &device {
+        if g.report().is_software() && choice == DeviceChoice::Auto {
+            println!("{} is a software adapter, slower than the CPU backend for training: using the CPU (--device gpu forces it)", g.report().name);
+            return Ok(Device::Cpu);
+        }
+    }
+    Ok(device)
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let choice = cli.device;
+    match cli.command {
+        Command::Devices => info::devices(choice),
+        Command::Demo(a) => demo::demo(choice, a),
+        Command::Count(a) => info::count(a),
+        Command::Dapa(a) => info::dapa(a),
+        Command::Cost(a) => cost::cost(a),
+        Command::Data { what } => info::data(what),
+        Command::Train(a) => stages::train(choice, a),
+        Command::Replace(a) => stages::replace(choice, a),
+        Command::Snl(a) => stages::snl(choice, a),
+        Command::Finetune(a) => stages::finetune(choice, a),
+        Command::Eval(a) => stages::eval(choice, a),
+        Command::Bench { what } => bench::bench(choice, what),
+        Command::Run(a) => run::run(choice, a),
+        Command::Sweep(a) => run::sweep(choice, a),
+    }
+}

@@ -1,0 +1,226 @@
+//! `run CONFIG.toml` and `sweep`: whole experiments through the stage driver.
+
+use super::training_device;
+use anyhow::Context;
+use autorep::autorep::{Budget, Granularity, Polynomial};
+use autorep::experiment::{self, Config};
+use autorep::train::config::{defaults, ReplaceStageConfig, SnlConfig};
+use autorep::train::Existing;
+use autorep::DeviceChoice;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The experiment file, e.g. assets/configs/cpu_small.toml.
+    config: PathBuf,
+    /// Run folder (default: the file's `out`, else runs/<name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue every stage from its OUT/<stage>/last.safetensors (finished stages only
+    /// report their result).
+    #[arg(long, conflicts_with = "overwrite")]
+    resume: bool,
+    /// Delete an earlier run's checkpoints in OUT and start over.
+    #[arg(long)]
+    overwrite: bool,
+    /// No progress bars or per-epoch lines (metrics.jsonl is still written).
+    #[arg(long)]
+    quiet: bool,
+    /// Check the file and print the plan without training.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+fn existing(resume: bool, overwrite: bool) -> Existing {
+    match (resume, overwrite) {
+        (true, _) => Existing::Resume,
+        (_, true) => Existing::Overwrite,
+        _ => Existing::Refuse,
+    }
+}
+
+pub fn run(choice: DeviceChoice, a: RunArgs) -> anyhow::Result<()> {
+    let mut cfg = Config::load(&a.config)?;
+    if a.out.is_some() {
+        cfg.experiment.out = a.out;
+    }
+    print!("{}", cfg.plan());
+    if a.dry_run {
+        return Ok(());
+    }
+    let device = training_device(choice)?;
+    let opts = experiment::RunOptions {
+        quiet: a.quiet,
+        existing: existing(a.resume, a.overwrite),
+    };
+    let s = experiment::run(&device, &cfg, &opts)
+        .with_context(|| format!("experiment {}", a.config.display()))?;
+    println!("\n{}", s.table());
+    println!(
+        "{}: summary in {} and summary.json ({:.0} s)",
+        s.name,
+        s.out.join("summary.csv").display(),
+        s.seconds
+    );
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct SweepArgs {
+    /// All-ReLU baseline checkpoint (from `autorep train`).
+    #[arg(long)]
+    baseline: PathBuf,
+    /// Budgets, comma-separated, e.g. 5k,10k,20k.
+    #[arg(long, value_delimiter = ',', required = true)]
+    budgets: Vec<String>,
+    /// Also run SNL at each budget.
+    #[arg(long)]
+    snl: bool,
+    /// Sweep folder.
+    #[arg(long, default_value = "runs/sweep")]
+    out: PathBuf,
+    /// Dataset of the baseline (default: the one recorded in the checkpoint).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Dataset folder (default: ../shared/data/cifar-10-jpeg75-bin when it exists).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Use only the first N training images.
+    #[arg(long)]
+    limit_train: Option<usize>,
+    /// Use only the first N test images.
+    #[arg(long)]
+    limit_test: Option<usize>,
+    /// Replacement epochs at each budget.
+    #[arg(long, default_value_t = defaults::EPOCHS)]
+    epochs: usize,
+    #[arg(long, default_value_t = defaults::BATCH)]
+    batch: usize,
+    #[arg(long, default_value_t = defaults::SEED)]
+    seed: u64,
+    /// Continue every point from its last.safetensors.
+    #[arg(long, conflicts_with = "overwrite")]
+    resume: bool,
+    /// Delete earlier points' checkpoints and start over.
+    #[arg(long)]
+    overwrite: bool,
+    #[arg(long)]
+    quiet: bool,
+    /// AutoReP's budget penalty λ.
+    #[arg(long, default_value_t = defaults::AUTOREP_LAMBDA)]
+    lambda: f32,
+    #[arg(long, default_value_t = defaults::TAU)]
+    tau: f32,
+    #[arg(long, default_value_t = defaults::DEGREE)]
+    degree: usize,
+    #[arg(long, default_value_t = defaults::S2)]
+    s2: f32,
+    #[arg(long, default_value = defaults::GRANULARITY)]
+    granularity: String,
+    #[arg(long, default_value = defaults::DAPA)]
+    dapa: String,
+    #[arg(long, default_value_t = defaults::KD, action = clap::ArgAction::Set)]
+    kd: bool,
+    /// The identity ablation instead of AutoReP.
+    #[arg(long)]
+    identity: bool,
+    #[arg(long, default_value_t = defaults::ADAM_LR)]
+    weight_lr: f32,
+    #[arg(long, default_value_t = defaults::ADAM_LR)]
+    mask_lr: f32,
+    /// SNL: initial L1 weight λ₁.
+    #[arg(long, default_value_t = defaults::SNL_LAMBDA)]
+    snl_lambda: f32,
+    /// SNL: selection epochs at most (default: --epochs).
+    #[arg(long)]
+    snl_epochs: Option<usize>,
+    #[arg(long, default_value_t = defaults::ADAM_LR)]
+    snl_lr: f32,
+    #[arg(long, default_value_t = defaults::SNL_FINETUNE_EPOCHS)]
+    finetune_epochs: usize,
+    #[arg(long, default_value_t = defaults::FINETUNE_LR)]
+    finetune_lr: f32,
+}
+
+pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
+    let budgets = a
+        .budgets
+        .iter()
+        .filter(|b| !b.trim().is_empty())
+        .map(|b| Budget::parse(b))
+        .collect::<autorep::Result<Vec<_>>>()?;
+    if budgets.is_empty() {
+        anyhow::bail!("--budgets is empty: pass e.g. --budgets 5k,10k,20k");
+    }
+    let granularity = Granularity::from_name(&a.granularity)?;
+    let replace = ReplaceStageConfig {
+        epochs: a.epochs,
+        batch: a.batch,
+        seed: a.seed,
+        lambda: a.lambda,
+        tau: a.tau,
+        degree: a.degree,
+        s2: a.s2,
+        granularity,
+        dapa: Polynomial::from_name(&a.dapa)?,
+        identity: a.identity,
+        weight_lr: a.weight_lr,
+        mask_lr: a.mask_lr,
+        kd: a.kd,
+        ..ReplaceStageConfig::new(budgets[0].relus)
+    };
+    let snl = a.snl.then(|| SnlConfig {
+        epochs: a.snl_epochs.unwrap_or(a.epochs),
+        batch: a.batch,
+        seed: a.seed,
+        lambda: a.snl_lambda,
+        lr: a.snl_lr,
+        finetune_epochs: a.finetune_epochs,
+        finetune_lr: a.finetune_lr,
+        granularity,
+        kd: a.kd,
+        ..SnlConfig::new(budgets[0].relus)
+    });
+    // Every option checked before the baseline or any data is read.
+    autorep::train::StageConfig::Replace(replace.clone()).validate()?;
+    if let Some(s) = &snl {
+        autorep::train::StageConfig::Snl(s.clone()).validate()?;
+    }
+    if !a.baseline.is_file() {
+        anyhow::bail!("baseline checkpoint {} not found: train one with `autorep train --out DIR` and pass DIR/best.safetensors", a.baseline.display());
+    }
+    let dataset = match a.dataset {
+        Some(d) => d,
+        None => autorep::train::checkpoint::Checkpoint::load(&a.baseline)?
+            .meta
+            .dataset
+            .clone(),
+    };
+    let device = training_device(choice)?;
+    let dir = a
+        .data
+        .clone()
+        .unwrap_or_else(|| experiment::default_data_dir(&dataset));
+    let data = experiment::load_data(&dataset, &dir, a.limit_train, a.limit_test, &device)?;
+    if !a.quiet {
+        println!("{}", data.banner(&device, None));
+    }
+    let cfg = experiment::SweepConfig {
+        baseline: a.baseline,
+        budgets,
+        replace,
+        snl,
+        out: a.out,
+        quiet: a.quiet,
+        existing: existing(a.resume, a.overwrite),
+    };
+    let start = std::time::Instant::now();
+    let rows = experiment::sweep(&device, &data, &cfg)?;
+    println!("\n{}", experiment::report::table(&rows));
+    println!(
+        "wrote {}, sweep.json, summary.json and sweep.svg ({:.0} s)",
+        cfg.out.join("sweep.csv").display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

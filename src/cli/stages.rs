@@ -1,0 +1,361 @@
+//! `train`, `replace`, `snl`, `finetune` and `eval`: build the stage's typed configuration from
+//! the arguments, check it before any data is read, and hand it to the stage driver.
+
+use super::{training_device, JobArgs};
+use anyhow::Context;
+use autorep::autorep::{Budget, Granularity, Polynomial};
+use autorep::train::checkpoint::Checkpoint;
+use autorep::train::config::{
+    defaults, FinetuneConfig, ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig,
+};
+use autorep::train::{default_data_dir, load_data, run_stage, Data, Outcome, RunOptions};
+use autorep::{Device, DeviceChoice};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    #[arg(long, default_value_t = defaults::TRAIN_LR)]
+    lr: f32,
+    #[arg(long, default_value_t = defaults::MOMENTUM)]
+    momentum: f32,
+    #[arg(long, default_value_t = defaults::WEIGHT_DECAY)]
+    weight_decay: f32,
+}
+
+#[derive(clap::Args)]
+pub struct ReplaceArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    /// Baseline checkpoint (from `autorep train`).
+    #[arg(long)]
+    baseline: PathBuf,
+    /// ReLUs to keep, e.g. 12.9k (a whole number).
+    #[arg(long)]
+    budget: String,
+    /// Budget penalty weight λ.
+    #[arg(long, default_value_t = defaults::AUTOREP_LAMBDA)]
+    lambda: f32,
+    /// Hysteresis threshold τ.
+    #[arg(long, default_value_t = defaults::TAU)]
+    tau: f32,
+    /// Polynomial degree (1 or 2).
+    #[arg(long, default_value_t = defaults::DEGREE)]
+    degree: usize,
+    /// Scale of the x² term.
+    #[arg(long, default_value_t = defaults::S2)]
+    s2: f32,
+    /// pixel (one gate per activation, the paper) or channel (one per channel).
+    #[arg(long, default_value = defaults::GRANULARITY)]
+    granularity: String,
+    /// clean (exact DaPa fit, then trained) or faithful (the official code's refits).
+    #[arg(long, default_value = defaults::DAPA)]
+    dapa: String,
+    /// Distil from the baseline (temperature 4).
+    #[arg(long, default_value_t = defaults::KD, action = clap::ArgAction::Set)]
+    kd: bool,
+    /// Replace switched-off ReLUs by x instead of a polynomial (the ablation).
+    #[arg(long)]
+    identity: bool,
+    /// Adam rate of weights and polynomial coefficients.
+    #[arg(long, default_value_t = defaults::ADAM_LR)]
+    weight_lr: f32,
+    /// Adam rate of the gate indicators h.
+    #[arg(long, default_value_t = defaults::ADAM_LR)]
+    mask_lr: f32,
+    /// Range of the initial gate indicators h, as LO,HI (smaller values reach a small budget
+    /// in fewer epochs).
+    #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = defaults::H_INIT)]
+    h_init: Vec<f32>,
+}
+
+#[derive(clap::Args)]
+pub struct SnlArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    /// Baseline checkpoint (from `autorep train`).
+    #[arg(long)]
+    baseline: PathBuf,
+    /// ReLUs to keep, e.g. 12.9k (a whole number).
+    #[arg(long)]
+    budget: String,
+    /// Initial L1 weight λ₁.
+    #[arg(long, default_value_t = defaults::SNL_LAMBDA)]
+    lambda: f32,
+    /// pixel or channel.
+    #[arg(long, default_value = defaults::GRANULARITY)]
+    granularity: String,
+    /// Distil from the baseline (temperature 4).
+    #[arg(long, default_value_t = defaults::KD, action = clap::ArgAction::Set)]
+    kd: bool,
+    /// Adam rate of weights and α during selection (at most --epochs epochs).
+    #[arg(long, default_value_t = defaults::ADAM_LR)]
+    lr: f32,
+    #[arg(long, default_value_t = defaults::SNL_FINETUNE_EPOCHS)]
+    finetune_epochs: usize,
+    #[arg(long, default_value_t = defaults::FINETUNE_LR)]
+    finetune_lr: f32,
+}
+
+#[derive(clap::Args)]
+pub struct FinetuneArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    /// Checkpoint from `replace` or `snl`.
+    #[arg(long)]
+    from: PathBuf,
+    /// All-ReLU checkpoint to distil from.
+    #[arg(long)]
+    teacher: Option<PathBuf>,
+    #[arg(long, default_value_t = defaults::FINETUNE_LR)]
+    lr: f32,
+}
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Dataset (default: the checkpoint's).
+    #[arg(long)]
+    dataset: Option<String>,
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Use only the first N test images.
+    #[arg(long)]
+    limit_test: Option<usize>,
+}
+
+/// The checkpoint a stage starts from, read once to learn its dataset.
+fn source(path: &Path, what: &str, hint: &str) -> anyhow::Result<Checkpoint> {
+    if !path.is_file() {
+        anyhow::bail!("{what} checkpoint {} not found: {hint}", path.display());
+    }
+    Ok(Checkpoint::load(path)?)
+}
+
+const BASELINE_HINT: &str =
+    "train one with `autorep train --out DIR` and pass DIR/best.safetensors";
+
+/// Load the data of a job: its dataset (the given one, else `fallback`), folder and limits.
+fn job_data(job: &JobArgs, fallback: &str, device: &Device) -> anyhow::Result<Data> {
+    let dataset = job.dataset.as_deref().unwrap_or(fallback);
+    let dir = job
+        .data
+        .clone()
+        .unwrap_or_else(|| default_data_dir(dataset));
+    let data = load_data(dataset, &dir, job.limit_train, job.limit_test, device)?;
+    if !job.quiet {
+        println!("{}", data.banner(device, job.model.as_deref()));
+    }
+    Ok(data)
+}
+
+/// Check the configuration, load the data, run the stage, report.
+fn execute(
+    choice: DeviceChoice,
+    job: &JobArgs,
+    dataset: &str,
+    cfg: StageConfig,
+) -> anyhow::Result<()> {
+    cfg.validate()?;
+    if let Some(m) = &job.model {
+        if !autorep::models::MODEL_NAMES.contains(&m.as_str()) {
+            anyhow::bail!(
+                "unknown model '{m}': choose one of {}",
+                autorep::models::MODEL_NAMES.join(", ")
+            );
+        }
+    }
+    let device = training_device(choice)?;
+    let data = job_data(job, dataset, &device)?;
+    let opts = RunOptions {
+        out: job.out.clone(),
+        existing: job.existing(),
+        quiet: job.quiet,
+        stop_after: None,
+    };
+    let model = match &cfg {
+        StageConfig::Train(_) => Some(job.model.as_deref().unwrap_or("resnet18_in")),
+        _ => job.model.as_deref(),
+    };
+    let o = run_stage(&device, &data, model, cfg, &opts)?;
+    println!("{}", summary(&o));
+    Ok(())
+}
+
+/// The line a stage ends with.
+pub fn summary(o: &Outcome) -> String {
+    let test = o.last_test.unwrap_or_default();
+    let mut s = format!(
+        "{} done: {} epochs ({} this run), test top-1 {:.2}% top-5 {:.2}%, {} of {} ReLUs ({:.2}%)",
+        o.stage,
+        o.epochs_done,
+        o.epochs_run,
+        100.0 * test.top1,
+        100.0 * test.top5,
+        o.relus,
+        o.relu_total,
+        100.0 * o.relus as f64 / o.relu_total.max(1) as f64
+    );
+    if o.over_budget_epochs > 0 {
+        s += &format!(", {} epochs ended over budget", o.over_budget_epochs);
+    }
+    match (&o.best, &o.best_path) {
+        (Some(b), Some(p)) => {
+            s += &format!(
+                "; best {} (epoch {}, top-1 {:.2}%)",
+                p.display(),
+                b.epoch + 1,
+                100.0 * b.top1
+            )
+        }
+        _ if o.budget.is_some() => {
+            s += "; no epoch met the budget by selection, so there is no best checkpoint"
+        }
+        _ => {}
+    }
+    if let Some(p) = &o.projected_path {
+        s += &format!("; projected network in {}", p.display());
+    }
+    s
+}
+
+fn budget(s: &str) -> anyhow::Result<Budget> {
+    Budget::parse(s).with_context(|| "--budget")
+}
+
+pub fn train(choice: DeviceChoice, a: TrainArgs) -> anyhow::Result<()> {
+    let cfg = TrainConfig {
+        epochs: a.job.epochs,
+        batch: a.job.batch,
+        seed: a.job.seed,
+        lr: a.lr,
+        momentum: a.momentum,
+        weight_decay: a.weight_decay,
+    };
+    execute(choice, &a.job, "cifar10", StageConfig::Train(cfg))
+}
+
+pub fn replace(choice: DeviceChoice, a: ReplaceArgs) -> anyhow::Result<()> {
+    let budget = budget(&a.budget)?;
+    let cfg = ReplaceStageConfig {
+        baseline: Some(a.baseline.clone()),
+        budget,
+        epochs: a.job.epochs,
+        batch: a.job.batch,
+        seed: a.job.seed,
+        lambda: a.lambda,
+        tau: a.tau,
+        degree: a.degree,
+        s2: a.s2,
+        granularity: Granularity::from_name(&a.granularity)?,
+        dapa: Polynomial::from_name(&a.dapa)?,
+        identity: a.identity,
+        weight_lr: a.weight_lr,
+        mask_lr: a.mask_lr,
+        kd: a.kd,
+        h_init: [a.h_init[0], a.h_init[1]],
+    };
+    StageConfig::Replace(cfg.clone()).validate()?;
+    let base = source(&a.baseline, "baseline", BASELINE_HINT)?;
+    execute(
+        choice,
+        &a.job,
+        &base.meta.dataset,
+        StageConfig::Replace(cfg),
+    )
+}
+
+pub fn snl(choice: DeviceChoice, a: SnlArgs) -> anyhow::Result<()> {
+    let budget = budget(&a.budget)?;
+    let cfg = SnlConfig {
+        baseline: Some(a.baseline.clone()),
+        budget,
+        epochs: a.job.epochs,
+        batch: a.job.batch,
+        seed: a.job.seed,
+        lambda: a.lambda,
+        lr: a.lr,
+        finetune_epochs: a.finetune_epochs,
+        finetune_lr: a.finetune_lr,
+        granularity: Granularity::from_name(&a.granularity)?,
+        kd: a.kd,
+    };
+    StageConfig::Snl(cfg.clone()).validate()?;
+    let base = source(&a.baseline, "baseline", BASELINE_HINT)?;
+    execute(choice, &a.job, &base.meta.dataset, StageConfig::Snl(cfg))
+}
+
+pub fn finetune(choice: DeviceChoice, a: FinetuneArgs) -> anyhow::Result<()> {
+    let cfg = FinetuneConfig {
+        from: Some(a.from.clone()),
+        teacher: a.teacher.clone(),
+        kd: a.teacher.is_some(),
+        epochs: a.job.epochs,
+        batch: a.job.batch,
+        seed: a.job.seed,
+        lr: a.lr,
+    };
+    StageConfig::Finetune(cfg.clone()).validate()?;
+    let from = source(
+        &a.from,
+        "gated",
+        "pass the best.safetensors of `autorep replace` or `autorep snl`",
+    )?;
+    execute(
+        choice,
+        &a.job,
+        &from.meta.dataset,
+        StageConfig::Finetune(cfg),
+    )
+}
+
+pub fn eval(choice: DeviceChoice, a: EvalArgs) -> anyhow::Result<()> {
+    let ck = source(
+        &a.checkpoint,
+        "the",
+        "pass a best.safetensors or last.safetensors",
+    )?;
+    let dataset = a.dataset.as_deref().unwrap_or(&ck.meta.dataset);
+    let device = Device::open(choice)?;
+    let dir = a.data.clone().unwrap_or_else(|| default_data_dir(dataset));
+    let data = load_data(dataset, &dir, Some(1), a.limit_test, &device)?;
+    let r = autorep::train::eval_checkpoint(&device, &a.checkpoint, &data)?;
+    if r.test.non_finite > 0 {
+        return Err(autorep::experiment::report::non_finite(&a.checkpoint, &r.test).into());
+    }
+    println!(
+        "{}: top-1 {:.2}%  top-5 {:.2}%  loss {:.4}  ReLUs {} of {} ({:.2}%){}",
+        a.checkpoint.display(),
+        100.0 * r.test.top1,
+        100.0 * r.test.top5,
+        r.test.loss,
+        r.relus,
+        r.relu_total,
+        100.0 * r.relus as f64 / r.relu_total.max(1) as f64,
+        if r.projected_gates > 0 {
+            format!(
+                " (a projected network: {} gates switched off after training)",
+                r.projected_gates
+            )
+        } else {
+            String::new()
+        }
+    );
+    println!("{:<22} {:>9} {:>9} {:>7}", "site", "kept", "total", "kept%");
+    for (name, kept, total) in &r.sites {
+        println!(
+            "{name:<22} {kept:>9} {total:>9} {:>6.2}%",
+            100.0 * *kept as f64 / (*total).max(1) as f64
+        );
+    }
+    let c = autorep::cost::estimate_sites(
+        &autorep::cost::Protocol::crypten(),
+        &r.sites,
+        autorep::cost::LAN_BANDWIDTH_BYTES_PER_S,
+        autorep::cost::LAN_RTT_S,
+    );
+    println!("{}", c.table());
+    Ok(())
+}

@@ -1,0 +1,426 @@
+//! The experiment file: an `[experiment]` table and the stage tables, parsed into the stages'
+//! own typed configurations (so a key means the same in a file and on the command line),
+//! checked before anything trains, and shown as a plan.
+
+use crate::data::Dataset;
+use crate::train::config::{
+    FinetuneConfig, ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig,
+};
+use crate::train::default_data_dir;
+use crate::{Device, Error, Result};
+use serde::Deserialize;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The stage tables, in the order they run.
+pub const STAGES: [&str; 4] = ["train", "replace", "snl", "finetune"];
+
+/// A whole experiment, as read from its TOML file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub experiment: Experiment,
+    pub train: Option<TrainConfig>,
+    pub replace: Option<ReplaceStageConfig>,
+    pub snl: Option<SnlConfig>,
+    pub finetune: Option<FinetuneConfig>,
+    /// Where the file came from (for messages), and its text (copied into the run folder).
+    #[serde(skip)]
+    pub origin: String,
+    #[serde(skip)]
+    pub source: String,
+}
+
+fn d_model() -> String {
+    "resnet18_in".into()
+}
+fn d_dataset() -> String {
+    "cifar10".into()
+}
+fn d_seed() -> u64 {
+    crate::train::config::defaults::SEED
+}
+fn d_batch() -> usize {
+    crate::train::config::defaults::BATCH
+}
+
+/// `[experiment]`: what every stage shares.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    pub name: String,
+    /// Run folder; `runs/<name>` when omitted.
+    pub out: Option<PathBuf>,
+    #[serde(default = "d_model")]
+    pub model: String,
+    #[serde(default = "d_dataset")]
+    pub dataset: String,
+    /// Dataset folder; the CLI's default when omitted (see [`default_data_dir`]).
+    pub data: Option<PathBuf>,
+    /// Seed of every stage that does not set its own.
+    #[serde(default = "d_seed")]
+    pub seed: u64,
+    /// Batch size of every stage that does not set its own.
+    #[serde(default = "d_batch")]
+    pub batch: usize,
+    /// Use only the first N training images.
+    pub limit_train: Option<usize>,
+    /// Use only the first N test images.
+    pub limit_test: Option<usize>,
+}
+
+/// A toml error as one line: the file, the line, the table and key, and serde's message.
+fn toml_error(origin: &str, text: &str, e: &toml::de::Error) -> Error {
+    let msg = e.message().trim().replace('\n', " ");
+    let Some(span) = e.span() else {
+        return Error::Invalid(format!("{origin}: {msg}"));
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+    let header = |l: &str| -> Option<String> {
+        let l = l.trim();
+        if !l.starts_with('[') {
+            return None;
+        }
+        let inner = l.trim_start_matches('[');
+        Some(inner.split(']').next().unwrap_or("").trim().to_string())
+    };
+    let mut place = format!("{origin}, line {line_no}");
+    if let Some(table) = header(line) {
+        place.push_str(&format!(", table [{table}]"));
+    } else {
+        let table = text[..start].lines().rev().find_map(header);
+        let key = line
+            .split_once('=')
+            .map(|(k, _)| k.trim().trim_matches('"').to_string())
+            .filter(|k| !k.is_empty() && !k.starts_with('#'));
+        match (table, key) {
+            (Some(t), Some(k)) => place.push_str(&format!(", key `{t}.{k}`")),
+            (None, Some(k)) => place.push_str(&format!(", key `{k}`")),
+            (Some(t), None) => place.push_str(&format!(", table [{t}]")),
+            (None, None) => {}
+        }
+    }
+    Error::Invalid(format!("{place}: {msg}"))
+}
+
+fn invalid(origin: &str, msg: impl std::fmt::Display) -> Error {
+    Error::Invalid(format!("{origin}: {msg}"))
+}
+
+impl Config {
+    /// Parse and validate an experiment; `origin` names the file in messages.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| toml_error(origin, text, &e))?;
+        cfg.origin = origin.to_string();
+        cfg.source = text.to_string();
+        // A stage without its own batch or seed takes the experiment's.
+        let raw: toml::Table = toml::from_str(text).map_err(|e| toml_error(origin, text, &e))?;
+        let own = |table: &str, key: &str| {
+            raw.get(table)
+                .and_then(|t| t.as_table())
+                .is_some_and(|t| t.contains_key(key))
+        };
+        let (batch, seed) = (cfg.experiment.batch, cfg.experiment.seed);
+        macro_rules! inherit {
+            ($field:ident, $name:literal) => {
+                if let Some(c) = cfg.$field.as_mut() {
+                    if !own($name, "batch") {
+                        c.batch = batch;
+                    }
+                    if !own($name, "seed") {
+                        c.seed = seed;
+                    }
+                }
+            };
+        }
+        inherit!(train, "train");
+        inherit!(replace, "replace");
+        inherit!(snl, "snl");
+        inherit!(finetune, "finetune");
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Read, parse and validate an experiment file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::Invalid(format!("experiment file {} not found", path.display()))
+            } else {
+                Error::Invalid(format!("cannot read {}: {e}", path.display()))
+            }
+        })?;
+        Config::from_toml(&text, &path.display().to_string())
+    }
+
+    /// The run folder.
+    pub fn out(&self) -> PathBuf {
+        self.experiment
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs").join(&self.experiment.name))
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.experiment
+            .data
+            .clone()
+            .unwrap_or_else(|| default_data_dir(&self.experiment.dataset))
+    }
+
+    /// The stages this file runs, in order.
+    pub fn stages(&self) -> Vec<&'static str> {
+        let on = [
+            self.train.is_some(),
+            self.replace.is_some(),
+            self.snl.is_some(),
+            self.finetune.is_some(),
+        ];
+        STAGES
+            .iter()
+            .zip(on)
+            .filter(|(_, on)| *on)
+            .map(|(s, _)| *s)
+            .collect()
+    }
+
+    pub fn stage_dir(&self, stage: &str) -> PathBuf {
+        self.out().join(stage)
+    }
+
+    fn stage_best(&self, stage: &str) -> PathBuf {
+        self.stage_dir(stage).join(crate::train::run_dir::BEST)
+    }
+
+    /// The all-ReLU checkpoint a stage starts from: its own `baseline`, else train's best.
+    fn baseline_for(&self, own: Option<&PathBuf>) -> Option<PathBuf> {
+        own.cloned()
+            .or_else(|| self.train.as_ref().map(|_| self.stage_best("train")))
+    }
+
+    /// The gated checkpoint finetune starts from.
+    fn finetune_from(&self) -> Option<PathBuf> {
+        let f = self.finetune.as_ref()?;
+        f.from.clone().or_else(|| {
+            if self.replace.is_some() {
+                Some(self.stage_best("replace"))
+            } else if self.snl.is_some() {
+                Some(self.stage_best("snl"))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// The teacher of finetune: its own, else (with `kd = true`) the baseline of replace or snl.
+    fn finetune_teacher(&self) -> Option<PathBuf> {
+        let f = self.finetune.as_ref()?;
+        if f.teacher.is_some() {
+            return f.teacher.clone();
+        }
+        if !f.kd {
+            return None;
+        }
+        let own = self
+            .replace
+            .as_ref()
+            .and_then(|r| r.baseline.as_ref())
+            .or(self.snl.as_ref().and_then(|s| s.baseline.as_ref()));
+        self.baseline_for(own)
+    }
+
+    /// The stages with every checkpoint they start from filled in, in order.
+    pub fn resolved(&self) -> Vec<StageConfig> {
+        let mut v = Vec::new();
+        if let Some(t) = &self.train {
+            v.push(StageConfig::Train(t.clone()));
+        }
+        if let Some(r) = &self.replace {
+            v.push(StageConfig::Replace(ReplaceStageConfig {
+                baseline: self.baseline_for(r.baseline.as_ref()),
+                ..r.clone()
+            }));
+        }
+        if let Some(s) = &self.snl {
+            v.push(StageConfig::Snl(SnlConfig {
+                baseline: self.baseline_for(s.baseline.as_ref()),
+                ..s.clone()
+            }));
+        }
+        if let Some(f) = &self.finetune {
+            v.push(StageConfig::Finetune(FinetuneConfig {
+                from: self.finetune_from(),
+                teacher: self.finetune_teacher(),
+                ..f.clone()
+            }));
+        }
+        v
+    }
+
+    /// Everything that can be checked without data: names, sizes, every number in range,
+    /// budgets against the model's ReLU count, and that every stage has a checkpoint to
+    /// start from.
+    pub fn validate(&self) -> Result<()> {
+        let o = self.origin.as_str();
+        let e = &self.experiment;
+        if e.name.trim().is_empty() {
+            return Err(invalid(o, "[experiment] name is empty"));
+        }
+        if !crate::models::MODEL_NAMES.contains(&e.model.as_str()) {
+            return Err(invalid(
+                o,
+                format!(
+                    "[experiment] model '{}': choose one of {}",
+                    e.model,
+                    crate::models::MODEL_NAMES.join(", ")
+                ),
+            ));
+        }
+        let ds = Dataset::from_name(&e.dataset).map_err(|err| invalid(o, err))?;
+        if e.batch < 2 {
+            return Err(invalid(o, format!("[experiment] batch {}: must be at least 2 (batch norm needs more than one sample)", e.batch)));
+        }
+        for (n, key) in [(e.limit_train, "limit_train"), (e.limit_test, "limit_test")] {
+            if n == Some(0) {
+                return Err(invalid(o, format!("[experiment] {key} must be at least 1")));
+            }
+        }
+        if self.stages().is_empty() {
+            return Err(invalid(
+                o,
+                "no stage to run: add a [train], [replace], [snl] or [finetune] table",
+            ));
+        }
+        for stage in self.resolved() {
+            stage
+                .validate()
+                .map_err(|err| invalid(o, format!("[{}] {err}", stage.name())))?;
+        }
+        // The model's ReLU count, built once (on the CPU) when a budget needs it.
+        let total = std::cell::OnceCell::new();
+        let check_budget = |b: usize, table: &str| -> Result<()> {
+            let t = match total.get() {
+                Some(t) => *t,
+                None => *total.get_or_init(|| {
+                    crate::models::build(
+                        &e.model,
+                        &Device::Cpu,
+                        ds.channels(),
+                        ds.input_size(),
+                        ds.classes(),
+                        0,
+                    )
+                    .map_or(0, |m| m.relu_total())
+                }),
+            };
+            if b > t {
+                return Err(invalid(
+                    o,
+                    format!(
+                        "[{table}] budget {b} exceeds {}'s {t} ReLUs on {}",
+                        e.model,
+                        ds.name()
+                    ),
+                ));
+            }
+            Ok(())
+        };
+        let need_baseline = |own: Option<&PathBuf>, table: &str| {
+            if self.baseline_for(own).is_none() {
+                Err(invalid(o, format!("[{table}] needs an all-ReLU checkpoint: add a [train] table or set baseline = \"path/best.safetensors\"")))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(r) = &self.replace {
+            check_budget(r.budget.relus, "replace")?;
+            need_baseline(r.baseline.as_ref(), "replace")?;
+        }
+        if let Some(s) = &self.snl {
+            check_budget(s.budget.relus, "snl")?;
+            need_baseline(s.baseline.as_ref(), "snl")?;
+        }
+        if let Some(f) = &self.finetune {
+            if self.finetune_from().is_none() {
+                return Err(invalid(o, "[finetune] needs a gated checkpoint: add a [replace] or [snl] table or set from = \"path/best.safetensors\""));
+            }
+            if f.kd && self.finetune_teacher().is_none() {
+                return Err(invalid(o, "[finetune] kd = true needs an all-ReLU teacher: add a [train] table or a baseline to [replace]"));
+            }
+        }
+        Ok(())
+    }
+
+    /// What the experiment will do, one line per stage.
+    pub fn plan(&self) -> String {
+        let e = &self.experiment;
+        let out = self.out();
+        let mut s = format!(
+            "experiment {}: {} on {} (data {}), seed {}, out {}\n",
+            e.name,
+            e.model,
+            e.dataset,
+            self.data_dir().display(),
+            e.seed,
+            out.display()
+        );
+        let show = |p: Option<PathBuf>| p.map_or("-".into(), |p| p.display().to_string());
+        if let Some(t) = &self.train {
+            let _ = writeln!(
+                s,
+                "  train:    {} epochs, batch {}, SGD lr {} momentum {} weight decay {}",
+                t.epochs, t.batch, t.lr, t.momentum, t.weight_decay
+            );
+        }
+        if let Some(r) = &self.replace {
+            let _ = writeln!(
+                s,
+                "  replace:  {} at {} ReLUs, λ {}, τ {}, degree {} (s2 {}), {} epochs, batch {}, Adam {}/{}, KD {}, from {}",
+                if r.identity { "identity" } else { "AutoReP" },
+                r.budget.relus,
+                r.lambda,
+                r.tau,
+                r.degree,
+                r.s2,
+                r.epochs,
+                r.batch,
+                r.weight_lr,
+                r.mask_lr,
+                r.kd,
+                show(self.baseline_for(r.baseline.as_ref()))
+            );
+        }
+        if let Some(n) = &self.snl {
+            let _ = writeln!(
+                s,
+                "  snl:      {} ReLUs, λ₁ {}, at most {} epochs (lr {}), then {} finetune epochs (lr {}), batch {}, from {}",
+                n.budget.relus,
+                n.lambda,
+                n.epochs,
+                n.lr,
+                n.finetune_epochs,
+                n.finetune_lr,
+                n.batch,
+                show(self.baseline_for(n.baseline.as_ref()))
+            );
+        }
+        if let Some(f) = &self.finetune {
+            let _ = writeln!(
+                s,
+                "  finetune: {} epochs, SGD lr {}, batch {}, from {}{}",
+                f.epochs,
+                f.lr,
+                f.batch,
+                show(self.finetune_from()),
+                if self.finetune_teacher().is_some() {
+                    format!(", KD from {}", show(self.finetune_teacher()))
+                } else {
+                    String::new()
+                }
+            );
+        }
+        s
+    }
+}

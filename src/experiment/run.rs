@@ -1,0 +1,123 @@
+//! `autorep run`: every stage of an experiment file in order, each in `OUT/<stage>` through the
+//! one stage driver, then every result evaluated into `OUT/summary.csv` and `summary.json`.
+
+use super::config::Config;
+use super::report::{self, Row};
+use crate::train::config::StageConfig;
+use crate::train::run_dir::FolderLock;
+use crate::train::{load_data, run_stage, Data, Existing, RunOptions as StageOptions};
+use crate::{Device, Error, Result};
+use std::path::PathBuf;
+
+/// How `run` behaves beyond the file.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// No progress bars or per-epoch lines.
+    pub quiet: bool,
+    /// What to do with the stage folders of an earlier run: refuse (default), resume (a
+    /// finished stage then only reports its result) or overwrite.
+    pub existing: Existing,
+}
+
+/// What an experiment ends with.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub name: String,
+    pub out: PathBuf,
+    pub rows: Vec<Row>,
+    pub seconds: f64,
+}
+
+impl Summary {
+    pub fn table(&self) -> String {
+        report::table(&self.rows)
+    }
+}
+
+/// The method a stage's row reports.
+pub fn method(stage: &StageConfig) -> &'static str {
+    match stage {
+        StageConfig::Train(_) => "baseline",
+        StageConfig::Replace(c) if c.identity => "identity",
+        StageConfig::Replace(_) => "autorep",
+        StageConfig::Snl(_) => "snl",
+        StageConfig::Finetune(_) => "finetune",
+    }
+}
+
+/// Run every stage of `cfg` in order on `data` (see [`load_data`]), then evaluate each
+/// stage's result. Writes `OUT/config.toml` (the file as given), `OUT/summary.csv` and
+/// `OUT/summary.json`.
+pub fn run_with_data(
+    device: &Device,
+    cfg: &Config,
+    data: &Data,
+    opts: &RunOptions,
+) -> Result<Summary> {
+    cfg.validate()?;
+    let start = std::time::Instant::now();
+    let e = &cfg.experiment;
+    let out = cfg.out();
+    let _lock = FolderLock::acquire(&out)?;
+    // Checkpoints named in the file must exist before any training starts.
+    let named = [
+        cfg.replace.as_ref().and_then(|r| r.baseline.clone()),
+        cfg.snl.as_ref().and_then(|s| s.baseline.clone()),
+        cfg.finetune.as_ref().and_then(|f| f.from.clone()),
+        cfg.finetune.as_ref().and_then(|f| f.teacher.clone()),
+    ];
+    for p in named.iter().flatten() {
+        if !p.is_file() {
+            return Err(Error::Invalid(format!(
+                "{}: checkpoint {} not found",
+                cfg.origin,
+                p.display()
+            )));
+        }
+    }
+    if !cfg.source.is_empty() {
+        report::write(&out.join("config.toml"), &cfg.source)?;
+    }
+    let mut rows = Vec::new();
+    for stage in cfg.resolved() {
+        let name = stage.name();
+        if !opts.quiet {
+            println!("== [{}] {name}", e.name);
+        }
+        let m = method(&stage);
+        let o = StageOptions {
+            out: cfg.stage_dir(name),
+            existing: opts.existing,
+            quiet: opts.quiet,
+            stop_after: None,
+        };
+        let outcome = run_stage(device, data, Some(&e.model), stage, &o)?;
+        rows.push(report::row(device, data, m, &outcome)?);
+    }
+    let summary = Summary {
+        name: e.name.clone(),
+        out: out.clone(),
+        rows,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    report::write(&out.join("summary.csv"), &report::csv(&summary.rows))?;
+    report::write(&out.join("summary.json"), &report::json(&summary.rows))?;
+    Ok(summary)
+}
+
+/// Load the experiment's data (its folder, limits) and run it: `autorep run`.
+pub fn run(device: &Device, cfg: &Config, opts: &RunOptions) -> Result<Summary> {
+    cfg.validate()?;
+    let e = &cfg.experiment;
+    let data = load_data(
+        &e.dataset,
+        &cfg.data_dir(),
+        e.limit_train,
+        e.limit_test,
+        device,
+    )?;
+    if !opts.quiet {
+        println!("{}", data.banner(device, Some(&e.model)));
+    }
+    run_with_data(device, cfg, &data, opts)
+}

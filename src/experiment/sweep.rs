@@ -1,0 +1,116 @@
+//! `autorep sweep`: the replacement (and optionally SNL) at several budgets from one
+//! baseline, each point in `OUT/<method>_<budget>`, then `sweep.csv`, `sweep.json` (also as
+//! `summary.json`) and `sweep.svg`.
+
+use super::plot::sweep_svg;
+use super::report::{self, Row};
+use crate::autorep::Budget;
+use crate::train::config::{ReplaceStageConfig, SnlConfig, StageConfig};
+use crate::train::run_dir::FolderLock;
+use crate::train::{run_stage, Data, Existing, RunOptions};
+use crate::{Device, Error, Result};
+use std::path::{Path, PathBuf};
+
+/// A budget sweep from one baseline.
+#[derive(Debug, Clone)]
+pub struct SweepConfig {
+    pub baseline: PathBuf,
+    pub budgets: Vec<Budget>,
+    /// The replacement at each budget (its budget and baseline are the sweep's).
+    pub replace: ReplaceStageConfig,
+    /// Also SNL at each budget.
+    pub snl: Option<SnlConfig>,
+    pub out: PathBuf,
+    pub quiet: bool,
+    pub existing: Existing,
+}
+
+/// The run folder of one point: `OUT/<method>_<budget label>`.
+pub fn sweep_dir(out: &Path, method: &str, budget: &Budget) -> PathBuf {
+    out.join(format!("{method}_{}", budget.label()))
+}
+
+/// Run the sweep on `data`, evaluate the baseline and every point, and write the files.
+/// Every budget is checked against the model before anything trains.
+pub fn sweep(device: &Device, data: &Data, cfg: &SweepConfig) -> Result<Vec<Row>> {
+    if cfg.budgets.is_empty() {
+        return Err(Error::Invalid(
+            "no budgets to sweep: pass e.g. --budgets 5k,10k,20k".into(),
+        ));
+    }
+    if !cfg.baseline.is_file() {
+        return Err(Error::Invalid(format!(
+            "baseline checkpoint {} not found: train one with `autorep train --out DIR` and pass DIR/best.safetensors",
+            cfg.baseline.display()
+        )));
+    }
+    let _lock = FolderLock::acquire(&cfg.out)?;
+    let base = report::checkpoint_row(device, data, "baseline", "baseline", &cfg.baseline)?;
+    let total = base.relu_total;
+    for b in &cfg.budgets {
+        if b.relus > total {
+            return Err(Error::Invalid(format!(
+                "budget {} exceeds the baseline's {total} ReLUs",
+                b.relus
+            )));
+        }
+    }
+    let mut stages = Vec::new();
+    for &budget in &cfg.budgets {
+        stages.push(StageConfig::Replace(ReplaceStageConfig {
+            budget,
+            baseline: Some(cfg.baseline.clone()),
+            ..cfg.replace.clone()
+        }));
+        if let Some(s) = &cfg.snl {
+            stages.push(StageConfig::Snl(SnlConfig {
+                budget,
+                baseline: Some(cfg.baseline.clone()),
+                ..s.clone()
+            }));
+        }
+    }
+    for s in &stages {
+        s.validate()?;
+    }
+    let mut rows = vec![base];
+    for stage in stages {
+        let budget = match &stage {
+            StageConfig::Replace(c) => c.budget,
+            StageConfig::Snl(c) => c.budget,
+            _ => unreachable!("a sweep runs replace and snl"),
+        };
+        let method = super::run::method(&stage);
+        let dir = sweep_dir(&cfg.out, method, &budget);
+        if !cfg.quiet {
+            println!(
+                "== sweep {method} at {} ReLUs ({:.2}% of {total}) in {}",
+                budget.relus,
+                100.0 * budget.relus as f64 / total.max(1) as f64,
+                dir.display()
+            );
+        }
+        let o = RunOptions {
+            out: dir,
+            existing: cfg.existing,
+            quiet: cfg.quiet,
+            stop_after: None,
+        };
+        let outcome = run_stage(device, data, None, stage, &o)?;
+        rows.push(report::row(device, data, method, &outcome)?);
+    }
+    write_sweep(
+        &cfg.out,
+        &rows,
+        &format!("{} on {}", cfg.baseline.display(), data.name),
+    )?;
+    Ok(rows)
+}
+
+/// Write `sweep.csv`, `sweep.json`, `summary.json` and `sweep.svg` into `out`.
+pub fn write_sweep(out: &Path, rows: &[Row], title: &str) -> Result<()> {
+    report::write(&out.join("sweep.csv"), &report::csv(rows))?;
+    report::write(&out.join("sweep.json"), &report::json(rows))?;
+    report::write(&out.join("summary.json"), &report::json(rows))?;
+    report::write(&out.join("sweep.svg"), &sweep_svg(rows, title))
+}

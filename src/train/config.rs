@@ -1,0 +1,419 @@
+//! One typed configuration per stage. Defaults live in [`defaults`] and nowhere else: the CLI's
+//! `default_value_t`s and the TOML reader's serde defaults both name these constants. A
+//! configuration is stored whole in every checkpoint of its stage (as JSON) and read back
+//! strictly, so a resumed run can check that it continues the same job.
+
+use crate::autorep::{Budget, Granularity, Method, Polynomial, ReplaceConfig};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Every default of every stage.
+pub mod defaults {
+    pub const SEED: u64 = 2;
+    pub const BATCH: usize = 128;
+    pub const EPOCHS: usize = 200;
+    /// Baseline: SGD with momentum and weight decay, cosine to [`LR_FLOOR`].
+    pub const TRAIN_LR: f32 = 0.1;
+    pub const MOMENTUM: f32 = 0.9;
+    pub const WEIGHT_DECAY: f32 = 5e-4;
+    /// The floor of every cosine schedule.
+    pub const LR_FLOOR: f32 = 1e-5;
+    /// AutoReP's budget penalty λ (CIFAR recipe, notes §3.3).
+    pub const AUTOREP_LAMBDA: f32 = 140.0;
+    /// SNL's initial L1 weight λ₁.
+    pub const SNL_LAMBDA: f32 = 1e-5;
+    pub const TAU: f32 = 0.003;
+    pub const DEGREE: usize = 2;
+    pub const S2: f32 = 0.1;
+    pub const GRANULARITY: &str = "pixel";
+    pub const DAPA: &str = "clean";
+    /// Adam rate of weights and coefficients, of gates, and of SNL; finetune's SGD rate.
+    pub const ADAM_LR: f32 = 1e-3;
+    pub const FINETUNE_LR: f32 = 1e-3;
+    pub const SNL_FINETUNE_EPOCHS: usize = 100;
+    pub const KD: bool = true;
+    pub const KD_TEMPERATURE: f32 = 4.0;
+    pub const H_INIT: [f32; 2] = [0.0, 1.0];
+}
+
+mod serde_defaults {
+    use super::defaults as d;
+    use crate::autorep::{Granularity, Polynomial};
+    pub fn seed() -> u64 {
+        d::SEED
+    }
+    pub fn batch() -> usize {
+        d::BATCH
+    }
+    pub fn epochs() -> usize {
+        d::EPOCHS
+    }
+    pub fn train_lr() -> f32 {
+        d::TRAIN_LR
+    }
+    pub fn momentum() -> f32 {
+        d::MOMENTUM
+    }
+    pub fn weight_decay() -> f32 {
+        d::WEIGHT_DECAY
+    }
+    pub fn autorep_lambda() -> f32 {
+        d::AUTOREP_LAMBDA
+    }
+    pub fn snl_lambda() -> f32 {
+        d::SNL_LAMBDA
+    }
+    pub fn tau() -> f32 {
+        d::TAU
+    }
+    pub fn degree() -> usize {
+        d::DEGREE
+    }
+    pub fn s2() -> f32 {
+        d::S2
+    }
+    pub fn granularity() -> Granularity {
+        Granularity::from_name(d::GRANULARITY).expect("default granularity")
+    }
+    pub fn dapa() -> Polynomial {
+        Polynomial::from_name(d::DAPA).expect("default DaPa mode")
+    }
+    pub fn adam_lr() -> f32 {
+        d::ADAM_LR
+    }
+    pub fn finetune_lr() -> f32 {
+        d::FINETUNE_LR
+    }
+    pub fn snl_finetune_epochs() -> usize {
+        d::SNL_FINETUNE_EPOCHS
+    }
+    pub fn kd() -> bool {
+        d::KD
+    }
+    pub fn h_init() -> [f32; 2] {
+        d::H_INIT
+    }
+}
+use serde_defaults as sd;
+
+/// The all-ReLU baseline: SGD with momentum and weight decay, cosine to 1e-5.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    #[serde(default = "sd::epochs")]
+    pub epochs: usize,
+    #[serde(default = "sd::batch")]
+    pub batch: usize,
+    #[serde(default = "sd::seed")]
+    pub seed: u64,
+    #[serde(default = "sd::train_lr")]
+    pub lr: f32,
+    #[serde(default = "sd::momentum")]
+    pub momentum: f32,
+    #[serde(default = "sd::weight_decay")]
+    pub weight_decay: f32,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: defaults::EPOCHS,
+            batch: defaults::BATCH,
+            seed: defaults::SEED,
+            lr: defaults::TRAIN_LR,
+            momentum: defaults::MOMENTUM,
+            weight_decay: defaults::WEIGHT_DECAY,
+        }
+    }
+}
+
+/// AutoReP (or, with `identity`, its ablation with P(x) = x) from an all-ReLU baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaceStageConfig {
+    /// The all-ReLU checkpoint to start from (and distil from); `run` fills in train's best.
+    #[serde(default)]
+    pub baseline: Option<PathBuf>,
+    pub budget: Budget,
+    #[serde(default = "sd::epochs")]
+    pub epochs: usize,
+    #[serde(default = "sd::batch")]
+    pub batch: usize,
+    #[serde(default = "sd::seed")]
+    pub seed: u64,
+    #[serde(default = "sd::autorep_lambda")]
+    pub lambda: f32,
+    #[serde(default = "sd::tau")]
+    pub tau: f32,
+    #[serde(default = "sd::degree")]
+    pub degree: usize,
+    #[serde(default = "sd::s2")]
+    pub s2: f32,
+    #[serde(default = "sd::granularity")]
+    pub granularity: Granularity,
+    #[serde(default = "sd::dapa")]
+    pub dapa: Polynomial,
+    #[serde(default)]
+    pub identity: bool,
+    #[serde(default = "sd::adam_lr")]
+    pub weight_lr: f32,
+    #[serde(default = "sd::adam_lr")]
+    pub mask_lr: f32,
+    #[serde(default = "sd::kd")]
+    pub kd: bool,
+    /// Range of the initial gate indicators h.
+    #[serde(default = "sd::h_init")]
+    pub h_init: [f32; 2],
+}
+
+impl ReplaceStageConfig {
+    /// Every default, at this budget.
+    pub fn new(budget: usize) -> Self {
+        ReplaceStageConfig {
+            baseline: None,
+            budget: Budget { relus: budget },
+            epochs: defaults::EPOCHS,
+            batch: defaults::BATCH,
+            seed: defaults::SEED,
+            lambda: defaults::AUTOREP_LAMBDA,
+            tau: defaults::TAU,
+            degree: defaults::DEGREE,
+            s2: defaults::S2,
+            granularity: sd::granularity(),
+            dapa: sd::dapa(),
+            identity: false,
+            weight_lr: defaults::ADAM_LR,
+            mask_lr: defaults::ADAM_LR,
+            kd: defaults::KD,
+            h_init: defaults::H_INIT,
+        }
+    }
+
+    /// The gates' configuration; `seed` seeds the initial h.
+    pub fn gates(&self) -> ReplaceConfig {
+        ReplaceConfig {
+            method: if self.identity {
+                Method::Identity
+            } else {
+                Method::AutoRep
+            },
+            lambda: self.lambda,
+            tau: self.tau,
+            degree: self.degree,
+            s2: self.s2,
+            granularity: self.granularity,
+            polynomial: self.dapa,
+            h_init: (self.h_init[0], self.h_init[1]),
+            seed: self.seed,
+            ..ReplaceConfig::autorep(self.budget.relus)
+        }
+    }
+}
+
+/// SNL: continuous α with a growing L1 weight until the budget, binarise, finetune.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnlConfig {
+    #[serde(default)]
+    pub baseline: Option<PathBuf>,
+    pub budget: Budget,
+    /// Selection epochs at most (selection stops at the budget).
+    #[serde(default = "sd::epochs")]
+    pub epochs: usize,
+    #[serde(default = "sd::batch")]
+    pub batch: usize,
+    #[serde(default = "sd::seed")]
+    pub seed: u64,
+    /// Initial L1 weight λ₁.
+    #[serde(default = "sd::snl_lambda")]
+    pub lambda: f32,
+    #[serde(default = "sd::adam_lr")]
+    pub lr: f32,
+    #[serde(default = "sd::snl_finetune_epochs")]
+    pub finetune_epochs: usize,
+    #[serde(default = "sd::finetune_lr")]
+    pub finetune_lr: f32,
+    #[serde(default = "sd::granularity")]
+    pub granularity: Granularity,
+    #[serde(default = "sd::kd")]
+    pub kd: bool,
+}
+
+impl SnlConfig {
+    pub fn new(budget: usize) -> Self {
+        SnlConfig {
+            baseline: None,
+            budget: Budget { relus: budget },
+            epochs: defaults::EPOCHS,
+            batch: defaults::BATCH,
+            seed: defaults::SEED,
+            lambda: defaults::SNL_LAMBDA,
+            lr: defaults::ADAM_LR,
+            finetune_epochs: defaults::SNL_FINETUNE_EPOCHS,
+            finetune_lr: defaults::FINETUNE_LR,
+            granularity: sd::granularity(),
+            kd: defaults::KD,
+        }
+    }
+
+    pub fn gates(&self) -> ReplaceConfig {
+        ReplaceConfig {
+            lambda: self.lambda,
+            granularity: self.granularity,
+            seed: self.seed,
+            ..ReplaceConfig::snl(self.budget.relus)
+        }
+    }
+}
+
+/// A gated checkpoint finetuned with its mask frozen: SGD on the weights, KD from `teacher`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinetuneConfig {
+    /// The gated checkpoint to start from; `run` fills in replace's (else snl's) best.
+    #[serde(default)]
+    pub from: Option<PathBuf>,
+    /// The all-ReLU checkpoint to distil from (the CLI's `--teacher`).
+    #[serde(default)]
+    pub teacher: Option<PathBuf>,
+    /// `run` only: distil from the replace or snl stage's baseline.
+    #[serde(default)]
+    pub kd: bool,
+    #[serde(default = "sd::epochs")]
+    pub epochs: usize,
+    #[serde(default = "sd::batch")]
+    pub batch: usize,
+    #[serde(default = "sd::seed")]
+    pub seed: u64,
+    #[serde(default = "sd::finetune_lr")]
+    pub lr: f32,
+}
+
+impl Default for FinetuneConfig {
+    fn default() -> Self {
+        FinetuneConfig {
+            from: None,
+            teacher: None,
+            kd: false,
+            epochs: defaults::EPOCHS,
+            batch: defaults::BATCH,
+            seed: defaults::SEED,
+            lr: defaults::FINETUNE_LR,
+        }
+    }
+}
+
+/// The configuration of any stage, as stored in its checkpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum StageConfig {
+    Train(TrainConfig),
+    Replace(ReplaceStageConfig),
+    Snl(SnlConfig),
+    Finetune(FinetuneConfig),
+}
+
+impl StageConfig {
+    /// `train`, `replace`, `snl` or `finetune`: the stage's name in logs and run folders.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StageConfig::Train(_) => "train",
+            StageConfig::Replace(_) => "replace",
+            StageConfig::Snl(_) => "snl",
+            StageConfig::Finetune(_) => "finetune",
+        }
+    }
+
+    pub fn batch(&self) -> usize {
+        match self {
+            StageConfig::Train(c) => c.batch,
+            StageConfig::Replace(c) => c.batch,
+            StageConfig::Snl(c) => c.batch,
+            StageConfig::Finetune(c) => c.batch,
+        }
+    }
+
+    pub fn seed(&self) -> u64 {
+        match self {
+            StageConfig::Train(c) => c.seed,
+            StageConfig::Replace(c) => c.seed,
+            StageConfig::Snl(c) => c.seed,
+            StageConfig::Finetune(c) => c.seed,
+        }
+    }
+
+    /// Every value in range, before any work starts: one line naming the option.
+    pub fn validate(&self) -> Result<()> {
+        let common = |epochs: usize, batch: usize| -> Result<()> {
+            if epochs == 0 {
+                return Err(Error::Invalid(
+                    "epochs 0: a stage needs at least one epoch".into(),
+                ));
+            }
+            if batch < 2 {
+                return Err(Error::Invalid(format!(
+                    "batch {batch}: must be at least 2 (batch norm needs more than one sample)"
+                )));
+            }
+            Ok(())
+        };
+        match self {
+            StageConfig::Train(c) => {
+                common(c.epochs, c.batch)?;
+                positive("lr", c.lr)?;
+                unit("momentum", c.momentum)?;
+                non_negative("weight_decay", c.weight_decay)
+            }
+            StageConfig::Replace(c) => {
+                common(c.epochs, c.batch)?;
+                positive("weight_lr", c.weight_lr)?;
+                positive("mask_lr", c.mask_lr)?;
+                c.gates().validate()
+            }
+            StageConfig::Snl(c) => {
+                common(c.epochs, c.batch)?;
+                positive("lr", c.lr)?;
+                if c.finetune_epochs > 0 {
+                    positive("finetune_lr", c.finetune_lr)?;
+                }
+                c.gates().validate()
+            }
+            StageConfig::Finetune(c) => {
+                common(c.epochs, c.batch)?;
+                positive("lr", c.lr)
+            }
+        }
+    }
+}
+
+/// A learning rate: finite and above zero (a rate of 0 trains nothing, and a NaN trains NaN).
+pub fn positive(what: &str, v: f32) -> Result<()> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "{what} {v} is invalid: it must be a finite number above 0"
+        )))
+    }
+}
+
+fn non_negative(what: &str, v: f32) -> Result<()> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "{what} {v} is invalid: it must be a finite number ≥ 0"
+        )))
+    }
+}
+
+fn unit(what: &str, v: f32) -> Result<()> {
+    if v.is_finite() && (0.0..1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "{what} {v} is invalid: it must be in [0, 1)"
+        )))
+    }
+}

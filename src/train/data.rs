@@ -1,0 +1,121 @@
+//! Datasets as the stages use them: both splits resident on the device, with what the models
+//! need to know (channels, input size, classes).
+
+use super::DeviceSet;
+use crate::data::{Dataset, Split};
+use crate::{Device, Error, Result};
+use std::path::{Path, PathBuf};
+
+/// A loaded dataset with what the models need to know about it.
+pub struct Data {
+    pub name: String,
+    pub train: DeviceSet,
+    pub test: DeviceSet,
+    pub channels: usize,
+    pub input: usize,
+    pub classes: usize,
+}
+
+impl Data {
+    /// The line a run prints first: device, dataset and its sizes (and the model, if given).
+    pub fn banner(&self, device: &Device, model: Option<&str>) -> String {
+        let model = model.map(|m| format!("; model {m}")).unwrap_or_default();
+        format!(
+            "device: {}; {} ({} train, {} test images){model}",
+            device.describe(),
+            self.name,
+            self.train.len(),
+            self.test.len()
+        )
+    }
+
+    /// Train and test splits of `dataset`, placed on `device`.
+    pub fn new(
+        device: &Device,
+        dataset: Dataset,
+        train: crate::data::ImageSet,
+        test: crate::data::ImageSet,
+    ) -> Result<Data> {
+        let (mean, std) = (dataset.mean(), dataset.std());
+        let (channels, input, classes) = (train.channels, train.height, train.classes);
+        Ok(Data {
+            name: dataset.name().to_string(),
+            train: DeviceSet::new(device, train, mean, std, dataset.pad())?,
+            test: DeviceSet::new(device, test, mean, std, dataset.pad())?,
+            channels,
+            input,
+            classes,
+        })
+    }
+}
+
+/// The default dataset folder: `../shared/data/cifar-10-jpeg75-bin` for cifar10 when it
+/// exists, else `data/<dataset>`.
+pub fn default_data_dir(dataset: &str) -> PathBuf {
+    let shared = PathBuf::from("../shared/data/cifar-10-jpeg75-bin");
+    if dataset == "cifar10" && shared.is_dir() {
+        shared
+    } else {
+        PathBuf::from(format!("data/{dataset}"))
+    }
+}
+
+/// Load a dataset by name from `dir` (train and test splits) onto `device`, keeping only the
+/// first `limit_train` / `limit_test` images when given.
+pub fn load_data(
+    name: &str,
+    dir: &Path,
+    limit_train: Option<usize>,
+    limit_test: Option<usize>,
+    device: &Device,
+) -> Result<Data> {
+    let dataset = Dataset::from_name(name)?;
+    for (n, what) in [(limit_train, "limit_train"), (limit_test, "limit_test")] {
+        if n == Some(0) {
+            return Err(Error::Invalid(format!("{what} must be at least 1")));
+        }
+    }
+    let mut train = dataset.load(dir, Split::Train)?;
+    let mut test = dataset.load(dir, Split::Test)?;
+    if let Some(n) = limit_train {
+        train = train.subset(..n.min(train.len()));
+    }
+    if let Some(n) = limit_test {
+        test = test.subset(..n.min(test.len()));
+    }
+    Data::new(device, dataset, train, test)
+}
+
+impl Data {
+    /// Refuse a checkpoint of another dataset or input shape, naming both values.
+    pub fn check(&self, meta: &super::checkpoint::Meta, what: &Path) -> Result<()> {
+        let pairs = [
+            ("dataset", meta.dataset.clone(), self.name.clone()),
+            (
+                "channels",
+                meta.channels.to_string(),
+                self.channels.to_string(),
+            ),
+            ("input size", meta.input.to_string(), self.input.to_string()),
+            (
+                "classes",
+                meta.classes.to_string(),
+                self.classes.to_string(),
+            ),
+        ];
+        for (key, theirs, ours) in pairs {
+            if theirs != ours {
+                return Err(Error::Invalid(format!(
+                    "{} was trained with {key} {theirs}, but this run has {key} {ours}{}",
+                    what.display(),
+                    if key == "dataset" {
+                        format!(": pass --dataset {theirs}")
+                    } else {
+                        String::new()
+                    }
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,352 @@
+//! The one loop every stage runs in. It owns the epochs, the progress bar, `metrics.jsonl`,
+//! the `best` and `last` checkpoints, resume, the divergence checks and the end-of-run
+//! projection; stages only train, evaluate and say what may become `best`.
+//!
+//! Order within an epoch: train, evaluate, checks, checkpoints (`best`, then `last`), the
+//! metrics line, and only then the line on stdout, so a closed stdout (which ends the program)
+//! loses nothing.
+
+use super::checkpoint::{Best, Checkpoint, GateState, Meta, Phase, Progress, FORMAT};
+use super::data::Data;
+use super::eval::EvalStats;
+use super::run_dir::{Existing, RunDir};
+use super::stages::{Stage, StageEpoch};
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// How a stage runs beyond its configuration.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The run folder: checkpoints and metrics.
+    pub out: PathBuf,
+    /// What to do with an earlier run in `out`.
+    pub existing: Existing,
+    /// No progress bar or per-epoch lines (metrics.jsonl is still written).
+    pub quiet: bool,
+    /// Stop after this many epochs of this invocation (tests use it to simulate a kill).
+    pub stop_after: Option<usize>,
+}
+
+impl RunOptions {
+    pub fn new(out: impl Into<PathBuf>) -> RunOptions {
+        RunOptions {
+            out: out.into(),
+            existing: Existing::Refuse,
+            quiet: true,
+            stop_after: None,
+        }
+    }
+}
+
+/// What a stage ended with.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub stage: &'static str,
+    /// Epochs run by this invocation, and by the whole stage.
+    pub epochs_run: usize,
+    pub epochs_done: usize,
+    /// Every epoch ran (not stopped by `stop_after`).
+    pub finished: bool,
+    pub relu_total: usize,
+    pub budget: Option<u64>,
+    /// The count of the last epoch's mask, before any projection.
+    pub count_before_projection: u64,
+    /// The count of the final network (after a projection, if one was needed).
+    pub relus: u64,
+    pub projected_gates: usize,
+    pub over_budget_epochs: usize,
+    /// The last evaluation (of the final network).
+    pub last_test: Option<EvalStats>,
+    pub best: Option<Best>,
+    pub best_path: Option<PathBuf>,
+    pub projected_path: Option<PathBuf>,
+}
+
+impl Outcome {
+    /// The budget was met by the learned mask itself, with no gate switched off afterwards.
+    pub fn reached_by_selection(&self) -> bool {
+        self.budget
+            .is_none_or(|b| self.count_before_projection <= b && self.projected_gates == 0)
+    }
+
+    /// The checkpoint to evaluate and report: `best`, else the projected network.
+    pub fn result_path(&self) -> Option<&Path> {
+        self.best_path.as_deref().or(self.projected_path.as_deref())
+    }
+}
+
+fn say(quiet: bool, line: &str) {
+    if !quiet {
+        println!("{line}");
+    }
+}
+
+/// The metadata of a checkpoint of `stage` now.
+fn meta(stage: &dyn Stage, data: &Data, progress: &Progress) -> Meta {
+    Meta {
+        format: FORMAT,
+        model: stage.model().name().to_string(),
+        dataset: data.name.clone(),
+        channels: data.channels,
+        input: data.input,
+        classes: data.classes,
+        config: stage.config().clone(),
+        progress: progress.clone(),
+        replacement: stage.replacement().map(|r| GateState {
+            config: r.cfg.clone(),
+            passes: r.passes,
+            frozen: r.frozen,
+        }),
+        optimizer_steps: None,
+        checksums: Default::default(),
+    }
+}
+
+/// The model and optimizer of `stage` as a checkpoint; NaN or infinity anywhere (weights,
+/// statistics, gates, coefficients, optimizer moments) stops the run like a NaN loss.
+fn checkpoint(stage: &dyn Stage, data: &Data, progress: &Progress) -> Result<Checkpoint> {
+    let mut ck = Checkpoint::new(meta(stage, data, progress));
+    ck.put_model(stage.model())?;
+    ck.put_optimizer(stage.optimizer())?;
+    if let Some((name, v)) = ck.first_non_finite() {
+        return Err(Error::Diverged {
+            epoch: progress.epochs_done as u64,
+            what: format!("tensor '{name}' holds {v}"),
+        });
+    }
+    Ok(ck)
+}
+
+/// A resumed run must continue the same job: same model, data and configuration.
+fn check_resume(ck: &Checkpoint, stage: &dyn Stage, data: &Data, path: &Path) -> Result<()> {
+    data.check(&ck.meta, path)?;
+    let m = &ck.meta;
+    if m.model != stage.model().name() {
+        return Err(Error::Invalid(format!(
+            "{} is of model {}, but this run builds {}: pass the same options, or --overwrite to start over",
+            path.display(),
+            m.model,
+            stage.model().name()
+        )));
+    }
+    if m.config.name() != stage.config().name() {
+        return Err(Error::Invalid(format!(
+            "{} was written by stage {}, not {}: resume it with `autorep {}`",
+            path.display(),
+            m.config.name(),
+            stage.config().name(),
+            m.config.name()
+        )));
+    }
+    if &m.config != stage.config() {
+        let inner = |c| -> serde_json::Map<String, serde_json::Value> {
+            match serde_json::to_value(c) {
+                Ok(serde_json::Value::Object(o)) => o
+                    .into_iter()
+                    .next()
+                    .and_then(|(_, v)| v.as_object().cloned())
+                    .unwrap_or_default(),
+                _ => Default::default(),
+            }
+        };
+        let (theirs, ours) = (inner(&m.config), inner(stage.config()));
+        let key = ours
+            .keys()
+            .find(|k| theirs.get(*k) != ours.get(*k))
+            .cloned()
+            .unwrap_or_default();
+        let show = |o: &serde_json::Map<String, serde_json::Value>| {
+            o.get(&key).map_or("nothing".into(), |v| v.to_string())
+        };
+        return Err(Error::Invalid(format!(
+            "{} was written with {key} = {}, but this run has {key} = {}: pass the same options to --resume, or --overwrite to start over",
+            path.display(),
+            show(&theirs),
+            show(&ours)
+        )));
+    }
+    Ok(())
+}
+
+fn metrics_line(
+    stage: &str,
+    epoch: usize,
+    e: &StageEpoch,
+    relu_total: usize,
+    budget: Option<u64>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "stage": stage,
+        "phase": e.phase,
+        "epoch": epoch,
+        "train_loss": e.train.loss,
+        "train_acc": e.train.accuracy,
+        "test_loss": e.test.loss,
+        "test_top1": e.test.top1,
+        "test_top5": e.test.top5,
+        "relus": e.count,
+        "relu_total": relu_total,
+        "budget": budget,
+        "lr_factor": e.lr_factor,
+        "seconds": e.train.seconds + e.test.seconds,
+        "images_per_s": e.train.images as f64 / e.train.seconds.max(1e-9),
+    })
+}
+
+fn epoch_line(stage: &str, epoch: usize, planned: usize, e: &StageEpoch) -> String {
+    let phase = if stage == "snl" && e.phase == Phase::Finetune {
+        "snl finetune"
+    } else {
+        stage
+    };
+    format!(
+        "{phase} epoch {}/{planned}: loss {:.4}  train {:.2}%  test {:.2}% (loss {:.4})  ReLUs {}  {:.0} img/s",
+        epoch + 1,
+        e.train.loss,
+        100.0 * e.train.accuracy,
+        100.0 * e.test.top1,
+        e.test.loss,
+        e.count,
+        e.train.images as f64 / e.train.seconds.max(1e-9)
+    )
+}
+
+fn progress_bar(quiet: bool, batches: usize, label: String) -> Option<indicatif::ProgressBar> {
+    if quiet {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(batches as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} batches {elapsed} eta {eta}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(label);
+    Some(bar)
+}
+
+/// Run `stage` on `data` into `o.out` until it is done (or `o.stop_after` epochs), resuming
+/// from `last.safetensors` when `o.existing` says so.
+pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outcome> {
+    let dir = RunDir::open(&o.out, o.existing)?;
+    let name = stage.config().name();
+    let mut progress = Progress::default();
+    if o.existing == Existing::Resume && dir.last().exists() {
+        let ck = Checkpoint::load(&dir.last())?;
+        check_resume(&ck, stage, data, &dir.last())?;
+        stage.resume(&ck)?;
+        progress = ck.meta.progress.clone();
+        say(
+            o.quiet,
+            &format!(
+                "resuming {} after epoch {}",
+                dir.last().display(),
+                progress.epochs_done
+            ),
+        );
+    }
+    dir.keep_metrics(progress.epochs_done)?;
+    let relu_total = stage.model().relu_total();
+    let budget = stage.budget();
+    let batches = super::batches_per_epoch(data.train.len(), stage.config().batch());
+    let mut ran = 0;
+    let mut last: Option<(u64, EvalStats)> = None;
+    while !stage.done() && o.stop_after.is_none_or(|s| ran < s) {
+        let epoch = progress.epochs_done;
+        let planned = stage.planned_epochs();
+        let bar = progress_bar(o.quiet, batches, format!("{name} {}/{planned}", epoch + 1));
+        let e = stage.epoch(data, bar.as_ref())?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        if e.test.non_finite > 0 {
+            return Err(Error::Diverged {
+                epoch: epoch as u64 + 1,
+                what: format!(
+                    "the logits of {} of {} test images are NaN or infinite",
+                    e.test.non_finite, e.test.images
+                ),
+            });
+        }
+        let eligible = stage.eligible(&e);
+        let note = stage.advance(&e)?;
+        progress.epochs_done += 1;
+        progress.phase = stage.phase();
+        progress.phase_epochs = stage.phase_epochs();
+        progress.over_budget_epochs += budget.is_some_and(|b| e.count > b) as usize;
+        progress.snl_lowest = stage.snl_lowest();
+        progress.projected_gates = stage.projected_gates();
+        let better = eligible && progress.best.is_none_or(|b| e.test.top1 > b.top1);
+        if better {
+            progress.best = Some(Best {
+                epoch,
+                top1: e.test.top1,
+            });
+        }
+        let ck = checkpoint(stage, data, &progress)?;
+        if better {
+            ck.save(&dir.best())?;
+        }
+        ck.save(&dir.last())?;
+        dir.log(&metrics_line(name, epoch, &e, relu_total, budget))?;
+        say(o.quiet, &epoch_line(name, epoch, planned, &e));
+        if let Some(n) = note {
+            say(o.quiet, &n);
+        }
+        last = Some((e.count, e.test));
+        ran += 1;
+    }
+    let finished = stage.done();
+    let (count_before, mut test) = match last {
+        Some(l) => l,
+        None => stage.evaluate(data)?,
+    };
+    let mut relus = count_before;
+    let mut projected_path = None;
+    if let (true, Some(b)) = (finished, budget) {
+        let now = stage.project()?;
+        if now > 0 || stage.projected_gates() > 0 {
+            (relus, test) = stage.evaluate(data)?;
+            progress.projected_gates = stage.projected_gates();
+            checkpoint(stage, data, &progress)?.save(&dir.projected())?;
+            say(
+                o.quiet,
+                &format!(
+                    "{name}: the mask ended with {count_before} ReLUs, over the budget of {b}; {} gates with the smallest indicator were switched off to meet it: that network (test {:.2}%) is {}, not best",
+                    progress.projected_gates,
+                    100.0 * test.top1,
+                    dir.projected().display()
+                ),
+            );
+            projected_path = Some(dir.projected());
+        } else if progress.best.is_none() && count_before <= b {
+            // A stage whose last phase ran no epoch (SNL with no finetune): its final,
+            // binarised network is the result.
+            (relus, test) = stage.evaluate(data)?;
+            progress.best = Some(Best {
+                epoch: progress.epochs_done.saturating_sub(1),
+                top1: test.top1,
+            });
+            checkpoint(stage, data, &progress)?.save(&dir.best())?;
+        }
+    }
+    let best_path = dir.best().exists().then(|| dir.best());
+    Ok(Outcome {
+        stage: name,
+        epochs_run: ran,
+        epochs_done: progress.epochs_done,
+        finished,
+        relu_total,
+        budget,
+        count_before_projection: count_before,
+        relus,
+        projected_gates: progress.projected_gates,
+        over_budget_epochs: progress.over_budget_epochs,
+        last_test: Some(test),
+        best: progress.best,
+        best_path,
+        projected_path,
+    })
+}

@@ -1,0 +1,44 @@
+//! A checkpoint evaluated: accuracy, ReLU count and per-site kept fractions.
+
+use super::checkpoint::Checkpoint;
+use super::data::Data;
+use super::eval::{evaluate, EvalStats};
+use super::stages::load_model;
+use crate::{Device, Result};
+use std::path::Path;
+
+pub struct EvalReport {
+    pub test: EvalStats,
+    pub relus: u64,
+    pub relu_total: usize,
+    /// (site, kept, total)
+    pub sites: Vec<(String, usize, usize)>,
+    /// Gates switched off after training to meet the budget (0 for a learned mask).
+    pub projected_gates: usize,
+    pub checkpoint: Checkpoint,
+}
+
+/// Evaluate the checkpoint at `path` on `data`'s test split. Pure: the checkpoint's masks are
+/// used exactly as saved.
+pub fn eval_checkpoint(device: &Device, path: &Path, data: &Data) -> Result<EvalReport> {
+    let ck = Checkpoint::load(path)?;
+    data.check(&ck.meta, path)?;
+    let (model, rep) = load_model(device, &ck)?;
+    let test = evaluate(model.as_ref(), rep.as_ref(), &data.test, 256)?;
+    let sites = match &rep {
+        Some(r) => r.site_counts(model.as_ref())?,
+        None => model
+            .sites()
+            .iter()
+            .map(|s| (s.name.clone(), s.relus(), s.relus()))
+            .collect(),
+    };
+    Ok(EvalReport {
+        test,
+        relus: sites.iter().map(|s| s.1 as u64).sum(),
+        relu_total: model.relu_total(),
+        sites,
+        projected_gates: ck.meta.progress.projected_gates,
+        checkpoint: ck,
+    })
+}

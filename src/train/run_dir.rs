@@ -1,0 +1,166 @@
+//! A run folder: its lock, its checkpoints and its metrics log. One writer per folder: a run
+//! holds an exclusive lock on `OUT/.lock` while it writes (the OS drops it when the process
+//! dies, even by SIGKILL), and a run that would silently replace another's checkpoints fails
+//! unless told to overwrite or resume.
+
+use crate::{Error, Result};
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+pub const LAST: &str = "last.safetensors";
+pub const BEST: &str = "best.safetensors";
+pub const PROJECTED: &str = "projected.safetensors";
+pub const METRICS: &str = "metrics.jsonl";
+
+/// What to do with a folder that already holds a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Existing {
+    /// Refuse to start (the default): nothing is lost by accident.
+    #[default]
+    Refuse,
+    /// Continue from `last.safetensors`.
+    Resume,
+    /// Delete the earlier checkpoints and metrics and start over.
+    Overwrite,
+}
+
+/// An exclusive lock on a folder, held until dropped.
+pub struct FolderLock {
+    _file: File,
+}
+
+impl FolderLock {
+    /// Lock `dir` (created if missing), or fail at once naming the process that holds it.
+    pub fn acquire(dir: &Path) -> Result<FolderLock> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::Invalid(format!(
+                "cannot create output folder {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join(".lock");
+        let io = |e: std::io::Error| Error::Invalid(format!("{}: {e}", path.display()));
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock() {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(Error::Invalid(format!(
+                "{} is in use by another autorep run{}: wait for it to finish or choose another --out",
+                dir.display(),
+                if holder.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({holder})")
+                }
+            )));
+        }
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        write!(file, "pid {}", std::process::id()).map_err(io)?;
+        Ok(FolderLock { _file: file })
+    }
+}
+
+/// The run folder of one stage.
+pub struct RunDir {
+    out: PathBuf,
+    _lock: FolderLock,
+}
+
+impl RunDir {
+    /// Lock `out` and apply `existing` to whatever an earlier run left there.
+    pub fn open(out: &Path, existing: Existing) -> Result<RunDir> {
+        let lock = FolderLock::acquire(out)?;
+        let dir = RunDir {
+            out: out.to_path_buf(),
+            _lock: lock,
+        };
+        let held: Vec<&str> = [LAST, BEST, PROJECTED]
+            .into_iter()
+            .filter(|f| dir.out.join(f).exists())
+            .collect();
+        match existing {
+            Existing::Refuse if !held.is_empty() => {
+                return Err(Error::Invalid(format!(
+                    "{} already holds a run ({}): pass --resume to continue it or --overwrite to start over",
+                    out.display(),
+                    held.join(", ")
+                )))
+            }
+            Existing::Overwrite => {
+                for f in [LAST, BEST, PROJECTED, METRICS] {
+                    let p = dir.out.join(f);
+                    if p.exists() {
+                        std::fs::remove_file(&p).map_err(|e| {
+                            Error::Invalid(format!("cannot remove {}: {e}", p.display()))
+                        })?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.out
+    }
+    pub fn last(&self) -> PathBuf {
+        self.out.join(LAST)
+    }
+    pub fn best(&self) -> PathBuf {
+        self.out.join(BEST)
+    }
+    pub fn projected(&self) -> PathBuf {
+        self.out.join(PROJECTED)
+    }
+
+    /// Keep the metrics of the first `epochs` epochs only: lines written after the last
+    /// checkpoint (a run killed between the two) would otherwise appear twice after a resume.
+    pub fn keep_metrics(&self, epochs: usize) -> Result<()> {
+        let path = self.out.join(METRICS);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(());
+        };
+        let kept: String = text
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .ok()
+                    .and_then(|v| v.get("epoch")?.as_u64())
+                    .is_some_and(|e| (e as usize) < epochs)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if kept.len() == text.len() {
+            return Ok(());
+        }
+        let tmp = self
+            .out
+            .join(format!("{METRICS}.{}.tmp", std::process::id()));
+        let io = |e: std::io::Error| Error::Invalid(format!("{}: {e}", path.display()));
+        std::fs::write(&tmp, kept).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)
+    }
+
+    /// Append one JSON line to `metrics.jsonl`.
+    pub fn log(&self, line: &serde_json::Value) -> Result<()> {
+        let path = self.out.join(METRICS);
+        let io = |e: std::io::Error| Error::Invalid(format!("{}: {e}", path.display()));
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        writeln!(f, "{line}").map_err(io)?;
+        f.sync_data().map_err(io)
+    }
+}

@@ -1,0 +1,131 @@
+//! A gated network finetuned with its mask frozen: SGD on the weights (momentum 0.9, weight
+//! decay 5e-4, cosine), with KD from an all-ReLU teacher when one is given.
+
+use super::super::checkpoint::{Checkpoint, Phase};
+use super::super::config::{FinetuneConfig, StageConfig};
+use super::super::data::Data;
+use super::super::eval::EvalStats;
+use super::gated::GatedRun;
+use super::{load_model, Stage, StageEpoch};
+use crate::autorep::Replacement;
+use crate::models::Model;
+use crate::nn::{LrSchedule, Optimizer, OptimizerKind, Schedule};
+use crate::{Device, Error, Result};
+use std::path::Path;
+
+pub struct FinetuneStage {
+    config: StageConfig,
+    epochs: usize,
+    run: GatedRun,
+}
+
+impl FinetuneStage {
+    /// `from` is a gated checkpoint (from replace or snl); `teacher` an all-ReLU one.
+    pub fn new(
+        device: &Device,
+        from: (&Path, &Checkpoint),
+        teacher: Option<&Checkpoint>,
+        cfg: FinetuneConfig,
+    ) -> Result<Self> {
+        let config = StageConfig::Finetune(cfg.clone());
+        config.validate()?;
+        let projected = from.1.meta.progress.projected_gates;
+        if projected > 0 {
+            return Err(Error::Invalid(format!(
+                "{} is a projected network ({projected} gates switched off after training, not learned): finetune a best.safetensors, or replace for longer so the mask reaches the budget",
+                from.0.display()
+            )));
+        }
+        let (model, rep) = load_model(device, from.1)?;
+        let rep = rep.ok_or_else(|| {
+            Error::Invalid(format!(
+                "{} has no gated sites: finetune a checkpoint from `autorep replace` or `autorep snl`",
+                from.0.display()
+            ))
+        })?;
+        let teacher = teacher
+            .map(|t| load_model(device, t).map(|m| m.0))
+            .transpose()?;
+        if let Some(t) = &teacher {
+            if t.name() != model.name() {
+                return Err(Error::Invalid(format!(
+                    "the teacher is a {} but the network is a {}: distil from its own baseline",
+                    t.name(),
+                    model.name()
+                )));
+            }
+        }
+        let opt = Optimizer::new(device, OptimizerKind::adam(0.0), vec![])?;
+        let mut run = GatedRun {
+            model,
+            rep,
+            opt,
+            sched: LrSchedule::new(Schedule::Constant),
+            teacher,
+            phase: Phase::Finetune,
+            phase_epochs: 0,
+            batch: cfg.batch,
+            seed: cfg.seed,
+            projected: 0,
+            device: device.clone(),
+        };
+        run.start_finetune(cfg.lr, cfg.epochs)?;
+        Ok(FinetuneStage {
+            config,
+            epochs: cfg.epochs,
+            run,
+        })
+    }
+}
+
+impl Stage for FinetuneStage {
+    fn config(&self) -> &StageConfig {
+        &self.config
+    }
+    fn model(&self) -> &dyn Model {
+        self.run.model.as_ref()
+    }
+    fn replacement(&self) -> Option<&Replacement> {
+        Some(&self.run.rep)
+    }
+    fn optimizer(&self) -> &Optimizer {
+        &self.run.opt
+    }
+    fn planned_epochs(&self) -> usize {
+        self.epochs
+    }
+    fn phase(&self) -> Phase {
+        Phase::Finetune
+    }
+    fn phase_epochs(&self) -> usize {
+        self.run.phase_epochs
+    }
+    fn done(&self) -> bool {
+        self.run.phase_epochs >= self.epochs
+    }
+    fn epoch(
+        &mut self,
+        data: &Data,
+        progress: Option<&indicatif::ProgressBar>,
+    ) -> Result<StageEpoch> {
+        self.run.epoch(data, progress)
+    }
+    fn eligible(&self, e: &StageEpoch) -> bool {
+        e.count <= self.run.budget() && self.run.projected == 0
+    }
+    fn budget(&self) -> Option<u64> {
+        Some(self.run.budget())
+    }
+    fn projected_gates(&self) -> usize {
+        self.run.projected
+    }
+    fn project(&mut self) -> Result<usize> {
+        self.run.project()
+    }
+    fn resume(&mut self, ck: &Checkpoint) -> Result<()> {
+        self.run.restore(ck)
+    }
+    fn evaluate(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
+        self.run.evaluate(data)
+    }
+}

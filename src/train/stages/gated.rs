@@ -1,0 +1,134 @@
+//! What the gated stages share: the model with its gates, the optimizer and schedule, the
+//! teacher, and one epoch of training under the mask.
+
+use super::super::checkpoint::{Checkpoint, Phase};
+use super::super::config::defaults;
+use super::super::data::Data;
+use super::super::eval::{evaluate, EvalStats};
+use super::super::{train_epoch, EpochPlan};
+use super::StageEpoch;
+use crate::autorep::Replacement;
+use crate::models::Model;
+use crate::nn::{LrSchedule, Optimizer, OptimizerKind, ParamGroup, Schedule};
+use crate::{Device, Result};
+
+/// Evaluation batch size: large enough to fill a GPU, independent of the training batch.
+pub const EVAL_BATCH: usize = 256;
+
+pub struct GatedRun {
+    pub model: Box<dyn Model>,
+    pub rep: Replacement,
+    pub opt: Optimizer,
+    pub sched: LrSchedule,
+    pub teacher: Option<Box<dyn Model>>,
+    pub phase: Phase,
+    pub phase_epochs: usize,
+    pub batch: usize,
+    pub seed: u64,
+    pub projected: usize,
+    pub device: Device,
+}
+
+impl GatedRun {
+    /// One training epoch under the mask, then the mask brought up to date, counted and
+    /// evaluated (the count, the evaluation and the checkpoint all see the same mask).
+    pub fn epoch(
+        &mut self,
+        data: &Data,
+        progress: Option<&indicatif::ProgressBar>,
+    ) -> Result<StageEpoch> {
+        let lr_factor = self.sched.factor(self.phase_epochs);
+        // A phase of its own shuffling: SNL's finetune epochs must not replay selection's.
+        let offset = if self.phase == Phase::Finetune {
+            1 << 20
+        } else {
+            0
+        };
+        let plan = EpochPlan {
+            lr_factor,
+            batch_size: self.batch,
+            augment: true,
+            seed: self.seed,
+            epoch: (self.phase_epochs + offset) as u64,
+            replacement: Some(&mut self.rep),
+            teacher: self
+                .teacher
+                .as_deref()
+                .map(|t| (t, defaults::KD_TEMPERATURE)),
+            progress,
+        };
+        let train = train_epoch(
+            self.model.as_ref(),
+            &mut self.opt,
+            &data.train,
+            plan,
+            &self.device,
+        )?;
+        let (count, test) = self.evaluate(data)?;
+        self.phase_epochs += 1;
+        Ok(StageEpoch {
+            phase: self.phase,
+            train,
+            count,
+            test,
+            lr_factor,
+        })
+    }
+
+    /// Sync and count the mask, evaluate, and let the faithful refit clock see the
+    /// evaluation's passes as the official code's does.
+    pub fn evaluate(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
+        self.rep.sync(self.model.as_ref())?;
+        let count = self.rep.count()?;
+        let test = evaluate(self.model.as_ref(), Some(&self.rep), &data.test, EVAL_BATCH)?;
+        let passes = data.test.len().div_ceil(EVAL_BATCH) as u64;
+        self.rep.advance_clock(self.model.as_ref(), passes)?;
+        Ok((count, test))
+    }
+
+    /// Fix the mask and finetune the weights with SGD (momentum 0.9, weight decay 5e-4,
+    /// cosine to 1e-5 over `epochs`). Gates over the budget are projected first; returns how
+    /// many.
+    pub fn start_finetune(&mut self, lr: f32, epochs: usize) -> Result<usize> {
+        self.rep.freeze(self.model.as_mut())?;
+        let projected = self.rep.enforce_budget(self.model.as_ref())?;
+        self.projected += projected;
+        let g = ParamGroup::new(&self.device, "weights", self.model.params())?;
+        self.opt = Optimizer::new(
+            &self.device,
+            OptimizerKind::sgd(defaults::MOMENTUM, defaults::WEIGHT_DECAY, false),
+            vec![(g, lr)],
+        )?;
+        self.sched = LrSchedule::new(Schedule::Cosine {
+            total: epochs.max(1),
+            base: lr,
+            floor: defaults::LR_FLOOR.min(lr),
+        });
+        self.phase = Phase::Finetune;
+        self.phase_epochs = 0;
+        Ok(projected)
+    }
+
+    pub fn project(&mut self) -> Result<usize> {
+        let n = self.rep.enforce_budget(self.model.as_ref())?;
+        self.projected += n;
+        Ok(n)
+    }
+
+    /// Weights, gates, coefficients, optimizer state and clocks from `ck` (the stage's phase
+    /// already matches it).
+    pub fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
+        ck.restore_model(self.model.as_ref(), true)?;
+        ck.restore_optimizer(&mut self.opt)?;
+        if let Some(g) = &ck.meta.replacement {
+            self.rep.passes = g.passes;
+        }
+        self.phase_epochs = ck.meta.progress.phase_epochs;
+        self.projected = ck.meta.progress.projected_gates;
+        Ok(())
+    }
+
+    pub fn budget(&self) -> u64 {
+        self.rep.cfg.budget as u64
+    }
+}

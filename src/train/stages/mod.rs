@@ -1,0 +1,121 @@
+//! The stages a run is made of: the all-ReLU baseline, the replacement (AutoReP and its
+//! identity ablation), SNL (selection, then finetune) and a finetune of a gated network. Each
+//! advances one epoch at a time and knows how to resume; the driver owns everything else.
+
+mod baseline;
+mod finetune;
+mod gated;
+mod replace;
+mod snl;
+
+pub use baseline::BaselineStage;
+pub use finetune::FinetuneStage;
+pub use replace::ReplaceStage;
+pub use snl::SnlStage;
+
+use super::checkpoint::{Checkpoint, Phase};
+use super::config::StageConfig;
+use super::data::Data;
+use super::eval::EvalStats;
+use super::EpochStats;
+use crate::autorep::Replacement;
+use crate::models::{build, Model};
+use crate::nn::Optimizer;
+use crate::{Device, Error, Result};
+use std::path::Path;
+
+/// One epoch of a stage, as logged.
+#[derive(Debug, Clone, Copy)]
+pub struct StageEpoch {
+    pub phase: Phase,
+    pub train: EpochStats,
+    /// ReLUs of the mask that is evaluated and saved (the model's total without gates).
+    pub count: u64,
+    pub test: EvalStats,
+    pub lr_factor: f32,
+}
+
+/// A stage the driver can run, checkpoint and resume.
+pub trait Stage {
+    fn config(&self) -> &StageConfig;
+    fn model(&self) -> &dyn Model;
+    fn replacement(&self) -> Option<&Replacement>;
+    fn optimizer(&self) -> &Optimizer;
+    /// Epochs the stage runs at most, over all phases (for progress lines).
+    fn planned_epochs(&self) -> usize;
+    fn phase(&self) -> Phase;
+    /// Epochs completed in the current phase.
+    fn phase_epochs(&self) -> usize;
+    /// No epoch remains.
+    fn done(&self) -> bool;
+    /// Train one epoch, bring the mask up to date, count it and evaluate.
+    fn epoch(
+        &mut self,
+        data: &Data,
+        progress: Option<&indicatif::ProgressBar>,
+    ) -> Result<StageEpoch>;
+    /// Whether this epoch may become `best`.
+    fn eligible(&self, e: &StageEpoch) -> bool;
+    /// What follows an epoch before it is saved (SNL: the L1 weight, binarisation). Returns a
+    /// line to print, if any.
+    fn advance(&mut self, _e: &StageEpoch) -> Result<Option<String>> {
+        Ok(None)
+    }
+    /// The ReLU budget of a gated stage.
+    fn budget(&self) -> Option<u64> {
+        None
+    }
+    /// Gates switched off so far to meet the budget.
+    fn projected_gates(&self) -> usize {
+        0
+    }
+    /// Switch off the gates with the smallest indicator until the mask meets the budget;
+    /// returns how many.
+    fn project(&mut self) -> Result<usize> {
+        Ok(0)
+    }
+    /// SNL selection's lowest count so far.
+    fn snl_lowest(&self) -> Option<u64> {
+        None
+    }
+    /// Continue from a checkpoint this stage wrote (its configuration already checked).
+    fn resume(&mut self, ck: &Checkpoint) -> Result<()>;
+    /// Evaluate the model as it is now (after a projection, say).
+    fn evaluate(&mut self, data: &Data) -> Result<(u64, EvalStats)>;
+}
+
+/// Rebuild a model (and its gates, if it has any) from a checkpoint.
+pub fn load_model(
+    device: &Device,
+    ck: &Checkpoint,
+) -> Result<(Box<dyn Model>, Option<Replacement>)> {
+    let m = &ck.meta;
+    let mut model = build(&m.model, device, m.channels, m.input, m.classes, 0)?;
+    let rep = match &m.replacement {
+        Some(g) => {
+            let mut rep = Replacement::install(model.as_mut(), g.config.clone(), device)?;
+            rep.passes = g.passes;
+            if g.frozen {
+                rep.freeze(model.as_mut())?;
+            }
+            Some(rep)
+        }
+        None => None,
+    };
+    ck.restore_model(model.as_ref(), rep.is_some())?;
+    Ok((model, rep))
+}
+
+/// An all-ReLU checkpoint to start a replacement from (and distil from), checked against the
+/// data.
+pub fn load_baseline(path: &Path, data: &Data) -> Result<Checkpoint> {
+    let ck = Checkpoint::load(path)?;
+    data.check(&ck.meta, path)?;
+    if ck.is_gated() {
+        return Err(Error::Invalid(format!(
+            "{} already has gated sites: pass an all-ReLU baseline from `autorep train`",
+            path.display()
+        )));
+    }
+    Ok(ck)
+}

@@ -1,0 +1,335 @@
+//! The stage driver on the bundled Fashion-MNIST subset (no ../shared needed): every stage
+//! resumes to exactly the tensors of an uninterrupted run (SNL across its select→finetune
+//! boundary), metrics never repeat an epoch, a short replacement reaches its budget by
+//! selection, a diverging run stops, evaluation changes nothing, one writer per folder.
+
+mod common;
+
+use autorep::train::checkpoint::{Checkpoint, Phase};
+use autorep::train::config::{
+    FinetuneConfig, ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig,
+};
+use autorep::train::{run_stage, Data, Existing, Outcome, RunOptions};
+use autorep::Device;
+use std::path::{Path, PathBuf};
+
+fn data() -> Data {
+    common::fashion(256, 128)
+}
+
+fn opts(out: &Path, existing: Existing, stop_after: Option<usize>) -> RunOptions {
+    RunOptions {
+        out: out.to_path_buf(),
+        existing,
+        quiet: true,
+        stop_after,
+    }
+}
+
+fn stage(
+    data: &Data,
+    cfg: &StageConfig,
+    out: &Path,
+    existing: Existing,
+    stop: Option<usize>,
+) -> Outcome {
+    run_stage(
+        &Device::Cpu,
+        data,
+        Some("small"),
+        cfg.clone(),
+        &opts(out, existing, stop),
+    )
+    .unwrap()
+}
+
+fn same_tensors(a: &Path, b: &Path) {
+    let (a, b) = (Checkpoint::load(a).unwrap(), Checkpoint::load(b).unwrap());
+    assert_eq!(a.tensors.len(), b.tensors.len());
+    for (name, (shape, data)) in &a.tensors {
+        let (shape_b, data_b) = &b.tensors[name];
+        assert_eq!(shape, shape_b, "{name}");
+        assert!(
+            data == data_b,
+            "{name} differs between the resumed and the uninterrupted run"
+        );
+    }
+    assert_eq!(a.meta.progress, b.meta.progress);
+}
+
+/// The epochs of metrics.jsonl, in order.
+fn logged_epochs(dir: &Path) -> Vec<u64> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Run `cfg` whole into `full`; into `killed`, stop after `first` epochs, add a metrics line
+/// as a kill between the metrics append and the checkpoint would leave, then resume.
+fn resume_matches(data: &Data, cfg: &StageConfig, tmp: &Path, name: &str, first: usize) -> PathBuf {
+    let (full, killed) = (
+        tmp.join(format!("{name}-full")),
+        tmp.join(format!("{name}-killed")),
+    );
+    let whole = stage(data, cfg, &full, Existing::Refuse, None);
+    let part = stage(data, cfg, &killed, Existing::Refuse, Some(first));
+    assert_eq!(part.epochs_run, first);
+    assert!(!part.finished);
+    let mut log = std::fs::read_to_string(killed.join("metrics.jsonl")).unwrap();
+    log.push_str(&format!("{{\"stage\":\"{name}\",\"epoch\":{first}}}\n"));
+    std::fs::write(killed.join("metrics.jsonl"), log).unwrap();
+    let rest = stage(data, cfg, &killed, Existing::Resume, None);
+    assert_eq!(rest.epochs_run, whole.epochs_done - first, "{name}");
+    same_tensors(
+        &full.join("last.safetensors"),
+        &killed.join("last.safetensors"),
+    );
+    let epochs = logged_epochs(&killed);
+    assert_eq!(
+        epochs,
+        (0..whole.epochs_done as u64).collect::<Vec<_>>(),
+        "{name}: {epochs:?}"
+    );
+    full
+}
+
+fn fast_replace(baseline: &Path, budget: usize, epochs: usize) -> ReplaceStageConfig {
+    ReplaceStageConfig {
+        baseline: Some(baseline.to_path_buf()),
+        epochs,
+        batch: 32,
+        seed: 5,
+        lambda: 20.0,
+        h_init: [0.0, 0.05],
+        mask_lr: 0.03,
+        ..ReplaceStageConfig::new(budget)
+    }
+}
+
+#[test]
+fn every_stage_resumes_to_the_tensors_of_an_uninterrupted_run() {
+    let data = data();
+    let tmp = common::tmp_dir("stages-resume");
+    let train = StageConfig::Train(TrainConfig {
+        epochs: 3,
+        batch: 32,
+        seed: 5,
+        lr: 0.05,
+        ..TrainConfig::default()
+    });
+    let base = resume_matches(&data, &train, &tmp, "train", 1).join("best.safetensors");
+
+    let replace = StageConfig::Replace(fast_replace(&base, 7_000, 3));
+    let rep = resume_matches(&data, &replace, &tmp, "replace", 1);
+
+    // SNL: two selection epochs, then two finetune epochs; killed at the boundary.
+    let snl = StageConfig::Snl(SnlConfig {
+        baseline: Some(base.clone()),
+        epochs: 2,
+        batch: 32,
+        seed: 5,
+        lambda: 1e-4,
+        finetune_epochs: 2,
+        finetune_lr: 1e-2,
+        ..SnlConfig::new(7_000)
+    });
+    let snl_full = resume_matches(&data, &snl, &tmp, "snl", 2);
+    let boundary = Checkpoint::load(&tmp.join("snl-killed").join("last.safetensors")).unwrap();
+    assert_eq!(boundary.meta.progress.phase, Phase::Finetune);
+    assert!(
+        Checkpoint::load(&snl_full.join("last.safetensors"))
+            .unwrap()
+            .meta
+            .replacement
+            .unwrap()
+            .frozen
+    );
+
+    let from = if rep.join("best.safetensors").exists() {
+        rep.join("best.safetensors")
+    } else {
+        rep.join("last.safetensors")
+    };
+    let finetune = StageConfig::Finetune(FinetuneConfig {
+        from: Some(from),
+        teacher: Some(base),
+        kd: true,
+        epochs: 2,
+        batch: 32,
+        seed: 5,
+        lr: 1e-3,
+    });
+    resume_matches(&data, &finetune, &tmp, "finetune", 1);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn a_short_replacement_reaches_its_budget_by_selection() {
+    let data = common::fashion(512, 128);
+    let tmp = common::tmp_dir("stages-budget");
+    let train = StageConfig::Train(TrainConfig {
+        epochs: 2,
+        batch: 32,
+        lr: 0.05,
+        ..TrainConfig::default()
+    });
+    let base = stage(&data, &train, &tmp.join("base"), Existing::Refuse, None);
+    let base = base.best_path.unwrap();
+    let budget = 2_800; // 5% of the small ResNet's 56,448 ReLUs
+    let cfg = StageConfig::Replace(fast_replace(&base, budget, 4));
+    let o = stage(&data, &cfg, &tmp.join("rep"), Existing::Refuse, None);
+    // The count of the learned mask itself, before any projection.
+    assert!(
+        o.count_before_projection <= budget as u64,
+        "the mask ended at {} ReLUs, over the budget {budget}",
+        o.count_before_projection
+    );
+    assert_eq!(o.projected_gates, 0);
+    assert!(o.reached_by_selection());
+    assert!(o.projected_path.is_none() && !tmp.join("rep/projected.safetensors").exists());
+    let best = Checkpoint::load(o.best_path.as_ref().unwrap()).unwrap();
+    assert_eq!(best.meta.progress.projected_gates, 0);
+    // The saved mask is the counted one.
+    let r = autorep::train::eval_checkpoint(&Device::Cpu, o.best_path.as_ref().unwrap(), &data)
+        .unwrap();
+    let logged: Vec<serde_json::Value> = std::fs::read_to_string(tmp.join("rep/metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let best_epoch = best.meta.progress.best.unwrap().epoch;
+    assert_eq!(logged[best_epoch]["relus"].as_u64().unwrap(), r.relus);
+    assert!((logged[best_epoch]["test_top1"].as_f64().unwrap() - r.test.top1 as f64).abs() < 1e-6);
+    assert!(r.test.top1 > 0.3, "top-1 {}", r.test.top1);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn a_diverging_run_stops_with_a_clear_error_and_keeps_its_earlier_checkpoint() {
+    let data = data();
+    let tmp = common::tmp_dir("stages-diverge");
+    // A learning rate of 1e12 overflows the weights within the first epoch.
+    let cfg = StageConfig::Train(TrainConfig {
+        epochs: 2,
+        batch: 32,
+        lr: 1e12,
+        ..TrainConfig::default()
+    });
+    let e = run_stage(
+        &Device::Cpu,
+        &data,
+        Some("small"),
+        cfg,
+        &opts(&tmp, Existing::Refuse, None),
+    )
+    .expect_err("training at lr 1e12 must diverge")
+    .to_string();
+    assert!(
+        e.contains("diverged in epoch 1") && e.contains("learning rate"),
+        "{e}"
+    );
+    assert!(
+        !tmp.join("last.safetensors").exists(),
+        "a diverged epoch wrote a checkpoint"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn evaluation_changes_nothing() {
+    use autorep::train::stages::load_model;
+    let data = data();
+    let tmp = common::tmp_dir("stages-pure");
+    let train = StageConfig::Train(TrainConfig {
+        epochs: 1,
+        batch: 32,
+        ..TrainConfig::default()
+    });
+    let base = stage(&data, &train, &tmp.join("base"), Existing::Refuse, None);
+    let cfg = StageConfig::Replace(ReplaceStageConfig {
+        dapa: autorep::autorep::Polynomial::Faithful,
+        ..fast_replace(base.best_path.as_ref().unwrap(), 20_000, 1)
+    });
+    let o = stage(&data, &cfg, &tmp.join("rep"), Existing::Refuse, None);
+    let path = o.best_path.or(o.projected_path).unwrap();
+    let ck = Checkpoint::load(&path).unwrap();
+    let (model, rep) = load_model(&Device::Cpu, &ck).unwrap();
+    let rep = rep.unwrap();
+    let snapshot = |m: &dyn autorep::models::Model| {
+        let mut c = Checkpoint::new(ck.meta.clone());
+        c.put_model(m).unwrap();
+        c.tensors
+    };
+    let before = (snapshot(model.as_ref()), rep.passes, rep.count().unwrap());
+    let a = autorep::train::evaluate(model.as_ref(), Some(&rep), &data.test, 64).unwrap();
+    let b = autorep::train::evaluate(model.as_ref(), Some(&rep), &data.test, 64).unwrap();
+    assert_eq!((a.top1, a.top5, a.loss), (b.top1, b.top5, b.loss));
+    assert_eq!(
+        (snapshot(model.as_ref()), rep.passes, rep.count().unwrap()),
+        before
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn one_writer_per_folder_and_no_silent_overwrite() {
+    let data = data();
+    let tmp = common::tmp_dir("stages-lock");
+    let cfg = StageConfig::Train(TrainConfig {
+        epochs: 1,
+        batch: 32,
+        ..TrainConfig::default()
+    });
+    stage(&data, &cfg, &tmp, Existing::Refuse, None);
+    let err = |existing| {
+        run_stage(
+            &Device::Cpu,
+            &data,
+            Some("small"),
+            cfg.clone(),
+            &opts(&tmp, existing, None),
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    let e = err(Existing::Refuse);
+    assert!(
+        e.contains("already holds a run") && e.contains("--resume") && e.contains("--overwrite"),
+        "{e}"
+    );
+    // While a run holds the folder, a second fails at once, naming the holder.
+    let lock = autorep::train::run_dir::FolderLock::acquire(&tmp).unwrap();
+    let e = err(Existing::Overwrite);
+    assert!(
+        e.contains("in use by another autorep run") && e.contains("pid"),
+        "{e}"
+    );
+    drop(lock);
+    // A resumed run with other options is refused, naming the option and both values.
+    let other = StageConfig::Train(TrainConfig {
+        epochs: 1,
+        batch: 32,
+        lr: 0.5,
+        ..TrainConfig::default()
+    });
+    let e = run_stage(
+        &Device::Cpu,
+        &data,
+        Some("small"),
+        other,
+        &opts(&tmp, Existing::Resume, None),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("lr = 0.1") && e.contains("lr = 0.5"), "{e}");
+    let o = stage(&data, &cfg, &tmp, Existing::Overwrite, None);
+    assert_eq!(o.epochs_done, 1);
+    assert_eq!(logged_epochs(&tmp), vec![0]);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
