@@ -196,7 +196,10 @@ fn small_experiment_and_sweep_run_end_to_end() {
     cfg.experiment.limit_train = Some(128);
     cfg.experiment.limit_test = Some(64);
     cfg.train.as_mut().unwrap().epochs = 1;
-    cfg.replace.as_mut().unwrap().epochs = 1;
+    let r = cfg.replace.as_mut().unwrap();
+    r.epochs = 1;
+    // Two steps an epoch: gates this fast reach the budget in one (finetune starts from it).
+    r.mask_lr = 0.03;
     let snl = cfg.snl.as_mut().unwrap();
     snl.epochs = 1;
     snl.finetune_epochs = 1;
@@ -236,6 +239,7 @@ fn small_experiment_and_sweep_run_end_to_end() {
         assert!(r.top1 > 0.0 && r.top5 >= r.top1, "{}", r.stage);
         assert!(r.checkpoint.is_file());
     }
+    assert!(s.rows[1].reached_by_selection, "{:?}", s.rows[1]);
     for f in [
         "config.toml",
         "summary.csv",

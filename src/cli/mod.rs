@@ -113,14 +113,19 @@ pub struct JobArgs {
     quiet: bool,
 }
 
+/// What `--resume` and `--overwrite` ask of a folder that holds a run.
+fn existing(resume: bool, overwrite: bool) -> autorep::train::Existing {
+    use autorep::train::Existing;
+    match (resume, overwrite) {
+        (true, _) => Existing::Resume,
+        (_, true) => Existing::Overwrite,
+        _ => Existing::Refuse,
+    }
+}
+
 impl JobArgs {
     fn existing(&self) -> autorep::train::Existing {
-        use autorep::train::Existing;
-        match (self.resume, self.overwrite) {
-            (true, _) => Existing::Resume,
-            (_, true) => Existing::Overwrite,
-            _ => Existing::Refuse,
-        }
+        existing(self.resume, self.overwrite)
     }
 }
 

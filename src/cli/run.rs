@@ -1,11 +1,11 @@
 //! `run CONFIG.toml` and `sweep`: whole experiments through the stage driver.
 
-use super::training_device;
+use super::stages::GateOpts;
+use super::{existing, training_device};
 use anyhow::Context;
-use autorep::autorep::{Budget, Granularity, Polynomial};
+use autorep::autorep::Budget;
 use autorep::experiment::{self, Config};
-use autorep::train::config::{defaults, ReplaceStageConfig, SnlConfig};
-use autorep::train::Existing;
+use autorep::train::config::{defaults, SnlConfig};
 use autorep::DeviceChoice;
 use std::path::PathBuf;
 
@@ -29,14 +29,6 @@ pub struct RunArgs {
     /// Check the file and print the plan without training.
     #[arg(long)]
     dry_run: bool,
-}
-
-fn existing(resume: bool, overwrite: bool) -> Existing {
-    match (resume, overwrite) {
-        (true, _) => Existing::Resume,
-        (_, true) => Existing::Overwrite,
-        _ => Existing::Refuse,
-    }
 }
 
 pub fn run(choice: DeviceChoice, a: RunArgs) -> anyhow::Result<()> {
@@ -106,28 +98,8 @@ pub struct SweepArgs {
     overwrite: bool,
     #[arg(long)]
     quiet: bool,
-    /// AutoReP's budget penalty λ.
-    #[arg(long, default_value_t = defaults::AUTOREP_LAMBDA)]
-    lambda: f32,
-    #[arg(long, default_value_t = defaults::TAU)]
-    tau: f32,
-    #[arg(long, default_value_t = defaults::DEGREE)]
-    degree: usize,
-    #[arg(long, default_value_t = defaults::S2)]
-    s2: f32,
-    #[arg(long, default_value = defaults::GRANULARITY)]
-    granularity: String,
-    #[arg(long, default_value = defaults::DAPA)]
-    dapa: String,
-    #[arg(long, default_value_t = defaults::KD, action = clap::ArgAction::Set)]
-    kd: bool,
-    /// The identity ablation instead of AutoReP.
-    #[arg(long)]
-    identity: bool,
-    #[arg(long, default_value_t = defaults::ADAM_LR)]
-    weight_lr: f32,
-    #[arg(long, default_value_t = defaults::ADAM_LR)]
-    mask_lr: f32,
+    #[command(flatten)]
+    gates: GateOpts,
     /// SNL: initial L1 weight λ₁.
     #[arg(long, default_value_t = defaults::SNL_LAMBDA)]
     snl_lambda: f32,
@@ -152,23 +124,8 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
     if budgets.is_empty() {
         anyhow::bail!("--budgets is empty: pass e.g. --budgets 5k,10k,20k");
     }
-    let granularity = Granularity::from_name(&a.granularity)?;
-    let replace = ReplaceStageConfig {
-        epochs: a.epochs,
-        batch: a.batch,
-        seed: a.seed,
-        lambda: a.lambda,
-        tau: a.tau,
-        degree: a.degree,
-        s2: a.s2,
-        granularity,
-        dapa: Polynomial::from_name(&a.dapa)?,
-        identity: a.identity,
-        weight_lr: a.weight_lr,
-        mask_lr: a.mask_lr,
-        kd: a.kd,
-        ..ReplaceStageConfig::new(budgets[0].relus)
-    };
+    let replace = a.gates.config(budgets[0], a.epochs, a.batch, a.seed)?;
+    let granularity = replace.granularity;
     let snl = a.snl.then(|| SnlConfig {
         epochs: a.snl_epochs.unwrap_or(a.epochs),
         batch: a.batch,
@@ -178,11 +135,10 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
         finetune_epochs: a.finetune_epochs,
         finetune_lr: a.finetune_lr,
         granularity,
-        kd: a.kd,
+        kd: a.gates.kd,
         ..SnlConfig::new(budgets[0].relus)
     });
     // Every option checked before the baseline or any data is read.
-    autorep::train::StageConfig::Replace(replace.clone()).validate()?;
     if let Some(s) = &snl {
         autorep::train::StageConfig::Snl(s.clone()).validate()?;
     }

@@ -24,37 +24,30 @@ pub struct TrainArgs {
     weight_decay: f32,
 }
 
+/// How AutoReP's gates are learned and what replaces a switched-off ReLU (replace, sweep).
 #[derive(clap::Args)]
-pub struct ReplaceArgs {
-    #[command(flatten)]
-    job: JobArgs,
-    /// Baseline checkpoint (from `autorep train`).
-    #[arg(long)]
-    baseline: PathBuf,
-    /// ReLUs to keep, e.g. 12.9k (a whole number).
-    #[arg(long)]
-    budget: String,
+pub struct GateOpts {
     /// Budget penalty weight λ.
-    #[arg(long, default_value_t = defaults::AUTOREP_LAMBDA)]
+    #[arg(long, default_value_t = defaults::AUTOREP_LAMBDA, allow_hyphen_values = true)]
     lambda: f32,
     /// Hysteresis threshold τ.
-    #[arg(long, default_value_t = defaults::TAU)]
+    #[arg(long, default_value_t = defaults::TAU, allow_hyphen_values = true)]
     tau: f32,
     /// Polynomial degree (1 or 2).
     #[arg(long, default_value_t = defaults::DEGREE)]
     degree: usize,
     /// Scale of the x² term.
-    #[arg(long, default_value_t = defaults::S2)]
+    #[arg(long, default_value_t = defaults::S2, allow_hyphen_values = true)]
     s2: f32,
     /// pixel (one gate per activation, the paper) or channel (one per channel).
     #[arg(long, default_value = defaults::GRANULARITY)]
-    granularity: String,
+    pub granularity: String,
     /// clean (exact DaPa fit, then trained) or faithful (the official code's refits).
     #[arg(long, default_value = defaults::DAPA)]
     dapa: String,
     /// Distil from the baseline (temperature 4).
     #[arg(long, default_value_t = defaults::KD, action = clap::ArgAction::Set)]
-    kd: bool,
+    pub kd: bool,
     /// Replace switched-off ReLUs by x instead of a polynomial (the ablation).
     #[arg(long)]
     identity: bool,
@@ -66,8 +59,57 @@ pub struct ReplaceArgs {
     mask_lr: f32,
     /// Range of the initial gate indicators h, as LO,HI (smaller values reach a small budget
     /// in fewer epochs).
-    #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = defaults::H_INIT)]
+    #[arg(long, value_delimiter = ',', default_values_t = defaults::H_INIT, allow_hyphen_values = true)]
     h_init: Vec<f32>,
+}
+
+impl GateOpts {
+    /// The replacement at `budget` with these gates and the job's epochs, batch and seed.
+    pub fn config(
+        &self,
+        budget: Budget,
+        epochs: usize,
+        batch: usize,
+        seed: u64,
+    ) -> anyhow::Result<ReplaceStageConfig> {
+        let &[lo, hi] = self.h_init.as_slice() else {
+            anyhow::bail!("--h-init takes two numbers, LO,HI (e.g. 0,1)");
+        };
+        let cfg = ReplaceStageConfig {
+            baseline: None,
+            budget,
+            epochs,
+            batch,
+            seed,
+            lambda: self.lambda,
+            tau: self.tau,
+            degree: self.degree,
+            s2: self.s2,
+            granularity: Granularity::from_name(&self.granularity)?,
+            dapa: Polynomial::from_name(&self.dapa)?,
+            identity: self.identity,
+            weight_lr: self.weight_lr,
+            mask_lr: self.mask_lr,
+            kd: self.kd,
+            h_init: [lo, hi],
+        };
+        StageConfig::Replace(cfg.clone()).validate()?;
+        Ok(cfg)
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ReplaceArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    /// Baseline checkpoint (from `autorep train`).
+    #[arg(long)]
+    baseline: PathBuf,
+    /// ReLUs to keep, e.g. 12.9k (a whole number).
+    #[arg(long)]
+    budget: String,
+    #[command(flatten)]
+    gates: GateOpts,
 }
 
 #[derive(clap::Args)]
@@ -159,6 +201,14 @@ fn execute(
     cfg: StageConfig,
 ) -> anyhow::Result<()> {
     cfg.validate()?;
+    if let (false, Some(d)) = (matches!(cfg, StageConfig::Train(_)), &job.dataset) {
+        let name = autorep::data::Dataset::from_name(d)?.name();
+        if name != dataset {
+            anyhow::bail!(
+                "--dataset {name} contradicts the checkpoint, trained with dataset {dataset}: drop --dataset or pass --dataset {dataset}"
+            );
+        }
+    }
     if let Some(m) = &job.model {
         if !autorep::models::MODEL_NAMES.contains(&m.as_str()) {
             anyhow::bail!(
@@ -238,26 +288,11 @@ pub fn train(choice: DeviceChoice, a: TrainArgs) -> anyhow::Result<()> {
 }
 
 pub fn replace(choice: DeviceChoice, a: ReplaceArgs) -> anyhow::Result<()> {
-    let budget = budget(&a.budget)?;
     let cfg = ReplaceStageConfig {
         baseline: Some(a.baseline.clone()),
-        budget,
-        epochs: a.job.epochs,
-        batch: a.job.batch,
-        seed: a.job.seed,
-        lambda: a.lambda,
-        tau: a.tau,
-        degree: a.degree,
-        s2: a.s2,
-        granularity: Granularity::from_name(&a.granularity)?,
-        dapa: Polynomial::from_name(&a.dapa)?,
-        identity: a.identity,
-        weight_lr: a.weight_lr,
-        mask_lr: a.mask_lr,
-        kd: a.kd,
-        h_init: [a.h_init[0], a.h_init[1]],
+        ..a.gates
+            .config(budget(&a.budget)?, a.job.epochs, a.job.batch, a.job.seed)?
     };
-    StageConfig::Replace(cfg.clone()).validate()?;
     let base = source(&a.baseline, "baseline", BASELINE_HINT)?;
     execute(
         choice,

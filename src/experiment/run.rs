@@ -79,8 +79,23 @@ pub fn run_with_data(
         report::write(&out.join("config.toml"), &cfg.source)?;
     }
     let mut rows = Vec::new();
+    let mut outcomes: Vec<crate::train::Outcome> = Vec::new();
     for stage in cfg.resolved() {
         let name = stage.name();
+        if let StageConfig::Finetune(f) = &stage {
+            let from = f.from.clone().unwrap_or_default();
+            let source = outcomes
+                .iter()
+                .find(|o| cfg.stage_dir(o.stage) == from.parent().unwrap_or(&from));
+            if let (Some(o), false) = (source, from.is_file()) {
+                return Err(Error::Invalid(format!(
+                    "[finetune] cannot start: the {} stage's mask ended at {} ReLUs, over its budget of {}, so it has no best checkpoint (its projected network is not finetuned); give it more epochs or a larger mask_lr",
+                    o.stage,
+                    o.count_before_projection,
+                    o.budget.unwrap_or_default()
+                )));
+            }
+        }
         if !opts.quiet {
             println!("== [{}] {name}", e.name);
         }
@@ -93,6 +108,7 @@ pub fn run_with_data(
         };
         let outcome = run_stage(device, data, Some(&e.model), stage, &o)?;
         rows.push(report::row(device, data, m, &outcome)?);
+        outcomes.push(outcome);
     }
     let summary = Summary {
         name: e.name.clone(),

@@ -5,7 +5,7 @@ use super::super::checkpoint::{Checkpoint, Phase};
 use super::super::config::{FinetuneConfig, StageConfig};
 use super::super::data::Data;
 use super::super::eval::EvalStats;
-use super::gated::GatedRun;
+use super::gated::{gated_stage_methods, GatedRun};
 use super::{load_model, Stage, StageEpoch};
 use crate::autorep::Replacement;
 use crate::models::Model;
@@ -79,53 +79,20 @@ impl FinetuneStage {
 }
 
 impl Stage for FinetuneStage {
-    fn config(&self) -> &StageConfig {
-        &self.config
-    }
-    fn model(&self) -> &dyn Model {
-        self.run.model.as_ref()
-    }
-    fn replacement(&self) -> Option<&Replacement> {
-        Some(&self.run.rep)
-    }
-    fn optimizer(&self) -> &Optimizer {
-        &self.run.opt
-    }
+    gated_stage_methods!();
     fn planned_epochs(&self) -> usize {
         self.epochs
     }
     fn phase(&self) -> Phase {
         Phase::Finetune
     }
-    fn phase_epochs(&self) -> usize {
-        self.run.phase_epochs
-    }
     fn done(&self) -> bool {
         self.run.phase_epochs >= self.epochs
-    }
-    fn epoch(
-        &mut self,
-        data: &Data,
-        progress: Option<&indicatif::ProgressBar>,
-    ) -> Result<StageEpoch> {
-        self.run.epoch(data, progress)
     }
     fn eligible(&self, e: &StageEpoch) -> bool {
         e.count <= self.run.budget() && self.run.projected == 0
     }
-    fn budget(&self) -> Option<u64> {
-        Some(self.run.budget())
-    }
-    fn projected_gates(&self) -> usize {
-        self.run.projected
-    }
-    fn project(&mut self) -> Result<usize> {
-        self.run.project()
-    }
     fn resume(&mut self, ck: &Checkpoint) -> Result<()> {
         self.run.restore(ck)
-    }
-    fn evaluate(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
-        self.run.evaluate(data)
     }
 }

@@ -132,3 +132,45 @@ impl GatedRun {
         self.rep.cfg.budget as u64
     }
 }
+
+/// The `Stage` methods every gated stage answers from its [`GatedRun`] (a field `run`) and its
+/// configuration (a field `config`).
+macro_rules! gated_stage_methods {
+    () => {
+        fn config(&self) -> &StageConfig {
+            &self.config
+        }
+        fn model(&self) -> &dyn Model {
+            self.run.model.as_ref()
+        }
+        fn replacement(&self) -> Option<&Replacement> {
+            Some(&self.run.rep)
+        }
+        fn optimizer(&self) -> &Optimizer {
+            &self.run.opt
+        }
+        fn phase_epochs(&self) -> usize {
+            self.run.phase_epochs
+        }
+        fn epoch(
+            &mut self,
+            data: &Data,
+            progress: Option<&indicatif::ProgressBar>,
+        ) -> Result<StageEpoch> {
+            self.run.epoch(data, progress)
+        }
+        fn budget(&self) -> Option<u64> {
+            Some(self.run.budget())
+        }
+        fn projected_gates(&self) -> usize {
+            self.run.projected
+        }
+        fn project(&mut self) -> Result<usize> {
+            self.run.project()
+        }
+        fn evaluate(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
+            self.run.evaluate(data)
+        }
+    };
+}
+pub(crate) use gated_stage_methods;

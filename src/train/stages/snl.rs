@@ -6,7 +6,7 @@ use super::super::checkpoint::{Checkpoint, Phase};
 use super::super::config::{SnlConfig, StageConfig};
 use super::super::data::Data;
 use super::super::eval::EvalStats;
-use super::gated::GatedRun;
+use super::gated::{gated_stage_methods, GatedRun};
 use super::{load_model, Stage, StageEpoch};
 use crate::autorep::Replacement;
 use crate::models::Model;
@@ -64,36 +64,15 @@ impl SnlStage {
 }
 
 impl Stage for SnlStage {
-    fn config(&self) -> &StageConfig {
-        &self.config
-    }
-    fn model(&self) -> &dyn Model {
-        self.run.model.as_ref()
-    }
-    fn replacement(&self) -> Option<&Replacement> {
-        Some(&self.run.rep)
-    }
-    fn optimizer(&self) -> &Optimizer {
-        &self.run.opt
-    }
+    gated_stage_methods!();
     fn planned_epochs(&self) -> usize {
         self.cfg.epochs + self.cfg.finetune_epochs
     }
     fn phase(&self) -> Phase {
         self.run.phase
     }
-    fn phase_epochs(&self) -> usize {
-        self.run.phase_epochs
-    }
     fn done(&self) -> bool {
         self.run.phase == Phase::Finetune && self.run.phase_epochs >= self.cfg.finetune_epochs
-    }
-    fn epoch(
-        &mut self,
-        data: &Data,
-        progress: Option<&indicatif::ProgressBar>,
-    ) -> Result<StageEpoch> {
-        self.run.epoch(data, progress)
     }
     /// Only binarised networks: a selection epoch's continuous α is not an SNL network.
     fn eligible(&self, e: &StageEpoch) -> bool {
@@ -129,15 +108,6 @@ impl Stage for SnlStage {
         Ok(None)
     }
 
-    fn budget(&self) -> Option<u64> {
-        Some(self.run.budget())
-    }
-    fn projected_gates(&self) -> usize {
-        self.run.projected
-    }
-    fn project(&mut self) -> Result<usize> {
-        self.run.project()
-    }
     fn snl_lowest(&self) -> Option<u64> {
         self.lowest
     }
@@ -154,9 +124,5 @@ impl Stage for SnlStage {
         }
         self.lowest = ck.meta.progress.snl_lowest;
         Ok(())
-    }
-
-    fn evaluate(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
-        self.run.evaluate(data)
     }
 }

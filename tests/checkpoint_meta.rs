@@ -1,0 +1,158 @@
+//! Checkpoint metadata round-trips for every method, granularity and polynomial mode, and is
+//! read strictly: an unknown key, a misspelt field or an altered tensor is an error naming it.
+
+use autorep::autorep::{Budget, Granularity, Method, Polynomial, ReplaceConfig, Replacement};
+use autorep::models::build;
+use autorep::train::checkpoint::{Checkpoint, GateState, Meta, Progress, FORMAT, META_KEY};
+use autorep::train::config::{ReplaceStageConfig, SnlConfig, StageConfig};
+use autorep::train::stages::load_model;
+use autorep::Device;
+use std::collections::HashMap;
+use std::path::Path;
+
+fn meta(config: StageConfig, gates: Option<GateState>) -> Meta {
+    Meta {
+        format: FORMAT,
+        model: "small".into(),
+        dataset: "fashion-mnist".into(),
+        channels: 1,
+        input: 28,
+        classes: 10,
+        config,
+        progress: Progress {
+            epochs_done: 3,
+            phase_epochs: 1,
+            snl_lowest: Some(77),
+            ..Progress::default()
+        },
+        replacement: gates,
+        optimizer_steps: Some(12),
+        checksums: Default::default(),
+    }
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "autorep-meta-{name}-{}.safetensors",
+        std::process::id()
+    ))
+}
+
+#[test]
+fn metadata_round_trips_for_every_method_granularity_and_mode() {
+    let d = Device::Cpu;
+    for method in [Method::AutoRep, Method::Identity, Method::Snl] {
+        for granularity in [Granularity::Pixel, Granularity::Channel] {
+            for polynomial in [Polynomial::Clean, Polynomial::Faithful] {
+                let gates = ReplaceConfig {
+                    method,
+                    granularity,
+                    polynomial,
+                    lambda: 17.5,
+                    seed: 9,
+                    h_init: (-0.25, 0.5),
+                    ..ReplaceConfig::autorep(1234)
+                };
+                let config = if method == Method::Snl {
+                    StageConfig::Snl(SnlConfig {
+                        granularity,
+                        ..SnlConfig::new(1234)
+                    })
+                } else {
+                    StageConfig::Replace(ReplaceStageConfig {
+                        granularity,
+                        dapa: polynomial,
+                        identity: method == Method::Identity,
+                        budget: Budget { relus: 1234 },
+                        baseline: Some("runs/b/best.safetensors".into()),
+                        ..ReplaceStageConfig::new(1234)
+                    })
+                };
+                let mut model = build("small", &d, 1, 28, 10, 3).unwrap();
+                let rep = Replacement::install(model.as_mut(), gates.clone(), &d).unwrap();
+                let state = GateState {
+                    config: gates,
+                    passes: 41,
+                    frozen: false,
+                };
+                let mut ck = Checkpoint::new(meta(config, Some(state)));
+                ck.put_model(model.as_ref()).unwrap();
+                let path = tmp("rt");
+                ck.save(&path).unwrap();
+                let back = Checkpoint::load(&path).unwrap();
+                let what = format!("{method:?} {granularity:?} {polynomial:?}");
+                let mut want = ck.meta.clone();
+                want.checksums = back.meta.checksums.clone();
+                assert_eq!(back.meta, want, "{what}");
+                assert_eq!(back.tensors, ck.tensors, "{what}");
+                let (m2, rep2) = load_model(&d, &back).unwrap();
+                let rep2 = rep2.unwrap();
+                assert_eq!(rep2.cfg, rep.cfg, "{what}");
+                assert_eq!(rep2.passes, 41, "{what}");
+                let mut again = Checkpoint::new(back.meta.clone());
+                again.put_model(m2.as_ref()).unwrap();
+                assert_eq!(
+                    again.tensors, ck.tensors,
+                    "{what}: the model restores exactly"
+                );
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}
+
+/// Rewrite `path` with other metadata (tensors kept).
+fn rewrite(path: &Path, out: &Path, edit: impl FnOnce(&mut HashMap<String, String>)) {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
+    edit(&mut meta);
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = st.tensors();
+    std::fs::write(out, safetensors::serialize(views, Some(meta)).unwrap()).unwrap();
+}
+
+#[test]
+fn unknown_or_malformed_metadata_is_an_error_naming_it() {
+    let d = Device::Cpu;
+    let model = build("small", &d, 1, 28, 10, 3).unwrap();
+    let mut ck = Checkpoint::new(meta(StageConfig::Snl(SnlConfig::new(5)), None));
+    ck.put_model(model.as_ref()).unwrap();
+    let good = tmp("good");
+    ck.save(&good).unwrap();
+    let bad = tmp("bad");
+    type Edit = Box<dyn FnOnce(&mut HashMap<String, String>)>;
+    let err = |edit: Edit| {
+        rewrite(&good, &bad, edit);
+        Checkpoint::load(&bad).unwrap_err().to_string()
+    };
+    let e = err(Box::new(|m| {
+        m.insert("rep.method".into(), "autorep".into());
+    }));
+    assert!(e.contains("unknown metadata key 'rep.method'"), "{e}");
+    let e = err(Box::new(|m| {
+        let j = m[META_KEY].replace("\"dataset\"", "\"datasett\"");
+        m.insert(META_KEY.into(), j);
+    }));
+    assert!(e.contains("datasett"), "{e}");
+    let e = err(Box::new(|m| {
+        let j = m[META_KEY].replace("\"phase\":\"main\"", "\"phase\":\"sideways\"");
+        m.insert(META_KEY.into(), j);
+    }));
+    assert!(e.contains("sideways"), "{e}");
+    let e = err(Box::new(|m| {
+        m.remove(META_KEY);
+    }));
+    assert!(e.contains("no 'autorep' metadata"), "{e}");
+    let e = err(Box::new(|m| {
+        let mut v: serde_json::Value = serde_json::from_str(&m[META_KEY]).unwrap();
+        let sums = v["checksums"].as_object_mut().unwrap();
+        let k = sums.keys().next().unwrap().clone();
+        sums.insert(k, "0000000000000000".into());
+        m.insert(META_KEY.into(), v.to_string());
+    }));
+    assert!(e.contains("does not match its checksum"), "{e}");
+    for p in [good, bad] {
+        let _ = std::fs::remove_file(p);
+    }
+}

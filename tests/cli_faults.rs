@@ -1,0 +1,359 @@
+//! The binary under bad input and faults: every case is a one-line error and a non-zero exit
+//! before work starts, or the correct result with nothing lost; a run killed with SIGKILL at a
+//! random point resumes to the tensors of an uninterrupted run. Everything runs on the bundled
+//! Fashion-MNIST subset.
+
+use autorep::train::checkpoint::Checkpoint;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_autorep"));
+    c.env_remove("AUTOREP_DEVICE");
+    c
+}
+
+fn autorep(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn data_dir() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/fashion-mnist-small")
+        .display()
+        .to_string()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("autorep-faults-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// `train` of the small model on the first `n` bundled images into `out`.
+fn train_args(out: &Path, n: usize, epochs: usize) -> Vec<String> {
+    [
+        "--device",
+        "cpu",
+        "train",
+        "--model",
+        "small",
+        "--dataset",
+        "fashion-mnist",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        "--data".into(),
+        data_dir(),
+        "--limit-train".into(),
+        n.to_string(),
+        "--limit-test".into(),
+        "64".into(),
+        "--batch".into(),
+        "32".into(),
+        "--epochs".into(),
+        epochs.to_string(),
+        "--lr".into(),
+        "0.05".into(),
+        "--out".into(),
+        out.display().to_string(),
+    ])
+    .collect()
+}
+
+fn run(args: &[String]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn one_line_error(out: &Output, needles: &[&str], what: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{what}: should fail\n{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{what}: one line:\n{err}");
+    assert!(!err.contains("panicked"), "{what}: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{what}: '{n}' missing from: {err}");
+    }
+}
+
+/// A trained baseline, shared by the cases that need one.
+fn baseline(dir: &Path) -> PathBuf {
+    let out = dir.join("base");
+    let o = run(&train_args(&out, 128, 1));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out.join("best.safetensors")
+}
+
+#[test]
+fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
+    let dir = tmp("bad");
+    let base = baseline(&dir);
+    let b = base.display().to_string();
+    let d = data_dir();
+    let replace = |extra: &[&str]| {
+        let mut v: Vec<String> = [
+            "--device",
+            "cpu",
+            "replace",
+            "--baseline",
+            &b,
+            "--data",
+            &d,
+            "--out",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.push(dir.join("rep").display().to_string());
+        for (flag, value) in [("--budget", "2k"), ("--epochs", "1")] {
+            if !extra.contains(&flag) {
+                v.extend([flag.to_string(), value.to_string()]);
+            }
+        }
+        v.extend(extra.iter().map(|s| s.to_string()));
+        run(&v)
+    };
+    for (extra, needles) in [
+        (vec!["--lambda", "nan"], vec!["lambda NaN"]),
+        (vec!["--lambda", "inf"], vec!["lambda inf"]),
+        (vec!["--lambda", "-1"], vec!["lambda -1"]),
+        (vec!["--tau", "nan"], vec!["tau NaN"]),
+        (vec!["--mask-lr", "nan"], vec!["mask_lr NaN"]),
+        (vec!["--weight-lr", "0"], vec!["weight_lr 0"]),
+        (vec!["--s2", "inf"], vec!["s2 inf"]),
+        (vec!["--degree", "3"], vec!["degree 3"]),
+        (vec!["--h-init", "1,0"], vec!["h_init"]),
+        (vec!["--budget", "0.4"], vec!["whole number"]),
+        (vec!["--budget", "60k"], vec!["exceeds", "56448"]),
+        (
+            vec!["--model", "resnet18_in"],
+            vec!["--model resnet18_in", "small"],
+        ),
+        (
+            vec!["--dataset", "cifar10"],
+            vec!["dataset fashion-mnist", "dataset cifar10"],
+        ),
+        (vec!["--batch", "1"], vec!["batch 1"]),
+        (vec!["--epochs", "0"], vec!["epochs 0"]),
+        (vec!["--granularity", "pix"], vec!["pix"]),
+    ] {
+        one_line_error(&replace(&extra), &needles, &format!("{extra:?}"));
+    }
+    assert!(!dir.join("rep").join("last.safetensors").exists());
+    let out = dir.join("t").display().to_string();
+    for (args, needles) in [
+        (vec!["--lr", "0"], vec!["lr 0 is invalid"]),
+        (vec!["--lr", "nan"], vec!["lr NaN"]),
+        (vec!["--momentum", "1.5"], vec!["momentum 1.5"]),
+        (vec!["--epochs", "0"], vec!["epochs 0"]),
+        (vec!["--limit-train", "0"], vec!["limit_train"]),
+    ] {
+        let mut v: Vec<&str> = vec![
+            "--device",
+            "cpu",
+            "train",
+            "--model",
+            "small",
+            "--dataset",
+            "fashion-mnist",
+            "--data",
+            &d,
+            "--out",
+            &out,
+        ];
+        v.extend(args.iter());
+        one_line_error(&autorep(&v), &needles, &format!("train {args:?}"));
+    }
+    // An experiment file with a NaN.
+    let toml = dir.join("nan.toml");
+    std::fs::write(
+        &toml,
+        format!("[experiment]\nname = \"n\"\n[replace]\nbudget = 100\nlambda = nan\nbaseline = \"{b}\"\n"),
+    )
+    .unwrap();
+    let o = autorep(&["run", toml.to_str().unwrap(), "--dry-run"]);
+    one_line_error(&o, &["[replace]", "lambda NaN"], "toml lambda = nan");
+    // Counting and benchmarks refuse what they cannot do.
+    one_line_error(
+        &autorep(&["count", "--input", "4000000000"]),
+        &["--input 4000000000"],
+        "count",
+    );
+    one_line_error(
+        &autorep(&[
+            "--device",
+            "cpu",
+            "bench",
+            "gemm",
+            "--size",
+            "1000000x1000000x1000000",
+        ]),
+        &["choose smaller sizes"],
+        "bench gemm",
+    );
+    one_line_error(
+        &autorep(&["cost", "--bandwidth", "nan"]),
+        &["--bandwidth NaN"],
+        "cost",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn folders_checkpoints_and_pipes_lose_nothing() {
+    let dir = tmp("files");
+    let base = baseline(&dir);
+    // A second run into the same folder without --resume or --overwrite is refused.
+    let again = run(&train_args(&dir.join("base"), 128, 1));
+    one_line_error(
+        &again,
+        &["already holds a run", "--resume", "--overwrite"],
+        "rerun",
+    );
+    // A flipped byte in a weight is caught by the checksum, naming the tensor.
+    let mut bytes = std::fs::read(&base).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0xff;
+    let bad = dir.join("flipped.safetensors");
+    std::fs::write(&bad, bytes).unwrap();
+    let o = autorep(&[
+        "--device",
+        "cpu",
+        "eval",
+        "--checkpoint",
+        bad.to_str().unwrap(),
+        "--data",
+        &data_dir(),
+    ]);
+    one_line_error(
+        &o,
+        &["does not match its checksum", "tensor '"],
+        "flipped byte",
+    );
+    let mut ck = Checkpoint::load(&base).unwrap();
+    // NaN weights (with valid checksums) are reported as such, never as an accuracy.
+    for (_, (_, v)) in ck
+        .tensors
+        .iter_mut()
+        .filter(|(k, _)| k.starts_with("param."))
+    {
+        v.iter_mut().for_each(|x| *x = f32::NAN);
+    }
+    let nan = dir.join("nan.safetensors");
+    ck.save(&nan).unwrap();
+    let o = autorep(&[
+        "--device",
+        "cpu",
+        "eval",
+        "--checkpoint",
+        nan.to_str().unwrap(),
+        "--data",
+        &data_dir(),
+    ]);
+    one_line_error(
+        &o,
+        &["NaN or infinite logits", "no accuracy"],
+        "NaN checkpoint",
+    );
+    // A training set smaller than the batch still trains (one partial batch per epoch).
+    let small = dir.join("small");
+    let mut args = train_args(&small, 20, 1);
+    args.push("--quiet".into());
+    let o = run(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let log = std::fs::read_to_string(small.join("metrics.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert!(line["images_per_s"].as_f64().unwrap() > 0.0, "{line}");
+    // `train | head -1`: the program ends quietly, and what it checkpointed is whole.
+    let piped = dir.join("piped");
+    let mut child = bin()
+        .args(train_args(&piped, 128, 3))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(first.contains("device"), "{first}");
+    } // the pipe closes here
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+    let ck = Checkpoint::load(&piped.join("last.safetensors")).unwrap();
+    assert!(ck.meta.progress.epochs_done >= 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The pieces of a checkpoint that must match between two runs.
+fn assert_same(a: &Path, b: &Path) {
+    let (a, b) = (Checkpoint::load(a).unwrap(), Checkpoint::load(b).unwrap());
+    assert_eq!(a.meta.progress, b.meta.progress);
+    assert_eq!(a.tensors.len(), b.tensors.len());
+    for (name, (_, x)) in &a.tensors {
+        assert!(
+            x == &b.tensors[name].1,
+            "{name} differs after the kill and resume"
+        );
+    }
+}
+
+#[test]
+fn a_run_killed_with_sigkill_at_a_random_point_resumes_to_the_same_tensors() {
+    let dir = tmp("kill");
+    let full = dir.join("full");
+    let start = std::time::Instant::now();
+    let o = run(&train_args(&full, 256, 3));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let span = start.elapsed();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    for round in 0..2u32 {
+        // A kill point anywhere within the run, from a seed printed for reproduction.
+        let frac =
+            ((seed.wrapping_mul(2_654_435_761).wrapping_add(round * 977)) % 1000) as f64 / 1000.0;
+        let at = span.mul_f64(0.1 + 0.8 * frac);
+        eprintln!("seed {seed}, round {round}: SIGKILL after {at:?} of a {span:?} run");
+        let killed = dir.join(format!("killed{round}"));
+        let mut child = bin()
+            .args(train_args(&killed, 256, 3))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(at);
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        let mut args = train_args(&killed, 256, 3);
+        args.push("--resume".into());
+        let o = run(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_same(
+            &full.join("last.safetensors"),
+            &killed.join("last.safetensors"),
+        );
+        assert_same(
+            &full.join("best.safetensors"),
+            &killed.join("best.safetensors"),
+        );
+        let epochs: Vec<u64> = std::fs::read_to_string(killed.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(epochs, vec![0, 1, 2], "metrics after the resume");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
