@@ -1,0 +1,185 @@
+//! The three conv passes of every distinct convolution of a model.
+
+use super::{ramp, time_cpu, time_gpu};
+use crate::{Device, Result};
+use autorep_kernels::{cpu, cpu::ConvParams, launch};
+
+/// The distinct convolutions of a model at 32x32 (label, shape at batch 1).
+pub fn conv_layers(model: &str) -> Vec<(String, ConvParams)> {
+    let c = |cin, cout, h, k, stride| ConvParams {
+        n: 1,
+        cin,
+        h,
+        w: h,
+        cout,
+        kh: k,
+        kw: k,
+        stride,
+        pad: k / 2,
+    };
+    let list = match model {
+        "wrn22_8" => vec![
+            c(3, 16, 32, 3, 1),
+            c(16, 128, 32, 3, 1),
+            c(128, 128, 32, 3, 1),
+            c(16, 128, 32, 1, 1),
+            c(128, 256, 32, 3, 2),
+            c(256, 256, 16, 3, 1),
+            c(128, 256, 32, 1, 2),
+            c(256, 512, 16, 3, 2),
+            c(512, 512, 8, 3, 1),
+            c(256, 512, 16, 1, 2),
+        ],
+        _ => vec![
+            c(3, 64, 32, 3, 1),
+            c(64, 64, 32, 3, 1),
+            c(64, 128, 32, 3, 2),
+            c(128, 128, 16, 3, 1),
+            c(64, 128, 32, 1, 2),
+            c(128, 256, 16, 3, 2),
+            c(256, 256, 8, 3, 1),
+            c(128, 256, 16, 1, 2),
+            c(256, 512, 8, 3, 2),
+            c(512, 512, 4, 3, 1),
+            c(256, 512, 8, 1, 2),
+        ],
+    };
+    list.into_iter()
+        .map(|p| {
+            let label = format!(
+                "{}x{} {}->{} @{} s{}",
+                p.kh, p.kw, p.cin, p.cout, p.h, p.stride
+            );
+            (label, p)
+        })
+        .collect()
+}
+
+/// One kernel timing on one shape.
+#[derive(Debug, Clone)]
+pub struct KernelTiming {
+    pub kernel: String,
+    pub shape: String,
+    pub median_s: f64,
+    /// Arithmetic rate where the kernel is compute-bound (GEMM-like).
+    pub gflops: Option<f64>,
+    /// Memory rate (bytes read + written) for memory-bound kernels.
+    pub gbps: Option<f64>,
+}
+
+impl KernelTiming {
+    fn flops(kernel: &str, shape: String, s: f64, flops: f64) -> Self {
+        KernelTiming {
+            kernel: kernel.into(),
+            shape,
+            median_s: s,
+            gflops: Some(flops / s / 1e9),
+            gbps: None,
+        }
+    }
+
+    pub(super) fn bytes(kernel: &str, shape: String, s: f64, bytes: f64) -> Self {
+        KernelTiming {
+            kernel: kernel.into(),
+            shape,
+            median_s: s,
+            gflops: None,
+            gbps: Some(bytes / s / 1e9),
+        }
+    }
+
+    /// The row as a JSON object (milliseconds, GFLOP/s, GB/s).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kernel": self.kernel,
+            "shape": self.shape,
+            "median_ms": self.median_s * 1e3,
+            "gflops": self.gflops,
+            "gbps": self.gbps,
+        })
+    }
+}
+
+/// Time the three conv passes of every distinct conv of `model` at `batch`.
+pub fn conv_kernels(
+    device: &Device,
+    model: &str,
+    batch: usize,
+    reps: usize,
+) -> Result<Vec<KernelTiming>> {
+    let mut out = Vec::new();
+    for (label, p1) in conv_layers(model) {
+        let p = p1.with_batch(batch);
+        let (x, w, dy) = (
+            ramp(p.x_len(), 17),
+            ramp(p.w_len(), 13),
+            ramp(p.y_len(), 11),
+        );
+        let flops = p.flops();
+        let mut shape = format!("{label} n{batch}");
+        if let Device::Gpu(g) = device {
+            let (f, d) = launch::conv2d_output_splits(g, &p)?;
+            let w = launch::conv2d_weight_grad_splits(g, &p).0;
+            if f * d > 1 || !g.report().is_software() {
+                shape = format!("{shape} k/{f}/{d}/{w}");
+            }
+        }
+        let (fwd, dgrad, wgrad) = match device {
+            Device::Cpu => {
+                let (mut y, mut dx, mut dw) = (
+                    vec![0f32; p.y_len()],
+                    vec![0f32; p.x_len()],
+                    vec![0f32; p.w_len()],
+                );
+                (
+                    time_cpu(reps, || cpu::conv2d_forward(&p, &x, &w, &mut y)),
+                    time_cpu(reps, || cpu::conv2d_input_grad(&p, &dy, &w, &mut dx)),
+                    time_cpu(reps, || cpu::conv2d_weight_grad(&p, &x, &dy, &mut dw)),
+                )
+            }
+            Device::Gpu(g) => {
+                let (bx, bw, bdy) = (g.upload(&x)?, g.upload(&w)?, g.upload(&dy)?);
+                let (by, bdx, bdw) = (
+                    g.alloc(p.y_len() as u64 * 4)?,
+                    g.alloc(p.x_len() as u64 * 4)?,
+                    g.alloc(p.w_len() as u64 * 4)?,
+                );
+                let scratch = g.alloc(launch::conv2d_weight_grad_splits(g, &p).1 as u64 * 4)?;
+                (
+                    time_gpu(g, reps, || {
+                        Ok(launch::conv2d_forward(g, &p, &bx, &bw, &by)?)
+                    })?,
+                    time_gpu(g, reps, || {
+                        Ok(launch::conv2d_input_grad(g, &p, &bdy, &bw, &bdx)?)
+                    })?,
+                    time_gpu(g, reps, || {
+                        Ok(launch::conv2d_weight_grad(
+                            g, &p, &bx, &bdy, &scratch, &bdw,
+                        )?)
+                    })?,
+                )
+            }
+        };
+        out.push(KernelTiming::flops(
+            "conv2d_forward",
+            shape.clone(),
+            fwd,
+            flops,
+        ));
+        // The input-gradient GEMM runs over every input pixel and tap (stride-2 taps off the
+        // output grid read zeros), so its useful work equals the forward's.
+        out.push(KernelTiming::flops(
+            "conv2d_input_grad",
+            shape.clone(),
+            dgrad,
+            flops,
+        ));
+        out.push(KernelTiming::flops(
+            "conv2d_weight_grad",
+            shape,
+            wgrad,
+            flops,
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,67 @@
+//! Whole training steps of a model.
+
+use super::{median, ramp};
+use crate::{Device, Result};
+use autorep_kernels::cpu;
+use std::time::Instant;
+
+/// Full training steps (forward, backward, optimizer, one submit each) of `model` at `batch`
+/// on synthetic CIFAR-shaped data: median seconds per step and images per second.
+/// What `autorep bench step` measured.
+pub struct StepTiming {
+    /// Median seconds per step.
+    pub secs: f64,
+    pub images_per_s: f64,
+    /// With `profile` on the CPU backend: (kernel, calls, seconds) summed over the timed steps,
+    /// most time first, and the timed steps' total seconds.
+    pub profile: Vec<(&'static str, u64, f64)>,
+    pub timed_secs: f64,
+}
+
+pub fn training_step(
+    device: &Device,
+    model_name: &str,
+    batch: usize,
+    steps: usize,
+    profile: bool,
+) -> Result<StepTiming> {
+    use crate::nn::{ForwardCtx, Optimizer, OptimizerKind, ParamGroup};
+    let model = crate::models::build(model_name, device, 3, 32, 10, 0)?;
+    let g = ParamGroup::new(device, "weights", model.params())?;
+    let mut opt = Optimizer::new(device, OptimizerKind::sgd(0.9, 5e-4, false), vec![(g, 0.1)])?;
+    let x = crate::Tensor::from_vec(device, &[batch, 3, 32, 32], ramp(batch * 3 * 32 * 32, 251))?;
+    let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
+    let y = std::rc::Rc::new(crate::Labels::new(device, &labels)?);
+    let mut step = || -> Result<()> {
+        opt.zero_grad()?;
+        let loss = model
+            .forward(&x, &ForwardCtx::train())?
+            .cross_entropy(&y, 0.0)?
+            .loss
+            .mean()?;
+        loss.backward()?;
+        opt.step(1.0)?;
+        device.sync()
+    };
+    step()?;
+    cpu::profile::enable(profile);
+    let _ = cpu::profile::take();
+    let mut times = Vec::with_capacity(steps);
+    for _ in 0..steps.max(1) {
+        let t = Instant::now();
+        step()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    cpu::profile::enable(false);
+    let s = median(times.clone());
+    Ok(StepTiming {
+        secs: s,
+        images_per_s: batch as f64 / s,
+        profile: if profile {
+            cpu::profile::take()
+        } else {
+            Vec::new()
+        },
+        timed_secs: times.iter().sum(),
+    })
+}
