@@ -37,7 +37,9 @@ pub fn row(device: &Device, data: &Data, method: &str, o: &Outcome) -> Result<Ro
     let mut r = checkpoint_row(device, data, o.stage, method, path)?;
     r.budget = o.budget.map(|b| b as usize);
     r.epochs = o.epochs_done;
-    r.reached_by_selection = o.reached_by_selection() && r.projected_gates == 0;
+    // `best` is only ever a within-budget epoch of a learned mask; anything else reported is
+    // the projected network.
+    r.reached_by_selection = o.best_path.is_some() && r.projected_gates == 0;
     Ok(r)
 }
 

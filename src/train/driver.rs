@@ -311,11 +311,18 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
             (relus, test) = stage.evaluate(data)?;
             progress.projected_gates = stage.projected_gates();
             checkpoint(stage, data, &progress)?.save(&dir.projected())?;
+            let how = if now > 0 {
+                format!("the mask ended with {count_before} ReLUs, over the budget of {b}; {now} gates with the smallest indicator were switched off to meet it")
+            } else {
+                format!(
+                    "{} gates were switched off during the run to meet the budget of {b}",
+                    progress.projected_gates
+                )
+            };
             say(
                 o.quiet,
                 &format!(
-                    "{name}: the mask ended with {count_before} ReLUs, over the budget of {b}; {} gates with the smallest indicator were switched off to meet it: that network (test {:.2}%) is {}, not best",
-                    progress.projected_gates,
+                    "{name}: {how}: that network (test {:.2}%) is {}, not best",
                     100.0 * test.top1,
                     dir.projected().display()
                 ),
