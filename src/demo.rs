@@ -222,6 +222,7 @@ pub fn pipeline_demo(device: &Device, d: &PipelineDemo) -> Result<Vec<DemoRow>> 
         existing: Existing::Overwrite,
         quiet: d.quiet,
         stop_after: None,
+        allow_projection: true,
     };
     let say = |s: &str| {
         if !d.quiet {
@@ -281,6 +282,9 @@ pub fn pipeline_demo(device: &Device, d: &PipelineDemo) -> Result<Vec<DemoRow>> 
                 epochs: d.snl_epochs,
                 batch: d.batch,
                 lambda: 1e-4,
+                // Adam moves α by about its rate per step: 0.02 lets a gate switch off within
+                // one epoch of the demo's 63 steps, so the paced λ₁ can select.
+                alpha_lr: 0.02,
                 finetune_epochs: d.finetune_epochs,
                 finetune_lr: 1e-2,
                 ..SnlConfig::new(budget)

@@ -24,6 +24,8 @@ pub enum Error {
     Invalid(String),
     #[error("training diverged in epoch {epoch}: {what} (checkpoints of earlier epochs are kept); lower the learning rate, or, after a ReLU replacement that ended over budget and was cut to it, replace for more epochs (or with a larger lambda) so the mask reaches the budget while training")]
     Diverged { epoch: u64, what: String },
+    #[error("{0}")]
+    OverBudget(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

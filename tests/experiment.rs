@@ -212,6 +212,7 @@ fn small_experiment_and_sweep_run_end_to_end() {
         &RunOptions {
             quiet: true,
             existing: Existing::Refuse,
+            project: true,
         },
     )
     .unwrap();
@@ -275,6 +276,7 @@ fn small_experiment_and_sweep_run_end_to_end() {
         out: sweep_out.clone(),
         quiet: true,
         existing: Existing::Refuse,
+        project: true,
     };
     let rows = experiment::sweep(&d, &data, &sc).unwrap();
     eprintln!("{}", report::table(&rows));

@@ -23,6 +23,7 @@ fn opts(out: &Path, existing: Existing, stop_after: Option<usize>) -> RunOptions
         existing,
         quiet: true,
         stop_after,
+        allow_projection: true,
     }
 }
 

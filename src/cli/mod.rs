@@ -111,6 +111,11 @@ pub struct JobArgs {
     /// No progress bars or per-epoch lines (metrics.jsonl is still written).
     #[arg(long)]
     quiet: bool,
+    /// Accept a mask that ends over the budget: its gates with the smallest indicator are
+    /// switched off and that network is written as OUT/projected.safetensors (never best).
+    /// Without it such a run fails, saying what would reach the budget.
+    #[arg(long)]
+    project: bool,
 }
 
 /// What `--resume` and `--overwrite` ask of a folder that holds a run.

@@ -26,6 +26,9 @@ pub struct RunArgs {
     /// No progress bars or per-epoch lines (metrics.jsonl is still written).
     #[arg(long)]
     quiet: bool,
+    /// Accept stages whose mask ends over budget (their projected networks are reported).
+    #[arg(long)]
+    project: bool,
     /// Check the file and print the plan without training.
     #[arg(long)]
     dry_run: bool,
@@ -44,6 +47,7 @@ pub fn run(choice: DeviceChoice, a: RunArgs) -> anyhow::Result<()> {
     let opts = experiment::RunOptions {
         quiet: a.quiet,
         existing: existing(a.resume, a.overwrite),
+        project: a.project,
     };
     let s = experiment::run(&device, &cfg, &opts)
         .with_context(|| format!("experiment {}", a.config.display()))?;
@@ -98,6 +102,9 @@ pub struct SweepArgs {
     overwrite: bool,
     #[arg(long)]
     quiet: bool,
+    /// Accept points whose mask ends over budget (their projected networks are reported).
+    #[arg(long)]
+    project: bool,
     #[command(flatten)]
     gates: GateOpts,
     /// SNL: initial L1 weight λ₁.
@@ -108,6 +115,12 @@ pub struct SweepArgs {
     snl_epochs: Option<usize>,
     #[arg(long, default_value_t = defaults::ADAM_LR)]
     snl_lr: f32,
+    /// SNL: Adam rate of α.
+    #[arg(long, default_value_t = defaults::ADAM_LR)]
+    snl_alpha_lr: f32,
+    /// SNL: paced or official λ₁ growth.
+    #[arg(long, default_value = "paced")]
+    snl_schedule: autorep::train::config::SnlSchedule,
     #[arg(long, default_value_t = defaults::SNL_FINETUNE_EPOCHS)]
     finetune_epochs: usize,
     #[arg(long, default_value_t = defaults::FINETUNE_LR)]
@@ -132,6 +145,8 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
         seed: a.seed,
         lambda: a.snl_lambda,
         lr: a.snl_lr,
+        alpha_lr: a.snl_alpha_lr,
+        schedule: a.snl_schedule,
         finetune_epochs: a.finetune_epochs,
         finetune_lr: a.finetune_lr,
         granularity,
@@ -169,6 +184,7 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
         out: a.out,
         quiet: a.quiet,
         existing: existing(a.resume, a.overwrite),
+        project: a.project,
     };
     let start = std::time::Instant::now();
     let rows = experiment::sweep(&device, &data, &cfg)?;

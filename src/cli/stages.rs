@@ -131,9 +131,17 @@ pub struct SnlArgs {
     /// Distil from the baseline (temperature 4).
     #[arg(long, default_value_t = defaults::KD, action = clap::ArgAction::Set)]
     kd: bool,
-    /// Adam rate of weights and α during selection (at most --epochs epochs).
+    /// Adam rate of the weights during selection (at most --epochs epochs).
     #[arg(long, default_value_t = defaults::ADAM_LR)]
     lr: f32,
+    /// Adam rate of α (the official code: the same as --lr). Selection needs epochs × steps ×
+    /// alpha-lr ≳ 1.
+    #[arg(long, default_value_t = defaults::ADAM_LR)]
+    alpha_lr: f32,
+    /// How λ₁ grows: paced (to reach the budget within --epochs) or official (×1.1 on a
+    /// stalled epoch from the fifth).
+    #[arg(long, default_value = "paced")]
+    schedule: autorep::train::config::SnlSchedule,
     #[arg(long, default_value_t = defaults::SNL_FINETUNE_EPOCHS)]
     finetune_epochs: usize,
     #[arg(long, default_value_t = defaults::FINETUNE_LR)]
@@ -224,6 +232,7 @@ fn execute(
         existing: job.existing(),
         quiet: job.quiet,
         stop_after: None,
+        allow_projection: job.project,
     };
     let model = match &cfg {
         StageConfig::Train(_) => Some(job.model.as_deref().unwrap_or("resnet18_in")),
@@ -312,6 +321,8 @@ pub fn snl(choice: DeviceChoice, a: SnlArgs) -> anyhow::Result<()> {
         seed: a.job.seed,
         lambda: a.lambda,
         lr: a.lr,
+        alpha_lr: a.alpha_lr,
+        schedule: a.schedule,
         finetune_epochs: a.finetune_epochs,
         finetune_lr: a.finetune_lr,
         granularity: Granularity::from_name(&a.granularity)?,

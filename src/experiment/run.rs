@@ -17,6 +17,8 @@ pub struct RunOptions {
     /// What to do with the stage folders of an earlier run: refuse (default), resume (a
     /// finished stage then only reports its result) or overwrite.
     pub existing: Existing,
+    /// Accept a stage whose mask ends over budget (its projected network is reported).
+    pub project: bool,
 }
 
 /// What an experiment ends with.
@@ -105,6 +107,7 @@ pub fn run_with_data(
             existing: opts.existing,
             quiet: opts.quiet,
             stop_after: None,
+            allow_projection: opts.project,
         };
         let outcome = run_stage(device, data, Some(&e.model), stage, &o)?;
         rows.push(report::row(device, data, m, &outcome)?);

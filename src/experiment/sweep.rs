@@ -23,6 +23,8 @@ pub struct SweepConfig {
     pub out: PathBuf,
     pub quiet: bool,
     pub existing: Existing,
+    /// Accept points whose mask ends over budget (their projected networks are reported).
+    pub project: bool,
 }
 
 /// The run folder of one point: `OUT/<method>_<budget label>`.
@@ -95,6 +97,7 @@ pub fn sweep(device: &Device, data: &Data, cfg: &SweepConfig) -> Result<Vec<Row>
             existing: cfg.existing,
             quiet: cfg.quiet,
             stop_after: None,
+            allow_projection: cfg.project,
         };
         let outcome = run_stage(device, data, None, stage, &o)?;
         rows.push(report::row(device, data, method, &outcome)?);

@@ -91,6 +91,9 @@ mod serde_defaults {
     pub fn kd() -> bool {
         d::KD
     }
+    pub fn snl_schedule() -> super::SnlSchedule {
+        super::SnlSchedule::Paced
+    }
     pub fn h_init() -> [f32; 2] {
         d::H_INIT
     }
@@ -211,6 +214,33 @@ impl ReplaceStageConfig {
     }
 }
 
+/// How SNL's L1 weight λ₁ grows during selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnlSchedule {
+    /// The official code: ×1.1 whenever an epoch (from the fifth) fails to lower the count.
+    /// It reaches a budget only over hundreds of epochs.
+    Official,
+    /// Paced to the selection epochs: the count should fall geometrically from N to 70 % of
+    /// the budget by 75 % of them; after an epoch above that path λ₁ grows by the square of
+    /// the ratio of the count to the path's next point (×1.5 to ×30), so selection ends at
+    /// the budget within the epochs given (once epochs × steps × alpha_lr ≳ 1).
+    Paced,
+}
+
+impl std::str::FromStr for SnlSchedule {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "official" => Ok(SnlSchedule::Official),
+            "paced" => Ok(SnlSchedule::Paced),
+            other => Err(Error::Invalid(format!(
+                "unknown SNL schedule '{other}': use paced or official"
+            ))),
+        }
+    }
+}
+
 /// SNL: continuous α with a growing L1 weight until the budget, binarise, finetune.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -230,6 +260,12 @@ pub struct SnlConfig {
     pub lambda: f32,
     #[serde(default = "sd::adam_lr")]
     pub lr: f32,
+    /// Adam rate of α (the official code: the same as `lr`). Adam moves α by about this per
+    /// step, so selection needs epochs × steps × alpha_lr ≳ 1 to switch a gate off.
+    #[serde(default = "sd::adam_lr")]
+    pub alpha_lr: f32,
+    #[serde(default = "sd::snl_schedule")]
+    pub schedule: SnlSchedule,
     #[serde(default = "sd::snl_finetune_epochs")]
     pub finetune_epochs: usize,
     #[serde(default = "sd::finetune_lr")]
@@ -250,6 +286,8 @@ impl SnlConfig {
             seed: defaults::SEED,
             lambda: defaults::SNL_LAMBDA,
             lr: defaults::ADAM_LR,
+            alpha_lr: defaults::ADAM_LR,
+            schedule: SnlSchedule::Paced,
             finetune_epochs: defaults::SNL_FINETUNE_EPOCHS,
             finetune_lr: defaults::FINETUNE_LR,
             granularity: sd::granularity(),
@@ -374,6 +412,7 @@ impl StageConfig {
             StageConfig::Snl(c) => {
                 common(c.epochs, c.batch)?;
                 positive("lr", c.lr)?;
+                positive("alpha_lr", c.alpha_lr)?;
                 if c.finetune_epochs > 0 {
                     positive("finetune_lr", c.finetune_lr)?;
                 }

@@ -25,6 +25,9 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Stop after this many epochs of this invocation (tests use it to simulate a kill).
     pub stop_after: Option<usize>,
+    /// A gated stage whose mask ends over its budget writes the projected network either
+    /// way; without this it then fails (the CLI's `--project` sets it).
+    pub allow_projection: bool,
 }
 
 impl RunOptions {
@@ -34,6 +37,7 @@ impl RunOptions {
             existing: Existing::Refuse,
             quiet: true,
             stop_after: None,
+            allow_projection: false,
         }
     }
 }
@@ -227,6 +231,40 @@ fn progress_bar(quiet: bool, batches: usize, label: String) -> Option<indicatif:
     Some(bar)
 }
 
+/// What to do about a mask that ended over budget: the numbers, and the epochs or mask rate
+/// that would reach it, estimated from the rate the count fell at in this run.
+fn over_budget_advice(
+    stage: &dyn Stage,
+    count: u64,
+    budget: u64,
+    progress: &Progress,
+    counts: &[u64],
+    total: usize,
+    projected: &Path,
+) -> String {
+    let epochs = progress.epochs_done.max(1);
+    let fell = total as f64 - count as f64;
+    let need = total as f64 - budget as f64;
+    let estimate = if fell > 0.0 && !counts.is_empty() {
+        let factor = need / fell;
+        format!(
+            "; at this run's rate the budget needs about {:.0} epochs, or a mask rate about {:.1}x higher",
+            (epochs as f64 * factor).ceil(),
+            factor
+        )
+    } else {
+        "; the count did not fall at all: raise the mask rate or λ".into()
+    };
+    format!(
+        "the {} stage's mask ended at {count} ReLUs, over its budget of {budget} ({} of {} epochs over budget){estimate}. The projected network ({} gates switched off by smallest indicator) is in {}; pass --project to accept it",
+        stage.config().name(),
+        progress.over_budget_epochs,
+        epochs,
+        progress.projected_gates,
+        projected.display()
+    )
+}
+
 /// Run `stage` on `data` into `o.out` until it is done (or `o.stop_after` epochs), resuming
 /// from `last.safetensors` when `o.existing` says so.
 pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outcome> {
@@ -248,10 +286,16 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
         );
     }
     dir.keep_metrics(progress.epochs_done)?;
+    let batches = super::batches_per_epoch(data.train.len(), stage.config().batch());
+    if progress.epochs_done == 0 {
+        if let Some(w) = stage.forecast(batches) {
+            eprintln!("warning: {w}");
+        }
+    }
     let relu_total = stage.model().relu_total();
     let budget = stage.budget();
-    let batches = super::batches_per_epoch(data.train.len(), stage.config().batch());
     let mut ran = 0;
+    let mut counts: Vec<u64> = Vec::new();
     let mut last: Option<(u64, EvalStats)> = None;
     while !stage.done() && o.stop_after.is_none_or(|s| ran < s) {
         let epoch = progress.epochs_done;
@@ -296,6 +340,7 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
             say(o.quiet, &n);
         }
         last = Some((e.count, e.test));
+        counts.push(e.count);
         ran += 1;
     }
     let finished = stage.done();
@@ -328,6 +373,17 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
                 ),
             );
             projected_path = Some(dir.projected());
+            if !o.allow_projection {
+                return Err(Error::OverBudget(over_budget_advice(
+                    stage,
+                    count_before,
+                    b,
+                    &progress,
+                    &counts,
+                    relu_total,
+                    &dir.projected(),
+                )));
+            }
         } else if progress.best.is_none() && count_before <= b {
             // A stage whose last phase ran no epoch (SNL with no finetune): its final,
             // binarised network is the result.

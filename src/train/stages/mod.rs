@@ -74,6 +74,10 @@ pub trait Stage {
     fn project(&mut self) -> Result<usize> {
         Ok(0)
     }
+    /// Before the first epoch: a warning when the schedule cannot reach the budget.
+    fn forecast(&self, _batches_per_epoch: usize) -> Option<String> {
+        None
+    }
     /// SNL selection's lowest count so far.
     fn snl_lowest(&self) -> Option<u64> {
         None

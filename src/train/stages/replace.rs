@@ -15,8 +15,42 @@ use crate::{Device, Result, Tensor};
 
 pub struct ReplaceStage {
     config: StageConfig,
+    cfg: ReplaceStageConfig,
     epochs: usize,
     run: GatedRun,
+}
+
+/// Whether a schedule can switch off enough gates: Adam moves each h by at most about its
+/// rate per step, so after the whole schedule a gate that started at h₀ ~ U(lo, hi) can have
+/// crossed −τ only if h₀ + τ ≤ Σ rate. Returns (the fraction that can, the fraction the
+/// budget needs, the mask rate that would reach it) when the first is short of the second.
+pub fn reachable(
+    cfg: &ReplaceStageConfig,
+    total: usize,
+    batches_per_epoch: usize,
+    factors: impl Iterator<Item = f32>,
+) -> Option<(f64, f64, f64)> {
+    let need = 1.0 - cfg.budget.relus as f64 / total.max(1) as f64;
+    let steps: f64 = factors.map(|f| f as f64).sum::<f64>() * batches_per_epoch as f64;
+    let travel = steps * cfg.mask_lr as f64;
+    let [lo, hi] = cfg.h_init.map(|v| v as f64);
+    let tau = cfg.tau as f64;
+    let fraction = if hi > lo {
+        ((travel - tau - lo) / (hi - lo)).clamp(0.0, 1.0)
+    } else if travel >= lo + tau {
+        1.0
+    } else {
+        0.0
+    };
+    if fraction >= need || steps == 0.0 {
+        return None;
+    }
+    let wanted = tau + lo + need * (hi - lo).max(0.0);
+    Some((
+        fraction,
+        need,
+        cfg.mask_lr as f64 * wanted / travel.max(1e-12),
+    ))
 }
 
 impl ReplaceStage {
@@ -65,6 +99,7 @@ impl ReplaceStage {
         });
         Ok(ReplaceStage {
             config,
+            cfg: cfg.clone(),
             epochs: cfg.epochs,
             run: GatedRun {
                 model,
@@ -96,6 +131,20 @@ impl Stage for ReplaceStage {
     }
     fn eligible(&self, e: &StageEpoch) -> bool {
         e.count <= self.run.budget() && self.run.projected == 0
+    }
+    fn forecast(&self, batches_per_epoch: usize) -> Option<String> {
+        let total = self.run.model.relu_total();
+        let factors = (0..self.epochs).map(|e| self.run.sched.factor(e));
+        let (can, need, rate) = reachable(&self.cfg, total, batches_per_epoch, factors)?;
+        Some(format!(
+            "the budget needs {:.1}% of the gates off, but at mask rate {} over {} epochs of {batches_per_epoch} steps at most {:.1}% can cross -tau from h in [{}, {}]: a mask rate of about {rate:.2e} (or proportionally more epochs, or a lower --h-init) would reach it",
+            100.0 * need,
+            self.cfg.mask_lr,
+            self.epochs,
+            100.0 * can,
+            self.cfg.h_init[0],
+            self.cfg.h_init[1]
+        ))
     }
     fn resume(&mut self, ck: &Checkpoint) -> Result<()> {
         self.run.restore(ck)

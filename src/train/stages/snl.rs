@@ -3,7 +3,7 @@
 //! binarised and the weights are finetuned with SGD.
 
 use super::super::checkpoint::{Checkpoint, Phase};
-use super::super::config::{SnlConfig, StageConfig};
+use super::super::config::{SnlConfig, SnlSchedule, StageConfig};
 use super::super::data::Data;
 use super::super::eval::EvalStats;
 use super::gated::{gated_stage_methods, GatedRun};
@@ -12,6 +12,14 @@ use crate::autorep::Replacement;
 use crate::models::Model;
 use crate::nn::{LrSchedule, Optimizer, OptimizerKind, ParamGroup, Schedule};
 use crate::{Device, Result};
+
+/// The paced schedule's count after `done` of `epochs` selection epochs: geometric from the
+/// total `n` to 70 % of the budget `b` (a margin: the last gates resist), reached at 75 % of
+/// the epochs.
+pub fn paced_target(n: f64, b: f64, done: usize, epochs: usize) -> f64 {
+    let t = (done as f64 / (0.75 * epochs as f64).max(1.0)).min(1.0);
+    n * ((0.7 * b).max(1.0) / n.max(1.0)).powf(t)
+}
 
 pub struct SnlStage {
     config: StageConfig,
@@ -33,10 +41,13 @@ impl SnlStage {
             None
         };
         let rep = Replacement::install(model.as_mut(), cfg.gates(), device)?;
-        let mut params = model.params();
-        params.extend(rep.gate_params(model.as_ref()));
-        let g = ParamGroup::new(device, "all", params)?;
-        let opt = Optimizer::new(device, OptimizerKind::adam(0.0), vec![(g, cfg.lr)])?;
+        let weights = ParamGroup::new(device, "weights", model.params())?;
+        let alpha = ParamGroup::new(device, "alpha", rep.gate_params(model.as_ref()))?;
+        let opt = Optimizer::new(
+            device,
+            OptimizerKind::adam(0.0),
+            vec![(weights, cfg.lr), (alpha, cfg.alpha_lr)],
+        )?;
         Ok(SnlStage {
             config,
             run: GatedRun {
@@ -86,10 +97,28 @@ impl Stage for SnlStage {
         let budget = self.run.budget();
         let reached = e.count <= budget;
         if !reached {
-            if self.lowest.is_none_or(|l| e.count < l) {
+            let lowered = self.lowest.is_none_or(|l| e.count < l);
+            if lowered {
                 self.lowest = Some(e.count);
-            } else if self.run.phase_epochs >= 5 {
-                let l1 = self.run.rep.cfg.lambda * 1.1;
+            }
+            let growth = match self.cfg.schedule {
+                SnlSchedule::Official => (!lowered && self.run.phase_epochs >= 5).then_some(1.1),
+                SnlSchedule::Paced => {
+                    // Aim at the path's next point. Measured on the small ResNet, the count
+                    // falls less than in proportion to λ₁'s growth near the budget, so λ₁
+                    // grows by the square of the ratio.
+                    let path = paced_target(
+                        self.run.model.relu_total() as f64,
+                        budget as f64,
+                        self.run.phase_epochs + 1,
+                        self.cfg.epochs,
+                    );
+                    let ratio = e.count as f64 / path;
+                    (ratio > 1.0).then_some((ratio * ratio).clamp(1.5, 30.0) as f32)
+                }
+            };
+            if let Some(g) = growth {
+                let l1 = self.run.rep.cfg.lambda * g;
                 self.run.rep.set_snl_l1(self.run.model.as_mut(), l1);
             }
         }
@@ -108,6 +137,18 @@ impl Stage for SnlStage {
         Ok(None)
     }
 
+    fn forecast(&self, batches_per_epoch: usize) -> Option<String> {
+        // Adam moves α by about alpha_lr per step; α starts at 1 and counts as off below 0.01.
+        let travel = (self.cfg.epochs * batches_per_epoch) as f64 * self.cfg.alpha_lr as f64;
+        (travel < 0.99).then(|| {
+            format!(
+                "SNL cannot switch any gate off: α starts at 1 and moves at most alpha_lr = {} per step, {travel:.2} over {} selection epochs of {batches_per_epoch} steps; an alpha_lr of about {:.1e} would",
+                self.cfg.alpha_lr,
+                self.cfg.epochs,
+                2.0 / (self.cfg.epochs * batches_per_epoch).max(1) as f64
+            )
+        })
+    }
     fn snl_lowest(&self) -> Option<u64> {
         self.lowest
     }
