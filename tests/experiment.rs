@@ -106,9 +106,9 @@ fn omitted_keys_take_the_cli_defaults() {
         (200, 1e-3, 100, 1e-3)
     );
     let f = c.finetune.as_ref().unwrap();
-    assert_eq!((f.epochs, f.lr, f.kd), (200, 1e-3, false));
+    assert_eq!((f.epochs, f.lr, f.kd), (200, 1e-3, true));
     assert!(
-        c.plan().contains("runs/d/replace/best.safetensors"),
+        c.plan().contains("runs/d/replace/last.safetensors"),
         "{}",
         c.plan()
     );

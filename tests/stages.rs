@@ -334,3 +334,178 @@ fn one_writer_per_folder_and_no_silent_overwrite() {
     assert_eq!(logged_epochs(&tmp), vec![0]);
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+#[test]
+fn a_mask_over_budget_fails_unless_projected_and_the_projection_is_never_best() {
+    let data = data();
+    let tmp = common::tmp_dir("stages-project");
+    let train = StageConfig::Train(TrainConfig {
+        epochs: 1,
+        batch: 32,
+        ..TrainConfig::default()
+    });
+    let base = stage(&data, &train, &tmp.join("base"), Existing::Refuse, None);
+    let base = base.best_path.unwrap();
+    // h from [0, 1] at the default mask rate cannot get near 5% in one epoch of 8 steps.
+    let cfg = ReplaceStageConfig {
+        baseline: Some(base.clone()),
+        epochs: 1,
+        batch: 32,
+        ..ReplaceStageConfig::new(2_800)
+    };
+    let mut o = opts(&tmp.join("rep"), Existing::Refuse, None);
+    o.allow_projection = false;
+    let e = run_stage(
+        &Device::Cpu,
+        &data,
+        None,
+        StageConfig::Replace(cfg.clone()),
+        &o,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("over its budget of 2800") && e.contains("--project") && e.contains("epochs"),
+        "{e}"
+    );
+    assert!(tmp.join("rep/projected.safetensors").exists());
+    assert!(
+        !tmp.join("rep/best.safetensors").exists(),
+        "a projected network became best"
+    );
+    let p = Checkpoint::load(&tmp.join("rep/projected.safetensors")).unwrap();
+    assert!(p.meta.progress.projected_gates > 0);
+    // Finetune refuses it.
+    let ft = StageConfig::Finetune(FinetuneConfig {
+        from: Some(tmp.join("rep/projected.safetensors")),
+        epochs: 1,
+        batch: 32,
+        ..FinetuneConfig::default()
+    });
+    let e = run_stage(
+        &Device::Cpu,
+        &data,
+        None,
+        ft,
+        &opts(&tmp.join("ft"), Existing::Refuse, None),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("projected network"), "{e}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn seed_seeds_h_and_finetune_trains_the_coefficients() {
+    use autorep::autorep::Replacement;
+    let d = Device::Cpu;
+    let h = |seed| {
+        let mut m = autorep::models::build("small", &d, 1, 28, 10, 0).unwrap();
+        let cfg = ReplaceStageConfig {
+            seed,
+            ..ReplaceStageConfig::new(100)
+        };
+        let rep = Replacement::install(m.as_mut(), cfg.gates(), &d).unwrap();
+        rep.gate_params(m.as_ref())[0].to_vec().unwrap()
+    };
+    assert_ne!(h(1), h(2));
+    assert_eq!(h(3), h(3));
+
+    let data = data();
+    let tmp = common::tmp_dir("stages-coef");
+    let train = StageConfig::Train(TrainConfig {
+        epochs: 1,
+        batch: 32,
+        ..TrainConfig::default()
+    });
+    let base = stage(&data, &train, &tmp.join("base"), Existing::Refuse, None);
+    let rep = StageConfig::Replace(fast_replace(base.best_path.as_ref().unwrap(), 20_000, 1));
+    stage(&data, &rep, &tmp.join("rep"), Existing::Refuse, None);
+    let from = tmp.join("rep/last.safetensors");
+    let ft = StageConfig::Finetune(FinetuneConfig {
+        from: Some(from.clone()),
+        epochs: 1,
+        batch: 32,
+        ..FinetuneConfig::default()
+    });
+    stage(&data, &ft, &tmp.join("ft"), Existing::Refuse, None);
+    let (a, b) = (
+        Checkpoint::load(&from).unwrap(),
+        Checkpoint::load(&tmp.join("ft/last.safetensors")).unwrap(),
+    );
+    let coefs: Vec<&String> = a.tensors.keys().filter(|k| k.ends_with(".coef")).collect();
+    assert!(!coefs.is_empty());
+    for k in coefs {
+        assert_ne!(a.tensors[k].1, b.tensors[k].1, "{k} did not train");
+    }
+    for k in a.tensors.keys().filter(|k| k.ends_with(".mask")) {
+        assert_eq!(a.tensors[k].1, b.tensors[k].1, "{k} moved while frozen");
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn paced_snl_reaches_its_budget_by_selection() {
+    let data = common::fashion(1024, 128);
+    let tmp = common::tmp_dir("stages-snl");
+    let train = StageConfig::Train(TrainConfig {
+        epochs: 2,
+        batch: 32,
+        lr: 0.05,
+        ..TrainConfig::default()
+    });
+    let base = stage(&data, &train, &tmp.join("base"), Existing::Refuse, None);
+    let budget = 2_800;
+    let cfg = StageConfig::Snl(SnlConfig {
+        baseline: base.best_path.clone(),
+        epochs: 5,
+        batch: 32,
+        lambda: 1e-4,
+        // 32 steps an epoch: α can travel from 1 to 0 within two, and Adam's jitter around
+        // 0 (about the rate) stays near the 0.01 threshold.
+        alpha_lr: 0.02,
+        finetune_epochs: 1,
+        finetune_lr: 1e-2,
+        ..SnlConfig::new(budget)
+    });
+    let mut o = opts(&tmp.join("snl"), Existing::Refuse, None);
+    o.allow_projection = false;
+    let out = run_stage(&Device::Cpu, &data, None, cfg, &o).unwrap();
+    let log: Vec<serde_json::Value> = std::fs::read_to_string(tmp.join("snl/metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let selection: Vec<u64> = log
+        .iter()
+        .filter(|l| l["phase"] == "main")
+        .map(|l| l["relus"].as_u64().unwrap())
+        .collect();
+    eprintln!("selection counts {selection:?}");
+    assert!(*selection.last().unwrap() <= budget as u64, "{selection:?}");
+    assert_eq!(out.projected_gates, 0);
+    assert!(out.best_path.is_some() && out.reached_by_selection());
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn the_faithful_refit_clock_counts_training_and_evaluation_passes() {
+    let data = data();
+    let tmp = common::tmp_dir("stages-clock");
+    let train = StageConfig::Train(TrainConfig {
+        epochs: 1,
+        batch: 32,
+        ..TrainConfig::default()
+    });
+    let base = stage(&data, &train, &tmp.join("base"), Existing::Refuse, None);
+    let cfg = StageConfig::Replace(ReplaceStageConfig {
+        dapa: autorep::autorep::Polynomial::Faithful,
+        ..fast_replace(base.best_path.as_ref().unwrap(), 20_000, 2)
+    });
+    stage(&data, &cfg, &tmp.join("rep"), Existing::Refuse, None);
+    let ck = Checkpoint::load(&tmp.join("rep/last.safetensors")).unwrap();
+    // 256 images in batches of 32: 8 training passes, then 128 test images in one
+    // evaluation pass of 256, per epoch.
+    assert_eq!(ck.meta.replacement.unwrap().passes, 2 * (8 + 1));
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -61,6 +61,10 @@ pub struct GateOpts {
     /// in fewer epochs).
     #[arg(long, value_delimiter = ',', default_values_t = defaults::H_INIT, allow_hyphen_values = true)]
     h_init: Vec<f32>,
+    /// ReLUs above the budget an epoch may keep and still be selected (the official code:
+    /// 2k); 0 keeps the budget exact.
+    #[arg(long, default_value = "0")]
+    budget_slack: String,
 }
 
 impl GateOpts {
@@ -92,6 +96,7 @@ impl GateOpts {
             mask_lr: self.mask_lr,
             kd: self.kd,
             h_init: [lo, hi],
+            budget_slack: autorep::autorep::parse_count(&self.budget_slack)?,
         };
         StageConfig::Replace(cfg.clone()).validate()?;
         Ok(cfg)
@@ -152,7 +157,8 @@ pub struct SnlArgs {
 pub struct FinetuneArgs {
     #[command(flatten)]
     job: JobArgs,
-    /// Checkpoint from `replace` or `snl`.
+    /// Checkpoint from `replace` or `snl`, or its run folder (then its last.safetensors: the
+    /// official finetune continues from the last state).
     #[arg(long)]
     from: PathBuf,
     /// All-ReLU checkpoint to distil from.
@@ -333,7 +339,10 @@ pub fn snl(choice: DeviceChoice, a: SnlArgs) -> anyhow::Result<()> {
     execute(choice, &a.job, &base.meta.dataset, StageConfig::Snl(cfg))
 }
 
-pub fn finetune(choice: DeviceChoice, a: FinetuneArgs) -> anyhow::Result<()> {
+pub fn finetune(choice: DeviceChoice, mut a: FinetuneArgs) -> anyhow::Result<()> {
+    if a.from.is_dir() {
+        a.from = a.from.join(autorep::train::run_dir::LAST);
+    }
     let cfg = FinetuneConfig {
         from: Some(a.from.clone()),
         teacher: a.teacher.clone(),

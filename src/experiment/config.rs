@@ -201,20 +201,24 @@ impl Config {
     }
 
     /// The gated checkpoint finetune starts from.
+    ///
+    /// As the official code, finetune continues from the replacement's last state by
+    /// default; `from = "best"` takes its best checkpoint, any other value is a path.
     fn finetune_from(&self) -> Option<PathBuf> {
         let f = self.finetune.as_ref()?;
-        f.from.clone().or_else(|| {
-            if self.replace.is_some() {
-                Some(self.stage_best("replace"))
-            } else if self.snl.is_some() {
-                Some(self.stage_best("snl"))
-            } else {
-                None
-            }
-        })
+        let which = match f.from.as_deref().and_then(|p| p.to_str()) {
+            None | Some("last") => crate::train::run_dir::LAST,
+            Some("best") => crate::train::run_dir::BEST,
+            Some(_) => return f.from.clone(),
+        };
+        ["replace", "snl"]
+            .into_iter()
+            .find(|s| self.stages().contains(s))
+            .map(|s| self.stage_dir(s).join(which))
     }
 
-    /// The teacher of finetune: its own, else (with `kd = true`) the baseline of replace or snl.
+    /// The teacher of finetune: its own, else (with `kd`, the default) the baseline of replace
+    /// or snl, when there is one.
     fn finetune_teacher(&self) -> Option<PathBuf> {
         let f = self.finetune.as_ref()?;
         if f.teacher.is_some() {
@@ -346,8 +350,11 @@ impl Config {
             if self.finetune_from().is_none() {
                 return Err(invalid(o, "[finetune] needs a gated checkpoint: add a [replace] or [snl] table or set from = \"path/best.safetensors\""));
             }
-            if f.kd && self.finetune_teacher().is_none() {
-                return Err(invalid(o, "[finetune] kd = true needs an all-ReLU teacher: add a [train] table or a baseline to [replace]"));
+            if f.teacher.is_some() && !f.kd {
+                return Err(invalid(
+                    o,
+                    "[finetune] teacher is set but kd = false: drop one",
+                ));
             }
         }
         Ok(())

@@ -168,6 +168,10 @@ pub struct ReplaceStageConfig {
     /// Range of the initial gate indicators h.
     #[serde(default = "sd::h_init")]
     pub h_init: [f32; 2],
+    /// ReLUs above the budget an epoch may keep and still be selected (the official code
+    /// accepts B + 2K); 0 keeps the budget exact.
+    #[serde(default)]
+    pub budget_slack: usize,
 }
 
 impl ReplaceStageConfig {
@@ -190,6 +194,7 @@ impl ReplaceStageConfig {
             mask_lr: defaults::ADAM_LR,
             kd: defaults::KD,
             h_init: defaults::H_INIT,
+            budget_slack: 0,
         }
     }
 
@@ -315,8 +320,9 @@ pub struct FinetuneConfig {
     /// The all-ReLU checkpoint to distil from (the CLI's `--teacher`).
     #[serde(default)]
     pub teacher: Option<PathBuf>,
-    /// `run` only: distil from the replace or snl stage's baseline.
-    #[serde(default)]
+    /// `run` only: distil from the replace or snl stage's baseline when there is one (as the
+    /// official finetune does).
+    #[serde(default = "sd::kd")]
     pub kd: bool,
     #[serde(default = "sd::epochs")]
     pub epochs: usize,
@@ -333,7 +339,7 @@ impl Default for FinetuneConfig {
         FinetuneConfig {
             from: None,
             teacher: None,
-            kd: false,
+            kd: defaults::KD,
             epochs: defaults::EPOCHS,
             batch: defaults::BATCH,
             seed: defaults::SEED,

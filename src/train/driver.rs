@@ -235,6 +235,7 @@ fn progress_bar(quiet: bool, batches: usize, label: String) -> Option<indicatif:
 /// that would reach it, estimated from the rate the count fell at in this run.
 fn over_budget_advice(
     stage: &dyn Stage,
+    projected_now: bool,
     count: u64,
     budget: u64,
     progress: &Progress,
@@ -255,8 +256,13 @@ fn over_budget_advice(
     } else {
         "; the count did not fall at all: raise the mask rate or λ".into()
     };
+    let what = if projected_now {
+        format!("mask ended at {count} ReLUs, over its budget of {budget}")
+    } else {
+        format!("selection ended over its budget of {budget}")
+    };
     format!(
-        "the {} stage's mask ended at {count} ReLUs, over its budget of {budget} ({} of {} epochs over budget){estimate}. The projected network ({} gates switched off by smallest indicator) is in {}; pass --project to accept it",
+        "the {} stage's {what} ({} of {} epochs over budget){estimate}. The projected network ({} gates switched off by smallest indicator) is in {}; pass --project to accept it",
         stage.config().name(),
         progress.over_budget_epochs,
         epochs,
@@ -376,6 +382,7 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
             if !o.allow_projection {
                 return Err(Error::OverBudget(over_budget_advice(
                     stage,
+                    now > 0,
                     count_before,
                     b,
                     &progress,

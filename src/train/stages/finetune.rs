@@ -67,6 +67,7 @@ impl FinetuneStage {
             batch: cfg.batch,
             seed: cfg.seed,
             projected: 0,
+            slack: 0,
             device: device.clone(),
         };
         run.start_finetune(cfg.lr, cfg.epochs)?;

@@ -26,6 +26,8 @@ pub struct GatedRun {
     pub batch: usize,
     pub seed: u64,
     pub projected: usize,
+    /// ReLUs above the budget still accepted (selection and projection).
+    pub slack: u64,
     pub device: Device,
 }
 
@@ -86,14 +88,17 @@ impl GatedRun {
         Ok((count, test))
     }
 
-    /// Fix the mask and finetune the weights with SGD (momentum 0.9, weight decay 5e-4,
-    /// cosine to 1e-5 over `epochs`). Gates over the budget are projected first; returns how
-    /// many.
+    /// Fix the mask and finetune the weights and polynomial coefficients with SGD (momentum
+    /// 0.9, weight decay 5e-4 on all, cosine to 1e-5 over `epochs`), as the official finetune:
+    /// its optimizer takes every weight but h. Gates over the budget are projected first;
+    /// returns how many.
     pub fn start_finetune(&mut self, lr: f32, epochs: usize) -> Result<usize> {
         self.rep.freeze(self.model.as_mut())?;
         let projected = self.rep.enforce_budget(self.model.as_ref())?;
         self.projected += projected;
-        let g = ParamGroup::new(&self.device, "weights", self.model.params())?;
+        let mut weights = self.model.params();
+        weights.extend(self.rep.coef_params(self.model.as_ref()));
+        let g = ParamGroup::new(&self.device, "weights", weights)?;
         self.opt = Optimizer::new(
             &self.device,
             OptimizerKind::sgd(defaults::MOMENTUM, defaults::WEIGHT_DECAY, false),
@@ -109,7 +114,12 @@ impl GatedRun {
         Ok(projected)
     }
 
+    /// Project the mask to the exact budget when it is over the budget plus the slack.
     pub fn project(&mut self) -> Result<usize> {
+        self.rep.sync(self.model.as_ref())?;
+        if self.rep.count()? <= self.budget() {
+            return Ok(0);
+        }
         let n = self.rep.enforce_budget(self.model.as_ref())?;
         self.projected += n;
         Ok(n)
@@ -128,8 +138,9 @@ impl GatedRun {
         Ok(())
     }
 
+    /// The count an epoch may end with and still be selected: the budget plus the slack.
     pub fn budget(&self) -> u64 {
-        self.rep.cfg.budget as u64
+        self.rep.cfg.budget as u64 + self.slack
     }
 }
 

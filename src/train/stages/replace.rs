@@ -112,6 +112,7 @@ impl ReplaceStage {
                 batch: cfg.batch,
                 seed: cfg.seed,
                 projected: 0,
+                slack: cfg.budget_slack as u64,
                 device: device.clone(),
             },
         })

@@ -61,6 +61,7 @@ impl SnlStage {
                 batch: cfg.batch,
                 seed: cfg.seed,
                 projected: 0,
+                slack: 0,
                 device: device.clone(),
             },
             cfg,
