@@ -29,16 +29,16 @@ case "$which" in
   *) echo "usage: $0 fashion|cifar10" >&2; exit 2 ;;
 esac
 out=runs/fidelity_$which
-common=(--device cpu --batch 64 --quiet)
-time $bin "${common[@]}" train --model small "${data[@]}" "${limits[@]}" --epochs $base_epochs \
+opts=(--batch 64 --quiet)
+time $bin --device cpu train "${opts[@]}" --model small "${data[@]}" "${limits[@]}" --epochs $base_epochs \
   --lr 0.05 --out $out/baseline --overwrite
 base=$out/baseline/best.safetensors
 # AutoReP: λ 20, h from [0, 0.05], gate rate 0.02 (the start-of-run forecast checks it can
 # switch enough gates off). SNL: paced λ₁ from 1e-4, α rate 0.02, then a short finetune.
 gates=(--lambda 20 --h-init 0,0.05 --mask-lr 0.02)
-time $bin "${common[@]}" sweep --baseline $base --budgets $budgets "${data[@]}" "${limits[@]}" \
+time $bin --device cpu sweep "${opts[@]}" --baseline $base --budgets $budgets "${data[@]}" "${limits[@]}" \
   --epochs $epochs "${gates[@]}" --snl --snl-epochs $snl_epochs --snl-lambda 1e-4 \
   --snl-alpha-lr 0.02 --finetune-epochs $ft --finetune-lr 0.01 --project --overwrite \
   --out $out/sweep
-time $bin "${common[@]}" sweep --baseline $base --budgets $budgets "${data[@]}" "${limits[@]}" \
+time $bin --device cpu sweep "${opts[@]}" --baseline $base --budgets $budgets "${data[@]}" "${limits[@]}" \
   --epochs $epochs "${gates[@]}" --identity --project --overwrite --out $out/identity

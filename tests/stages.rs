@@ -165,6 +165,7 @@ fn every_stage_resumes_to_the_tensors_of_an_uninterrupted_run() {
         batch: 32,
         seed: 5,
         lr: 1e-3,
+        bn_recalib: 0,
     });
     resume_matches(&data, &finetune, &tmp, "finetune", 1);
     let _ = std::fs::remove_dir_all(&tmp);
@@ -507,5 +508,55 @@ fn the_faithful_refit_clock_counts_training_and_evaluation_passes() {
     // 256 images in batches of 32: 8 training passes, then 128 test images in one
     // evaluation pass of 256, per epoch.
     assert_eq!(ck.meta.replacement.unwrap().passes, 2 * (8 + 1));
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn bn_recalibration_moves_only_the_batchnorm_statistics() {
+    let data = data();
+    let tmp = common::tmp_dir("stages-recalib");
+    let train = StageConfig::Train(TrainConfig {
+        epochs: 1,
+        batch: 32,
+        ..TrainConfig::default()
+    });
+    let base = stage(&data, &train, &tmp.join("base"), Existing::Refuse, None);
+    let plain = fast_replace(base.best_path.as_ref().unwrap(), 20_000, 1);
+    let recal = ReplaceStageConfig {
+        bn_recalib: 3,
+        ..plain.clone()
+    };
+    stage(
+        &data,
+        &StageConfig::Replace(plain),
+        &tmp.join("a"),
+        Existing::Refuse,
+        None,
+    );
+    stage(
+        &data,
+        &StageConfig::Replace(recal),
+        &tmp.join("b"),
+        Existing::Refuse,
+        None,
+    );
+    let (a, b) = (
+        Checkpoint::load(&tmp.join("a/last.safetensors")).unwrap(),
+        Checkpoint::load(&tmp.join("b/last.safetensors")).unwrap(),
+    );
+    let mut moved = 0;
+    for (name, (_, x)) in &a.tensors {
+        let same = x == &b.tensors[name].1;
+        if name.starts_with("buffer.") {
+            moved += !same as usize;
+        } else {
+            assert!(same, "{name} changed by the recalibration");
+        }
+    }
+    assert!(moved > 0, "no BatchNorm statistic was re-estimated");
+    assert_eq!(
+        a.meta.replacement.unwrap().passes,
+        b.meta.replacement.unwrap().passes
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }

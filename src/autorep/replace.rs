@@ -365,6 +365,7 @@ impl Replacement {
             train,
             counter: Some(self.counter.clone()),
             stats_momentum: self.stats_momentum,
+            bn_momentum: None,
         })
     }
 
@@ -375,6 +376,7 @@ impl Replacement {
             train: false,
             counter: Some(self.counter.clone()),
             stats_momentum: self.stats_momentum,
+            bn_momentum: None,
         }
     }
 

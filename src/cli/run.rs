@@ -151,6 +151,7 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
         finetune_lr: a.finetune_lr,
         granularity,
         kd: a.gates.kd,
+        bn_recalib: a.gates.bn_recalib,
         ..SnlConfig::new(budgets[0].relus)
     });
     // Every option checked before the baseline or any data is read.

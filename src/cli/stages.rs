@@ -65,6 +65,10 @@ pub struct GateOpts {
     /// 2k); 0 keeps the budget exact.
     #[arg(long, default_value = "0")]
     budget_slack: String,
+    /// Re-estimate the BatchNorm statistics over N training batches with the current mask
+    /// before each evaluation (0: off).
+    #[arg(long, default_value_t = 0)]
+    pub bn_recalib: usize,
 }
 
 impl GateOpts {
@@ -97,6 +101,7 @@ impl GateOpts {
             kd: self.kd,
             h_init: [lo, hi],
             budget_slack: autorep::autorep::parse_count(&self.budget_slack)?,
+            bn_recalib: self.bn_recalib,
         };
         StageConfig::Replace(cfg.clone()).validate()?;
         Ok(cfg)
@@ -151,6 +156,10 @@ pub struct SnlArgs {
     finetune_epochs: usize,
     #[arg(long, default_value_t = defaults::FINETUNE_LR)]
     finetune_lr: f32,
+    /// Re-estimate the BatchNorm statistics over N training batches with the current mask
+    /// before each evaluation (0: off).
+    #[arg(long, default_value_t = 0)]
+    bn_recalib: usize,
 }
 
 #[derive(clap::Args)]
@@ -166,6 +175,10 @@ pub struct FinetuneArgs {
     teacher: Option<PathBuf>,
     #[arg(long, default_value_t = defaults::FINETUNE_LR)]
     lr: f32,
+    /// Re-estimate the BatchNorm statistics over N training batches with the current mask
+    /// before each evaluation (0: off).
+    #[arg(long, default_value_t = 0)]
+    bn_recalib: usize,
 }
 
 #[derive(clap::Args)]
@@ -333,6 +346,7 @@ pub fn snl(choice: DeviceChoice, a: SnlArgs) -> anyhow::Result<()> {
         finetune_lr: a.finetune_lr,
         granularity: Granularity::from_name(&a.granularity)?,
         kd: a.kd,
+        bn_recalib: a.bn_recalib,
     };
     StageConfig::Snl(cfg.clone()).validate()?;
     let base = source(&a.baseline, "baseline", BASELINE_HINT)?;
@@ -351,6 +365,7 @@ pub fn finetune(choice: DeviceChoice, mut a: FinetuneArgs) -> anyhow::Result<()>
         batch: a.job.batch,
         seed: a.job.seed,
         lr: a.lr,
+        bn_recalib: a.bn_recalib,
     };
     StageConfig::Finetune(cfg.clone()).validate()?;
     let from = source(

@@ -194,17 +194,16 @@ impl Model for ResNet {
     }
 
     fn forward(&self, x: &Tensor, ctx: &ForwardCtx) -> Result<Tensor> {
-        let t = ctx.train;
-        let mut h = self.stem_bn.forward(&self.stem.forward(x)?, t)?;
+        let mut h = self.stem_bn.forward(&self.stem.forward(x)?, ctx)?;
         if let Some(s) = self.stem_site {
             h = self.sites[s].forward(&h, ctx)?;
         }
         for b in &self.blocks {
             let out =
-                self.sites[b.site1].forward(&b.bn1.forward(&b.conv1.forward(&h)?, t)?, ctx)?;
-            let out = b.bn2.forward(&b.conv2.forward(&out)?, t)?;
+                self.sites[b.site1].forward(&b.bn1.forward(&b.conv1.forward(&h)?, ctx)?, ctx)?;
+            let out = b.bn2.forward(&b.conv2.forward(&out)?, ctx)?;
             let short = match &b.shortcut {
-                Some((c, bn)) => bn.forward(&c.forward(&h)?, t)?,
+                Some((c, bn)) => bn.forward(&c.forward(&h)?, ctx)?,
                 None => h.clone(),
             };
             h = self.sites[b.site2].forward(&out.add(&short)?, ctx)?;

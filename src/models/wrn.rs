@@ -136,12 +136,11 @@ impl Model for WideResNet {
     }
 
     fn forward(&self, x: &Tensor, ctx: &ForwardCtx) -> Result<Tensor> {
-        let t = ctx.train;
         let mut h = self.conv1.forward(x)?;
         for b in &self.blocks {
-            let a = self.sites[b.site1].forward(&b.bn1.forward(&h, t)?, ctx)?;
+            let a = self.sites[b.site1].forward(&b.bn1.forward(&h, ctx)?, ctx)?;
             let out =
-                self.sites[b.site2].forward(&b.bn2.forward(&b.conv1.forward(&a)?, t)?, ctx)?;
+                self.sites[b.site2].forward(&b.bn2.forward(&b.conv1.forward(&a)?, ctx)?, ctx)?;
             let out = b.conv2.forward(&out)?;
             // A projection reads the activated input; an identity shortcut the raw one.
             let short = match &b.shortcut {
@@ -150,7 +149,8 @@ impl Model for WideResNet {
             };
             h = out.add(&short)?;
         }
-        self.fc.forward(&self.bn.forward(&h, t)?.global_avg_pool()?)
+        self.fc
+            .forward(&self.bn.forward(&h, ctx)?.global_avg_pool()?)
     }
 
     fn sites(&self) -> &[ActivationSite] {

@@ -24,13 +24,19 @@ impl BatchNorm2d {
         })
     }
 
-    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    /// Normalise with batch statistics in training (updating the running ones at the layer's
+    /// momentum, or the context's when it re-estimates them), with the running ones in eval.
+    pub fn forward(&self, x: &Tensor, ctx: &super::ForwardCtx) -> Result<Tensor> {
+        let cfg = BnConfig {
+            momentum: ctx.bn_momentum.unwrap_or(self.cfg.momentum),
+            ..self.cfg
+        };
         x.batch_norm(
             Some((&self.gamma, &self.beta)),
             &self.running_mean,
             &self.running_var,
-            train,
-            self.cfg,
+            ctx.train,
+            cfg,
             &self.name,
         )
     }

@@ -43,6 +43,9 @@ pub struct ForwardCtx {
     pub counter: Option<Rc<ReluCounter>>,
     /// Momentum of the DaPa statistics gated sites keep of their input.
     pub stats_momentum: f32,
+    /// Overrides every BatchNorm's momentum (re-estimating running statistics: 1/k at batch k
+    /// gives their plain average).
+    pub bn_momentum: Option<f32>,
 }
 
 impl ForwardCtx {
@@ -51,6 +54,7 @@ impl ForwardCtx {
             train: true,
             counter: None,
             stats_momentum: 0.1,
+            bn_momentum: None,
         }
     }
     pub fn eval() -> Self {
@@ -58,6 +62,7 @@ impl ForwardCtx {
             train: false,
             counter: None,
             stats_momentum: 0.1,
+            bn_momentum: None,
         }
     }
 }

@@ -172,6 +172,11 @@ pub struct ReplaceStageConfig {
     /// accepts B + 2K); 0 keeps the budget exact.
     #[serde(default)]
     pub budget_slack: usize,
+    /// Re-estimate the BatchNorm running statistics over this many training batches with
+    /// the current mask before each evaluation (0: off). A moving mask shifts every later
+    /// layer's input, and statistics averaged over past masks can misjudge the network.
+    #[serde(default)]
+    pub bn_recalib: usize,
 }
 
 impl ReplaceStageConfig {
@@ -195,6 +200,7 @@ impl ReplaceStageConfig {
             kd: defaults::KD,
             h_init: defaults::H_INIT,
             budget_slack: 0,
+            bn_recalib: 0,
         }
     }
 
@@ -279,6 +285,9 @@ pub struct SnlConfig {
     pub granularity: Granularity,
     #[serde(default = "sd::kd")]
     pub kd: bool,
+    /// As [`ReplaceStageConfig::bn_recalib`].
+    #[serde(default)]
+    pub bn_recalib: usize,
 }
 
 impl SnlConfig {
@@ -297,6 +306,7 @@ impl SnlConfig {
             finetune_lr: defaults::FINETUNE_LR,
             granularity: sd::granularity(),
             kd: defaults::KD,
+            bn_recalib: 0,
         }
     }
 
@@ -332,6 +342,9 @@ pub struct FinetuneConfig {
     pub seed: u64,
     #[serde(default = "sd::finetune_lr")]
     pub lr: f32,
+    /// As [`ReplaceStageConfig::bn_recalib`].
+    #[serde(default)]
+    pub bn_recalib: usize,
 }
 
 impl Default for FinetuneConfig {
@@ -344,6 +357,7 @@ impl Default for FinetuneConfig {
             batch: defaults::BATCH,
             seed: defaults::SEED,
             lr: defaults::FINETUNE_LR,
+            bn_recalib: 0,
         }
     }
 }

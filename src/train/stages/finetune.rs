@@ -68,6 +68,7 @@ impl FinetuneStage {
             seed: cfg.seed,
             projected: 0,
             slack: 0,
+            bn_recalib: cfg.bn_recalib,
             device: device.clone(),
         };
         run.start_finetune(cfg.lr, cfg.epochs)?;

@@ -28,6 +28,8 @@ pub struct GatedRun {
     pub projected: usize,
     /// ReLUs above the budget still accepted (selection and projection).
     pub slack: u64,
+    /// Training batches to re-estimate BatchNorm statistics over before evaluating (0: off).
+    pub bn_recalib: usize,
     pub device: Device,
 }
 
@@ -81,11 +83,28 @@ impl GatedRun {
     /// evaluation's passes as the official code's does.
     pub fn evaluate(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
         self.rep.sync(self.model.as_ref())?;
+        self.recalibrate(data)?;
         let count = self.rep.count()?;
         let test = evaluate(self.model.as_ref(), Some(&self.rep), &data.test, EVAL_BATCH)?;
         let passes = data.test.len().div_ceil(EVAL_BATCH) as u64;
         self.rep.advance_clock(self.model.as_ref(), passes)?;
         Ok((count, test))
+    }
+
+    /// Re-estimate every BatchNorm's running statistics as the plain average over the first
+    /// `bn_recalib` centred training batches, with the mask as it is now. Nothing else moves:
+    /// the DaPa statistics are held (momentum 0) and the refit clock does not tick.
+    fn recalibrate(&mut self, data: &Data) -> Result<()> {
+        let plan = data.train.plan(self.seed, 0, self.batch, false);
+        for (k, samples) in plan.iter().take(self.bn_recalib).enumerate() {
+            let mut ctx = self.rep.eval_ctx();
+            ctx.train = true;
+            ctx.stats_momentum = 0.0;
+            ctx.bn_momentum = Some(1.0 / (k + 1) as f32);
+            let x = data.train.batch(samples)?.0;
+            crate::no_grad(|| self.model.forward(&x, &ctx))?;
+        }
+        Ok(())
     }
 
     /// Fix the mask and finetune the weights and polynomial coefficients with SGD (momentum

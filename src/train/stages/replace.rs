@@ -113,6 +113,7 @@ impl ReplaceStage {
                 seed: cfg.seed,
                 projected: 0,
                 slack: cfg.budget_slack as u64,
+                bn_recalib: cfg.bn_recalib,
                 device: device.clone(),
             },
         })

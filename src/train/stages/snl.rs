@@ -62,6 +62,7 @@ impl SnlStage {
                 seed: cfg.seed,
                 projected: 0,
                 slack: 0,
+                bn_recalib: cfg.bn_recalib,
                 device: device.clone(),
             },
             cfg,
