@@ -239,14 +239,13 @@ fn over_budget_advice(
     count: u64,
     budget: u64,
     progress: &Progress,
-    counts: &[u64],
-    total: usize,
     projected: &Path,
 ) -> String {
+    let total = stage.model().relu_total();
     let epochs = progress.epochs_done.max(1);
     let fell = total as f64 - count as f64;
     let need = total as f64 - budget as f64;
-    let estimate = if fell > 0.0 && !counts.is_empty() {
+    let estimate = if fell > 0.0 {
         let factor = need / fell;
         format!(
             "; at this run's rate the budget needs about {:.0} epochs, or a mask rate about {:.1}x higher",
@@ -301,7 +300,6 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
     let relu_total = stage.model().relu_total();
     let budget = stage.budget();
     let mut ran = 0;
-    let mut counts: Vec<u64> = Vec::new();
     let mut last: Option<(u64, EvalStats)> = None;
     while !stage.done() && o.stop_after.is_none_or(|s| ran < s) {
         let epoch = progress.epochs_done;
@@ -346,7 +344,6 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
             say(o.quiet, &n);
         }
         last = Some((e.count, e.test));
-        counts.push(e.count);
         ran += 1;
     }
     let finished = stage.done();
@@ -386,8 +383,6 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
                     count_before,
                     b,
                     &progress,
-                    &counts,
-                    relu_total,
                     &dir.projected(),
                 )));
             }
