@@ -84,7 +84,7 @@ pub fn non_finite(path: &Path, t: &crate::train::EvalStats) -> Error {
 /// One line per row: method, budget, ReLUs, kept %, how the budget was reached, top-1, top-5.
 pub fn table(rows: &[Row]) -> String {
     let mut s = format!(
-        "{:<10} {:<9} {:>9} {:>9} {:>8} {:<10} {:>8} {:>8}\n",
+        "{:<10} {:<9} {:>9} {:>9} {:>8} {:<17} {:>8} {:>8}\n",
         "stage", "method", "budget", "ReLUs", "kept", "reached", "top-1", "top-5"
     );
     for r in rows {
@@ -95,7 +95,7 @@ pub fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             s,
-            "{:<10} {:<9} {:>9} {:>9} {:>7.2}% {:<10} {:>7.2}% {:>7.2}%",
+            "{:<10} {:<9} {:>9} {:>9} {:>7.2}% {:<17} {:>7.2}% {:>7.2}%",
             r.stage,
             r.method,
             r.budget.map_or("-".into(), |b| b.to_string()),
