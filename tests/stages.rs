@@ -100,6 +100,17 @@ fn resume_matches(data: &Data, cfg: &StageConfig, tmp: &Path, name: &str, first:
     full
 }
 
+/// An all-ReLU baseline of the small ResNet in `tmp/base`: `epochs` of SGD at `lr`.
+fn baseline(data: &Data, tmp: &Path, epochs: usize, lr: f32) -> Outcome {
+    let train = StageConfig::Train(TrainConfig {
+        epochs,
+        batch: 32,
+        lr,
+        ..TrainConfig::default()
+    });
+    stage(data, &train, &tmp.join("base"), Existing::Refuse, None)
+}
+
 fn fast_replace(baseline: &Path, budget: usize, epochs: usize) -> ReplaceStageConfig {
     ReplaceStageConfig {
         baseline: Some(baseline.to_path_buf()),
@@ -175,13 +186,7 @@ fn every_stage_resumes_to_the_tensors_of_an_uninterrupted_run() {
 fn a_short_replacement_reaches_its_budget_by_selection() {
     let data = common::fashion(512, 128);
     let tmp = common::tmp_dir("stages-budget");
-    let train = StageConfig::Train(TrainConfig {
-        epochs: 2,
-        batch: 32,
-        lr: 0.05,
-        ..TrainConfig::default()
-    });
-    let base = stage(&data, &train, &tmp.join("base"), Existing::Refuse, None);
+    let base = baseline(&data, &tmp, 2, 0.05);
     let base = base.best_path.unwrap();
     let budget = 2_800; // 5% of the small ResNet's 56,448 ReLUs
     let cfg = StageConfig::Replace(fast_replace(&base, budget, 4));
@@ -248,12 +253,7 @@ fn evaluation_changes_nothing() {
     use autorep::train::stages::load_model;
     let data = data();
     let tmp = common::tmp_dir("stages-pure");
-    let train = StageConfig::Train(TrainConfig {
-        epochs: 1,
-        batch: 32,
-        ..TrainConfig::default()
-    });
-    let base = stage(&data, &train, &tmp.join("base"), Existing::Refuse, None);
+    let base = baseline(&data, &tmp, 1, 0.1);
     let cfg = StageConfig::Replace(ReplaceStageConfig {
         dapa: autorep::autorep::Polynomial::Faithful,
         ..fast_replace(base.best_path.as_ref().unwrap(), 20_000, 1)
@@ -340,12 +340,7 @@ fn one_writer_per_folder_and_no_silent_overwrite() {
 fn a_mask_over_budget_fails_unless_projected_and_the_projection_is_never_best() {
     let data = data();
     let tmp = common::tmp_dir("stages-project");
-    let train = StageConfig::Train(TrainConfig {
-        epochs: 1,
-        batch: 32,
-        ..TrainConfig::default()
-    });
-    let base = stage(&data, &train, &tmp.join("base"), Existing::Refuse, None);
+    let base = baseline(&data, &tmp, 1, 0.1);
     let base = base.best_path.unwrap();
     // h from [0, 1] at the default mask rate cannot get near 5% in one epoch of 8 steps.
     let cfg = ReplaceStageConfig {
@@ -414,12 +409,7 @@ fn seed_seeds_h_and_finetune_trains_the_coefficients() {
 
     let data = data();
     let tmp = common::tmp_dir("stages-coef");
-    let train = StageConfig::Train(TrainConfig {
-        epochs: 1,
-        batch: 32,
-        ..TrainConfig::default()
-    });
-    let base = stage(&data, &train, &tmp.join("base"), Existing::Refuse, None);
+    let base = baseline(&data, &tmp, 1, 0.1);
     let rep = StageConfig::Replace(fast_replace(base.best_path.as_ref().unwrap(), 20_000, 1));
     stage(&data, &rep, &tmp.join("rep"), Existing::Refuse, None);
     let from = tmp.join("rep/last.safetensors");
@@ -449,13 +439,7 @@ fn seed_seeds_h_and_finetune_trains_the_coefficients() {
 fn paced_snl_reaches_its_budget_by_selection() {
     let data = common::fashion(1024, 128);
     let tmp = common::tmp_dir("stages-snl");
-    let train = StageConfig::Train(TrainConfig {
-        epochs: 2,
-        batch: 32,
-        lr: 0.05,
-        ..TrainConfig::default()
-    });
-    let base = stage(&data, &train, &tmp.join("base"), Existing::Refuse, None);
+    let base = baseline(&data, &tmp, 2, 0.05);
     let budget = 2_800;
     let cfg = StageConfig::Snl(SnlConfig {
         baseline: base.best_path.clone(),
@@ -493,12 +477,7 @@ fn paced_snl_reaches_its_budget_by_selection() {
 fn the_faithful_refit_clock_counts_training_and_evaluation_passes() {
     let data = data();
     let tmp = common::tmp_dir("stages-clock");
-    let train = StageConfig::Train(TrainConfig {
-        epochs: 1,
-        batch: 32,
-        ..TrainConfig::default()
-    });
-    let base = stage(&data, &train, &tmp.join("base"), Existing::Refuse, None);
+    let base = baseline(&data, &tmp, 1, 0.1);
     let cfg = StageConfig::Replace(ReplaceStageConfig {
         dapa: autorep::autorep::Polynomial::Faithful,
         ..fast_replace(base.best_path.as_ref().unwrap(), 20_000, 2)
@@ -515,12 +494,7 @@ fn the_faithful_refit_clock_counts_training_and_evaluation_passes() {
 fn bn_recalibration_moves_only_the_batchnorm_statistics() {
     let data = data();
     let tmp = common::tmp_dir("stages-recalib");
-    let train = StageConfig::Train(TrainConfig {
-        epochs: 1,
-        batch: 32,
-        ..TrainConfig::default()
-    });
-    let base = stage(&data, &train, &tmp.join("base"), Existing::Refuse, None);
+    let base = baseline(&data, &tmp, 1, 0.1);
     let plain = fast_replace(base.best_path.as_ref().unwrap(), 20_000, 1);
     let recal = ReplaceStageConfig {
         bn_recalib: 3,

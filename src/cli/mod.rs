@@ -102,35 +102,37 @@ pub struct JobArgs {
     /// Run folder: checkpoints and metrics.jsonl.
     #[arg(long, default_value = "runs/latest")]
     out: PathBuf,
-    /// Continue from OUT/last.safetensors.
+    #[command(flatten)]
+    folder: FolderArgs,
+}
+
+/// What a command does with a run folder that already holds a run, and how it reports.
+#[derive(clap::Args)]
+pub struct FolderArgs {
+    /// Continue from the last.safetensors of every stage (a finished stage only reports).
     #[arg(long, conflicts_with = "overwrite")]
     resume: bool,
-    /// Delete an earlier run's checkpoints and metrics in OUT and start over.
+    /// Delete an earlier run's checkpoints and metrics and start over.
     #[arg(long)]
     overwrite: bool,
     /// No progress bars or per-epoch lines (metrics.jsonl is still written).
     #[arg(long)]
     quiet: bool,
     /// Accept a mask that ends over the budget: its gates with the smallest indicator are
-    /// switched off and that network is written as OUT/projected.safetensors (never best).
+    /// switched off and that network is written as projected.safetensors (never best).
     /// Without it such a run fails, saying what would reach the budget.
     #[arg(long)]
     project: bool,
 }
 
-/// What `--resume` and `--overwrite` ask of a folder that holds a run.
-fn existing(resume: bool, overwrite: bool) -> autorep::train::Existing {
-    use autorep::train::Existing;
-    match (resume, overwrite) {
-        (true, _) => Existing::Resume,
-        (_, true) => Existing::Overwrite,
-        _ => Existing::Refuse,
-    }
-}
-
-impl JobArgs {
+impl FolderArgs {
     fn existing(&self) -> autorep::train::Existing {
-        existing(self.resume, self.overwrite)
+        use autorep::train::Existing;
+        match (self.resume, self.overwrite) {
+            (true, _) => Existing::Resume,
+            (_, true) => Existing::Overwrite,
+            _ => Existing::Refuse,
+        }
     }
 }
 

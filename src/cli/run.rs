@@ -1,7 +1,7 @@
 //! `run CONFIG.toml` and `sweep`: whole experiments through the stage driver.
 
 use super::stages::GateOpts;
-use super::{existing, training_device};
+use super::{training_device, FolderArgs};
 use anyhow::Context;
 use autorep::autorep::Budget;
 use autorep::experiment::{self, Config};
@@ -16,19 +16,8 @@ pub struct RunArgs {
     /// Run folder (default: the file's `out`, else runs/<name>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Continue every stage from its OUT/<stage>/last.safetensors (finished stages only
-    /// report their result).
-    #[arg(long, conflicts_with = "overwrite")]
-    resume: bool,
-    /// Delete an earlier run's checkpoints in OUT and start over.
-    #[arg(long)]
-    overwrite: bool,
-    /// No progress bars or per-epoch lines (metrics.jsonl is still written).
-    #[arg(long)]
-    quiet: bool,
-    /// Accept stages whose mask ends over budget (their projected networks are reported).
-    #[arg(long)]
-    project: bool,
+    #[command(flatten)]
+    folder: FolderArgs,
     /// Check the file and print the plan without training.
     #[arg(long)]
     dry_run: bool,
@@ -45,9 +34,9 @@ pub fn run(choice: DeviceChoice, a: RunArgs) -> anyhow::Result<()> {
     }
     let device = training_device(choice)?;
     let opts = experiment::RunOptions {
-        quiet: a.quiet,
-        existing: existing(a.resume, a.overwrite),
-        project: a.project,
+        quiet: a.folder.quiet,
+        existing: a.folder.existing(),
+        project: a.folder.project,
     };
     let s = experiment::run(&device, &cfg, &opts)
         .with_context(|| format!("experiment {}", a.config.display()))?;
@@ -94,17 +83,8 @@ pub struct SweepArgs {
     batch: usize,
     #[arg(long, default_value_t = defaults::SEED)]
     seed: u64,
-    /// Continue every point from its last.safetensors.
-    #[arg(long, conflicts_with = "overwrite")]
-    resume: bool,
-    /// Delete earlier points' checkpoints and start over.
-    #[arg(long)]
-    overwrite: bool,
-    #[arg(long)]
-    quiet: bool,
-    /// Accept points whose mask ends over budget (their projected networks are reported).
-    #[arg(long)]
-    project: bool,
+    #[command(flatten)]
+    folder: FolderArgs,
     #[command(flatten)]
     gates: GateOpts,
     /// SNL: initial L1 weight λ₁.
@@ -174,7 +154,7 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| experiment::default_data_dir(&dataset));
     let data = experiment::load_data(&dataset, &dir, a.limit_train, a.limit_test, &device)?;
-    if !a.quiet {
+    if !a.folder.quiet {
         println!("{}", data.banner(&device, None));
     }
     let cfg = experiment::SweepConfig {
@@ -183,9 +163,9 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
         replace,
         snl,
         out: a.out,
-        quiet: a.quiet,
-        existing: existing(a.resume, a.overwrite),
-        project: a.project,
+        quiet: a.folder.quiet,
+        existing: a.folder.existing(),
+        project: a.folder.project,
     };
     let start = std::time::Instant::now();
     let rows = experiment::sweep(&device, &data, &cfg)?;

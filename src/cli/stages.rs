@@ -214,7 +214,7 @@ fn job_data(job: &JobArgs, fallback: &str, device: &Device) -> anyhow::Result<Da
         .clone()
         .unwrap_or_else(|| default_data_dir(dataset));
     let data = load_data(dataset, &dir, job.limit_train, job.limit_test, device)?;
-    if !job.quiet {
+    if !job.folder.quiet {
         println!("{}", data.banner(device, job.model.as_deref()));
     }
     Ok(data)
@@ -248,10 +248,10 @@ fn execute(
     let data = job_data(job, dataset, &device)?;
     let opts = RunOptions {
         out: job.out.clone(),
-        existing: job.existing(),
-        quiet: job.quiet,
+        existing: job.folder.existing(),
+        quiet: job.folder.quiet,
         stop_after: None,
-        allow_projection: job.project,
+        allow_projection: job.folder.project,
     };
     let model = match &cfg {
         StageConfig::Train(_) => Some(job.model.as_deref().unwrap_or("resnet18_in")),
