@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Here, before a lent-GPU session: the release binary, Vulkan's loader debs and a CIFAR-10
+# subset that fits the 64 MiB a device call carries (see assets/configs/
+# fidelity_cifar10_short.toml). Then run, with carry [".devbin", ".gl"]:
+#   bash benches/device_fidelity.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+grep -qx '/.devbin/' .git/info/exclude 2>/dev/null || echo '/.devbin/' >> .git/info/exclude
+grep -qx '/.gl/' .git/info/exclude 2>/dev/null || echo '/.gl/' >> .git/info/exclude
+cargo build --release --quiet
+mkdir -p .devbin/c10
+cp target/release/autorep .devbin/autorep
+src=../shared/data/cifar-10-jpeg75-bin
+for i in 1 2 3 4 5; do head -c $((2400 * 3073)) $src/data_batch_$i.bin > .devbin/c10/data_batch_$i.bin; done
+head -c $((2000 * 3073)) $src/test_batch.bin > .devbin/c10/test_batch.bin
+cp $src/batches.meta.txt .devbin/c10/
+if [ ! -d .gl ] || [ -z "$(ls .gl/*.deb 2>/dev/null)" ]; then
+  mkdir -p .gl /tmp/amd64/partial
+  o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+  apt-get $o update -qq
+  (cd .gl && apt-get $o download libvulkan1)
+fi
+du -sh .devbin .gl
