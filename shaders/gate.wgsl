@@ -20,6 +20,7 @@ struct Params {
     tau: f32,      // hysteresis threshold; gate_count: the "kept" threshold
     mode: u32,     // gate_grad_h: 0 = AutoReP STE, 1 = SNL (α trained directly, L1 penalty)
     weight: u32,   // ReLUs a kept gate stands for: 1 (pixel) or H·W (channel)
+    clip2: f32,    // c2 is clamped to ±clip2 wherever it is used (0: no clamp)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -28,8 +29,17 @@ fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * 256u;
 }
 
+// The x² coefficient as the polynomial uses it: the official code's optional clamp.
+fn c2(c: u32) -> f32 {
+    let v = coef[2u * p.channels + c];
+    if p.clip2 > 0.0 {
+        return clamp(v, -p.clip2, p.clip2);
+    }
+    return v;
+}
+
 fn poly(x: f32, c: u32) -> f32 {
-    return p.s2 * coef[2u * p.channels + c] * x * x + p.s1 * coef[p.channels + c] * x + coef[c];
+    return p.s2 * c2(c) * x * x + p.s1 * coef[p.channels + c] * x + coef[c];
 }
 
 // ---- forward and input gradient: x, mask, coef, (g), out
@@ -60,7 +70,7 @@ fn gate_grad_x(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let m = mask[j / p.group];
     let v = x[i];
     let relu_slope = select(0.0, 1.0, v > 0.0);
-    let poly_slope = 2.0 * p.s2 * coef[2u * p.channels + c] * v + p.s1 * coef[p.channels + c];
+    let poly_slope = 2.0 * p.s2 * c2(c) * v + p.s1 * coef[p.channels + c];
     dx[i] = g[i] * (m * relu_slope + (1.0 - m) * poly_slope);
 }
 
@@ -84,7 +94,8 @@ fn gate_grad_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     dm[gate] = acc;
 }
 
-// Per channel: dc0 = Σ g(1−m), dc1 = Σ g(1−m)·s1·x, dc2 = Σ g(1−m)·s2·x²; one workgroup per
+// Per channel: dc0 = Σ g(1−m), dc1 = Σ g(1−m)·s1·x, dc2 = Σ g(1−m)·s2·x² (0 where c2 is
+// clamped); one workgroup per
 // channel with a fixed-order tree.
 @group(0) @binding(5) var<storage, read_write> dcoef: array<f32>;
 var<workgroup> part0: array<f32, 256>;
@@ -123,7 +134,10 @@ fn gate_grad_coef(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     if lid == 0u && c < p.channels {
         dcoef[c] = part0[0];
         dcoef[p.channels + c] = p.s1 * part1[0];
-        dcoef[2u * p.channels + c] = p.s2 * part2[0];
+        // A clamped c2 passes no gradient (the clamp's derivative), as torch.clamp.
+        let raw = coef[2u * p.channels + c];
+        let inside = p.clip2 <= 0.0 || abs(raw) <= p.clip2;
+        dcoef[2u * p.channels + c] = select(0.0, p.s2 * part2[0], inside);
     }
 }
 

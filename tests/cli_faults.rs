@@ -121,6 +121,7 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
         (vec!["--mask-lr", "nan"], vec!["mask_lr NaN"]),
         (vec!["--weight-lr", "0"], vec!["weight_lr 0"]),
         (vec!["--s2", "inf"], vec!["s2 inf"]),
+        (vec!["--clip-x2", "nan"], vec!["clip_x2 NaN"]),
         (vec!["--degree", "3"], vec!["degree 3"]),
         (vec!["--h-init", "1,0"], vec!["h_init"]),
         (vec!["--budget", "0.4"], vec!["whole number"]),

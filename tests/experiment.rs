@@ -72,6 +72,7 @@ fn every_bundled_config_parses_and_validates() {
             assert_eq!(r.budget.relus, 55_000);
             assert_eq!((r.lambda, r.s2, r.epochs), (240.0, 2.0, 80));
             assert_eq!((r.weight_lr, r.mask_lr), (1e-4, 1e-3));
+            assert_eq!(r.clip_x2, 1.0, "the Tiny script clamps c2 to ±1");
         }
     }
 }

@@ -12,12 +12,18 @@ fn sites() -> Vec<GateParams> {
         channel_wise,
         s1: 1.0,
         s2,
+        clip2: 0.0,
     };
     vec![
         s(1, 1, 1, false, 0.1),
         s(3, 7, 33, false, 0.1),
         s(2, 5, 9, true, 2.0),
         s(5, 13, 1, false, 0.0),
+        // The official clamp of c2: most random c2 fall outside ±0.05.
+        GateParams {
+            clip2: 0.05,
+            ..s(3, 6, 10, false, 1.0)
+        },
         s(4, 3, 49, true, 0.0),
         s(2, 65, 16, false, 10.0),
     ]
@@ -81,7 +87,7 @@ fn gate_passes_match_cpu() {
             "{p:?} dm"
         );
         let mut dc = vec![0f32; 3 * p.channels];
-        cpu::gate_grad_coef(&p, &x, &gy, &m, &mut dc);
+        cpu::gate_grad_coef(&p, &x, &gy, &m, &coef, &mut dc);
         assert!(
             rel_err(&g.read_f32(&bdc, 0, 3 * p.channels).unwrap(), &dc) <= 1e-4,
             "{p:?} dcoef"
@@ -134,7 +140,7 @@ fn gate_gradients_match_finite_differences() {
             vec![0.0; p.gates()],
         );
         cpu::gate_grad_x(&p, &x, &w, &m, &coef, &mut dx);
-        cpu::gate_grad_coef(&p, &x, &w, &m, &mut dc);
+        cpu::gate_grad_coef(&p, &x, &w, &m, &coef, &mut dc);
         cpu::gate_grad_mask(&p, &x, &w, &coef, &mut dm);
         let h = 1e-6;
         let fd = |f: &dyn Fn(f64) -> f64| (f(h) - f(-h)) / (2.0 * h);
@@ -224,6 +230,7 @@ fn hysteresis_follows_the_threshold_loop() {
             channel_wise: false,
             s1: 1.0,
             s2: 0.0,
+            clip2: 0.0,
         };
         let bm = g.upload(&[1.0f32]).unwrap();
         for (h, want) in seq {
@@ -245,6 +252,7 @@ fn count_is_exact_beyond_f32_precision() {
         channel_wise: false,
         s1: 1.0,
         s2: 0.0,
+        clip2: 0.0,
     };
     // All on except every 1000th gate.
     let m: Vec<f32> = (0..gates)

@@ -128,6 +128,10 @@ pub struct ReplaceConfig {
     /// h is initialised uniformly in this range.
     pub h_init: (f32, f32),
     pub refit: RefitSchedule,
+    /// Clamp c2 to ±clip_x2 wherever the polynomial uses it (the official `--clip_x2`; the
+    /// Tiny-ImageNet script uses 1); 0 turns it off.
+    #[serde(default)]
+    pub clip_x2: f32,
     /// SNL counts α above this as a ReLU.
     pub snl_threshold: f32,
     pub seed: u64,
@@ -149,6 +153,7 @@ impl ReplaceConfig {
             var_min: 0.5,
             h_init: (0.0, 1.0),
             refit: RefitSchedule::default(),
+            clip_x2: 0.0,
             snl_threshold: 0.01,
             seed: 2,
         }
@@ -179,6 +184,7 @@ impl ReplaceConfig {
         for (what, v) in [
             ("lambda", self.lambda),
             ("tau", self.tau),
+            ("clip_x2", self.clip_x2),
             ("snl threshold", self.snl_threshold),
         ] {
             if !(v.is_finite() && v >= 0.0) {
@@ -308,6 +314,7 @@ impl Replacement {
                         channel_wise: cfg.granularity == Granularity::Channel,
                         s1: cfg.s1,
                         s2,
+                        clip2: cfg.clip_x2,
                         grad: GateGrad::Ste {
                             penalty,
                             budget: cfg.budget as u64,
@@ -324,6 +331,7 @@ impl Replacement {
                         channel_wise: cfg.granularity == Granularity::Channel,
                         s1: 1.0,
                         s2: 0.0,
+                        clip2: 0.0,
                         grad: GateGrad::Snl { l1: cfg.lambda },
                         stats: None,
                     }

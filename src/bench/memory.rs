@@ -43,6 +43,7 @@ pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<
         channel_wise: false,
         s1: 1.0,
         s2: 0.1,
+        clip2: 0.0,
     };
     let params = 11_173_962; // resnet18_in on CIFAR-10
     let (rows, classes) = (batch, 100);
@@ -285,7 +286,7 @@ pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<
                     &u(&bdcoef),
                 )?)
             }),
-            cpu: Box::new(|| cpu::gate_grad_coef(&gp, &x, &y, &mask, &mut small)),
+            cpu: Box::new(|| cpu::gate_grad_coef(&gp, &x, &y, &mask, &coef, &mut small)),
         },
         &shape,
     )?;

@@ -69,6 +69,10 @@ pub struct GateOpts {
     /// before each evaluation (0: off).
     #[arg(long, default_value_t = 0)]
     pub bn_recalib: usize,
+    /// Clamp the x² coefficient to ±C in every forward (the official --clip_x2; the Tiny
+    /// recipe uses 1); 0: off.
+    #[arg(long, default_value_t = 0.0)]
+    clip_x2: f32,
 }
 
 impl GateOpts {
@@ -102,6 +106,7 @@ impl GateOpts {
             h_init: [lo, hi],
             budget_slack: autorep::autorep::parse_count(&self.budget_slack)?,
             bn_recalib: self.bn_recalib,
+            clip_x2: self.clip_x2,
         };
         StageConfig::Replace(cfg.clone()).validate()?;
         Ok(cfg)

@@ -17,6 +17,8 @@ pub struct Gated {
     pub channel_wise: bool,
     pub s1: f32,
     pub s2: f32,
+    /// c2 clamped to ±clip2 in every forward (0: off).
+    pub clip2: f32,
     pub grad: GateGrad,
     /// Running per-channel mean and variance of the site's input (DaPa statistics).
     pub stats: Option<(Tensor, Tensor)>,
@@ -92,6 +94,7 @@ impl ActivationSite {
                 channel_wise: g.channel_wise,
                 s1: g.s1,
                 s2: g.s2,
+                clip2: g.clip2,
             }),
         }
     }

@@ -67,6 +67,7 @@ impl Tensor {
             channel_wise: false,
             s1: 1.0,
             s2: 0.0,
+            clip2: 0.0,
         };
         match (&*self.storage(), &*mask.storage()) {
             (Storage::Gpu(g, h), Storage::Gpu(_, m)) => launch::gate_hysteresis(g, &p, tau, h, m)?,
@@ -196,7 +197,7 @@ impl Tensor {
                     cpu::gate_grad_h(p, grad, &h.cpu(), &dm.cpu(), cnt.get(), &mut dh.cpu_mut());
                 }
                 if want[2] {
-                    cpu::gate_grad_coef(p, &xs, &gy, &m, &mut dc.cpu_mut());
+                    cpu::gate_grad_coef(p, &xs, &gy, &m, &cf, &mut dc.cpu_mut());
                 }
             }
             _ => {

@@ -177,6 +177,11 @@ pub struct ReplaceStageConfig {
     /// layer's input, and statistics averaged over past masks can misjudge the network.
     #[serde(default)]
     pub bn_recalib: usize,
+    /// Clamp the x² coefficient to ±clip_x2 wherever it is used (the official `--clip_x2`,
+    /// 1 in the Tiny-ImageNet script): a guard against the growth of a large x² term through
+    /// the residual stream. 0: off.
+    #[serde(default)]
+    pub clip_x2: f32,
 }
 
 impl ReplaceStageConfig {
@@ -201,6 +206,7 @@ impl ReplaceStageConfig {
             h_init: defaults::H_INIT,
             budget_slack: 0,
             bn_recalib: 0,
+            clip_x2: 0.0,
         }
     }
 
@@ -219,6 +225,7 @@ impl ReplaceStageConfig {
             granularity: self.granularity,
             polynomial: self.dapa,
             h_init: (self.h_init[0], self.h_init[1]),
+            clip_x2: self.clip_x2,
             seed: self.seed,
             ..ReplaceConfig::autorep(self.budget.relus)
         }

@@ -212,7 +212,7 @@ pub fn cases() -> Vec<Case> {
             avoid_zero: false,
         });
     }
-    for channel_wise in [false, true] {
+    for (channel_wise, clip2) in [(false, 0.0), (true, 0.0), (false, 0.3)] {
         let gp = cpu::GateParams {
             batch: 2,
             channels: 3,
@@ -220,15 +220,16 @@ pub fn cases() -> Vec<Case> {
             channel_wise,
             s1: 1.0,
             s2: 0.5,
+            clip2,
         };
         let gates = gp.gates();
         let mask: Vec<f32> = (0..gates).map(|i| (i % 3 != 0) as u8 as f32).collect();
         let mask2 = mask.clone();
         v.push(Case {
-            name: if channel_wise {
-                "gate channel-wise"
-            } else {
-                "gate pixel-wise"
+            name: match (channel_wise, clip2 > 0.0) {
+                (_, true) => "gate pixel-wise, c2 clamped",
+                (true, _) => "gate channel-wise",
+                _ => "gate pixel-wise",
             },
             shapes: vec![vec![2, 3, 4, 5], vec![9]],
             forward: Box::new(move |t| {

@@ -14,6 +14,9 @@ pub struct GateParams {
     pub s1: f32,
     /// Scale of the x² term; 0 makes the polynomial degree 1.
     pub s2: f32,
+    /// c2 is clamped to ±clip2 wherever it is used, passing no gradient when clamped (the
+    /// official code's `--clip_x2`); 0 turns the clamp off.
+    pub clip2: f32,
 }
 
 impl GateParams {
@@ -46,11 +49,20 @@ pub enum GateGrad {
     Snl { l1: f32 },
 }
 
+/// The x² coefficient as the polynomial uses it (clamped to ±clip2 when clip2 > 0).
+fn c2<T: Real>(p: &GateParams, coef: &[T], c: usize) -> T {
+    let v = coef[2 * p.channels + c];
+    if p.clip2 > 0.0 {
+        let m = T::lit(p.clip2 as f64);
+        v.max(T::zero() - m).min(m)
+    } else {
+        v
+    }
+}
+
 fn poly<T: Real>(p: &GateParams, coef: &[T], x: T, c: usize) -> T {
     let ch = p.channels;
-    T::lit(p.s2 as f64) * coef[2 * ch + c] * x * x
-        + T::lit(p.s1 as f64) * coef[ch + c] * x
-        + coef[c]
+    T::lit(p.s2 as f64) * c2(p, coef, c) * x * x + T::lit(p.s1 as f64) * coef[ch + c] * x + coef[c]
 }
 
 fn relu<T: Real>(x: T) -> T {
@@ -87,8 +99,8 @@ pub fn gate_grad_x<T: Real>(
         } else {
             T::zero()
         };
-        let ps = T::lit(2.0 * p.s2 as f64) * coef[2 * ch + c] * x[i]
-            + T::lit(p.s1 as f64) * coef[ch + c];
+        let ps =
+            T::lit(2.0 * p.s2 as f64) * c2(p, coef, c) * x[i] + T::lit(p.s1 as f64) * coef[ch + c];
         *o = g[i] * (m * slope + (T::one() - m) * ps);
     }
 }
@@ -109,8 +121,15 @@ pub fn gate_grad_mask<T: Real>(p: &GateParams, x: &[T], g: &[T], coef: &[T], dm:
     }
 }
 
-/// Per channel: [Σ g(1−m) | s1·Σ g(1−m)x | s2·Σ g(1−m)x²]
-pub fn gate_grad_coef<T: Real>(p: &GateParams, x: &[T], g: &[T], mask: &[T], dcoef: &mut [T]) {
+/// Per channel: [Σ g(1−m) | s1·Σ g(1−m)x | s2·Σ g(1−m)x²], the last 0 where c2 is clamped.
+pub fn gate_grad_coef<T: Real>(
+    p: &GateParams,
+    x: &[T],
+    g: &[T],
+    mask: &[T],
+    coef: &[T],
+    dcoef: &mut [T],
+) {
     let _p = super::profile::span("gate_grad_coef");
     let ch = p.channels;
     dcoef.iter_mut().for_each(|v| *v = T::zero());
@@ -124,7 +143,14 @@ pub fn gate_grad_coef<T: Real>(p: &GateParams, x: &[T], g: &[T], mask: &[T], dco
     }
     for c in 0..ch {
         dcoef[ch + c] = dcoef[ch + c] * T::lit(p.s1 as f64);
-        dcoef[2 * ch + c] = dcoef[2 * ch + c] * T::lit(p.s2 as f64);
+        let raw = coef[2 * ch + c];
+        let m = T::lit(p.clip2 as f64);
+        let inside = p.clip2 <= 0.0 || (raw <= m && raw >= T::zero() - m);
+        dcoef[2 * ch + c] = if inside {
+            dcoef[2 * ch + c] * T::lit(p.s2 as f64)
+        } else {
+            T::zero()
+        };
     }
 }
 

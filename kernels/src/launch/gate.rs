@@ -23,7 +23,7 @@ const COUNT: Kernel = kernel("gate_count", &[Read, ReadWrite]);
 const COUNT_RESET: Kernel = kernel("count_reset", &[ReadWrite]);
 
 /// The uniform block; fields the entry point ignores are zero.
-fn params(p: &GateParams, budget: u64, penalty: f32, tau: f32, mode: u32) -> [u32; 14] {
+fn params(p: &GateParams, budget: u64, penalty: f32, tau: f32, mode: u32) -> [u32; 15] {
     [
         p.n() as u32,
         p.chw() as u32,
@@ -39,6 +39,7 @@ fn params(p: &GateParams, budget: u64, penalty: f32, tau: f32, mode: u32) -> [u3
         f(tau),
         mode,
         p.group() as u32,
+        f(p.clip2),
     ]
 }
 
