@@ -79,7 +79,25 @@ pub struct JobArgs {
     /// checkpoint's, and a different one is an error).
     #[arg(long)]
     model: Option<String>,
-    /// cifar10, cifar100, tiny-imagenet or fashion-mnist (train: cifar10; other stages: the
+    #[command(flatten)]
+    data: DataArgs,
+    #[arg(long, default_value_t = defaults::EPOCHS)]
+    epochs: usize,
+    #[arg(long, default_value_t = defaults::BATCH)]
+    batch: usize,
+    #[arg(long, default_value_t = defaults::SEED)]
+    seed: u64,
+    /// Run folder: checkpoints and metrics.jsonl.
+    #[arg(long, default_value = "runs/latest")]
+    out: PathBuf,
+    #[command(flatten)]
+    folder: FolderArgs,
+}
+
+/// The dataset of a training command or a sweep.
+#[derive(clap::Args)]
+pub struct DataArgs {
+    /// cifar10, cifar100, tiny-imagenet or fashion-mnist (train: cifar10; otherwise the
     /// checkpoint's).
     #[arg(long)]
     dataset: Option<String>,
@@ -93,17 +111,29 @@ pub struct JobArgs {
     /// Use only the first N test images.
     #[arg(long)]
     limit_test: Option<usize>,
-    #[arg(long, default_value_t = defaults::EPOCHS)]
-    epochs: usize,
-    #[arg(long, default_value_t = defaults::BATCH)]
-    batch: usize,
-    #[arg(long, default_value_t = defaults::SEED)]
-    seed: u64,
-    /// Run folder: checkpoints and metrics.jsonl.
-    #[arg(long, default_value = "runs/latest")]
-    out: PathBuf,
-    #[command(flatten)]
-    folder: FolderArgs,
+}
+
+impl DataArgs {
+    /// The dataset's name: the one given, else `fallback`.
+    fn name<'a>(&'a self, fallback: &'a str) -> &'a str {
+        self.dataset.as_deref().unwrap_or(fallback)
+    }
+
+    /// Both splits of the dataset (the given one, else `fallback`) on `device`.
+    fn load(&self, fallback: &str, device: &Device) -> anyhow::Result<autorep::train::Data> {
+        let dataset = self.name(fallback);
+        let dir = self
+            .data
+            .clone()
+            .unwrap_or_else(|| autorep::train::default_data_dir(dataset));
+        Ok(autorep::train::load_data(
+            dataset,
+            &dir,
+            self.limit_train,
+            self.limit_test,
+            device,
+        )?)
+    }
 }
 
 /// What a command does with a run folder that already holds a run, and how it reports.

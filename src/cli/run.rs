@@ -1,7 +1,7 @@
 //! `run CONFIG.toml` and `sweep`: whole experiments through the stage driver.
 
 use super::stages::GateOpts;
-use super::{training_device, FolderArgs};
+use super::{training_device, DataArgs, FolderArgs};
 use anyhow::Context;
 use autorep::autorep::Budget;
 use autorep::experiment::{self, Config};
@@ -64,18 +64,8 @@ pub struct SweepArgs {
     /// Sweep folder.
     #[arg(long, default_value = "runs/sweep")]
     out: PathBuf,
-    /// Dataset of the baseline (default: the one recorded in the checkpoint).
-    #[arg(long)]
-    dataset: Option<String>,
-    /// Dataset folder (default: ../shared/data/cifar-10-jpeg75-bin when it exists).
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// Use only the first N training images.
-    #[arg(long)]
-    limit_train: Option<usize>,
-    /// Use only the first N test images.
-    #[arg(long)]
-    limit_test: Option<usize>,
+    #[command(flatten)]
+    data: DataArgs,
     /// Replacement epochs at each budget.
     #[arg(long, default_value_t = defaults::EPOCHS)]
     epochs: usize,
@@ -141,19 +131,15 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
     if !a.baseline.is_file() {
         anyhow::bail!("baseline checkpoint {} not found: train one with `autorep train --out DIR` and pass DIR/best.safetensors", a.baseline.display());
     }
-    let dataset = match a.dataset {
-        Some(d) => d,
+    let recorded = match &a.data.dataset {
+        Some(_) => String::new(),
         None => autorep::train::checkpoint::Checkpoint::load(&a.baseline)?
             .meta
             .dataset
             .clone(),
     };
     let device = training_device(choice)?;
-    let dir = a
-        .data
-        .clone()
-        .unwrap_or_else(|| experiment::default_data_dir(&dataset));
-    let data = experiment::load_data(&dataset, &dir, a.limit_train, a.limit_test, &device)?;
+    let data = a.data.load(&recorded, &device)?;
     if !a.folder.quiet {
         println!("{}", data.banner(&device, None));
     }

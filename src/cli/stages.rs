@@ -213,12 +213,7 @@ const BASELINE_HINT: &str =
 
 /// Load the data of a job: its dataset (the given one, else `fallback`), folder and limits.
 fn job_data(job: &JobArgs, fallback: &str, device: &Device) -> anyhow::Result<Data> {
-    let dataset = job.dataset.as_deref().unwrap_or(fallback);
-    let dir = job
-        .data
-        .clone()
-        .unwrap_or_else(|| default_data_dir(dataset));
-    let data = load_data(dataset, &dir, job.limit_train, job.limit_test, device)?;
+    let data = job.data.load(fallback, device)?;
     if !job.folder.quiet {
         println!("{}", data.banner(device, job.model.as_deref()));
     }
@@ -233,7 +228,7 @@ fn execute(
     cfg: StageConfig,
 ) -> anyhow::Result<()> {
     cfg.validate()?;
-    if let (false, Some(d)) = (matches!(cfg, StageConfig::Train(_)), &job.dataset) {
+    if let (false, Some(d)) = (matches!(cfg, StageConfig::Train(_)), &job.data.dataset) {
         let name = autorep::data::Dataset::from_name(d)?.name();
         if name != dataset {
             anyhow::bail!(
