@@ -3,6 +3,8 @@
 //! random point resumes to the tensors of an uninterrupted run. Everything runs on the bundled
 //! Fashion-MNIST subset.
 
+mod common;
+
 use autorep::train::checkpoint::Checkpoint;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -22,12 +24,6 @@ fn data_dir() -> String {
         .join("assets/fashion-mnist-small")
         .display()
         .to_string()
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("autorep-faults-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
 }
 
 /// `train` of the small model on the first `n` bundled images into `out`.
@@ -86,7 +82,7 @@ fn baseline(dir: &Path) -> PathBuf {
 
 #[test]
 fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
-    let dir = tmp("bad");
+    let dir = common::tmp_dir("faults-bad");
     let base = baseline(&dir);
     let b = base.display().to_string();
     let d = data_dir();
@@ -202,7 +198,7 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
 
 #[test]
 fn folders_checkpoints_and_pipes_lose_nothing() {
-    let dir = tmp("files");
+    let dir = common::tmp_dir("faults-files");
     let base = baseline(&dir);
     // A second run into the same folder without --resume or --overwrite is refused.
     let again = run(&train_args(&dir.join("base"), 128, 1));
@@ -307,7 +303,7 @@ fn assert_same(a: &Path, b: &Path) {
 
 #[test]
 fn a_run_killed_with_sigkill_at_a_random_point_resumes_to_the_same_tensors() {
-    let dir = tmp("kill");
+    let dir = common::tmp_dir("faults-kill");
     let full = dir.join("full");
     let start = std::time::Instant::now();
     let o = run(&train_args(&full, 256, 3));
@@ -345,15 +341,7 @@ fn a_run_killed_with_sigkill_at_a_random_point_resumes_to_the_same_tensors() {
             &full.join("best.safetensors"),
             &killed.join("best.safetensors"),
         );
-        let epochs: Vec<u64> = std::fs::read_to_string(killed.join("metrics.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
-                    .as_u64()
-                    .unwrap()
-            })
-            .collect();
+        let epochs = common::logged_epochs(&killed);
         assert_eq!(epochs, vec![0, 1, 2], "metrics after the resume");
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,4 +1,4 @@
-//! The stage driver on the bundled Fashion-MNIST subset (no ../shared needed): every stage
+//! The stage driver on the bundled Fashion-MNIST subset (nothing outside the repository): every stage
 //! resumes to exactly the tensors of an uninterrupted run (SNL across its select→finetune
 //! boundary), metrics never repeat an epoch, a short replacement reaches its budget by
 //! selection, a diverging run stops, evaluation changes nothing, one writer per folder.
@@ -58,19 +58,6 @@ fn same_tensors(a: &Path, b: &Path) {
     assert_eq!(a.meta.progress, b.meta.progress);
 }
 
-/// The epochs of metrics.jsonl, in order.
-fn logged_epochs(dir: &Path) -> Vec<u64> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect()
-}
-
 /// Run `cfg` whole into `full`; into `killed`, stop after `first` epochs, add a metrics line
 /// as a kill between the metrics append and the checkpoint would leave, then resume.
 fn resume_matches(data: &Data, cfg: &StageConfig, tmp: &Path, name: &str, first: usize) -> PathBuf {
@@ -91,7 +78,7 @@ fn resume_matches(data: &Data, cfg: &StageConfig, tmp: &Path, name: &str, first:
         &full.join("last.safetensors"),
         &killed.join("last.safetensors"),
     );
-    let epochs = logged_epochs(&killed);
+    let epochs = common::logged_epochs(&killed);
     assert_eq!(
         epochs,
         (0..whole.epochs_done as u64).collect::<Vec<_>>(),
@@ -332,7 +319,7 @@ fn one_writer_per_folder_and_no_silent_overwrite() {
     assert!(e.contains("lr = 0.1") && e.contains("lr = 0.5"), "{e}");
     let o = stage(&data, &cfg, &tmp, Existing::Overwrite, None);
     assert_eq!(o.epochs_done, 1);
-    assert_eq!(logged_epochs(&tmp), vec![0]);
+    assert_eq!(common::logged_epochs(&tmp), vec![0]);
     let _ = std::fs::remove_dir_all(&tmp);
 }
 

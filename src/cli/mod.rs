@@ -81,17 +81,24 @@ pub struct JobArgs {
     model: Option<String>,
     #[command(flatten)]
     data: DataArgs,
+    #[command(flatten)]
+    schedule: ScheduleArgs,
+    /// Run folder: checkpoints and metrics.jsonl.
+    #[arg(long, default_value = "runs/latest")]
+    out: PathBuf,
+    #[command(flatten)]
+    folder: FolderArgs,
+}
+
+/// Epochs, batch and seed of a training command or a sweep.
+#[derive(clap::Args)]
+pub struct ScheduleArgs {
     #[arg(long, default_value_t = defaults::EPOCHS)]
     epochs: usize,
     #[arg(long, default_value_t = defaults::BATCH)]
     batch: usize,
     #[arg(long, default_value_t = defaults::SEED)]
     seed: u64,
-    /// Run folder: checkpoints and metrics.jsonl.
-    #[arg(long, default_value = "runs/latest")]
-    out: PathBuf,
-    #[command(flatten)]
-    folder: FolderArgs,
 }
 
 /// The dataset of a training command or a sweep.

@@ -1,7 +1,7 @@
 //! `run CONFIG.toml` and `sweep`: whole experiments through the stage driver.
 
 use super::stages::GateOpts;
-use super::{training_device, DataArgs, FolderArgs};
+use super::{training_device, DataArgs, FolderArgs, ScheduleArgs};
 use anyhow::Context;
 use autorep::autorep::Budget;
 use autorep::experiment::{self, Config};
@@ -66,13 +66,10 @@ pub struct SweepArgs {
     out: PathBuf,
     #[command(flatten)]
     data: DataArgs,
-    /// Replacement epochs at each budget.
-    #[arg(long, default_value_t = defaults::EPOCHS)]
-    epochs: usize,
-    #[arg(long, default_value_t = defaults::BATCH)]
-    batch: usize,
-    #[arg(long, default_value_t = defaults::SEED)]
-    seed: u64,
+    /// Replacement epochs (and SNL's selection epochs unless --snl-epochs), batch and seed at
+    /// each budget.
+    #[command(flatten)]
+    schedule: ScheduleArgs,
     #[command(flatten)]
     folder: FolderArgs,
     #[command(flatten)]
@@ -107,12 +104,12 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
     if budgets.is_empty() {
         anyhow::bail!("--budgets is empty: pass e.g. --budgets 5k,10k,20k");
     }
-    let replace = a.gates.config(budgets[0], a.epochs, a.batch, a.seed)?;
+    let replace = a.gates.config(budgets[0], &a.schedule)?;
     let granularity = replace.granularity;
     let snl = a.snl.then(|| SnlConfig {
-        epochs: a.snl_epochs.unwrap_or(a.epochs),
-        batch: a.batch,
-        seed: a.seed,
+        epochs: a.snl_epochs.unwrap_or(a.schedule.epochs),
+        batch: a.schedule.batch,
+        seed: a.schedule.seed,
         lambda: a.snl_lambda,
         lr: a.snl_lr,
         alpha_lr: a.snl_alpha_lr,

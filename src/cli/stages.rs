@@ -1,7 +1,7 @@
 //! `train`, `replace`, `snl`, `finetune` and `eval`: build the stage's typed configuration from
 //! the arguments, check it before any data is read, and hand it to the stage driver.
 
-use super::{training_device, JobArgs};
+use super::{training_device, JobArgs, ScheduleArgs};
 use anyhow::Context;
 use autorep::autorep::{Budget, Granularity, Polynomial};
 use autorep::train::checkpoint::Checkpoint;
@@ -80,9 +80,7 @@ impl GateOpts {
     pub fn config(
         &self,
         budget: Budget,
-        epochs: usize,
-        batch: usize,
-        seed: u64,
+        schedule: &ScheduleArgs,
     ) -> anyhow::Result<ReplaceStageConfig> {
         let &[lo, hi] = self.h_init.as_slice() else {
             anyhow::bail!("--h-init takes two numbers, LO,HI (e.g. 0,1)");
@@ -90,9 +88,9 @@ impl GateOpts {
         let cfg = ReplaceStageConfig {
             baseline: None,
             budget,
-            epochs,
-            batch,
-            seed,
+            epochs: schedule.epochs,
+            batch: schedule.batch,
+            seed: schedule.seed,
             lambda: self.lambda,
             tau: self.tau,
             degree: self.degree,
@@ -113,16 +111,23 @@ impl GateOpts {
     }
 }
 
+/// What a replacement starts from and aims at.
 #[derive(clap::Args)]
-pub struct ReplaceArgs {
-    #[command(flatten)]
-    job: JobArgs,
+pub struct BaselineBudget {
     /// Baseline checkpoint (from `autorep train`).
     #[arg(long)]
     baseline: PathBuf,
     /// ReLUs to keep, e.g. 12.9k (a whole number).
     #[arg(long)]
     budget: String,
+}
+
+#[derive(clap::Args)]
+pub struct ReplaceArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    #[command(flatten)]
+    from: BaselineBudget,
     #[command(flatten)]
     gates: GateOpts,
 }
@@ -131,12 +136,8 @@ pub struct ReplaceArgs {
 pub struct SnlArgs {
     #[command(flatten)]
     job: JobArgs,
-    /// Baseline checkpoint (from `autorep train`).
-    #[arg(long)]
-    baseline: PathBuf,
-    /// ReLUs to keep, e.g. 12.9k (a whole number).
-    #[arg(long)]
-    budget: String,
+    #[command(flatten)]
+    from: BaselineBudget,
     /// Initial L1 weight λ₁.
     #[arg(long, default_value_t = defaults::SNL_LAMBDA)]
     lambda: f32,
@@ -305,9 +306,9 @@ fn budget(s: &str) -> anyhow::Result<Budget> {
 
 pub fn train(choice: DeviceChoice, a: TrainArgs) -> anyhow::Result<()> {
     let cfg = TrainConfig {
-        epochs: a.job.epochs,
-        batch: a.job.batch,
-        seed: a.job.seed,
+        epochs: a.job.schedule.epochs,
+        batch: a.job.schedule.batch,
+        seed: a.job.schedule.seed,
         lr: a.lr,
         momentum: a.momentum,
         weight_decay: a.weight_decay,
@@ -317,11 +318,10 @@ pub fn train(choice: DeviceChoice, a: TrainArgs) -> anyhow::Result<()> {
 
 pub fn replace(choice: DeviceChoice, a: ReplaceArgs) -> anyhow::Result<()> {
     let cfg = ReplaceStageConfig {
-        baseline: Some(a.baseline.clone()),
-        ..a.gates
-            .config(budget(&a.budget)?, a.job.epochs, a.job.batch, a.job.seed)?
+        baseline: Some(a.from.baseline.clone()),
+        ..a.gates.config(budget(&a.from.budget)?, &a.job.schedule)?
     };
-    let base = source(&a.baseline, "baseline", BASELINE_HINT)?;
+    let base = source(&a.from.baseline, "baseline", BASELINE_HINT)?;
     execute(
         choice,
         &a.job,
@@ -331,13 +331,13 @@ pub fn replace(choice: DeviceChoice, a: ReplaceArgs) -> anyhow::Result<()> {
 }
 
 pub fn snl(choice: DeviceChoice, a: SnlArgs) -> anyhow::Result<()> {
-    let budget = budget(&a.budget)?;
+    let budget = budget(&a.from.budget)?;
     let cfg = SnlConfig {
-        baseline: Some(a.baseline.clone()),
+        baseline: Some(a.from.baseline.clone()),
         budget,
-        epochs: a.job.epochs,
-        batch: a.job.batch,
-        seed: a.job.seed,
+        epochs: a.job.schedule.epochs,
+        batch: a.job.schedule.batch,
+        seed: a.job.schedule.seed,
         lambda: a.lambda,
         lr: a.lr,
         alpha_lr: a.alpha_lr,
@@ -349,7 +349,7 @@ pub fn snl(choice: DeviceChoice, a: SnlArgs) -> anyhow::Result<()> {
         bn_recalib: a.bn_recalib,
     };
     StageConfig::Snl(cfg.clone()).validate()?;
-    let base = source(&a.baseline, "baseline", BASELINE_HINT)?;
+    let base = source(&a.from.baseline, "baseline", BASELINE_HINT)?;
     execute(choice, &a.job, &base.meta.dataset, StageConfig::Snl(cfg))
 }
 
@@ -361,9 +361,9 @@ pub fn finetune(choice: DeviceChoice, mut a: FinetuneArgs) -> anyhow::Result<()>
         from: Some(a.from.clone()),
         teacher: a.teacher.clone(),
         kd: a.teacher.is_some(),
-        epochs: a.job.epochs,
-        batch: a.job.batch,
-        seed: a.job.seed,
+        epochs: a.job.schedule.epochs,
+        batch: a.job.schedule.batch,
+        seed: a.job.schedule.seed,
         lr: a.lr,
         bn_recalib: a.bn_recalib,
     };

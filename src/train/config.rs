@@ -399,15 +399,6 @@ impl StageConfig {
         }
     }
 
-    pub fn seed(&self) -> u64 {
-        match self {
-            StageConfig::Train(c) => c.seed,
-            StageConfig::Replace(c) => c.seed,
-            StageConfig::Snl(c) => c.seed,
-            StageConfig::Finetune(c) => c.seed,
-        }
-    }
-
     /// Every value in range, before any work starts: one line naming the option.
     pub fn validate(&self) -> Result<()> {
         let common = |epochs: usize, batch: usize| -> Result<()> {

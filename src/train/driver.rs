@@ -30,18 +30,6 @@ pub struct RunOptions {
     pub allow_projection: bool,
 }
 
-impl RunOptions {
-    pub fn new(out: impl Into<PathBuf>) -> RunOptions {
-        RunOptions {
-            out: out.into(),
-            existing: Existing::Refuse,
-            quiet: true,
-            stop_after: None,
-            allow_projection: false,
-        }
-    }
-}
-
 /// What a stage ended with.
 #[derive(Debug, Clone)]
 pub struct Outcome {

@@ -110,9 +110,6 @@ impl RunDir {
         Ok(dir)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.out
-    }
     pub fn last(&self) -> PathBuf {
         self.out.join(LAST)
     }

@@ -56,21 +56,8 @@ impl FinetuneStage {
             }
         }
         let opt = Optimizer::new(device, OptimizerKind::adam(0.0), vec![])?;
-        let mut run = GatedRun {
-            model,
-            rep,
-            opt,
-            sched: LrSchedule::new(Schedule::Constant),
-            teacher,
-            phase: Phase::Finetune,
-            phase_epochs: 0,
-            batch: cfg.batch,
-            seed: cfg.seed,
-            projected: 0,
-            slack: 0,
-            bn_recalib: cfg.bn_recalib,
-            device: device.clone(),
-        };
+        let constant = LrSchedule::new(Schedule::Constant);
+        let mut run = GatedRun::new(model, rep, opt, constant, teacher, &config, device);
         run.start_finetune(cfg.lr, cfg.epochs)?;
         Ok(FinetuneStage {
             config,

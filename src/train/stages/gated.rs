@@ -2,7 +2,7 @@
 //! teacher, and one epoch of training under the mask.
 
 use super::super::checkpoint::{Checkpoint, Phase};
-use super::super::config::defaults;
+use super::super::config::{defaults, StageConfig};
 use super::super::data::Data;
 use super::super::eval::{evaluate, EvalStats};
 use super::super::{train_epoch, EpochPlan};
@@ -34,6 +34,39 @@ pub struct GatedRun {
 }
 
 impl GatedRun {
+    /// A run at its start, its batch, seed, slack and BN re-estimation taken from `config`.
+    pub fn new(
+        model: Box<dyn Model>,
+        rep: Replacement,
+        opt: Optimizer,
+        sched: LrSchedule,
+        teacher: Option<Box<dyn Model>>,
+        config: &StageConfig,
+        device: &Device,
+    ) -> GatedRun {
+        let (batch, seed, bn_recalib, slack) = match config {
+            StageConfig::Replace(c) => (c.batch, c.seed, c.bn_recalib, c.budget_slack as u64),
+            StageConfig::Snl(c) => (c.batch, c.seed, c.bn_recalib, 0),
+            StageConfig::Finetune(c) => (c.batch, c.seed, c.bn_recalib, 0),
+            StageConfig::Train(c) => (c.batch, c.seed, 0, 0),
+        };
+        GatedRun {
+            model,
+            rep,
+            opt,
+            sched,
+            teacher,
+            phase: Phase::Main,
+            phase_epochs: 0,
+            batch,
+            seed,
+            projected: 0,
+            slack,
+            bn_recalib,
+            device: device.clone(),
+        }
+    }
+
     /// One training epoch under the mask, then the mask brought up to date, counted and
     /// evaluated (the count, the evaluation and the checkpoint all see the same mask).
     pub fn epoch(

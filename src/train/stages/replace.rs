@@ -97,25 +97,12 @@ impl ReplaceStage {
             base: cfg.weight_lr,
             floor: defaults::LR_FLOOR.min(cfg.weight_lr),
         });
+        let run = GatedRun::new(model, rep, opt, sched, teacher, &config, device);
         Ok(ReplaceStage {
             config,
             cfg: cfg.clone(),
             epochs: cfg.epochs,
-            run: GatedRun {
-                model,
-                rep,
-                opt,
-                sched,
-                teacher,
-                phase: Phase::Main,
-                phase_epochs: 0,
-                batch: cfg.batch,
-                seed: cfg.seed,
-                projected: 0,
-                slack: cfg.budget_slack as u64,
-                bn_recalib: cfg.bn_recalib,
-                device: device.clone(),
-            },
+            run,
         })
     }
 }

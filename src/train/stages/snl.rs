@@ -48,23 +48,11 @@ impl SnlStage {
             OptimizerKind::adam(0.0),
             vec![(weights, cfg.lr), (alpha, cfg.alpha_lr)],
         )?;
+        let constant = LrSchedule::new(Schedule::Constant);
+        let run = GatedRun::new(model, rep, opt, constant, teacher, &config, device);
         Ok(SnlStage {
             config,
-            run: GatedRun {
-                model,
-                rep,
-                opt,
-                sched: LrSchedule::new(Schedule::Constant),
-                teacher,
-                phase: Phase::Main,
-                phase_epochs: 0,
-                batch: cfg.batch,
-                seed: cfg.seed,
-                projected: 0,
-                slack: 0,
-                bn_recalib: cfg.bn_recalib,
-                device: device.clone(),
-            },
+            run,
             cfg,
             lowest: None,
         })
