@@ -14,10 +14,12 @@ src=../shared/data/cifar-10-jpeg75-bin
 for i in 1 2 3 4 5; do head -c $((2400 * 3073)) $src/data_batch_$i.bin > .devbin/c10/data_batch_$i.bin; done
 head -c $((2000 * 3073)) $src/test_batch.bin > .devbin/c10/test_batch.bin
 cp $src/batches.meta.txt .devbin/c10/
-if [ ! -d .gl ] || [ -z "$(ls .gl/*.deb 2>/dev/null)" ]; then
+# NVIDIA's Vulkan ICD is libGLX_nvidia, which needs glvnd: without libglvnd0 and its kin the
+# loader finds the ICD but cannot create an instance ("Found no drivers").
+if [ -z "$(ls .gl/libglvnd0_*.deb 2>/dev/null)" ]; then
   mkdir -p .gl /tmp/amd64/partial
   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
   apt-get $o update -qq
-  (cd .gl && apt-get $o download libvulkan1)
+  (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 fi
 du -sh .devbin .gl
