@@ -455,6 +455,12 @@ fn paced_snl_reaches_its_budget_by_selection() {
         .collect();
     eprintln!("selection counts {selection:?}");
     assert!(*selection.last().unwrap() <= budget as u64, "{selection:?}");
+    // Checked ten times an epoch, selection stops near the budget (2,318 measured); checked
+    // once an epoch, the count fell to 1,679 in the last epoch.
+    assert!(
+        *selection.last().unwrap() >= budget as u64 * 3 / 4,
+        "selection overshot the budget: {selection:?}"
+    );
     assert_eq!(out.projected_gates, 0);
     assert!(out.best_path.is_some() && out.reached_by_selection());
     let _ = std::fs::remove_dir_all(&tmp);
@@ -520,4 +526,32 @@ fn bn_recalibration_moves_only_the_batchnorm_statistics() {
         b.meta.replacement.unwrap().passes
     );
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn an_epoch_stops_once_the_gated_count_meets_its_target() {
+    use autorep::autorep::Replacement;
+    use autorep::nn::{Optimizer, OptimizerKind, ParamGroup};
+    use autorep::train::{train_epoch, EpochPlan, StopAt};
+    let d = Device::Cpu;
+    let data = data();
+    let mut m = autorep::models::build("small", &d, 1, 28, 10, 0).unwrap();
+    let total = m.relu_total() as u64;
+    let mut rep = Replacement::install(m.as_mut(), SnlConfig::new(100).gates(), &d).unwrap();
+    let g = ParamGroup::new(&d, "weights", m.params()).unwrap();
+    let mut opt = Optimizer::new(&d, OptimizerKind::adam(0.0), vec![(g, 1e-3)]).unwrap();
+    let mut images = |count| {
+        let plan = EpochPlan {
+            replacement: Some(&mut rep),
+            stop_at: Some(StopAt { count, every: 3 }),
+            ..EpochPlan::plain(32, 1, 0)
+        };
+        train_epoch(m.as_ref(), &mut opt, &data.train, plan, &d)
+            .unwrap()
+            .images
+    };
+    // Every α starts at 1: the count is the total, so a target of the total stops the epoch at
+    // the first check, and a target below it never does.
+    assert_eq!(images(total), 3 * 32);
+    assert_eq!(images(total - 1), 256);
 }

@@ -242,7 +242,8 @@ pub enum SnlSchedule {
     /// Paced to the selection epochs: the count should fall geometrically from N to 70 % of
     /// the budget by 75 % of them; after an epoch above that path λ₁ grows by the square of
     /// the ratio of the count to the path's next point (×1.5 to ×30), so selection ends at
-    /// the budget within the epochs given (once epochs × steps × alpha_lr ≳ 1).
+    /// the budget within the epochs given (once epochs × steps × alpha_lr ≳ 1). The count is
+    /// checked ten times an epoch and selection stops as soon as it meets the budget.
     Paced,
 }
 

@@ -144,6 +144,18 @@ pub struct EpochPlan<'a> {
     pub teacher: Option<(&'a dyn Model, f32)>,
     /// Advanced by one per batch.
     pub progress: Option<&'a indicatif::ProgressBar>,
+    /// End the epoch early once the gated count meets a budget (SNL selection).
+    pub stop_at: Option<StopAt>,
+}
+
+/// Count the mask every `every` batches and end the epoch once it is at most `count`: a
+/// selection whose L1 weight grows fast can cross the budget and fall far below it within one
+/// epoch, while the official SNL, whose weight grows ×1.1 an epoch, stops within a few
+/// hundred ReLUs of it.
+#[derive(Debug, Clone, Copy)]
+pub struct StopAt {
+    pub count: u64,
+    pub every: usize,
 }
 
 impl EpochPlan<'_> {
@@ -157,6 +169,7 @@ impl EpochPlan<'_> {
             replacement: None,
             teacher: None,
             progress: None,
+            stop_at: None,
         }
     }
 }
@@ -218,14 +231,16 @@ pub fn train_epoch(
         mut replacement,
         teacher,
         progress,
+        stop_at,
     } = plan;
     let start = std::time::Instant::now();
     let mut sums = DeviceSums::default();
     let mut images = 0;
-    for samples in data
+    for (i, samples) in data
         .plan(seed, epoch, batch_size.max(2), augment)
         .iter()
         .filter(|b| b.len() >= 2)
+        .enumerate()
     {
         let (x, y) = data.batch(samples)?;
         opt.zero_grad()?;
@@ -250,6 +265,14 @@ pub fn train_epoch(
         images += samples.len();
         if let Some(p) = progress {
             p.inc(1);
+        }
+        if let (Some(s), Some(r)) = (stop_at, replacement.as_deref_mut()) {
+            if (i + 1) % s.every.max(1) == 0 {
+                r.sync(model)?;
+                if r.count()? <= s.count {
+                    break;
+                }
+            }
         }
     }
     let (loss, accuracy) = sums.read(images)?;

@@ -5,7 +5,7 @@ use super::super::checkpoint::{Checkpoint, Phase};
 use super::super::config::{defaults, StageConfig};
 use super::super::data::Data;
 use super::super::eval::{evaluate, EvalStats};
-use super::super::{train_epoch, EpochPlan};
+use super::super::{train_epoch, EpochPlan, StopAt};
 use super::StageEpoch;
 use crate::autorep::Replacement;
 use crate::models::Model;
@@ -30,6 +30,9 @@ pub struct GatedRun {
     pub slack: u64,
     /// Training batches to re-estimate BatchNorm statistics over before evaluating (0: off).
     pub bn_recalib: usize,
+    /// Selection checks the count this many times an epoch and stops once it meets the budget
+    /// (0: only at the epoch's end).
+    pub checks_per_epoch: usize,
     pub device: Device,
 }
 
@@ -63,6 +66,7 @@ impl GatedRun {
             projected: 0,
             slack,
             bn_recalib,
+            checks_per_epoch: 0,
             device: device.clone(),
         }
     }
@@ -81,6 +85,11 @@ impl GatedRun {
         } else {
             0
         };
+        let batches = super::super::batches_per_epoch(data.train.len(), self.batch);
+        let stop_at = (self.phase == Phase::Main && self.checks_per_epoch > 0).then(|| StopAt {
+            count: self.budget(),
+            every: batches.div_ceil(self.checks_per_epoch),
+        });
         let plan = EpochPlan {
             lr_factor,
             batch_size: self.batch,
@@ -93,6 +102,7 @@ impl GatedRun {
                 .as_deref()
                 .map(|t| (t, defaults::KD_TEMPERATURE)),
             progress,
+            stop_at,
         };
         let train = train_epoch(
             self.model.as_ref(),

@@ -21,6 +21,11 @@ pub fn paced_target(n: f64, b: f64, done: usize, epochs: usize) -> f64 {
     n * ((0.7 * b).max(1.0) / n.max(1.0)).powf(t)
 }
 
+/// The paced schedule grows λ₁ up to 30× an epoch, and a count can cross the budget and fall
+/// far below it within one epoch; checking it ten times an epoch stops selection near the
+/// budget, as the official per-epoch check does under its ×1.1 growth.
+pub const PACED_CHECKS_PER_EPOCH: usize = 10;
+
 pub struct SnlStage {
     config: StageConfig,
     cfg: SnlConfig,
@@ -49,7 +54,10 @@ impl SnlStage {
             vec![(weights, cfg.lr), (alpha, cfg.alpha_lr)],
         )?;
         let constant = LrSchedule::new(Schedule::Constant);
-        let run = GatedRun::new(model, rep, opt, constant, teacher, &config, device);
+        let mut run = GatedRun::new(model, rep, opt, constant, teacher, &config, device);
+        if cfg.schedule == SnlSchedule::Paced {
+            run.checks_per_epoch = PACED_CHECKS_PER_EPOCH;
+        }
         Ok(SnlStage {
             config,
             run,
