@@ -126,6 +126,16 @@ fn every_stage_resumes_to_the_tensors_of_an_uninterrupted_run() {
 
     let replace = StageConfig::Replace(fast_replace(&base, 7_000, 3));
     let rep = resume_matches(&data, &replace, &tmp, "replace", 1);
+    // Lookahead's slow weights and its period (8 steps an epoch, k = 6) survive a resume.
+    let lookahead = StageConfig::Replace(ReplaceStageConfig {
+        lookahead: 6,
+        ..fast_replace(&base, 7_000, 2)
+    });
+    let la = resume_matches(&data, &lookahead, &tmp, "lookahead", 1);
+    let last = |d: &Path| Checkpoint::load(&d.join("last.safetensors")).unwrap();
+    let (with, without) = (last(&la), last(&rep));
+    assert!(with.tensors.keys().any(|k| k.ends_with(".slow")));
+    assert!(!without.tensors.keys().any(|k| k.ends_with(".slow")));
 
     // SNL: two selection epochs, then two finetune epochs; killed at the boundary.
     let snl = StageConfig::Snl(SnlConfig {

@@ -73,6 +73,14 @@ pub struct GateOpts {
     /// recipe uses 1); 0: off.
     #[arg(long, default_value_t = 0.0)]
     clip_x2: f32,
+    /// Wrap Adam in Lookahead with period K (the official Tiny-ImageNet script: 6): every K
+    /// steps the slow weights move --lookahead-alpha of the way to the fast ones, which restart
+    /// from them; 0: off.
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    lookahead: u64,
+    /// Lookahead's interpolation weight, in (0, 1].
+    #[arg(long, default_value_t = defaults::LOOKAHEAD_ALPHA)]
+    lookahead_alpha: f32,
 }
 
 impl GateOpts {
@@ -105,6 +113,8 @@ impl GateOpts {
             budget_slack: autorep::autorep::parse_count(&self.budget_slack)?,
             bn_recalib: self.bn_recalib,
             clip_x2: self.clip_x2,
+            lookahead: self.lookahead,
+            lookahead_alpha: self.lookahead_alpha,
         };
         StageConfig::Replace(cfg.clone()).validate()?;
         Ok(cfg)

@@ -384,17 +384,20 @@ impl Config {
         if let Some(r) = &self.replace {
             let _ = writeln!(
                 s,
-                "  replace:  {} at {} ReLUs, λ {}, τ {}, degree {} (s2 {}), {} epochs, batch {}, Adam {}/{}, KD {}, from {}",
+                "  replace:  {} at {} ReLUs, λ {}, τ {}, degree {} (s2 {}), {} DaPa, {} epochs, batch {}, Adam {}/{}{}, KD {}, from {}",
                 if r.identity { "identity" } else { "AutoReP" },
                 r.budget.relus,
                 r.lambda,
                 r.tau,
                 r.degree,
                 r.s2,
+                r.dapa.name(),
                 r.epochs,
                 r.batch,
                 r.weight_lr,
                 r.mask_lr,
+                r.lookahead()
+                    .map_or(String::new(), |l| format!(" in Lookahead (k {}, α {})", l.k, l.alpha)),
                 r.kd,
                 show(self.baseline_for(r.baseline.as_ref()))
             );

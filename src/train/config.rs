@@ -4,6 +4,7 @@
 //! strictly, so a resumed run can check that it continues the same job.
 
 use crate::autorep::{Budget, Granularity, Method, Polynomial, ReplaceConfig};
+use crate::nn::Lookahead;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -35,6 +36,8 @@ pub mod defaults {
     pub const KD: bool = true;
     pub const KD_TEMPERATURE: f32 = 4.0;
     pub const H_INIT: [f32; 2] = [0.0, 1.0];
+    /// Lookahead's interpolation weight (the official Tiny-ImageNet script's 0.5).
+    pub const LOOKAHEAD_ALPHA: f32 = 0.5;
 }
 
 mod serde_defaults {
@@ -72,6 +75,9 @@ mod serde_defaults {
     }
     pub fn s2() -> f32 {
         d::S2
+    }
+    pub fn lookahead_alpha() -> f32 {
+        d::LOOKAHEAD_ALPHA
     }
     pub fn granularity() -> Granularity {
         Granularity::from_name(d::GRANULARITY).expect("default granularity")
@@ -182,6 +188,13 @@ pub struct ReplaceStageConfig {
     /// the residual stream. 0: off.
     #[serde(default)]
     pub clip_x2: f32,
+    /// Wrap Adam in Lookahead with this period k (the official Tiny-ImageNet script's 6):
+    /// every k steps the slow weights move `lookahead_alpha` of the way to the fast ones, which
+    /// restart from them. 0: off.
+    #[serde(default)]
+    pub lookahead: u64,
+    #[serde(default = "sd::lookahead_alpha")]
+    pub lookahead_alpha: f32,
 }
 
 impl ReplaceStageConfig {
@@ -207,7 +220,17 @@ impl ReplaceStageConfig {
             budget_slack: 0,
             bn_recalib: 0,
             clip_x2: 0.0,
+            lookahead: 0,
+            lookahead_alpha: defaults::LOOKAHEAD_ALPHA,
         }
+    }
+
+    /// Lookahead around the optimizer, when on.
+    pub fn lookahead(&self) -> Option<Lookahead> {
+        (self.lookahead > 0).then_some(Lookahead {
+            k: self.lookahead,
+            alpha: self.lookahead_alpha,
+        })
     }
 
     /// The gates' configuration; `seed` seeds the initial h.
@@ -426,6 +449,12 @@ impl StageConfig {
                 common(c.epochs, c.batch)?;
                 positive("weight_lr", c.weight_lr)?;
                 positive("mask_lr", c.mask_lr)?;
+                if c.lookahead > 0 && !(c.lookahead_alpha > 0.0 && c.lookahead_alpha <= 1.0) {
+                    return Err(Error::Invalid(format!(
+                        "lookahead_alpha must lie in (0, 1], got {}",
+                        c.lookahead_alpha
+                    )));
+                }
                 c.gates().validate()
             }
             StageConfig::Snl(c) => {

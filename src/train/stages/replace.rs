@@ -91,7 +91,10 @@ impl ReplaceStage {
         if !h.is_empty() {
             groups.push((ParamGroup::new(device, "gates", h)?, cfg.mask_lr));
         }
-        let opt = Optimizer::new(device, OptimizerKind::adam(0.0), groups)?;
+        let mut opt = Optimizer::new(device, OptimizerKind::adam(0.0), groups)?;
+        if let Some(la) = cfg.lookahead() {
+            opt = opt.with_lookahead(la)?;
+        }
         let sched = LrSchedule::new(Schedule::Cosine {
             total: cfg.epochs,
             base: cfg.weight_lr,
