@@ -9,10 +9,11 @@ mod pipelines;
 mod pool;
 mod recorder;
 pub mod shaders;
+pub mod uniforms;
 
 pub use device::{list_adapters, AdapterReport, Gpu, WANTED_FEATURES};
 pub use error::{KernelError, Result};
-pub use pipelines::{Access, Kernel, Shader};
+pub use pipelines::{Access, EntryPoint, Kernel, Shader};
 pub use pool::{GpuBuffer, PoolStats, VIEW_ALIGN};
 pub use recorder::{grid, BufRef, StreamStats};
 pub use wgpu;

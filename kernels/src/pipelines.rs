@@ -1,7 +1,9 @@
 //! Shader sources, compute pipelines and bind groups, each created once and cached.
 
 use crate::device::Gpu;
+use crate::uniforms::{Uniform, UniformLayout};
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
 /// Bytes of per-dispatch parameters every kernel may read from binding 0.
@@ -21,12 +23,48 @@ pub enum Access {
     ReadWrite,
 }
 
-/// One WGSL entry point and the storage bindings it declares, in order.
+/// One WGSL entry point as the launchers use it: its storage bindings in order (binding 1,
+/// 2, ... after the parameters at 0), its workgroup size, and the parameter block it reads.
 #[derive(Debug, Clone, Copy)]
-pub struct Kernel {
+pub struct EntryPoint {
     pub shader: Shader,
-    pub entry: &'static str,
+    pub name: &'static str,
     pub bindings: &'static [Access],
+    pub workgroup: [u32; 3],
+    pub uniform: UniformLayout,
+}
+
+/// An entry point whose parameter block has the type `P`: a launcher can only pass it a `P`.
+#[derive(Debug, Clone, Copy)]
+pub struct Kernel<P> {
+    pub entry: EntryPoint,
+    params: PhantomData<fn(P)>,
+}
+
+impl<P: Uniform> Kernel<P> {
+    pub const fn new(name: &'static str, bindings: &'static [Access], workgroup: [u32; 3]) -> Self {
+        Kernel {
+            entry: EntryPoint {
+                shader: P::LAYOUT.shader,
+                name,
+                bindings,
+                workgroup,
+                uniform: P::LAYOUT,
+            },
+            params: PhantomData,
+        }
+    }
+
+    /// Invocations per workgroup.
+    pub const fn threads(&self) -> usize {
+        let w = self.entry.workgroup;
+        (w[0] * w[1] * w[2]) as usize
+    }
+
+    /// Workgroups for `n` invocations, split over x and y.
+    pub fn groups_for(&self, n: usize) -> [u32; 3] {
+        crate::recorder::grid(n.div_ceil(self.threads()) as u32)
+    }
 }
 
 #[derive(Default)]
@@ -93,10 +131,10 @@ impl Gpu {
     /// The pipeline for `kernel` specialised with override `constants`.
     pub(crate) fn pipeline(
         &self,
-        kernel: &Kernel,
+        kernel: &EntryPoint,
         constants: &[(&str, f64)],
     ) -> Arc<wgpu::ComputePipeline> {
-        let mut key = format!("{}::{}", kernel.shader.name, kernel.entry);
+        let mut key = format!("{}::{}", kernel.shader.name, kernel.name);
         for (k, v) in constants {
             key.push_str(&format!(";{k}={v}"));
         }
@@ -127,10 +165,10 @@ impl Gpu {
         });
         let pipeline = Arc::new(
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(kernel.entry),
+                label: Some(kernel.name),
                 layout: Some(&pl),
                 module: &module,
-                entry_point: Some(kernel.entry),
+                entry_point: Some(kernel.name),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants,
                     // Every kernel writes its workgroup tiles before reading them.
@@ -150,7 +188,7 @@ impl Gpu {
 
     pub(crate) fn bind_group(
         &self,
-        kernel: &Kernel,
+        kernel: &EntryPoint,
         arena: &wgpu::Buffer,
         ranges: &[crate::BufRef<'_>],
     ) -> Arc<wgpu::BindGroup> {

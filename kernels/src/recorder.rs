@@ -7,6 +7,7 @@ use crate::device::Gpu;
 use crate::error::{KernelError, Result};
 use crate::pipelines::{Kernel, PARAM_BYTES};
 use crate::pool::GpuBuffer;
+use crate::uniforms::Uniform;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,25 +98,22 @@ pub fn grid(groups: u32) -> [u32; 3] {
 
 impl Gpu {
     /// Queue one dispatch; nothing reaches the device until [`Gpu::flush`] or a readback.
-    pub fn dispatch(
+    pub fn dispatch<P: Uniform>(
         &self,
-        kernel: &Kernel,
+        kernel: &Kernel<P>,
         constants: &[(&str, f64)],
-        params: &[u32],
+        params: &P,
         bindings: &[BufRef<'_>],
         groups: [u32; 3],
     ) -> Result<()> {
+        let kernel = &kernel.entry;
         assert_eq!(
             bindings.len(),
             kernel.bindings.len(),
             "{}: binding count",
-            kernel.entry
+            kernel.name
         );
-        assert!(
-            params.len() as u64 * 4 <= PARAM_BYTES,
-            "{}: params",
-            kernel.entry
-        );
+        const { assert!(std::mem::size_of::<P>() as u64 <= PARAM_BYTES) };
         let limit = self.max_binding();
         if let Some(big) = bindings.iter().find(|b| b.size > limit) {
             return Err(KernelError::BindingTooLarge {
@@ -135,7 +133,7 @@ impl Gpu {
         let bind = self.bind_group(kernel, &rec.arena, bindings);
         let offset = rec.params.len() as u32;
         let stride = rec.stride as usize;
-        rec.params.extend_from_slice(bytemuck::cast_slice(params));
+        rec.params.extend_from_slice(bytemuck::bytes_of(params));
         rec.params.resize(offset as usize + stride, 0);
         rec.cmds.push(Cmd::Dispatch {
             pipeline,

@@ -1,14 +1,13 @@
-use super::{f, groups_for, window};
+use super::window;
 use crate::cpu::AugmentParams;
 use crate::error::{KernelError, Result};
-use crate::pipelines::{Access::*, Kernel};
-use crate::{shaders::AUGMENT, Gpu, GpuBuffer};
+use crate::pipelines::{Access::*, EntryPoint, Kernel};
+use crate::uniforms::AugmentUniform;
+use crate::{Gpu, GpuBuffer};
 
-const AUGMENT_BATCH: Kernel = Kernel {
-    shader: AUGMENT,
-    entry: "augment_batch",
-    bindings: &[Read, Read, ReadWrite],
-};
+const AUGMENT_BATCH: Kernel<AugmentUniform> =
+    Kernel::new("augment_batch", &[Read, Read, ReadWrite], [256, 1, 1]);
+pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[AUGMENT_BATCH.entry];
 
 /// One augmented, normalised f32 NCHW batch (`p.n()` elements) into `out`, from the packed u8
 /// dataset `data` (`p.count` images; see [`crate::cpu::pack_u8`]) and 2 words per sample in
@@ -57,34 +56,31 @@ pub fn augment_batch(
             .clamp(first_word + 1, data_words.max(first_word + 1));
         let (win, elem) = window(data, first_word, end_word - first_word, align);
         let byte_base = ((first_word - elem) * 4) as u32;
-        let params = [
-            p.channels as u32,
-            p.height as u32,
-            p.width as u32,
-            p.pad as u32,
-            p.batch as u32,
-            p.count as u32,
-            n as u32,
-            first as u32,
-            last as u32,
+        let params = AugmentUniform {
+            channels: p.channels as u32,
+            height: p.height as u32,
+            width: p.width as u32,
+            pad: p.pad as u32,
+            batch: p.batch as u32,
+            count: p.count as u32,
+            n: n as u32,
+            first: first as u32,
+            last: last as u32,
             byte_base,
-            0,
-            0,
-            f(p.mean[0]),
-            f(p.mean[1]),
-            f(p.mean[2]),
-            0,
-            f(p.std[0]),
-            f(p.std[1]),
-            f(p.std[2]),
-            0,
-        ];
+            mean0: p.mean[0],
+            mean1: p.mean[1],
+            mean2: p.mean[2],
+            std0: p.std[0],
+            std1: p.std[1],
+            std2: p.std[2],
+            ..AugmentUniform::default()
+        };
         gpu.dispatch(
             &AUGMENT_BATCH,
             &[],
             &params,
             &[win, samples.into(), out.into()],
-            groups_for(n, 256),
+            AUGMENT_BATCH.groups_for(n),
         )?;
         if last >= p.count {
             return Ok(());

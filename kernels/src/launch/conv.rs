@@ -1,35 +1,28 @@
 use crate::cpu::ConvParams;
 use crate::error::{KernelError, Result};
-use crate::pipelines::{Access::*, Kernel};
-use crate::{shaders::CONV, BufRef, Gpu, GpuBuffer};
+use crate::pipelines::{Access::*, EntryPoint, Kernel};
+use crate::uniforms::ConvUniform;
+use crate::{BufRef, Gpu, GpuBuffer};
 
-const CONV_GEMM: Kernel = Kernel {
-    shader: CONV,
-    entry: "conv_gemm",
-    bindings: &[Read, Read, ReadWrite],
-};
-const CONV_GEMM_SMALL: Kernel = Kernel {
-    shader: CONV,
-    entry: "conv_gemm_small",
-    bindings: &[Read, Read, ReadWrite],
-};
-const CONV_GEMM_TINY: Kernel = Kernel {
-    shader: CONV,
-    entry: "conv_gemm_tiny",
-    bindings: &[Read, Read, ReadWrite],
-};
-const CONV_INPUT_GRAD_DIRECT: Kernel = Kernel {
-    shader: CONV,
-    entry: "conv_input_grad_direct",
-    bindings: &[Read, Read, ReadWrite],
-};
+type K = Kernel<ConvUniform>;
+const ABC: &[crate::Access] = &[Read, Read, ReadWrite];
+const CONV_GEMM: K = K::new("conv_gemm", ABC, [8, 16, 1]);
+const CONV_GEMM_SMALL: K = K::new("conv_gemm_small", ABC, [8, 4, 1]);
+const CONV_GEMM_TINY: K = K::new("conv_gemm_tiny", ABC, [8, 4, 1]);
+const CONV_INPUT_GRAD_DIRECT: K = K::new("conv_input_grad_direct", ABC, [DIRECT_WG as u32, 1, 1]);
+pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
+    CONV_GEMM.entry,
+    CONV_GEMM_SMALL.entry,
+    CONV_GEMM_TINY.entry,
+    CONV_INPUT_GRAD_DIRECT.entry,
+];
 /// The tiled entry points: rows per tile (all are TILE_N columns wide; must match
 /// shaders/conv.wgsl) and the cost of an output element relative to the 256-row tile's on a
 /// software adapter (lavapipe) and on a hardware GPU, as measured (BENCHMARKS.md): smaller
 /// tiles stage more loads per multiply-add, and on a GPU their 32-invocation workgroups also
 /// hide less latency (an H100 ran every conv pass ~1.7x slower on the 64-row tile). The
 /// launcher picks the cheapest after rounding M up to whole tiles.
-const TILES: [(&Kernel, usize, [f64; 2]); 3] = [
+const TILES: [(&K, usize, [f64; 2]); 3] = [
     (&CONV_GEMM, 256, [1.0, 1.0]),
     (&CONV_GEMM_SMALL, 64, [1.25, 1.7]),
     (&CONV_GEMM_TINY, 32, [1.6, 2.5]),
@@ -71,30 +64,31 @@ fn params(
     flags: u32,
     offs: [usize; 3],
     plane: usize,
-) -> [u32; 21] {
-    [
+) -> ConvUniform {
+    let u = |v: usize| v as u32;
+    ConvUniform {
         mode,
-        m as u32,
-        n as u32,
-        k as u32,
-        p.n as u32,
-        p.cin as u32,
-        p.h as u32,
-        p.w as u32,
-        p.cout as u32,
-        p.oh() as u32,
-        p.ow() as u32,
-        p.kh as u32,
-        p.kw as u32,
-        p.stride as u32,
-        p.pad as u32,
+        m: u(m),
+        n: u(n),
+        k: u(k),
+        batch: u(p.n),
+        cin: u(p.cin),
+        h: u(p.h),
+        w: u(p.w),
+        cout: u(p.cout),
+        oh: u(p.oh()),
+        ow: u(p.ow()),
+        kh: u(p.kh),
+        kw: u(p.kw),
+        stride: u(p.stride),
+        pad: u(p.pad),
         flags,
-        offs[0] as u32,
-        offs[1] as u32,
-        offs[2] as u32,
-        k_split as u32,
-        plane as u32,
-    ]
+        a_off: u(offs[0]),
+        b_off: u(offs[1]),
+        c_off: u(offs[2]),
+        k_split: u(k_split),
+        plane: u(plane),
+    }
 }
 
 /// `AUTOREP_CONV_TILE=256|64|32` forces one tile (for tuning on a new adapter).
@@ -111,10 +105,9 @@ fn forced_tile() -> Option<usize> {
 }
 
 /// The tiled entry point for an `m x n` GEMM over `z` grid slices, and its grid.
-fn kernel(gpu: &Gpu, m: usize, n: usize, z: usize) -> (&'static Kernel, [u32; 3]) {
+fn kernel(gpu: &Gpu, m: usize, n: usize, z: usize) -> (&'static K, [u32; 3]) {
     let hw = usize::from(!gpu.report().is_software());
-    let cost =
-        |&(_, rows, c): &(&Kernel, usize, [f64; 2])| (m.div_ceil(rows) * rows) as f64 * c[hw];
+    let cost = |&(_, rows, c): &(&K, usize, [f64; 2])| (m.div_ceil(rows) * rows) as f64 * c[hw];
     let (kernel, rows, _) = TILES
         .iter()
         .filter(|t| forced_tile().is_none_or(|r| r == t.1))
@@ -223,8 +216,8 @@ pub fn conv2d_output_splits(gpu: &Gpu, p: &ConvParams) -> Result<(usize, usize)>
 /// are summed into `out` in a fixed order.
 fn split_k_pass(
     gpu: &Gpu,
-    (kern, grid): (&Kernel, [u32; 3]),
-    prm: &[u32],
+    (kern, grid): (&K, [u32; 3]),
+    prm: &ConvUniform,
     [a, b]: [&GpuBuffer; 2],
     splits: usize,
     out: &GpuBuffer,

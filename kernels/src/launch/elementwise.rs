@@ -1,54 +1,67 @@
-use super::{f, groups_for};
 use crate::error::Result;
-use crate::pipelines::{Access::*, Kernel};
-use crate::{shaders::ELEMENTWISE, Gpu, GpuBuffer};
+use crate::pipelines::{Access::*, EntryPoint, Kernel};
+use crate::uniforms::ElementwiseUniform as U;
+use crate::{Gpu, GpuBuffer};
 
-const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> Kernel {
-    Kernel {
-        shader: ELEMENTWISE,
-        entry,
-        bindings,
+type K = Kernel<U>;
+const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> K {
+    K::new(entry, bindings, [256, 1, 1])
+}
+
+const AXPBY: K = kernel("axpby", &[Read, Read, ReadWrite]);
+const MUL: K = kernel("mul", &[Read, Read, ReadWrite]);
+const RELU_BACKWARD: K = kernel("relu_backward", &[Read, Read, ReadWrite]);
+const BIAS_ADD: K = kernel("bias_add", &[Read, Read, ReadWrite]);
+const SCALE: K = kernel("scale", &[Read, ReadWrite]);
+const RELU: K = kernel("relu", &[Read, ReadWrite]);
+const AXPY_INPLACE: K = kernel("axpy_inplace", &[Read, ReadWrite]);
+const FILL: K = kernel("fill", &[ReadWrite]);
+const EXPAND_MID: K = kernel("expand_mid", &[Read, ReadWrite]);
+
+/// Every entry point of `elementwise.wgsl` (for the contract test).
+pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
+    AXPBY.entry,
+    MUL.entry,
+    RELU_BACKWARD.entry,
+    BIAS_ADD.entry,
+    SCALE.entry,
+    RELU.entry,
+    AXPY_INPLACE.entry,
+    FILL.entry,
+    EXPAND_MID.entry,
+];
+
+/// Parameters over `n` elements; the rest default to one channel of one element.
+fn over(n: usize) -> U {
+    U {
+        n: n as u32,
+        inner: 1,
+        channels: 1,
+        ..U::default()
     }
 }
 
-const AXPBY: Kernel = kernel("axpby", &[Read, Read, ReadWrite]);
-const MUL: Kernel = kernel("mul", &[Read, Read, ReadWrite]);
-const RELU_BACKWARD: Kernel = kernel("relu_backward", &[Read, Read, ReadWrite]);
-const BIAS_ADD: Kernel = kernel("bias_add", &[Read, Read, ReadWrite]);
-const SCALE: Kernel = kernel("scale", &[Read, ReadWrite]);
-const RELU: Kernel = kernel("relu", &[Read, ReadWrite]);
-const AXPY_INPLACE: Kernel = kernel("axpy_inplace", &[Read, ReadWrite]);
-const FILL: Kernel = kernel("fill", &[ReadWrite]);
-const EXPAND_MID: Kernel = kernel("expand_mid", &[Read, ReadWrite]);
-
 fn binary(
     gpu: &Gpu,
-    k: &Kernel,
-    params: [u32; 6],
+    k: &K,
+    params: U,
     x: &GpuBuffer,
     y: &GpuBuffer,
     out: &GpuBuffer,
 ) -> Result<()> {
-    let n = params[0] as usize;
+    let n = params.n as usize;
     gpu.dispatch(
         k,
         &[],
         &params,
         &[x.into(), y.into(), out.into()],
-        groups_for(n, 256),
+        k.groups_for(n),
     )
 }
 
-fn unary(
-    gpu: &Gpu,
-    k: &Kernel,
-    n: usize,
-    alpha: f32,
-    x: &GpuBuffer,
-    out: &GpuBuffer,
-) -> Result<()> {
-    let params = [n as u32, 1, 1, 0, f(alpha), 0];
-    gpu.dispatch(k, &[], &params, &[x.into(), out.into()], groups_for(n, 256))
+fn unary(gpu: &Gpu, k: &K, n: usize, alpha: f32, x: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
+    let params = U { alpha, ..over(n) };
+    gpu.dispatch(k, &[], &params, &[x.into(), out.into()], k.groups_for(n))
 }
 
 /// out = alpha*x + beta*y over `n` elements.
@@ -64,7 +77,11 @@ pub fn axpby(
     binary(
         gpu,
         &AXPBY,
-        [n as u32, 1, 1, 0, f(alpha), f(beta)],
+        U {
+            alpha,
+            beta,
+            ..over(n)
+        },
         x,
         y,
         out,
@@ -72,7 +89,7 @@ pub fn axpby(
 }
 
 pub fn mul(gpu: &Gpu, n: usize, x: &GpuBuffer, y: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
-    binary(gpu, &MUL, [n as u32, 1, 1, 0, 0, 0], x, y, out)
+    binary(gpu, &MUL, over(n), x, y, out)
 }
 
 pub fn relu_backward(
@@ -82,7 +99,7 @@ pub fn relu_backward(
     g: &GpuBuffer,
     out: &GpuBuffer,
 ) -> Result<()> {
-    binary(gpu, &RELU_BACKWARD, [n as u32, 1, 1, 0, 0, 0], x, g, out)
+    binary(gpu, &RELU_BACKWARD, over(n), x, g, out)
 }
 
 /// out[o, c, i] = x[o, c, i] + bias[c] over `n` elements with `inner` per channel.
@@ -95,14 +112,12 @@ pub fn bias_add(
     bias: &GpuBuffer,
     out: &GpuBuffer,
 ) -> Result<()> {
-    binary(
-        gpu,
-        &BIAS_ADD,
-        [n as u32, inner as u32, channels as u32, 0, 0, 0],
-        x,
-        bias,
-        out,
-    )
+    let params = U {
+        inner: inner as u32,
+        channels: channels as u32,
+        ..over(n)
+    };
+    binary(gpu, &BIAS_ADD, params, x, bias, out)
 }
 
 pub fn scale(gpu: &Gpu, n: usize, alpha: f32, x: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
@@ -119,8 +134,8 @@ pub fn axpy_inplace(gpu: &Gpu, n: usize, alpha: f32, x: &GpuBuffer, out: &GpuBuf
 }
 
 pub fn fill(gpu: &Gpu, n: usize, alpha: f32, out: &GpuBuffer) -> Result<()> {
-    let params = [n as u32, 1, 1, 0, f(alpha), 0];
-    gpu.dispatch(&FILL, &[], &params, &[out.into()], groups_for(n, 256))
+    let params = U { alpha, ..over(n) };
+    gpu.dispatch(&FILL, &[], &params, &[out.into()], FILL.groups_for(n))
 }
 
 /// y as [outer, inner] broadcast to out as [outer, len, inner], times alpha.
@@ -134,12 +149,13 @@ pub fn expand_mid(
     out: &GpuBuffer,
 ) -> Result<()> {
     let n = outer * len * inner;
-    let params = [n as u32, inner as u32, len as u32, 0, f(alpha), 0];
-    gpu.dispatch(
-        &EXPAND_MID,
-        &[],
-        &params,
-        &[y.into(), out.into()],
-        groups_for(n, 256),
-    )
+    let params = U {
+        n: n as u32,
+        inner: inner as u32,
+        channels: len as u32,
+        alpha,
+        ..U::default()
+    };
+    let g = EXPAND_MID.groups_for(n);
+    gpu.dispatch(&EXPAND_MID, &[], &params, &[y.into(), out.into()], g)
 }

@@ -1,46 +1,53 @@
-use super::{f, groups_for};
 use crate::cpu::{GateGrad, GateParams};
 use crate::error::Result;
-use crate::pipelines::{Access::*, Kernel};
+use crate::pipelines::{Access::*, EntryPoint, Kernel};
 use crate::recorder::grid;
-use crate::{shaders::GATE, Gpu, GpuBuffer};
+use crate::uniforms::GateUniform as U;
+use crate::{Gpu, GpuBuffer};
 
-const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> Kernel {
-    Kernel {
-        shader: GATE,
-        entry,
-        bindings,
-    }
+type K = Kernel<U>;
+const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> K {
+    K::new(entry, bindings, [256, 1, 1])
 }
 
-const FORWARD: Kernel = kernel("gate_forward", &[Read, Read, Read, ReadWrite]);
-const GRAD_X: Kernel = kernel("gate_grad_x", &[Read, Read, Read, Read, ReadWrite]);
-const GRAD_MASK: Kernel = kernel("gate_grad_mask", &[Read, Read, Read, Read, ReadWrite]);
-const GRAD_COEF: Kernel = kernel("gate_grad_coef", &[Read, Read, Read, Read, ReadWrite]);
-const GRAD_H: Kernel = kernel("gate_grad_h", &[Read, Read, Read, ReadWrite]);
-const HYSTERESIS: Kernel = kernel("gate_hysteresis", &[Read, ReadWrite]);
-const COUNT: Kernel = kernel("gate_count", &[Read, ReadWrite]);
-const COUNT_RESET: Kernel = kernel("count_reset", &[ReadWrite]);
+const FORWARD: K = kernel("gate_forward", &[Read, Read, Read, ReadWrite]);
+const GRAD_X: K = kernel("gate_grad_x", &[Read, Read, Read, Read, ReadWrite]);
+const GRAD_MASK: K = kernel("gate_grad_mask", &[Read, Read, Read, Read, ReadWrite]);
+const GRAD_COEF: K = kernel("gate_grad_coef", &[Read, Read, Read, Read, ReadWrite]);
+const GRAD_H: K = kernel("gate_grad_h", &[Read, Read, Read, ReadWrite]);
+const HYSTERESIS: K = kernel("gate_hysteresis", &[Read, ReadWrite]);
+const COUNT: K = kernel("gate_count", &[Read, ReadWrite]);
+const COUNT_RESET: K = K::new("count_reset", &[ReadWrite], [1, 1, 1]);
+pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
+    FORWARD.entry,
+    GRAD_X.entry,
+    GRAD_MASK.entry,
+    GRAD_COEF.entry,
+    GRAD_H.entry,
+    HYSTERESIS.entry,
+    COUNT.entry,
+    COUNT_RESET.entry,
+];
 
 /// The uniform block; fields the entry point ignores are zero.
-fn params(p: &GateParams, budget: u64, penalty: f32, tau: f32, mode: u32) -> [u32; 15] {
-    [
-        p.n() as u32,
-        p.chw() as u32,
-        p.hw as u32,
-        p.group() as u32,
-        p.batch as u32,
-        p.channels as u32,
-        p.gates() as u32,
-        budget.min(u32::MAX as u64) as u32,
-        f(p.s1),
-        f(p.s2),
-        f(penalty),
-        f(tau),
+fn params(p: &GateParams, budget: u64, penalty: f32, tau: f32, mode: u32) -> U {
+    U {
+        n: p.n() as u32,
+        chw: p.chw() as u32,
+        hw: p.hw as u32,
+        group: p.group() as u32,
+        batch: p.batch as u32,
+        channels: p.channels as u32,
+        gates: p.gates() as u32,
+        budget: budget.min(u32::MAX as u64) as u32,
+        s1: p.s1,
+        s2: p.s2,
+        penalty,
+        tau,
         mode,
-        p.group() as u32,
-        f(p.clip2),
-    ]
+        weight: p.group() as u32,
+        clip2: p.clip2,
+    }
 }
 
 pub fn gate_forward(
@@ -57,7 +64,7 @@ pub fn gate_forward(
         &[],
         &prm,
         &[x.into(), mask.into(), coef.into(), y.into()],
-        groups_for(p.n(), 256),
+        FORWARD.groups_for(p.n()),
     )
 }
 
@@ -73,7 +80,7 @@ pub fn gate_grad_x(
 ) -> Result<()> {
     let prm = params(p, 0, 0.0, 0.0, 0);
     let b = [x.into(), mask.into(), coef.into(), g.into(), dx.into()];
-    gpu.dispatch(&GRAD_X, &[], &prm, &b, groups_for(p.n(), 256))
+    gpu.dispatch(&GRAD_X, &[], &prm, &b, GRAD_X.groups_for(p.n()))
 }
 
 pub fn gate_grad_mask(
@@ -87,7 +94,7 @@ pub fn gate_grad_mask(
     let prm = params(p, 0, 0.0, 0.0, 0);
     // Binding 2 (the mask) is declared by the family's layout but unused here: bind coef.
     let b = [x.into(), coef.into(), coef.into(), g.into(), dm.into()];
-    gpu.dispatch(&GRAD_MASK, &[], &prm, &b, groups_for(p.gates(), 256))
+    gpu.dispatch(&GRAD_MASK, &[], &prm, &b, GRAD_MASK.groups_for(p.gates()))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -125,7 +132,7 @@ pub fn gate_grad_h(
         &[],
         &prm,
         &[h.into(), dm.into(), count.into(), dh.into()],
-        groups_for(p.gates(), 256),
+        GRAD_H.groups_for(p.gates()),
     )
 }
 
@@ -142,7 +149,7 @@ pub fn gate_hysteresis(
         &[],
         &prm,
         &[h.into(), mask.into()],
-        groups_for(p.gates(), 256),
+        HYSTERESIS.groups_for(p.gates()),
     )
 }
 
@@ -160,12 +167,11 @@ pub fn gate_count(
         &[],
         &prm,
         &[mask.into(), count.into()],
-        groups_for(p.gates(), 256),
+        COUNT.groups_for(p.gates()),
     )
 }
 
 /// count[0] = 0 (in stream order, unlike a host write).
 pub fn count_reset(gpu: &Gpu, count: &GpuBuffer) -> Result<()> {
-    let prm = [0u32; 14];
-    gpu.dispatch(&COUNT_RESET, &[], &prm, &[count.into()], [1, 1, 1])
+    gpu.dispatch(&COUNT_RESET, &[], &U::default(), &[count.into()], [1, 1, 1])
 }

@@ -1,14 +1,13 @@
-use super::{f, window};
+use super::window;
 use crate::cpu::{GemmParams, Strided};
 use crate::error::{KernelError, Result};
-use crate::pipelines::{Access::*, Kernel};
-use crate::{shaders::GEMM, BufRef, Gpu, GpuBuffer};
+use crate::pipelines::{Access::*, EntryPoint, Kernel};
+use crate::uniforms::GemmUniform;
+use crate::{BufRef, Gpu, GpuBuffer};
 
-const GEMM_KERNEL: Kernel = Kernel {
-    shader: GEMM,
-    entry: "gemm",
-    bindings: &[Read, Read, Read, ReadWrite],
-};
+const GEMM_KERNEL: Kernel<GemmUniform> =
+    Kernel::new("gemm", &[Read, Read, Read, ReadWrite], [8, 16, 1]);
+pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[GEMM_KERNEL.entry];
 /// Rows x columns of C per workgroup; must match BM and BN in shaders/gemm.wgsl.
 const TILE_M: usize = 256;
 const TILE_N: usize = 64;
@@ -50,33 +49,32 @@ pub fn gemm(
 
 fn dispatch(gpu: &Gpu, p: &GemmParams, bindings: [BufRef<'_>; 4]) -> Result<()> {
     let flags = p.bias_off.is_some() as u32 | (p.accumulate as u32) << 1;
-    let params = [
-        p.m,
-        p.n,
-        p.k,
-        flags as usize,
-        p.a.off,
-        p.a.rs,
-        p.a.cs,
-        p.a.bs,
-        p.b.off,
-        p.b.rs,
-        p.b.cs,
-        p.b.bs,
-        p.c.off,
-        p.c.rs,
-        p.c.bs,
-        p.bias_off.unwrap_or(0),
-    ]
-    .map(|v| v as u32);
-    let mut all = params.to_vec();
-    all.push(f(p.alpha));
+    let u = |v: usize| v as u32;
+    let params = GemmUniform {
+        m: u(p.m),
+        n: u(p.n),
+        k: u(p.k),
+        flags,
+        a_off: u(p.a.off),
+        a_rs: u(p.a.rs),
+        a_cs: u(p.a.cs),
+        a_bs: u(p.a.bs),
+        b_off: u(p.b.off),
+        b_rs: u(p.b.rs),
+        b_cs: u(p.b.cs),
+        b_bs: u(p.b.bs),
+        c_off: u(p.c.off),
+        c_rs: u(p.c.rs),
+        c_bs: u(p.c.bs),
+        bias_off: u(p.bias_off.unwrap_or(0)),
+        alpha: p.alpha,
+    };
     let groups = [
         p.n.div_ceil(TILE_N) as u32,
         p.m.div_ceil(TILE_M) as u32,
         p.batch as u32,
     ];
-    gpu.dispatch(&GEMM_KERNEL, &[], &all, &bindings, groups)
+    gpu.dispatch(&GEMM_KERNEL, &[], &params, &bindings, groups)
 }
 
 /// Elements from the first to the last that a `rows x cols` strided block touches.

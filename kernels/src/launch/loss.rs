@@ -1,18 +1,40 @@
-use super::{f, groups_for};
 use crate::error::Result;
-use crate::pipelines::{Access::*, Kernel};
-use crate::{shaders::LOSS, Gpu, GpuBuffer};
+use crate::pipelines::{Access::*, EntryPoint, Kernel};
+use crate::uniforms::{CeUniform, KdUniform};
+use crate::{Gpu, GpuBuffer};
 
-const CE_FORWARD: Kernel = Kernel {
-    shader: LOSS,
-    entry: "ce_forward",
-    bindings: &[Read, Read, ReadWrite, ReadWrite],
-};
-const CE_BACKWARD: Kernel = Kernel {
-    shader: LOSS,
-    entry: "ce_backward",
-    bindings: &[Read, Read, Read, ReadWrite],
-};
+const ROWS: [u32; 3] = [64, 1, 1];
+const CE_FORWARD: Kernel<CeUniform> =
+    Kernel::new("ce_forward", &[Read, Read, ReadWrite, ReadWrite], ROWS);
+const CE_BACKWARD: Kernel<CeUniform> =
+    Kernel::new("ce_backward", &[Read, Read, Read, ReadWrite], ROWS);
+const KD_FORWARD: Kernel<KdUniform> = Kernel::new("kd_forward", &[Read, Read, ReadWrite], ROWS);
+const KD_BACKWARD: Kernel<KdUniform> =
+    Kernel::new("kd_backward", &[Read, Read, Read, ReadWrite], ROWS);
+pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
+    CE_FORWARD.entry,
+    CE_BACKWARD.entry,
+    KD_FORWARD.entry,
+    KD_BACKWARD.entry,
+];
+
+fn ce(rows: usize, classes: usize, smoothing: f32) -> CeUniform {
+    CeUniform {
+        rows: rows as u32,
+        classes: classes as u32,
+        smoothing,
+        ..CeUniform::default()
+    }
+}
+
+fn kd(rows: usize, classes: usize, temperature: f32) -> KdUniform {
+    KdUniform {
+        rows: rows as u32,
+        classes: classes as u32,
+        temperature,
+        ..KdUniform::default()
+    }
+}
 
 /// Per-row softmax cross-entropy (label smoothing `eps`) and top-1 correctness; labels are u32.
 #[allow(clippy::too_many_arguments)]
@@ -26,13 +48,12 @@ pub fn ce_forward(
     loss: &GpuBuffer,
     correct: &GpuBuffer,
 ) -> Result<()> {
-    let params = [rows as u32, classes as u32, 0, 0, f(eps)];
     gpu.dispatch(
         &CE_FORWARD,
         &[],
-        &params,
+        &ce(rows, classes, eps),
         &[logits.into(), labels.into(), loss.into(), correct.into()],
-        groups_for(rows, 64),
+        CE_FORWARD.groups_for(rows),
     )
 }
 
@@ -47,26 +68,14 @@ pub fn ce_backward(
     gloss: &GpuBuffer,
     glogits: &GpuBuffer,
 ) -> Result<()> {
-    let params = [rows as u32, classes as u32, 0, 0, f(eps)];
     gpu.dispatch(
         &CE_BACKWARD,
         &[],
-        &params,
+        &ce(rows, classes, eps),
         &[logits.into(), labels.into(), gloss.into(), glogits.into()],
-        groups_for(rows, 64),
+        CE_BACKWARD.groups_for(rows),
     )
 }
-
-const KD_FORWARD: Kernel = Kernel {
-    shader: LOSS,
-    entry: "kd_forward",
-    bindings: &[Read, Read, ReadWrite],
-};
-const KD_BACKWARD: Kernel = Kernel {
-    shader: LOSS,
-    entry: "kd_backward",
-    bindings: &[Read, Read, Read, ReadWrite],
-};
 
 /// Per-row distillation loss T²·KL(softmax(teacher/T) ‖ softmax(student/T)); the caller
 /// averages over rows ("batchmean").
@@ -79,13 +88,12 @@ pub fn kd_forward(
     teacher: &GpuBuffer,
     loss: &GpuBuffer,
 ) -> Result<()> {
-    let params = [rows as u32, classes as u32, 0, 0, f(temperature)];
     gpu.dispatch(
         &KD_FORWARD,
         &[],
-        &params,
+        &kd(rows, classes, temperature),
         &[student.into(), teacher.into(), loss.into()],
-        groups_for(rows, 64),
+        KD_FORWARD.groups_for(rows),
     )
 }
 
@@ -101,12 +109,18 @@ pub fn kd_backward(
     gloss: &GpuBuffer,
     gstudent: &GpuBuffer,
 ) -> Result<()> {
-    let params = [rows as u32, classes as u32, 0, 0, f(temperature)];
+    let params = kd(rows, classes, temperature);
     let bindings = [
         student.into(),
         teacher.into(),
         gloss.into(),
         gstudent.into(),
     ];
-    gpu.dispatch(&KD_BACKWARD, &[], &params, &bindings, groups_for(rows, 64))
+    gpu.dispatch(
+        &KD_BACKWARD,
+        &[],
+        &params,
+        &bindings,
+        KD_BACKWARD.groups_for(rows),
+    )
 }

@@ -23,16 +23,24 @@ pub use optim::*;
 pub use pool::*;
 pub use reduce::*;
 
-use crate::recorder::grid;
-use crate::{BufRef, GpuBuffer};
+use crate::{BufRef, EntryPoint, GpuBuffer};
 
-/// Workgroups for `n` invocations at `per_group` per workgroup, split over x and y.
-pub(crate) fn groups_for(n: usize, per_group: usize) -> [u32; 3] {
-    grid(n.div_ceil(per_group) as u32)
-}
-
-pub(crate) fn f(v: f32) -> u32 {
-    v.to_bits()
+/// Every entry point a launcher dispatches, with its bindings, workgroup size and parameter
+/// block: what `tests/contract.rs` checks against the shaders.
+pub fn entry_points() -> Vec<EntryPoint> {
+    [
+        augment::ENTRY_POINTS,
+        conv::ENTRY_POINTS,
+        elementwise::ENTRY_POINTS,
+        gate::ENTRY_POINTS,
+        gemm::ENTRY_POINTS,
+        loss::ENTRY_POINTS,
+        norm::ENTRY_POINTS,
+        optim::ENTRY_POINTS,
+        pool::ENTRY_POINTS,
+        reduce::ENTRY_POINTS,
+    ]
+    .concat()
 }
 
 /// The byte window of `buf` holding `len` elements from element `first`, its start rounded

@@ -1,41 +1,46 @@
-use super::{f, groups_for};
 use crate::cpu::BnShape;
 use crate::error::Result;
-use crate::pipelines::{Access::*, Kernel};
+use crate::pipelines::{Access::*, EntryPoint, Kernel};
 use crate::recorder::grid;
-use crate::{shaders::NORM, Gpu, GpuBuffer};
+use crate::uniforms::NormUniform as U;
+use crate::{Gpu, GpuBuffer};
 
-const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> Kernel {
-    Kernel {
-        shader: NORM,
-        entry,
-        bindings,
-    }
+type K = Kernel<U>;
+const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> K {
+    K::new(entry, bindings, [256, 1, 1])
 }
 
-const BN_STATS: Kernel = kernel("bn_stats", &[Read, ReadWrite, ReadWrite]);
-const BN_UPDATE_RUNNING: Kernel = kernel("bn_update_running", &[Read, Read, ReadWrite, ReadWrite]);
-const BN_FORWARD: Kernel = kernel("bn_forward", &[Read, Read, Read, Read, Read, ReadWrite]);
-const BN_BACKWARD_REDUCE: Kernel = kernel(
+const BN_STATS: K = kernel("bn_stats", &[Read, ReadWrite, ReadWrite]);
+const BN_UPDATE_RUNNING: K = kernel("bn_update_running", &[Read, Read, ReadWrite, ReadWrite]);
+const BN_FORWARD: K = kernel("bn_forward", &[Read, Read, Read, Read, Read, ReadWrite]);
+const BN_BACKWARD_REDUCE: K = kernel(
     "bn_backward_reduce",
     &[Read, Read, Read, Read, ReadWrite, ReadWrite],
 );
-const BN_BACKWARD_INPUT: Kernel = kernel(
+const BN_BACKWARD_INPUT: K = kernel(
     "bn_backward_input",
     &[Read, Read, Read, Read, Read, Read, Read, ReadWrite],
 );
-const BN_BACKWARD_INPUT_EVAL: Kernel =
-    kernel("bn_backward_input_eval", &[Read, Read, Read, ReadWrite]);
+const BN_BACKWARD_INPUT_EVAL: K = kernel("bn_backward_input_eval", &[Read, Read, Read, ReadWrite]);
 
-fn params(s: BnShape, affine: bool, eps: f32, momentum: f32) -> [u32; 6] {
-    [
-        s.n as u32,
-        s.channels as u32,
-        s.hw as u32,
-        affine as u32,
-        f(eps),
-        f(momentum),
-    ]
+pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
+    BN_STATS.entry,
+    BN_UPDATE_RUNNING.entry,
+    BN_FORWARD.entry,
+    BN_BACKWARD_REDUCE.entry,
+    BN_BACKWARD_INPUT.entry,
+    BN_BACKWARD_INPUT_EVAL.entry,
+];
+
+fn params(s: BnShape, affine: bool, eps: f32, momentum: f32) -> U {
+    U {
+        n: s.n as u32,
+        c: s.channels as u32,
+        hw: s.hw as u32,
+        affine: affine as u32,
+        eps,
+        momentum,
+    }
 }
 
 /// Per-channel batch mean and biased variance of x (one workgroup per channel).
@@ -86,7 +91,7 @@ pub fn bn_update_running(
         &[],
         &prm,
         &binds,
-        groups_for(channels, 256),
+        BN_UPDATE_RUNNING.groups_for(channels),
     )
 }
 
@@ -113,7 +118,13 @@ pub fn bn_forward(
         b.into(),
         y.into(),
     ];
-    gpu.dispatch(&BN_FORWARD, &[], &prm, &binds, groups_for(s.len(), 256))
+    gpu.dispatch(
+        &BN_FORWARD,
+        &[],
+        &prm,
+        &binds,
+        BN_FORWARD.groups_for(s.len()),
+    )
 }
 
 /// dγ = Σ dy·x̂ and dβ = Σ dy per channel in one pass (one workgroup per channel).
@@ -179,7 +190,7 @@ pub fn bn_backward_input(
         &[],
         &prm,
         &binds,
-        groups_for(s.len(), 256),
+        BN_BACKWARD_INPUT.groups_for(s.len()),
     )
 }
 
@@ -201,7 +212,7 @@ pub fn bn_backward_input_eval(
         &[],
         &prm,
         &binds,
-        groups_for(s.len(), 256),
+        BN_BACKWARD_INPUT_EVAL.groups_for(s.len()),
     )
 }
 

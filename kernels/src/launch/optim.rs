@@ -1,69 +1,34 @@
-use super::{f, groups_for, sum_all_chunk, sum_rows};
+use super::{sum_all_chunk, sum_rows};
 use crate::cpu::{AdamParams, SgdParams};
 use crate::error::Result;
-use crate::pipelines::{Access::*, Kernel};
+use crate::pipelines::{Access::*, EntryPoint, Kernel};
 use crate::recorder::grid;
-use crate::{shaders::OPTIM, Gpu, GpuBuffer};
+use crate::uniforms::OptimUniform as Params;
+use crate::{Gpu, GpuBuffer};
 
-const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> Kernel {
-    Kernel {
-        shader: OPTIM,
-        entry,
-        bindings,
-    }
+type K = Kernel<Params>;
+const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> K {
+    K::new(entry, bindings, [256, 1, 1])
 }
 
-const SGD_STEP_PLAIN: Kernel = kernel("sgd_step_plain", &[Read, ReadWrite]);
-const SGD_STEP: Kernel = kernel("sgd_step", &[Read, ReadWrite, ReadWrite]);
-const ADAM_STEP: Kernel = kernel("adam_step", &[Read, ReadWrite, ReadWrite, ReadWrite]);
-const LOOKAHEAD_SYNC: Kernel = kernel("lookahead_sync", &[ReadWrite, ReadWrite]);
-const SUM_SQUARES_ROWS: Kernel = kernel("sum_squares_rows", &[Read, ReadWrite]);
+const SGD_STEP_PLAIN: K = kernel("sgd_step_plain", &[Read, ReadWrite]);
+const SGD_STEP: K = kernel("sgd_step", &[Read, ReadWrite, ReadWrite]);
+const ADAM_STEP: K = kernel("adam_step", &[Read, ReadWrite, ReadWrite, ReadWrite]);
+const LOOKAHEAD_SYNC: K = kernel("lookahead_sync", &[ReadWrite, ReadWrite]);
+const SUM_SQUARES_ROWS: K = kernel("sum_squares_rows", &[Read, ReadWrite]);
 
 // Must match the flag constants in optim.wgsl.
 const FIRST: u32 = 1;
 const NESTEROV: u32 = 2;
 const DECOUPLED: u32 = 4;
 
-/// The shader's `Params` in declaration order.
-#[derive(Default)]
-struct Params {
-    n: usize,
-    flags: u32,
-    len: usize,
-    lr: f32,
-    weight_decay: f32,
-    grad_scale: f32,
-    momentum: f32,
-    dampening: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    bc1: f32,
-    bc2: f32,
-    alpha: f32,
-}
-
-impl Params {
-    fn words(&self) -> [u32; 15] {
-        [
-            self.n as u32,
-            self.flags,
-            self.len as u32,
-            0,
-            f(self.lr),
-            f(self.weight_decay),
-            f(self.grad_scale),
-            f(self.momentum),
-            f(self.dampening),
-            f(self.beta1),
-            f(self.beta2),
-            f(self.eps),
-            f(self.bc1),
-            f(self.bc2),
-            f(self.alpha),
-        ]
-    }
-}
+pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
+    SGD_STEP_PLAIN.entry,
+    SGD_STEP.entry,
+    ADAM_STEP.entry,
+    LOOKAHEAD_SYNC.entry,
+    SUM_SQUARES_ROWS.entry,
+];
 
 fn flag(on: bool, bit: u32) -> u32 {
     if on {
@@ -84,7 +49,7 @@ pub fn sgd_step(
     momentum_buf: Option<&GpuBuffer>,
 ) -> Result<()> {
     let params = Params {
-        n,
+        n: n as u32,
         flags: flag(h.first, FIRST) | flag(h.nesterov, NESTEROV),
         lr: h.lr,
         weight_decay: h.weight_decay,
@@ -92,15 +57,14 @@ pub fn sgd_step(
         momentum: h.momentum,
         dampening: h.dampening,
         ..Default::default()
-    }
-    .words();
+    };
     if h.momentum == 0.0 {
         return gpu.dispatch(
             &SGD_STEP_PLAIN,
             &[],
             &params,
             &[grad.into(), param.into()],
-            groups_for(n, 256),
+            SGD_STEP_PLAIN.groups_for(n),
         );
     }
     let buf = momentum_buf.expect("sgd_step: momentum != 0 needs a momentum buffer");
@@ -109,7 +73,7 @@ pub fn sgd_step(
         &[],
         &params,
         &[grad.into(), param.into(), buf.into()],
-        groups_for(n, 256),
+        SGD_STEP.groups_for(n),
     )
 }
 
@@ -124,7 +88,7 @@ pub fn adam_step(
     v: &GpuBuffer,
 ) -> Result<()> {
     let params = Params {
-        n,
+        n: n as u32,
         flags: flag(h.decoupled, DECOUPLED),
         lr: h.lr,
         weight_decay: h.weight_decay,
@@ -135,10 +99,9 @@ pub fn adam_step(
         bc1: h.bc1,
         bc2: h.bc2,
         ..Default::default()
-    }
-    .words();
+    };
     let bindings = [grad.into(), param.into(), m.into(), v.into()];
-    gpu.dispatch(&ADAM_STEP, &[], &params, &bindings, groups_for(n, 256))
+    gpu.dispatch(&ADAM_STEP, &[], &params, &bindings, ADAM_STEP.groups_for(n))
 }
 
 /// Lookahead synchronisation over `n` elements: slow ← slow + α·(fast − slow); fast ← slow.
@@ -150,17 +113,16 @@ pub fn lookahead_sync(
     slow: &GpuBuffer,
 ) -> Result<()> {
     let params = Params {
-        n,
+        n: n as u32,
         alpha,
         ..Default::default()
-    }
-    .words();
+    };
     gpu.dispatch(
         &LOOKAHEAD_SYNC,
         &[],
         &params,
         &[fast.into(), slow.into()],
-        groups_for(n, 256),
+        LOOKAHEAD_SYNC.groups_for(n),
     )
 }
 
@@ -184,11 +146,10 @@ pub fn sum_squares(
     let chunk = sum_all_chunk(n);
     let rows = n.div_ceil(chunk);
     let params = Params {
-        n,
-        len: chunk,
+        n: n as u32,
+        len: chunk as u32,
         ..Default::default()
-    }
-    .words();
+    };
     gpu.dispatch(
         &SUM_SQUARES_ROWS,
         &[],

@@ -1,35 +1,39 @@
-use super::groups_for;
 use crate::cpu::PoolParams;
 use crate::error::Result;
-use crate::pipelines::{Access::*, Kernel};
-use crate::{shaders::POOL, Gpu, GpuBuffer};
+use crate::pipelines::{Access::*, EntryPoint, Kernel};
+use crate::uniforms::PoolUniform as U;
+use crate::{Gpu, GpuBuffer};
 
-const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> Kernel {
-    Kernel {
-        shader: POOL,
-        entry,
-        bindings,
-    }
+type K = Kernel<U>;
+const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> K {
+    K::new(entry, bindings, [256, 1, 1])
 }
 
-const AVG_POOL2D_FORWARD: Kernel = kernel("avg_pool2d_forward", &[Read, ReadWrite]);
-const AVG_POOL2D_BACKWARD: Kernel = kernel("avg_pool2d_backward", &[Read, ReadWrite]);
-const MAX_POOL2D_FORWARD: Kernel = kernel("max_pool2d_forward", &[Read, ReadWrite, ReadWrite]);
-const MAX_POOL2D_BACKWARD: Kernel = kernel("max_pool2d_backward", &[Read, Read, ReadWrite]);
+const AVG_POOL2D_FORWARD: K = kernel("avg_pool2d_forward", &[Read, ReadWrite]);
+const AVG_POOL2D_BACKWARD: K = kernel("avg_pool2d_backward", &[Read, ReadWrite]);
+const MAX_POOL2D_FORWARD: K = kernel("max_pool2d_forward", &[Read, ReadWrite, ReadWrite]);
+const MAX_POOL2D_BACKWARD: K = kernel("max_pool2d_backward", &[Read, Read, ReadWrite]);
 
-fn params(p: &PoolParams) -> [u32; 9] {
+pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
+    AVG_POOL2D_FORWARD.entry,
+    AVG_POOL2D_BACKWARD.entry,
+    MAX_POOL2D_FORWARD.entry,
+    MAX_POOL2D_BACKWARD.entry,
+];
+
+fn params(p: &PoolParams) -> U {
     p.check();
-    [
-        p.x_len() as u32,
-        p.y_len() as u32,
-        p.h as u32,
-        p.w as u32,
-        p.oh() as u32,
-        p.ow() as u32,
-        p.k as u32,
-        p.stride as u32,
-        p.pad as u32,
-    ]
+    U {
+        x_len: p.x_len() as u32,
+        y_len: p.y_len() as u32,
+        h: p.h as u32,
+        w: p.w as u32,
+        oh: p.oh() as u32,
+        ow: p.ow() as u32,
+        k: p.k as u32,
+        stride: p.stride as u32,
+        pad: p.pad as u32,
+    }
 }
 
 /// Average pooling, count_include_pad = True (divide by k²).
@@ -40,7 +44,7 @@ pub fn avg_pool2d_forward(gpu: &Gpu, p: &PoolParams, x: &GpuBuffer, y: &GpuBuffe
         &[],
         &prm,
         &[x.into(), y.into()],
-        groups_for(p.y_len(), 256),
+        AVG_POOL2D_FORWARD.groups_for(p.y_len()),
     )
 }
 
@@ -56,7 +60,7 @@ pub fn avg_pool2d_backward(
         &[],
         &prm,
         &[dy.into(), dx.into()],
-        groups_for(p.x_len(), 256),
+        AVG_POOL2D_BACKWARD.groups_for(p.x_len()),
     )
 }
 
@@ -75,7 +79,7 @@ pub fn max_pool2d_forward(
         &[],
         &prm,
         &binds,
-        groups_for(p.y_len(), 256),
+        MAX_POOL2D_FORWARD.groups_for(p.y_len()),
     )
 }
 
@@ -94,7 +98,7 @@ pub fn max_pool2d_backward(
         &[],
         &prm,
         &binds,
-        groups_for(p.x_len(), 256),
+        MAX_POOL2D_BACKWARD.groups_for(p.x_len()),
     )
 }
 

@@ -1,19 +1,12 @@
-use super::{f, groups_for};
 use crate::error::Result;
-use crate::pipelines::{Access::*, Kernel};
+use crate::pipelines::{Access::*, EntryPoint, Kernel};
 use crate::recorder::grid;
-use crate::{shaders::REDUCE, Gpu, GpuBuffer};
+use crate::uniforms::ReduceUniform as U;
+use crate::{Gpu, GpuBuffer};
 
-const SUM_ROWS: Kernel = Kernel {
-    shader: REDUCE,
-    entry: "sum_rows",
-    bindings: &[Read, ReadWrite],
-};
-const SUM_MID: Kernel = Kernel {
-    shader: REDUCE,
-    entry: "sum_mid",
-    bindings: &[Read, ReadWrite],
-};
+const SUM_ROWS: Kernel<U> = Kernel::new("sum_rows", &[Read, ReadWrite], [256, 1, 1]);
+const SUM_MID: Kernel<U> = Kernel::new("sum_mid", &[Read, ReadWrite], [256, 1, 1]);
+pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[SUM_ROWS.entry, SUM_MID.entry];
 
 /// out[r] = alpha * sum of row r of x (rows of `len`, `n` valid elements in all).
 pub fn sum_rows(
@@ -25,7 +18,12 @@ pub fn sum_rows(
     out: &GpuBuffer,
 ) -> Result<()> {
     let rows = n.div_ceil(len.max(1));
-    let params = [n as u32, len as u32, 0, 0, f(alpha)];
+    let params = U {
+        n: n as u32,
+        len: len as u32,
+        alpha,
+        ..U::default()
+    };
     gpu.dispatch(
         &SUM_ROWS,
         &[],
@@ -46,14 +44,15 @@ pub fn sum_mid(
     out: &GpuBuffer,
 ) -> Result<()> {
     let n = outer * inner;
-    let params = [n as u32, len as u32, inner as u32, 0, f(alpha)];
-    gpu.dispatch(
-        &SUM_MID,
-        &[],
-        &params,
-        &[x.into(), out.into()],
-        groups_for(n, 256),
-    )
+    let params = U {
+        n: n as u32,
+        len: len as u32,
+        inner: inner as u32,
+        alpha,
+        ..U::default()
+    };
+    let g = SUM_MID.groups_for(n);
+    gpu.dispatch(&SUM_MID, &[], &params, &[x.into(), out.into()], g)
 }
 
 /// Chunk length for the first pass of a full sum: long enough that the second pass is one row.

@@ -1,0 +1,117 @@
+//! Portability, as far as it can be shown without the hardware: every shader module
+//! translates through naga (the translator wgpu itself uses) to SPIR-V (Vulkan), MSL (Metal)
+//! and HLSL (DX12). The SPIR-V is read back with naga's SPIR-V front end and validated by
+//! `spirv-val` (SPIRV-Tools: Debian's `spirv-tools`, or the Vulkan SDK) for Vulkan 1.1; CI
+//! installs it and sets `AUTOREP_REQUIRE_SPIRV_VAL=1`, so there a missing validator fails.
+
+use autorep_kernels::Shader;
+use naga::back::{hlsl, msl, spv};
+use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
+
+fn validate(module: &naga::Module, what: &str) -> ModuleInfo {
+    Validator::new(ValidationFlags::all(), Capabilities::empty())
+        .validate(module)
+        .unwrap_or_else(|e| panic!("{what}: {e:?}"))
+}
+
+fn parse(s: &Shader) -> (naga::Module, ModuleInfo) {
+    let module = naga::front::wgsl::parse_str(s.source)
+        .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(s.source, s.name)));
+    let info = validate(&module, s.name);
+    (module, info)
+}
+
+#[test]
+fn every_shader_translates_to_spirv_and_reads_back() {
+    for s in autorep_kernels::shaders::ALL {
+        let (m, info) = parse(s);
+        let words = spv::write_vec(&m, &info, &spv::Options::default(), None)
+            .unwrap_or_else(|e| panic!("{} to SPIR-V: {e}", s.name));
+        assert_eq!(words[0], 0x0723_0203, "{}: SPIR-V magic number", s.name);
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        // Parsed, not validated again: naga's SPIR-V reader keeps vector logical operations
+        // that its own IR validator only accepts on scalars.
+        let back = naga::front::spv::parse_u8_slice(&bytes, &Default::default())
+            .unwrap_or_else(|e| panic!("{}: SPIR-V read back: {e:?}", s.name));
+        assert_eq!(
+            back.entry_points.len(),
+            m.entry_points.len(),
+            "{}: entry points lost in SPIR-V",
+            s.name
+        );
+        spirv_val(s.name, &bytes);
+    }
+}
+
+/// `spirv-val` where it is installed; an error where it is not and
+/// `AUTOREP_REQUIRE_SPIRV_VAL=1`.
+fn spirv_val(name: &str, bytes: &[u8]) {
+    let present = std::process::Command::new("spirv-val")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        assert!(
+            std::env::var("AUTOREP_REQUIRE_SPIRV_VAL").as_deref() != Ok("1"),
+            "AUTOREP_REQUIRE_SPIRV_VAL=1 but spirv-val is not on the PATH (apt-get install spirv-tools)"
+        );
+        return;
+    }
+    let path = std::env::temp_dir().join(format!("autorep-{}-{name}.spv", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    let out = std::process::Command::new("spirv-val")
+        .args(["--target-env", "vulkan1.1"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "spirv-val rejects {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_shader_translates_to_msl() {
+    let options = msl::Options {
+        lang_version: (2, 4),
+        ..Default::default()
+    };
+    for s in autorep_kernels::shaders::ALL {
+        let (m, info) = parse(s);
+        let (text, _) = msl::write_string(&m, &info, &options, &msl::PipelineOptions::default())
+            .unwrap_or_else(|e| panic!("{} to MSL: {e}", s.name));
+        for ep in &m.entry_points {
+            assert!(
+                text.contains(&ep.name),
+                "{}: {} missing in MSL",
+                s.name,
+                ep.name
+            );
+        }
+    }
+}
+
+#[test]
+fn every_shader_translates_to_hlsl() {
+    let options = hlsl::Options {
+        shader_model: hlsl::ShaderModel::V6_0,
+        ..Default::default()
+    };
+    for s in autorep_kernels::shaders::ALL {
+        let (m, info) = parse(s);
+        let mut text = String::new();
+        hlsl::Writer::new(&mut text, &options, &hlsl::PipelineOptions::default())
+            .write(&m, &info, None)
+            .unwrap_or_else(|e| panic!("{} to HLSL: {e}", s.name));
+        for ep in &m.entry_points {
+            assert!(
+                text.contains(&ep.name),
+                "{}: {} missing in HLSL",
+                s.name,
+                ep.name
+            );
+        }
+    }
+}
