@@ -41,6 +41,32 @@ fn relu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     if i < p.n { out[i] = select(0.0, y[i], x[i] > 0.0); }
 }
 
+fn sigmoid_of(v: f32) -> f32 {
+    // exp of a negative argument only: no overflow for large |v|.
+    let e = exp(-abs(v));
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+}
+
+// out = y · d/dx[x·σ(x)] = y · σ(x)·(1 + x·(1 − σ(x)))   (x: SiLU input, y: upstream gradient)
+@compute @workgroup_size(256)
+fn silu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if i < p.n {
+        let s = sigmoid_of(x[i]);
+        out[i] = y[i] * s * (1.0 + x[i] * (1.0 - s));
+    }
+}
+
+// out = y · σ(x)·(1 − σ(x))   (x: sigmoid input, y: upstream gradient)
+@compute @workgroup_size(256)
+fn sigmoid_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if i < p.n {
+        let s = sigmoid_of(x[i]);
+        out[i] = y[i] * s * (1.0 - s);
+    }
+}
+
 // out[o, c, i] = x[o, c, i] + y[c]
 @compute @workgroup_size(256)
 fn bias_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -62,6 +88,19 @@ fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
     if i < p.n { out1[i] = max(x[i], 0.0); }
+}
+
+// SiLU (swish): x·σ(x), EfficientNet's activation
+@compute @workgroup_size(256)
+fn silu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if i < p.n { out1[i] = x[i] * sigmoid_of(x[i]); }
+}
+
+@compute @workgroup_size(256)
+fn sigmoid(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if i < p.n { out1[i] = sigmoid_of(x[i]); }
 }
 
 // out += alpha * x, in place (gradient accumulation, plain SGD)

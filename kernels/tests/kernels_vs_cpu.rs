@@ -35,6 +35,21 @@ fn elementwise_ops_match_cpu() {
         launch::relu(&g, n, &bx, &out).unwrap();
         cpu::relu(&x, &mut want);
         check(&want, "relu");
+        // Large |x| too: σ must neither overflow nor lose the tails.
+        let wide: Vec<f32> = x.iter().map(|v| v * 40.0).collect();
+        let bw = g.upload(&wide).unwrap();
+        launch::silu(&g, n, &bw, &out).unwrap();
+        cpu::silu(&wide, &mut want);
+        check(&want, "silu");
+        launch::sigmoid(&g, n, &bw, &out).unwrap();
+        cpu::sigmoid(&wide, &mut want);
+        check(&want, "sigmoid");
+        launch::silu_backward(&g, n, &bx, &by, &out).unwrap();
+        cpu::silu_backward(&x, &y, &mut want);
+        check(&want, "silu_backward");
+        launch::sigmoid_backward(&g, n, &bx, &by, &out).unwrap();
+        cpu::sigmoid_backward(&x, &y, &mut want);
+        check(&want, "sigmoid_backward");
         launch::axpy_inplace(&g, n, 0.25, &by, &out).unwrap();
         cpu::axpy_inplace(0.25, &y, &mut want);
         check(&want, "axpy_inplace");

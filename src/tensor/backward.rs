@@ -1,5 +1,6 @@
 //! Reverse-mode differentiation: one `match` with the gradient rule of every op.
 
+use super::ops::Pointwise;
 use super::{no_grad, Op, Tensor};
 use crate::error::{Error, Result};
 use std::collections::{HashMap, HashSet};
@@ -11,7 +12,9 @@ impl Op {
             Op::Matmul { a, b, .. } => vec![a, b],
             Op::Conv2d { x, w, .. } => vec![x, w],
             Op::BiasAdd { x, bias, .. } => vec![x, bias],
-            Op::Scale(a, _) | Op::Relu(a) | Op::Reshape(a) => vec![a],
+            Op::Scale(a, _) | Op::Relu(a) | Op::Silu(a) | Op::Sigmoid(a) | Op::Reshape(a) => {
+                vec![a]
+            }
             Op::SumMid { x, .. } => vec![x],
             Op::CrossEntropy { logits, .. } => vec![logits],
             Op::Distill { student, .. } => vec![student],
@@ -40,6 +43,8 @@ impl Op {
             ],
             Op::Scale(_, alpha) => vec![Some(g.scale(*alpha)?)],
             Op::Relu(a) => vec![Some(a.relu_mask(g)?)],
+            Op::Silu(a) => vec![Some(a.pointwise_grad(g, Pointwise::Silu)?)],
+            Op::Sigmoid(a) => vec![Some(a.pointwise_grad(g, Pointwise::Sigmoid)?)],
             Op::Reshape(a) => vec![Some(g.reshape(a.shape())?)],
             Op::Matmul { a, b, ta, tb } => {
                 // C = op(A)·op(B). dop(A) = dC·op(B)ᵀ and dop(B) = op(A)ᵀ·dC, transposed back

@@ -44,6 +44,8 @@ pub(crate) enum Op {
     Mul(Tensor, Tensor),
     Scale(Tensor, f32),
     Relu(Tensor),
+    Silu(Tensor),
+    Sigmoid(Tensor),
     Matmul {
         a: Tensor,
         b: Tensor,

@@ -8,6 +8,13 @@ use std::rc::Rc;
 
 type KResult = autorep_kernels::Result<()>;
 
+/// Smooth pointwise activations whose backward reads the input.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Pointwise {
+    Silu,
+    Sigmoid,
+}
+
 /// Per-sample results of [`Tensor::cross_entropy`].
 pub struct CrossEntropy {
     /// Loss per sample, differentiable; `.mean()` gives the usual batch loss.
@@ -144,6 +151,44 @@ impl Tensor {
         Ok(Tensor::result(self.shape().to_vec(), s, &[self], || {
             Op::Relu(self.clone())
         }))
+    }
+
+    /// SiLU (swish): x·σ(x).
+    pub fn silu(&self) -> Result<Tensor> {
+        let n = self.numel();
+        let s = kernel1(self, n, cpu::silu, |g, x, o| launch::silu(g, n, x, o))?;
+        Ok(Tensor::result(self.shape().to_vec(), s, &[self], || {
+            Op::Silu(self.clone())
+        }))
+    }
+
+    /// The logistic function σ(x) = 1 / (1 + e^(−x)).
+    pub fn sigmoid(&self) -> Result<Tensor> {
+        let n = self.numel();
+        let s = kernel1(self, n, cpu::sigmoid, |g, x, o| launch::sigmoid(g, n, x, o))?;
+        Ok(Tensor::result(self.shape().to_vec(), s, &[self], || {
+            Op::Sigmoid(self.clone())
+        }))
+    }
+
+    /// The input gradient of a pointwise op applied to self, given the output's gradient `g`
+    /// (no graph).
+    pub(crate) fn pointwise_grad(&self, g: &Tensor, op: Pointwise) -> Result<Tensor> {
+        let n = self.numel();
+        let s = match op {
+            Pointwise::Silu => kernel2(self, g, n, cpu::silu_backward, |gpu, x, y, o| {
+                launch::silu_backward(gpu, n, x, y, o)
+            })?,
+            Pointwise::Sigmoid => kernel2(self, g, n, cpu::sigmoid_backward, |gpu, x, y, o| {
+                launch::sigmoid_backward(gpu, n, x, y, o)
+            })?,
+        };
+        Ok(Tensor::result(
+            self.shape().to_vec(),
+            s,
+            &[],
+            || unreachable!(),
+        ))
     }
 
     /// g where self > 0, else 0 (the ReLU backward; no graph).

@@ -367,6 +367,28 @@ pub fn cases() -> Vec<Case> {
     );
     relu.avoid_zero = true;
     v.push(relu);
+    v.push(case(
+        "silu",
+        vec![vec![9, 13]],
+        1e-5,
+        Box::new(|t| t[0].silu()),
+        Box::new(|x| {
+            let mut o = vec![0.0; x[0].len()];
+            cpu::silu(&x[0], &mut o);
+            o
+        }),
+    ));
+    v.push(case(
+        "sigmoid",
+        vec![vec![5, 7]],
+        1e-5,
+        Box::new(|t| t[0].sigmoid()),
+        Box::new(|x| {
+            let mut o = vec![0.0; x[0].len()];
+            cpu::sigmoid(&x[0], &mut o);
+            o
+        }),
+    ));
     for (ta, tb, name) in [
         (false, false, "matmul"),
         (true, false, "matmul Aᵀ"),

@@ -23,6 +23,50 @@ pub fn relu_backward<T: Real>(x: &[T], g: &[T], out: &mut [T]) {
     }
 }
 
+/// σ(v), through exp of a negative argument only (no overflow for large |v|).
+pub fn sigmoid_of<T: Real>(v: T) -> T {
+    let e = (-v.abs()).exp();
+    if v >= T::zero() {
+        T::one() / (T::one() + e)
+    } else {
+        e / (T::one() + e)
+    }
+}
+
+/// SiLU (swish): out = x·σ(x).
+pub fn silu<T: Real>(x: &[T], out: &mut [T]) {
+    let _p = super::profile::span("silu");
+    for (o, &a) in out.iter_mut().zip(x) {
+        *o = a * sigmoid_of(a);
+    }
+}
+
+/// out = g·σ(x)·(1 + x·(1 − σ(x))), the SiLU backward.
+pub fn silu_backward<T: Real>(x: &[T], g: &[T], out: &mut [T]) {
+    let _p = super::profile::span("silu_backward");
+    for ((o, &a), &b) in out.iter_mut().zip(x).zip(g) {
+        let s = sigmoid_of(a);
+        *o = b * s * (T::one() + a * (T::one() - s));
+    }
+}
+
+/// out = σ(x).
+pub fn sigmoid<T: Real>(x: &[T], out: &mut [T]) {
+    let _p = super::profile::span("sigmoid");
+    for (o, &a) in out.iter_mut().zip(x) {
+        *o = sigmoid_of(a);
+    }
+}
+
+/// out = g·σ(x)·(1 − σ(x)), the sigmoid backward.
+pub fn sigmoid_backward<T: Real>(x: &[T], g: &[T], out: &mut [T]) {
+    let _p = super::profile::span("sigmoid_backward");
+    for ((o, &a), &b) in out.iter_mut().zip(x).zip(g) {
+        let s = sigmoid_of(a);
+        *o = b * s * (T::one() - s);
+    }
+}
+
 /// out[o, c, i] = x[o, c, i] + bias[c] with `inner` elements per channel.
 pub fn bias_add<T: Real>(x: &[T], bias: &[T], inner: usize, out: &mut [T]) {
     let _p = super::profile::span("bias_add");

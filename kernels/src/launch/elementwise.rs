@@ -17,6 +17,10 @@ const RELU: K = kernel("relu", &[Read, ReadWrite]);
 const AXPY_INPLACE: K = kernel("axpy_inplace", &[Read, ReadWrite]);
 const FILL: K = kernel("fill", &[ReadWrite]);
 const EXPAND_MID: K = kernel("expand_mid", &[Read, ReadWrite]);
+const SILU: K = kernel("silu", &[Read, ReadWrite]);
+const SILU_BACKWARD: K = kernel("silu_backward", &[Read, Read, ReadWrite]);
+const SIGMOID: K = kernel("sigmoid", &[Read, ReadWrite]);
+const SIGMOID_BACKWARD: K = kernel("sigmoid_backward", &[Read, Read, ReadWrite]);
 
 /// Every entry point of `elementwise.wgsl` (for the contract test).
 pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
@@ -29,6 +33,10 @@ pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
     AXPY_INPLACE.entry,
     FILL.entry,
     EXPAND_MID.entry,
+    SILU.entry,
+    SILU_BACKWARD.entry,
+    SIGMOID.entry,
+    SIGMOID_BACKWARD.entry,
 ];
 
 /// Parameters over `n` elements; the rest default to one channel of one element.
@@ -118,6 +126,38 @@ pub fn bias_add(
         ..over(n)
     };
     binary(gpu, &BIAS_ADD, params, x, bias, out)
+}
+
+/// SiLU: out = x·σ(x).
+pub fn silu(gpu: &Gpu, n: usize, x: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
+    unary(gpu, &SILU, n, 0.0, x, out)
+}
+
+/// out = g·σ(x)·(1 + x·(1 − σ(x))).
+pub fn silu_backward(
+    gpu: &Gpu,
+    n: usize,
+    x: &GpuBuffer,
+    g: &GpuBuffer,
+    out: &GpuBuffer,
+) -> Result<()> {
+    binary(gpu, &SILU_BACKWARD, over(n), x, g, out)
+}
+
+/// out = σ(x).
+pub fn sigmoid(gpu: &Gpu, n: usize, x: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
+    unary(gpu, &SIGMOID, n, 0.0, x, out)
+}
+
+/// out = g·σ(x)·(1 − σ(x)).
+pub fn sigmoid_backward(
+    gpu: &Gpu,
+    n: usize,
+    x: &GpuBuffer,
+    g: &GpuBuffer,
+    out: &GpuBuffer,
+) -> Result<()> {
+    binary(gpu, &SIGMOID_BACKWARD, over(n), x, g, out)
 }
 
 pub fn scale(gpu: &Gpu, n: usize, alpha: f32, x: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
