@@ -40,10 +40,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> samples: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 @compute @workgroup_size(256)
 fn augment_batch(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);

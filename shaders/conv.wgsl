@@ -287,20 +287,6 @@ fn stage_b(c: Cols, d: Depth, word: u32) {
     Bs[word] = gather(c.base + d.b, c.ok & vec4<bool>(d.ok), mode == 2u);
 }
 
-// A quad of rows: acc[2r + j] holds row r of the quad times column quad j.
-alias Quad = array<vec4<f32>, 8>;
-
-fn rank1(acc: ptr<function, Quad>, av: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>) {
-    (*acc)[0] = fma(vec4<f32>(av.x), b0, (*acc)[0]);
-    (*acc)[1] = fma(vec4<f32>(av.x), b1, (*acc)[1]);
-    (*acc)[2] = fma(vec4<f32>(av.y), b0, (*acc)[2]);
-    (*acc)[3] = fma(vec4<f32>(av.y), b1, (*acc)[3]);
-    (*acc)[4] = fma(vec4<f32>(av.z), b0, (*acc)[4]);
-    (*acc)[5] = fma(vec4<f32>(av.z), b1, (*acc)[5]);
-    (*acc)[6] = fma(vec4<f32>(av.w), b0, (*acc)[6]);
-    (*acc)[7] = fma(vec4<f32>(av.w), b1, (*acc)[7]);
-}
-
 // Output element (row, col) of this slice sits at the row's index plus the column's.
 fn out_rows(g: Geo, r0: u32) -> vec4<u32> {
     let r = vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u);

@@ -12,10 +12,6 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 // ---- two inputs, one output: bindings x, y, out
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> y: array<f32>;

@@ -25,10 +25,6 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 // The x² coefficient as the polynomial uses it: the official code's optional clamp.
 fn c2(c: u32) -> f32 {
     let v = coef[2u * p.channels + c];

@@ -106,20 +106,6 @@ fn stage_b(s: Slot, k0: u32) {
                            ld_b(i + 3u * cs, k_ok && s.first + 3u < p.n));
 }
 
-// A quad of rows: acc[2r + j] holds row r of the quad times column quad j.
-alias Quad = array<vec4<f32>, 8>;
-
-fn rank1(acc: ptr<function, Quad>, av: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>) {
-    (*acc)[0] = fma(vec4<f32>(av.x), b0, (*acc)[0]);
-    (*acc)[1] = fma(vec4<f32>(av.x), b1, (*acc)[1]);
-    (*acc)[2] = fma(vec4<f32>(av.y), b0, (*acc)[2]);
-    (*acc)[3] = fma(vec4<f32>(av.y), b1, (*acc)[3]);
-    (*acc)[4] = fma(vec4<f32>(av.z), b0, (*acc)[4]);
-    (*acc)[5] = fma(vec4<f32>(av.z), b1, (*acc)[5]);
-    (*acc)[6] = fma(vec4<f32>(av.w), b0, (*acc)[6]);
-    (*acc)[7] = fma(vec4<f32>(av.w), b1, (*acc)[7]);
-}
-
 @compute @workgroup_size(8, 16)
 fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let tx = lid.x;

@@ -14,7 +14,6 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-var<workgroup> partial: array<vec2<f32>, 256>;
 
 fn total() -> u32 {
     return p.n * p.c * p.hw;
@@ -30,26 +29,8 @@ fn channel_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.x + wid.y * nwg.x;
 }
 
-fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 fn invstd(v: f32) -> f32 {
     return 1.0 / sqrt(v + p.eps);
-}
-
-// Workgroup-wide sum of two values; every invocation must call it (uniform control flow),
-// and all get the total. The trailing barrier lets the caller reuse `partial` at once.
-fn tree_sum(lid: u32, v: vec2<f32>) -> vec2<f32> {
-    partial[lid] = v;
-    workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if lid < s { partial[lid] += partial[lid + s]; }
-        workgroupBarrier();
-    }
-    let sum = partial[0];
-    workgroupBarrier();
-    return sum;
 }
 
 // ---- bn_stats: x -> mean, biased var (one workgroup per channel)
@@ -67,20 +48,20 @@ fn bn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let len = total();
     let k = f32(max(count, 1u));
     var acc = 0.0;
-    for (var m = lid; m < count; m += 256u) {
+    for (var m = lid; m < count; m += WG) {
         let i = at(c, m);
         if i < len { acc += x[i]; }
     }
-    let mu = tree_sum(lid, vec2(acc, 0.0)).x / k;
+    let mu = tree_sum(lid, acc) / k;
     var acc2 = 0.0;
-    for (var m = lid; m < count; m += 256u) {
+    for (var m = lid; m < count; m += WG) {
         let i = at(c, m);
         if i < len {
             let d = x[i] - mu;
             acc2 += d * d;
         }
     }
-    let v = tree_sum(lid, vec2(acc2, 0.0)).x / k;
+    let v = tree_sum(lid, acc2) / k;
     if lid == 0u && c < p.c {
         stat_mean[c] = mu;
         stat_var[c] = v;
@@ -147,14 +128,14 @@ fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     var mu = 0.0;
     if valid { mu = mean[c]; }
     var acc = vec2(0.0, 0.0);
-    for (var m = lid; m < count; m += 256u) {
+    for (var m = lid; m < count; m += WG) {
         let i = at(c, m);
         if i < len {
             let g = red_dy[i];
             acc += vec2(g, g * (x[i] - mu));
         }
     }
-    let s = tree_sum(lid, acc);
+    let s = tree_sum2(lid, acc);
     if lid == 0u && valid {
         red_dbeta[c] = s.x;
         red_dgamma[c] = s.y * invstd(variance[c]);

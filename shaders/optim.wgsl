@@ -30,10 +30,6 @@ const DECOUPLED: u32 = 4u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 fn has(flag: u32) -> bool {
     return (p.flags & flag) != 0u;
 }
@@ -112,8 +108,6 @@ fn lookahead_sync(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 @group(0) @binding(1) var<storage, read> sq_in: array<f32>;
 @group(0) @binding(2) var<storage, read_write> sq_out: array<f32>;
 
-var<workgroup> partial: array<f32, 256>;
-
 // sq_out[row] = sum of x^2 over the row's chunk of p.len elements; one workgroup per row, a
 // fixed-order tree so the result never depends on scheduling. launch::sum_rows finishes it.
 @compute @workgroup_size(256)
@@ -123,15 +117,10 @@ fn sum_squares_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     let start = row * p.len;
     let end = min(start + p.len, p.n);
     var acc = 0.0;
-    for (var i = start + lid; i < end; i += 256u) {
+    for (var i = start + lid; i < end; i += WG) {
         let v = sq_in[i];
         acc += v * v;
     }
-    partial[lid] = acc;
-    workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if lid < s { partial[lid] += partial[lid + s]; }
-        workgroupBarrier();
-    }
-    if lid == 0u && start < p.n { sq_out[row] = partial[0]; }
+    let sum = tree_sum(lid, acc);
+    if lid == 0u && start < p.n { sq_out[row] = sum; }
 }

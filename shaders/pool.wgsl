@@ -17,10 +17,6 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 // First and one-past-last output along an axis whose windows cover input position i:
 // o·stride − pad ≤ i ≤ o·stride − pad + k − 1.
 fn covering(i: u32, out: u32) -> vec2<u32> {

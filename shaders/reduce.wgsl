@@ -13,8 +13,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-var<workgroup> partial: array<f32, 256>;
-
 // out[r] = alpha * sum_j x[r*len + j] over valid elements; one workgroup per row.
 @compute @workgroup_size(256)
 fn sum_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -23,22 +21,17 @@ fn sum_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let start = row * p.len;
     let end = min(start + p.len, p.n);
     var acc = 0.0;
-    for (var i = start + lid; i < end; i += 256u) {
+    for (var i = start + lid; i < end; i += WG) {
         acc += x[i];
     }
-    partial[lid] = acc;
-    workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if lid < s { partial[lid] += partial[lid + s]; }
-        workgroupBarrier();
-    }
-    if lid == 0u && start < p.n { out[row] = p.alpha * partial[0]; }
+    let sum = tree_sum(lid, acc);
+    if lid == 0u && start < p.n { out[row] = p.alpha * sum; }
 }
 
 // x viewed as [outer, len, inner]: out[o, i] = alpha * sum_m x[o, m, i]; one invocation per output.
 @compute @workgroup_size(256)
 fn sum_mid(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let t = gid.x + gid.y * nwg.x * 256u;
+    let t = flat(gid, nwg);
     if t >= p.n { return; }
     let o = t / p.inner;
     let i = t % p.inner;

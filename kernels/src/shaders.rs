@@ -1,4 +1,5 @@
-//! Every WGSL file in `shaders/`, embedded at build time.
+//! Every WGSL file in `shaders/`, embedded at build time, each composed behind
+//! `shaders/prelude.wgsl` (the helpers they share: WGSL has no includes).
 
 use crate::pipelines::Shader;
 
@@ -6,7 +7,10 @@ macro_rules! shader {
     ($id:ident, $file:literal) => {
         pub const $id: Shader = Shader {
             name: $file,
-            source: include_str!(concat!("../../shaders/", $file)),
+            source: concat!(
+                include_str!("../../shaders/prelude.wgsl"),
+                include_str!(concat!("../../shaders/", $file))
+            ),
         };
     };
 }
