@@ -1,6 +1,6 @@
 //! GFLOP/s of the GEMM launcher on two squares and a ResNet-like im2col shape whose A
 //! (131072x576, 302 MB) exceeds the usual 128 MiB storage-binding limit, so it is chunked.
-use autorep_kernels::{cpu::GemmParams, launch, Gpu};
+use autorep_kernels::{launch, params::GemmParams, Gpu};
 
 fn main() {
     let g = Gpu::open().unwrap();

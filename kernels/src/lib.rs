@@ -5,6 +5,7 @@ pub mod cpu;
 mod device;
 mod error;
 pub mod launch;
+pub mod params;
 mod pipelines;
 mod pool;
 mod recorder;

@@ -2,7 +2,7 @@
 //! against hand-computed crops and flips.
 
 mod common;
-use autorep_kernels::{cpu, cpu::AugmentParams, launch, Gpu};
+use autorep_kernels::{cpu, launch, params::AugmentParams, Gpu};
 use common::{gpu, rel_err};
 use rand::{Rng, SeedableRng};
 

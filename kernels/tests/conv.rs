@@ -1,7 +1,7 @@
 //! Convolution: GPU passes against the CPU twin, and the CPU twin against a direct loop.
 
 mod common;
-use autorep_kernels::{cpu, cpu::ConvParams, launch};
+use autorep_kernels::{cpu, launch, params::ConvParams};
 use common::{gpu, rand_vec, rel_err};
 
 #[allow(clippy::too_many_arguments)]

@@ -1,7 +1,7 @@
 //! The AutoReP gate kernels against their CPU twin, the hysteresis rule, and the exact count.
 
 mod common;
-use autorep_kernels::{cpu, cpu::GateGrad, cpu::GateParams, launch};
+use autorep_kernels::{cpu, launch, params::GateGrad, params::GateParams};
 use common::{gpu, rand_vec, rel_err};
 
 fn sites() -> Vec<GateParams> {

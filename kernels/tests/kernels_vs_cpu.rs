@@ -1,7 +1,7 @@
 //! Every GPU launcher against its CPU twin on random inputs with odd sizes.
 
 mod common;
-use autorep_kernels::{cpu, cpu::GemmParams, cpu::Strided, launch};
+use autorep_kernels::{cpu, launch, params::GemmParams, params::Strided};
 use common::{gpu, rand_vec, rel_err};
 
 const SIZES: &[usize] = &[1, 7, 33, 129, 1000, 70_001];

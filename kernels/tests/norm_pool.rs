@@ -2,7 +2,7 @@
 //! against PyTorch's update rule, and every backward twin against finite differences in f64.
 
 mod common;
-use autorep_kernels::{cpu, cpu::BnShape, cpu::PoolParams, launch, Gpu, GpuBuffer};
+use autorep_kernels::{cpu, launch, params::BnShape, params::PoolParams, Gpu, GpuBuffer};
 use common::{gpu, rand_vec, rel_err};
 use rand::{Rng, SeedableRng};
 

@@ -3,7 +3,7 @@
 //! differences of the KD loss.
 
 mod common;
-use autorep_kernels::cpu::{AdamParams, SgdParams};
+use autorep_kernels::params::{AdamParams, SgdParams};
 use autorep_kernels::{cpu, launch, Gpu, GpuBuffer};
 use common::{gpu, rand_vec, rel_err};
 

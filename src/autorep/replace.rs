@@ -5,7 +5,7 @@ use crate::models::Model;
 use crate::nn::{ActivationSite, ForwardCtx, Gated, SiteMode};
 use crate::tensor::ReluCounter;
 use crate::{Device, Error, Result, Tensor};
-use autorep_kernels::cpu::GateGrad;
+use autorep_kernels::params::GateGrad;
 use rand::{Rng, SeedableRng};
 use std::rc::Rc;
 

@@ -2,7 +2,7 @@
 
 use super::{ramp, time_cpu, time_gpu};
 use crate::{Device, Result};
-use autorep_kernels::{cpu, cpu::ConvParams, launch};
+use autorep_kernels::{cpu, launch, params::ConvParams};
 
 /// The distinct convolutions of a model at 32x32 (label, shape at batch 1).
 pub fn conv_layers(model: &str) -> Vec<(String, ConvParams)> {

@@ -19,7 +19,7 @@ struct MemKernel<'a> {
 /// Memory-bound kernels (elementwise, batch norm, pooling, the AutoReP gate, optimizers,
 /// losses) at resnet18_in's first-stage size: [batch, 64, 32, 32].
 pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<KernelTiming>> {
-    use autorep_kernels::cpu::{AdamParams, BnShape, GateParams, PoolParams, SgdParams};
+    use autorep_kernels::params::{AdamParams, BnShape, GateParams, PoolParams, SgdParams};
     let (c, hw) = (64, 32 * 32);
     let n = batch * c * hw;
     let s = BnShape {

@@ -10,7 +10,7 @@ pub use memory::memory_kernels;
 pub use step::{training_step, StepTiming};
 
 use crate::{Device, Result};
-use autorep_kernels::{cpu, cpu::GemmParams, launch, Gpu};
+use autorep_kernels::{cpu, launch, params::GemmParams, Gpu};
 use std::time::Instant;
 
 fn median(mut v: Vec<f64>) -> f64 {

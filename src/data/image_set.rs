@@ -2,7 +2,8 @@
 //! batch plan that drives the device-side augmentation kernel.
 
 use crate::error::{Error, Result};
-use autorep_kernels::cpu::{aug_word, pack_u8, AugmentParams, AUGMENT_MAX_CHANNELS};
+use autorep_kernels::cpu::{aug_word, pack_u8};
+use autorep_kernels::params::{AugmentParams, AUGMENT_MAX_CHANNELS};
 use std::ops::{Range, RangeFrom, RangeFull, RangeInclusive, RangeTo};
 
 /// Images as u8 N x C x H x W (channel planes, each row-major), labels in `0..classes`.

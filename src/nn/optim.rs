@@ -4,7 +4,7 @@
 use super::ParamGroup;
 use crate::tensor::Storage;
 use crate::{no_grad, Device, Error, Result, Tensor};
-use autorep_kernels::{cpu, cpu::AdamParams, cpu::SgdParams, launch};
+use autorep_kernels::{cpu, launch, params::AdamParams, params::SgdParams};
 
 /// The update rule and its hyperparameters (PyTorch semantics).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -3,7 +3,7 @@
 
 use crate::tensor::ReluCounter;
 use crate::{Result, Tensor};
-use autorep_kernels::cpu::{GateGrad, GateParams};
+use autorep_kernels::params::{GateGrad, GateParams};
 use std::rc::Rc;
 
 /// The state of a gated site (see `autorep` for how it is trained).

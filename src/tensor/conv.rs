@@ -2,7 +2,7 @@
 
 use super::{Op, Storage, Tensor};
 use crate::error::{Error, Result};
-use autorep_kernels::{cpu, cpu::ConvParams, launch};
+use autorep_kernels::{cpu, launch, params::ConvParams};
 
 impl Tensor {
     /// conv2d(self [N, Cin, H, W], weight [Cout, Cin, KH, KW]) with zero padding `pad`;

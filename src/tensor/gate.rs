@@ -3,7 +3,7 @@
 use super::{Op, Storage, Tensor};
 use crate::device::Device;
 use crate::error::{Error, Result};
-use autorep_kernels::{cpu, cpu::GateGrad, cpu::GateParams, launch, Gpu, GpuBuffer};
+use autorep_kernels::{cpu, launch, params::GateGrad, params::GateParams, Gpu, GpuBuffer};
 use std::cell::Cell;
 
 /// The model's exact ReLU count, where the gate-gradient kernels read it: a u32 on the

@@ -68,7 +68,7 @@ pub(crate) enum Op {
     Conv2d {
         x: Tensor,
         w: Tensor,
-        p: autorep_kernels::cpu::ConvParams,
+        p: autorep_kernels::params::ConvParams,
     },
     CrossEntropy {
         logits: Tensor,
@@ -86,17 +86,17 @@ pub(crate) enum Op {
         beta: Option<Tensor>,
         mean: Tensor,
         var: Tensor,
-        s: autorep_kernels::cpu::BnShape,
+        s: autorep_kernels::params::BnShape,
         eps: f32,
         train: bool,
     },
     AvgPool {
         x: Tensor,
-        p: autorep_kernels::cpu::PoolParams,
+        p: autorep_kernels::params::PoolParams,
     },
     MaxPool {
         x: Tensor,
-        p: autorep_kernels::cpu::PoolParams,
+        p: autorep_kernels::params::PoolParams,
         idx: Rc<Labels>,
     },
     GlobalAvgPool {
@@ -107,8 +107,8 @@ pub(crate) enum Op {
         gate: Tensor,
         coef: Tensor,
         mask: Tensor,
-        p: autorep_kernels::cpu::GateParams,
-        grad: autorep_kernels::cpu::GateGrad,
+        p: autorep_kernels::params::GateParams,
+        grad: autorep_kernels::params::GateGrad,
         counter: Rc<ReluCounter>,
     },
 }

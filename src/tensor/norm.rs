@@ -3,7 +3,7 @@
 
 use super::{Op, Storage, Tensor};
 use crate::error::{Error, Result};
-use autorep_kernels::{cpu, cpu::BnShape, launch};
+use autorep_kernels::{cpu, launch, params::BnShape};
 
 /// Batch-norm hyperparameters.
 #[derive(Debug, Clone, Copy, PartialEq)]

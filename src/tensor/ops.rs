@@ -3,7 +3,7 @@
 
 use super::{grad_enabled, Labels, Op, Storage, Tensor};
 use crate::error::{Error, Result};
-use autorep_kernels::{cpu, cpu::GemmParams, launch, Gpu, GpuBuffer};
+use autorep_kernels::{cpu, launch, params::GemmParams, Gpu, GpuBuffer};
 use std::rc::Rc;
 
 type KResult = autorep_kernels::Result<()>;

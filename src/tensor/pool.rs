@@ -2,7 +2,7 @@
 
 use super::{Labels, Op, Storage, Tensor};
 use crate::error::{Error, Result};
-use autorep_kernels::{cpu, cpu::PoolParams, launch};
+use autorep_kernels::{cpu, launch, params::PoolParams};
 use std::rc::Rc;
 
 impl Tensor {

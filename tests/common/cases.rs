@@ -2,7 +2,8 @@
 
 use autorep::{Labels, Result, Tensor};
 use autorep_kernels::cpu;
-use autorep_kernels::cpu::GemmParams;
+use autorep_kernels::params;
+use autorep_kernels::params::GemmParams;
 use std::rc::Rc;
 
 type Fwd = Box<dyn Fn(&[Tensor]) -> Result<Tensor>>;
@@ -188,7 +189,7 @@ pub fn cases() -> Vec<Case> {
         ),
     ];
     for (stride, pad, k) in [(1, 1, 3), (2, 1, 3), (2, 0, 1), (1, 2, 5)] {
-        let p = cpu::ConvParams {
+        let p = params::ConvParams {
             n: 2,
             cin: 3,
             h: 7,
@@ -213,7 +214,7 @@ pub fn cases() -> Vec<Case> {
         });
     }
     for (channel_wise, clip2) in [(false, 0.0), (true, 0.0), (false, 0.3)] {
-        let gp = cpu::GateParams {
+        let gp = params::GateParams {
             batch: 2,
             channels: 3,
             hw: 20,
@@ -237,7 +238,7 @@ pub fn cases() -> Vec<Case> {
                 let m = Tensor::from_vec(&dev, &[gates], mask.clone())?;
                 let h = Tensor::from_vec(&dev, &[gates], vec![0.5; gates])?;
                 let counter = Rc::new(autorep::tensor::ReluCounter::new(&dev)?);
-                let grad = cpu::GateGrad::Ste {
+                let grad = params::GateGrad::Ste {
                     penalty: 0.0,
                     budget: 0,
                 };
@@ -254,7 +255,7 @@ pub fn cases() -> Vec<Case> {
         });
     }
     for train in [true, false] {
-        let s = cpu::BnShape {
+        let s = params::BnShape {
             n: 3,
             channels: 4,
             hw: 10,
@@ -292,7 +293,7 @@ pub fn cases() -> Vec<Case> {
         });
     }
     for (k, stride, pad) in [(2, 2, 0), (3, 2, 1), (3, 1, 1)] {
-        let p = cpu::PoolParams {
+        let p = params::PoolParams {
             n: 2,
             c: 3,
             h: 7,

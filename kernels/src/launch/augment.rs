@@ -1,6 +1,6 @@
 use super::window;
-use crate::cpu::AugmentParams;
 use crate::error::{KernelError, Result};
+use crate::params::AugmentParams;
 use crate::pipelines::{Access::*, EntryPoint, Kernel};
 use crate::uniforms::AugmentUniform;
 use crate::{Gpu, GpuBuffer};

@@ -1,5 +1,5 @@
-use crate::cpu::ConvParams;
 use crate::error::{KernelError, Result};
+use crate::params::ConvParams;
 use crate::pipelines::{Access::*, EntryPoint, Kernel};
 use crate::uniforms::ConvUniform;
 use crate::{BufRef, Gpu, GpuBuffer};

@@ -1,5 +1,5 @@
-use crate::cpu::{GateGrad, GateParams};
 use crate::error::Result;
+use crate::params::{GateGrad, GateParams};
 use crate::pipelines::{Access::*, EntryPoint, Kernel};
 use crate::recorder::grid;
 use crate::uniforms::GateUniform as U;

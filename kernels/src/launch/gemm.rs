@@ -1,6 +1,6 @@
 use super::window;
-use crate::cpu::{GemmParams, Strided};
 use crate::error::{KernelError, Result};
+use crate::params::{GemmParams, Strided};
 use crate::pipelines::{Access::*, EntryPoint, Kernel};
 use crate::uniforms::GemmUniform;
 use crate::{BufRef, Gpu, GpuBuffer};

@@ -1,5 +1,5 @@
-use crate::cpu::BnShape;
 use crate::error::Result;
+use crate::params::BnShape;
 use crate::pipelines::{Access::*, EntryPoint, Kernel};
 use crate::recorder::grid;
 use crate::uniforms::NormUniform as U;

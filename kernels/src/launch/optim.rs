@@ -1,6 +1,6 @@
 use super::{sum_all_chunk, sum_rows};
-use crate::cpu::{AdamParams, SgdParams};
 use crate::error::Result;
+use crate::params::{AdamParams, SgdParams};
 use crate::pipelines::{Access::*, EntryPoint, Kernel};
 use crate::recorder::grid;
 use crate::uniforms::OptimUniform as Params;

@@ -1,5 +1,5 @@
-use crate::cpu::PoolParams;
 use crate::error::Result;
+use crate::params::PoolParams;
 use crate::pipelines::{Access::*, EntryPoint, Kernel};
 use crate::uniforms::PoolUniform as U;
 use crate::{Gpu, GpuBuffer};
