@@ -200,8 +200,9 @@ fn a_short_replacement_reaches_its_budget_by_selection() {
     let best = Checkpoint::load(o.best_path.as_ref().unwrap()).unwrap();
     assert_eq!(best.meta.progress.projected_gates, 0);
     // The saved mask is the counted one.
-    let r = autorep::train::eval_checkpoint(&Device::Cpu, o.best_path.as_ref().unwrap(), &data)
-        .unwrap();
+    let r =
+        autorep::train::eval_checkpoint(&Device::Cpu, o.best_path.as_ref().unwrap(), &data, false)
+            .unwrap();
     let logged: Vec<serde_json::Value> = std::fs::read_to_string(tmp.join("rep/metrics.jsonl"))
         .unwrap()
         .lines()

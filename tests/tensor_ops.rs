@@ -163,3 +163,47 @@ fn param_group_gradients_land_in_the_flat_buffer() {
         assert!(vals(&group.grads).iter().all(|&v| v == 0.0));
     }
 }
+
+#[test]
+fn a_mixed_device_operation_is_a_typed_error_naming_both_devices() {
+    let Some(g) = gpu() else { return };
+    let cpu = |shape: &[usize]| {
+        let n = shape.iter().product();
+        Tensor::from_vec(&Device::Cpu, shape, rand_vec(1, n)).unwrap()
+    };
+    let on_gpu = |shape: &[usize]| {
+        let n = shape.iter().product();
+        Tensor::from_vec(&g, shape, rand_vec(2, n)).unwrap()
+    };
+    let expect = |r: autorep::Result<Tensor>, op: &str| {
+        let e = r.map(|_| ()).unwrap_err();
+        assert!(
+            matches!(e, autorep::Error::DeviceMismatch { .. }),
+            "{op}: {e}"
+        );
+        let text = e.to_string();
+        assert!(text.contains(op) && text.contains("cpu"), "{text}");
+    };
+    // Operations that used to reach a host borrow of GPU memory.
+    expect(
+        cpu(&[1, 2, 5, 5]).conv2d(&on_gpu(&[3, 2, 3, 3]), 1, 1, "c"),
+        "conv2d",
+    );
+    let (mean, var) = (on_gpu(&[2]), on_gpu(&[2]));
+    expect(
+        cpu(&[2, 2, 3, 3]).batch_norm(None, &mean, &var, true, Default::default(), "bn"),
+        "batch_norm",
+    );
+    expect(cpu(&[4, 3]).distill(&on_gpu(&[4, 3]), 4.0), "distill");
+    let p = cpu(&[5]);
+    let e = p.adam_step_(
+        &on_gpu(&[5]),
+        &cpu(&[5]),
+        &cpu(&[5]),
+        &autorep_kernels::params::AdamParams::new(1e-3),
+    );
+    assert!(
+        matches!(e, Err(autorep::Error::DeviceMismatch { .. })),
+        "{e:?}"
+    );
+}

@@ -209,6 +209,21 @@ pub struct EvalArgs {
     /// Use only the first N test images.
     #[arg(long)]
     limit_test: Option<usize>,
+    /// Write every test image's logits, [images, classes] f32, in test-set order, as a NumPy
+    /// .npy file (`numpy.load`).
+    #[arg(long, value_name = "FILE")]
+    logits: Option<PathBuf>,
+    /// Write every test image's predicted class (arg-max, ties to the lower index), [images]
+    /// int64, as .npy.
+    #[arg(long, value_name = "FILE")]
+    predictions: Option<PathBuf>,
+    /// Write the normalised network inputs, [images, C, H, W] f32, as .npy: with --logits,
+    /// what another framework needs to reproduce them.
+    #[arg(long, value_name = "FILE")]
+    inputs: Option<PathBuf>,
+    /// Write the test labels, [images] int64, as .npy.
+    #[arg(long, value_name = "FILE")]
+    labels: Option<PathBuf>,
 }
 
 /// The checkpoint a stage starts from, read once to learn its dataset.
@@ -391,6 +406,29 @@ pub fn finetune(choice: DeviceChoice, mut a: FinetuneArgs) -> anyhow::Result<()>
     )
 }
 
+/// The per-image files `eval` was asked for (written even when some logits are not finite:
+/// they are what shows where).
+fn write_outputs(a: &EvalArgs, data: &Data, o: &autorep::train::EvalOutputs) -> anyhow::Result<()> {
+    use autorep::data::write_npy;
+    let n = o.labels.len();
+    let ctx = |p: &Path| format!("writing {}", p.display());
+    if let Some(p) = &a.logits {
+        write_npy(p, &[n, o.classes], &o.logits).with_context(|| ctx(p))?;
+    }
+    if let Some(p) = &a.predictions {
+        write_npy(p, &[n], &o.predictions()).with_context(|| ctx(p))?;
+    }
+    if let Some(p) = &a.labels {
+        let labels: Vec<i64> = o.labels.iter().map(|&l| l as i64).collect();
+        write_npy(p, &[n], &labels).with_context(|| ctx(p))?;
+    }
+    if let Some(p) = &a.inputs {
+        let s = &data.test.set;
+        write_npy(p, &[n, s.channels, s.height, s.width], &o.inputs).with_context(|| ctx(p))?;
+    }
+    Ok(())
+}
+
 pub fn eval(choice: DeviceChoice, a: EvalArgs) -> anyhow::Result<()> {
     let ck = source(
         &a.checkpoint,
@@ -401,7 +439,8 @@ pub fn eval(choice: DeviceChoice, a: EvalArgs) -> anyhow::Result<()> {
     let device = Device::open(choice)?;
     let dir = a.data.clone().unwrap_or_else(|| default_data_dir(dataset));
     let data = load_data(dataset, &dir, Some(1), a.limit_test, &device)?;
-    let r = autorep::train::eval_checkpoint(&device, &a.checkpoint, &data)?;
+    let r = autorep::train::eval_checkpoint(&device, &a.checkpoint, &data, a.inputs.is_some())?;
+    write_outputs(&a, &data, &r.outputs)?;
     if r.test.non_finite > 0 {
         return Err(autorep::experiment::report::non_finite(&a.checkpoint, &r.test).into());
     }

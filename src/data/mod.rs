@@ -7,6 +7,7 @@ mod cifar;
 mod fetch;
 mod idx;
 mod image_set;
+mod npy;
 mod tiny;
 
 pub use cifar::{
@@ -16,6 +17,7 @@ pub use cifar::{
 pub use fetch::{fetch, md5, md5_file, md5_hex, remote_files, Md5, RemoteFile};
 pub use idx::{idx_pair_from_bytes, read_idx, read_idx_pair, IdxArray, FASHION_MNIST_CLASSES};
 pub use image_set::{batch_plan, shuffled, ImageSet, Selection, SplitMix64};
+pub use npy::{read_npy, write_npy, NpyElement};
 pub use tiny::{read_tiny_imagenet, TINY_MEAN, TINY_STD};
 
 use crate::error::{Error, Result};

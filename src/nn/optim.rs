@@ -2,9 +2,8 @@
 //! parameter, gradient and state buffers.
 
 use super::ParamGroup;
-use crate::tensor::Storage;
 use crate::{no_grad, Device, Error, Result, Tensor};
-use autorep_kernels::{cpu, launch, params::AdamParams, params::SgdParams};
+use autorep_kernels::params::{AdamParams, SgdParams};
 
 /// The update rule and its hyperparameters (PyTorch semantics).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -178,17 +177,7 @@ impl Optimizer {
     pub fn grad_norm(&self) -> Result<f32> {
         let mut total = 0f64;
         for g in &self.groups {
-            let grads = g.group.grads.storage();
-            total += match &*grads {
-                Storage::Gpu(gpu, b) => {
-                    let n = g.group.len();
-                    let scratch = gpu.alloc(launch::sum_squares_scratch_len(n) as u64 * 4)?;
-                    let out = gpu.alloc(4)?;
-                    launch::sum_squares(gpu, n, b, &scratch, &out)?;
-                    gpu.read_f32(&out, 0, 1)?[0] as f64
-                }
-                s => cpu::sum_squares(&s.cpu()) as f64,
-            };
+            total += g.group.grads.sum_squares()?;
         }
         Ok(total.sqrt() as f32)
     }
@@ -211,10 +200,7 @@ impl Optimizer {
         no_grad(|| {
             for g in &self.groups {
                 let lr = g.base_lr * lr_factor;
-                let n = g.group.len();
-                let (param, grad) = (g.group.flat.storage(), g.group.grads.storage());
-                let s1 = g.state1.as_ref().map(|t| t.storage());
-                let s2 = g.state2.as_ref().map(|t| t.storage());
+                let (param, grad) = (&g.group.flat, &g.group.grads);
                 match self.kind {
                     OptimizerKind::Sgd {
                         momentum,
@@ -231,19 +217,7 @@ impl Optimizer {
                             first: t == 1,
                             grad_scale,
                         };
-                        match (&*param, &*grad, s1.as_deref()) {
-                            (Storage::Gpu(gpu, p), Storage::Gpu(_, gr), buf) => {
-                                let buf = buf.map(|b| match b {
-                                    Storage::Gpu(_, b) => b,
-                                    _ => unreachable!("state on the group's device"),
-                                });
-                                launch::sgd_step(gpu, n, &h, gr, p, buf)?
-                            }
-                            (p, gr, buf) => {
-                                let mut bufm = buf.map(|b| b.cpu_mut());
-                                cpu::sgd_step(&h, &gr.cpu(), &mut p.cpu_mut(), bufm.as_deref_mut())
-                            }
-                        }
+                        param.sgd_step_(grad, g.state1.as_ref(), &h)?
                     }
                     OptimizerKind::Adam {
                         beta1,
@@ -264,34 +238,18 @@ impl Optimizer {
                             grad_scale,
                         }
                         .at_step(t);
-                        let (m, v) = (s1.expect("adam state"), s2.expect("adam state"));
-                        match (&*param, &*grad, &*m, &*v) {
-                            (
-                                Storage::Gpu(gpu, p),
-                                Storage::Gpu(_, gr),
-                                Storage::Gpu(_, m),
-                                Storage::Gpu(_, v),
-                            ) => launch::adam_step(gpu, n, &h, gr, p, m, v)?,
-                            (p, gr, m, v) => cpu::adam_step(
-                                &h,
-                                &gr.cpu(),
-                                &mut p.cpu_mut(),
-                                &mut m.cpu_mut(),
-                                &mut v.cpu_mut(),
-                            ),
-                        }
+                        let (Some(m), Some(v)) = (&g.state1, &g.state2) else {
+                            return Err(Error::Invalid(
+                                "Adam needs both moments; the optimizer was built without them"
+                                    .into(),
+                            ));
+                        };
+                        param.adam_step_(grad, m, v, &h)?
                     }
                 }
                 if let (Some(la), Some(slow)) = (self.lookahead, &g.slow) {
                     if t.is_multiple_of(la.k) {
-                        match (&*param, &*slow.storage()) {
-                            (Storage::Gpu(gpu, f), Storage::Gpu(_, s)) => {
-                                launch::lookahead_sync(gpu, n, la.alpha, f, s)?
-                            }
-                            (f, s) => {
-                                cpu::lookahead_sync(la.alpha, &mut f.cpu_mut(), &mut s.cpu_mut())
-                            }
-                        }
+                        param.lookahead_sync_(slow, la.alpha)?
                     }
                 }
             }

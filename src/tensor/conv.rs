@@ -1,5 +1,6 @@
 //! Convolution on tensors (NCHW, groups = 1).
 
+use super::backend::{place, Placed};
 use super::{Op, Storage, Tensor};
 use crate::error::{Error, Result};
 use autorep_kernels::{cpu, launch, params::ConvParams};
@@ -33,9 +34,6 @@ impl Tensor {
         if kh > h + 2 * pad || kw > w + 2 * pad {
             return Err(bad("kernel larger than the padded input"));
         }
-        if !self.device().same(&weight.device()) {
-            return Err(bad("input and weight live on different devices"));
-        }
         let p = ConvParams {
             n,
             cin,
@@ -48,16 +46,10 @@ impl Tensor {
             pad,
         };
         let out = Storage::alloc(&self.device(), p.y_len())?;
-        match (&*self.storage(), &*weight.storage(), &out) {
-            (Storage::Gpu(g, x), Storage::Gpu(_, wb), Storage::Gpu(_, y)) => {
-                launch::conv2d_forward(g, &p, x, wb, y)?
-            }
-            _ => cpu::conv2d_forward(
-                &p,
-                &self.storage().cpu(),
-                &weight.storage().cpu(),
-                &mut out.cpu_mut(),
-            ),
+        let (xs, ws) = (self.storage(), weight.storage());
+        match place("conv2d", [&*xs, &*ws, &out])? {
+            Placed::Gpu(g, [x, wb, y]) => launch::conv2d_forward(g, &p, x, wb, y)?,
+            Placed::Cpu => cpu::conv2d_forward(&p, &xs.cpu(), &ws.cpu(), &mut out.cpu_mut()),
         }
         Ok(Tensor::result(
             vec![n, cout, p.oh(), p.ow()],
@@ -74,16 +66,10 @@ impl Tensor {
     /// dx given dy = self (no graph).
     pub(crate) fn conv2d_input_grad(&self, weight: &Tensor, p: &ConvParams) -> Result<Tensor> {
         let out = Storage::alloc(&self.device(), p.x_len())?;
-        match (&*self.storage(), &*weight.storage(), &out) {
-            (Storage::Gpu(g, dy), Storage::Gpu(_, w), Storage::Gpu(_, dx)) => {
-                launch::conv2d_input_grad(g, p, dy, w, dx)?
-            }
-            _ => cpu::conv2d_input_grad(
-                p,
-                &self.storage().cpu(),
-                &weight.storage().cpu(),
-                &mut out.cpu_mut(),
-            ),
+        let (ys, ws) = (self.storage(), weight.storage());
+        match place("conv2d backward", [&*ys, &*ws, &out])? {
+            Placed::Gpu(g, [dy, w, dx]) => launch::conv2d_input_grad(g, p, dy, w, dx)?,
+            Placed::Cpu => cpu::conv2d_input_grad(p, &ys.cpu(), &ws.cpu(), &mut out.cpu_mut()),
         }
         Ok(Tensor::result(
             vec![p.n, p.cin, p.h, p.w],
@@ -96,18 +82,14 @@ impl Tensor {
     /// dw given x = self and dy (no graph).
     pub(crate) fn conv2d_weight_grad(&self, dy: &Tensor, p: &ConvParams) -> Result<Tensor> {
         let out = Storage::alloc(&self.device(), p.w_len())?;
-        match (&*self.storage(), &*dy.storage(), &out) {
-            (Storage::Gpu(g, x), Storage::Gpu(_, gy), Storage::Gpu(_, dw)) => {
+        let (xs, ys) = (self.storage(), dy.storage());
+        match place("conv2d backward", [&*xs, &*ys, &out])? {
+            Placed::Gpu(g, [x, gy, dw]) => {
                 let (_, scratch_len) = launch::conv2d_weight_grad_splits(g, p);
                 let scratch = g.alloc(scratch_len as u64 * 4)?;
                 launch::conv2d_weight_grad(g, p, x, gy, &scratch, dw)?
             }
-            _ => cpu::conv2d_weight_grad(
-                p,
-                &self.storage().cpu(),
-                &dy.storage().cpu(),
-                &mut out.cpu_mut(),
-            ),
+            Placed::Cpu => cpu::conv2d_weight_grad(p, &xs.cpu(), &ys.cpu(), &mut out.cpu_mut()),
         }
         Ok(Tensor::result(
             vec![p.cout, p.cin, p.kh, p.kw],

@@ -1,6 +1,7 @@
 //! Knowledge distillation (Hinton et al.; AutoReP/SNL's SoftTarget): per sample
 //! T² · KL(softmax(teacher/T) ‖ softmax(student/T)).
 
+use super::backend::{place, Placed};
 use super::{Op, Storage, Tensor};
 use crate::error::{Error, Result};
 use autorep_kernels::{cpu, launch};
@@ -24,13 +25,18 @@ impl Tensor {
         let (rows, classes) = (self.shape()[0], self.shape()[1]);
         let teacher = teacher.detach();
         let out = Storage::alloc(&self.device(), rows)?;
-        match (&*self.storage(), &*teacher.storage(), &out) {
-            (Storage::Gpu(g, s), Storage::Gpu(_, t), Storage::Gpu(_, l)) => {
+        let (ss, ts) = (self.storage(), teacher.storage());
+        match place("distill", [&*ss, &*ts, &out])? {
+            Placed::Gpu(g, [s, t, l]) => {
                 launch::kd_forward(g, rows, classes, temperature, s, t, l)?
             }
-            (s, t, l) => {
-                cpu::kd_forward(&s.cpu(), &t.cpu(), classes, temperature, &mut l.cpu_mut())
-            }
+            Placed::Cpu => cpu::kd_forward(
+                &ss.cpu(),
+                &ts.cpu(),
+                classes,
+                temperature,
+                &mut out.cpu_mut(),
+            ),
         }
         Ok(Tensor::result(vec![rows], out, &[self], || Op::Distill {
             student: self.clone(),
@@ -48,22 +54,18 @@ impl Tensor {
     ) -> Result<Tensor> {
         let (rows, classes) = (self.shape()[0], self.shape()[1]);
         let out = Storage::alloc(&self.device(), rows * classes)?;
-        match (
-            &*self.storage(),
-            &*teacher.storage(),
-            &*gloss.storage(),
-            &out,
-        ) {
-            (Storage::Gpu(g, s), Storage::Gpu(_, t), Storage::Gpu(_, gl), Storage::Gpu(_, o)) => {
+        let (ss, ts, gs) = (self.storage(), teacher.storage(), gloss.storage());
+        match place("distill backward", [&*ss, &*ts, &*gs, &out])? {
+            Placed::Gpu(g, [s, t, gl, o]) => {
                 launch::kd_backward(g, rows, classes, temperature, s, t, gl, o)?
             }
-            (s, t, gl, o) => cpu::kd_backward(
-                &s.cpu(),
-                &t.cpu(),
-                &gl.cpu(),
+            Placed::Cpu => cpu::kd_backward(
+                &ss.cpu(),
+                &ts.cpu(),
+                &gs.cpu(),
                 classes,
                 temperature,
-                &mut o.cpu_mut(),
+                &mut out.cpu_mut(),
             ),
         }
         Ok(Tensor::result(

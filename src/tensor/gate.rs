@@ -1,5 +1,6 @@
 //! The AutoReP gated activation as a differentiable op, and the exact ReLU counter it reads.
 
+use super::backend::{place, Placed};
 use super::{Op, Storage, Tensor};
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -32,12 +33,13 @@ impl ReluCounter {
 
     /// Add `weight` per gate of `mask` above `threshold`.
     pub fn add(&self, p: &GateParams, mask: &Tensor, threshold: f32) -> Result<()> {
-        match (self, &*mask.storage()) {
-            (ReluCounter::Gpu(g, b), Storage::Gpu(_, m)) => {
+        let ms = mask.storage();
+        match (self, place("relu count", [&*ms])?) {
+            (ReluCounter::Gpu(g, b), Placed::Gpu(_, [m])) => {
                 launch::gate_count(g, p, threshold, m, b)?
             }
-            (ReluCounter::Cpu(c), m) => {
-                c.set(c.get() + cpu::gate_count(&m.cpu(), threshold, p.group() as u64))
+            (ReluCounter::Cpu(c), Placed::Cpu) => {
+                c.set(c.get() + cpu::gate_count(&ms.cpu(), threshold, p.group() as u64))
             }
             _ => {
                 return Err(Error::Invalid(
@@ -69,9 +71,10 @@ impl Tensor {
             s2: 0.0,
             clip2: 0.0,
         };
-        match (&*self.storage(), &*mask.storage()) {
-            (Storage::Gpu(g, h), Storage::Gpu(_, m)) => launch::gate_hysteresis(g, &p, tau, h, m)?,
-            (h, m) => cpu::gate_hysteresis(tau, &h.cpu(), &mut m.cpu_mut()),
+        let (hs, ms) = (self.storage(), mask.storage());
+        match place("gate_hysteresis", [&*hs, &*ms])? {
+            Placed::Gpu(g, [h, m]) => launch::gate_hysteresis(g, &p, tau, h, m)?,
+            Placed::Cpu => cpu::gate_hysteresis(tau, &hs.cpu(), &mut ms.cpu_mut()),
         }
         Ok(())
     }
@@ -107,11 +110,12 @@ impl Tensor {
             ));
         }
         let out = Storage::alloc(&self.device(), p.n())?;
-        match (&*self.storage(), &*mask.storage(), &*coef.storage(), &out) {
-            (Storage::Gpu(g, x), Storage::Gpu(_, m), Storage::Gpu(_, cf), Storage::Gpu(_, y)) => {
-                launch::gate_forward(g, &p, x, m, cf, y)?
+        let (xs, ms, cs) = (self.storage(), mask.storage(), coef.storage());
+        match place("gate", [&*xs, &*ms, &*cs, &out])? {
+            Placed::Gpu(g, [x, m, cf, y]) => launch::gate_forward(g, &p, x, m, cf, y)?,
+            Placed::Cpu => {
+                cpu::gate_forward(&p, &xs.cpu(), &ms.cpu(), &cs.cpu(), &mut out.cpu_mut())
             }
-            (x, m, cf, y) => cpu::gate_forward(&p, &x.cpu(), &m.cpu(), &cf.cpu(), &mut y.cpu_mut()),
         }
         Ok(Tensor::result(
             sh.to_vec(),
@@ -151,31 +155,19 @@ impl Tensor {
             Storage::alloc(&dev, 3 * p.channels)?,
             Storage::alloc(&dev, p.gates())?,
         );
-        match (
-            &*x.storage(),
-            &*self.storage(),
-            &*mask.storage(),
-            &*coef.storage(),
-            &*gate.storage(),
-            counter,
-        ) {
-            (
-                Storage::Gpu(g, xb),
-                Storage::Gpu(_, gy),
-                Storage::Gpu(_, m),
-                Storage::Gpu(_, cf),
-                Storage::Gpu(_, h),
-                ReluCounter::Gpu(_, cnt),
-            ) => {
-                let (
-                    Storage::Gpu(_, dxb),
-                    Storage::Gpu(_, dmb),
-                    Storage::Gpu(_, dcb),
-                    Storage::Gpu(_, dhb),
-                ) = (&dx, &dm, &dc, &dh)
-                else {
-                    unreachable!()
-                };
+        let (xst, yst, mst, cst, hst) = (
+            x.storage(),
+            self.storage(),
+            mask.storage(),
+            coef.storage(),
+            gate.storage(),
+        );
+        let placed = place(
+            "gate backward",
+            [&*xst, &*yst, &*mst, &*cst, &*hst, &dx, &dm, &dc, &dh],
+        )?;
+        match (placed, counter) {
+            (Placed::Gpu(g, [xb, gy, m, cf, h, dxb, dmb, dcb, dhb]), ReluCounter::Gpu(_, cnt)) => {
                 if want[0] {
                     launch::gate_grad_x(g, p, xb, gy, m, cf, dxb)?;
                 }
@@ -187,8 +179,8 @@ impl Tensor {
                     launch::gate_grad_coef(g, p, xb, gy, m, cf, dcb)?;
                 }
             }
-            (xs, gy, m, cf, h, ReluCounter::Cpu(cnt)) => {
-                let (xs, gy, m, cf) = (xs.cpu(), gy.cpu(), m.cpu(), cf.cpu());
+            (Placed::Cpu, ReluCounter::Cpu(cnt)) => {
+                let (xs, gy, m, cf, h) = (xst.cpu(), yst.cpu(), mst.cpu(), cst.cpu(), &hst);
                 if want[0] {
                     cpu::gate_grad_x(p, &xs, &gy, &m, &cf, &mut dx.cpu_mut());
                 }

@@ -2,16 +2,20 @@
 //! inputs); `backward` sorts that graph topologically and applies one `match` of gradient
 //! rules in reverse (see `backward.rs`).
 
+mod backend;
 mod backward;
 mod conv;
 mod distill;
 mod gate;
+mod images;
 mod norm;
 mod ops;
+mod optim;
 mod pool;
 mod storage;
 
 pub use gate::ReluCounter;
+pub use images::PackedImages;
 pub use norm::BnConfig;
 pub use ops::CrossEntropy;
 pub use storage::{Labels, Storage};
@@ -225,6 +229,11 @@ impl Tensor {
         self.0.id
     }
 
+    /// The operation that made this tensor, when it was recorded.
+    pub(crate) fn op(&self) -> Option<&Op> {
+        self.0.op.as_ref()
+    }
+
     pub fn requires_grad(&self) -> bool {
         self.0.requires_grad
     }
@@ -256,9 +265,10 @@ impl Tensor {
                 self.shape()
             )));
         }
-        match &*self.storage() {
-            Storage::Gpu(g, b) => g.write(b, 0, bytemuck::cast_slice(data))?,
-            s => s.cpu_mut().copy_from_slice(data),
+        let s = self.storage();
+        match backend::place("write", [&*s])? {
+            backend::Placed::Gpu(g, [b]) => g.write(b, 0, bytemuck::cast_slice(data))?,
+            backend::Placed::Cpu => s.cpu_mut().copy_from_slice(data),
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! BatchNorm2d on tensors, with PyTorch's semantics (biased batch variance for normalising,
 //! unbiased for the running estimate, momentum 0.1 and eps 1e-5 by default).
 
+use super::backend::{place, Placed};
 use super::{Op, Storage, Tensor};
 use crate::error::{Error, Result};
 use autorep_kernels::{cpu, launch, params::BnShape};
@@ -51,33 +52,26 @@ impl Tensor {
             Storage::alloc(&dev, s.channels)?,
             Storage::alloc(&dev, s.channels)?,
         );
-        match (
-            &*self.storage(),
-            &mean,
-            &var,
-            &*running_mean.storage(),
-            &*running_var.storage(),
-        ) {
-            (
-                Storage::Gpu(g, x),
-                Storage::Gpu(_, m),
-                Storage::Gpu(_, v),
-                Storage::Gpu(_, rm),
-                Storage::Gpu(_, rv),
-            ) => {
+        let (xs, rms, rvs) = (
+            self.storage(),
+            running_mean.storage(),
+            running_var.storage(),
+        );
+        match place("batch_norm", [&*xs, &mean, &var, &*rms, &*rvs])? {
+            Placed::Gpu(g, [x, m, v, rm, rv]) => {
                 launch::bn_stats(g, s, x, m, v)?;
                 launch::bn_update_running(g, s.channels, s.count(), cfg.momentum, m, v, rm, rv)?;
             }
-            (x, m, v, rm, rv) => {
-                cpu::bn_stats(s, &x.cpu(), &mut m.cpu_mut(), &mut v.cpu_mut());
+            Placed::Cpu => {
+                cpu::bn_stats(s, &xs.cpu(), &mut mean.cpu_mut(), &mut var.cpu_mut());
                 cpu::bn_update_running(
                     s.channels,
                     s.count(),
                     cfg.momentum,
-                    &m.cpu(),
-                    &v.cpu(),
-                    &mut rm.cpu_mut(),
-                    &mut rv.cpu_mut(),
+                    &mean.cpu(),
+                    &var.cpu(),
+                    &mut rms.cpu_mut(),
+                    &mut rvs.cpu_mut(),
                 );
             }
         }
@@ -107,15 +101,20 @@ impl Tensor {
         };
         let out = Storage::alloc(&self.device(), s.len())?;
         let (gs, bs) = (affine.map(|a| a.0.storage()), affine.map(|a| a.1.storage()));
-        match (&*self.storage(), &*mean.storage(), &*var.storage(), &out) {
-            (Storage::Gpu(g, x), Storage::Gpu(_, m), Storage::Gpu(_, v), Storage::Gpu(_, y)) => {
-                let aff = match (gs.as_deref(), bs.as_deref()) {
-                    (Some(Storage::Gpu(_, ga)), Some(Storage::Gpu(_, be))) => Some((ga, be)),
+        let (xs, ms, vs) = (self.storage(), mean.storage(), var.storage());
+        let aff = match (gs.as_deref(), bs.as_deref()) {
+            (Some(ga), Some(be)) => Some(place("batch_norm", [&*xs, ga, be])?),
+            _ => None,
+        };
+        match place("batch_norm", [&*xs, &*ms, &*vs, &out])? {
+            Placed::Gpu(g, [x, m, v, y]) => {
+                let aff = match aff {
+                    Some(Placed::Gpu(_, [_, ga, be])) => Some((ga, be)),
                     _ => None,
                 };
                 launch::bn_forward(g, s, cfg.eps, x, m, v, aff, y)?
             }
-            (x, m, v, y) => {
+            Placed::Cpu => {
                 let (ga, be) = (
                     gs.as_deref().map(|t| t.cpu()),
                     bs.as_deref().map(|t| t.cpu()),
@@ -124,11 +123,11 @@ impl Tensor {
                 cpu::bn_forward(
                     s,
                     cfg.eps,
-                    &x.cpu(),
-                    &m.cpu(),
-                    &v.cpu(),
+                    &xs.cpu(),
+                    &ms.cpu(),
+                    &vs.cpu(),
                     aff,
-                    &mut y.cpu_mut(),
+                    &mut out.cpu_mut(),
                 )
             }
         }
@@ -169,26 +168,18 @@ impl Tensor {
             Storage::alloc(&dev, s.channels)?,
         );
         let gs = gamma.map(|t| t.storage());
-        match (
-            &*x.storage(),
-            &*mean.storage(),
-            &*var.storage(),
-            &*self.storage(),
-            &dx,
-            &dg,
-            &db,
-        ) {
-            (
-                Storage::Gpu(g, xb),
-                Storage::Gpu(_, m),
-                Storage::Gpu(_, v),
-                Storage::Gpu(_, dy),
-                Storage::Gpu(_, dxb),
-                Storage::Gpu(_, dgb),
-                Storage::Gpu(_, dbb),
-            ) => {
-                let ga = match gs.as_deref() {
-                    Some(Storage::Gpu(_, b)) => Some(b),
+        let (xst, mst, vst, yst) = (x.storage(), mean.storage(), var.storage(), self.storage());
+        let gamma_placed = match gs.as_deref() {
+            Some(ga) => Some(place("batch_norm backward", [&*xst, ga])?),
+            None => None,
+        };
+        match place(
+            "batch_norm backward",
+            [&*xst, &*mst, &*vst, &*yst, &dx, &dg, &db],
+        )? {
+            Placed::Gpu(g, [xb, m, v, dy, dxb, dgb, dbb]) => {
+                let ga = match gamma_placed {
+                    Some(Placed::Gpu(_, [_, b])) => Some(b),
                     _ => None,
                 };
                 if train {
@@ -198,9 +189,10 @@ impl Tensor {
                     launch::bn_backward_input_eval(g, s, eps, v, ga, dy, dxb)?;
                 }
             }
-            (xs, m, v, dy, dxs, dgs, dbs) => {
+            Placed::Cpu => {
                 let ga = gs.as_deref().map(|t| t.cpu());
-                let (xs, m, v, dy) = (xs.cpu(), m.cpu(), v.cpu(), dy.cpu());
+                let (xs, m, v, dy) = (xst.cpu(), mst.cpu(), vst.cpu(), yst.cpu());
+                let (dxs, dgs, dbs) = (&dx, &dg, &db);
                 if train {
                     cpu::bn_backward(
                         s,

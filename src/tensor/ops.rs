@@ -1,6 +1,7 @@
 //! Forward ops. Each picks the CPU twin or the GPU launcher for its storage and, when a
 //! gradient is wanted, records the op that made the result.
 
+use super::backend::{place, Placed};
 use super::{grad_enabled, Labels, Op, Storage, Tensor};
 use crate::error::{Error, Result};
 use autorep_kernels::{cpu, launch, params::GemmParams, Gpu, GpuBuffer};
@@ -55,9 +56,10 @@ fn kernel1(
     gpu: impl FnOnce(&Gpu, &GpuBuffer, &GpuBuffer) -> KResult,
 ) -> Result<Storage> {
     let out = Storage::alloc(&x.device(), n)?;
-    match (&*x.storage(), &out) {
-        (Storage::Gpu(g, bx), Storage::Gpu(_, bo)) => gpu(g, bx, bo)?,
-        _ => cpu(&x.storage().cpu(), &mut out.cpu_mut()),
+    let xs = x.storage();
+    match place("kernel1", [&*xs, &out])? {
+        Placed::Gpu(g, [bx, bo]) => gpu(g, bx, bo)?,
+        Placed::Cpu => cpu(&xs.cpu(), &mut out.cpu_mut()),
     }
     Ok(out)
 }
@@ -71,9 +73,10 @@ fn kernel2(
     gpu: impl FnOnce(&Gpu, &GpuBuffer, &GpuBuffer, &GpuBuffer) -> KResult,
 ) -> Result<Storage> {
     let out = Storage::alloc(&x.device(), n)?;
-    match (&*x.storage(), &*y.storage(), &out) {
-        (Storage::Gpu(g, bx), Storage::Gpu(_, by), Storage::Gpu(_, bo)) => gpu(g, bx, by, bo)?,
-        _ => cpu(&x.storage().cpu(), &y.storage().cpu(), &mut out.cpu_mut()),
+    let (xs, ys) = (x.storage(), y.storage());
+    match place("kernel2", [&*xs, &*ys, &out])? {
+        Placed::Gpu(g, [bx, by, bo]) => gpu(g, bx, by, bo)?,
+        Placed::Cpu => cpu(&xs.cpu(), &ys.cpu(), &mut out.cpu_mut()),
     }
     Ok(out)
 }
@@ -284,21 +287,23 @@ impl Tensor {
         shape: Vec<usize>,
     ) -> Result<Tensor> {
         let out_n = outer * inner;
-        let s = match &*self.storage() {
-            Storage::Gpu(g, x) if out_n == 1 => {
-                // One output: a two-pass tree over all elements instead of one serial thread.
-                let n = self.numel();
-                let scratch = g.alloc(n.div_ceil(launch::sum_all_chunk(n)) as u64 * 4)?;
-                let out = g.alloc(4)?;
-                launch::sum_all(g, n, alpha, x, &scratch, &out)?;
-                Storage::Gpu(g.clone(), out)
+        let n = self.numel();
+        let s = if out_n == 1 && self.device().is_gpu() {
+            // One output: a two-pass tree over all elements instead of one serial thread.
+            let out = Storage::alloc(&self.device(), 1)?;
+            let scratch = Storage::alloc(&self.device(), n.div_ceil(launch::sum_all_chunk(n)))?;
+            let xs = self.storage();
+            if let Placed::Gpu(g, [x, scratch, o]) = place("sum", [&*xs, &scratch, &out])? {
+                launch::sum_all(g, n, alpha, x, scratch, o)?;
             }
-            _ => kernel1(
+            out
+        } else {
+            kernel1(
                 self,
                 out_n,
                 |x, o| cpu::sum_mid(x, outer, len, inner, alpha, o),
                 |g, x, o| launch::sum_mid(g, outer, len, inner, alpha, x, o),
-            )?,
+            )?
         };
         Ok(Tensor::result(shape, s, &[self], || Op::SumMid {
             x: self.clone(),
@@ -404,14 +409,18 @@ impl Tensor {
         let dev = self.device();
         let loss = Storage::alloc(&dev, rows)?;
         let correct = Storage::alloc(&dev, rows)?;
-        match (&*self.storage(), labels.as_ref(), &loss, &correct) {
-            (Storage::Gpu(g, z), Labels::Gpu(_, y, _), Storage::Gpu(_, l), Storage::Gpu(_, c)) => {
+        let zs = self.storage();
+        match (
+            place("cross_entropy", [&*zs, &loss, &correct])?,
+            labels.as_ref(),
+        ) {
+            (Placed::Gpu(g, [z, l, c]), Labels::Gpu(_, y, _)) => {
                 launch::ce_forward(g, rows, classes, smoothing, z, y, l, c)?
             }
-            (Storage::Cpu { .. }, Labels::Cpu(y), _, _) => {
+            (Placed::Cpu, Labels::Cpu(y)) => {
                 Labels::check_range(y, classes)?;
                 cpu::ce_forward(
-                    &self.storage().cpu(),
+                    &zs.cpu(),
                     y,
                     classes,
                     smoothing,
@@ -443,14 +452,15 @@ impl Tensor {
     ) -> Result<Tensor> {
         let (rows, classes) = (self.shape()[0], self.shape()[1]);
         let out = Storage::alloc(&self.device(), rows * classes)?;
-        match (&*self.storage(), labels, &*gloss.storage(), &out) {
-            (Storage::Gpu(g, z), Labels::Gpu(_, y, _), Storage::Gpu(_, gl), Storage::Gpu(_, o)) => {
+        let (zs, gs) = (self.storage(), gloss.storage());
+        match (place("cross_entropy", [&*zs, &*gs, &out])?, labels) {
+            (Placed::Gpu(g, [z, gl, o]), Labels::Gpu(_, y, _)) => {
                 launch::ce_backward(g, rows, classes, smoothing, z, y, gl, o)?
             }
-            (Storage::Cpu { .. }, Labels::Cpu(y), _, _) => cpu::ce_backward(
-                &self.storage().cpu(),
+            (Placed::Cpu, Labels::Cpu(y)) => cpu::ce_backward(
+                &zs.cpu(),
                 y,
-                &gloss.storage().cpu(),
+                &gs.cpu(),
                 classes,
                 smoothing,
                 &mut out.cpu_mut(),
@@ -468,9 +478,10 @@ impl Tensor {
     /// In place: self = value everywhere (no graph).
     pub fn fill_(&self, value: f32) -> Result<()> {
         let n = self.numel();
-        match &*self.storage() {
-            Storage::Gpu(g, b) => launch::fill(g, n, value, b)?,
-            s => cpu::fill(value, &mut s.cpu_mut()[..n]),
+        let s = self.storage();
+        match place("fill_", [&*s])? {
+            Placed::Gpu(g, [b]) => launch::fill(g, n, value, b)?,
+            Placed::Cpu => cpu::fill(value, &mut s.cpu_mut()[..n]),
         }
         Ok(())
     }
@@ -479,13 +490,14 @@ impl Tensor {
     pub fn axpy_(&self, alpha: f32, other: &Tensor) -> Result<()> {
         check_same_shape("axpy_", self, other)?;
         let n = self.numel();
-        match (&*self.storage(), &*other.storage()) {
-            (Storage::Gpu(g, b), Storage::Gpu(_, x)) => launch::axpy_inplace(g, n, alpha, x, b)?,
-            (s, o) if s.shares_memory(o) => {
+        let (s, o) = (self.storage(), other.storage());
+        match place("axpy_", [&*s, &*o])? {
+            Placed::Gpu(g, [b, x]) => launch::axpy_inplace(g, n, alpha, x, b)?,
+            Placed::Cpu if s.shares_memory(&o) => {
                 let src = o.cpu().to_vec();
                 cpu::axpy_inplace(alpha, &src, &mut s.cpu_mut()[..n])
             }
-            (s, o) => cpu::axpy_inplace(alpha, &o.cpu(), &mut s.cpu_mut()[..n]),
+            Placed::Cpu => cpu::axpy_inplace(alpha, &o.cpu(), &mut s.cpu_mut()[..n]),
         }
         Ok(())
     }

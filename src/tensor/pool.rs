@@ -1,5 +1,6 @@
 //! Pooling on tensors (NCHW).
 
+use super::backend::{place, Placed};
 use super::{Labels, Op, Storage, Tensor};
 use crate::error::{Error, Result};
 use autorep_kernels::{cpu, launch, params::PoolParams};
@@ -35,9 +36,10 @@ impl Tensor {
     pub fn avg_pool2d(&self, k: usize, stride: usize, pad: usize) -> Result<Tensor> {
         let p = self.pool_params(k, stride, pad, "avg_pool2d")?;
         let out = Storage::alloc(&self.device(), p.n * p.c * p.oh() * p.ow())?;
-        match (&*self.storage(), &out) {
-            (Storage::Gpu(g, x), Storage::Gpu(_, y)) => launch::avg_pool2d_forward(g, &p, x, y)?,
-            (x, y) => cpu::avg_pool2d_forward(&p, &x.cpu(), &mut y.cpu_mut()),
+        let xs = self.storage();
+        match place("avg_pool2d", [&*xs, &out])? {
+            Placed::Gpu(g, [x, y]) => launch::avg_pool2d_forward(g, &p, x, y)?,
+            Placed::Cpu => cpu::avg_pool2d_forward(&p, &xs.cpu(), &mut out.cpu_mut()),
         }
         Ok(Tensor::result(
             vec![p.n, p.c, p.oh(), p.ow()],
@@ -52,15 +54,16 @@ impl Tensor {
         let p = self.pool_params(k, stride, pad, "max_pool2d")?;
         let n_out = p.n * p.c * p.oh() * p.ow();
         let out = Storage::alloc(&self.device(), n_out)?;
-        let idx = match (&*self.storage(), &out) {
-            (Storage::Gpu(g, x), Storage::Gpu(_, y)) => {
+        let xs = self.storage();
+        let idx = match place("max_pool2d", [&*xs, &out])? {
+            Placed::Gpu(g, [x, y]) => {
                 let idx = g.alloc(n_out as u64 * 4)?;
                 launch::max_pool2d_forward(g, &p, x, y, &idx)?;
                 Labels::Gpu(g.clone(), idx, n_out)
             }
-            (x, y) => {
+            Placed::Cpu => {
                 let mut idx = vec![0u32; n_out];
-                cpu::max_pool2d_forward(&p, &x.cpu(), &mut y.cpu_mut(), &mut idx);
+                cpu::max_pool2d_forward(&p, &xs.cpu(), &mut out.cpu_mut(), &mut idx);
                 Labels::Cpu(idx)
             }
         };
@@ -85,11 +88,10 @@ impl Tensor {
             )));
         };
         let out = Storage::alloc(&self.device(), n * c)?;
-        match (&*self.storage(), &out) {
-            (Storage::Gpu(g, x), Storage::Gpu(_, y)) => {
-                launch::global_avg_pool_forward(g, n, c, h * w, x, y)?
-            }
-            (x, y) => cpu::global_avg_pool_forward(n, c, h * w, &x.cpu(), &mut y.cpu_mut()),
+        let xs = self.storage();
+        match place("global_avg_pool", [&*xs, &out])? {
+            Placed::Gpu(g, [x, y]) => launch::global_avg_pool_forward(g, n, c, h * w, x, y)?,
+            Placed::Cpu => cpu::global_avg_pool_forward(n, c, h * w, &xs.cpu(), &mut out.cpu_mut()),
         }
         Ok(Tensor::result(vec![n, c], out, &[self], || {
             Op::GlobalAvgPool { x: self.clone() }
@@ -106,35 +108,35 @@ impl Tensor {
         };
         let dx = Storage::alloc(&self.device(), n_in)?;
         let sh = x.shape();
-        match (op, &*self.storage(), &dx) {
-            (Op::AvgPool { p, .. }, Storage::Gpu(g, dy), Storage::Gpu(_, o)) => {
+        let ys = self.storage();
+        let placed = place("pool backward", [&*ys, &dx])?;
+        let hw = sh.iter().skip(2).product();
+        match (op, placed) {
+            (Op::AvgPool { p, .. }, Placed::Gpu(g, [dy, o])) => {
                 launch::avg_pool2d_backward(g, p, dy, o)?
             }
-            (Op::AvgPool { p, .. }, dy, o) => {
-                cpu::avg_pool2d_backward(p, &dy.cpu(), &mut o.cpu_mut())
+            (Op::AvgPool { p, .. }, Placed::Cpu) => {
+                cpu::avg_pool2d_backward(p, &ys.cpu(), &mut dx.cpu_mut())
             }
-            (Op::MaxPool { p, idx, .. }, Storage::Gpu(g, dy), Storage::Gpu(_, o)) => {
-                let Labels::Gpu(_, ib, _) = idx.as_ref() else {
-                    unreachable!()
-                };
-                launch::max_pool2d_backward(g, p, dy, ib, o)?
+            (Op::MaxPool { p, idx, .. }, placed) => match (placed, idx.as_ref()) {
+                (Placed::Gpu(g, [dy, o]), Labels::Gpu(_, ib, _)) => {
+                    launch::max_pool2d_backward(g, p, dy, ib, o)?
+                }
+                (Placed::Cpu, Labels::Cpu(iv)) => {
+                    cpu::max_pool2d_backward(p, &ys.cpu(), iv, &mut dx.cpu_mut())
+                }
+                _ => {
+                    return Err(Error::Invalid(
+                        "max_pool2d backward: the gradient and the argmax indices live on different devices".into(),
+                    ))
+                }
+            },
+            (_, Placed::Gpu(g, [dy, o])) => {
+                launch::global_avg_pool_backward(g, sh[0], sh[1], hw, dy, o)?
             }
-            (Op::MaxPool { p, idx, .. }, dy, o) => {
-                let Labels::Cpu(iv) = idx.as_ref() else {
-                    unreachable!()
-                };
-                cpu::max_pool2d_backward(p, &dy.cpu(), iv, &mut o.cpu_mut())
+            (_, Placed::Cpu) => {
+                cpu::global_avg_pool_backward(sh[0], sh[1], hw, &ys.cpu(), &mut dx.cpu_mut())
             }
-            (Op::GlobalAvgPool { .. }, Storage::Gpu(g, dy), Storage::Gpu(_, o)) => {
-                launch::global_avg_pool_backward(g, sh[0], sh[1], sh[2] * sh[3], dy, o)?
-            }
-            (_, dy, o) => cpu::global_avg_pool_backward(
-                sh[0],
-                sh[1],
-                sh[2] * sh[3],
-                &dy.cpu(),
-                &mut o.cpu_mut(),
-            ),
         }
         Ok(Tensor::result(sh.to_vec(), dx, &[], || unreachable!()))
     }

@@ -37,6 +37,27 @@ fn cross_entropy(row: &[f32], label: usize) -> f64 {
     max + sum.ln() - row[label] as f64
 }
 
+/// Per-image results of an evaluation, in test-set order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EvalOutputs {
+    /// [images, classes] logits.
+    pub logits: Vec<f32>,
+    pub classes: usize,
+    /// The normalised network inputs [images, C, H, W], when asked for (empty otherwise).
+    pub inputs: Vec<f32>,
+    pub labels: Vec<u32>,
+}
+
+impl EvalOutputs {
+    /// The arg-max class of each image (ties to the lower index).
+    pub fn predictions(&self) -> Vec<i64> {
+        self.logits
+            .chunks(self.classes.max(1))
+            .map(|row| (0..row.len()).find(|&j| rank(row, j) == 0).unwrap_or(0) as i64)
+            .collect()
+    }
+}
+
 /// Loss, top-1 and top-5 over `data` in eval mode, in batches of `batch`. With gated sites,
 /// the masks are used as they are: call [`Replacement::sync`] first after training.
 pub fn evaluate(
@@ -45,20 +66,43 @@ pub fn evaluate(
     data: &DeviceSet,
     batch: usize,
 ) -> Result<EvalStats> {
+    Ok(evaluate_outputs(model, rep, data, batch, false)?.0)
+}
+
+/// [`evaluate`], also returning every image's logits and label (and its normalised input when
+/// `inputs`), in test-set order.
+pub fn evaluate_outputs(
+    model: &dyn Model,
+    rep: Option<&Replacement>,
+    data: &DeviceSet,
+    batch: usize,
+    inputs: bool,
+) -> Result<(EvalStats, EvalOutputs)> {
     let start = std::time::Instant::now();
     let ctx = rep.map_or_else(ForwardCtx::eval, Replacement::eval_ctx);
     let plan = data.plan(0, 0, batch.max(1), false);
+    let mut out = EvalOutputs::default();
     // Logits stay on the device until every batch is queued: one wait at the end.
     let logits = no_grad(|| {
         plan.iter()
-            .map(|samples| model.forward(&data.batch(samples)?.0, &ctx))
+            .map(|samples| {
+                let x = data.batch(samples)?.0;
+                let y = model.forward(&x, &ctx)?;
+                Ok((y, inputs.then_some(x)))
+            })
             .collect::<Result<Vec<_>>>()
     })?;
     let (mut loss, mut top1, mut top5, mut bad) = (0f64, 0usize, 0usize, 0usize);
-    for (samples, t) in plan.iter().zip(logits) {
+    for (samples, (t, x)) in plan.iter().zip(logits) {
         let values = t.to_vec()?;
         let classes = values.len() / samples.len().max(1);
+        out.classes = classes;
+        if let Some(x) = x {
+            out.inputs.extend(x.to_vec()?);
+        }
+        out.logits.extend_from_slice(&values);
         for (row, s) in values.chunks(classes).zip(samples) {
+            out.labels.push(data.set.labels[s[0] as usize]);
             let label = data.set.labels[s[0] as usize] as usize;
             if row.iter().any(|v| !v.is_finite()) {
                 bad += 1;
@@ -71,14 +115,15 @@ pub fn evaluate(
         }
     }
     let n = data.len().max(1) as f64;
-    Ok(EvalStats {
+    let stats = EvalStats {
         loss: (loss / (data.len() - bad).max(1) as f64) as f32,
         top1: (top1 as f64 / n) as f32,
         top5: (top5 as f64 / n) as f32,
         images: data.len(),
         non_finite: bad,
         seconds: start.elapsed().as_secs_f64(),
-    })
+    };
+    Ok((stats, out))
 }
 
 #[cfg(test)]

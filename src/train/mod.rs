@@ -4,9 +4,8 @@ use crate::autorep::Replacement;
 use crate::data::{batch_plan, ImageSet};
 use crate::models::Model;
 use crate::nn::{ForwardCtx, Optimizer};
-use crate::tensor::Storage;
+use crate::tensor::PackedImages;
 use crate::{no_grad, Device, Labels, Result, Tensor};
-use autorep_kernels::{cpu, launch, GpuBuffer};
 use std::rc::Rc;
 
 pub mod checkpoint;
@@ -22,7 +21,7 @@ pub mod stages;
 pub use config::{FinetuneConfig, ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig};
 pub use data::{default_data_dir, load_data, Data};
 pub use driver::{drive, Outcome, RunOptions};
-pub use eval::{evaluate, EvalStats};
+pub use eval::{evaluate, evaluate_outputs, EvalOutputs, EvalStats};
 pub use report::{eval_checkpoint, EvalReport};
 pub use run::run_stage;
 pub use run_dir::Existing;
@@ -37,11 +36,6 @@ pub struct EpochStats {
     pub seconds: f64,
 }
 
-enum Packed {
-    Cpu(Vec<u32>),
-    Gpu(GpuBuffer),
-}
-
 /// A dataset resident where training runs: its u8 pixels are packed and (on a GPU) uploaded
 /// once; every batch is then cropped, flipped and normalised by the augment kernel there.
 pub struct DeviceSet {
@@ -50,7 +44,7 @@ pub struct DeviceSet {
     pub std: Vec<f32>,
     /// Zero padding for the random crop (4 on CIFAR and Tiny-ImageNet).
     pub pad: usize,
-    packed: Packed,
+    packed: PackedImages,
     device: Device,
 }
 
@@ -63,10 +57,7 @@ impl DeviceSet {
         pad: usize,
     ) -> Result<DeviceSet> {
         set.augment_params(1, pad, mean, std)?; // validates channels and statistics up front
-        let packed = match device {
-            Device::Cpu => Packed::Cpu(set.packed()),
-            Device::Gpu(g) => Packed::Gpu(g.upload(&set.packed())?),
-        };
+        let packed = PackedImages::new(device, set.packed())?;
         Ok(DeviceSet {
             set,
             mean: mean.to_vec(),
@@ -96,30 +87,15 @@ impl DeviceSet {
         let p = self
             .set
             .augment_params(samples.len(), self.pad, &self.mean, &self.std)?;
-        let shape = [
-            samples.len(),
-            self.set.channels,
-            self.set.height,
-            self.set.width,
-        ];
-        // Both uploads go first: an upload flushes queued work, and would otherwise split the
-        // augment dispatch off into a submit of its own.
+        // The labels' upload goes before the augmentation (which uploads the samples first):
+        // an upload flushes queued work, and would otherwise split the augment dispatch off
+        // into a submit of its own.
         let y: Vec<u32> = samples
             .iter()
             .map(|s| self.set.labels[s[0] as usize])
             .collect();
         let labels = Rc::new(Labels::new(&self.device, &y)?);
-        let words: &[u32] = bytemuck::cast_slice(samples);
-        let out = Storage::alloc(&self.device, p.n())?;
-        match (&self.packed, &out) {
-            (Packed::Gpu(data), Storage::Gpu(g, o)) => {
-                let sb = g.upload(words)?;
-                launch::augment_batch(g, &p, data, &sb, o)?;
-            }
-            (Packed::Cpu(data), o) => cpu::augment_batch(&p, data, words, &mut o.cpu_mut()),
-            _ => unreachable!("packed on the set's own device"),
-        }
-        Ok((Tensor::from_storage(&shape, out), labels))
+        Ok((self.packed.augment(&p, samples)?, labels))
     }
 
     /// The first `n` images, centred and normalised (calibration batches).

@@ -2,7 +2,7 @@
 
 use super::checkpoint::Checkpoint;
 use super::data::Data;
-use super::eval::{evaluate, EvalStats};
+use super::eval::{evaluate_outputs, EvalOutputs, EvalStats};
 use super::stages::load_model;
 use crate::{Device, Result};
 use std::path::Path;
@@ -16,15 +16,22 @@ pub struct EvalReport {
     /// Gates switched off after training to meet the budget (0 for a learned mask).
     pub projected_gates: usize,
     pub checkpoint: Checkpoint,
+    /// Per-image logits and labels (inputs too when asked for).
+    pub outputs: EvalOutputs,
 }
 
-/// Evaluate the checkpoint at `path` on `data`'s test split. Pure: the checkpoint's masks are
-/// used exactly as saved.
-pub fn eval_checkpoint(device: &Device, path: &Path, data: &Data) -> Result<EvalReport> {
+/// Evaluate the checkpoint at `path` on `data`'s test split, keeping the normalised inputs
+/// when `inputs`. Pure: the checkpoint's masks are used exactly as saved.
+pub fn eval_checkpoint(
+    device: &Device,
+    path: &Path,
+    data: &Data,
+    inputs: bool,
+) -> Result<EvalReport> {
     let ck = Checkpoint::load(path)?;
     data.check(&ck.meta, path)?;
     let (model, rep) = load_model(device, &ck)?;
-    let test = evaluate(model.as_ref(), rep.as_ref(), &data.test, 256)?;
+    let (test, outputs) = evaluate_outputs(model.as_ref(), rep.as_ref(), &data.test, 256, inputs)?;
     let sites = match &rep {
         Some(r) => r.site_counts(model.as_ref())?,
         None => model
@@ -40,5 +47,6 @@ pub fn eval_checkpoint(device: &Device, path: &Path, data: &Data) -> Result<Eval
         sites,
         projected_gates: ck.meta.progress.projected_gates,
         checkpoint: ck,
+        outputs,
     })
 }
