@@ -14,6 +14,7 @@ pub mod demo;
 pub mod device;
 pub mod error;
 pub mod experiment;
+pub mod export;
 pub mod models;
 pub mod nn;
 pub mod tensor;

@@ -5,6 +5,7 @@
 mod bench;
 mod cost;
 mod demo;
+mod export;
 mod info;
 mod run;
 mod stages;
@@ -53,6 +54,9 @@ enum Command {
     Finetune(stages::FinetuneArgs),
     /// Top-1/top-5 accuracy, loss, ReLU count, per-site kept fraction and cost of a checkpoint.
     Eval(stages::EvalArgs),
+    /// Export a checkpoint's network: ONNX (opset 17) with its masks and polynomials, for
+    /// private-inference frameworks and runtimes.
+    Export(export::ExportArgs),
     /// Datasets: download the official archives.
     Data {
         #[command(subcommand)]
@@ -200,6 +204,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Snl(a) => stages::snl(choice, a),
         Command::Finetune(a) => stages::finetune(choice, a),
         Command::Eval(a) => stages::eval(choice, a),
+        Command::Export(a) => export::export(a),
         Command::Bench { what } => bench::bench(choice, what),
         Command::Run(a) => run::run(choice, a),
         Command::Sweep(a) => run::sweep(choice, a),

@@ -1,0 +1,431 @@
+//! ONNX export of a checkpoint's eval-mode network, traced rather than re-described: one
+//! forward pass on the CPU records the graph of tensor operations (the same graph backward
+//! walks), and each recorded operation becomes its ONNX node(s). What is exported is therefore
+//! exactly what `autorep eval` computes. Opset 17, a dynamic batch dimension, f32 throughout.
+//!
+//! A gated site y = m·ReLU(x) + (1 − m)·P_c(x) becomes `Relu`, the per-channel polynomial
+//! `A2·x² + A1·x + A0` (A2 = s₂·c₂, clamped as the network uses it; A1 = s₁·c₁; A0 = c₀) and
+//! the blend with the mask m and 1 − m as initializers ([C, H, W] per pixel, [C, 1, 1] per
+//! channel). A site whose mask is all ones is a plain `Relu`, all zeros a plain polynomial.
+
+use crate::autorep::Replacement;
+use crate::error::{Error, Result};
+use crate::models::Model;
+use crate::nn::ForwardCtx;
+use crate::tensor::{Op, Tensor};
+use onnx_protobuf::{
+    attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto,
+    AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto,
+    StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+};
+use std::collections::HashMap;
+
+pub const OPSET: i64 = 17;
+/// ONNX IR version 8 (ONNX 1.13+, the first to carry opset 17 officially).
+const IR_VERSION: i64 = 8;
+pub const INPUT: &str = "input";
+pub const OUTPUT: &str = "logits";
+
+/// What the export says about the network in its metadata properties.
+#[derive(Debug, Clone)]
+pub struct ExportInfo {
+    /// (key, value) pairs: model, dataset, normalisation, ReLU counts, …
+    pub props: Vec<(String, String)>,
+    /// [C, H, W] of one input image.
+    pub input: [usize; 3],
+}
+
+/// The graph under construction.
+#[derive(Default)]
+struct Graph {
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
+    /// Tensor id → the ONNX value holding it.
+    names: HashMap<usize, String>,
+    counter: usize,
+}
+
+fn attr_ints(name: &str, v: &[usize]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        type_: AttributeType::INTS.into(),
+        ints: v.iter().map(|&x| x as i64).collect(),
+        ..Default::default()
+    }
+}
+
+fn attr_int(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        type_: AttributeType::INT.into(),
+        i: v,
+        ..Default::default()
+    }
+}
+
+fn attr_float(name: &str, v: f32) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        type_: AttributeType::FLOAT.into(),
+        f: v,
+        ..Default::default()
+    }
+}
+
+impl Graph {
+    fn fresh(&mut self, hint: &str) -> String {
+        self.counter += 1;
+        format!("{hint}_{}", self.counter)
+    }
+
+    fn node(&mut self, op: &str, inputs: &[&str], attrs: Vec<AttributeProto>) -> String {
+        let out = self.fresh(&op.to_ascii_lowercase());
+        self.nodes.push(NodeProto {
+            op_type: op.into(),
+            name: out.clone(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![out.clone()],
+            attribute: attrs,
+            ..Default::default()
+        });
+        out
+    }
+
+    fn constant(&mut self, hint: &str, dims: &[usize], values: &[f32]) -> String {
+        let name = self.fresh(hint);
+        self.initializers.push(TensorProto {
+            name: name.clone(),
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type: DataType::FLOAT as i32,
+            raw_data: bytemuck::cast_slice(values).to_vec(),
+            ..Default::default()
+        });
+        name
+    }
+
+    fn constant_i64(&mut self, hint: &str, values: &[i64]) -> String {
+        let name = self.fresh(hint);
+        self.initializers.push(TensorProto {
+            name: name.clone(),
+            dims: vec![values.len() as i64],
+            data_type: DataType::INT64 as i32,
+            raw_data: bytemuck::cast_slice(values).to_vec(),
+            ..Default::default()
+        });
+        name
+    }
+
+    /// The ONNX value of `t`, emitting its producers first.
+    fn value(&mut self, t: &Tensor, input: &Tensor) -> Result<String> {
+        if let Some(n) = self.names.get(&t.id()) {
+            return Ok(n.clone());
+        }
+        let name = match t.op() {
+            None if t.id() == input.id() => INPUT.to_string(),
+            None => self.constant("w", t.shape(), &t.to_vec()?),
+            Some(op) => self.op(t, op, input)?,
+        };
+        self.names.insert(t.id(), name.clone());
+        Ok(name)
+    }
+
+    fn op(&mut self, t: &Tensor, op: &Op, input: &Tensor) -> Result<String> {
+        Ok(match op {
+            Op::Axpby(a, alpha, b, beta) => {
+                let (a, b) = (self.value(a, input)?, self.value(b, input)?);
+                let a = self.scaled(&a, *alpha);
+                let b = self.scaled(&b, *beta);
+                self.node("Add", &[&a, &b], vec![])
+            }
+            Op::Mul(a, b) => {
+                let (a, b) = (self.value(a, input)?, self.value(b, input)?);
+                self.node("Mul", &[&a, &b], vec![])
+            }
+            Op::Scale(a, alpha) => {
+                let a = self.value(a, input)?;
+                self.scaled(&a, *alpha)
+            }
+            Op::Relu(a) => {
+                let a = self.value(a, input)?;
+                self.node("Relu", &[&a], vec![])
+            }
+            Op::Sigmoid(a) => {
+                let a = self.value(a, input)?;
+                self.node("Sigmoid", &[&a], vec![])
+            }
+            Op::Silu(a) => {
+                let a = self.value(a, input)?;
+                let s = self.node("Sigmoid", &[&a], vec![]);
+                self.node("Mul", &[&a, &s], vec![])
+            }
+            Op::Matmul { a, b, ta, tb } => {
+                let (mut a, mut b) = (self.value(a, input)?, self.value(b, input)?);
+                let perm = || vec![attr_ints("perm", &[1, 0])];
+                if *ta {
+                    a = self.node("Transpose", &[&a], perm());
+                }
+                if *tb {
+                    b = self.node("Transpose", &[&b], perm());
+                }
+                self.node("MatMul", &[&a, &b], vec![])
+            }
+            Op::BiasAdd { x, bias, .. } => {
+                let xv = self.value(x, input)?;
+                // The bias broadcasts over the channel axis (1): trailing unit dims.
+                let mut dims = vec![bias.numel()];
+                dims.extend(std::iter::repeat_n(1, x.shape().len().saturating_sub(2)));
+                let b = self.constant("bias", &dims, &bias.to_vec()?);
+                self.node("Add", &[&xv, &b], vec![])
+            }
+            Op::Reshape(a) => {
+                let av = self.value(a, input)?;
+                let mut shape = vec![-1i64];
+                shape.extend(t.shape().iter().skip(1).map(|&d| d as i64));
+                let s = self.constant_i64("shape", &shape);
+                self.node("Reshape", &[&av, &s], vec![])
+            }
+            Op::Conv2d { x, w, p } => {
+                let (xv, wv) = (self.value(x, input)?, self.value(w, input)?);
+                let attrs = vec![
+                    attr_ints("kernel_shape", &[p.kh, p.kw]),
+                    attr_ints("strides", &[p.stride, p.stride]),
+                    attr_ints("pads", &[p.pad, p.pad, p.pad, p.pad]),
+                    attr_ints("dilations", &[1, 1]),
+                    attr_int("group", 1),
+                ];
+                self.node("Conv", &[&xv, &wv], attrs)
+            }
+            Op::BatchNorm {
+                x,
+                gamma,
+                beta,
+                mean,
+                var,
+                eps,
+                train,
+                ..
+            } => {
+                if *train {
+                    return Err(Error::Invalid(
+                        "export: a batch norm ran in training mode; export traces eval mode".into(),
+                    ));
+                }
+                let c = mean.numel();
+                let xv = self.value(x, input)?;
+                let g = match gamma {
+                    Some(g) => self.value(g, input)?,
+                    None => self.constant("ones", &[c], &vec![1.0; c]),
+                };
+                let b = match beta {
+                    Some(b) => self.value(b, input)?,
+                    None => self.constant("zeros", &[c], &vec![0.0; c]),
+                };
+                let (m, v) = (self.value(mean, input)?, self.value(var, input)?);
+                let attrs = vec![attr_float("epsilon", *eps)];
+                self.node("BatchNormalization", &[&xv, &g, &b, &m, &v], attrs)
+            }
+            Op::AvgPool { x, p } => {
+                let xv = self.value(x, input)?;
+                let attrs = vec![
+                    attr_ints("kernel_shape", &[p.k, p.k]),
+                    attr_ints("strides", &[p.stride, p.stride]),
+                    attr_ints("pads", &[p.pad, p.pad, p.pad, p.pad]),
+                    attr_int("count_include_pad", 1),
+                ];
+                self.node("AveragePool", &[&xv], attrs)
+            }
+            Op::MaxPool { x, p, .. } => {
+                let xv = self.value(x, input)?;
+                let attrs = vec![
+                    attr_ints("kernel_shape", &[p.k, p.k]),
+                    attr_ints("strides", &[p.stride, p.stride]),
+                    attr_ints("pads", &[p.pad, p.pad, p.pad, p.pad]),
+                ];
+                self.node("MaxPool", &[&xv], attrs)
+            }
+            Op::GlobalAvgPool { x } => {
+                let xv = self.value(x, input)?;
+                let pooled = self.node("GlobalAveragePool", &[&xv], vec![]);
+                self.node("Flatten", &[&pooled], vec![attr_int("axis", 1)])
+            }
+            Op::Gate {
+                x, coef, mask, p, ..
+            } => {
+                let xv = self.value(x, input)?;
+                self.gate(&xv, x.shape(), &mask.to_vec()?, &coef.to_vec()?, p)?
+            }
+            Op::SumMid { .. } | Op::CrossEntropy { .. } | Op::Distill { .. } => {
+                return Err(Error::Invalid(
+                    "export: the forward pass holds a reduction or a loss, which an inference graph does not"
+                        .into(),
+                ))
+            }
+        })
+    }
+
+    /// `v`·alpha, or `v` itself when alpha is 1.
+    fn scaled(&mut self, v: &str, alpha: f32) -> String {
+        if alpha == 1.0 {
+            return v.to_string();
+        }
+        let a = self.constant("scale", &[], &[alpha]);
+        self.node("Mul", &[v, &a], vec![])
+    }
+
+    fn gate(
+        &mut self,
+        x: &str,
+        shape: &[usize],
+        mask: &[f32],
+        coef: &[f32],
+        p: &autorep_kernels::params::GateParams,
+    ) -> Result<String> {
+        let c = p.channels;
+        // Per-channel constants broadcast as [C, 1, 1] over [B, C, H, W], as [C] over [B, C].
+        let spatial = shape.len().saturating_sub(2);
+        let mut per_channel = vec![c];
+        per_channel.extend(std::iter::repeat_n(1, spatial));
+        let mut per_gate = vec![c];
+        if p.channel_wise {
+            per_gate.extend(std::iter::repeat_n(1, spatial));
+        } else {
+            per_gate.extend(shape.iter().skip(2));
+        }
+        if mask.iter().all(|&m| m == 1.0) {
+            return Ok(self.node("Relu", &[x], vec![]));
+        }
+        let c2 = |v: f32| {
+            if p.clip2 > 0.0 {
+                v.clamp(-p.clip2, p.clip2)
+            } else {
+                v
+            }
+        };
+        let a0 = &coef[..c];
+        let a1: Vec<f32> = coef[c..2 * c].iter().map(|v| p.s1 * v).collect();
+        let a2: Vec<f32> = coef[2 * c..3 * c].iter().map(|&v| p.s2 * c2(v)).collect();
+        let a1v = self.constant("poly_a1", &per_channel, &a1);
+        let mut poly = self.node("Mul", &[x, &a1v], vec![]);
+        if a2.iter().any(|&v| v != 0.0) {
+            let a2v = self.constant("poly_a2", &per_channel, &a2);
+            let x2 = self.node("Mul", &[x, x], vec![]);
+            let t2 = self.node("Mul", &[&x2, &a2v], vec![]);
+            poly = self.node("Add", &[&poly, &t2], vec![]);
+        }
+        let a0v = self.constant("poly_a0", &per_channel, a0);
+        poly = self.node("Add", &[&poly, &a0v], vec![]);
+        if mask.iter().all(|&m| m == 0.0) {
+            return Ok(poly);
+        }
+        let keep = self.constant("mask", &per_gate, mask);
+        let replaced: Vec<f32> = mask.iter().map(|m| 1.0 - m).collect();
+        let rest = self.constant("one_minus_mask", &per_gate, &replaced);
+        let relu = self.node("Relu", &[x], vec![]);
+        let kept = self.node("Mul", &[&relu, &keep], vec![]);
+        let poly = self.node("Mul", &[&poly, &rest], vec![]);
+        Ok(self.node("Add", &[&kept, &poly], vec![]))
+    }
+}
+
+fn value_info(name: &str, dims: &[Option<usize>]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| tensor_shape_proto::Dimension {
+            value: Some(match d {
+                Some(v) => tensor_shape_proto::dimension::Value::DimValue(*v as i64),
+                None => tensor_shape_proto::dimension::Value::DimParam("batch".into()),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    ValueInfoProto {
+        name: name.into(),
+        type_: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: DataType::FLOAT as i32,
+                shape: Some(TensorShapeProto {
+                    dim,
+                    ..Default::default()
+                })
+                .into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        })
+        .into(),
+        ..Default::default()
+    }
+}
+
+/// The ONNX model of `model` (on the CPU) in eval mode, with its gates as they are.
+pub fn export_onnx(
+    model: &dyn Model,
+    rep: Option<&Replacement>,
+    info: &ExportInfo,
+) -> Result<Vec<u8>> {
+    let [c, h, w] = info.input;
+    // Two images: batch-norm shapes need no special case, and the graph is batch-agnostic.
+    let x = Tensor::zeros(&crate::Device::Cpu, &[2, c, h, w])?;
+    let ctx = rep.map_or_else(ForwardCtx::eval, Replacement::eval_ctx);
+    // Recorded, not run under no_grad: the graph is what gets exported.
+    let y = model.forward(&x, &ctx)?;
+    if y.op().is_none() {
+        return Err(Error::Invalid(
+            "export: the forward pass recorded no graph (no trainable parameter reached the output)"
+                .into(),
+        ));
+    }
+    let mut g = Graph::default();
+    let out = g.value(&y, &x)?;
+    let classes = y.shape().get(1).copied().unwrap_or(1);
+    let identity = NodeProto {
+        op_type: "Identity".into(),
+        name: OUTPUT.into(),
+        input: vec![out],
+        output: vec![OUTPUT.into()],
+        ..Default::default()
+    };
+    g.nodes.push(identity);
+    let graph = GraphProto {
+        name: "autorep".into(),
+        node: g.nodes,
+        initializer: g.initializers,
+        input: vec![value_info(INPUT, &[None, Some(c), Some(h), Some(w)])],
+        output: vec![value_info(OUTPUT, &[None, Some(classes)])],
+        ..Default::default()
+    };
+    let onnx = ModelProto {
+        ir_version: IR_VERSION,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+            ..Default::default()
+        }],
+        producer_name: "autorep".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        graph: Some(graph).into(),
+        metadata_props: info
+            .props
+            .iter()
+            .map(|(k, v)| StringStringEntryProto {
+                key: k.clone(),
+                value: v.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    onnx.write_to_bytes()
+        .map_err(|e| Error::Invalid(format!("export: encoding the ONNX model: {e}")))
+}
+
+/// Op types and counts of an exported model (for `cost --onnx` and tests).
+pub fn op_counts(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, usize>> {
+    let m = ModelProto::parse_from_bytes(bytes)
+        .map_err(|e| Error::Invalid(format!("not an ONNX model: {e}")))?;
+    let mut counts = std::collections::BTreeMap::new();
+    for n in &m.graph.node {
+        *counts.entry(n.op_type.clone()).or_insert(0) += 1;
+    }
+    Ok(counts)
+}
