@@ -46,12 +46,20 @@ fn stage(data: &Data, model: &str, cfg: StageConfig, out: &Path) -> PathBuf {
     o.best_path.unwrap_or_else(|| out.join("last.safetensors"))
 }
 
-/// Export `ck`, evaluate it, and have ONNX Runtime compare.
-fn check(py: &str, data: &Data, ck: &Path, dir: &Path, name: &str) {
+/// Export `ck`, evaluate it, check the sites the graph shows against the checkpoint's, and
+/// (where Python has it) have ONNX Runtime compare the logits.
+fn check(py: Option<&str>, data: &Data, ck: &Path, dir: &Path, name: &str) {
     let onnx = autorep::export::checkpoint_to_onnx(ck).unwrap();
     let model = dir.join(format!("{name}.onnx"));
     std::fs::write(&model, onnx).unwrap();
     let r = eval_checkpoint(&Device::Cpu, ck, data, true).unwrap();
+    // The cost read from the graph: the same sites, ReLUs and activations as the checkpoint's.
+    let from_graph = autorep::export::onnx::sites_of_onnx(&std::fs::read(&model).unwrap()).unwrap();
+    let mut a: Vec<(usize, usize)> = from_graph.iter().map(|s| (s.1, s.2)).collect();
+    let mut b: Vec<(usize, usize)> = r.sites.iter().map(|s| (s.1, s.2)).collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    assert_eq!(a, b, "{name}: sites from the ONNX graph vs the checkpoint");
     let o = &r.outputs;
     let n = o.labels.len();
     let s = &data.test.set;
@@ -61,6 +69,7 @@ fn check(py: &str, data: &Data, ck: &Path, dir: &Path, name: &str) {
     );
     write_npy(&x, &[n, s.channels, s.height, s.width], &o.inputs).unwrap();
     write_npy(&y, &[n, o.classes], &o.logits).unwrap();
+    let Some(py) = py else { return };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/check_onnx.py");
     let out = Command::new(py)
         .arg(&script)
@@ -90,7 +99,8 @@ fn replace(base: &Path, budget: usize) -> ReplaceStageConfig {
 
 #[test]
 fn exported_networks_give_autoreps_logits_in_onnx_runtime() {
-    let Some(py) = python() else { return };
+    let py = python();
+    let py = py.as_deref();
     let data = common::fashion(64, 32);
     let dir = common::tmp_dir("export-onnx");
     std::fs::create_dir_all(&dir).unwrap();
@@ -105,7 +115,7 @@ fn exported_networks_give_autoreps_logits_in_onnx_runtime() {
     for model in ["small", "resnet18_in"] {
         let d = dir.join(model);
         let base = stage(&data, model, train(1), &d.join("base"));
-        check(&py, &data, &base, &d, "baseline");
+        check(py, &data, &base, &d, "baseline");
         let total = autorep::models::build(model, &Device::Cpu, 1, 28, 10, 0)
             .unwrap()
             .relu_total();
@@ -139,7 +149,7 @@ fn exported_networks_give_autoreps_logits_in_onnx_runtime() {
         let wanted = if model == "small" { cases.len() } else { 1 };
         for (name, cfg) in cases.into_iter().take(wanted) {
             let ck = stage(&data, model, StageConfig::Replace(cfg), &d.join(name));
-            check(&py, &data, &ck, &d, name);
+            check(py, &data, &ck, &d, name);
         }
         let snl = SnlConfig {
             baseline: Some(base.clone()),
@@ -152,7 +162,7 @@ fn exported_networks_give_autoreps_logits_in_onnx_runtime() {
             ..SnlConfig::new(budget)
         };
         let ck = stage(&data, model, StageConfig::Snl(snl), &d.join("snl"));
-        check(&py, &data, &ck, &d, "snl");
+        check(py, &data, &ck, &d, "snl");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -14,8 +14,12 @@ pub struct CostArgs {
     #[arg(long)]
     relus: Option<String>,
     /// Take the model and its per-site ReLU counts from this checkpoint's mask instead.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "onnx")]
     checkpoint: Option<std::path::PathBuf>,
+    /// Take the per-site ReLU and polynomial counts from an ONNX graph written by
+    /// `autorep export` (its Relu nodes, masks and shapes).
+    #[arg(long)]
+    onnx: Option<std::path::PathBuf>,
     /// crypten, delphi or all.
     #[arg(long, default_value = "all")]
     protocol: String,
@@ -70,8 +74,14 @@ pub fn cost(a: CostArgs) -> anyhow::Result<()> {
             check(name, v, false)?;
         }
     }
-    let (name, sites) = match &a.checkpoint {
-        Some(path) => {
+    let (name, sites) = match (&a.checkpoint, &a.onnx) {
+        (_, Some(path)) => {
+            let bytes = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            let sites = autorep::export::onnx::sites_of_onnx(&bytes)?;
+            (path.display().to_string(), sites)
+        }
+        (Some(path), None) => {
             let ck = autorep::train::checkpoint::Checkpoint::load(path)?;
             let (m, rep) = autorep::train::stages::load_model(&autorep::Device::Cpu, &ck)?;
             let sites = match &rep {
@@ -84,7 +94,7 @@ pub fn cost(a: CostArgs) -> anyhow::Result<()> {
             };
             (m.name().to_string(), sites)
         }
-        None => {
+        (None, None) => {
             let m = counting_model(&a.model, a.input)?;
             let total = m.relu_total();
             let relus = match &a.relus {

@@ -42,7 +42,12 @@ struct Graph {
     initializers: Vec<TensorProto>,
     /// Tensor id → the ONNX value holding it.
     names: HashMap<usize, String>,
+    /// The shape of every traced value, batch first (dynamic).
+    value_info: Vec<ValueInfoProto>,
     counter: usize,
+    /// Gated sites emitted so far; the nodes and initializers of site k are named `site{k}/…`.
+    sites: usize,
+    prefix: String,
 }
 
 fn attr_ints(name: &str, v: &[usize]) -> AttributeProto {
@@ -75,7 +80,7 @@ fn attr_float(name: &str, v: f32) -> AttributeProto {
 impl Graph {
     fn fresh(&mut self, hint: &str) -> String {
         self.counter += 1;
-        format!("{hint}_{}", self.counter)
+        format!("{}{hint}_{}", self.prefix, self.counter)
     }
 
     fn node(&mut self, op: &str, inputs: &[&str], attrs: Vec<AttributeProto>) -> String {
@@ -123,7 +128,13 @@ impl Graph {
         let name = match t.op() {
             None if t.id() == input.id() => INPUT.to_string(),
             None => self.constant("w", t.shape(), &t.to_vec()?),
-            Some(op) => self.op(t, op, input)?,
+            Some(op) => {
+                let name = self.op(t, op, input)?;
+                let mut dims = vec![None];
+                dims.extend(t.shape().iter().skip(1).map(|&d| Some(d)));
+                self.value_info.push(value_info(&name, &dims));
+                name
+            }
         };
         self.names.insert(t.id(), name.clone());
         Ok(name)
@@ -272,7 +283,24 @@ impl Graph {
         self.node("Mul", &[v, &a], vec![])
     }
 
+    /// A gated site, its nodes and initializers named `site{k}/…` (what [`sites_of_onnx`]
+    /// reads back).
     fn gate(
+        &mut self,
+        x: &str,
+        shape: &[usize],
+        mask: &[f32],
+        coef: &[f32],
+        p: &autorep_kernels::params::GateParams,
+    ) -> Result<String> {
+        self.prefix = format!("site{}/", self.sites);
+        self.sites += 1;
+        let out = self.gate_nodes(x, shape, mask, coef, p);
+        self.prefix.clear();
+        out
+    }
+
+    fn gate_nodes(
         &mut self,
         x: &str,
         shape: &[usize],
@@ -391,6 +419,7 @@ pub fn export_onnx(
         node: g.nodes,
         initializer: g.initializers,
         input: vec![value_info(INPUT, &[None, Some(c), Some(h), Some(w)])],
+        value_info: g.value_info,
         output: vec![value_info(OUTPUT, &[None, Some(classes)])],
         ..Default::default()
     };
@@ -428,4 +457,97 @@ pub fn op_counts(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, usiz
         *counts.entry(n.op_type.clone()).or_insert(0) += 1;
     }
     Ok(counts)
+}
+
+/// The activation sites of an exported model, read from the graph itself: (site, ReLUs kept,
+/// activations) per image, in graph order. Every `Relu` node is a site; a gated site (nodes
+/// named `site{k}/…`) keeps the ReLUs its mask initializer keeps (a gate stands for the
+/// activations it broadcasts over) and has polynomials elsewhere, none kept when it has no
+/// `Relu` at all. Activation counts come from the traced value shapes.
+pub fn sites_of_onnx(bytes: &[u8]) -> Result<Vec<(String, usize, usize)>> {
+    let bad = |why: String| Error::Invalid(format!("ONNX model: {why}"));
+    let m = ModelProto::parse_from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
+    let g = &m.graph;
+    let per_image = |vi: &ValueInfoProto| -> Option<usize> {
+        let type_proto::Value::TensorType(t) = vi.type_.value.as_ref()? else {
+            return None;
+        };
+        t.shape
+            .dim
+            .iter()
+            .skip(1)
+            .try_fold(1usize, |n, d| match d.value {
+                Some(tensor_shape_proto::dimension::Value::DimValue(v)) => Some(n * v as usize),
+                _ => None,
+            })
+    };
+    let sizes: HashMap<&str, usize> = g
+        .input
+        .iter()
+        .chain(&g.value_info)
+        .filter_map(|vi| Some((vi.name.as_str(), per_image(vi)?)))
+        .collect();
+    let size = |name: &str| {
+        sizes.get(name).copied().ok_or_else(|| {
+            bad(format!(
+                "no shape for {name}: export it with `autorep export`, which records every shape"
+            ))
+        })
+    };
+    let site_of = |name: &str| name.split_once('/').map(|(s, _)| s.to_string());
+    // site → (activations, kept or None when its mask decides)
+    let mut order: Vec<String> = Vec::new();
+    let mut sites: HashMap<String, (usize, Option<usize>)> = HashMap::new();
+    for n in &g.node {
+        let gated = site_of(&n.name);
+        let first_of_site = gated.as_ref().is_some_and(|s| !sites.contains_key(s));
+        if n.op_type == "Relu" {
+            let x = n
+                .input
+                .first()
+                .ok_or_else(|| bad("a Relu without input".into()))?;
+            let total = size(x)?;
+            match gated {
+                Some(site) => {
+                    if first_of_site {
+                        order.push(site.clone());
+                    }
+                    sites.insert(site, (total, None));
+                }
+                None => {
+                    order.push(n.name.clone());
+                    sites.insert(n.name.clone(), (total, Some(total)));
+                }
+            }
+        } else if let (Some(site), true) = (gated, first_of_site) {
+            // A site's first node reads the site's input x (x·A1 or Relu(x)).
+            let x = n
+                .input
+                .first()
+                .ok_or_else(|| bad(format!("{} has no input", n.name)))?;
+            order.push(site.clone());
+            sites.insert(site, (size(x)?, Some(0)));
+        }
+    }
+    let masks: HashMap<String, Vec<f32>> = g
+        .initializer
+        .iter()
+        .filter(|t| t.name.contains("/mask_"))
+        .filter_map(|t| Some((site_of(&t.name)?, bytemuck::pod_collect_to_vec(&t.raw_data))))
+        .collect();
+    order
+        .into_iter()
+        .map(|site| {
+            let (total, kept) = sites[&site];
+            let kept = match (kept, masks.get(&site)) {
+                (Some(k), _) => k,
+                (None, Some(mask)) => {
+                    let per_gate = total / mask.len().max(1);
+                    mask.iter().filter(|&&m| m != 0.0).count() * per_gate
+                }
+                (None, None) => total,
+            };
+            Ok((site, kept, total))
+        })
+        .collect()
 }
