@@ -199,6 +199,11 @@ fn a_short_replacement_reaches_its_budget_by_selection() {
     assert!(o.projected_path.is_none() && !tmp.join("rep/projected.safetensors").exists());
     let best = Checkpoint::load(o.best_path.as_ref().unwrap()).unwrap();
     assert_eq!(best.meta.progress.projected_gates, 0);
+    // `best` is the network alone; the optimizer state to resume from is in `last` only.
+    let last = Checkpoint::load(&tmp.join("rep/last.safetensors")).unwrap();
+    let opt = |ck: &Checkpoint| ck.tensors.keys().filter(|k| k.starts_with("opt.")).count();
+    assert_eq!((opt(&best), best.meta.optimizer_steps), (0, None));
+    assert!(opt(&last) > 0 && last.meta.optimizer_steps.is_some());
     // The saved mask is the counted one.
     let r =
         autorep::train::eval_checkpoint(&Device::Cpu, o.best_path.as_ref().unwrap(), &data, false)

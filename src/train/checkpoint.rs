@@ -149,6 +149,15 @@ impl Checkpoint {
         t.copy_from_host(data)
     }
 
+    /// The same checkpoint without the optimizer's state (what `best` holds: the network, not
+    /// a point to resume from; about half the size under Adam).
+    pub fn weights_only(&self) -> Checkpoint {
+        let mut ck = self.clone();
+        ck.tensors.retain(|name, _| !name.starts_with("opt."));
+        ck.meta.optimizer_steps = None;
+        ck
+    }
+
     /// The first tensor holding a NaN or an infinity, with the offending value.
     pub fn first_non_finite(&self) -> Option<(&str, f32)> {
         self.tensors.iter().find_map(|(name, (_, data))| {

@@ -323,7 +323,7 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
         }
         let ck = checkpoint(stage, data, &progress)?;
         if better {
-            ck.save(&dir.best())?;
+            ck.weights_only().save(&dir.best())?;
         }
         ck.save(&dir.last())?;
         dir.log(&metrics_line(name, epoch, &e, relu_total, budget))?;
@@ -382,7 +382,9 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
                 epoch: progress.epochs_done.saturating_sub(1),
                 top1: test.top1,
             });
-            checkpoint(stage, data, &progress)?.save(&dir.best())?;
+            checkpoint(stage, data, &progress)?
+                .weights_only()
+                .save(&dir.best())?;
         }
     }
     let best_path = dir.best().exists().then(|| dir.best());
