@@ -40,8 +40,8 @@ impl Mlp {
     ) -> Result<Mlp> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         Ok(Mlp {
-            l1: Linear::new(device, inputs, hidden, &mut rng)?,
-            l2: Linear::new(device, hidden, classes, &mut rng)?,
+            l1: Linear::new(device, "l1", inputs, hidden, &mut rng)?,
+            l2: Linear::new(device, "l2", hidden, classes, &mut rng)?,
         })
     }
 
@@ -51,8 +51,8 @@ impl Mlp {
 }
 
 impl Module for Mlp {
-    fn params(&self) -> Vec<Tensor> {
-        [self.l1.params(), self.l2.params()].concat()
+    fn named_params(&self) -> Vec<(String, Tensor)> {
+        [self.l1.named_params(), self.l2.named_params()].concat()
     }
 }
 

@@ -28,6 +28,8 @@ fn meta(config: StageConfig, gates: Option<GateState>) -> Meta {
         replacement: gates,
         optimizer_steps: Some(12),
         checksums: Default::default(),
+        normalisation: None,
+        sites: vec![],
     }
 }
 
@@ -155,4 +157,76 @@ fn unknown_or_malformed_metadata_is_an_error_naming_it() {
     for p in [good, bad] {
         let _ = std::fs::remove_file(p);
     }
+}
+
+#[test]
+fn tensors_are_named_by_module_path_and_positional_checkpoints_still_load() {
+    let d = Device::Cpu;
+    let gates = ReplaceConfig::autorep(100);
+    let mut model = build("resnet18_in", &d, 3, 8, 10, 1).unwrap();
+    Replacement::install(model.as_mut(), gates.clone(), &d).unwrap();
+    let state = || GateState {
+        config: gates.clone(),
+        passes: 0,
+        frozen: false,
+    };
+    let mut m = meta(
+        StageConfig::Replace(ReplaceStageConfig::new(100)),
+        Some(state()),
+    );
+    (m.model, m.channels, m.input) = ("resnet18_in".into(), 3, 8);
+    let mut ck = Checkpoint::new(m.clone());
+    ck.put_model(model.as_ref()).unwrap();
+    // The names of the SNL/AutoReP `cifar_resnet` modules, as PyTorch's state_dict has them.
+    for key in [
+        "conv1.weight",
+        "bn1.weight",
+        "bn1.bias",
+        "bn1.running_mean",
+        "bn1.running_var",
+        "layer1.0.conv1.weight",
+        "layer1.0.bn2.running_var",
+        "layer2.0.shortcut.0.weight",
+        "layer2.0.shortcut.1.running_mean",
+        "layer4.1.conv2.weight",
+        "linear.weight",
+        "linear.bias",
+        "layer1.0.relu1.mask",
+        "layer4.1.relu2.coef",
+    ] {
+        assert!(ck.tensors.contains_key(key), "no {key}");
+    }
+    assert!(!ck.tensors.keys().any(|k| k.starts_with("param.")));
+
+    // A format-2 checkpoint (positional names) of the same network restores identically.
+    let mut old = Checkpoint::new(Meta { format: 2, ..m });
+    let named: Vec<String> = model.named_params().into_iter().map(|(k, _)| k).collect();
+    let buffers: Vec<String> = model.named_buffers().into_iter().map(|(k, _)| k).collect();
+    for (i, k) in named.iter().enumerate() {
+        old.tensors
+            .insert(format!("param.{i:04}"), ck.tensors[k].clone());
+    }
+    for (i, k) in buffers.iter().enumerate() {
+        old.tensors
+            .insert(format!("buffer.{i:04}"), ck.tensors[k].clone());
+    }
+    for (i, s) in model.sites().iter().enumerate() {
+        for part in ["gate", "mask", "coef", "mean", "var"] {
+            if let Some(v) = ck.tensors.get(&format!("{}.{part}", s.name)) {
+                old.tensors.insert(format!("site.{i:02}.{part}"), v.clone());
+            }
+        }
+    }
+    let path = tmp("positional");
+    old.save(&path).unwrap();
+    let (fresh, _) = load_model(&d, &Checkpoint::load(&path).unwrap()).unwrap();
+    let mut again = Checkpoint::new(Meta {
+        format: FORMAT,
+        ..Checkpoint::load(&path).unwrap().meta
+    });
+    again.put_model(fresh.as_ref()).unwrap();
+    for (k, v) in &ck.tensors {
+        assert_eq!(&again.tensors[k], v, "{k} after a format-2 round trip");
+    }
+    let _ = std::fs::remove_file(&path);
 }

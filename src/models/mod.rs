@@ -16,8 +16,13 @@ pub trait Model: Module {
     /// Every activation site, in the order a forward pass calls them.
     fn sites(&self) -> &[ActivationSite];
     fn sites_mut(&mut self) -> &mut [ActivationSite];
-    /// Tensors that are state but not parameters (BN running statistics), for checkpoints.
-    fn buffers(&self) -> Vec<Tensor>;
+    /// Tensors that are state but not parameters (BN running statistics), for checkpoints,
+    /// with their `state_dict` names.
+    fn named_buffers(&self) -> Vec<(String, Tensor)>;
+
+    fn buffers(&self) -> Vec<Tensor> {
+        self.named_buffers().into_iter().map(|(_, t)| t).collect()
+    }
 
     /// ReLUs of the all-ReLU model per image (N in the notes).
     fn relu_total(&self) -> usize {

@@ -81,8 +81,10 @@ impl ResNet {
         }
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let w0 = spec.widths[0];
-        let stem = Conv2d::new(device, "stem", channels, w0, 3, 1, 1, &mut rng)?;
-        let stem_bn = BatchNorm2d::new(device, "stem.bn", w0)?;
+        // Layer names follow the SNL/AutoReP `cifar_resnet` modules: conv1, bn1,
+        // layerX.Y.{conv1,bn1,conv2,bn2,shortcut.0,shortcut.1}, linear.
+        let stem = Conv2d::new(device, "conv1", channels, w0, 3, 1, 1, &mut rng)?;
+        let stem_bn = BatchNorm2d::new(device, "bn1", w0)?;
         let mut sites = Vec::new();
         let mut hw = input * input;
         let stem_site = spec.stem_relu.then(|| {
@@ -110,7 +112,7 @@ impl ResNet {
                     Some((
                         Conv2d::new(
                             device,
-                            &format!("{name}.shortcut"),
+                            &format!("{name}.shortcut.0"),
                             cin,
                             w,
                             1,
@@ -118,7 +120,7 @@ impl ResNet {
                             0,
                             &mut rng,
                         )?,
-                        BatchNorm2d::new(device, &format!("{name}.shortcut.bn"), w)?,
+                        BatchNorm2d::new(device, &format!("{name}.shortcut.1"), w)?,
                     ))
                 } else {
                     None
@@ -137,7 +139,7 @@ impl ResNet {
                 cin = w;
             }
         }
-        let fc = Linear::new(device, cin, classes, &mut rng)?;
+        let fc = Linear::new(device, "linear", cin, classes, &mut rng)?;
         Ok(ResNet {
             spec,
             stem,
@@ -166,24 +168,24 @@ impl ResNet {
 }
 
 impl Module for ResNet {
-    fn params(&self) -> Vec<Tensor> {
-        let mut v = self.stem.params();
-        v.extend(self.stem_bn.params());
+    fn named_params(&self) -> Vec<(String, Tensor)> {
+        let mut v = self.stem.named_params();
+        v.extend(self.stem_bn.named_params());
         for b in &self.blocks {
             for p in [
-                b.conv1.params(),
-                b.bn1.params(),
-                b.conv2.params(),
-                b.bn2.params(),
+                b.conv1.named_params(),
+                b.bn1.named_params(),
+                b.conv2.named_params(),
+                b.bn2.named_params(),
             ] {
                 v.extend(p);
             }
             if let Some((c, bn)) = &b.shortcut {
-                v.extend(c.params());
-                v.extend(bn.params());
+                v.extend(c.named_params());
+                v.extend(bn.named_params());
             }
         }
-        v.extend(self.fc.params());
+        v.extend(self.fc.named_params());
         v
     }
 }
@@ -219,10 +221,10 @@ impl Model for ResNet {
         &mut self.sites
     }
 
-    fn buffers(&self) -> Vec<Tensor> {
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
         self.batch_norms()
             .iter()
-            .flat_map(|bn| [bn.running_mean.clone(), bn.running_var.clone()])
+            .flat_map(|bn| bn.named_buffers())
             .collect()
     }
 }

@@ -102,30 +102,30 @@ impl WideResNet {
             conv1,
             blocks,
             bn: BatchNorm2d::new(device, "bn", cin)?,
-            fc: Linear::new(device, cin, classes, &mut rng)?,
+            fc: Linear::new(device, "fc", cin, classes, &mut rng)?,
             sites,
         })
     }
 }
 
 impl Module for WideResNet {
-    fn params(&self) -> Vec<Tensor> {
-        let mut v = self.conv1.params();
+    fn named_params(&self) -> Vec<(String, Tensor)> {
+        let mut v = self.conv1.named_params();
         for b in &self.blocks {
             for p in [
-                b.bn1.params(),
-                b.conv1.params(),
-                b.bn2.params(),
-                b.conv2.params(),
+                b.bn1.named_params(),
+                b.conv1.named_params(),
+                b.bn2.named_params(),
+                b.conv2.named_params(),
             ] {
                 v.extend(p);
             }
             if let Some(s) = &b.shortcut {
-                v.extend(s.params());
+                v.extend(s.named_params());
             }
         }
-        v.extend(self.bn.params());
-        v.extend(self.fc.params());
+        v.extend(self.bn.named_params());
+        v.extend(self.fc.named_params());
         v
     }
 }
@@ -161,13 +161,11 @@ impl Model for WideResNet {
         &mut self.sites
     }
 
-    fn buffers(&self) -> Vec<Tensor> {
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
         let mut bns = vec![&self.bn];
         for b in &self.blocks {
             bns.extend([&b.bn1, &b.bn2]);
         }
-        bns.iter()
-            .flat_map(|bn| [bn.running_mean.clone(), bn.running_var.clone()])
-            .collect()
+        bns.iter().flat_map(|bn| bn.named_buffers()).collect()
     }
 }

@@ -42,8 +42,27 @@ impl BatchNorm2d {
     }
 }
 
+impl BatchNorm2d {
+    /// The running statistics, named as PyTorch's `state_dict` does.
+    pub fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        vec![
+            (
+                format!("{}.running_mean", self.name),
+                self.running_mean.clone(),
+            ),
+            (
+                format!("{}.running_var", self.name),
+                self.running_var.clone(),
+            ),
+        ]
+    }
+}
+
 impl Module for BatchNorm2d {
-    fn params(&self) -> Vec<Tensor> {
-        vec![self.gamma.clone(), self.beta.clone()]
+    fn named_params(&self) -> Vec<(String, Tensor)> {
+        vec![
+            (format!("{}.weight", self.name), self.gamma.clone()),
+            (format!("{}.bias", self.name), self.beta.clone()),
+        ]
     }
 }

@@ -43,7 +43,7 @@ impl Conv2d {
 }
 
 impl Module for Conv2d {
-    fn params(&self) -> Vec<Tensor> {
-        vec![self.weight.clone()]
+    fn named_params(&self) -> Vec<(String, Tensor)> {
+        vec![(format!("{}.weight", self.name), self.weight.clone())]
     }
 }

@@ -6,12 +6,14 @@ use rand::Rng;
 pub struct Linear {
     pub weight: Tensor,
     pub bias: Tensor,
+    pub name: String,
 }
 
 impl Linear {
     /// PyTorch's default init: W and b uniform in ±1/sqrt(in).
     pub fn new(
         device: &Device,
+        name: &str,
         inputs: usize,
         outputs: usize,
         rng: &mut impl Rng,
@@ -21,6 +23,7 @@ impl Linear {
         Ok(Linear {
             weight: Tensor::param(device, &[outputs, inputs], draw(outputs * inputs))?,
             bias: Tensor::param(device, &[outputs], draw(outputs))?,
+            name: name.into(),
         })
     }
 
@@ -30,7 +33,10 @@ impl Linear {
 }
 
 impl Module for Linear {
-    fn params(&self) -> Vec<Tensor> {
-        vec![self.weight.clone(), self.bias.clone()]
+    fn named_params(&self) -> Vec<(String, Tensor)> {
+        vec![
+            (format!("{}.weight", self.name), self.weight.clone()),
+            (format!("{}.bias", self.name), self.bias.clone()),
+        ]
     }
 }

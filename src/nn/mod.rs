@@ -20,7 +20,13 @@ use crate::Tensor;
 
 /// Anything with trainable parameters.
 pub trait Module {
-    fn params(&self) -> Vec<Tensor>;
+    /// Every parameter with its module path, as PyTorch's `state_dict` names it
+    /// (`layer1.0.conv1.weight`).
+    fn named_params(&self) -> Vec<(String, Tensor)>;
+
+    fn params(&self) -> Vec<Tensor> {
+        self.named_params().into_iter().map(|(_, t)| t).collect()
+    }
 
     fn zero_grad(&self) -> crate::Result<()> {
         self.params().iter().try_for_each(Tensor::zero_grad)

@@ -14,8 +14,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
 
-/// The version of [`Meta`]; a checkpoint of another version is refused by name.
-pub const FORMAT: u32 = 2;
+/// The version written. Format 3 names tensors by module path (PyTorch's `state_dict` keys:
+/// `layer1.0.conv1.weight`, `layer1.0.bn1.running_mean`, a gated site's `<site>.mask` …);
+/// format 2 named them by position (`param.0000`, `buffer.0000`, `site.00.mask`) and is still
+/// read. Any other is refused by name.
+pub const FORMAT: u32 = 3;
+const OLDEST_READ: u32 = 2;
 /// The one safetensors metadata key this program writes: [`Meta`] as JSON.
 pub const META_KEY: &str = "autorep";
 
@@ -40,6 +44,47 @@ pub struct Meta {
     /// FNV-1a 64 of every tensor's bytes, verified on load.
     #[serde(default)]
     pub checksums: BTreeMap<String, String>,
+    /// How the network's input is normalised: (pixels / 255 − mean) / std per channel.
+    #[serde(default)]
+    pub normalisation: Option<Normalisation>,
+    /// The activation sites in execution order (their tensors are `<site>.gate` etc.).
+    #[serde(default)]
+    pub sites: Vec<String>,
+}
+
+/// Per-channel input normalisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Normalisation {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+/// A model's tensors with their checkpoint keys in `format`: (parameters, buffers, the key
+/// prefix of each site's tensors).
+#[allow(clippy::type_complexity)]
+fn model_keys(
+    model: &dyn Model,
+    format: u32,
+) -> (Vec<(String, Tensor)>, Vec<(String, Tensor)>, Vec<String>) {
+    if format >= 3 {
+        let sites = model.sites().iter().map(|s| s.name.clone()).collect();
+        return (model.named_params(), model.named_buffers(), sites);
+    }
+    let numbered = |v: Vec<Tensor>, what: &str| -> Vec<(String, Tensor)> {
+        v.into_iter()
+            .enumerate()
+            .map(|(i, t)| (format!("{what}.{i:04}"), t))
+            .collect()
+    };
+    let sites = (0..model.sites().len())
+        .map(|i| format!("site.{i:02}"))
+        .collect();
+    (
+        numbered(model.params(), "param"),
+        numbered(model.buffers(), "buffer"),
+        sites,
+    )
 }
 
 /// How gated sites were installed, and their clocks.
@@ -181,7 +226,6 @@ impl Checkpoint {
             })
             .collect::<Result<_>>()?;
         let mut meta = self.meta.clone();
-        meta.format = FORMAT;
         meta.checksums = self
             .tensors
             .iter()
@@ -245,9 +289,9 @@ impl Checkpoint {
         })?;
         let meta: Meta = serde_json::from_str(json)
             .map_err(|e| Error::Invalid(format!("{}: checkpoint metadata: {e}", path.display())))?;
-        if meta.format != FORMAT {
+        if !(OLDEST_READ..=FORMAT).contains(&meta.format) {
             return Err(Error::Invalid(format!(
-                "{}: checkpoint format {} (this autorep reads {FORMAT})",
+                "{}: checkpoint format {} (this autorep reads {OLDEST_READ} to {FORMAT})",
                 path.display(),
                 meta.format
             )));
@@ -298,22 +342,21 @@ impl Checkpoint {
         self.meta.replacement.is_some()
     }
 
-    /// Weights, BN statistics and every gated site's state.
+    /// Weights, BN statistics and every gated site's state, under the keys of this
+    /// checkpoint's format.
     pub fn put_model(&mut self, model: &dyn Model) -> Result<()> {
-        for (i, p) in model.params().iter().enumerate() {
-            self.put(&format!("param.{i:04}"), p)?;
+        let (params, buffers, sites) = model_keys(model, self.meta.format);
+        for (k, t) in params.iter().chain(&buffers) {
+            self.put(k, t)?;
         }
-        for (i, b) in model.buffers().iter().enumerate() {
-            self.put(&format!("buffer.{i:04}"), b)?;
-        }
-        for (i, s) in model.sites().iter().enumerate() {
+        for (s, prefix) in model.sites().iter().zip(&sites) {
             if let SiteMode::Gated(g) = &s.mode {
-                self.put(&format!("site.{i:02}.gate"), &g.gate)?;
-                self.put(&format!("site.{i:02}.mask"), &g.mask)?;
-                self.put(&format!("site.{i:02}.coef"), &g.coef)?;
+                self.put(&format!("{prefix}.gate"), &g.gate)?;
+                self.put(&format!("{prefix}.mask"), &g.mask)?;
+                self.put(&format!("{prefix}.coef"), &g.coef)?;
                 if let Some((m, v)) = &g.stats {
-                    self.put(&format!("site.{i:02}.mean"), m)?;
-                    self.put(&format!("site.{i:02}.var"), v)?;
+                    self.put(&format!("{prefix}.mean"), m)?;
+                    self.put(&format!("{prefix}.var"), v)?;
                 }
             }
         }
@@ -330,23 +373,21 @@ impl Checkpoint {
                 model.name()
             )));
         }
-        for (i, p) in model.params().iter().enumerate() {
-            self.restore(&format!("param.{i:04}"), p)?;
-        }
-        for (i, b) in model.buffers().iter().enumerate() {
-            self.restore(&format!("buffer.{i:04}"), b)?;
+        let (params, buffers, prefixes) = model_keys(model, self.meta.format);
+        for (k, t) in params.iter().chain(&buffers) {
+            self.restore(k, t)?;
         }
         if sites {
-            for (i, s) in model.sites().iter().enumerate() {
+            for (s, prefix) in model.sites().iter().zip(&prefixes) {
                 if let SiteMode::Gated(g) = &s.mode {
-                    self.restore(&format!("site.{i:02}.gate"), &g.gate)?;
+                    self.restore(&format!("{prefix}.gate"), &g.gate)?;
                     if !std::ptr::eq(g.gate.storage().as_ref(), g.mask.storage().as_ref()) {
-                        self.restore(&format!("site.{i:02}.mask"), &g.mask)?;
+                        self.restore(&format!("{prefix}.mask"), &g.mask)?;
                     }
-                    self.restore(&format!("site.{i:02}.coef"), &g.coef)?;
+                    self.restore(&format!("{prefix}.coef"), &g.coef)?;
                     if let Some((m, v)) = &g.stats {
-                        self.restore(&format!("site.{i:02}.mean"), m)?;
-                        self.restore(&format!("site.{i:02}.var"), v)?;
+                        self.restore(&format!("{prefix}.mean"), m)?;
+                        self.restore(&format!("{prefix}.var"), v)?;
                     }
                 }
             }

@@ -6,7 +6,9 @@
 //! metrics line, and only then the line on stdout, so a closed stdout (which ends the program)
 //! loses nothing.
 
-use super::checkpoint::{Best, Checkpoint, GateState, Meta, Phase, Progress, FORMAT};
+use super::checkpoint::{
+    Best, Checkpoint, GateState, Meta, Normalisation, Phase, Progress, FORMAT,
+};
 use super::data::Data;
 use super::eval::EvalStats;
 use super::run_dir::{Existing, RunDir};
@@ -91,6 +93,16 @@ fn meta(stage: &dyn Stage, data: &Data, progress: &Progress) -> Meta {
         }),
         optimizer_steps: None,
         checksums: Default::default(),
+        normalisation: Some(Normalisation {
+            mean: data.test.mean.clone(),
+            std: data.test.std.clone(),
+        }),
+        sites: stage
+            .model()
+            .sites()
+            .iter()
+            .map(|s| s.name.clone())
+            .collect(),
     }
 }
 
