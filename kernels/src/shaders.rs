@@ -20,6 +20,7 @@ shader!(REDUCE, "reduce.wgsl");
 shader!(LOSS, "loss.wgsl");
 shader!(GEMM, "gemm.wgsl");
 shader!(CONV, "conv.wgsl");
+shader!(DWCONV, "dwconv.wgsl");
 shader!(NORM, "norm.wgsl");
 shader!(POOL, "pool.wgsl");
 shader!(OPTIM, "optim.wgsl");
@@ -33,6 +34,7 @@ pub const ALL: &[Shader] = &[
     LOSS,
     GEMM,
     CONV,
+    DWCONV,
     NORM,
     POOL,
     OPTIM,

@@ -175,6 +175,22 @@ uniform!(
 );
 
 uniform!(
+    /// `dwconv.wgsl`'s `Params`.
+    DwConvUniform = DWCONV::Params {
+        n: u32,
+        c: u32,
+        h: u32,
+        w: u32,
+        oh: u32,
+        ow: u32,
+        kh: u32,
+        kw: u32,
+        stride: u32,
+        pad: u32,
+    }
+);
+
+uniform!(
     /// `norm.wgsl`'s `Params`.
     NormUniform = NORM::Params {
         n: u32,

@@ -206,6 +206,17 @@ impl Graph {
                 ];
                 self.node("Conv", &[&xv, &wv], attrs)
             }
+            Op::DwConv { x, w, p } => {
+                let (xv, wv) = (self.value(x, input)?, self.value(w, input)?);
+                let attrs = vec![
+                    attr_ints("kernel_shape", &[p.kh, p.kw]),
+                    attr_ints("strides", &[p.stride, p.stride]),
+                    attr_ints("pads", &[p.pad, p.pad, p.pad, p.pad]),
+                    attr_ints("dilations", &[1, 1]),
+                    attr_int("group", p.c as i64),
+                ];
+                self.node("Conv", &[&xv, &wv], attrs)
+            }
             Op::BatchNorm {
                 x,
                 gamma,

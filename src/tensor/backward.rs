@@ -10,7 +10,7 @@ impl Op {
         match self {
             Op::Axpby(a, _, b, _) | Op::Mul(a, b) => vec![a, b],
             Op::Matmul { a, b, .. } => vec![a, b],
-            Op::Conv2d { x, w, .. } => vec![x, w],
+            Op::Conv2d { x, w, .. } | Op::DwConv { x, w, .. } => vec![x, w],
             Op::BiasAdd { x, bias, .. } => vec![x, bias],
             Op::Scale(a, _) | Op::Relu(a) | Op::Silu(a) | Op::Sigmoid(a) | Op::Reshape(a) => {
                 vec![a]
@@ -77,6 +77,9 @@ impl Op {
                 };
                 vec![want(x).then(|| g.clone()), db]
             }
+            Op::DwConv { x, w, p } => g
+                .depthwise_conv2d_backward(x, w, p, [want(x), want(w)])?
+                .into(),
             Op::Conv2d { x, w, p } => vec![
                 want(x).then(|| g.conv2d_input_grad(w, p)).transpose()?,
                 want(w).then(|| x.conv2d_weight_grad(g, p)).transpose()?,

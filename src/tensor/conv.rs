@@ -1,9 +1,10 @@
-//! Convolution on tensors (NCHW, groups = 1).
+//! Convolution on tensors (NCHW): dense (groups = 1) and depthwise (groups = channels).
 
 use super::backend::{place, Placed};
 use super::{Op, Storage, Tensor};
 use crate::error::{Error, Result};
-use autorep_kernels::{cpu, launch, params::ConvParams};
+use autorep_kernels::params::{ConvParams, DwConvParams};
+use autorep_kernels::{cpu, launch};
 
 impl Tensor {
     /// conv2d(self [N, Cin, H, W], weight [Cout, Cin, KH, KW]) with zero padding `pad`;
@@ -97,5 +98,104 @@ impl Tensor {
             &[],
             || unreachable!(),
         ))
+    }
+
+    /// Depthwise convolution (groups = channels): self [N, C, H, W], `weight` [C, 1, KH, KW]
+    /// as PyTorch stores it, square stride and zero padding; `layer` names it in errors.
+    pub fn depthwise_conv2d(
+        &self,
+        weight: &Tensor,
+        stride: usize,
+        pad: usize,
+        layer: &str,
+    ) -> Result<Tensor> {
+        let (&[n, c, h, w], &[wc, one, kh, kw]) = (self.shape(), weight.shape()) else {
+            return Err(Error::Invalid(format!(
+                "{layer}: depthwise convolution needs input [N, C, H, W] and weight [C, 1, KH, KW], got {:?} and {:?}",
+                self.shape(),
+                weight.shape()
+            )));
+        };
+        let p = DwConvParams {
+            n,
+            c,
+            h,
+            w,
+            kh,
+            kw,
+            stride,
+            pad,
+        };
+        if wc != c || one != 1 || !p.is_valid() {
+            return Err(Error::Invalid(format!(
+                "{layer}: depthwise weight {:?} does not fit input {:?} with stride {stride}, padding {pad}",
+                weight.shape(),
+                self.shape()
+            )));
+        }
+        let out = Storage::alloc(&self.device(), p.y_len())?;
+        let (xs, ws) = (self.storage(), weight.storage());
+        match place("depthwise_conv2d", [&*xs, &*ws, &out])? {
+            Placed::Gpu(g, [x, wb, y]) => launch::dwconv2d_forward(g, &p, x, wb, y)?,
+            Placed::Cpu => cpu::dwconv2d_forward(&p, &xs.cpu(), &ws.cpu(), &mut out.cpu_mut()),
+        }
+        Ok(Tensor::result(
+            vec![n, c, p.oh(), p.ow()],
+            out,
+            &[self, weight],
+            || Op::DwConv {
+                x: self.clone(),
+                w: weight.clone(),
+                p,
+            },
+        ))
+    }
+
+    /// (dx, dw) of a depthwise convolution given dy = self, each only when wanted (no graph).
+    pub(crate) fn depthwise_conv2d_backward(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        p: &DwConvParams,
+        want: [bool; 2],
+    ) -> Result<[Option<Tensor>; 2]> {
+        let ys = self.storage();
+        let dx = if want[0] {
+            let out = Storage::alloc(&self.device(), p.x_len())?;
+            let ws = w.storage();
+            match place("depthwise_conv2d backward", [&*ys, &*ws, &out])? {
+                Placed::Gpu(g, [dy, wb, dx]) => launch::dwconv2d_input_grad(g, p, dy, wb, dx)?,
+                Placed::Cpu => {
+                    cpu::dwconv2d_input_grad(p, &ys.cpu(), &ws.cpu(), &mut out.cpu_mut())
+                }
+            }
+            Some(Tensor::result(
+                x.shape().to_vec(),
+                out,
+                &[],
+                || unreachable!(),
+            ))
+        } else {
+            None
+        };
+        let dw = if want[1] {
+            let out = Storage::alloc(&self.device(), p.w_len())?;
+            let xs = x.storage();
+            match place("depthwise_conv2d backward", [&*xs, &*ys, &out])? {
+                Placed::Gpu(g, [xb, dy, dw]) => launch::dwconv2d_weight_grad(g, p, xb, dy, dw)?,
+                Placed::Cpu => {
+                    cpu::dwconv2d_weight_grad(p, &xs.cpu(), &ys.cpu(), &mut out.cpu_mut())
+                }
+            }
+            Some(Tensor::result(
+                w.shape().to_vec(),
+                out,
+                &[],
+                || unreachable!(),
+            ))
+        } else {
+            None
+        };
+        Ok([dx, dw])
     }
 }

@@ -74,6 +74,11 @@ pub(crate) enum Op {
         w: Tensor,
         p: autorep_kernels::params::ConvParams,
     },
+    DwConv {
+        x: Tensor,
+        w: Tensor,
+        p: autorep_kernels::params::DwConvParams,
+    },
     CrossEntropy {
         logits: Tensor,
         labels: Rc<Labels>,

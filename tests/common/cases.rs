@@ -213,6 +213,33 @@ pub fn cases() -> Vec<Case> {
             avoid_zero: false,
         });
     }
+    // EfficientNet's depthwise windows: 3x3 stride 1 and 5x5 stride 2.
+    for (k, stride, pad, name) in [
+        (3, 1, 1, "depthwise_conv2d 3x3"),
+        (5, 2, 2, "depthwise_conv2d 5x5 stride 2"),
+    ] {
+        let p = params::DwConvParams {
+            n: 2,
+            c: 3,
+            h: 7,
+            w: 6,
+            kh: k,
+            kw: k,
+            stride,
+            pad,
+        };
+        v.push(case(
+            name,
+            vec![vec![2, 3, 7, 6], vec![3, 1, k, k]],
+            1e-4,
+            Box::new(move |t| t[0].depthwise_conv2d(&t[1], stride, pad, "test dwconv")),
+            Box::new(move |x| {
+                let mut y = vec![0.0; p.y_len()];
+                cpu::dwconv2d_forward(&p, &x[0], &x[1], &mut y);
+                y
+            }),
+        ));
+    }
     for (channel_wise, clip2) in [(false, 0.0), (true, 0.0), (false, 0.3)] {
         let gp = params::GateParams {
             batch: 2,

@@ -3,6 +3,7 @@
 
 mod augment;
 mod conv;
+mod dwconv;
 mod elementwise;
 mod gate;
 mod gemm;
@@ -17,6 +18,7 @@ mod scratch;
 
 pub use augment::*;
 pub use conv::*;
+pub use dwconv::*;
 pub use elementwise::*;
 pub use gate::*;
 pub use gemm::*;

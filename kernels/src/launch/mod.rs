@@ -3,6 +3,7 @@
 
 mod augment;
 mod conv;
+mod dwconv;
 mod elementwise;
 mod gate;
 mod gemm;
@@ -14,6 +15,7 @@ mod reduce;
 
 pub use augment::*;
 pub use conv::*;
+pub use dwconv::*;
 pub use elementwise::*;
 pub use gate::*;
 pub use gemm::*;
@@ -31,6 +33,7 @@ pub fn entry_points() -> Vec<EntryPoint> {
     [
         augment::ENTRY_POINTS,
         conv::ENTRY_POINTS,
+        dwconv::ENTRY_POINTS,
         elementwise::ENTRY_POINTS,
         gate::ENTRY_POINTS,
         gemm::ENTRY_POINTS,

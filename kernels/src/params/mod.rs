@@ -3,6 +3,7 @@
 
 mod augment;
 mod conv;
+mod dwconv;
 mod gate;
 mod gemm;
 mod norm;
@@ -11,6 +12,7 @@ mod pool;
 
 pub use augment::*;
 pub use conv::*;
+pub use dwconv::*;
 pub use gate::*;
 pub use gemm::*;
 pub use norm::*;
