@@ -152,6 +152,15 @@ impl Graph {
                 let (a, b) = (self.value(a, input)?, self.value(b, input)?);
                 self.node("Mul", &[&a, &b], vec![])
             }
+            Op::ChannelScale { x, s } => {
+                let (xv, sv) = (self.value(x, input)?, self.value(s, input)?);
+                // [N, C] → [N, C, 1, …] so it broadcasts over the spatial axes.
+                let mut shape = vec![0i64, 0];
+                shape.extend(std::iter::repeat_n(1, x.shape().len().saturating_sub(2)));
+                let dims = self.constant_i64("shape", &shape);
+                let sv = self.node("Reshape", &[&sv, &dims], vec![]);
+                self.node("Mul", &[&xv, &sv], vec![])
+            }
             Op::Scale(a, alpha) => {
                 let a = self.value(a, input)?;
                 self.scaled(&a, *alpha)

@@ -9,6 +9,7 @@ impl Op {
     fn inputs(&self) -> Vec<&Tensor> {
         match self {
             Op::Axpby(a, _, b, _) | Op::Mul(a, b) => vec![a, b],
+            Op::ChannelScale { x, s } => vec![x, s],
             Op::Matmul { a, b, .. } => vec![a, b],
             Op::Conv2d { x, w, .. } | Op::DwConv { x, w, .. } => vec![x, w],
             Op::BiasAdd { x, bias, .. } => vec![x, bias],
@@ -42,6 +43,16 @@ impl Op {
                 want(b).then(|| g.mul(a)).transpose()?,
             ],
             Op::Scale(_, alpha) => vec![Some(g.scale(*alpha)?)],
+            Op::ChannelScale { x, s } => {
+                let (nc, hw) = (s.numel(), x.numel() / s.numel().max(1));
+                let dx = want(x)
+                    .then(|| g.mul(&s.expand_mid(nc, hw, 1, 1.0, x.shape().to_vec())?))
+                    .transpose()?;
+                let ds = want(s)
+                    .then(|| g.mul(x)?.sum_mid(nc, hw, 1, 1.0, s.shape().to_vec()))
+                    .transpose()?;
+                vec![dx, ds]
+            }
             Op::Relu(a) => vec![Some(a.relu_mask(g)?)],
             Op::Silu(a) => vec![Some(a.pointwise_grad(g, Pointwise::Silu)?)],
             Op::Sigmoid(a) => vec![Some(a.pointwise_grad(g, Pointwise::Sigmoid)?)],

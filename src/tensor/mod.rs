@@ -48,6 +48,11 @@ pub(crate) enum Op {
     Mul(Tensor, Tensor),
     Scale(Tensor, f32),
     Relu(Tensor),
+    /// x [N, C, H, W] times s [N, C] broadcast over H·W.
+    ChannelScale {
+        x: Tensor,
+        s: Tensor,
+    },
     Silu(Tensor),
     Sigmoid(Tensor),
     Matmul {

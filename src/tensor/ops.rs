@@ -89,9 +89,52 @@ impl Tensor {
         inputs: &[&Tensor],
         op: impl FnOnce() -> Op,
     ) -> Tensor {
+        Tensor::result_shared(shape, Rc::new(storage), inputs, op)
+    }
+
+    /// [`Tensor::result`] over storage another tensor already holds.
+    pub(crate) fn result_shared(
+        shape: Vec<usize>,
+        storage: Rc<Storage>,
+        inputs: &[&Tensor],
+        op: impl FnOnce() -> Op,
+    ) -> Tensor {
         let track = grad_enabled() && inputs.iter().any(|t| t.requires_grad());
         let op = track.then(op);
-        Tensor::make(shape, Rc::new(storage), op, track)
+        Tensor::make(shape, storage, op, track)
+    }
+
+    /// Squeeze-excitation's channel-wise scale: self [N, C, H, W] times `s` [N, C], broadcast
+    /// over H·W (composed of the broadcast and multiply kernels).
+    pub fn channel_scale(&self, s: &Tensor) -> Result<Tensor> {
+        let (&[n, c, ..], true) = (self.shape(), self.shape().len() >= 2) else {
+            return Err(Error::Shape {
+                op: "channel_scale",
+                left: self.shape().to_vec(),
+                right: s.shape().to_vec(),
+            });
+        };
+        if s.shape() != [n, c] {
+            return Err(Error::Shape {
+                op: "channel_scale",
+                left: self.shape().to_vec(),
+                right: s.shape().to_vec(),
+            });
+        }
+        let hw = self.numel() / (n * c).max(1);
+        let y = crate::no_grad(|| {
+            let full = s.expand_mid(n * c, hw, 1, 1.0, self.shape().to_vec())?;
+            self.mul(&full)
+        })?;
+        Ok(Tensor::result_shared(
+            self.shape().to_vec(),
+            y.storage(),
+            &[self, s],
+            || Op::ChannelScale {
+                x: self.clone(),
+                s: s.clone(),
+            },
+        ))
     }
 
     /// alpha*self + beta*other

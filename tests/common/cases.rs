@@ -213,6 +213,18 @@ pub fn cases() -> Vec<Case> {
             avoid_zero: false,
         });
     }
+    v.push(case(
+        "channel_scale",
+        vec![vec![2, 3, 4, 5], vec![2, 3]],
+        1e-5,
+        Box::new(|t| t[0].channel_scale(&t[1])),
+        Box::new(|x| {
+            x[0].iter()
+                .enumerate()
+                .map(|(i, v)| v * x[1][i / 20])
+                .collect()
+        }),
+    ));
     // EfficientNet's depthwise windows: 3x3 stride 1 and 5x5 stride 2.
     for (k, stride, pad, name) in [
         (3, 1, 1, "depthwise_conv2d 3x3"),
