@@ -290,6 +290,77 @@ pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<
         },
         &shape,
     )?;
+    // Depthwise convolution at EfficientNet's windows (3x3 stride 1, 5x5 stride 2) on the same
+    // activations: memory-bound, so in GB/s like the rest.
+    for (k, stride) in [(3usize, 1usize), (5, 2)] {
+        let dp = autorep_kernels::params::DwConvParams {
+            n: batch,
+            c,
+            h: 32,
+            w: 32,
+            kh: k,
+            kw: k,
+            stride,
+            pad: k / 2,
+        };
+        let (xl, yl, wl) = (dp.x_len(), dp.y_len(), dp.w_len());
+        let wt = ramp(wl, 11);
+        let (bw, bdy, bdx, bdw) = (up(&wt)?, alloc(yl)?, alloc(xl)?, alloc(wl)?);
+        let dshape = format!("n{batch}x64x32x32 {k}x{k} s{stride}");
+        let (mut hy, mut hdx, mut hdw) = (vec![0f32; yl], vec![0f32; xl], vec![0f32; wl]);
+        let dyv = &x[..yl];
+        push(
+            MemKernel {
+                name: "dwconv forward",
+                floats: xl + yl + wl,
+                gpu: Box::new(|g| {
+                    Ok(launch::dwconv2d_forward(
+                        g,
+                        &dp,
+                        &u(&bx),
+                        &u(&bw),
+                        &u(&bdy),
+                    )?)
+                }),
+                cpu: Box::new(|| cpu::dwconv2d_forward(&dp, &x, &wt, &mut hy)),
+            },
+            &dshape,
+        )?;
+        push(
+            MemKernel {
+                name: "dwconv input grad",
+                floats: xl + yl + wl,
+                gpu: Box::new(|g| {
+                    Ok(launch::dwconv2d_input_grad(
+                        g,
+                        &dp,
+                        &u(&bdy),
+                        &u(&bw),
+                        &u(&bdx),
+                    )?)
+                }),
+                cpu: Box::new(|| cpu::dwconv2d_input_grad(&dp, dyv, &wt, &mut hdx)),
+            },
+            &dshape,
+        )?;
+        push(
+            MemKernel {
+                name: "dwconv weight grad",
+                floats: xl + yl + wl,
+                gpu: Box::new(|g| {
+                    Ok(launch::dwconv2d_weight_grad(
+                        g,
+                        &dp,
+                        &u(&bx),
+                        &u(&bdy),
+                        &u(&bdw),
+                    )?)
+                }),
+                cpu: Box::new(|| cpu::dwconv2d_weight_grad(&dp, &x, dyv, &mut hdw)),
+            },
+            &dshape,
+        )?;
+    }
     let pshape = format!("{params} params (resnet18_in)");
     let sgd = SgdParams {
         momentum: 0.9,
