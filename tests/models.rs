@@ -14,6 +14,10 @@ fn relu_totals_match_the_notes() {
         ("resnet18", 64, 2_228_224),
         ("wrn22_8", 32, 1_359_872),
         ("wrn22_8", 64, 5_439_488),
+        // torchvision's efficientnet_b2, every SiLU counted (the squeeze-excitation ones too),
+        // as measured with forward hooks on torchvision itself.
+        ("efficientnet_b2", 224, 8_804_162),
+        ("efficientnet_b2", 288, 14_553_410),
     ] {
         let m = build(name, &d, 3, input, 10, 0).unwrap();
         assert_eq!(m.relu_total(), want, "{name} at {input}");
@@ -29,6 +33,26 @@ fn relu_totals_match_the_notes() {
         build("wrn22_8", &d, 3, 32, 10, 0).unwrap().sites().len(),
         18
     );
+    let eff = build("efficientnet_b2", &d, 3, 224, 1000, 0).unwrap();
+    assert_eq!(eff.sites().len(), 69);
+    // torchvision's parameter count for efficientnet_b2 (9,109,994) and its module names.
+    let named = eff.named_params();
+    assert_eq!(
+        named.iter().map(|(_, t)| t.numel()).sum::<usize>(),
+        9_109_994
+    );
+    for key in [
+        "features.0.0.weight",
+        "features.1.0.block.0.0.weight",
+        "features.2.0.block.0.0.weight",
+        "features.2.0.block.1.0.weight",
+        "features.2.0.block.2.fc1.weight",
+        "features.2.0.block.3.1.bias",
+        "features.8.1.weight",
+        "classifier.1.weight",
+    ] {
+        assert!(named.iter().any(|(k, _)| k == key), "no {key}");
+    }
     let e = build("vgg", &d, 3, 32, 10, 0).err().unwrap().to_string();
     assert!(
         e.contains("unknown model 'vgg'") && e.contains("resnet18_in"),
@@ -39,7 +63,7 @@ fn relu_totals_match_the_notes() {
 #[test]
 fn small_models_run_forward_on_the_cpu() {
     let d = Device::Cpu;
-    for name in ["small", "wrn22_8"] {
+    for name in ["small", "wrn22_8", "efficientnet_b2"] {
         let input = 8;
         let m = if name == "wrn22_8" {
             Box::new(autorep::models::WideResNet::new(&d, 10, 1, 3, input, 7, 0).unwrap())

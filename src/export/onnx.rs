@@ -480,7 +480,8 @@ pub fn op_counts(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, usiz
 }
 
 /// The activation sites of an exported model, read from the graph itself: (site, ReLUs kept,
-/// activations) per image, in graph order. Every `Relu` node is a site; a gated site (nodes
+/// activations) per image, in graph order. Every `Relu` node and every SiLU (`x·Sigmoid(x)`)
+/// is a site whose activations all count as kept; a gated site (nodes
 /// named `site{k}/…`) keeps the ReLUs its mask initializer keeps (a gate stands for the
 /// activations it broadcasts over) and has polynomials elsewhere, none kept when it has no
 /// `Relu` at all. Activation counts come from the traced value shapes.
@@ -518,7 +519,23 @@ pub fn sites_of_onnx(bytes: &[u8]) -> Result<Vec<(String, usize, usize)>> {
     // site → (activations, kept or None when its mask decides)
     let mut order: Vec<String> = Vec::new();
     let mut sites: HashMap<String, (usize, Option<usize>)> = HashMap::new();
+    // x·Sigmoid(x) is an ungated SiLU site (EfficientNet's baseline activation).
+    let sigmoid_of: HashMap<&str, &str> = g
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Sigmoid" && n.input.len() == 1 && n.output.len() == 1)
+        .map(|n| (n.output[0].as_str(), n.input[0].as_str()))
+        .collect();
     for n in &g.node {
+        if n.op_type == "Mul" && n.input.len() == 2 {
+            let (a, b) = (n.input[0].as_str(), n.input[1].as_str());
+            if sigmoid_of.get(b) == Some(&a) || sigmoid_of.get(a) == Some(&b) {
+                let total = size(a)?;
+                order.push(n.name.clone());
+                sites.insert(n.name.clone(), (total, Some(total)));
+                continue;
+            }
+        }
         let gated = site_of(&n.name);
         let first_of_site = gated.as_ref().is_some_and(|s| !sites.contains_key(s));
         if n.op_type == "Relu" {

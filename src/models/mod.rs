@@ -1,8 +1,10 @@
 //! Models with their activation sites listed in execution order.
 
+mod efficientnet;
 mod resnet;
 mod wrn;
 
+pub use efficientnet::EfficientNet;
 pub use resnet::{ResNet, ResNetSpec};
 pub use wrn::WideResNet;
 
@@ -31,7 +33,13 @@ pub trait Model: Module {
 }
 
 /// Names accepted by [`build`].
-pub const MODEL_NAMES: &[&str] = &["resnet18_in", "resnet18", "wrn22_8", "small"];
+pub const MODEL_NAMES: &[&str] = &[
+    "resnet18_in",
+    "resnet18",
+    "wrn22_8",
+    "small",
+    "efficientnet_b2",
+];
 
 /// A freshly initialised model by name, for `channels`x`input`x`input` images and `classes`
 /// classes.
@@ -71,6 +79,7 @@ pub fn build(
         "wrn22_8" => Box::new(WideResNet::new(
             device, 22, 8, channels, input, classes, seed,
         )?),
+        "efficientnet_b2" => Box::new(EfficientNet::b2(device, channels, input, classes, seed)?),
         other => {
             return Err(Error::Invalid(format!(
                 "unknown model '{other}': choose one of {}",

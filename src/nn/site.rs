@@ -1,5 +1,6 @@
-//! An activation site: one ReLU of a model, in execution order. AutoReP turns a site into a
-//! gated ReLU/polynomial; until then it is a plain ReLU.
+//! An activation site: one ReLU (or SiLU) of a model, in execution order. AutoReP turns a
+//! site into a gated ReLU/polynomial; until then it is a plain ReLU, or SiLU where the model
+//! uses it (EfficientNet; gated, its kept branch is ReLU, as the official code replaces it).
 
 use crate::tensor::ReluCounter;
 use crate::{Result, Tensor};
@@ -35,6 +36,8 @@ pub struct ActivationSite {
     /// H·W of the site's input (1 after a linear layer).
     pub hw: usize,
     pub mode: SiteMode,
+    /// The ungated activation is SiLU rather than ReLU.
+    pub silu: bool,
 }
 
 /// What a forward pass needs beyond the input.
@@ -76,6 +79,7 @@ impl ActivationSite {
             channels,
             hw,
             mode: SiteMode::Relu,
+            silu: false,
         }
     }
 
@@ -101,6 +105,7 @@ impl ActivationSite {
 
     pub fn forward(&self, x: &Tensor, ctx: &ForwardCtx) -> Result<Tensor> {
         match &self.mode {
+            SiteMode::Relu if self.silu => x.silu(),
             SiteMode::Relu => x.relu(),
             SiteMode::Gated(g) => {
                 if ctx.train {

@@ -1,0 +1,278 @@
+//! EfficientNet-B2 as torchvision defines it (`efficientnet_b2`: B0's stages scaled by width
+//! 1.1 and depth 1.2): a 3x3 stride-2 stem, 23 MBConv blocks (1x1 expansion, depthwise k×k,
+//! squeeze-excitation, 1x1 projection, residual where shapes allow) and a 1x1 head to 1,408
+//! channels, with SiLU activations and batch norm at eps 1e-3, momentum 0.01. Its 69
+//! activation sites (stem, expansions, depthwise outputs, the squeeze-excitation hidden layer,
+//! head) are SiLU until AutoReP gates them; a gated site keeps ReLU, as the official code
+//! replaces each SiLU. Layers carry torchvision's module names (`features.2.1.block.1.0`), so
+//! a torchvision state dict maps onto them by name. Not modelled: stochastic depth and the
+//! classifier's dropout (training-time regularisers, identities in evaluation).
+
+use super::Model;
+use crate::nn::{ActivationSite, BatchNorm2d, Conv2d, ForwardCtx, Linear, Module};
+use crate::tensor::BnConfig;
+use crate::{Device, Error, Result, Tensor};
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
+
+/// torchvision's batch norm settings for EfficientNet.
+const BN: BnConfig = BnConfig {
+    momentum: 0.01,
+    eps: 1e-3,
+};
+
+/// B0's stages: (expansion ratio, kernel, stride, input channels, output channels, blocks).
+const B0_STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
+    (1, 3, 1, 32, 16, 1),
+    (6, 3, 2, 16, 24, 2),
+    (6, 5, 2, 24, 40, 2),
+    (6, 3, 2, 40, 80, 3),
+    (6, 5, 1, 80, 112, 3),
+    (6, 5, 2, 112, 192, 4),
+    (6, 3, 1, 192, 320, 1),
+];
+const WIDTH: f64 = 1.1;
+const DEPTH: f64 = 1.2;
+
+/// torchvision's `_make_divisible(v, 8)`: the nearest multiple of 8, never 10 % below v.
+fn divisible(v: f64) -> usize {
+    let d = 8usize;
+    let new = (((v + d as f64 / 2.0) as usize) / d * d).max(d);
+    if (new as f64) < 0.9 * v {
+        new + d
+    } else {
+        new
+    }
+}
+
+fn width(c: usize) -> usize {
+    divisible(c as f64 * WIDTH)
+}
+
+fn bn(device: &Device, name: &str, c: usize) -> Result<BatchNorm2d> {
+    let mut b = BatchNorm2d::new(device, name, c)?;
+    b.cfg = BN;
+    Ok(b)
+}
+
+fn silu_site(name: &str, c: usize, hw: usize) -> ActivationSite {
+    ActivationSite {
+        silu: true,
+        ..ActivationSite::new(name, c, hw)
+    }
+}
+
+/// A depthwise k×k convolution (groups = channels), weights [C, 1, k, k].
+struct Depthwise {
+    weight: Tensor,
+    stride: usize,
+    pad: usize,
+    name: String,
+}
+
+impl Depthwise {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.depthwise_conv2d(&self.weight, self.stride, self.pad, &self.name)
+    }
+}
+
+struct Block {
+    /// 1x1 expansion (absent at ratio 1) and its site.
+    expand: Option<(Conv2d, BatchNorm2d, usize)>,
+    dw: Depthwise,
+    dw_bn: BatchNorm2d,
+    dw_site: usize,
+    se_fc1: Linear,
+    se_site: usize,
+    se_fc2: Linear,
+    project: Conv2d,
+    project_bn: BatchNorm2d,
+    residual: bool,
+}
+
+pub struct EfficientNet {
+    stem: Conv2d,
+    stem_bn: BatchNorm2d,
+    blocks: Vec<Block>,
+    head: Conv2d,
+    head_bn: BatchNorm2d,
+    classifier: Linear,
+    sites: Vec<ActivationSite>,
+}
+
+impl EfficientNet {
+    /// EfficientNet-B2 for `channels`x`input`x`input` images and `classes` classes.
+    pub fn b2(
+        device: &Device,
+        channels: usize,
+        input: usize,
+        classes: usize,
+        seed: u64,
+    ) -> Result<EfficientNet> {
+        if input < 8 || channels == 0 || classes < 2 {
+            return Err(Error::Invalid(format!(
+                "efficientnet_b2: needs images of at least 8x8 and at least 2 classes (got {channels}x{input}x{input}, {classes} classes)"
+            )));
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut sites = Vec::new();
+        let c0 = width(32);
+        let stem = Conv2d::new(device, "features.0.0", channels, c0, 3, 2, 1, &mut rng)?;
+        let mut side = (input - 1) / 2 + 1;
+        sites.push(silu_site("features.0.2", c0, side * side));
+        let mut blocks = Vec::new();
+        let mut cin = c0;
+        for (s, &(ratio, k, stride, _, out, n)) in B0_STAGES.iter().enumerate() {
+            let out = width(out);
+            for j in 0..(n as f64 * DEPTH).ceil() as usize {
+                let st = if j == 0 { stride } else { 1 };
+                let name = format!("features.{}.{j}.block", s + 1);
+                let exp = divisible((cin * ratio) as f64);
+                // torchvision numbers the block's layers from 0, the expansion first when
+                // there is one.
+                let mut at = 0;
+                let mut layer = || {
+                    at += 1;
+                    format!("{name}.{}", at - 1)
+                };
+                let expand = if ratio != 1 {
+                    let l = layer();
+                    sites.push(silu_site(&format!("{l}.2"), exp, side * side));
+                    Some((
+                        Conv2d::new(device, &format!("{l}.0"), cin, exp, 1, 1, 0, &mut rng)?,
+                        bn(device, &format!("{l}.1"), exp)?,
+                        sites.len() - 1,
+                    ))
+                } else {
+                    None
+                };
+                let l = layer();
+                let normal = Normal::new(0.0, (2.0 / (k * k) as f32).sqrt()).expect("finite");
+                let dw = Depthwise {
+                    weight: Tensor::param(
+                        device,
+                        &[exp, 1, k, k],
+                        (0..exp * k * k).map(|_| normal.sample(&mut rng)).collect(),
+                    )?,
+                    stride: st,
+                    pad: k / 2,
+                    name: format!("{l}.0"),
+                };
+                side = (side + 2 * (k / 2) - k) / st + 1;
+                let dw_bn = bn(device, &format!("{l}.1"), exp)?;
+                sites.push(silu_site(&format!("{l}.2"), exp, side * side));
+                let dw_site = sites.len() - 1;
+                let se = layer();
+                let squeeze = (cin / 4).max(1);
+                let se_fc1 = Linear::new(device, &format!("{se}.fc1"), exp, squeeze, &mut rng)?;
+                sites.push(silu_site(&format!("{se}.activation"), squeeze, 1));
+                let se_site = sites.len() - 1;
+                let se_fc2 = Linear::new(device, &format!("{se}.fc2"), squeeze, exp, &mut rng)?;
+                let p = layer();
+                let project = Conv2d::new(device, &format!("{p}.0"), exp, out, 1, 1, 0, &mut rng)?;
+                blocks.push(Block {
+                    expand,
+                    dw,
+                    dw_bn,
+                    dw_site,
+                    se_fc1,
+                    se_site,
+                    se_fc2,
+                    project,
+                    project_bn: bn(device, &format!("{p}.1"), out)?,
+                    residual: st == 1 && cin == out,
+                });
+                cin = out;
+            }
+        }
+        let last = 4 * cin;
+        let head = Conv2d::new(device, "features.8.0", cin, last, 1, 1, 0, &mut rng)?;
+        sites.push(silu_site("features.8.2", last, side * side));
+        Ok(EfficientNet {
+            stem,
+            stem_bn: bn(device, "features.0.1", c0)?,
+            blocks,
+            head,
+            head_bn: bn(device, "features.8.1", last)?,
+            classifier: Linear::new(device, "classifier.1", last, classes, &mut rng)?,
+            sites,
+        })
+    }
+
+    fn batch_norms(&self) -> Vec<&BatchNorm2d> {
+        let mut v = vec![&self.stem_bn];
+        for b in &self.blocks {
+            if let Some((_, bn, _)) = &b.expand {
+                v.push(bn);
+            }
+            v.extend([&b.dw_bn, &b.project_bn]);
+        }
+        v.push(&self.head_bn);
+        v
+    }
+}
+
+impl Module for EfficientNet {
+    fn named_params(&self) -> Vec<(String, Tensor)> {
+        let mut v = self.stem.named_params();
+        v.extend(self.stem_bn.named_params());
+        for b in &self.blocks {
+            if let Some((c, bn, _)) = &b.expand {
+                v.extend(c.named_params());
+                v.extend(bn.named_params());
+            }
+            v.push((format!("{}.weight", b.dw.name), b.dw.weight.clone()));
+            v.extend(b.dw_bn.named_params());
+            v.extend(b.se_fc1.named_params());
+            v.extend(b.se_fc2.named_params());
+            v.extend(b.project.named_params());
+            v.extend(b.project_bn.named_params());
+        }
+        v.extend(self.head.named_params());
+        v.extend(self.head_bn.named_params());
+        v.extend(self.classifier.named_params());
+        v
+    }
+}
+
+impl Model for EfficientNet {
+    fn name(&self) -> &str {
+        "efficientnet_b2"
+    }
+
+    fn forward(&self, x: &Tensor, ctx: &ForwardCtx) -> Result<Tensor> {
+        let site = |i: usize, t: &Tensor| self.sites[i].forward(t, ctx);
+        let mut h = site(0, &self.stem_bn.forward(&self.stem.forward(x)?, ctx)?)?;
+        for b in &self.blocks {
+            let input = h.clone();
+            if let Some((conv, bn, s)) = &b.expand {
+                h = site(*s, &bn.forward(&conv.forward(&h)?, ctx)?)?;
+            }
+            h = site(b.dw_site, &b.dw_bn.forward(&b.dw.forward(&h)?, ctx)?)?;
+            let squeeze = site(b.se_site, &b.se_fc1.forward(&h.global_avg_pool()?)?)?;
+            h = h.channel_scale(&b.se_fc2.forward(&squeeze)?.sigmoid()?)?;
+            h = b.project_bn.forward(&b.project.forward(&h)?, ctx)?;
+            if b.residual {
+                h = h.add(&input)?;
+            }
+        }
+        let last = self.sites.len() - 1;
+        h = site(last, &self.head_bn.forward(&self.head.forward(&h)?, ctx)?)?;
+        self.classifier.forward(&h.global_avg_pool()?)
+    }
+
+    fn sites(&self) -> &[ActivationSite] {
+        &self.sites
+    }
+
+    fn sites_mut(&mut self) -> &mut [ActivationSite] {
+        &mut self.sites
+    }
+
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        self.batch_norms()
+            .iter()
+            .flat_map(|bn| bn.named_buffers())
+            .collect()
+    }
+}
