@@ -59,6 +59,15 @@ fn attr_ints(name: &str, v: &[usize]) -> AttributeProto {
     }
 }
 
+/// The window attributes of convolutions and pools: kernel, square stride, zero padding.
+fn window_attrs(kh: usize, kw: usize, stride: usize, pad: usize) -> Vec<AttributeProto> {
+    vec![
+        attr_ints("kernel_shape", &[kh, kw]),
+        attr_ints("strides", &[stride, stride]),
+        attr_ints("pads", &[pad, pad, pad, pad]),
+    ]
+}
+
 fn attr_int(name: &str, v: i64) -> AttributeProto {
     AttributeProto {
         name: name.into(),
@@ -206,24 +215,14 @@ impl Graph {
             }
             Op::Conv2d { x, w, p } => {
                 let (xv, wv) = (self.value(x, input)?, self.value(w, input)?);
-                let attrs = vec![
-                    attr_ints("kernel_shape", &[p.kh, p.kw]),
-                    attr_ints("strides", &[p.stride, p.stride]),
-                    attr_ints("pads", &[p.pad, p.pad, p.pad, p.pad]),
-                    attr_ints("dilations", &[1, 1]),
-                    attr_int("group", 1),
-                ];
+                let mut attrs = window_attrs(p.kh, p.kw, p.stride, p.pad);
+                attrs.push(attr_int("group", 1));
                 self.node("Conv", &[&xv, &wv], attrs)
             }
             Op::DwConv { x, w, p } => {
                 let (xv, wv) = (self.value(x, input)?, self.value(w, input)?);
-                let attrs = vec![
-                    attr_ints("kernel_shape", &[p.kh, p.kw]),
-                    attr_ints("strides", &[p.stride, p.stride]),
-                    attr_ints("pads", &[p.pad, p.pad, p.pad, p.pad]),
-                    attr_ints("dilations", &[1, 1]),
-                    attr_int("group", p.c as i64),
-                ];
+                let mut attrs = window_attrs(p.kh, p.kw, p.stride, p.pad);
+                attrs.push(attr_int("group", p.c as i64));
                 self.node("Conv", &[&xv, &wv], attrs)
             }
             Op::BatchNorm {
@@ -257,21 +256,13 @@ impl Graph {
             }
             Op::AvgPool { x, p } => {
                 let xv = self.value(x, input)?;
-                let attrs = vec![
-                    attr_ints("kernel_shape", &[p.k, p.k]),
-                    attr_ints("strides", &[p.stride, p.stride]),
-                    attr_ints("pads", &[p.pad, p.pad, p.pad, p.pad]),
-                    attr_int("count_include_pad", 1),
-                ];
+                let mut attrs = window_attrs(p.k, p.k, p.stride, p.pad);
+                attrs.push(attr_int("count_include_pad", 1));
                 self.node("AveragePool", &[&xv], attrs)
             }
             Op::MaxPool { x, p, .. } => {
                 let xv = self.value(x, input)?;
-                let attrs = vec![
-                    attr_ints("kernel_shape", &[p.k, p.k]),
-                    attr_ints("strides", &[p.stride, p.stride]),
-                    attr_ints("pads", &[p.pad, p.pad, p.pad, p.pad]),
-                ];
+                let attrs = window_attrs(p.k, p.k, p.stride, p.pad);
                 self.node("MaxPool", &[&xv], attrs)
             }
             Op::GlobalAvgPool { x } => {

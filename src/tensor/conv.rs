@@ -160,42 +160,26 @@ impl Tensor {
         want: [bool; 2],
     ) -> Result<[Option<Tensor>; 2]> {
         let ys = self.storage();
-        let dx = if want[0] {
-            let out = Storage::alloc(&self.device(), p.x_len())?;
-            let ws = w.storage();
-            match place("depthwise_conv2d backward", [&*ys, &*ws, &out])? {
-                Placed::Gpu(g, [dy, wb, dx]) => launch::dwconv2d_input_grad(g, p, dy, wb, dx)?,
-                Placed::Cpu => {
-                    cpu::dwconv2d_input_grad(p, &ys.cpu(), &ws.cpu(), &mut out.cpu_mut())
+        // Each gradient: one kernel over dy and another operand (w for dx, x for dw).
+        let grad = |other: &Tensor, len: usize, shape: &[usize], weight: bool| -> Result<Tensor> {
+            let (os, out) = (other.storage(), Storage::alloc(&self.device(), len)?);
+            let (a, b) = if weight { (&*os, &*ys) } else { (&*ys, &*os) };
+            match place("depthwise_conv2d backward", [a, b, &out])? {
+                Placed::Gpu(g, [a, b, o]) if weight => launch::dwconv2d_weight_grad(g, p, a, b, o)?,
+                Placed::Gpu(g, [a, b, o]) => launch::dwconv2d_input_grad(g, p, a, b, o)?,
+                Placed::Cpu if weight => {
+                    cpu::dwconv2d_weight_grad(p, &a.cpu(), &b.cpu(), &mut out.cpu_mut())
                 }
+                Placed::Cpu => cpu::dwconv2d_input_grad(p, &a.cpu(), &b.cpu(), &mut out.cpu_mut()),
             }
-            Some(Tensor::result(
-                x.shape().to_vec(),
-                out,
-                &[],
-                || unreachable!(),
-            ))
-        } else {
-            None
+            Ok(Tensor::result(shape.to_vec(), out, &[], || unreachable!()))
         };
-        let dw = if want[1] {
-            let out = Storage::alloc(&self.device(), p.w_len())?;
-            let xs = x.storage();
-            match place("depthwise_conv2d backward", [&*xs, &*ys, &out])? {
-                Placed::Gpu(g, [xb, dy, dw]) => launch::dwconv2d_weight_grad(g, p, xb, dy, dw)?,
-                Placed::Cpu => {
-                    cpu::dwconv2d_weight_grad(p, &xs.cpu(), &ys.cpu(), &mut out.cpu_mut())
-                }
-            }
-            Some(Tensor::result(
-                w.shape().to_vec(),
-                out,
-                &[],
-                || unreachable!(),
-            ))
-        } else {
-            None
-        };
+        let dx = want[0]
+            .then(|| grad(w, p.x_len(), x.shape(), false))
+            .transpose()?;
+        let dw = want[1]
+            .then(|| grad(x, p.w_len(), w.shape(), true))
+            .transpose()?;
         Ok([dx, dw])
     }
 }
