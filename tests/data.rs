@@ -1,6 +1,7 @@
 //! Dataset loaders on small synthetic files in each official format, their error messages on
-//! truncated or corrupt files, the batch plan, MD5, the offline fetch failure, and (when
-//! ../shared/data is present) the authentic CIFAR-10 records.
+//! truncated or corrupt files, the batch plan and MD5, the offline fetch failure, and the
+//! bundled Fashion-MNIST subset. One ignored test checks the local CIFAR-10 copies outside the
+//! repository (run it with `--ignored` where ../shared/data exists).
 
 use autorep::data::{
     batch_plan, fetch, md5, md5_file, md5_hex, read_cifar_records, read_idx_pair, remote_files,
@@ -917,24 +918,17 @@ fn fetch_child() {
 
 // ---------------------------------------------------------------- authentic CIFAR-10
 
-fn shared() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    if d.is_dir() {
-        Some(d)
-    } else {
-        eprintln!("skipping: {} not present", d.display());
-        None
-    }
-}
-
+/// The loader against authentic CIFAR-10 bytes and the JPEG-degraded full copy, which live
+/// outside the repository (../shared/data, never committed). The loader's own promises are
+/// guarded above on synthetic files in the official layout, so this check of the local copies
+/// is opt-in: `cargo test --test data -- --ignored` on a machine that has them, where a
+/// missing folder is a failure rather than a skip.
 #[test]
+#[ignore = "reads ../shared/data (not in a fresh clone): run with --ignored where it exists"]
 fn authentic_cifar10_prefix_records() {
-    let Some(root) = shared() else { return };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
     let dir = root.join("cifar-10-partial-bin");
-    if !dir.is_dir() {
-        eprintln!("skipping: {} not present", dir.display());
-        return;
-    }
+    assert!(dir.is_dir(), "{} not present", dir.display());
     let train_labels = std::fs::read(dir.join("train_labels_all50000.u8")).unwrap();
     let test_labels = std::fs::read(dir.join("test_labels_all10000.u8")).unwrap();
     for b in 1..=5 {
@@ -958,10 +952,7 @@ fn authentic_cifar10_prefix_records() {
 
     // The full JPEG-degraded copy: official layout, exact labels, pixels close to the authentic.
     let full = root.join("cifar-10-jpeg75-bin");
-    if !full.is_dir() {
-        eprintln!("skipping: {} not present", full.display());
-        return;
-    }
+    assert!(full.is_dir(), "{} not present", full.display());
     let train = Dataset::Cifar10.load(&full, Split::Train).unwrap();
     assert_eq!(train.len(), 50_000);
     assert_eq!(
