@@ -9,11 +9,10 @@
 //! classifier's dropout (training-time regularisers, identities in evaluation).
 
 use super::Model;
-use crate::nn::{ActivationSite, BatchNorm2d, Conv2d, ForwardCtx, Linear, Module};
+use crate::nn::{ActivationSite, BatchNorm2d, Conv2d, DepthwiseConv2d, ForwardCtx, Linear, Module};
 use crate::tensor::BnConfig;
 use crate::{Device, Error, Result, Tensor};
 use rand::SeedableRng;
-use rand_distr::{Distribution, Normal};
 
 /// torchvision's batch norm settings for EfficientNet.
 const BN: BnConfig = BnConfig {
@@ -55,31 +54,10 @@ fn bn(device: &Device, name: &str, c: usize) -> Result<BatchNorm2d> {
     Ok(b)
 }
 
-fn silu_site(name: &str, c: usize, hw: usize) -> ActivationSite {
-    ActivationSite {
-        silu: true,
-        ..ActivationSite::new(name, c, hw)
-    }
-}
-
-/// A depthwise k×k convolution (groups = channels), weights [C, 1, k, k].
-struct Depthwise {
-    weight: Tensor,
-    stride: usize,
-    pad: usize,
-    name: String,
-}
-
-impl Depthwise {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.depthwise_conv2d(&self.weight, self.stride, self.pad, &self.name)
-    }
-}
-
 struct Block {
     /// 1x1 expansion (absent at ratio 1) and its site.
     expand: Option<(Conv2d, BatchNorm2d, usize)>,
-    dw: Depthwise,
+    dw: DepthwiseConv2d,
     dw_bn: BatchNorm2d,
     dw_site: usize,
     se_fc1: Linear,
@@ -119,7 +97,7 @@ impl EfficientNet {
         let c0 = width(32);
         let stem = Conv2d::new(device, "features.0.0", channels, c0, 3, 2, 1, &mut rng)?;
         let mut side = (input - 1) / 2 + 1;
-        sites.push(silu_site("features.0.2", c0, side * side));
+        sites.push(ActivationSite::new_silu("features.0.2", c0, side * side));
         let mut blocks = Vec::new();
         let mut cin = c0;
         for (s, &(ratio, k, stride, _, out, n)) in B0_STAGES.iter().enumerate() {
@@ -137,7 +115,11 @@ impl EfficientNet {
                 };
                 let expand = if ratio != 1 {
                     let l = layer();
-                    sites.push(silu_site(&format!("{l}.2"), exp, side * side));
+                    sites.push(ActivationSite::new_silu(
+                        &format!("{l}.2"),
+                        exp,
+                        side * side,
+                    ));
                     Some((
                         Conv2d::new(device, &format!("{l}.0"), cin, exp, 1, 1, 0, &mut rng)?,
                         bn(device, &format!("{l}.1"), exp)?,
@@ -147,25 +129,24 @@ impl EfficientNet {
                     None
                 };
                 let l = layer();
-                let normal = Normal::new(0.0, (2.0 / (k * k) as f32).sqrt()).expect("finite");
-                let dw = Depthwise {
-                    weight: Tensor::param(
-                        device,
-                        &[exp, 1, k, k],
-                        (0..exp * k * k).map(|_| normal.sample(&mut rng)).collect(),
-                    )?,
-                    stride: st,
-                    pad: k / 2,
-                    name: format!("{l}.0"),
-                };
+                let dw =
+                    DepthwiseConv2d::new(device, &format!("{l}.0"), exp, k, st, k / 2, &mut rng)?;
                 side = (side + 2 * (k / 2) - k) / st + 1;
                 let dw_bn = bn(device, &format!("{l}.1"), exp)?;
-                sites.push(silu_site(&format!("{l}.2"), exp, side * side));
+                sites.push(ActivationSite::new_silu(
+                    &format!("{l}.2"),
+                    exp,
+                    side * side,
+                ));
                 let dw_site = sites.len() - 1;
                 let se = layer();
                 let squeeze = (cin / 4).max(1);
                 let se_fc1 = Linear::new(device, &format!("{se}.fc1"), exp, squeeze, &mut rng)?;
-                sites.push(silu_site(&format!("{se}.activation"), squeeze, 1));
+                sites.push(ActivationSite::new_silu(
+                    &format!("{se}.activation"),
+                    squeeze,
+                    1,
+                ));
                 let se_site = sites.len() - 1;
                 let se_fc2 = Linear::new(device, &format!("{se}.fc2"), squeeze, exp, &mut rng)?;
                 let p = layer();
@@ -187,7 +168,7 @@ impl EfficientNet {
         }
         let last = 4 * cin;
         let head = Conv2d::new(device, "features.8.0", cin, last, 1, 1, 0, &mut rng)?;
-        sites.push(silu_site("features.8.2", last, side * side));
+        sites.push(ActivationSite::new_silu("features.8.2", last, side * side));
         Ok(EfficientNet {
             stem,
             stem_bn: bn(device, "features.0.1", c0)?,
@@ -221,7 +202,7 @@ impl Module for EfficientNet {
                 v.extend(c.named_params());
                 v.extend(bn.named_params());
             }
-            v.push((format!("{}.weight", b.dw.name), b.dw.weight.clone()));
+            v.extend(b.dw.named_params());
             v.extend(b.dw_bn.named_params());
             v.extend(b.se_fc1.named_params());
             v.extend(b.se_fc2.named_params());

@@ -9,7 +9,7 @@ mod schedule;
 mod site;
 
 pub use batchnorm::BatchNorm2d;
-pub use conv::Conv2d;
+pub use conv::{Conv2d, DepthwiseConv2d};
 pub use group::ParamGroup;
 pub use linear::Linear;
 pub use optim::{Lookahead, Optimizer, OptimizerKind};

@@ -83,6 +83,14 @@ impl ActivationSite {
         }
     }
 
+    /// A site whose ungated activation is SiLU (EfficientNet).
+    pub fn new_silu(name: &str, channels: usize, hw: usize) -> Self {
+        ActivationSite {
+            silu: true,
+            ..ActivationSite::new(name, channels, hw)
+        }
+    }
+
     /// ReLUs this site evaluates per image while every gate is on.
     pub fn relus(&self) -> usize {
         self.channels * self.hw
