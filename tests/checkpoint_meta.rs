@@ -30,6 +30,7 @@ fn meta(config: StageConfig, gates: Option<GateState>) -> Meta {
         checksums: Default::default(),
         normalisation: None,
         sites: vec![],
+        imported_from: None,
     }
 }
 

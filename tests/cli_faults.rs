@@ -193,6 +193,43 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
         &["--bandwidth NaN"],
         "cost",
     );
+    // PyTorch files that are missing, not state dicts, or of another network.
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/torch-state-dict/block.pth")
+        .display()
+        .to_string();
+    let out = dir.join("imported.safetensors").display().to_string();
+    let import = |from: &str| {
+        autorep(&[
+            "import",
+            "--from",
+            from,
+            "--model",
+            "small",
+            "--dataset",
+            "fashion-mnist",
+            "--out",
+            &out,
+        ])
+    };
+    one_line_error(
+        &import("/nonexistent.pth"),
+        &["not found"],
+        "import missing",
+    );
+    one_line_error(
+        &import(&fixture),
+        &[
+            "does not fit small",
+            "missing (conv1.weight",
+            "unexpected (bn.bias",
+        ],
+        "import of another network",
+    );
+    one_line_error(&import(&d), &["not found"], "import of a folder");
+    assert!(!Path::new(&out).exists(), "a failed import wrote {out}");
+    // An autorep checkpoint is itself a state dict under these names.
+    assert!(import(&b).status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

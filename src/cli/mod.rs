@@ -55,8 +55,11 @@ enum Command {
     /// Top-1/top-5 accuracy, loss, ReLU count, per-site kept fraction and cost of a checkpoint.
     Eval(stages::EvalArgs),
     /// Export a checkpoint's network: ONNX (opset 17) with its masks and polynomials, for
-    /// private-inference frameworks and runtimes.
+    /// private-inference frameworks and runtimes, or a PyTorch state dict.
     Export(export::ExportArgs),
+    /// Import a PyTorch state dict (.pth or safetensors, e.g. torchvision's weights) as an
+    /// all-ReLU checkpoint.
+    Import(export::ImportArgs),
     /// Datasets: download the official archives.
     Data {
         #[command(subcommand)]
@@ -205,6 +208,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Finetune(a) => stages::finetune(choice, a),
         Command::Eval(a) => stages::eval(choice, a),
         Command::Export(a) => export::export(a),
+        Command::Import(a) => export::import(a),
         Command::Bench { what } => bench::bench(choice, what),
         Command::Run(a) => run::run(choice, a),
         Command::Sweep(a) => run::sweep(choice, a),

@@ -1,7 +1,10 @@
-//! Out of the project: a checkpoint's network as ONNX, for the private-inference frameworks
-//! and runtimes that read it.
+//! In and out of the project: a checkpoint's network as ONNX, for the private-inference
+//! frameworks and runtimes that read it, or as a PyTorch state dict; PyTorch state dicts
+//! (torchvision's weights among them) in as checkpoints.
 
 pub mod onnx;
+pub mod state_dict;
+pub mod torch;
 
 use crate::data::Dataset;
 use crate::error::Result;
@@ -55,4 +58,23 @@ pub fn checkpoint_to_onnx(path: &Path) -> Result<Vec<u8>> {
         input: [m.channels, m.input, m.input],
     };
     onnx::export_onnx(model.as_ref(), rep.as_ref(), &info)
+}
+
+/// A gated site's polynomial in the units of its input, per channel: `[a0, a1, a2]` with
+/// p(x) = a0 + a1·x + a2·x². The stored coefficients are the unscaled `[c0 | c1 | c2]` the
+/// optimizer trains; the gate multiplies c1 by s1 and the (optionally clamped) c2 by s2.
+pub fn polynomial(coef: &[f32], p: &autorep_kernels::params::GateParams) -> [Vec<f32>; 3] {
+    let c = p.channels;
+    let clip = |v: f32| {
+        if p.clip2 > 0.0 {
+            v.clamp(-p.clip2, p.clip2)
+        } else {
+            v
+        }
+    };
+    [
+        coef[..c].to_vec(),
+        coef[c..2 * c].iter().map(|v| p.s1 * v).collect(),
+        coef[2 * c..3 * c].iter().map(|&v| p.s2 * clip(v)).collect(),
+    ]
 }

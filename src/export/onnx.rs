@@ -333,16 +333,7 @@ impl Graph {
         if mask.iter().all(|&m| m == 1.0) {
             return Ok(self.node("Relu", &[x], vec![]));
         }
-        let c2 = |v: f32| {
-            if p.clip2 > 0.0 {
-                v.clamp(-p.clip2, p.clip2)
-            } else {
-                v
-            }
-        };
-        let a0 = &coef[..c];
-        let a1: Vec<f32> = coef[c..2 * c].iter().map(|v| p.s1 * v).collect();
-        let a2: Vec<f32> = coef[2 * c..3 * c].iter().map(|&v| p.s2 * c2(v)).collect();
+        let [a0, a1, a2] = super::polynomial(coef, p);
         let a1v = self.constant("poly_a1", &per_channel, &a1);
         let mut poly = self.node("Mul", &[x, &a1v], vec![]);
         if a2.iter().any(|&v| v != 0.0) {
@@ -351,7 +342,7 @@ impl Graph {
             let t2 = self.node("Mul", &[&x2, &a2v], vec![]);
             poly = self.node("Add", &[&poly, &t2], vec![]);
         }
-        let a0v = self.constant("poly_a0", &per_channel, a0);
+        let a0v = self.constant("poly_a0", &per_channel, &a0);
         poly = self.node("Add", &[&poly, &a0v], vec![]);
         if mask.iter().all(|&m| m == 0.0) {
             return Ok(poly);

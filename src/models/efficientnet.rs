@@ -1,7 +1,9 @@
 //! EfficientNet-B2 as torchvision defines it (`efficientnet_b2`: B0's stages scaled by width
 //! 1.1 and depth 1.2): a 3x3 stride-2 stem, 23 MBConv blocks (1x1 expansion, depthwise k×k,
 //! squeeze-excitation, 1x1 projection, residual where shapes allow) and a 1x1 head to 1,408
-//! channels, with SiLU activations and batch norm at eps 1e-3, momentum 0.01. Its 69
+//! channels, with SiLU activations and PyTorch's default batch norm (eps 1e-5, momentum 0.1:
+//! torchvision's `efficientnet_b2` builds its batch norms with them; it sets eps 1e-3 and
+//! momentum 0.01 only for B5 to B7). Its 69
 //! activation sites (stem, expansions, depthwise outputs, the squeeze-excitation hidden layer,
 //! head) are SiLU until AutoReP gates them; a gated site keeps ReLU, as the official code
 //! replaces each SiLU. Layers carry torchvision's module names (`features.2.1.block.1.0`), so
@@ -14,10 +16,10 @@ use crate::tensor::BnConfig;
 use crate::{Device, Error, Result, Tensor};
 use rand::SeedableRng;
 
-/// torchvision's batch norm settings for EfficientNet.
+/// torchvision's batch norm settings for EfficientNet-B2: PyTorch's defaults.
 const BN: BnConfig = BnConfig {
-    momentum: 0.01,
-    eps: 1e-3,
+    momentum: 0.1,
+    eps: 1e-5,
 };
 
 /// B0's stages: (expansion ratio, kernel, stride, input channels, output channels, blocks).

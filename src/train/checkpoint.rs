@@ -50,6 +50,9 @@ pub struct Meta {
     /// The activation sites in execution order (their tensors are `<site>.gate` etc.).
     #[serde(default)]
     pub sites: Vec<String>,
+    /// The PyTorch file an `autorep import` read, when this checkpoint came from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_from: Option<String>,
 }
 
 /// Per-channel input normalisation.

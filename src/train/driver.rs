@@ -103,6 +103,7 @@ fn meta(stage: &dyn Stage, data: &Data, progress: &Progress) -> Meta {
             .iter()
             .map(|s| s.name.clone())
             .collect(),
+        imported_from: None,
     }
 }
 

@@ -6,6 +6,7 @@ mod kernel_common;
 
 use autorep::{Device, Tensor};
 pub use kernel_common::{rand_vec, rel_err};
+use std::process::Command;
 
 /// The test GPU device, or None (with a message) where no adapter exists; CI's
 /// AUTOREP_REQUIRE_GPU=1 turns a missing driver into a failure (see the kernel tests' helper).
@@ -43,4 +44,23 @@ pub fn logged_epochs(dir: &std::path::Path) -> Vec<u64> {
                 .unwrap()
         })
         .collect()
+}
+
+/// The Python of `env` (default `python3`) when it imports `modules`; else skipped with a
+/// message, or a failure when `require` is set to 1.
+pub fn python_with(env: &str, modules: &str, require: &str, hint: &str) -> Option<String> {
+    let py = std::env::var(env).unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&py)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(py);
+    }
+    assert!(
+        std::env::var(require).as_deref() != Ok("1"),
+        "{require}=1 but {py} cannot import {modules}"
+    );
+    eprintln!("skipped: {py} cannot import {modules} ({hint})");
+    None
 }
