@@ -92,7 +92,7 @@ fn count_and_cost_report_the_models_relus() {
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("12,900") && text.contains("478,620") && text.contains("23.9x"),
+        text.contains("12,900") && text.contains("478,620") && text.contains("6.2x"),
         "{text}"
     );
     let out = autorep(&["cost", "--relus", "600k"]);

@@ -1,18 +1,19 @@
-//! Private-inference cost model: the presets carry the notes' constants (§7), and the estimate
-//! adds up communication, rounds and latency as documented.
+//! Private-inference cost model: the presets carry the measured CrypTen constants and the
+//! notes' Delphi ones (§7), and the estimate adds up communication, rounds and latency as
+//! documented.
 
 use autorep::cost::{estimate, Protocol, LAN_BANDWIDTH_BYTES_PER_S, LAN_RTT_S, PRESET_NAMES};
 
 #[test]
-fn presets_carry_the_notes_constants() {
+fn presets_carry_their_constants() {
     let c = Protocol::crypten();
-    assert_eq!(c.relu_bytes, 1000.0);
-    assert_eq!(c.relu_rounds, 8.0);
-    assert_eq!(c.poly_bytes, 16.0);
-    assert_eq!(c.poly_rounds, 1.0);
+    assert_eq!(c.relu_bytes, 464.0);
+    assert_eq!(c.relu_rounds, 9.0);
+    assert_eq!(c.poly_bytes, 64.0);
+    assert_eq!(c.poly_rounds, 2.0);
     assert!(
-        c.notes.contains("estimate"),
-        "the ReLU round count is flagged as an estimate"
+        c.notes.contains("CrypTen 0.4.1"),
+        "the CrypTen constants name the measurement"
     );
 
     let d = Protocol::delphi();
@@ -103,20 +104,20 @@ fn resnet18_budget_under_crypten() {
         LAN_RTT_S,
     );
 
-    assert_eq!(all_relu.comm_bytes, 491_520.0 * 1000.0);
-    let expected_mixed = 12_900.0 * 1000.0 + 478_620.0 * 16.0;
+    assert_eq!(all_relu.comm_bytes, 491_520.0 * 464.0);
+    let expected_mixed = 12_900.0 * 464.0 + 478_620.0 * 64.0;
     assert_eq!(mixed.comm_bytes, expected_mixed);
     let reduction = all_relu.comm_bytes / mixed.comm_bytes;
-    let expected = 491_520.0 * 1000.0 / expected_mixed;
+    let expected = 491_520.0 * 464.0 / expected_mixed;
     assert!(
         (reduction - expected).abs() < 1e-9,
         "{reduction} vs {expected}"
     );
-    // ≈ 23.9×: far below the 62.5× of 1 KB vs 16 B, because the kept ReLUs still dominate.
-    assert!(reduction > 23.0 && reduction < 25.0, "{reduction}");
+    // ≈ 6.2×: the 478,620 polynomials (64 B each) now cost five times the 12,900 ReLUs.
+    assert!(reduction > 6.0 && reduction < 6.5, "{reduction}");
 
-    // Rounds grow: polynomial layers add one round each on top of the ReLU layers'.
-    assert_eq!(all_relu.rounds, 16.0 * 8.0);
-    assert_eq!(mixed.rounds, 16.0 * 8.0 + 16.0);
+    // Rounds grow: polynomial layers add two rounds each on top of the ReLU layers'.
+    assert_eq!(all_relu.rounds, 16.0 * 9.0);
+    assert_eq!(mixed.rounds, 16.0 * 9.0 + 16.0 * 2.0);
     assert!(mixed.latency_s < all_relu.latency_s);
 }

@@ -21,7 +21,7 @@ class Gate(nn.Module):
     def forward(self, x):
         shape = (1, -1) + (1,) * (x.dim() - 2)
         a0, a1, a2 = (row.view(shape) for row in self.poly)
-        # The order of the ONNX export: x·a1 + (x·x)·a2, then + a0.
-        poly = x * a1 + (x * x) * a2 + a0
+        # The ONNX export's Horner form.
+        poly = (x * a2 + a1) * x + a0
         mask = self.mask if x.dim() == 4 else self.mask.view(-1)
         return mask * torch.relu(x) + (1.0 - mask) * poly

@@ -117,13 +117,26 @@ impl Graph {
         name
     }
 
+    /// An int64 vector (shapes, indices) as a `Constant` node rather than an initializer:
+    /// CrypTen turns every initializer into a trainable parameter, which integers cannot be.
     fn constant_i64(&mut self, hint: &str, values: &[i64]) -> String {
         let name = self.fresh(hint);
-        self.initializers.push(TensorProto {
-            name: name.clone(),
+        let value = TensorProto {
             dims: vec![values.len() as i64],
             data_type: DataType::INT64 as i32,
             raw_data: bytemuck::cast_slice(values).to_vec(),
+            ..Default::default()
+        };
+        self.nodes.push(NodeProto {
+            op_type: "Constant".into(),
+            name: name.clone(),
+            output: vec![name.clone()],
+            attribute: vec![AttributeProto {
+                name: "value".into(),
+                type_: AttributeType::TENSOR.into(),
+                t: Some(value).into(),
+                ..Default::default()
+            }],
             ..Default::default()
         });
         name
@@ -217,12 +230,15 @@ impl Graph {
                 let (xv, wv) = (self.value(x, input)?, self.value(w, input)?);
                 let mut attrs = window_attrs(p.kh, p.kw, p.stride, p.pad);
                 attrs.push(attr_int("group", 1));
+                // Explicit although 1 is ONNX's default: CrypTen's importer requires it.
+                attrs.push(attr_ints("dilations", &[1, 1]));
                 self.node("Conv", &[&xv, &wv], attrs)
             }
             Op::DwConv { x, w, p } => {
                 let (xv, wv) = (self.value(x, input)?, self.value(w, input)?);
                 let mut attrs = window_attrs(p.kh, p.kw, p.stride, p.pad);
                 attrs.push(attr_int("group", p.c as i64));
+                attrs.push(attr_ints("dilations", &[1, 1]));
                 self.node("Conv", &[&xv, &wv], attrs)
             }
             Op::BatchNorm {
@@ -311,6 +327,13 @@ impl Graph {
         out
     }
 
+    /// A gated site. All gates kept: `Relu`. None kept: the per-channel polynomial, broadcast.
+    /// Otherwise the ReLUs are evaluated on the kept elements only, as private inference
+    /// needs (a framework that runs the graph pays for every `Relu` element): the flattened
+    /// input is split by `Gather` into the kept elements (`Relu`) and the replaced ones (the
+    /// polynomial, its coefficients per element), joined by `Concat`, and put back in order
+    /// by a `Gather` with the inverse permutation; every index set is a public `Constant`
+    /// (`site{k}/kept_…` lists the kept elements of one image, channel-major).
     fn gate_nodes(
         &mut self,
         x: &str,
@@ -320,40 +343,60 @@ impl Graph {
         p: &autorep_kernels::params::GateParams,
     ) -> Result<String> {
         let c = p.channels;
-        // Per-channel constants broadcast as [C, 1, 1] over [B, C, H, W], as [C] over [B, C].
-        let spatial = shape.len().saturating_sub(2);
-        let mut per_channel = vec![c];
-        per_channel.extend(std::iter::repeat_n(1, spatial));
-        let mut per_gate = vec![c];
-        if p.channel_wise {
-            per_gate.extend(std::iter::repeat_n(1, spatial));
-        } else {
-            per_gate.extend(shape.iter().skip(2));
-        }
         if mask.iter().all(|&m| m == 1.0) {
             return Ok(self.node("Relu", &[x], vec![]));
         }
         let [a0, a1, a2] = super::polynomial(coef, p);
-        let a1v = self.constant("poly_a1", &per_channel, &a1);
-        let mut poly = self.node("Mul", &[x, &a1v], vec![]);
-        if a2.iter().any(|&v| v != 0.0) {
-            let a2v = self.constant("poly_a2", &per_channel, &a2);
-            let x2 = self.node("Mul", &[x, x], vec![]);
-            let t2 = self.node("Mul", &[&x2, &a2v], vec![]);
-            poly = self.node("Add", &[&poly, &t2], vec![]);
-        }
-        let a0v = self.constant("poly_a0", &per_channel, &a0);
-        poly = self.node("Add", &[&poly, &a0v], vec![]);
+        let has_x2 = a2.iter().any(|&v| v != 0.0);
+        // Horner's form, p(x) = (x·A2 + A1)·x + A0: two multiplications by x where the
+        // coefficients are secret (CrypTen encrypts every initializer), and no node takes
+        // one value twice (CrypTen's graph runner never schedules such a node).
+        let poly = |g: &mut Graph, x: &str, dims: &[usize], a0: &[f32], a1: &[f32], a2: &[f32]| {
+            let a1v = g.constant("poly_a1", dims, a1);
+            let v = if has_x2 {
+                let a2v = g.constant("poly_a2", dims, a2);
+                let xa2 = g.node("Mul", &[x, &a2v], vec![]);
+                let inner = g.node("Add", &[&xa2, &a1v], vec![]);
+                g.node("Mul", &[&inner, x], vec![])
+            } else {
+                g.node("Mul", &[x, &a1v], vec![])
+            };
+            let a0v = g.constant("poly_a0", dims, a0);
+            g.node("Add", &[&v, &a0v], vec![])
+        };
         if mask.iter().all(|&m| m == 0.0) {
-            return Ok(poly);
+            // Per-channel constants broadcast as [C, 1, 1] over [B, C, H, W], as [C] over [B, C].
+            let mut per_channel = vec![c];
+            per_channel.extend(std::iter::repeat_n(1, shape.len().saturating_sub(2)));
+            return Ok(poly(self, x, &per_channel, &a0, &a1, &a2));
         }
-        let keep = self.constant("mask", &per_gate, mask);
-        let replaced: Vec<f32> = mask.iter().map(|m| 1.0 - m).collect();
-        let rest = self.constant("one_minus_mask", &per_gate, &replaced);
-        let relu = self.node("Relu", &[x], vec![]);
-        let kept = self.node("Mul", &[&relu, &keep], vec![]);
-        let poly = self.node("Mul", &[&poly, &rest], vec![]);
-        Ok(self.node("Add", &[&kept, &poly], vec![]))
+        let n: usize = shape[1..].iter().product();
+        let hw = n / c;
+        let per_gate = if p.channel_wise { hw } else { 1 };
+        let kept = |i: usize| mask[i / per_gate] != 0.0;
+        let (keep, rest): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| kept(i));
+        let mut position = vec![0i64; n];
+        for (at, &i) in keep.iter().chain(&rest).enumerate() {
+            position[i] = at as i64;
+        }
+        let idx = |v: &[usize]| v.iter().map(|&i| i as i64).collect::<Vec<_>>();
+        let flat_shape = self.constant_i64("flat_shape", &[-1, n as i64]);
+        let flat = self.node("Reshape", &[x, &flat_shape], vec![]);
+        let axis1 = || vec![attr_int("axis", 1)];
+        let kept_idx = self.constant_i64("kept", &idx(&keep));
+        let xk = self.node("Gather", &[&flat, &kept_idx], axis1());
+        let relu = self.node("Relu", &[&xk], vec![]);
+        let rest_idx = self.constant_i64("replaced", &idx(&rest));
+        let xr = self.node("Gather", &[&flat, &rest_idx], axis1());
+        let at = |a: &[f32]| rest.iter().map(|&i| a[i / hw]).collect::<Vec<f32>>();
+        let replaced = poly(self, &xr, &[rest.len()], &at(&a0), &at(&a1), &at(&a2));
+        let joined = self.node("Concat", &[&relu, &replaced], axis1());
+        let order = self.constant_i64("order", &position);
+        let back = self.node("Gather", &[&joined, &order], axis1());
+        let mut dims = vec![-1i64];
+        dims.extend(shape[1..].iter().map(|&d| d as i64));
+        let out_shape = self.constant_i64("shape", &dims);
+        Ok(self.node("Reshape", &[&back, &out_shape], vec![]))
     }
 }
 
@@ -408,14 +451,20 @@ pub fn export_onnx(
     let mut g = Graph::default();
     let out = g.value(&y, &x)?;
     let classes = y.shape().get(1).copied().unwrap_or(1);
-    let identity = NodeProto {
-        op_type: "Identity".into(),
-        name: OUTPUT.into(),
-        input: vec![out],
-        output: vec![OUTPUT.into()],
-        ..Default::default()
-    };
-    g.nodes.push(identity);
+    // The last node writes `logits` itself (CrypTen's importer has no Identity).
+    match g.nodes.iter_mut().rev().find(|n| n.output.contains(&out)) {
+        Some(n) => {
+            n.output = vec![OUTPUT.into()];
+            g.value_info.retain(|v| v.name != out);
+        }
+        None => g.nodes.push(NodeProto {
+            op_type: "Identity".into(),
+            name: OUTPUT.into(),
+            input: vec![out],
+            output: vec![OUTPUT.into()],
+            ..Default::default()
+        }),
+    }
     let graph = GraphProto {
         name: "autorep".into(),
         node: g.nodes,
@@ -463,10 +512,10 @@ pub fn op_counts(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, usiz
 
 /// The activation sites of an exported model, read from the graph itself: (site, ReLUs kept,
 /// activations) per image, in graph order. Every `Relu` node and every SiLU (`x·Sigmoid(x)`)
-/// is a site whose activations all count as kept; a gated site (nodes
-/// named `site{k}/…`) keeps the ReLUs its mask initializer keeps (a gate stands for the
-/// activations it broadcasts over) and has polynomials elsewhere, none kept when it has no
-/// `Relu` at all. Activation counts come from the traced value shapes.
+/// is a site whose activations all count as kept; a gated site (nodes named `site{k}/…`)
+/// keeps as many ReLUs as its `kept` index constant lists, all of them when it is a lone
+/// `Relu`, none when it has no `Relu`; the rest are polynomials. Activation counts come from
+/// the traced shape of the site's input.
 pub fn sites_of_onnx(bytes: &[u8]) -> Result<Vec<(String, usize, usize)>> {
     let bad = |why: String| Error::Invalid(format!("ONNX model: {why}"));
     let m = ModelProto::parse_from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
@@ -498,9 +547,10 @@ pub fn sites_of_onnx(bytes: &[u8]) -> Result<Vec<(String, usize, usize)>> {
         })
     };
     let site_of = |name: &str| name.split_once('/').map(|(s, _)| s.to_string());
-    // site → (activations, kept or None when its mask decides)
+    // site → (activations, kept; None for a gated site until its nodes are read)
     let mut order: Vec<String> = Vec::new();
     let mut sites: HashMap<String, (usize, Option<usize>)> = HashMap::new();
+    let mut has_relu: HashMap<String, bool> = HashMap::new();
     // x·Sigmoid(x) is an ungated SiLU site (EfficientNet's baseline activation).
     let sigmoid_of: HashMap<&str, &str> = g
         .node
@@ -508,7 +558,21 @@ pub fn sites_of_onnx(bytes: &[u8]) -> Result<Vec<(String, usize, usize)>> {
         .filter(|n| n.op_type == "Sigmoid" && n.input.len() == 1 && n.output.len() == 1)
         .map(|n| (n.output[0].as_str(), n.input[0].as_str()))
         .collect();
+    fn input_of(n: &NodeProto) -> Result<&str> {
+        n.input
+            .first()
+            .map(String::as_str)
+            .ok_or_else(|| Error::Invalid(format!("ONNX model: {} has no input", n.name)))
+    }
+    let mut kept_lists: HashMap<String, usize> = HashMap::new();
     for n in &g.node {
+        if n.op_type == "Constant" {
+            if let (Some(site), true) = (site_of(&n.name), n.name.contains("/kept_")) {
+                let len = n.attribute.first().map_or(0, |a| a.t.raw_data.len() / 8);
+                kept_lists.insert(site, len);
+            }
+            continue;
+        }
         if n.op_type == "Mul" && n.input.len() == 2 {
             let (a, b) = (n.input[0].as_str(), n.input[1].as_str());
             if sigmoid_of.get(b) == Some(&a) || sigmoid_of.get(a) == Some(&b) {
@@ -518,54 +582,32 @@ pub fn sites_of_onnx(bytes: &[u8]) -> Result<Vec<(String, usize, usize)>> {
                 continue;
             }
         }
-        let gated = site_of(&n.name);
-        let first_of_site = gated.as_ref().is_some_and(|s| !sites.contains_key(s));
-        if n.op_type == "Relu" {
-            let x = n
-                .input
-                .first()
-                .ok_or_else(|| bad("a Relu without input".into()))?;
-            let total = size(x)?;
-            match gated {
-                Some(site) => {
-                    if first_of_site {
-                        order.push(site.clone());
-                    }
-                    sites.insert(site, (total, None));
+        match site_of(&n.name) {
+            Some(site) => {
+                // A site's first node reads the site's input x.
+                if !sites.contains_key(&site) {
+                    order.push(site.clone());
+                    sites.insert(site.clone(), (size(input_of(n)?)?, None));
                 }
-                None => {
-                    order.push(n.name.clone());
-                    sites.insert(n.name.clone(), (total, Some(total)));
-                }
+                *has_relu.entry(site).or_default() |= n.op_type == "Relu";
             }
-        } else if let (Some(site), true) = (gated, first_of_site) {
-            // A site's first node reads the site's input x (x·A1 or Relu(x)).
-            let x = n
-                .input
-                .first()
-                .ok_or_else(|| bad(format!("{} has no input", n.name)))?;
-            order.push(site.clone());
-            sites.insert(site, (size(x)?, Some(0)));
+            None if n.op_type == "Relu" => {
+                let total = size(input_of(n)?)?;
+                order.push(n.name.clone());
+                sites.insert(n.name.clone(), (total, Some(total)));
+            }
+            None => {}
         }
     }
-    let masks: HashMap<String, Vec<f32>> = g
-        .initializer
-        .iter()
-        .filter(|t| t.name.contains("/mask_"))
-        .filter_map(|t| Some((site_of(&t.name)?, bytemuck::pod_collect_to_vec(&t.raw_data))))
-        .collect();
     order
         .into_iter()
         .map(|site| {
             let (total, kept) = sites[&site];
-            let kept = match (kept, masks.get(&site)) {
-                (Some(k), _) => k,
-                (None, Some(mask)) => {
-                    let per_gate = total / mask.len().max(1);
-                    mask.iter().filter(|&&m| m != 0.0).count() * per_gate
-                }
-                (None, None) => total,
-            };
+            let kept = kept.unwrap_or_else(|| match kept_lists.get(&site) {
+                Some(&k) => k,
+                None if has_relu.get(&site) == Some(&true) => total,
+                None => 0,
+            });
             Ok((site, kept, total))
         })
         .collect()
