@@ -193,6 +193,41 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
         &["--bandwidth NaN"],
         "cost",
     );
+    // ImageNet: a folder without train/, and an image size for a dataset of one size.
+    one_line_error(
+        &autorep(&[
+            "--device",
+            "cpu",
+            "train",
+            "--model",
+            "efficientnet_b2",
+            "--dataset",
+            "imagenet",
+            "--data",
+            "/nonexistent/imagenet",
+            "--out",
+            &dir.join("inet").display().to_string(),
+        ]),
+        &["has no train/ folder", "image-net.org"],
+        "imagenet without a folder",
+    );
+    one_line_error(
+        &autorep(&[
+            "--device",
+            "cpu",
+            "train",
+            "--dataset",
+            "fashion-mnist",
+            "--data",
+            &d,
+            "--image-size",
+            "64",
+            "--out",
+            &dir.join("sized").display().to_string(),
+        ]),
+        &["applies to imagenet only"],
+        "image size of a fixed-size dataset",
+    );
     // PyTorch files that are missing, not state dicts, or of another network.
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/torch-state-dict/block.pth")

@@ -43,6 +43,7 @@ fn every_bundled_config_parses_and_validates() {
         "cifar10_wrn22_8_12.9k",
         "cifar100_wrn22_8_12.9k",
         "tiny_wrn22_8_55k",
+        "imagenet_efficientnet_b2_50k",
         "cpu_small",
     ] {
         assert!(

@@ -2,10 +2,12 @@
 //! runs after a warm-up, timed with timestamp queries on adapters that have them.
 
 mod conv;
+mod input;
 mod memory;
 mod step;
 
 pub use conv::{conv_kernels, conv_layers, KernelTiming};
+pub use input::{input_pipeline, InputTiming};
 pub use memory::memory_kernels;
 pub use step::{training_step, StepTiming};
 

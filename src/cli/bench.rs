@@ -30,6 +30,20 @@ pub enum BenchWhat {
         #[arg(long)]
         profile: bool,
     },
+    /// The ImageNet input pipeline: training batches (RandomResizedCrop, flip) decoded from
+    /// JPEG on every core, images per second, to set against `bench step`.
+    Input {
+        /// The ImageNet folder (train/<wnid>/*.JPEG).
+        #[arg(long)]
+        data: std::path::PathBuf,
+        #[arg(long, default_value_t = 224)]
+        image_size: usize,
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Timed batches (after one warm-up batch).
+        #[arg(long, default_value_t = 8)]
+        batches: usize,
+    },
     /// Every training kernel on the layer shapes of resnet18_in and WRN-22-8 at 32x32.
     Kernels {
         /// Batch size of the layer shapes.
@@ -93,8 +107,28 @@ fn parse_gemm_size(s: &str) -> std::result::Result<(usize, usize, usize), String
 }
 
 pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
+    if let BenchWhat::Input {
+        data,
+        image_size,
+        batch,
+        batches,
+    } = what
+    {
+        // CPU work only: no device is opened.
+        let t = bench::input_pipeline(&data, image_size, batch, batches)?;
+        println!(
+            "{}: {} images decoded to {image_size}x{image_size} on {} threads in {:.2} s: {:.0} images/s",
+            data.display(),
+            t.images,
+            t.threads,
+            t.seconds,
+            t.images_per_s
+        );
+        return Ok(());
+    }
     let device = Device::open(choice)?;
     match what {
+        BenchWhat::Input { .. } => unreachable!("handled above"),
         BenchWhat::Gemm { quick, reps, sizes } => {
             println!("adapter: {}", device.describe());
             let shapes = if sizes.is_empty() {

@@ -111,8 +111,8 @@ pub struct ScheduleArgs {
 /// The dataset of a training command or a sweep.
 #[derive(clap::Args)]
 pub struct DataArgs {
-    /// cifar10, cifar100, tiny-imagenet or fashion-mnist (train: cifar10; otherwise the
-    /// checkpoint's).
+    /// cifar10, cifar100, tiny-imagenet, fashion-mnist or imagenet (train: cifar10;
+    /// otherwise the checkpoint's).
     #[arg(long)]
     dataset: Option<String>,
     /// Dataset folder (default: ../shared/data/cifar-10-jpeg75-bin for cifar10 when it
@@ -125,6 +125,9 @@ pub struct DataArgs {
     /// Use only the first N test images.
     #[arg(long)]
     limit_test: Option<usize>,
+    /// ImageNet only: the side of the crops the network sees (default 224).
+    #[arg(long)]
+    image_size: Option<usize>,
 }
 
 impl DataArgs {
@@ -140,9 +143,14 @@ impl DataArgs {
             .data
             .clone()
             .unwrap_or_else(|| autorep::train::default_data_dir(dataset));
-        Ok(autorep::train::load_data(
+        let side = match self.image_size {
+            Some(side) => side,
+            None => autorep::data::Dataset::from_name(dataset)?.input_size(),
+        };
+        Ok(autorep::train::load_data_sized(
             dataset,
             &dir,
+            side,
             self.limit_train,
             self.limit_test,
             device,

@@ -35,6 +35,8 @@ pub fn remote_files(dataset: Dataset) -> &'static [RemoteFile] {
             url: "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
             md5: "03b5dce01913d631647c71ecec9e9cb8",
         }],
+        // Behind a login: `fetch` says how to get it.
+        Dataset::ImageNet => &[],
         Dataset::TinyImageNet => &[RemoteFile {
             url: "http://cs231n.stanford.edu/tiny-imagenet-200.zip",
             md5: "90528d7ca1a48142e341f4ef8d21d0de",
@@ -88,6 +90,7 @@ fn complete_marker(dataset: Dataset) -> &'static [&'static str] {
         ],
         Dataset::Cifar100 => &["train.bin", "test.bin"],
         Dataset::TinyImageNet => &["wnids.txt", "val/val_annotations.txt"],
+        Dataset::ImageNet => &["train", "val"],
         Dataset::FashionMnist => &[
             "train-images-idx3-ubyte.gz",
             "train-labels-idx1-ubyte.gz",
@@ -102,6 +105,9 @@ fn complete_marker(dataset: Dataset) -> &'static [&'static str] {
 /// nothing when that folder is already complete; a downloaded archive whose MD5 matches is
 /// not fetched again. Without internet it fails with a one-line error naming the URL.
 pub fn fetch(dataset: Dataset, dir: &Path) -> Result<PathBuf> {
+    if dataset == Dataset::ImageNet {
+        return Err(Error::Invalid(dataset.how_to_get()));
+    }
     let target = dir.join(dataset.folder());
     if complete_marker(dataset)
         .iter()

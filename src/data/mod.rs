@@ -1,12 +1,14 @@
 //! Datasets: CIFAR-10 and CIFAR-100 (official binary layout), Tiny-ImageNet-200 (official
 //! folder layout, JPEG) and Fashion-MNIST (IDX, raw or gzip), loaded into an [`ImageSet`] of u8
-//! NCHW pixels; the seeded per-epoch [`batch_plan`] for the device-side augmentation kernel;
+//! NCHW pixels; ImageNet (ILSVRC-2012 folder layout), read from disk batch by batch
+//! ([`imagenet`]); the seeded per-epoch [`batch_plan`] for the device-side augmentation kernel;
 //! and [`fetch`], which downloads and verifies the official archives.
 
 mod cifar;
 mod fetch;
 mod idx;
 mod image_set;
+pub mod imagenet;
 mod npy;
 mod tiny;
 
@@ -70,18 +72,21 @@ pub enum Dataset {
     Cifar100,
     TinyImageNet,
     FashionMnist,
+    /// ILSVRC-2012, read from disk batch by batch (never resident).
+    ImageNet,
 }
 
 impl Dataset {
-    pub const ALL: [Dataset; 4] = [
+    pub const ALL: [Dataset; 5] = [
         Dataset::Cifar10,
         Dataset::Cifar100,
         Dataset::TinyImageNet,
         Dataset::FashionMnist,
+        Dataset::ImageNet,
     ];
 
-    /// Parse a dataset name: cifar10, cifar100, tiny-imagenet, fashion-mnist (case, `-` and `_`
-    /// do not matter).
+    /// Parse a dataset name: cifar10, cifar100, tiny-imagenet, fashion-mnist, imagenet (case,
+    /// `-` and `_` do not matter).
     pub fn from_name(name: &str) -> Result<Dataset> {
         let key: String = name
             .chars()
@@ -93,6 +98,7 @@ impl Dataset {
             "cifar100" => Ok(Dataset::Cifar100),
             "tinyimagenet" | "tinyimagenet200" => Ok(Dataset::TinyImageNet),
             "fashionmnist" => Ok(Dataset::FashionMnist),
+            "imagenet" | "imagenet1k" | "ilsvrc2012" => Ok(Dataset::ImageNet),
             _ => Err(Error::Invalid(format!(
                 "unknown dataset '{name}': expected one of {}",
                 Dataset::ALL.map(|d| d.name()).join(", ")
@@ -107,6 +113,7 @@ impl Dataset {
             Dataset::Cifar100 => "cifar100",
             Dataset::TinyImageNet => "tiny-imagenet",
             Dataset::FashionMnist => "fashion-mnist",
+            Dataset::ImageNet => "imagenet",
         }
     }
 
@@ -117,6 +124,7 @@ impl Dataset {
             Dataset::Cifar100 => "cifar-100-binary",
             Dataset::TinyImageNet => "tiny-imagenet-200",
             Dataset::FashionMnist => "fashion-mnist",
+            Dataset::ImageNet => "imagenet",
         }
     }
 
@@ -127,6 +135,7 @@ impl Dataset {
             Dataset::Cifar10 | Dataset::FashionMnist => 10,
             Dataset::Cifar100 => 100,
             Dataset::TinyImageNet => 200,
+            Dataset::ImageNet => 1000,
         }
     }
 
@@ -136,6 +145,7 @@ impl Dataset {
             Dataset::Cifar10 | Dataset::Cifar100 => 32,
             Dataset::TinyImageNet => 64,
             Dataset::FashionMnist => 28,
+            Dataset::ImageNet => 224,
         }
     }
 
@@ -153,6 +163,7 @@ impl Dataset {
             Dataset::Cifar100 => &CIFAR100_MEAN,
             Dataset::TinyImageNet => &TINY_MEAN,
             Dataset::FashionMnist => &FASHION_MNIST_MEAN,
+            Dataset::ImageNet => &imagenet::IMAGENET_MEAN,
         }
     }
 
@@ -163,13 +174,18 @@ impl Dataset {
             Dataset::Cifar100 => &CIFAR100_STD,
             Dataset::TinyImageNet => &TINY_STD,
             Dataset::FashionMnist => &FASHION_MNIST_STD,
+            Dataset::ImageNet => &imagenet::IMAGENET_STD,
         }
     }
 
     /// Training-time zero padding before the random crop (4 for all of them, as in the
-    /// reference recipes; Fashion-MNIST has no reference recipe and uses the same).
+    /// reference recipes; Fashion-MNIST has no reference recipe and uses the same). ImageNet
+    /// crops with RandomResizedCrop instead.
     pub fn pad(self) -> usize {
-        4
+        match self {
+            Dataset::ImageNet => 0,
+            _ => 4,
+        }
     }
 
     /// Load one split from `dir`: the extracted official folder, or a folder containing it.
@@ -179,11 +195,18 @@ impl Dataset {
             Dataset::Cifar100 => cifar::load_cifar100(dir, split),
             Dataset::TinyImageNet => tiny::load(dir, split),
             Dataset::FashionMnist => idx::load_fashion_mnist(dir, split),
+            Dataset::ImageNet => Err(Error::Invalid(
+                "ImageNet does not fit in memory: it is read batch by batch (train::load_data)"
+                    .into(),
+            )),
         }
     }
 
     /// How to get the data, for "not found" messages.
     pub(crate) fn how_to_get(self) -> String {
+        if self == Dataset::ImageNet {
+            return "ImageNet cannot be downloaded without an account: get ILSVRC-2012 from image-net.org (or Kaggle's imagenet-object-localization-challenge) and pass --data pointing at the folder holding train/ and val/".into();
+        }
         let extra = match self {
             Dataset::FashionMnist => {
                 " (Debian's dataset-fashion-mnist package installs them in /usr/share/datasets/fashion-mnist)"

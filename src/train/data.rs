@@ -75,6 +75,42 @@ pub fn load_data(
             return Err(Error::Invalid(format!("{what} must be at least 1")));
         }
     }
+    if dataset == Dataset::ImageNet {
+        return load_imagenet(dir, dataset.input_size(), limit_train, limit_test, device);
+    }
+    load_resident(dataset, dir, limit_train, limit_test, device)
+}
+
+/// [`load_data`] with ImageNet's images at `side`×`side` instead of 224×224 (the other
+/// datasets have one size: asking for another is an error).
+pub fn load_data_sized(
+    name: &str,
+    dir: &Path,
+    side: usize,
+    limit_train: Option<usize>,
+    limit_test: Option<usize>,
+    device: &Device,
+) -> Result<Data> {
+    let dataset = Dataset::from_name(name)?;
+    match dataset {
+        Dataset::ImageNet => load_imagenet(dir, side, limit_train, limit_test, device),
+        _ if side == dataset.input_size() => load_data(name, dir, limit_train, limit_test, device),
+        _ => Err(Error::Invalid(format!(
+            "{} images are {}x{}: an image size of {side} applies to imagenet only",
+            dataset.name(),
+            dataset.input_size(),
+            dataset.input_size()
+        ))),
+    }
+}
+
+fn load_resident(
+    dataset: Dataset,
+    dir: &Path,
+    limit_train: Option<usize>,
+    limit_test: Option<usize>,
+    device: &Device,
+) -> Result<Data> {
     let mut train = dataset.load(dir, Split::Train)?;
     let mut test = dataset.load(dir, Split::Test)?;
     if let Some(n) = limit_train {
@@ -84,6 +120,39 @@ pub fn load_data(
         test = test.subset(..n.min(test.len()));
     }
     Data::new(device, dataset, train, test)
+}
+
+/// ImageNet from the folder `dir` (see [`crate::data::imagenet`]), read batch by batch at
+/// `side`×`side`; a limit keeps that many images spread evenly over the classes.
+pub fn load_imagenet(
+    dir: &Path,
+    side: usize,
+    limit_train: Option<usize>,
+    limit_test: Option<usize>,
+    device: &Device,
+) -> Result<Data> {
+    use crate::data::imagenet::scan;
+    if !(8..=1024).contains(&side) {
+        return Err(Error::Invalid(format!(
+            "ImageNet image size {side}: choose 8 to 1024 (224 is the standard)"
+        )));
+    }
+    let (mut train, mut test) = (scan(dir, Split::Train)?, scan(dir, Split::Test)?);
+    if let Some(n) = limit_train {
+        train = train.spread(n);
+    }
+    if let Some(n) = limit_test {
+        test = test.spread(n);
+    }
+    let d = Dataset::ImageNet;
+    Ok(Data {
+        name: d.name().to_string(),
+        train: DeviceSet::from_files(device, &train, side, d.mean(), d.std()),
+        test: DeviceSet::from_files(device, &test, side, d.mean(), d.std()),
+        channels: 3,
+        input: side,
+        classes: train.classes.len(),
+    })
 }
 
 impl Data {

@@ -85,7 +85,9 @@ pub fn evaluate_outputs(
     // Logits stay on the device until every batch is queued: one wait at the end.
     let logits = no_grad(|| {
         plan.iter()
-            .map(|samples| {
+            .enumerate()
+            .map(|(i, samples)| {
+                data.prefetch(plan.get(i + 1));
                 let x = data.batch(samples)?.0;
                 let y = model.forward(&x, &ctx)?;
                 Ok((y, inputs.then_some(x)))

@@ -1,4 +1,5 @@
-//! Training and evaluation loops over in-memory image sets.
+//! Training and evaluation loops over image sets resident on the device, or read from files
+//! batch by batch.
 
 use crate::autorep::Replacement;
 use crate::data::{batch_plan, ImageSet};
@@ -13,13 +14,14 @@ pub mod config;
 pub mod data;
 pub mod driver;
 pub mod eval;
+pub mod file_source;
 pub mod report;
 pub mod run;
 pub mod run_dir;
 pub mod stages;
 
 pub use config::{FinetuneConfig, ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig};
-pub use data::{default_data_dir, load_data, Data};
+pub use data::{default_data_dir, load_data, load_data_sized, load_imagenet, Data};
 pub use driver::{drive, Outcome, RunOptions};
 pub use eval::{evaluate, evaluate_outputs, EvalOutputs, EvalStats};
 pub use report::{eval_checkpoint, EvalReport};
@@ -36,16 +38,23 @@ pub struct EpochStats {
     pub seconds: f64,
 }
 
-/// A dataset resident where training runs: its u8 pixels are packed and (on a GPU) uploaded
-/// once; every batch is then cropped, flipped and normalised by the augment kernel there.
+/// A dataset as training reads it. Resident: its u8 pixels are packed and (on a GPU) uploaded
+/// once; every batch is then cropped, flipped and normalised by the augment kernel there. From
+/// files (ImageNet): each batch is decoded on the CPU cores while the previous one trains.
 pub struct DeviceSet {
+    /// The labels, shape and classes (and, when resident, the pixels).
     pub set: ImageSet,
     pub mean: Vec<f32>,
     pub std: Vec<f32>,
     /// Zero padding for the random crop (4 on CIFAR and Tiny-ImageNet).
     pub pad: usize,
-    packed: PackedImages,
+    source: Source,
     device: Device,
+}
+
+enum Source {
+    Resident(PackedImages),
+    Files(file_source::FileSource),
 }
 
 impl DeviceSet {
@@ -63,9 +72,36 @@ impl DeviceSet {
             mean: mean.to_vec(),
             std: std.to_vec(),
             pad,
-            packed,
+            source: Source::Resident(packed),
             device: device.clone(),
         })
+    }
+
+    /// The images of `folder`, read batch by batch at `side`×`side`.
+    pub fn from_files(
+        device: &Device,
+        folder: &crate::data::imagenet::ImageFolder,
+        side: usize,
+        mean: &[f32],
+        std: &[f32],
+    ) -> DeviceSet {
+        let set = ImageSet {
+            images: vec![],
+            labels: folder.labels.clone(),
+            channels: 3,
+            height: side,
+            width: side,
+            classes: folder.classes.len(),
+            class_names: folder.classes.clone(),
+        };
+        DeviceSet {
+            set,
+            mean: mean.to_vec(),
+            std: std.to_vec(),
+            pad: 0,
+            source: Source::Files(file_source::FileSource::new(folder, side, mean, std)),
+            device: device.clone(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -79,14 +115,23 @@ impl DeviceSet {
     /// The batches of one epoch: shuffled with random crops and flips when `augment`, else in
     /// order and centred. Reproducible from (seed, epoch).
     pub fn plan(&self, seed: u64, epoch: u64, batch: usize, augment: bool) -> Vec<Vec<[u32; 2]>> {
-        batch_plan(seed, epoch, self.len(), batch.max(1), augment, self.pad)
+        match &self.source {
+            Source::Resident(_) => {
+                batch_plan(seed, epoch, self.len(), batch.max(1), augment, self.pad)
+            }
+            Source::Files(f) => f.plan(seed, epoch, batch.max(1), augment),
+        }
+    }
+
+    /// Say which batch comes next, so that one read from files is decoded meanwhile.
+    pub fn prefetch(&self, next: Option<&Vec<[u32; 2]>>) {
+        if let (Source::Files(f), Some(samples)) = (&self.source, next) {
+            f.prefetch(samples);
+        }
     }
 
     /// One batch of images (augmented and normalised on the device) and its labels.
     pub fn batch(&self, samples: &[[u32; 2]]) -> Result<(Tensor, Rc<Labels>)> {
-        let p = self
-            .set
-            .augment_params(samples.len(), self.pad, &self.mean, &self.std)?;
         // The labels' upload goes before the augmentation (which uploads the samples first):
         // an upload flushes queued work, and would otherwise split the augment dispatch off
         // into a submit of its own.
@@ -95,7 +140,20 @@ impl DeviceSet {
             .map(|s| self.set.labels[s[0] as usize])
             .collect();
         let labels = Rc::new(Labels::new(&self.device, &y)?);
-        Ok((self.packed.augment(&p, samples)?, labels))
+        let x = match &self.source {
+            Source::Resident(packed) => {
+                let p = self
+                    .set
+                    .augment_params(samples.len(), self.pad, &self.mean, &self.std)?;
+                packed.augment(&p, samples)?
+            }
+            Source::Files(f) => Tensor::from_vec(
+                &self.device,
+                &[samples.len(), 3, f.side, f.side],
+                f.pixels(samples)?,
+            )?,
+        };
+        Ok((x, labels))
     }
 
     /// The first `n` images, centred and normalised (calibration batches).
@@ -212,12 +270,13 @@ pub fn train_epoch(
     let start = std::time::Instant::now();
     let mut sums = DeviceSums::default();
     let mut images = 0;
-    for (i, samples) in data
+    let batches: Vec<Vec<[u32; 2]>> = data
         .plan(seed, epoch, batch_size.max(2), augment)
-        .iter()
+        .into_iter()
         .filter(|b| b.len() >= 2)
-        .enumerate()
-    {
+        .collect();
+    for (i, samples) in batches.iter().enumerate() {
+        data.prefetch(batches.get(i + 1));
         let (x, y) = data.batch(samples)?;
         opt.zero_grad()?;
         let ctx = match replacement.as_deref_mut() {
