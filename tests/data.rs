@@ -183,7 +183,8 @@ fn missing_directory_says_how_to_get_the_data() {
         e.contains("run `autorep data fetch cifar10 --data DIR` on a machine with internet, or pass --data pointing at the extracted cifar-10-batches-bin folder"),
         "{e}"
     );
-    for d in Dataset::ALL {
+    // ImageNet has no download: it is read from its folder batch by batch (tests/imagenet.rs).
+    for d in Dataset::ALL.into_iter().filter(|&d| d != Dataset::ImageNet) {
         let e = err_text(d.load(dir, Split::Test));
         assert!(
             e.contains(&format!("autorep data fetch {} --data DIR", d.name()))
@@ -622,12 +623,14 @@ fn dataset_names_and_constants() {
         ("tiny-imagenet", Dataset::TinyImageNet),
         ("tiny_imagenet", Dataset::TinyImageNet),
         ("fashion-mnist", Dataset::FashionMnist),
+        ("imagenet", Dataset::ImageNet),
+        ("ILSVRC-2012", Dataset::ImageNet),
     ] {
         assert_eq!(Dataset::from_name(name).unwrap(), d);
         assert_eq!(name.parse::<Dataset>().unwrap(), d);
     }
-    let e = err_text(Dataset::from_name("imagenet"));
-    assert_eq!(e, "unknown dataset 'imagenet': expected one of cifar10, cifar100, tiny-imagenet, fashion-mnist");
+    let e = err_text(Dataset::from_name("imagenet21k"));
+    assert_eq!(e, "unknown dataset 'imagenet21k': expected one of cifar10, cifar100, tiny-imagenet, fashion-mnist, imagenet");
     let table: Vec<_> = Dataset::ALL
         .iter()
         .map(|d| {
@@ -646,7 +649,8 @@ fn dataset_names_and_constants() {
             (10, 32, 3, 3, 3),
             (100, 32, 3, 3, 3),
             (200, 64, 3, 3, 3),
-            (10, 28, 1, 1, 1)
+            (10, 28, 1, 1, 1),
+            (1000, 224, 3, 3, 3)
         ]
     );
     assert_eq!(Dataset::Cifar100.mean(), [0.5071, 0.4867, 0.4408]);
