@@ -374,6 +374,7 @@ impl Replacement {
             counter: Some(self.counter.clone()),
             stats_momentum: self.stats_momentum,
             bn_momentum: None,
+            noise_seed: None,
         })
     }
 
@@ -385,6 +386,7 @@ impl Replacement {
             counter: Some(self.counter.clone()),
             stats_momentum: self.stats_momentum,
             bn_momentum: None,
+            noise_seed: None,
         }
     }
 

@@ -7,11 +7,15 @@
 //! activation sites (stem, expansions, depthwise outputs, the squeeze-excitation hidden layer,
 //! head) are SiLU until AutoReP gates them; a gated site keeps ReLU, as the official code
 //! replaces each SiLU. Layers carry torchvision's module names (`features.2.1.block.1.0`), so
-//! a torchvision state dict maps onto them by name. Not modelled: stochastic depth and the
-//! classifier's dropout (training-time regularisers, identities in evaluation).
+//! a torchvision state dict maps onto them by name. Training passes apply torchvision's
+//! regularisers: stochastic depth on each residual branch (probability 0.2 · block / 23) and
+//! dropout 0.3 before the classifier (identities in evaluation).
 
 use super::Model;
-use crate::nn::{ActivationSite, BatchNorm2d, Conv2d, DepthwiseConv2d, ForwardCtx, Linear, Module};
+use crate::nn::{
+    dropout_mask, stochastic_depth_scale, upload_together, ActivationSite, BatchNorm2d, Conv2d,
+    DepthwiseConv2d, ForwardCtx, Linear, Module,
+};
 use crate::tensor::BnConfig;
 use crate::{Device, Error, Result, Tensor};
 use rand::SeedableRng;
@@ -34,6 +38,10 @@ const B0_STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
 ];
 const WIDTH: f64 = 1.1;
 const DEPTH: f64 = 1.2;
+/// torchvision's `stochastic_depth_prob` for B0–B7, reached at the last block.
+const STOCHASTIC_DEPTH: f32 = 0.2;
+/// torchvision's dropout before B2's classifier.
+const DROPOUT: f32 = 0.3;
 
 /// torchvision's `_make_divisible(v, 8)`: the nearest multiple of 8, never 10 % below v.
 fn divisible(v: f64) -> usize {
@@ -68,6 +76,8 @@ struct Block {
     project: Conv2d,
     project_bn: BatchNorm2d,
     residual: bool,
+    /// The probability of dropping this block's residual branch in training.
+    drop: f32,
 }
 
 pub struct EfficientNet {
@@ -164,9 +174,15 @@ impl EfficientNet {
                     project,
                     project_bn: bn(device, &format!("{p}.1"), out)?,
                     residual: st == 1 && cin == out,
+                    drop: 0.0,
                 });
                 cin = out;
             }
+        }
+        // torchvision numbers the blocks over all stages: block i of n drops with 0.2·i/n.
+        let n = blocks.len() as f32;
+        for (i, b) in blocks.iter_mut().enumerate() {
+            b.drop = STOCHASTIC_DEPTH * i as f32 / n;
         }
         let last = 4 * cin;
         let head = Conv2d::new(device, "features.8.0", cin, last, 1, 1, 0, &mut rng)?;
@@ -225,6 +241,30 @@ impl Model for EfficientNet {
 
     fn forward(&self, x: &Tensor, ctx: &ForwardCtx) -> Result<Tensor> {
         let site = |i: usize, t: &Tensor| self.sites[i].forward(t, ctx);
+        // Training regularisers: every mask of the step drawn first and uploaded at once.
+        let batch = x.shape()[0];
+        let mut noise = match ctx.noise(0) {
+            Some(mut rng) => {
+                let mut parts: Vec<(Vec<usize>, Vec<f32>)> = self
+                    .blocks
+                    .iter()
+                    .filter(|b| b.residual)
+                    .map(|b| {
+                        let c = b.project_bn.channels();
+                        let s = stochastic_depth_scale(batch, c, b.drop, &mut rng);
+                        (vec![batch, c], s)
+                    })
+                    .collect();
+                let features = self.classifier.inputs();
+                parts.push((
+                    vec![batch, features],
+                    dropout_mask(batch * features, DROPOUT, &mut rng),
+                ));
+                upload_together(&x.device(), parts)?
+            }
+            None => vec![],
+        }
+        .into_iter();
         let mut h = site(0, &self.stem_bn.forward(&self.stem.forward(x)?, ctx)?)?;
         for b in &self.blocks {
             let input = h.clone();
@@ -236,12 +276,19 @@ impl Model for EfficientNet {
             h = h.channel_scale(&b.se_fc2.forward(&squeeze)?.sigmoid()?)?;
             h = b.project_bn.forward(&b.project.forward(&h)?, ctx)?;
             if b.residual {
+                if let Some(scale) = noise.next() {
+                    h = h.channel_scale(&scale)?;
+                }
                 h = h.add(&input)?;
             }
         }
         let last = self.sites.len() - 1;
         h = site(last, &self.head_bn.forward(&self.head.forward(&h)?, ctx)?)?;
-        self.classifier.forward(&h.global_avg_pool()?)
+        let mut pooled = h.global_avg_pool()?;
+        if let Some(mask) = noise.next() {
+            pooled = pooled.mul(&mask)?;
+        }
+        self.classifier.forward(&pooled)
     }
 
     fn sites(&self) -> &[ActivationSite] {

@@ -26,6 +26,10 @@ impl BatchNorm2d {
 
     /// Normalise with batch statistics in training (updating the running ones at the layer's
     /// momentum, or the context's when it re-estimates them), with the running ones in eval.
+    pub fn channels(&self) -> usize {
+        self.gamma.shape()[0]
+    }
+
     pub fn forward(&self, x: &Tensor, ctx: &super::ForwardCtx) -> Result<Tensor> {
         let cfg = BnConfig {
             momentum: ctx.bn_momentum.unwrap_or(self.cfg.momentum),

@@ -27,6 +27,11 @@ impl Linear {
         })
     }
 
+    /// Input features.
+    pub fn inputs(&self) -> usize {
+        self.weight.shape()[1]
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.matmul_t(&self.weight, false, true)?.bias_add(&self.bias)
     }

@@ -5,6 +5,7 @@ mod conv;
 mod group;
 mod linear;
 mod optim;
+mod regularise;
 mod schedule;
 mod site;
 
@@ -13,6 +14,9 @@ pub use conv::{Conv2d, DepthwiseConv2d};
 pub use group::ParamGroup;
 pub use linear::Linear;
 pub use optim::{Lookahead, Optimizer, OptimizerKind};
+pub use regularise::{
+    dropout, dropout_mask, stochastic_depth, stochastic_depth_scale, upload_together,
+};
 pub use schedule::{LrSchedule, Schedule};
 pub use site::{ActivationSite, ForwardCtx, Gated, SiteMode};
 

@@ -51,6 +51,9 @@ pub struct ForwardCtx {
     /// Overrides every BatchNorm's momentum (re-estimating running statistics: 1/k at batch k
     /// gives their plain average).
     pub bn_momentum: Option<f32>,
+    /// Seeds this training step's random regularisers (dropout, stochastic depth), drawn from
+    /// (run seed, epoch, step) so a resumed run draws the same; `None` applies none.
+    pub noise_seed: Option<u64>,
 }
 
 impl ForwardCtx {
@@ -60,6 +63,7 @@ impl ForwardCtx {
             counter: None,
             stats_momentum: 0.1,
             bn_momentum: None,
+            noise_seed: None,
         }
     }
     pub fn eval() -> Self {
@@ -68,7 +72,18 @@ impl ForwardCtx {
             counter: None,
             stats_momentum: 0.1,
             bn_momentum: None,
+            noise_seed: None,
         }
+    }
+
+    /// The random regularisers' generator for layer `layer`, in a training pass that has a
+    /// noise seed.
+    pub fn noise(&self, layer: u64) -> Option<crate::data::SplitMix64> {
+        let seed = self.noise_seed.filter(|_| self.train)?;
+        let mut mix =
+            crate::data::SplitMix64::new(seed ^ layer.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        mix.next_u64();
+        Some(mix)
     }
 }
 

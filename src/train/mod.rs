@@ -279,10 +279,12 @@ pub fn train_epoch(
         data.prefetch(batches.get(i + 1));
         let (x, y) = data.batch(samples)?;
         opt.zero_grad()?;
-        let ctx = match replacement.as_deref_mut() {
+        let mut ctx = match replacement.as_deref_mut() {
             Some(r) => r.begin_forward(model, true)?,
             None => ForwardCtx::train(),
         };
+        ctx.noise_seed =
+            Some(seed ^ (epoch << 32) ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
         let logits = model.forward(&x, &ctx)?;
         let ce = logits.cross_entropy(&y, 0.0)?;
         let mut loss = ce.loss.mean()?;
