@@ -160,13 +160,20 @@ fn transforms_are_reproducible_and_prefetching_changes_nothing() {
         .iter()
         .map(|b| data.train.batch(b).unwrap().0.to_vec().unwrap())
         .collect();
+    let before = data.train.decoded_batches().unwrap();
     for (i, b) in plan.iter().enumerate() {
-        data.train.prefetch(plan.get(i + 1));
         let (x, y) = data.train.batch(b).unwrap();
+        // As the training loop does: the next batch is announced once this one is in hand.
+        data.train.prefetch(plan.get(i + 1));
         assert_eq!(x.shape(), [b.len(), 3, 24, 24]);
         assert_eq!(x.to_vec().unwrap(), plain[i], "batch {i} with prefetching");
         assert_eq!(y.len(), b.len());
     }
+    assert_eq!(
+        data.train.decoded_batches().unwrap() - before,
+        plan.len(),
+        "each batch decoded once: the prefetched one is the one served"
+    );
     // Normalised pixels: within (0 - mean) / std and (1 - mean) / std.
     assert!(plain[0]
         .iter()

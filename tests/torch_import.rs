@@ -241,6 +241,7 @@ fn an_exported_state_dict_imports_back_to_the_same_tensors() {
         dataset: "fashion-mnist".into(),
         reset_head: false,
         seed: 0,
+        image_size: None,
     };
     let ck = import_checkpoint(&file, &spec).unwrap();
     assert_eq!(ck.meta.classes, 10);
@@ -270,6 +271,31 @@ fn an_exported_state_dict_imports_back_to_the_same_tensors() {
     .to_string();
     // Fashion-MNIST's single channel does not fit CIFAR's three, and the error says where.
     assert!(err2.contains("conv1.weight"), "{err2}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_training_checkpoint_gives_its_model_subtree() {
+    // {"model": state dict, "optimizer": …, "epoch": …} as torchvision's reference scripts
+    // save it, flattened by the reader to dotted keys.
+    let mut sd = StateDict::new();
+    sd.insert(
+        "model.conv1.weight".into(),
+        TorchTensor::f32(vec![1], vec![1.0]),
+    );
+    sd.insert("model.fc.bias".into(), TorchTensor::f32(vec![1], vec![2.0]));
+    sd.insert(
+        "optimizer.state.0.momentum_buffer".into(),
+        TorchTensor::f32(vec![1], vec![3.0]),
+    );
+    sd.insert("epoch".into(), TorchTensor::i64(vec![], vec![7]));
+    let dir = common::tmp_dir("torch-wrapped");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("checkpoint.safetensors");
+    std::fs::write(&file, state_dict_bytes(&sd, Default::default()).unwrap()).unwrap();
+    let got = read_state_dict(&file).unwrap();
+    let keys: Vec<&String> = got.keys().collect();
+    assert_eq!(keys, ["conv1.weight", "fc.bias"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

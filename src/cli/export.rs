@@ -77,6 +77,10 @@ pub struct ImportArgs {
     /// Seeds a new classifier.
     #[arg(long, default_value_t = autorep::train::config::defaults::SEED)]
     seed: u64,
+    /// ImageNet only: the input side the checkpoint is for (default 224; torchvision
+    /// evaluates its efficientnet_b2 weights at 288).
+    #[arg(long)]
+    image_size: Option<usize>,
     /// The checkpoint to write (a baseline for replace, snl, finetune and eval).
     #[arg(long)]
     out: PathBuf,
@@ -94,6 +98,7 @@ pub fn import(a: ImportArgs) -> anyhow::Result<()> {
         dataset: a.dataset,
         reset_head: a.reset_head,
         seed: a.seed,
+        image_size: a.image_size,
     };
     let ck = autorep::export::torch::import_checkpoint(&a.from, &spec)?;
     ck.save(&a.out)?;

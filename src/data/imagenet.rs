@@ -43,6 +43,15 @@ impl ImageFolder {
         self.files.is_empty()
     }
 
+    /// The images at `order` (indices into this set), in that order.
+    pub fn reorder(&self, order: &[usize]) -> ImageFolder {
+        ImageFolder {
+            files: order.iter().map(|&i| self.files[i].clone()).collect(),
+            labels: order.iter().map(|&i| self.labels[i]).collect(),
+            classes: self.classes.clone(),
+        }
+    }
+
     /// `n` images spread evenly over the (class-ordered) list, so a small subset still covers
     /// the classes; all of them when `n` is at least the length.
     pub fn spread(&self, n: usize) -> ImageFolder {
@@ -51,11 +60,7 @@ impl ImageFolder {
             return self.clone();
         }
         let idx: Vec<usize> = (0..n).map(|i| i * len / n).collect();
-        ImageFolder {
-            files: idx.iter().map(|&i| self.files[i].clone()).collect(),
-            labels: idx.iter().map(|&i| self.labels[i]).collect(),
-            classes: self.classes.clone(),
-        }
+        self.reorder(&idx)
     }
 }
 
@@ -357,8 +362,13 @@ pub fn load_batch(
                 })
             })
             .collect();
-        jobs.into_iter()
-            .try_for_each(|j| j.join().expect("a decode thread panicked"))
+        jobs.into_iter().try_for_each(|j| {
+            j.join().map_err(|_| {
+                Error::Invalid(
+                    "decoding a batch of images panicked (a malformed image file?)".into(),
+                )
+            })?
+        })
     })?;
     Ok(out)
 }

@@ -370,6 +370,11 @@ impl Graph {
             per_channel.extend(std::iter::repeat_n(1, shape.len().saturating_sub(2)));
             return Ok(poly(self, x, &per_channel, &a0, &a1, &a2));
         }
+        if let Some(m) = mask.iter().find(|&&m| m != 0.0 && m != 1.0) {
+            return Err(Error::Invalid(format!(
+                "export: a gated site's mask holds {m}, not 0 or 1: export a network whose mask is binary (AutoReP's best, or SNL's after binarisation)"
+            )));
+        }
         let n: usize = shape[1..].iter().product();
         let hw = n / c;
         let per_gate = if p.channel_wise { hw } else { 1 };

@@ -56,8 +56,9 @@ impl TorchTensor {
 pub type StateDict = BTreeMap<String, TorchTensor>;
 
 /// Read a PyTorch state dict from a `.pth`/`.pt` file (zip or legacy) or a safetensors file,
-/// told apart by their bytes, not their names. A dict saved under `state_dict` or `model`, or
-/// with every key prefixed by `module.` (`nn.DataParallel`), is unwrapped.
+/// told apart by their bytes, not their names. A dict saved under `state_dict` or `model`
+/// (beside an optimizer's state, say) is taken from there, and a `module.` prefix on every key
+/// (`nn.DataParallel`) is dropped.
 pub fn read_state_dict(path: &Path) -> Result<StateDict> {
     let bytes = std::fs::read(path)
         .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", path.display())))?;
@@ -66,13 +67,22 @@ pub fn read_state_dict(path: &Path) -> Result<StateDict> {
     } else {
         read_pth(path)?
     };
-    for prefix in ["state_dict.", "model.", "module."] {
-        if !sd.is_empty() && sd.keys().all(|k| k.starts_with(prefix)) {
+    // A training checkpoint ({"model": …, "optimizer": …, "epoch": …}, as torchvision's
+    // reference scripts save it) keeps its weights under one key: take that subtree.
+    for wrapper in ["state_dict.", "model."] {
+        if sd.keys().any(|k| k.starts_with(wrapper)) {
             sd = sd
                 .into_iter()
-                .map(|(k, v)| (k[prefix.len()..].to_string(), v))
+                .filter_map(|(k, v)| Some((k.strip_prefix(wrapper)?.to_string(), v)))
                 .collect();
+            break;
         }
+    }
+    if !sd.is_empty() && sd.keys().all(|k| k.starts_with("module.")) {
+        sd = sd
+            .into_iter()
+            .map(|(k, v)| (k["module.".len()..].to_string(), v))
+            .collect();
     }
     if sd.is_empty() {
         return Err(Error::Invalid(format!(

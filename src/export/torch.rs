@@ -41,13 +41,27 @@ pub struct ImportSpec {
     pub reset_head: bool,
     /// Seeds the new classifier.
     pub seed: u64,
+    /// ImageNet only: the input side (default 224; torchvision evaluates its B2 weights at 288).
+    pub image_size: Option<usize>,
 }
 
 /// An all-ReLU checkpoint of `spec.model` holding the weights of the PyTorch state dict at
 /// `path` (a `.pth` or safetensors file).
 pub fn import_checkpoint(path: &Path, spec: &ImportSpec) -> Result<Checkpoint> {
     let dataset = Dataset::from_name(&spec.dataset)?;
-    let (channels, input, classes) = (dataset.channels(), dataset.input_size(), dataset.classes());
+    let input = match spec.image_size {
+        Some(side) if dataset == Dataset::ImageNet => side,
+        Some(side) if side != dataset.input_size() => {
+            return Err(Error::Invalid(format!(
+                "{} images are {}x{}: an image size of {side} applies to imagenet only",
+                dataset.name(),
+                dataset.input_size(),
+                dataset.input_size()
+            )))
+        }
+        _ => dataset.input_size(),
+    };
+    let (channels, classes) = (dataset.channels(), dataset.classes());
     let sd = read_state_dict(path)?;
     let model = build(
         &spec.model,

@@ -144,6 +144,10 @@ pub fn load_imagenet(
     if let Some(n) = limit_test {
         test = test.spread(n);
     }
+    // The folders list the training images class by class; in a fixed random order instead,
+    // the batches taken in order (DaPa's calibration, BN re-estimation) mix the classes.
+    let order = crate::data::shuffled(0, 0, train.len());
+    train = train.reorder(&order);
     let d = Dataset::ImageNet;
     Ok(Data {
         name: d.name().to_string(),

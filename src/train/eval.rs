@@ -87,8 +87,8 @@ pub fn evaluate_outputs(
         plan.iter()
             .enumerate()
             .map(|(i, samples)| {
-                data.prefetch(plan.get(i + 1));
                 let x = data.batch(samples)?.0;
+                data.prefetch(plan.get(i + 1));
                 let y = model.forward(&x, &ctx)?;
                 Ok((y, inputs.then_some(x)))
             })

@@ -3,7 +3,7 @@
 
 use crate::data::imagenet::{load_batch, ImageFolder, Transform};
 use crate::data::{batch_plan, SplitMix64};
-use crate::Result;
+use crate::{Error, Result};
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +20,8 @@ pub struct FileSource {
     threads: usize,
     /// The next batch, being decoded.
     ahead: RefCell<Option<Pending>>,
+    /// Batches decoded so far (prefetched or not).
+    decoded: std::cell::Cell<usize>,
 }
 
 impl FileSource {
@@ -31,6 +33,7 @@ impl FileSource {
             std: Arc::new(std.to_vec()),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             ahead: RefCell::new(None),
+            decoded: std::cell::Cell::new(0),
         }
     }
 
@@ -51,7 +54,13 @@ impl FileSource {
         plan
     }
 
+    /// Batches decoded so far: one per batch served when prefetching works.
+    pub fn decoded(&self) -> usize {
+        self.decoded.get()
+    }
+
     fn decode(&self, samples: &[[u32; 2]]) -> JoinHandle<Result<Vec<f32>>> {
+        self.decoded.set(self.decoded.get() + 1);
         let (files, mean, std) = (self.files.clone(), self.mean.clone(), self.std.clone());
         let (side, threads) = (self.side, self.threads);
         let samples = samples.to_vec();
@@ -71,7 +80,8 @@ impl FileSource {
         })
     }
 
-    /// Start decoding `samples` in the background (the batch asked for next).
+    /// Start decoding `samples` in the background: the batch asked for next, announced once
+    /// the current one is in hand.
     pub fn prefetch(&self, samples: &[[u32; 2]]) {
         let mut ahead = self.ahead.borrow_mut();
         if ahead.as_ref().is_some_and(|(s, _)| s == samples) {
@@ -83,10 +93,15 @@ impl FileSource {
     /// The pixels of `samples`, `[n, 3, side, side]` normalised: the prefetched batch when it
     /// is this one, else decoded now.
     pub fn pixels(&self, samples: &[[u32; 2]]) -> Result<Vec<f32>> {
-        let pending = match self.ahead.borrow_mut().take() {
-            Some((s, job)) if s == samples => job,
-            _ => self.decode(samples),
+        let mut ahead = self.ahead.borrow_mut();
+        let pending = if ahead.as_ref().is_some_and(|(s, _)| s == samples) {
+            ahead.take().expect("checked").1
+        } else {
+            self.decode(samples)
         };
-        pending.join().expect("the decode thread panicked")
+        drop(ahead);
+        pending.join().map_err(|_| {
+            Error::Invalid("decoding a batch of images panicked (a malformed image file?)".into())
+        })?
     }
 }

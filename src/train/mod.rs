@@ -123,6 +123,14 @@ impl DeviceSet {
         }
     }
 
+    /// Batches decoded from files so far (None for a resident set).
+    pub fn decoded_batches(&self) -> Option<usize> {
+        match &self.source {
+            Source::Files(f) => Some(f.decoded()),
+            Source::Resident(_) => None,
+        }
+    }
+
     /// Say which batch comes next, so that one read from files is decoded meanwhile.
     pub fn prefetch(&self, next: Option<&Vec<[u32; 2]>>) {
         if let (Source::Files(f), Some(samples)) = (&self.source, next) {
@@ -276,8 +284,8 @@ pub fn train_epoch(
         .filter(|b| b.len() >= 2)
         .collect();
     for (i, samples) in batches.iter().enumerate() {
-        data.prefetch(batches.get(i + 1));
         let (x, y) = data.batch(samples)?;
+        data.prefetch(batches.get(i + 1));
         opt.zero_grad()?;
         let mut ctx = match replacement.as_deref_mut() {
             Some(r) => r.begin_forward(model, true)?,
