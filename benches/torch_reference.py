@@ -60,9 +60,13 @@ def sync(device):
 
 def step(args):
     dev = args.device
-    model = ResNet18In().to(dev)
+    if args.model == "efficientnet_b2":
+        import torchvision
+        model = torchvision.models.efficientnet_b2(num_classes=10).to(dev)
+    else:
+        model = ResNet18In().to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
-    x = torch.randn(args.batch, 3, 32, 32, device=dev)
+    x = torch.randn(args.batch, 3, args.input, args.input, device=dev)
     y = torch.randint(0, 10, (args.batch,), device=dev)
     times = []
     for i in range(args.warmup + args.steps):
@@ -82,8 +86,8 @@ def step(args):
             opt.step()
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
     s = statistics.median(times)
-    print(f"torch {torch.__version__} {dev} threads {torch.get_num_threads()} resnet18_in "
-          f"batch {args.batch}: {s * 1e3:.1f} ms/step, {args.batch / s:.1f} images/s "
+    print(f"torch {torch.__version__} {dev} threads {torch.get_num_threads()} {args.model} "
+          f"batch {args.batch} at {args.input}x{args.input}: {s * 1e3:.1f} ms/step, {args.batch / s:.1f} images/s "
           f"(median of {args.steps})")
 
 
@@ -113,6 +117,8 @@ if __name__ == "__main__":
     sub = p.add_subparsers(dest="what", required=True)
     s = sub.add_parser("step")
     s.add_argument("--device", default="cpu")
+    s.add_argument("--model", default="resnet18_in", choices=["resnet18_in", "efficientnet_b2"])
+    s.add_argument("--input", type=int, default=32)
     s.add_argument("--threads", type=int, default=0)
     s.add_argument("--batch", type=int, default=32)
     s.add_argument("--steps", type=int, default=5)

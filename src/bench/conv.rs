@@ -18,6 +18,24 @@ pub fn conv_layers(model: &str) -> Vec<(String, ConvParams)> {
         pad: k / 2,
     };
     let list = match model {
+        // EfficientNet-B2 at 224: the stem, and each stage's first 1x1 expansion and projection
+        // (a projection reads the depthwise output, after its stride).
+        "efficientnet_b2" => vec![
+            c(3, 32, 224, 3, 2),
+            c(16, 96, 112, 1, 1),
+            c(96, 24, 56, 1, 1),
+            c(24, 144, 56, 1, 1),
+            c(144, 48, 28, 1, 1),
+            c(48, 288, 28, 1, 1),
+            c(288, 88, 14, 1, 1),
+            c(88, 528, 14, 1, 1),
+            c(528, 120, 14, 1, 1),
+            c(120, 720, 14, 1, 1),
+            c(720, 208, 7, 1, 1),
+            c(208, 1248, 7, 1, 1),
+            c(1248, 352, 7, 1, 1),
+            c(352, 1408, 7, 1, 1),
+        ],
         "wrn22_8" => vec![
             c(3, 16, 32, 3, 1),
             c(16, 128, 32, 3, 1),

@@ -22,14 +22,19 @@ pub fn training_step(
     device: &Device,
     model_name: &str,
     batch: usize,
+    input: usize,
     steps: usize,
     profile: bool,
 ) -> Result<StepTiming> {
     use crate::nn::{ForwardCtx, Optimizer, OptimizerKind, ParamGroup};
-    let model = crate::models::build(model_name, device, 3, 32, 10, 0)?;
+    let model = crate::models::build(model_name, device, 3, input, 10, 0)?;
     let g = ParamGroup::new(device, "weights", model.params())?;
     let mut opt = Optimizer::new(device, OptimizerKind::sgd(0.9, 5e-4, false), vec![(g, 0.1)])?;
-    let x = crate::Tensor::from_vec(device, &[batch, 3, 32, 32], ramp(batch * 3 * 32 * 32, 251))?;
+    let x = crate::Tensor::from_vec(
+        device,
+        &[batch, 3, input, input],
+        ramp(batch * 3 * input * input, 251),
+    )?;
     let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
     let y = std::rc::Rc::new(crate::Labels::new(device, &labels)?);
     let mut step = || -> Result<()> {

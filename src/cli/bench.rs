@@ -23,6 +23,9 @@ pub enum BenchWhat {
         model: String,
         #[arg(long, default_value_t = 128)]
         batch: usize,
+        /// Image side (32: CIFAR; 224: ImageNet for efficientnet_b2).
+        #[arg(long, default_value_t = 32)]
+        input: usize,
         /// Timed steps (the median is reported).
         #[arg(long, default_value_t = 3)]
         steps: usize,
@@ -52,7 +55,8 @@ pub enum BenchWhat {
         /// Batch 8 and fewer runs, for software adapters.
         #[arg(long)]
         quick: bool,
-        /// Only this model's shapes (resnet18_in or wrn22_8); both by default.
+        /// Only this model's shapes (resnet18_in, wrn22_8, or efficientnet_b2's 1x1 and stem
+        /// convolutions at 224); resnet18_in and wrn22_8 by default.
         #[arg(long)]
         model: Option<String>,
         #[arg(long, default_value_t = 5)]
@@ -154,19 +158,23 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
         BenchWhat::Step {
             model,
             batch,
+            input,
             steps,
             profile,
         } => {
+            if !(8..=1024).contains(&input) {
+                anyhow::bail!("--input {input}: choose an image side from 8 to 1024");
+            }
             if profile && !matches!(device, Device::Cpu) {
                 anyhow::bail!("--profile times the CPU backend's kernels: add --device cpu (for GPU kernels use `autorep bench kernels`)");
             }
-            let t = bench::training_step(&device, &model, batch, steps, profile)?;
+            let t = bench::training_step(&device, &model, batch, input, steps, profile)?;
             println!("adapter: {}", device.describe());
             if profile {
                 print_step_profile(&t, steps.max(1));
             }
             println!(
-                "{model} batch {batch}: {:.1} ms/step, {:.1} images/s (median of {steps})",
+                "{model} batch {batch} at {input}x{input}: {:.1} ms/step, {:.1} images/s (median of {steps})",
                 t.secs * 1e3,
                 t.images_per_s
             );
@@ -198,9 +206,9 @@ fn bench_kernels(
 ) -> anyhow::Result<()> {
     let models = match model.as_deref() {
         None => vec!["resnet18_in", "wrn22_8"],
-        Some(m @ ("resnet18_in" | "wrn22_8")) => vec![m],
+        Some(m @ ("resnet18_in" | "wrn22_8" | "efficientnet_b2")) => vec![m],
         Some(other) => {
-            anyhow::bail!("unknown model '{other}' for bench kernels: use resnet18_in or wrn22_8")
+            anyhow::bail!("unknown model '{other}' for bench kernels: use resnet18_in, wrn22_8 or efficientnet_b2")
         }
     };
     println!(
