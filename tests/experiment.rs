@@ -142,6 +142,20 @@ fn malformed_configs_name_the_key() {
     assert!(!e.contains('\n'), "one line: {e}");
     let e = err("[experiment]\nname = \"x\"\nseed = 1.5\n[train]\n");
     assert!(e.contains("experiment.seed"), "{e}");
+    // An image size for a dataset of one size; ImageNet takes one.
+    let e = err("[experiment]\nname = \"x\"\nimage_size = 64\n[train]\n");
+    assert!(
+        e.contains("image_size 64") && e.contains("imagenet only"),
+        "{e}"
+    );
+    let ok = "[experiment]\nname = \"x\"\nmodel = \"efficientnet_b2\"\ndataset = \"imagenet\"\nimage_size = 128\n[train]\n";
+    assert_eq!(
+        Config::from_toml(ok, "ok.toml")
+            .unwrap()
+            .experiment
+            .image_size,
+        Some(128)
+    );
     // Unknown table, missing key, bad values.
     let e = err("[experiment]\nname = \"x\"\n[trian]\nepochs = 1\n");
     assert!(e.contains("`trian`"), "{e}");

@@ -67,6 +67,8 @@ pub struct Experiment {
     pub limit_train: Option<usize>,
     /// Use only the first N test images.
     pub limit_test: Option<usize>,
+    /// ImageNet only: the side of the crops the network sees (default 224).
+    pub image_size: Option<usize>,
 }
 
 /// A toml error as one line: the file, the line, the table and key, and serde's message.
@@ -285,6 +287,11 @@ impl Config {
         let ds = Dataset::from_name(&e.dataset).map_err(|err| invalid(o, err))?;
         if e.batch < 2 {
             return Err(invalid(o, format!("[experiment] batch {}: must be at least 2 (batch norm needs more than one sample)", e.batch)));
+        }
+        if let Some(side) = e.image_size {
+            if ds != Dataset::ImageNet && side != ds.input_size() {
+                return Err(invalid(o, format!("[experiment] image_size {side}: {} images are {}x{}; image_size applies to imagenet only", ds.name(), ds.input_size(), ds.input_size())));
+            }
         }
         for (n, key) in [(e.limit_train, "limit_train"), (e.limit_test, "limit_test")] {
             if n == Some(0) {

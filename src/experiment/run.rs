@@ -5,7 +5,7 @@ use super::config::Config;
 use super::report::{self, Row};
 use crate::train::config::StageConfig;
 use crate::train::run_dir::FolderLock;
-use crate::train::{load_data, run_stage, Data, Existing, RunOptions as StageOptions};
+use crate::train::{load_data_sized, run_stage, Data, Existing, RunOptions as StageOptions};
 use crate::{Device, Error, Result};
 use std::path::PathBuf;
 
@@ -47,7 +47,7 @@ pub fn method(stage: &StageConfig) -> &'static str {
     }
 }
 
-/// Run every stage of `cfg` in order on `data` (see [`load_data`]), then evaluate each
+/// Run every stage of `cfg` in order on `data` (see [`crate::train::load_data`]), then evaluate each
 /// stage's result. Writes `OUT/config.toml` (the file as given), `OUT/summary.csv` and
 /// `OUT/summary.json`.
 pub fn run_with_data(
@@ -128,9 +128,14 @@ pub fn run_with_data(
 pub fn run(device: &Device, cfg: &Config, opts: &RunOptions) -> Result<Summary> {
     cfg.validate()?;
     let e = &cfg.experiment;
-    let data = load_data(
+    let side = match e.image_size {
+        Some(side) => side,
+        None => crate::data::Dataset::from_name(&e.dataset)?.input_size(),
+    };
+    let data = load_data_sized(
         &e.dataset,
         &cfg.data_dir(),
+        side,
         e.limit_train,
         e.limit_test,
         device,
