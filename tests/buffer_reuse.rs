@@ -1,5 +1,5 @@
 //! After one warm-up step, further identical training steps create no GPU buffers and submit
-//! once per step.
+//! once per step; `bench step` reports the pool's bytes as the step's peak device memory.
 
 mod common;
 use autorep::demo::{disc_and_ring, Mlp};
@@ -86,4 +86,26 @@ fn a_device_batch_adds_no_submit() {
         "building a batch submitted work"
     );
     assert_eq!((x.shape(), y.len()), (&[4usize, 3, 8, 8][..], 4));
+}
+
+#[test]
+fn bench_step_reports_the_pools_peak_memory() {
+    let Some(device) = common::gpu() else { return };
+    let t = autorep::bench::training_step(&device, "small", 4, 16, 1, false).unwrap();
+    let bytes = t
+        .device_bytes
+        .expect("a GPU step reports its device memory");
+    // At least the weights, their gradients and SGD's momentum (f32 each).
+    let model = autorep::models::build("small", &Device::Cpu, 3, 16, 10, 0).unwrap();
+    let params: usize = model
+        .params()
+        .iter()
+        .map(|p| p.shape().iter().product::<usize>())
+        .sum();
+    assert!(
+        bytes >= 3 * 4 * params as u64,
+        "{bytes} bytes for {params} parameters"
+    );
+    let cpu = autorep::bench::training_step(&Device::Cpu, "small", 4, 16, 1, false).unwrap();
+    assert_eq!(cpu.device_bytes, None);
 }

@@ -16,6 +16,10 @@ pub struct StepTiming {
     /// most time first, and the timed steps' total seconds.
     pub profile: Vec<(&'static str, u64, f64)>,
     pub timed_secs: f64,
+    /// On a GPU: the bytes of device memory the engine's buffer pool holds after the steps.
+    /// The pool keeps what it allocates for reuse and never returns it, so this is the step's
+    /// peak (weights, activations, gradients, optimizer state and transients together).
+    pub device_bytes: Option<u64>,
 }
 
 pub fn training_step(
@@ -68,5 +72,9 @@ pub fn training_step(
             Vec::new()
         },
         timed_secs: times.iter().sum(),
+        device_bytes: match device {
+            Device::Gpu(g) => Some(g.pool_stats().bytes_created),
+            Device::Cpu => None,
+        },
     })
 }

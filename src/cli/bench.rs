@@ -173,8 +173,17 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
             if profile {
                 print_step_profile(&t, steps.max(1));
             }
+            let memory = t
+                .device_bytes
+                .map(|b| {
+                    format!(
+                        ", peak device memory {:.1} MiB",
+                        b as f64 / (1 << 20) as f64
+                    )
+                })
+                .unwrap_or_default();
             println!(
-                "{model} batch {batch} at {input}x{input}: {:.1} ms/step, {:.1} images/s (median of {steps})",
+                "{model} batch {batch} at {input}x{input}: {:.1} ms/step, {:.1} images/s (median of {steps}){memory}",
                 t.secs * 1e3,
                 t.images_per_s
             );
