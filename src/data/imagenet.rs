@@ -14,6 +14,7 @@
 //! checkpoint is kept): skipping it would silently change the dataset and the epoch plan, and
 //! ImageNet as distributed decodes entirely (its CMYK and PNG-in-JPEG files included).
 
+use super::tiny::is_image;
 use super::{Split, SplitMix64};
 use crate::error::{Error, Result};
 use image::imageops::FilterType;
@@ -80,12 +81,6 @@ fn locate(dir: &Path) -> Result<PathBuf> {
         dir.display(),
         how_to_get()
     )))
-}
-
-fn is_image(p: &Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpeg" | "jpg" | "png"))
 }
 
 /// Sorted entries of `dir` that satisfy `keep`.

@@ -73,7 +73,8 @@ pub(crate) fn load(dir: &Path, split: Split) -> Result<ImageSet> {
     read_tiny_imagenet(&root, split)
 }
 
-fn is_image(p: &Path) -> bool {
+/// A JPEG or PNG file by its extension (ImageNet's folders use the same test).
+pub(super) fn is_image(p: &Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpeg" | "jpg" | "png"))

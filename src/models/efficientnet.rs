@@ -243,7 +243,7 @@ impl Model for EfficientNet {
         let site = |i: usize, t: &Tensor| self.sites[i].forward(t, ctx);
         // Training regularisers: every mask of the step drawn first and uploaded at once.
         let batch = x.shape()[0];
-        let mut noise = match ctx.noise(0) {
+        let mut noise = match ctx.noise() {
             Some(mut rng) => {
                 let mut parts: Vec<(Vec<usize>, Vec<f32>)> = self
                     .blocks

@@ -76,14 +76,10 @@ impl ForwardCtx {
         }
     }
 
-    /// The random regularisers' generator for layer `layer`, in a training pass that has a
-    /// noise seed.
-    pub fn noise(&self, layer: u64) -> Option<crate::data::SplitMix64> {
+    /// The generator of this training step's random regularisers, when it has a noise seed.
+    pub fn noise(&self) -> Option<crate::data::SplitMix64> {
         let seed = self.noise_seed.filter(|_| self.train)?;
-        let mut mix =
-            crate::data::SplitMix64::new(seed ^ layer.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        mix.next_u64();
-        Some(mix)
+        Some(crate::data::SplitMix64::new(seed))
     }
 }
 
