@@ -12,7 +12,7 @@ fn main() {
     println!("adapter: {}", device.describe());
     let quick = std::env::args().any(|a| a == "--quick");
     for (m, n, k) in bench::gemm_shapes(quick) {
-        let r = bench::gemm(&device, m, n, k, 5).expect("gemm bench");
+        let r = bench::gemm(&device, m, n, k, 5, autorep::Dtype::F32).expect("gemm bench");
         println!(
             "{:>22}  {:>9.3} ms  {:>8.2} GFLOP/s",
             format!("{m}x{n}x{k}"),

@@ -38,7 +38,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> data: array<u32>;
 @group(0) @binding(2) var<storage, read> samples: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<act>;
 
 @compute @workgroup_size(256)
 fn augment_batch(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -52,14 +52,14 @@ fn augment_batch(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let y = (r % hw) / p.width;
     let x = r % p.width;
     if 2u * b + 1u >= arrayLength(&samples) {
-        out[i] = 0.0;
+        out[i] = act(0.0);
         return;
     }
     let idx = samples[2u * b];
     let rw = samples[2u * b + 1u];
     if idx < p.first || (idx >= p.last && p.last < p.count) { return; }
     if idx >= p.count {
-        out[i] = 0.0;
+        out[i] = act(0.0);
         return;
     }
     let dy = i32(rw & 0xffu);
@@ -78,5 +78,5 @@ fn augment_batch(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     }
     let m = select(select(p.mean0, p.mean1, c == 1u), p.mean2, c == 2u);
     let s = select(select(p.std0, p.std1, c == 1u), p.std2, c == 2u);
-    out[i] = (f32(v) / 255.0 - m) / s;
+    out[i] = act((f32(v) / 255.0 - m) / s);
 }

@@ -58,9 +58,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src_a: array<f32>;   // x (mode 0) or dy (modes 1, 2)
-@group(0) @binding(2) var<storage, read> src_b: array<f32>;   // w (modes 0, 1) or x (mode 2)
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(1) var<storage, read> src_a: array<act>;   // x (mode 0) or dy (modes 1, 2)
+@group(0) @binding(2) var<storage, read> src_b: array<act>;   // w (modes 0, 1) or x (mode 2)
+@group(0) @binding(3) var<storage, read_write> dst: array<act>;
 
 // p.mode and p.flags as every function reads them: set by init() at each entry point.
 var<private> mode: u32;
@@ -271,9 +271,9 @@ fn gather(i: vec4<u32>, ok: vec4<bool>, from_a: bool) -> vec4<f32> {
     let j = select(vec4<u32>(0u), i, ok);
     var v: vec4<f32>;
     if from_a {
-        v = vec4<f32>(src_a[j.x], src_a[j.y], src_a[j.z], src_a[j.w]);
+        v = vec4<f32>(f32(src_a[j.x]), f32(src_a[j.y]), f32(src_a[j.z]), f32(src_a[j.w]));
     } else {
-        v = vec4<f32>(src_b[j.x], src_b[j.y], src_b[j.z], src_b[j.w]);
+        v = vec4<f32>(f32(src_b[j.x]), f32(src_b[j.y]), f32(src_b[j.z]), f32(src_b[j.w]));
     }
     return select(vec4<f32>(0.0), v, ok);
 }
@@ -321,8 +321,8 @@ fn out_col(col: u32) -> u32 {
 fn store_one(i: u32, ok: bool, value: f32) {
     if !ok { return; }
     var v = value;
-    if (flags & 2u) != 0u { v += dst[i]; }
-    dst[i] = v;
+    if (flags & 2u) != 0u { v += f32(dst[i]); }
+    dst[i] = act(v);
 }
 
 // Row `ri` (valid if `rok`) times the column quad starting at `col`.
@@ -473,7 +473,7 @@ fn patch_row(g: Geo, blk: Block, base: u32, pr: u32) {
 
 fn ld_dy(row: u32, ox: u32, oy_ok: bool) -> f32 {
     let ok = oy_ok && ox < p.ow;
-    return select(0.0, src_a[select(0u, row + ox, ok)], ok);
+    return select(0.0, f32(src_a[select(0u, row + ox, ok)]), ok);
 }
 
 // Pixel (a, b) of the block += dpatch[a + 2 - j][b + 2 - i] * wv.
@@ -487,7 +487,7 @@ fn dtap(g: Geo, co: u32, j: u32, i: u32) {
     let c = vec4<u32>(0u, 1u, 2u, 3u);
     let ok = (c < vec4<u32>(p.n)) & vec4<bool>(live);
     let wi = select(vec4<u32>(0u), wb + c * (p.kh * p.kw), ok);
-    let wv = select(vec4<f32>(0.0), vec4<f32>(src_b[wi.x], src_b[wi.y], src_b[wi.z], src_b[wi.w]), ok);
+    let wv = select(vec4<f32>(0.0), vec4<f32>(f32(src_b[wi.x]), f32(src_b[wi.y]), f32(src_b[wi.z]), f32(src_b[wi.w])), ok);
     dtap1(0u, 0u, j, i, wv); dtap1(0u, 1u, j, i, wv); dtap1(0u, 2u, j, i, wv); dtap1(0u, 3u, j, i, wv);
     dtap1(1u, 0u, j, i, wv); dtap1(1u, 1u, j, i, wv); dtap1(1u, 2u, j, i, wv); dtap1(1u, 3u, j, i, wv);
     dtap1(2u, 0u, j, i, wv); dtap1(2u, 1u, j, i, wv); dtap1(2u, 2u, j, i, wv); dtap1(2u, 3u, j, i, wv);

@@ -20,9 +20,9 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 // forward: a = x, b = w, out = y; input gradient: a = dy, b = w, out = dx;
 // weight gradient: a = x, b = dy, out = dw.
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<act>;
+@group(0) @binding(2) var<storage, read> b: array<act>;
+@group(0) @binding(3) var<storage, read_write> out: array<act>;
 
 // The input position tap k of output o reads, or -1 outside 0..len.
 fn tap(o: u32, k: u32, len: u32) -> i32 {
@@ -46,11 +46,11 @@ fn dwconv_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
         for (var kx = 0u; kx < p.kw; kx++) {
             let ix = tap(ox, kx, p.w);
             if ix >= 0 {
-                acc += a[x0 + u32(iy) * p.w + u32(ix)] * b[w0 + ky * p.kw + kx];
+                acc += f32(a[x0 + u32(iy) * p.w + u32(ix)]) * f32(b[w0 + ky * p.kw + kx]);
             }
         }
     }
-    out[i] = acc;
+    out[i] = act(acc);
 }
 
 // The output along one axis that tap k of input position i belongs to, or -1.
@@ -77,11 +77,11 @@ fn dwconv_input_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
         for (var kx = 0u; kx < p.kw; kx++) {
             let ox = source(ix, kx, p.ow);
             if ox >= 0 {
-                acc += a[g0 + u32(oy) * p.ow + u32(ox)] * b[w0 + ky * p.kw + kx];
+                acc += f32(a[g0 + u32(oy) * p.ow + u32(ox)]) * f32(b[w0 + ky * p.kw + kx]);
             }
         }
     }
-    out[i] = acc;
+    out[i] = act(acc);
 }
 
 // One workgroup per weight (c, ky, kx), the workgroups split over x and y.
@@ -104,9 +104,9 @@ fn dwconv_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
         let ix = tap(ox, kx, p.w);
         if iy >= 0 && ix >= 0 {
             let plane = n * p.c + c;
-            acc += b[plane * per + j % per] * a[plane * p.h * p.w + u32(iy) * p.w + u32(ix)];
+            acc += f32(b[plane * per + j % per]) * f32(a[plane * p.h * p.w + u32(iy) * p.w + u32(ix)]);
         }
     }
     let sum = tree_sum(lid, acc);
-    if lid == 0u { out[wi] = sum; }
+    if lid == 0u { out[wi] = act(sum); }
 }

@@ -13,28 +13,28 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 
 // ---- two inputs, one output: bindings x, y, out
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> y: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
+@group(0) @binding(2) var<storage, read> y: array<act>;
+@group(0) @binding(3) var<storage, read_write> out: array<act>;
 
 // out = alpha*x + beta*y  (add, sub and scaled sums)
 @compute @workgroup_size(256)
 fn axpby(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
-    if i < p.n { out[i] = p.alpha * x[i] + p.beta * y[i]; }
+    if i < p.n { out[i] = act(p.alpha * f32(x[i]) + p.beta * f32(y[i])); }
 }
 
 @compute @workgroup_size(256)
 fn mul(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
-    if i < p.n { out[i] = x[i] * y[i]; }
+    if i < p.n { out[i] = act(f32(x[i]) * f32(y[i])); }
 }
 
 // out = y where x > 0 else 0   (x: ReLU input, y: upstream gradient)
 @compute @workgroup_size(256)
 fn relu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
-    if i < p.n { out[i] = select(0.0, y[i], x[i] > 0.0); }
+    if i < p.n { out[i] = act(select(0.0, f32(y[i]), f32(x[i]) > 0.0)); }
 }
 
 fn sigmoid_of(v: f32) -> f32 {
@@ -48,8 +48,8 @@ fn sigmoid_of(v: f32) -> f32 {
 fn silu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
     if i < p.n {
-        let s = sigmoid_of(x[i]);
-        out[i] = y[i] * s * (1.0 + x[i] * (1.0 - s));
+        let s = sigmoid_of(f32(x[i]));
+        out[i] = act(f32(y[i]) * s * (1.0 + f32(x[i]) * (1.0 - s)));
     }
 }
 
@@ -58,8 +58,8 @@ fn silu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 fn sigmoid_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
     if i < p.n {
-        let s = sigmoid_of(x[i]);
-        out[i] = y[i] * s * (1.0 - s);
+        let s = sigmoid_of(f32(x[i]));
+        out[i] = act(f32(y[i]) * s * (1.0 - s));
     }
 }
 
@@ -67,63 +67,83 @@ fn sigmoid_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 @compute @workgroup_size(256)
 fn bias_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
-    if i < p.n { out[i] = x[i] + y[(i / p.inner) % p.channels]; }
+    if i < p.n { out[i] = act(f32(x[i]) + f32(y[(i / p.inner) % p.channels])); }
 }
 
 // ---- one input, one output: bindings x, out1. Entry points never share a binding slot's
 // variable, so the slot numbering can differ between families.
-@group(0) @binding(2) var<storage, read_write> out1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out1: array<act>;
 
 @compute @workgroup_size(256)
 fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
-    if i < p.n { out1[i] = p.alpha * x[i]; }
+    if i < p.n { out1[i] = act(p.alpha * f32(x[i])); }
 }
 
 @compute @workgroup_size(256)
 fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
-    if i < p.n { out1[i] = max(x[i], 0.0); }
+    if i < p.n { out1[i] = act(max(f32(x[i]), 0.0)); }
 }
 
 // SiLU (swish): x·σ(x), EfficientNet's activation
 @compute @workgroup_size(256)
 fn silu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
-    if i < p.n { out1[i] = x[i] * sigmoid_of(x[i]); }
+    if i < p.n { out1[i] = act(f32(x[i]) * sigmoid_of(f32(x[i]))); }
 }
 
 @compute @workgroup_size(256)
 fn sigmoid(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
-    if i < p.n { out1[i] = sigmoid_of(x[i]); }
+    if i < p.n { out1[i] = act(sigmoid_of(f32(x[i]))); }
 }
 
 // out += alpha * x, in place (gradient accumulation, plain SGD)
 @compute @workgroup_size(256)
 fn axpy_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
-    if i < p.n { out1[i] = out1[i] + p.alpha * x[i]; }
+    if i < p.n { out1[i] = act(f32(out1[i]) + p.alpha * f32(x[i])); }
 }
 
 // ---- output only: binding fout
-@group(0) @binding(1) var<storage, read_write> fout: array<f32>;
+@group(0) @binding(1) var<storage, read_write> fout: array<act>;
 
 @compute @workgroup_size(256)
 fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
-    if i < p.n { fout[i] = p.alpha; }
+    if i < p.n { fout[i] = act(p.alpha); }
 }
 
 // ---- broadcast back over a reduced middle axis: y is [outer, inner], out is [outer, len, inner]
 // (p.channels holds len). The backward of sum_mid and of full sums (outer = inner = 1).
-@group(0) @binding(2) var<storage, read_write> eout: array<f32>;
+@group(0) @binding(2) var<storage, read_write> eout: array<act>;
 
 @compute @workgroup_size(256)
 fn expand_mid(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
     if i < p.n {
         let o = i / (p.channels * p.inner);
-        eout[i] = p.alpha * x[o * p.inner + i % p.inner];
+        eout[i] = act(p.alpha * f32(x[o * p.inner + i % p.inner]));
     }
+}
+
+// ---- precision casts between f32 and `act` (plain copies in the f32 variant): weights into
+// their f16 copies, logits out to the f32 loss, and gradients back across both.
+@group(0) @binding(1) var<storage, read> wide_in: array<f32>;
+@group(0) @binding(2) var<storage, read_write> narrow_out: array<act>;
+
+@compute @workgroup_size(256)
+fn to_act(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if i < p.n { narrow_out[i] = act(p.alpha * wide_in[i]); }
+}
+
+@group(0) @binding(1) var<storage, read> narrow_in: array<act>;
+@group(0) @binding(2) var<storage, read_write> wide_out: array<f32>;
+
+@compute @workgroup_size(256)
+fn from_act(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if i < p.n { wide_out[i] = p.alpha * f32(narrow_in[i]); }
 }

@@ -39,10 +39,10 @@ fn poly(x: f32, c: u32) -> f32 {
 }
 
 // ---- forward and input gradient: x, mask, coef, (g), out
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
 @group(0) @binding(2) var<storage, read> mask: array<f32>;
 @group(0) @binding(3) var<storage, read> coef: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<act>;
 
 @compute @workgroup_size(256)
 fn gate_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -50,12 +50,12 @@ fn gate_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     if i >= p.n { return; }
     let j = i % p.chw;
     let m = mask[j / p.group];
-    let v = x[i];
-    y[i] = m * max(v, 0.0) + (1.0 - m) * poly(v, j / p.hw);
+    let v = f32(x[i]);
+    y[i] = act(m * max(v, 0.0) + (1.0 - m) * poly(v, j / p.hw));
 }
 
-@group(0) @binding(4) var<storage, read> g: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(4) var<storage, read> g: array<act>;
+@group(0) @binding(5) var<storage, read_write> dx: array<act>;
 
 @compute @workgroup_size(256)
 fn gate_grad_x(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -64,10 +64,10 @@ fn gate_grad_x(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let j = i % p.chw;
     let c = j / p.hw;
     let m = mask[j / p.group];
-    let v = x[i];
+    let v = f32(x[i]);
     let relu_slope = select(0.0, 1.0, v > 0.0);
     let poly_slope = 2.0 * p.s2 * c2(c) * v + p.s1 * coef[p.channels + c];
-    dx[i] = g[i] * (m * relu_slope + (1.0 - m) * poly_slope);
+    dx[i] = act(f32(g[i]) * (m * relu_slope + (1.0 - m) * poly_slope));
 }
 
 // dm[gate] = Σ over the batch (and the gate's pixels) of g·(ReLU(x) − P(x)); one invocation per
@@ -83,8 +83,8 @@ fn gate_grad_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
         for (var e = 0u; e < p.group; e++) {
             let j = gate * p.group + e;
             let i = b * p.chw + j;
-            let v = x[i];
-            acc += g[i] * (max(v, 0.0) - poly(v, j / p.hw));
+            let v = f32(x[i]);
+            acc += f32(g[i]) * (max(v, 0.0) - poly(v, j / p.hw));
         }
     }
     dm[gate] = acc;
@@ -109,8 +109,8 @@ fn gate_grad_coef(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
         let b = t / p.hw;
         let j = c * p.hw + t % p.hw;
         let i = b * p.chw + j;
-        let v = x[i];
-        let w = g[i] * (1.0 - mask[j / p.group]);
+        let v = f32(x[i]);
+        let w = f32(g[i]) * (1.0 - mask[j / p.group]);
         a0 += w;
         a1 += w * v;
         a2 += w * v * v;
@@ -142,6 +142,10 @@ fn gate_grad_coef(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 @group(0) @binding(2) var<storage, read> dmask: array<f32>;
 @group(0) @binding(3) var<storage, read> count_in: array<u32>;
 @group(0) @binding(4) var<storage, read_write> dh: array<f32>;
+// The gradient backward started from (the loss scale under mixed precision, else 1): dm
+// arrives multiplied by it, so the penalty terms, which are not part of the loss graph, are
+// too, and the optimizer's unscaling treats them alike.
+@group(0) @binding(5) var<storage, read> loss_scale: array<f32>;
 
 fn softplus(v: f32) -> f32 {
     // PyTorch's softplus is linear above 20 (and exp would overflow far above it).
@@ -158,10 +162,10 @@ fn gate_grad_h(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     if i >= p.gates { return; }
     if p.mode == 0u {
         var pen = 0.0;
-        if count_in[0] > p.budget { pen = p.penalty * f32(p.weight); }
+        if count_in[0] > p.budget { pen = p.penalty * f32(p.weight) * loss_scale[0]; }
         dh[i] = softplus(h[i]) * (dmask[i] + pen);
     } else {
-        dh[i] = dmask[i] + p.penalty * sign(h[i]);
+        dh[i] = dmask[i] + p.penalty * loss_scale[0] * sign(h[i]);
     }
 }
 

@@ -32,10 +32,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<act>;
+@group(0) @binding(2) var<storage, read> b: array<act>;
+@group(0) @binding(3) var<storage, read> bias: array<act>;
+@group(0) @binding(4) var<storage, read_write> c: array<act>;
 
 const WG_X: u32 = 8u;
 const WG_Y: u32 = 16u;
@@ -81,11 +81,11 @@ fn b_slot(s: u32, col0: u32, b_base: u32) -> Slot {
 }
 
 fn ld_a(i: u32, ok: bool) -> f32 {
-    return select(0.0, a[select(0u, i, ok)], ok);
+    return select(0.0, f32(a[select(0u, i, ok)]), ok);
 }
 
 fn ld_b(i: u32, ok: bool) -> f32 {
-    return select(0.0, b[select(0u, i, ok)], ok);
+    return select(0.0, f32(b[select(0u, i, ok)]), ok);
 }
 
 fn stage_a(s: Slot, k0: u32) {
@@ -163,10 +163,10 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 fn store_one(c_base: u32, gr: u32, gc: u32, value: f32) {
     if gr >= p.m || gc >= p.n { return; }
     var v = p.alpha * value;
-    if (p.flags & 1u) != 0u { v += bias[p.bias_off + gc]; }
+    if (p.flags & 1u) != 0u { v += f32(bias[p.bias_off + gc]); }
     let idx = c_base + gr * p.c_rs + gc;
-    if (p.flags & 2u) != 0u { v += c[idx]; }
-    c[idx] = v;
+    if (p.flags & 2u) != 0u { v += f32(c[idx]); }
+    c[idx] = act(v);
 }
 
 fn store4(c_base: u32, gr: u32, gc: u32, v: vec4<f32>) {

@@ -34,7 +34,7 @@ fn invstd(v: f32) -> f32 {
 }
 
 // ---- bn_stats: x -> mean, biased var (one workgroup per channel)
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
 @group(0) @binding(2) var<storage, read_write> stat_mean: array<f32>;
 @group(0) @binding(3) var<storage, read_write> stat_var: array<f32>;
 
@@ -50,14 +50,14 @@ fn bn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     var acc = 0.0;
     for (var m = lid; m < count; m += WG) {
         let i = at(c, m);
-        if i < len { acc += x[i]; }
+        if i < len { acc += f32(x[i]); }
     }
     let mu = tree_sum(lid, acc) / k;
     var acc2 = 0.0;
     for (var m = lid; m < count; m += WG) {
         let i = at(c, m);
         if i < len {
-            let d = x[i] - mu;
+            let d = f32(x[i]) - mu;
             acc2 += d * d;
         }
     }
@@ -93,7 +93,7 @@ fn bn_update_running(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
 @group(0) @binding(3) var<storage, read> variance: array<f32>;
 @group(0) @binding(4) var<storage, read> gamma: array<f32>;
 @group(0) @binding(5) var<storage, read> beta: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y: array<act>;
 
 // Without affine parameters gamma is bound to a stand-in buffer that must not be read.
 fn gamma_of(c: u32) -> f32 {
@@ -109,11 +109,11 @@ fn bn_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     let c = (i / p.hw) % p.c;
     var b = 0.0;
     if p.affine != 0u { b = beta[c]; }
-    y[i] = (x[i] - mean[c]) * (invstd(variance[c]) * gamma_of(c)) + b;
+    y[i] = act((f32(x[i]) - mean[c]) * (invstd(variance[c]) * gamma_of(c)) + b);
 }
 
 // ---- bn_backward_reduce: x, mean, var, dy -> dgamma = Σ dy·x̂, dbeta = Σ dy (per channel)
-@group(0) @binding(4) var<storage, read> red_dy: array<f32>;
+@group(0) @binding(4) var<storage, read> red_dy: array<act>;
 @group(0) @binding(5) var<storage, read_write> red_dgamma: array<f32>;
 @group(0) @binding(6) var<storage, read_write> red_dbeta: array<f32>;
 
@@ -131,8 +131,8 @@ fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     for (var m = lid; m < count; m += WG) {
         let i = at(c, m);
         if i < len {
-            let g = red_dy[i];
-            acc += vec2(g, g * (x[i] - mu));
+            let g = f32(red_dy[i]);
+            acc += vec2(g, g * (f32(x[i]) - mu));
         }
     }
     let s = tree_sum2(lid, acc);
@@ -143,10 +143,10 @@ fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
 }
 
 // ---- bn_backward_input: x, mean, var, gamma, dy, dgamma, dbeta -> dx (training mode)
-@group(0) @binding(5) var<storage, read> bwd_dy: array<f32>;
+@group(0) @binding(5) var<storage, read> bwd_dy: array<act>;
 @group(0) @binding(6) var<storage, read> bwd_dgamma: array<f32>;
 @group(0) @binding(7) var<storage, read> bwd_dbeta: array<f32>;
-@group(0) @binding(8) var<storage, read_write> bwd_dx: array<f32>;
+@group(0) @binding(8) var<storage, read_write> bwd_dx: array<act>;
 
 // dx = γ·invstd·(dy − dβ/n − x̂·dγ/n): the batch mean and variance depend on every x.
 @compute @workgroup_size(256)
@@ -156,15 +156,15 @@ fn bn_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     let c = (i / p.hw) % p.c;
     let k = f32(max(p.n * p.hw, 1u));
     let is = invstd(variance[c]);
-    let xhat = (x[i] - mean[c]) * is;
-    bwd_dx[i] = gamma_of(c) * is * (bwd_dy[i] - bwd_dbeta[c] / k - xhat * (bwd_dgamma[c] / k));
+    let xhat = (f32(x[i]) - mean[c]) * is;
+    bwd_dx[i] = act(gamma_of(c) * is * (f32(bwd_dy[i]) - bwd_dbeta[c] / k - xhat * (bwd_dgamma[c] / k)));
 }
 
 // ---- bn_backward_input_eval: dy, var, gamma -> dx (evaluation mode: statistics are constants)
-@group(0) @binding(1) var<storage, read> ev_dy: array<f32>;
+@group(0) @binding(1) var<storage, read> ev_dy: array<act>;
 @group(0) @binding(2) var<storage, read> ev_var: array<f32>;
 @group(0) @binding(3) var<storage, read> ev_gamma: array<f32>;
-@group(0) @binding(4) var<storage, read_write> ev_dx: array<f32>;
+@group(0) @binding(4) var<storage, read_write> ev_dx: array<act>;
 
 @compute @workgroup_size(256)
 fn bn_backward_input_eval(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -173,5 +173,5 @@ fn bn_backward_input_eval(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     let c = (i / p.hw) % p.c;
     var g = 1.0;
     if p.affine != 0u { g = ev_gamma[c]; }
-    ev_dx[i] = ev_dy[i] * (g * invstd(ev_var[c]));
+    ev_dx[i] = act(f32(ev_dy[i]) * (g * invstd(ev_var[c])));
 }

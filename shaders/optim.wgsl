@@ -40,13 +40,26 @@ fn has(flag: u32) -> bool {
 @group(0) @binding(3) var<storage, read_write> state0: array<f32>;   // sgd: momentum; adam: m
 @group(0) @binding(4) var<storage, read_write> state1: array<f32>;   // adam: v
 
+// ---- dynamic loss scaling (mixed precision), all on the device: the loss gradient enters
+// backward multiplied by `scale`, so every parameter gradient arrives scaled. `amp` holds
+// [scale, 1/scale, found (1: an inf/NaN gradient this step), clean steps since the last
+// change]; the updates read it at the binding after their own and skip the whole step when
+// found is set (no host round trip). Without a scaler they get [1, 1, 0, 0].
+const AMP_SCALE: u32 = 0u;
+const AMP_INV: u32 = 1u;
+const AMP_FOUND: u32 = 2u;
+const AMP_CLEAN: u32 = 3u;
+@group(0) @binding(3) var<storage, read> amp_plain: array<f32>;   // sgd_step_plain
+@group(0) @binding(4) var<storage, read> amp_sgd: array<f32>;     // sgd_step
+@group(0) @binding(5) var<storage, read> amp_adam: array<f32>;    // adam_step
+
 // PyTorch SGD without a momentum buffer (momentum == 0).
 @compute @workgroup_size(256)
 fn sgd_step_plain(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
-    if i >= p.n { return; }
+    if i >= p.n || amp_plain[AMP_FOUND] != 0.0 { return; }
     let w = param[i];
-    let g = grad[i] * p.grad_scale + p.weight_decay * w;
+    let g = grad[i] * (p.grad_scale * amp_plain[AMP_INV]) + p.weight_decay * w;
     param[i] = w - p.lr * g;
 }
 
@@ -54,9 +67,9 @@ fn sgd_step_plain(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 @compute @workgroup_size(256)
 fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
-    if i >= p.n { return; }
+    if i >= p.n || amp_sgd[AMP_FOUND] != 0.0 { return; }
     let w = param[i];
-    var g = grad[i] * p.grad_scale + p.weight_decay * w;
+    var g = grad[i] * (p.grad_scale * amp_sgd[AMP_INV]) + p.weight_decay * w;
     var buf = g;
     if !has(FIRST) {
         buf = p.momentum * state0[i] + (1.0 - p.dampening) * g;
@@ -74,9 +87,9 @@ fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 @compute @workgroup_size(256)
 fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
-    if i >= p.n { return; }
+    if i >= p.n || amp_adam[AMP_FOUND] != 0.0 { return; }
     var w = param[i];
-    var g = grad[i] * p.grad_scale;
+    var g = grad[i] * (p.grad_scale * amp_adam[AMP_INV]);
     if has(DECOUPLED) {
         w = w * (1.0 - p.lr * p.weight_decay);
     } else {
@@ -90,15 +103,16 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     param[i] = w - (p.lr / p.bc1) * (m / denom);
 }
 
-// ---- lookahead: bindings fast, slow
+// ---- lookahead: bindings fast, slow, amp (a skipped step is not a step: no sync either)
 @group(0) @binding(1) var<storage, read_write> fast: array<f32>;
 @group(0) @binding(2) var<storage, read_write> slow: array<f32>;
+@group(0) @binding(3) var<storage, read> amp_la: array<f32>;
 
 // slow += alpha * (fast - slow); fast = slow
 @compute @workgroup_size(256)
 fn lookahead_sync(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
-    if i >= p.n { return; }
+    if i >= p.n || amp_la[AMP_FOUND] != 0.0 { return; }
     let s = slow[i] + p.alpha * (fast[i] - slow[i]);
     slow[i] = s;
     fast[i] = s;
@@ -123,4 +137,45 @@ fn sum_squares_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     }
     let sum = tree_sum(lid, acc);
     if lid == 0u && start < p.n { sq_out[row] = sum; }
+}
+
+// ---- loss scaler: bindings grads (read), amp (read_write)
+@group(0) @binding(1) var<storage, read> scaled_grad: array<f32>;
+@group(0) @binding(2) var<storage, read_write> amp_check: array<f32>;
+
+// found = 1 if any of the group's n gradients is inf or NaN. Every invocation that finds one
+// writes the same 1.0, so the order of the writes cannot matter.
+@compute @workgroup_size(256)
+fn amp_check_finite(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if i >= p.n { return; }
+    // inf and NaN are the values whose exponent bits are all ones. Tested on the bits: WGSL
+    // has no isinf/isnan, and drivers may fold float tests like v - v == 0 to true.
+    let exponent = bitcast<u32>(scaled_grad[i]) & 0x7f800000u;
+    if exponent == 0x7f800000u { amp_check[AMP_FOUND] = 1.0; }
+}
+
+@group(0) @binding(1) var<storage, read_write> amp_rw: array<f32>;
+
+// After the updates: halve the scale on an overflow (the step was skipped), double it after
+// p.len clean steps in a row (PyTorch's GradScaler: growth interval 2000, factors 2 and 1/2),
+// then clear the flag for the next step. One invocation.
+@compute @workgroup_size(1)
+fn amp_update() {
+    var scale = amp_rw[AMP_SCALE];
+    var clean = amp_rw[AMP_CLEAN];
+    if amp_rw[AMP_FOUND] != 0.0 {
+        scale = scale * 0.5;
+        clean = 0.0;
+    } else {
+        clean = clean + 1.0;
+        if clean >= f32(p.len) {
+            scale = scale * 2.0;
+            clean = 0.0;
+        }
+    }
+    amp_rw[AMP_SCALE] = scale;
+    amp_rw[AMP_INV] = 1.0 / scale;
+    amp_rw[AMP_FOUND] = 0.0;
+    amp_rw[AMP_CLEAN] = clean;
 }

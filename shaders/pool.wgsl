@@ -27,8 +27,8 @@ fn covering(i: u32, out: u32) -> vec2<u32> {
 }
 
 // ---- forward: x -> y (and argmax)
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
+@group(0) @binding(2) var<storage, read_write> y: array<act>;
 @group(0) @binding(3) var<storage, read_write> argmax: array<u32>;
 
 // count_include_pad = True: the divisor is always k² (in floor mode no window reaches past
@@ -49,10 +49,10 @@ fn avg_pool2d_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
         for (var kx = 0; kx < i32(p.k); kx++) {
             let ix = x0 + kx;
             let i = base + u32(iy) * p.w + u32(ix);
-            if ix >= 0 && ix < i32(p.w) && i < p.x_len { acc += x[i]; }
+            if ix >= 0 && ix < i32(p.w) && i < p.x_len { acc += f32(x[i]); }
         }
     }
-    y[o] = acc / f32(p.k * p.k);
+    y[o] = act(acc / f32(p.k * p.k));
 }
 
 // Padding is never the maximum; ties keep the first maximum in row-major window order. The
@@ -76,7 +76,7 @@ fn max_pool2d_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
             let ix = x0 + kx;
             let pos = u32(iy) * p.w + u32(ix);
             if ix >= 0 && ix < i32(p.w) && base + pos < p.x_len {
-                let v = x[base + pos];
+                let v = f32(x[base + pos]);
                 if !found || v > best {
                     best = v;
                     at = pos;
@@ -85,15 +85,15 @@ fn max_pool2d_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
             }
         }
     }
-    y[o] = best;
+    y[o] = act(best);
     argmax[o] = at;
 }
 
 // ---- backward: dy (and argmax) -> dx, one invocation per input element
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(1) var<storage, read> dy: array<act>;
+@group(0) @binding(2) var<storage, read_write> dx: array<act>;
 @group(0) @binding(2) var<storage, read> bwd_argmax: array<u32>;
-@group(0) @binding(3) var<storage, read_write> mdx: array<f32>;
+@group(0) @binding(3) var<storage, read_write> mdx: array<act>;
 
 @compute @workgroup_size(256)
 fn avg_pool2d_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -108,10 +108,10 @@ fn avg_pool2d_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     for (var oy = ry.x; oy < ry.y; oy++) {
         for (var ox = rx.x; ox < rx.y; ox++) {
             let o = base + oy * p.ow + ox;
-            if o < p.y_len { acc += dy[o]; }
+            if o < p.y_len { acc += f32(dy[o]); }
         }
     }
-    dx[i] = acc / f32(p.k * p.k);
+    dx[i] = act(acc / f32(p.k * p.k));
 }
 
 @compute @workgroup_size(256)
@@ -128,8 +128,8 @@ fn max_pool2d_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     for (var oy = ry.x; oy < ry.y; oy++) {
         for (var ox = rx.x; ox < rx.y; ox++) {
             let o = base + oy * p.ow + ox;
-            if o < p.y_len && bwd_argmax[o] == me { acc += dy[o]; }
+            if o < p.y_len && bwd_argmax[o] == me { acc += f32(dy[o]); }
         }
     }
-    mdx[i] = acc;
+    mdx[i] = act(acc);
 }

@@ -10,8 +10,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
+@group(0) @binding(2) var<storage, read_write> out: array<act>;
 
 // out[r] = alpha * sum_j x[r*len + j] over valid elements; one workgroup per row.
 @compute @workgroup_size(256)
@@ -22,10 +22,10 @@ fn sum_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let end = min(start + p.len, p.n);
     var acc = 0.0;
     for (var i = start + lid; i < end; i += WG) {
-        acc += x[i];
+        acc += f32(x[i]);
     }
     let sum = tree_sum(lid, acc);
-    if lid == 0u && start < p.n { out[row] = p.alpha * sum; }
+    if lid == 0u && start < p.n { out[row] = act(p.alpha * sum); }
 }
 
 // x viewed as [outer, len, inner]: out[o, i] = alpha * sum_m x[o, m, i]; one invocation per output.
@@ -38,8 +38,8 @@ fn sum_mid(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     var acc = 0.0;
     var idx = o * p.len * p.inner + i;
     for (var m = 0u; m < p.len; m++) {
-        acc += x[idx];
+        acc += f32(x[idx]);
         idx += p.inner;
     }
-    out[t] = p.alpha * acc;
+    out[t] = act(p.alpha * acc);
 }

@@ -22,4 +22,4 @@ pub mod train;
 
 pub use device::{Device, DeviceChoice};
 pub use error::{Error, Result};
-pub use tensor::{no_grad, Labels, Tensor};
+pub use tensor::{no_grad, Dtype, Labels, Tensor};

@@ -91,7 +91,8 @@ fn a_device_batch_adds_no_submit() {
 #[test]
 fn bench_step_reports_the_pools_peak_memory() {
     let Some(device) = common::gpu() else { return };
-    let t = autorep::bench::training_step(&device, "small", 4, 16, 1, false).unwrap();
+    let f32 = autorep::Dtype::F32;
+    let t = autorep::bench::training_step(&device, "small", 4, 16, 1, false, f32).unwrap();
     let bytes = t
         .device_bytes
         .expect("a GPU step reports its device memory");
@@ -106,6 +107,25 @@ fn bench_step_reports_the_pools_peak_memory() {
         bytes >= 3 * 4 * params as u64,
         "{bytes} bytes for {params} parameters"
     );
-    let cpu = autorep::bench::training_step(&Device::Cpu, "small", 4, 16, 1, false).unwrap();
+    let cpu = autorep::bench::training_step(&Device::Cpu, "small", 4, 16, 1, false, f32).unwrap();
     assert_eq!(cpu.device_bytes, None);
+}
+
+/// f16 activations take less device memory than f32 ones once activations dominate (each
+/// step measured on a freshly opened device, so the pools start empty).
+#[test]
+fn an_f16_step_takes_less_device_memory_than_an_f32_step() {
+    let peak = |dtype| {
+        let device = common::gpu()?;
+        if autorep::train::Precision::F16.resolve(&device).is_err() {
+            return None;
+        }
+        let t = autorep::bench::training_step(&device, "small", 16, 32, 1, false, dtype).unwrap();
+        t.device_bytes
+    };
+    let (Some(b32), Some(b16)) = (peak(autorep::Dtype::F32), peak(autorep::Dtype::F16)) else {
+        return;
+    };
+    eprintln!("peak device memory: f32 {b32} bytes, f16 {b16} bytes");
+    assert!(b16 * 10 < b32 * 8, "f16 {b16} vs f32 {b32} bytes");
 }

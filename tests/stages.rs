@@ -174,6 +174,7 @@ fn every_stage_resumes_to_the_tensors_of_an_uninterrupted_run() {
         seed: 5,
         lr: 1e-3,
         bn_recalib: 0,
+        precision: Default::default(),
     });
     resume_matches(&data, &finetune, &tmp, "finetune", 1);
     let _ = std::fs::remove_dir_all(&tmp);

@@ -201,6 +201,7 @@ fn a_mixed_device_operation_is_a_typed_error_naming_both_devices() {
         &cpu(&[5]),
         &cpu(&[5]),
         &autorep_kernels::params::AdamParams::new(1e-3),
+        &cpu(&[4]),
     );
     assert!(
         matches!(e, Err(autorep::Error::DeviceMismatch { .. })),

@@ -19,6 +19,18 @@ pub enum KernelError {
     Map(String),
     #[error("timestamp queries are not supported by this adapter")]
     NoTimestamps,
+    #[error("adapter '{adapter}' has no SHADER_F16 feature; use --precision f32 on it")]
+    NoF16 { adapter: String },
+    #[error(
+        "{kernel}: binding {binding} holds {got} but the {variant} variant declares {want} there"
+    )]
+    DtypeMismatch {
+        kernel: String,
+        binding: usize,
+        variant: &'static str,
+        got: &'static str,
+        want: &'static str,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, KernelError>;

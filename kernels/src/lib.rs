@@ -3,6 +3,7 @@
 
 pub mod cpu;
 mod device;
+mod dtype;
 mod error;
 pub mod launch;
 pub mod params;
@@ -13,6 +14,7 @@ pub mod shaders;
 pub mod uniforms;
 
 pub use device::{list_adapters, AdapterReport, Gpu, WANTED_FEATURES};
+pub use dtype::{from_f16_bytes, round_to_f16, to_f16_bits, Dtype};
 pub use error::{KernelError, Result};
 pub use pipelines::{Access, EntryPoint, Kernel, Shader};
 pub use pool::{GpuBuffer, PoolStats, VIEW_ALIGN};

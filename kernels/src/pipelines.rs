@@ -1,6 +1,8 @@
 //! Shader sources, compute pipelines and bind groups, each created once and cached.
 
 use crate::device::Gpu;
+use crate::dtype::Dtype;
+use crate::error::{KernelError, Result};
 use crate::uniforms::{Uniform, UniformLayout};
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -13,7 +15,62 @@ pub const PARAM_BYTES: u64 = 128;
 #[derive(Debug, Clone, Copy)]
 pub struct Shader {
     pub name: &'static str,
+    /// The prelude and the file, without the variant header.
     pub source: &'static str,
+}
+
+impl Shader {
+    /// The full WGSL of the variant whose activation type `act` is `dtype`.
+    pub fn variant(&self, dtype: Dtype) -> String {
+        format!("{}{}", dtype.wgsl_header(), self.source)
+    }
+}
+
+/// Bit k set: storage binding k + 1 of an entry point holds `act` (activations), so it must be
+/// bound to a buffer of the variant's type; the others hold f32 or u32 words.
+pub type ActMask = u32;
+
+/// Which storage bindings of `entry` hold `act`, read from the f16 variant with naga.
+fn act_bindings(entry: &EntryPoint) -> ActMask {
+    let source = entry.shader.variant(Dtype::F16);
+    let module = naga::front::wgsl::parse_str(&source)
+        .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, entry.shader.name)));
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::empty(),
+        naga::valid::Capabilities::SHADER_FLOAT16,
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, entry.shader.name)));
+    let Some(index) = module
+        .entry_points
+        .iter()
+        .position(|ep| ep.name == entry.name)
+    else {
+        panic!("{}: no entry point {}", entry.shader.name, entry.name)
+    };
+    let uses = info.get_entry_point(index);
+    let mut mask = 0;
+    for (h, g) in module.global_variables.iter() {
+        let (Some(b), naga::AddressSpace::Storage { .. }) = (&g.binding, g.space) else {
+            continue;
+        };
+        if uses[h].is_empty() || b.binding == 0 {
+            continue;
+        }
+        let element = match module.types[g.ty].inner {
+            naga::TypeInner::Array { base, .. } => &module.types[base].inner,
+            ref other => other,
+        };
+        let scalar = match element {
+            naga::TypeInner::Scalar(s) => Some(*s),
+            naga::TypeInner::Vector { scalar, .. } => Some(*scalar),
+            _ => None,
+        };
+        if scalar.is_some_and(|s| s.kind == naga::ScalarKind::Float && s.width == 2) {
+            mask |= 1 << (b.binding - 1);
+        }
+    }
+    mask
 }
 
 /// How a kernel touches one storage binding (binding 1, 2, ... after the params at 0).
@@ -71,6 +128,7 @@ impl<P: Uniform> Kernel<P> {
 pub(crate) struct PipelineCache {
     layouts: Mutex<HashMap<Vec<Access>, Arc<wgpu::BindGroupLayout>>>,
     pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
+    acts: Mutex<HashMap<(&'static str, &'static str), ActMask>>,
     bind_groups: Mutex<HashMap<BindKey, Arc<wgpu::BindGroup>>>,
 }
 
@@ -128,24 +186,38 @@ impl Gpu {
         layout
     }
 
-    /// The pipeline for `kernel` specialised with override `constants`.
+    /// Which storage bindings of `kernel` hold activations (reflected once per entry point).
+    pub(crate) fn act_mask(&self, kernel: &EntryPoint) -> ActMask {
+        let key = (kernel.shader.name, kernel.name);
+        let mut acts = self.0.pipelines.acts.lock().unwrap();
+        *acts.entry(key).or_insert_with(|| act_bindings(kernel))
+    }
+
+    /// The pipeline for `kernel` in its `dtype` variant, specialised with override `constants`.
     pub(crate) fn pipeline(
         &self,
         kernel: &EntryPoint,
         constants: &[(&str, f64)],
-    ) -> Arc<wgpu::ComputePipeline> {
-        let mut key = format!("{}::{}", kernel.shader.name, kernel.name);
+        dtype: Dtype,
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
+        if dtype == Dtype::F16 && !self.0.features.contains(wgpu::Features::SHADER_F16) {
+            return Err(KernelError::NoF16 {
+                adapter: self.0.report.name.clone(),
+            });
+        }
+        let mut key = format!("{}::{}:{}", kernel.shader.name, kernel.name, dtype.name());
         for (k, v) in constants {
             key.push_str(&format!(";{k}={v}"));
         }
         if let Some(p) = self.0.pipelines.pipelines.lock().unwrap().get(&key) {
-            return p.clone();
+            return Ok(p.clone());
         }
+        let source = kernel.shader.variant(dtype);
         let layout = self.layout(kernel.bindings);
         let device = &self.0.device;
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(kernel.shader.name),
-            source: wgpu::ShaderSource::Wgsl(kernel.shader.source.into()),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
         };
         let module = if checked_shaders() {
             device.create_shader_module(desc)
@@ -183,7 +255,7 @@ impl Gpu {
             .lock()
             .unwrap()
             .insert(key, pipeline.clone());
-        pipeline
+        Ok(pipeline)
     }
 
     pub(crate) fn bind_group(

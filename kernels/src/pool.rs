@@ -2,6 +2,7 @@
 //! so after one warm-up step every request is served from the free lists.
 
 use crate::device::Gpu;
+use crate::dtype::Dtype;
 use crate::error::{KernelError, Result};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,6 +67,9 @@ pub struct GpuBuffer {
     loan: Arc<Loan>,
     offset: u64,
     len: u64,
+    /// What the bytes hold; dispatch picks the shader variant from it and refuses a buffer
+    /// bound where the variant declares another type.
+    dtype: Dtype,
 }
 
 impl GpuBuffer {
@@ -77,6 +81,18 @@ impl GpuBuffer {
     /// Byte offset of this view in the underlying buffer (0 for a whole buffer).
     pub fn offset_bytes(&self) -> u64 {
         self.offset
+    }
+
+    pub fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+
+    /// The same memory tagged as holding `dtype` (the bytes are not converted).
+    pub fn typed(&self, dtype: Dtype) -> GpuBuffer {
+        GpuBuffer {
+            dtype,
+            ..self.clone()
+        }
     }
 
     pub(crate) fn raw(&self) -> &RawBuffer {
@@ -103,6 +119,7 @@ impl GpuBuffer {
             loan: self.loan.clone(),
             offset: self.offset + offset,
             len,
+            dtype: self.dtype,
         }
     }
 }
@@ -111,10 +128,11 @@ impl std::fmt::Debug for GpuBuffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "GpuBuffer(#{} @{}, {} bytes)",
+            "GpuBuffer(#{} @{}, {} bytes of {})",
             self.raw().id,
             self.offset,
-            self.len
+            self.len,
+            self.dtype.name()
         )
     }
 }
@@ -152,6 +170,7 @@ impl Gpu {
             }),
             offset: 0,
             len: bytes,
+            dtype: Dtype::F32,
         })
     }
 

@@ -4,6 +4,7 @@
 //! `queue.write_buffer` lands before the whole submit and could not serve two dispatches.
 
 use crate::device::Gpu;
+use crate::dtype::Dtype;
 use crate::error::{KernelError, Result};
 use crate::pipelines::{Kernel, PARAM_BYTES};
 use crate::pool::GpuBuffer;
@@ -121,7 +122,8 @@ impl Gpu {
                 limit,
             });
         }
-        let pipeline = self.pipeline(kernel, constants);
+        let dtype = self.variant_for(kernel, bindings)?;
+        let pipeline = self.pipeline(kernel, constants, dtype)?;
         let full = {
             let rec = self.0.recorder.lock().unwrap();
             rec.params.len() as u64 >= rec.stride * ARENA_SLOTS
@@ -143,6 +145,33 @@ impl Gpu {
         });
         rec.dispatches += 1;
         Ok(())
+    }
+
+    /// The variant a dispatch runs: f16 when any operand is an f16 buffer. Every binding the
+    /// variant declares as `act` must then hold f16 and every other one f32 words, so that a
+    /// buffer is never read as the wrong type; an all-f32 dispatch runs the f32 variant.
+    fn variant_for(&self, kernel: &crate::EntryPoint, bindings: &[BufRef<'_>]) -> Result<Dtype> {
+        if bindings.iter().all(|b| b.buf.dtype() == Dtype::F32) {
+            return Ok(Dtype::F32);
+        }
+        let acts = self.act_mask(kernel);
+        for (k, b) in bindings.iter().enumerate() {
+            let want = if acts & (1 << k) != 0 {
+                Dtype::F16
+            } else {
+                Dtype::F32
+            };
+            if b.buf.dtype() != want {
+                return Err(KernelError::DtypeMismatch {
+                    kernel: kernel.name.to_string(),
+                    binding: k + 1,
+                    variant: "f16",
+                    got: b.buf.dtype().name(),
+                    want: want.name(),
+                });
+            }
+        }
+        Ok(Dtype::F16)
     }
 
     /// Encode everything queued into one encoder and submit it.
@@ -310,6 +339,19 @@ impl Gpu {
     pub fn read_f32(&self, buf: &GpuBuffer, offset_elems: usize, n: usize) -> Result<Vec<f32>> {
         let bytes = self.read_bytes(buf, offset_elems as u64 * 4, n as u64 * 4)?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// `n` f16 values from element `offset_elems` of an f16 buffer, widened to f32.
+    pub fn read_f16(&self, buf: &GpuBuffer, offset_elems: usize, n: usize) -> Result<Vec<f32>> {
+        let bytes = self.read_bytes(buf, offset_elems as u64 * 2, n as u64 * 2)?;
+        Ok(crate::dtype::from_f16_bytes(&bytes))
+    }
+
+    /// Upload f32 values rounded to f16 into a fresh f16 buffer.
+    pub fn upload_f16(&self, data: &[f32]) -> Result<GpuBuffer> {
+        Ok(self
+            .upload(&crate::dtype::to_f16_bits(data))?
+            .typed(Dtype::F16))
     }
 
     pub fn read_u32(&self, buf: &GpuBuffer, offset_elems: usize, n: usize) -> Result<Vec<u32>> {

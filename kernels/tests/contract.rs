@@ -6,18 +6,20 @@
 //! launcher.
 
 use autorep_kernels::uniforms::{Scalar, UniformLayout};
-use autorep_kernels::{launch, Access, EntryPoint, Shader};
+use autorep_kernels::{launch, Access, Dtype, EntryPoint, Shader};
 use naga::{AddressSpace, ScalarKind, StorageAccess, TypeInner};
 
+/// The f32 variant (the f16 one differs only in the alias `act`; translate.rs validates it).
 fn parse(s: &Shader) -> (naga::Module, naga::valid::ModuleInfo) {
-    let module = naga::front::wgsl::parse_str(s.source)
-        .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(s.source, s.name)));
+    let source = s.variant(Dtype::F32);
+    let module = naga::front::wgsl::parse_str(&source)
+        .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, s.name)));
     let info = naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
         naga::valid::Capabilities::empty(),
     )
     .validate(&module)
-    .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(s.source, s.name)));
+    .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, s.name)));
     (module, info)
 }
 

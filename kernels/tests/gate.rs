@@ -55,6 +55,7 @@ fn gate_passes_match_cpu() {
             out(p.gates()),
         );
         let count = g.upload(&[0u32]).unwrap();
+        let one = g.upload(&[1.0f32]).unwrap();
         launch::gate_forward(&g, &p, &bx, &bm, &bc, &by).unwrap();
         launch::gate_grad_x(&g, &p, &bx, &bg, &bm, &bc, &bdx).unwrap();
         launch::gate_grad_mask(&g, &p, &bx, &bg, &bc, &bdm).unwrap();
@@ -68,7 +69,7 @@ fn gate_passes_match_cpu() {
             penalty: 0.01,
             budget,
         };
-        launch::gate_grad_h(&g, &p, ste, &bh, &bdm, &count, &bdh).unwrap();
+        launch::gate_grad_h(&g, &p, ste, &bh, &bdm, &count, &bdh, &one).unwrap();
         let mut want = vec![0f32; p.n()];
         cpu::gate_forward(&p, &x, &m, &coef, &mut want);
         assert!(
@@ -93,14 +94,14 @@ fn gate_passes_match_cpu() {
             "{p:?} dcoef"
         );
         let mut dh = vec![0f32; p.gates()];
-        cpu::gate_grad_h(&p, ste, &h, &dm, want_count, &mut dh);
+        cpu::gate_grad_h(&p, ste, &h, &dm, want_count, &mut dh, 1.0);
         assert!(
             rel_err(&g.read_f32(&bdh, 0, p.gates()).unwrap(), &dh) <= 1e-4,
             "{p:?} dh"
         );
         let snl = GateGrad::Snl { l1: 0.3 };
-        launch::gate_grad_h(&g, &p, snl, &bh, &bdm, &count, &bdh).unwrap();
-        cpu::gate_grad_h(&p, snl, &h, &dm, want_count, &mut dh);
+        launch::gate_grad_h(&g, &p, snl, &bh, &bdm, &count, &bdh, &one).unwrap();
+        cpu::gate_grad_h(&p, snl, &h, &dm, want_count, &mut dh, 1.0);
         assert!(
             rel_err(&g.read_f32(&bdh, 0, p.gates()).unwrap(), &dh) <= 1e-4,
             "{p:?} snl dα"
@@ -186,7 +187,7 @@ fn gate_gradients_match_finite_differences() {
             penalty: 0.1,
             budget: 10,
         };
-        cpu::gate_grad_h(&p, pe, &hv, &dmv, 11, &mut dh);
+        cpu::gate_grad_h(&p, pe, &hv, &dmv, 11, &mut dh, 1.0);
         for k in 0..5 {
             let sp = if hv[k] > 20.0 {
                 hv[k]
@@ -196,7 +197,7 @@ fn gate_gradients_match_finite_differences() {
             let want = sp * (dmv[k] + 0.1 * p.group() as f64);
             assert!((dh[k] - want).abs() < 1e-6 * want.abs().max(1.0));
         }
-        cpu::gate_grad_h(&p, pe, &hv, &dmv, 10, &mut dh); // at the budget: no hinge
+        cpu::gate_grad_h(&p, pe, &hv, &dmv, 10, &mut dh, 1.0); // at the budget: no hinge
         assert!((dh[0] - (1.0f64 + (-30.0f64).exp()).ln() * 0.5).abs() < 1e-12);
     }
 }

@@ -57,7 +57,16 @@ fn sgd_steps_track_cpu() {
             for t in 0..STEPS {
                 let grad = rand_vec(100 + t, n);
                 let step = SgdParams { first: t == 0, ..h };
-                launch::sgd_step(&g, n, &step, &g.upload(&grad).unwrap(), &bp, Some(&bb)).unwrap();
+                launch::sgd_step(
+                    &g,
+                    n,
+                    &step,
+                    &g.upload(&grad).unwrap(),
+                    &bp,
+                    Some(&bb),
+                    &no_amp(&g),
+                )
+                .unwrap();
                 cpu::sgd_step(&step, &grad, &mut param, Some(&mut buf));
                 let what = format!("sgd config {c} n={n} step {t}");
                 assert_close(&read(&g, &bp, n), &param, 1e-5, &format!("{what} param"));
@@ -79,7 +88,7 @@ fn sgd_without_momentum_needs_no_buffer() {
         weight_decay: 1e-3,
         ..SgdParams::new(0.1)
     };
-    launch::sgd_step(&g, n, &h, &g.upload(&grad).unwrap(), &bp, None).unwrap();
+    launch::sgd_step(&g, n, &h, &g.upload(&grad).unwrap(), &bp, None, &no_amp(&g)).unwrap();
     cpu::sgd_step(&h, &grad, &mut param, None);
     assert_close(&read(&g, &bp, n), &param, 1e-5, "plain sgd");
 }
@@ -119,7 +128,17 @@ fn adam_steps_track_cpu() {
             for t in 1..=STEPS {
                 let grad = rand_vec(200 + t, n);
                 let step = h.at_step(t);
-                launch::adam_step(&g, n, &step, &g.upload(&grad).unwrap(), &bp, &bm, &bv).unwrap();
+                launch::adam_step(
+                    &g,
+                    n,
+                    &step,
+                    &g.upload(&grad).unwrap(),
+                    &bp,
+                    &bm,
+                    &bv,
+                    &no_amp(&g),
+                )
+                .unwrap();
                 cpu::adam_step(&step, &grad, &mut param, &mut m, &mut v);
                 let what = format!("adam config {c} n={n} step {t}");
                 assert_close(&read(&g, &bp, n), &param, 1e-5, &format!("{what} param"));
@@ -136,7 +155,7 @@ fn lookahead_sync_matches_cpu() {
     for &n in SIZES {
         let (mut fast, mut slow) = (rand_vec(5, n), rand_vec(6, n));
         let (bf, bs) = (g.upload(&fast).unwrap(), g.upload(&slow).unwrap());
-        launch::lookahead_sync(&g, n, 0.5, &bf, &bs).unwrap();
+        launch::lookahead_sync(&g, n, 0.5, &bf, &bs, &no_amp(&g)).unwrap();
         cpu::lookahead_sync(0.5, &mut fast, &mut slow);
         assert_close(
             &read(&g, &bs, n),
@@ -237,7 +256,17 @@ fn single_steps_match_pytorch_formulas() {
                 g.upload(&m0).unwrap(),
                 g.upload(&v0).unwrap(),
             );
-            launch::adam_step(&g, 5, &h, &g.upload(&grad).unwrap(), &bp, &bm, &bv).unwrap();
+            launch::adam_step(
+                &g,
+                5,
+                &h,
+                &g.upload(&grad).unwrap(),
+                &bp,
+                &bm,
+                &bv,
+                &no_amp(&g),
+            )
+            .unwrap();
             assert_close(
                 &read(&g, &bp, 5),
                 &want,
@@ -279,7 +308,16 @@ fn single_steps_match_pytorch_formulas() {
         );
         if let Some(g) = gpu() {
             let (bp, bb) = (g.upload(&p0).unwrap(), g.upload(&m0).unwrap());
-            launch::sgd_step(&g, 5, &h, &g.upload(&grad).unwrap(), &bp, Some(&bb)).unwrap();
+            launch::sgd_step(
+                &g,
+                5,
+                &h,
+                &g.upload(&grad).unwrap(),
+                &bp,
+                Some(&bb),
+                &no_amp(&g),
+            )
+            .unwrap();
             assert_close(
                 &read(&g, &bp, 5),
                 &want,
@@ -426,4 +464,9 @@ fn kd_backward_matches_finite_differences() {
             );
         }
     }
+}
+
+/// The loss scaler's neutral state: unscaled gradients, no step skipped.
+fn no_amp(g: &autorep_kernels::Gpu) -> autorep_kernels::GpuBuffer {
+    g.upload(&launch::AMP_NONE).unwrap()
 }

@@ -3,43 +3,55 @@
 //! and HLSL (DX12). The SPIR-V is read back with naga's SPIR-V front end and validated by
 //! `spirv-val` (SPIRV-Tools: Debian's `spirv-tools`, or the Vulkan SDK) for Vulkan 1.1; CI
 //! installs it and sets `AUTOREP_REQUIRE_SPIRV_VAL=1`, so there a missing validator fails.
+//! Both variants of every shader are translated: `act` = f32 and `act` = f16 (HLSL's f16 needs
+//! shader model 6.2).
 
-use autorep_kernels::Shader;
+use autorep_kernels::{Dtype, Shader};
 use naga::back::{hlsl, msl, spv};
 use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 
-fn validate(module: &naga::Module, what: &str) -> ModuleInfo {
-    Validator::new(ValidationFlags::all(), Capabilities::empty())
-        .validate(module)
-        .unwrap_or_else(|e| panic!("{what}: {e:?}"))
+const VARIANTS: [Dtype; 2] = [Dtype::F32, Dtype::F16];
+
+fn parse(s: &Shader, dtype: Dtype) -> (naga::Module, ModuleInfo) {
+    let source = s.variant(dtype);
+    let module = naga::front::wgsl::parse_str(&source)
+        .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, s.name)));
+    let info = Validator::new(ValidationFlags::all(), Capabilities::SHADER_FLOAT16)
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{} ({}): {e:?}", s.name, dtype.name()));
+    (module, info)
 }
 
-fn parse(s: &Shader) -> (naga::Module, ModuleInfo) {
-    let module = naga::front::wgsl::parse_str(s.source)
-        .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(s.source, s.name)));
-    let info = validate(&module, s.name);
-    (module, info)
+/// Every shader in both variants, with a name for messages and files.
+fn modules() -> impl Iterator<Item = (String, naga::Module, ModuleInfo)> {
+    autorep_kernels::shaders::ALL.iter().flat_map(|s| {
+        VARIANTS.map(|d| {
+            let (m, info) = parse(s, d);
+            (format!("{}.{}", s.name, d.name()), m, info)
+        })
+    })
 }
 
 #[test]
 fn every_shader_translates_to_spirv_and_reads_back() {
-    for s in autorep_kernels::shaders::ALL {
-        let (m, info) = parse(s);
+    for (name, m, info) in modules() {
         let words = spv::write_vec(&m, &info, &spv::Options::default(), None)
-            .unwrap_or_else(|e| panic!("{} to SPIR-V: {e}", s.name));
-        assert_eq!(words[0], 0x0723_0203, "{}: SPIR-V magic number", s.name);
+            .unwrap_or_else(|e| panic!("{} to SPIR-V: {e}", name));
+        assert_eq!(words[0], 0x0723_0203, "{}: SPIR-V magic number", name);
         let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
         // Parsed, not validated again: naga's SPIR-V reader keeps vector logical operations
-        // that its own IR validator only accepts on scalars.
-        let back = naga::front::spv::parse_u8_slice(&bytes, &Default::default())
-            .unwrap_or_else(|e| panic!("{}: SPIR-V read back: {e:?}", s.name));
-        assert_eq!(
-            back.entry_points.len(),
-            m.entry_points.len(),
-            "{}: entry points lost in SPIR-V",
-            s.name
-        );
-        spirv_val(s.name, &bytes);
+        // that its own IR validator only accepts on scalars. It does not read the 16-bit
+        // storage capabilities, so the f16 variants are checked by spirv-val alone.
+        if name.ends_with("f32") {
+            let back = naga::front::spv::parse_u8_slice(&bytes, &Default::default())
+                .unwrap_or_else(|e| panic!("{name}: SPIR-V read back: {e:?}"));
+            assert_eq!(
+                back.entry_points.len(),
+                m.entry_points.len(),
+                "{name}: entry points lost in SPIR-V"
+            );
+        }
+        spirv_val(&name, &bytes);
     }
 }
 
@@ -78,15 +90,14 @@ fn every_shader_translates_to_msl() {
         lang_version: (2, 4),
         ..Default::default()
     };
-    for s in autorep_kernels::shaders::ALL {
-        let (m, info) = parse(s);
+    for (name, m, info) in modules() {
         let (text, _) = msl::write_string(&m, &info, &options, &msl::PipelineOptions::default())
-            .unwrap_or_else(|e| panic!("{} to MSL: {e}", s.name));
+            .unwrap_or_else(|e| panic!("{} to MSL: {e}", name));
         for ep in &m.entry_points {
             assert!(
                 text.contains(&ep.name),
                 "{}: {} missing in MSL",
-                s.name,
+                name,
                 ep.name
             );
         }
@@ -95,21 +106,24 @@ fn every_shader_translates_to_msl() {
 
 #[test]
 fn every_shader_translates_to_hlsl() {
-    let options = hlsl::Options {
-        shader_model: hlsl::ShaderModel::V6_0,
-        ..Default::default()
-    };
-    for s in autorep_kernels::shaders::ALL {
-        let (m, info) = parse(s);
+    for (name, m, info) in modules() {
+        let options = hlsl::Options {
+            shader_model: if name.ends_with("f16") {
+                hlsl::ShaderModel::V6_2
+            } else {
+                hlsl::ShaderModel::V6_0
+            },
+            ..Default::default()
+        };
         let mut text = String::new();
         hlsl::Writer::new(&mut text, &options, &hlsl::PipelineOptions::default())
             .write(&m, &info, None)
-            .unwrap_or_else(|e| panic!("{} to HLSL: {e}", s.name));
+            .unwrap_or_else(|e| panic!("{} to HLSL: {e}", name));
         for ep in &m.entry_points {
             assert!(
                 text.contains(&ep.name),
                 "{}: {} missing in HLSL",
-                s.name,
+                name,
                 ep.name
             );
         }

@@ -100,6 +100,7 @@ pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<
     let (bmask, bcoef, bgates, bdcoef) = (up(&mask)?, up(&coef)?, alloc(c * hw)?, alloc(3 * c)?);
     let (bdg, bdb) = (alloc(c)?, alloc(c)?);
     let (bp, bgrad, bs1, bs2) = (up(&pv)?, up(&pv)?, up(&pv)?, up(&pv)?);
+    let bamp = up(&launch::AMP_NONE)?;
     let (bl, bcorrect, bloss) = (up(&logits)?, alloc(rows)?, alloc(rows)?);
     let blabels = g.as_ref().map(|g| g.upload(&labels)).transpose()?;
     let bidx = alloc(n / 4)?;
@@ -381,6 +382,7 @@ pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<
                     &u(&bgrad),
                     &u(&bp),
                     Some(&u(&bs1)),
+                    &u(&bamp),
                 )?)
             }),
             cpu: Box::new(|| cpu::sgd_step(&sgd, &pv, &mut p1, Some(&mut b1))),
@@ -406,6 +408,7 @@ pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<
                     &u(&bp),
                     &u(&bs1),
                     &u(&bs2),
+                    &u(&bamp),
                 )?)
             }),
             cpu: Box::new(|| cpu::adam_step(&adam, &pv, &mut p2, &mut m2, &mut v2)),

@@ -129,7 +129,15 @@ pub fn check_gemm_size(device: &Device, m: usize, n: usize, k: usize) -> Result<
     Ok(())
 }
 
-pub fn gemm(device: &Device, m: usize, n: usize, k: usize, reps: usize) -> Result<GemmResult> {
+/// `dtype` F16 stores A, B and C in half precision (f32 accumulation; GPU only).
+pub fn gemm(
+    device: &Device,
+    m: usize,
+    n: usize,
+    k: usize,
+    reps: usize,
+    dtype: crate::Dtype,
+) -> Result<GemmResult> {
     check_gemm_size(device, m, n, k)?;
     let p = GemmParams::dense(m, n, k, false, false);
     let (a, b) = (ramp(m * k, 17), ramp(k * n, 13));
@@ -137,6 +145,11 @@ pub fn gemm(device: &Device, m: usize, n: usize, k: usize, reps: usize) -> Resul
         Device::Cpu => {
             let mut c = vec![0f32; m * n];
             time_cpu(reps, || cpu::gemm(&p, &a, &b, &[], &mut c))
+        }
+        Device::Gpu(g) if dtype == crate::Dtype::F16 => {
+            let (ba, bb) = (g.upload_f16(&a)?, g.upload_f16(&b)?);
+            let bc = g.alloc((m * n) as u64 * 2)?.typed(dtype);
+            time_gpu(g, reps, || Ok(launch::gemm(g, &p, &ba, &bb, None, &bc)?))?
         }
         Device::Gpu(g) => {
             let (ba, bb) = (g.upload(&a)?, g.upload(&b)?);

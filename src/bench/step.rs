@@ -29,11 +29,13 @@ pub fn training_step(
     input: usize,
     steps: usize,
     profile: bool,
+    precision: crate::Dtype,
 ) -> Result<StepTiming> {
     use crate::nn::{ForwardCtx, Optimizer, OptimizerKind, ParamGroup};
     let model = crate::models::build(model_name, device, 3, input, 10, 0)?;
     let g = ParamGroup::new(device, "weights", model.params())?;
-    let mut opt = Optimizer::new(device, OptimizerKind::sgd(0.9, 5e-4, false), vec![(g, 0.1)])?;
+    let mut opt = Optimizer::new(device, OptimizerKind::sgd(0.9, 5e-4, false), vec![(g, 0.1)])?
+        .with_precision(precision)?;
     let x = crate::Tensor::from_vec(
         device,
         &[batch, 3, input, input],
@@ -44,11 +46,12 @@ pub fn training_step(
     let mut step = || -> Result<()> {
         opt.zero_grad()?;
         let loss = model
-            .forward(&x, &ForwardCtx::train())?
+            .forward(&x.cast(precision)?, &ForwardCtx::train())?
+            .cast(crate::Dtype::F32)?
             .cross_entropy(&y, 0.0)?
             .loss
             .mean()?;
-        loss.backward()?;
+        loss.backward_from(opt.loss_seed()?)?;
         opt.step(1.0)?;
         device.sync()
     };

@@ -16,6 +16,9 @@ pub enum BenchWhat {
         /// Measure this shape instead, as MxNxK (repeatable), e.g. --size 4096x4096x4096.
         #[arg(long = "size", value_parser = parse_gemm_size)]
         sizes: Vec<(usize, usize, usize)>,
+        /// f16 stores A, B and C in half precision (f32 accumulation).
+        #[arg(long, value_enum, default_value_t = autorep::train::Precision::F32)]
+        precision: autorep::train::Precision,
     },
     /// Full training steps (forward, backward, optimizer) of a model; images per second.
     Step {
@@ -32,6 +35,9 @@ pub enum BenchWhat {
         /// Also print the time per CPU kernel (CPU backend only).
         #[arg(long)]
         profile: bool,
+        /// Activation precision of the step (as for the training commands).
+        #[arg(long, value_enum, default_value_t = autorep::train::Precision::F32)]
+        precision: autorep::train::Precision,
     },
     /// The ImageNet input pipeline: training batches (RandomResizedCrop, flip) decoded from
     /// JPEG on every core, images per second, to set against `bench step`.
@@ -133,8 +139,14 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
     let device = Device::open(choice)?;
     match what {
         BenchWhat::Input { .. } => unreachable!("handled above"),
-        BenchWhat::Gemm { quick, reps, sizes } => {
-            println!("adapter: {}", device.describe());
+        BenchWhat::Gemm {
+            quick,
+            reps,
+            sizes,
+            precision,
+        } => {
+            let act = precision.resolve(&device)?;
+            println!("adapter: {}, {} operands", device.describe(), act.name());
             let shapes = if sizes.is_empty() {
                 bench::gemm_shapes(quick)
             } else {
@@ -144,7 +156,7 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
                 bench::check_gemm_size(&device, m, n, k)?;
             }
             for (m, n, k) in shapes {
-                let r = bench::gemm(&device, m, n, k, reps.max(1))
+                let r = bench::gemm(&device, m, n, k, reps.max(1), act)
                     .with_context(|| format!("GEMM {m}x{n}x{k}"))?;
                 println!(
                     "{:>22}  {:>9.3} ms  {:>8.2} GFLOP/s",
@@ -161,6 +173,7 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
             input,
             steps,
             profile,
+            precision,
         } => {
             if !(8..=1024).contains(&input) {
                 anyhow::bail!("--input {input}: choose an image side from 8 to 1024");
@@ -168,7 +181,8 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
             if profile && !matches!(device, Device::Cpu) {
                 anyhow::bail!("--profile times the CPU backend's kernels: add --device cpu (for GPU kernels use `autorep bench kernels`)");
             }
-            let t = bench::training_step(&device, &model, batch, input, steps, profile)?;
+            let act = precision.resolve(&device)?;
+            let t = bench::training_step(&device, &model, batch, input, steps, profile, act)?;
             println!("adapter: {}", device.describe());
             if profile {
                 print_step_profile(&t, steps.max(1));
@@ -183,7 +197,8 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
                 })
                 .unwrap_or_default();
             println!(
-                "{model} batch {batch} at {input}x{input}: {:.1} ms/step, {:.1} images/s (median of {steps}){memory}",
+                "{model} batch {batch} at {input}x{input}, {} activations: {:.1} ms/step, {:.1} images/s (median of {steps}){memory}",
+                act.name(),
                 t.secs * 1e3,
                 t.images_per_s
             );
@@ -233,7 +248,7 @@ fn bench_kernels(
     };
     let (mut gemm_peak, mut best_side) = (0.0, 0);
     for &s in sides {
-        let r = bench::gemm(device, s, s, s, reps)?;
+        let r = bench::gemm(device, s, s, s, reps, autorep::Dtype::F32)?;
         if r.gflops > gemm_peak {
             (gemm_peak, best_side) = (r.gflops, s);
         }

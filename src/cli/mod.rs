@@ -10,7 +10,7 @@ mod info;
 mod run;
 mod stages;
 
-use autorep::train::config::defaults;
+use autorep::train::config::{defaults, Precision};
 use autorep::{Device, DeviceChoice};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -106,6 +106,12 @@ pub struct ScheduleArgs {
     batch: usize,
     #[arg(long, default_value_t = defaults::SEED)]
     seed: u64,
+    /// Activation precision: f16 stores activations and their gradients in half precision
+    /// (f32 master weights, optimizer state, batch-norm statistics, gate math and loss, with
+    /// dynamic loss scaling; needs a GPU with SHADER_F16); auto picks f16 on such a hardware
+    /// GPU and f32 elsewhere. Evaluation runs in f32.
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    precision: Precision,
 }
 
 /// The dataset of a training command or a sweep.

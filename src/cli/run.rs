@@ -119,6 +119,7 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
         granularity,
         kd: a.gates.kd,
         bn_recalib: a.gates.bn_recalib,
+        precision: a.schedule.precision,
         ..SnlConfig::new(budgets[0].relus)
     });
     // Every option checked before the baseline or any data is read.

@@ -115,6 +115,7 @@ impl GateOpts {
             clip_x2: self.clip_x2,
             lookahead: self.lookahead,
             lookahead_alpha: self.lookahead_alpha,
+            precision: schedule.precision,
         };
         StageConfig::Replace(cfg.clone()).validate()?;
         Ok(cfg)
@@ -337,6 +338,7 @@ pub fn train(choice: DeviceChoice, a: TrainArgs) -> anyhow::Result<()> {
         lr: a.lr,
         momentum: a.momentum,
         weight_decay: a.weight_decay,
+        precision: a.job.schedule.precision,
     };
     execute(choice, &a.job, "cifar10", StageConfig::Train(cfg))
 }
@@ -372,6 +374,7 @@ pub fn snl(choice: DeviceChoice, a: SnlArgs) -> anyhow::Result<()> {
         granularity: Granularity::from_name(&a.granularity)?,
         kd: a.kd,
         bn_recalib: a.bn_recalib,
+        precision: a.job.schedule.precision,
     };
     StageConfig::Snl(cfg.clone()).validate()?;
     let base = source(&a.from.baseline, "baseline", BASELINE_HINT)?;
@@ -391,6 +394,7 @@ pub fn finetune(choice: DeviceChoice, mut a: FinetuneArgs) -> anyhow::Result<()>
         seed: a.job.schedule.seed,
         lr: a.lr,
         bn_recalib: a.bn_recalib,
+        precision: a.job.schedule.precision,
     };
     StageConfig::Finetune(cfg.clone()).validate()?;
     let from = source(

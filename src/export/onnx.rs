@@ -187,6 +187,8 @@ impl Graph {
                 let a = self.value(a, input)?;
                 self.scaled(&a, *alpha)
             }
+            // Export traces in f32; a cast there changes nothing.
+            Op::Cast(a) => self.value(a, input)?,
             Op::Relu(a) => {
                 let a = self.value(a, input)?;
                 self.node("Relu", &[&a], vec![])

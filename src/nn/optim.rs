@@ -2,7 +2,8 @@
 //! parameter, gradient and state buffers.
 
 use super::ParamGroup;
-use crate::{no_grad, Device, Error, Result, Tensor};
+use crate::{no_grad, Device, Dtype, Error, Result, Tensor};
+use autorep_kernels::launch::{AMP_LEN, AMP_NONE};
 use autorep_kernels::params::{AdamParams, SgdParams};
 
 /// The update rule and its hyperparameters (PyTorch semantics).
@@ -82,7 +83,19 @@ pub struct Optimizer {
     /// host, so it costs one readback per step.
     pub clip_norm: Option<f32>,
     device: Device,
+    /// The loss scaler's state on the device ([scale, 1/scale, found, clean steps]); every
+    /// update reads it. [1, 1, 0, 0] and never changed without loss scaling.
+    amp: Tensor,
+    /// Dynamic loss scaling: the growth interval when on.
+    scaler: Option<u32>,
+    /// The activation type of the steps this optimizer takes.
+    precision: Dtype,
 }
+
+/// PyTorch GradScaler's defaults: start at 2¹⁶, halve on an overflow, double after 2,000
+/// clean steps.
+pub const LOSS_SCALE_INIT: f32 = 65536.0;
+pub const LOSS_SCALE_GROWTH_INTERVAL: u32 = 2000;
 
 impl Optimizer {
     /// An optimizer over `groups`, each with its own base learning rate.
@@ -115,7 +128,47 @@ impl Optimizer {
             lookahead: None,
             clip_norm: None,
             device: device.clone(),
+            amp: Tensor::from_vec(device, &[AMP_LEN], AMP_NONE.to_vec())?,
+            scaler: None,
+            precision: Dtype::F32,
         })
+    }
+
+    /// Train in `precision`: f16 turns on dynamic loss scaling with PyTorch GradScaler's
+    /// constants ([`LOSS_SCALE_INIT`], [`LOSS_SCALE_GROWTH_INTERVAL`]); f32 changes nothing.
+    pub fn with_precision(self, precision: Dtype) -> Result<Self> {
+        let mut opt = match precision {
+            Dtype::F16 => self.with_loss_scaling(LOSS_SCALE_INIT, LOSS_SCALE_GROWTH_INTERVAL)?,
+            Dtype::F32 => self,
+        };
+        opt.precision = precision;
+        Ok(opt)
+    }
+
+    /// The activation type of a training step with this optimizer.
+    pub fn precision(&self) -> Dtype {
+        self.precision
+    }
+
+    /// Dynamic loss scaling for f16 training: backward starts from [`Optimizer::loss_seed`],
+    /// the updates unscale the gradients, and a step with an inf or NaN gradient is skipped
+    /// and halves the scale — decided on the device, with no readback.
+    pub fn with_loss_scaling(mut self, init: f32, growth_interval: u32) -> Result<Self> {
+        self.amp = Tensor::from_vec(&self.device, &[AMP_LEN], vec![init, 1.0 / init, 0.0, 0.0])?;
+        self.scaler = Some(growth_interval.max(1));
+        Ok(self)
+    }
+
+    /// The gradient backward starts from: the current loss scale (a device copy), or 1
+    /// without loss scaling.
+    pub fn loss_seed(&self) -> Result<Tensor> {
+        let scale = Tensor::from_storage(&[1], self.amp.storage().view(0, 1));
+        no_grad(|| scale.scale(1.0))
+    }
+
+    /// The loss scaler's state [scale, 1/scale, found, clean steps] (reads it back).
+    pub fn loss_scale_state(&self) -> Result<Vec<f32>> {
+        self.amp.to_vec()
     }
 
     pub fn with_lookahead(mut self, la: Lookahead) -> Result<Self> {
@@ -173,13 +226,18 @@ impl Optimizer {
         self.groups.iter().try_for_each(|g| g.group.zero_grad())
     }
 
-    /// The global L2 norm of all gradients (reads one value back per group).
+    /// The global L2 norm of all gradients, unscaled under loss scaling (reads one value back
+    /// per group; infinite after an overflow, a step the scaler then skips).
     pub fn grad_norm(&self) -> Result<f32> {
         let mut total = 0f64;
         for g in &self.groups {
             total += g.group.grads.sum_squares()?;
         }
-        Ok(total.sqrt() as f32)
+        let inv = match self.scaler {
+            Some(_) => self.amp.to_vec()?[1] as f64,
+            None => 1.0,
+        };
+        Ok((total.sqrt() * inv) as f32)
     }
 
     /// One update of every group at learning rate base_lr · `lr_factor` (the schedule's value).
@@ -197,7 +255,13 @@ impl Optimizer {
             }
             None => 1.0,
         };
+        let amp = &self.amp;
         no_grad(|| {
+            if self.scaler.is_some() {
+                for g in &self.groups {
+                    amp.amp_check_finite_(&g.group.grads)?;
+                }
+            }
             for g in &self.groups {
                 let lr = g.base_lr * lr_factor;
                 let (param, grad) = (&g.group.flat, &g.group.grads);
@@ -217,7 +281,7 @@ impl Optimizer {
                             first: t == 1,
                             grad_scale,
                         };
-                        param.sgd_step_(grad, g.state1.as_ref(), &h)?
+                        param.sgd_step_(grad, g.state1.as_ref(), &h, amp)?
                     }
                     OptimizerKind::Adam {
                         beta1,
@@ -244,14 +308,17 @@ impl Optimizer {
                                     .into(),
                             ));
                         };
-                        param.adam_step_(grad, m, v, &h)?
+                        param.adam_step_(grad, m, v, &h, amp)?
                     }
                 }
                 if let (Some(la), Some(slow)) = (self.lookahead, &g.slow) {
                     if t.is_multiple_of(la.k) {
-                        param.lookahead_sync_(slow, la.alpha)?
+                        param.lookahead_sync_(slow, la.alpha, amp)?
                     }
                 }
+            }
+            if let Some(interval) = self.scaler {
+                amp.amp_update_(interval)?;
             }
             Ok(())
         })

@@ -3,7 +3,36 @@
 use super::ops::Pointwise;
 use super::{no_grad, Op, Tensor};
 use crate::error::{Error, Result};
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+
+thread_local! {
+    /// The gradient the running backward pass started from (see [`loss_seed`]).
+    static SEED: RefCell<Option<Tensor>> = const { RefCell::new(None) };
+}
+
+/// The gradient the running backward pass started from: 1, or the loss scale under mixed
+/// precision. Gradient terms added outside the loss graph (AutoReP's budget penalty, SNL's L1
+/// term) are multiplied by it so that unscaling treats them like the rest.
+pub(crate) fn loss_seed() -> Option<Tensor> {
+    SEED.with(|s| s.borrow().clone())
+}
+
+/// Holds [`loss_seed`] for one backward pass (restored even when the pass fails).
+struct SeedGuard(Option<Tensor>);
+
+impl SeedGuard {
+    fn set(seed: Tensor) -> SeedGuard {
+        SeedGuard(SEED.with(|s| s.borrow_mut().replace(seed)))
+    }
+}
+
+impl Drop for SeedGuard {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        SEED.with(|s| *s.borrow_mut() = prev);
+    }
+}
 
 impl Op {
     fn inputs(&self) -> Vec<&Tensor> {
@@ -13,7 +42,12 @@ impl Op {
             Op::Matmul { a, b, .. } => vec![a, b],
             Op::Conv2d { x, w, .. } | Op::DwConv { x, w, .. } => vec![x, w],
             Op::BiasAdd { x, bias, .. } => vec![x, bias],
-            Op::Scale(a, _) | Op::Relu(a) | Op::Silu(a) | Op::Sigmoid(a) | Op::Reshape(a) => {
+            Op::Cast(a)
+            | Op::Scale(a, _)
+            | Op::Relu(a)
+            | Op::Silu(a)
+            | Op::Sigmoid(a)
+            | Op::Reshape(a) => {
                 vec![a]
             }
             Op::SumMid { x, .. } => vec![x],
@@ -43,6 +77,7 @@ impl Op {
                 want(b).then(|| g.mul(a)).transpose()?,
             ],
             Op::Scale(_, alpha) => vec![Some(g.scale(*alpha)?)],
+            Op::Cast(a) => vec![Some(g.cast(a.dtype())?)],
             Op::ChannelScale { x, s } => {
                 let (nc, hw) = (s.numel(), x.numel() / s.numel().max(1));
                 let dx = want(x)
@@ -200,6 +235,13 @@ impl Tensor {
     /// Back-propagate from this one-element tensor; every parameter it depends on gets its
     /// gradient added to [`Tensor::grad`] (gradients accumulate across calls until zeroed).
     pub fn backward(&self) -> Result<()> {
+        let seed = no_grad(|| Tensor::full(&self.device(), self.shape(), 1.0))?;
+        self.backward_from(seed)
+    }
+
+    /// [`Tensor::backward`] starting from the gradient `seed` instead of 1 (a loss scale that
+    /// lives on the device).
+    pub fn backward_from(&self, seed: Tensor) -> Result<()> {
         if self.numel() != 1 {
             return Err(Error::Invalid(format!(
                 "backward() needs a one-element loss, got shape {:?}",
@@ -211,8 +253,12 @@ impl Tensor {
                 "backward() on a tensor that depends on no parameter".into(),
             ));
         }
+        let seed = match seed.shape() == self.shape() {
+            true => seed,
+            false => no_grad(|| seed.reshape(self.shape()))?,
+        };
+        let _seed = SeedGuard::set(seed.clone());
         no_grad(|| {
-            let seed = Tensor::full(&self.device(), self.shape(), 1.0)?;
             let mut grads: HashMap<usize, Tensor> = HashMap::from([(self.id(), seed)]);
             for t in self.topo_order().into_iter().rev() {
                 let Some(g) = grads.remove(&t.id()) else {

@@ -46,7 +46,8 @@ impl Tensor {
             stride,
             pad,
         };
-        let out = Storage::alloc(&self.device(), p.y_len())?;
+        let weight = &weight.autocast(self.dtype())?;
+        let out = self.storage().alloc_like(p.y_len())?;
         let (xs, ws) = (self.storage(), weight.storage());
         match place("conv2d", [&*xs, &*ws, &out])? {
             Placed::Gpu(g, [x, wb, y]) => launch::conv2d_forward(g, &p, x, wb, y)?,
@@ -66,7 +67,7 @@ impl Tensor {
 
     /// dx given dy = self (no graph).
     pub(crate) fn conv2d_input_grad(&self, weight: &Tensor, p: &ConvParams) -> Result<Tensor> {
-        let out = Storage::alloc(&self.device(), p.x_len())?;
+        let out = self.storage().alloc_like(p.x_len())?;
         let (ys, ws) = (self.storage(), weight.storage());
         match place("conv2d backward", [&*ys, &*ws, &out])? {
             Placed::Gpu(g, [dy, w, dx]) => launch::conv2d_input_grad(g, p, dy, w, dx)?,
@@ -82,13 +83,16 @@ impl Tensor {
 
     /// dw given x = self and dy (no graph).
     pub(crate) fn conv2d_weight_grad(&self, dy: &Tensor, p: &ConvParams) -> Result<Tensor> {
-        let out = Storage::alloc(&self.device(), p.w_len())?;
+        let out = self.storage().alloc_like(p.w_len())?;
         let (xs, ys) = (self.storage(), dy.storage());
         match place("conv2d backward", [&*xs, &*ys, &out])? {
             Placed::Gpu(g, [x, gy, dw]) => {
                 let (_, scratch_len) = launch::conv2d_weight_grad_splits(g, p);
-                let scratch = g.alloc(scratch_len as u64 * 4)?;
-                launch::conv2d_weight_grad(g, p, x, gy, &scratch, dw)?
+                let scratch = out.alloc_like(scratch_len)?;
+                let Storage::Gpu(_, scratch) = &scratch else {
+                    unreachable!("allocated beside a GPU buffer")
+                };
+                launch::conv2d_weight_grad(g, p, x, gy, scratch, dw)?
             }
             Placed::Cpu => cpu::conv2d_weight_grad(p, &xs.cpu(), &ys.cpu(), &mut out.cpu_mut()),
         }
@@ -133,7 +137,8 @@ impl Tensor {
                 self.shape()
             )));
         }
-        let out = Storage::alloc(&self.device(), p.y_len())?;
+        let weight = &weight.autocast(self.dtype())?;
+        let out = self.storage().alloc_like(p.y_len())?;
         let (xs, ws) = (self.storage(), weight.storage());
         match place("depthwise_conv2d", [&*xs, &*ws, &out])? {
             Placed::Gpu(g, [x, wb, y]) => launch::dwconv2d_forward(g, &p, x, wb, y)?,
@@ -162,7 +167,7 @@ impl Tensor {
         let ys = self.storage();
         // Each gradient: one kernel over dy and another operand (w for dx, x for dw).
         let grad = |other: &Tensor, len: usize, shape: &[usize], weight: bool| -> Result<Tensor> {
-            let (os, out) = (other.storage(), Storage::alloc(&self.device(), len)?);
+            let (os, out) = (other.storage(), ys.alloc_like(len)?);
             let (a, b) = if weight { (&*os, &*ys) } else { (&*ys, &*os) };
             match place("depthwise_conv2d backward", [a, b, &out])? {
                 Placed::Gpu(g, [a, b, o]) if weight => launch::dwconv2d_weight_grad(g, p, a, b, o)?,

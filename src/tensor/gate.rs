@@ -109,7 +109,7 @@ impl Tensor {
                 "activation site state does not match its shape".into(),
             ));
         }
-        let out = Storage::alloc(&self.device(), p.n())?;
+        let out = self.storage().alloc_like(p.n())?;
         let (xs, ms, cs) = (self.storage(), mask.storage(), coef.storage());
         match place("gate", [&*xs, &*ms, &*cs, &out])? {
             Placed::Gpu(g, [x, m, cf, y]) => launch::gate_forward(g, &p, x, m, cf, y)?,
@@ -150,30 +150,38 @@ impl Tensor {
         let shape = x.shape().to_vec();
         let mk = |s: Storage, shape: Vec<usize>| Tensor::result(shape, s, &[], || unreachable!());
         let (dx, dm, dc, dh) = (
-            Storage::alloc(&dev, p.n())?,
+            self.storage().alloc_like(p.n())?,
             Storage::alloc(&dev, p.gates())?,
             Storage::alloc(&dev, 3 * p.channels)?,
             Storage::alloc(&dev, p.gates())?,
         );
-        let (xst, yst, mst, cst, hst) = (
+        let seed = match super::backward::loss_seed() {
+            Some(s) => s,
+            None => Tensor::full(&dev, &[1], 1.0)?,
+        };
+        let (xst, yst, mst, cst, hst, sst) = (
             x.storage(),
             self.storage(),
             mask.storage(),
             coef.storage(),
             gate.storage(),
+            seed.storage(),
         );
         let placed = place(
             "gate backward",
-            [&*xst, &*yst, &*mst, &*cst, &*hst, &dx, &dm, &dc, &dh],
+            [&*xst, &*yst, &*mst, &*cst, &*hst, &dx, &dm, &dc, &dh, &*sst],
         )?;
         match (placed, counter) {
-            (Placed::Gpu(g, [xb, gy, m, cf, h, dxb, dmb, dcb, dhb]), ReluCounter::Gpu(_, cnt)) => {
+            (
+                Placed::Gpu(g, [xb, gy, m, cf, h, dxb, dmb, dcb, dhb, sb]),
+                ReluCounter::Gpu(_, cnt),
+            ) => {
                 if want[0] {
                     launch::gate_grad_x(g, p, xb, gy, m, cf, dxb)?;
                 }
                 if want[1] {
                     launch::gate_grad_mask(g, p, xb, gy, cf, dmb)?;
-                    launch::gate_grad_h(g, p, grad, h, dmb, cnt, dhb)?;
+                    launch::gate_grad_h(g, p, grad, h, dmb, cnt, dhb, sb)?;
                 }
                 if want[2] {
                     launch::gate_grad_coef(g, p, xb, gy, m, cf, dcb)?;
@@ -186,7 +194,9 @@ impl Tensor {
                 }
                 if want[1] {
                     cpu::gate_grad_mask(p, &xs, &gy, &cf, &mut dm.cpu_mut());
-                    cpu::gate_grad_h(p, grad, &h.cpu(), &dm.cpu(), cnt.get(), &mut dh.cpu_mut());
+                    let scale = sst.cpu()[0];
+                    let (hv, dmv) = (h.cpu(), dm.cpu());
+                    cpu::gate_grad_h(p, grad, &hv, &dmv, cnt.get(), &mut dh.cpu_mut(), scale);
                 }
                 if want[2] {
                     cpu::gate_grad_coef(p, &xs, &gy, &m, &cf, &mut dc.cpu_mut());

@@ -22,6 +22,8 @@ pub use storage::{Labels, Storage};
 
 use crate::device::Device;
 use crate::error::{Error, Result};
+use autorep_kernels::launch;
+pub use autorep_kernels::Dtype;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
@@ -44,6 +46,8 @@ pub(crate) fn grad_enabled() -> bool {
 
 /// How a tensor was produced, holding what its backward needs.
 pub(crate) enum Op {
+    /// A change of element type (f32 ↔ f16); the gradient goes back in the input's type.
+    Cast(Tensor),
     Axpby(Tensor, f32, Tensor, f32),
     Mul(Tensor, Tensor),
     Scale(Tensor, f32),
@@ -140,7 +144,7 @@ pub(crate) struct Inner {
     grad_in_place: Cell<bool>,
 }
 
-/// An f32 tensor on the CPU or a GPU. Cloning is cheap (shared).
+/// An f32 (or, on a GPU, f16) tensor on the CPU or a GPU. Cloning is cheap (shared).
 #[derive(Clone)]
 pub struct Tensor(pub(crate) Rc<Inner>);
 
@@ -250,6 +254,40 @@ impl Tensor {
 
     pub fn device(&self) -> Device {
         self.0.storage.borrow().device()
+    }
+
+    /// The element type of the storage (f16 only on a GPU, under mixed precision).
+    pub fn dtype(&self) -> Dtype {
+        self.0.storage.borrow().dtype()
+    }
+
+    /// The same values as `dtype` (rounded to nearest when narrowing); the gradient flows back
+    /// converted to this tensor's type. A tensor already of that type is returned as is.
+    pub fn cast(&self, dtype: Dtype) -> Result<Tensor> {
+        if self.dtype() == dtype {
+            return Ok(self.clone());
+        }
+        let n = self.numel();
+        let out = Storage::alloc_typed(&self.device(), n, dtype)?;
+        let xs = self.storage();
+        match backend::place("cast", [&*xs, &out])? {
+            backend::Placed::Gpu(g, [x, o]) => launch::cast(g, n, 1.0, x, o)?,
+            backend::Placed::Cpu => unreachable!("f16 storage is refused on the CPU"),
+        }
+        Ok(Tensor::result(self.shape().to_vec(), out, &[self], || {
+            Op::Cast(self.clone())
+        }))
+    }
+
+    /// This tensor as the f16 operand of an op whose other operand is f16 (PyTorch's
+    /// autocast: f32 weights meet f16 activations as f16 copies, and their gradients come
+    /// back to the f32 master weights); unchanged otherwise.
+    pub(crate) fn autocast(&self, other: Dtype) -> Result<Tensor> {
+        if other == Dtype::F16 {
+            self.cast(other)
+        } else {
+            Ok(self.clone())
+        }
     }
 
     pub fn storage(&self) -> Rc<Storage> {

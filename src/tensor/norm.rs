@@ -99,7 +99,7 @@ impl Tensor {
         } else {
             (running_mean.detach(), running_var.detach())
         };
-        let out = Storage::alloc(&self.device(), s.len())?;
+        let out = self.storage().alloc_like(s.len())?;
         let (gs, bs) = (affine.map(|a| a.0.storage()), affine.map(|a| a.1.storage()));
         let (xs, ms, vs) = (self.storage(), mean.storage(), var.storage());
         let aff = match (gs.as_deref(), bs.as_deref()) {
@@ -163,7 +163,7 @@ impl Tensor {
     ) -> Result<(Tensor, Tensor, Tensor)> {
         let dev = self.device();
         let (dx, dg, db) = (
-            Storage::alloc(&dev, s.len())?,
+            self.storage().alloc_like(s.len())?,
             Storage::alloc(&dev, s.channels)?,
             Storage::alloc(&dev, s.channels)?,
         );

@@ -55,7 +55,7 @@ fn kernel1(
     cpu: impl FnOnce(&[f32], &mut [f32]),
     gpu: impl FnOnce(&Gpu, &GpuBuffer, &GpuBuffer) -> KResult,
 ) -> Result<Storage> {
-    let out = Storage::alloc(&x.device(), n)?;
+    let out = x.storage().alloc_like(n)?;
     let xs = x.storage();
     match place("kernel1", [&*xs, &out])? {
         Placed::Gpu(g, [bx, bo]) => gpu(g, bx, bo)?,
@@ -72,7 +72,7 @@ fn kernel2(
     cpu: impl FnOnce(&[f32], &[f32], &mut [f32]),
     gpu: impl FnOnce(&Gpu, &GpuBuffer, &GpuBuffer, &GpuBuffer) -> KResult,
 ) -> Result<Storage> {
-    let out = Storage::alloc(&x.device(), n)?;
+    let out = x.storage().alloc_like(n)?;
     let (xs, ys) = (x.storage(), y.storage());
     match place("kernel2", [&*xs, &*ys, &out])? {
         Placed::Gpu(g, [bx, by, bo]) => gpu(g, bx, by, bo)?,
@@ -140,6 +140,10 @@ impl Tensor {
     /// alpha*self + beta*other
     pub fn axpby(&self, alpha: f32, other: &Tensor, beta: f32) -> Result<Tensor> {
         check_same_shape("axpby", self, other)?;
+        if self.dtype() != other.dtype() {
+            let (a, b) = (self.autocast(other.dtype())?, other.autocast(self.dtype())?);
+            return a.axpby(alpha, &b, beta);
+        }
         let n = self.numel();
         let s = kernel2(
             self,
@@ -166,6 +170,11 @@ impl Tensor {
 
     pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
         check_same_shape("mul", self, other)?;
+        if self.dtype() != other.dtype() {
+            return self
+                .autocast(other.dtype())?
+                .mul(&other.autocast(self.dtype())?);
+        }
         let n = self.numel();
         let s = kernel2(self, other, n, cpu::mul, |g, x, y, o| {
             launch::mul(g, n, x, y, o)
@@ -268,20 +277,20 @@ impl Tensor {
             return Err(bad());
         }
         let p = GemmParams::dense(m, n, k, ta, tb);
+        let (a, b) = (self.autocast(other.dtype())?, other.autocast(self.dtype())?);
+        let (a, b) = (&a, &b);
         let s = kernel2(
-            self,
-            other,
+            a,
+            b,
             m * n,
             |a, b, c| cpu::gemm(&p, a, b, &[], c),
             |g, a, b, c| launch::gemm(g, &p, a, b, None, c),
         )?;
-        Ok(Tensor::result(vec![m, n], s, &[self, other], || {
-            Op::Matmul {
-                a: self.clone(),
-                b: other.clone(),
-                ta,
-                tb,
-            }
+        Ok(Tensor::result(vec![m, n], s, &[a, b], || Op::Matmul {
+            a: a.clone(),
+            b: b.clone(),
+            ta,
+            tb,
         }))
     }
 
@@ -298,6 +307,11 @@ impl Tensor {
                 left: self.shape().to_vec(),
                 right: bias.shape().to_vec(),
             });
+        }
+        if self.dtype() != bias.dtype() {
+            return self
+                .autocast(bias.dtype())?
+                .bias_add(&bias.autocast(self.dtype())?);
         }
         let (n, c) = (self.numel(), self.shape()[1]);
         let inner = self.shape()[2..].iter().product();
@@ -333,8 +347,10 @@ impl Tensor {
         let n = self.numel();
         let s = if out_n == 1 && self.device().is_gpu() {
             // One output: a two-pass tree over all elements instead of one serial thread.
-            let out = Storage::alloc(&self.device(), 1)?;
-            let scratch = Storage::alloc(&self.device(), n.div_ceil(launch::sum_all_chunk(n)))?;
+            let out = self.storage().alloc_like(1)?;
+            let scratch = self
+                .storage()
+                .alloc_like(n.div_ceil(launch::sum_all_chunk(n)))?;
             let xs = self.storage();
             if let Placed::Gpu(g, [x, scratch, o]) = place("sum", [&*xs, &scratch, &out])? {
                 launch::sum_all(g, n, alpha, x, scratch, o)?;

@@ -7,52 +7,123 @@ use crate::error::Result;
 use autorep_kernels::params::{AdamParams, SgdParams};
 use autorep_kernels::{cpu, launch};
 
+/// On the host: the gradient factor the loss scaler's state `amp` asks for, or `None` when it
+/// found an inf/NaN gradient and the step is skipped (what the kernels read on a GPU).
+fn host_amp(amp: &super::Storage) -> Option<f32> {
+    let a = amp.cpu();
+    (a[2] == 0.0).then_some(a[1])
+}
+
 impl Tensor {
     /// One SGD step on self (the parameters) from `grad`; `momentum` is the momentum buffer
-    /// (needed when `h.momentum` is not 0).
-    pub fn sgd_step_(&self, grad: &Tensor, momentum: Option<&Tensor>, h: &SgdParams) -> Result<()> {
+    /// (needed when `h.momentum` is not 0); `amp` the loss scaler's state (see
+    /// [`launch::AMP_NONE`]): the gradient is unscaled by it, and a step it flags is skipped.
+    pub fn sgd_step_(
+        &self,
+        grad: &Tensor,
+        momentum: Option<&Tensor>,
+        h: &SgdParams,
+        amp: &Tensor,
+    ) -> Result<()> {
         let n = self.numel();
-        let (ps, gs) = (self.storage(), grad.storage());
+        let (ps, gs, am) = (self.storage(), grad.storage(), amp.storage());
         match momentum.map(|b| b.storage()).as_deref() {
-            None => match place("sgd step", [&*ps, &*gs])? {
-                Placed::Gpu(g, [p, gr]) => launch::sgd_step(g, n, h, gr, p, None)?,
-                Placed::Cpu => cpu::sgd_step(h, &gs.cpu(), &mut ps.cpu_mut(), None),
-            },
-            Some(bs) => match place("sgd step", [&*ps, &*gs, bs])? {
-                Placed::Gpu(g, [p, gr, buf]) => launch::sgd_step(g, n, h, gr, p, Some(buf))?,
+            None => match place("sgd step", [&*ps, &*gs, &*am])? {
+                Placed::Gpu(g, [p, gr, a]) => launch::sgd_step(g, n, h, gr, p, None, a)?,
                 Placed::Cpu => {
-                    cpu::sgd_step(h, &gs.cpu(), &mut ps.cpu_mut(), Some(&mut bs.cpu_mut()))
+                    if let Some(inv) = host_amp(&am) {
+                        let h = &SgdParams {
+                            grad_scale: h.grad_scale * inv,
+                            ..*h
+                        };
+                        cpu::sgd_step(h, &gs.cpu(), &mut ps.cpu_mut(), None)
+                    }
+                }
+            },
+            Some(bs) => match place("sgd step", [&*ps, &*gs, bs, &*am])? {
+                Placed::Gpu(g, [p, gr, buf, a]) => launch::sgd_step(g, n, h, gr, p, Some(buf), a)?,
+                Placed::Cpu => {
+                    if let Some(inv) = host_amp(&am) {
+                        let h = &SgdParams {
+                            grad_scale: h.grad_scale * inv,
+                            ..*h
+                        };
+                        cpu::sgd_step(h, &gs.cpu(), &mut ps.cpu_mut(), Some(&mut bs.cpu_mut()))
+                    }
                 }
             },
         }
         Ok(())
     }
 
-    /// One Adam / AdamW step on self (the parameters) from `grad`, with moments `m` and `v`.
-    pub fn adam_step_(&self, grad: &Tensor, m: &Tensor, v: &Tensor, h: &AdamParams) -> Result<()> {
+    /// One Adam / AdamW step on self (the parameters) from `grad`, with moments `m` and `v`
+    /// and the loss scaler's state `amp` (as in [`Tensor::sgd_step_`]).
+    pub fn adam_step_(
+        &self,
+        grad: &Tensor,
+        m: &Tensor,
+        v: &Tensor,
+        h: &AdamParams,
+        amp: &Tensor,
+    ) -> Result<()> {
         let n = self.numel();
         let (ps, gs, ms, vs) = (self.storage(), grad.storage(), m.storage(), v.storage());
-        match place("adam step", [&*ps, &*gs, &*ms, &*vs])? {
-            Placed::Gpu(g, [p, gr, m, v]) => launch::adam_step(g, n, h, gr, p, m, v)?,
-            Placed::Cpu => cpu::adam_step(
-                h,
-                &gs.cpu(),
-                &mut ps.cpu_mut(),
-                &mut ms.cpu_mut(),
-                &mut vs.cpu_mut(),
-            ),
+        let am = amp.storage();
+        match place("adam step", [&*ps, &*gs, &*ms, &*vs, &*am])? {
+            Placed::Gpu(g, [p, gr, m, v, a]) => launch::adam_step(g, n, h, gr, p, m, v, a)?,
+            Placed::Cpu => {
+                if let Some(inv) = host_amp(&am) {
+                    let h = &AdamParams {
+                        grad_scale: h.grad_scale * inv,
+                        ..*h
+                    };
+                    cpu::adam_step(
+                        h,
+                        &gs.cpu(),
+                        &mut ps.cpu_mut(),
+                        &mut ms.cpu_mut(),
+                        &mut vs.cpu_mut(),
+                    )
+                }
+            }
         }
         Ok(())
     }
 
     /// Lookahead's synchronisation, self being the fast weights: slow ← slow + α·(fast −
-    /// slow); fast ← slow.
-    pub fn lookahead_sync_(&self, slow: &Tensor, alpha: f32) -> Result<()> {
+    /// slow); fast ← slow. Skipped with the step when `amp` flags it.
+    pub fn lookahead_sync_(&self, slow: &Tensor, alpha: f32, amp: &Tensor) -> Result<()> {
         let n = self.numel();
-        let (fs, ss) = (self.storage(), slow.storage());
-        match place("lookahead", [&*fs, &*ss])? {
-            Placed::Gpu(g, [f, s]) => launch::lookahead_sync(g, n, alpha, f, s)?,
-            Placed::Cpu => cpu::lookahead_sync(alpha, &mut fs.cpu_mut(), &mut ss.cpu_mut()),
+        let (fs, ss, am) = (self.storage(), slow.storage(), amp.storage());
+        match place("lookahead", [&*fs, &*ss, &*am])? {
+            Placed::Gpu(g, [f, s, a]) => launch::lookahead_sync(g, n, alpha, f, s, a)?,
+            Placed::Cpu => {
+                if host_amp(&am).is_some() {
+                    cpu::lookahead_sync(alpha, &mut fs.cpu_mut(), &mut ss.cpu_mut())
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Loss scaler, self being its state: flag the step if any of `grad` is inf or NaN.
+    pub fn amp_check_finite_(&self, grad: &Tensor) -> Result<()> {
+        let n = grad.numel();
+        let (am, gs) = (self.storage(), grad.storage());
+        match place("loss-scale check", [&*gs, &*am])? {
+            Placed::Gpu(g, [gr, a]) => launch::amp_check_finite(g, n, gr, a)?,
+            Placed::Cpu => cpu::amp_check_finite(&gs.cpu(), &mut am.cpu_mut()),
+        }
+        Ok(())
+    }
+
+    /// Loss scaler, self being its state: halve after a flagged step, double after
+    /// `growth_interval` clean ones, clear the flag.
+    pub fn amp_update_(&self, growth_interval: u32) -> Result<()> {
+        let am = self.storage();
+        match place("loss-scale update", [&*am])? {
+            Placed::Gpu(g, [a]) => launch::amp_update(g, growth_interval, a)?,
+            Placed::Cpu => cpu::amp_update(growth_interval, &mut am.cpu_mut()),
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Pooling on tensors (NCHW).
 
 use super::backend::{place, Placed};
-use super::{Labels, Op, Storage, Tensor};
+use super::{Labels, Op, Tensor};
 use crate::error::{Error, Result};
 use autorep_kernels::{cpu, launch, params::PoolParams};
 use std::rc::Rc;
@@ -35,7 +35,7 @@ impl Tensor {
     /// Average pooling with window k, stride s, zero padding p (padding counts in the mean).
     pub fn avg_pool2d(&self, k: usize, stride: usize, pad: usize) -> Result<Tensor> {
         let p = self.pool_params(k, stride, pad, "avg_pool2d")?;
-        let out = Storage::alloc(&self.device(), p.n * p.c * p.oh() * p.ow())?;
+        let out = self.storage().alloc_like(p.n * p.c * p.oh() * p.ow())?;
         let xs = self.storage();
         match place("avg_pool2d", [&*xs, &out])? {
             Placed::Gpu(g, [x, y]) => launch::avg_pool2d_forward(g, &p, x, y)?,
@@ -53,7 +53,7 @@ impl Tensor {
     pub fn max_pool2d(&self, k: usize, stride: usize, pad: usize) -> Result<Tensor> {
         let p = self.pool_params(k, stride, pad, "max_pool2d")?;
         let n_out = p.n * p.c * p.oh() * p.ow();
-        let out = Storage::alloc(&self.device(), n_out)?;
+        let out = self.storage().alloc_like(n_out)?;
         let xs = self.storage();
         let idx = match place("max_pool2d", [&*xs, &out])? {
             Placed::Gpu(g, [x, y]) => {
@@ -87,7 +87,7 @@ impl Tensor {
                 self.shape()
             )));
         };
-        let out = Storage::alloc(&self.device(), n * c)?;
+        let out = self.storage().alloc_like(n * c)?;
         let xs = self.storage();
         match place("global_avg_pool", [&*xs, &out])? {
             Placed::Gpu(g, [x, y]) => launch::global_avg_pool_forward(g, n, c, h * w, x, y)?,
@@ -106,7 +106,7 @@ impl Tensor {
             }
             _ => unreachable!("not a pool"),
         };
-        let dx = Storage::alloc(&self.device(), n_in)?;
+        let dx = self.storage().alloc_like(n_in)?;
         let sh = x.shape();
         let ys = self.storage();
         let placed = place("pool backward", [&*ys, &dx])?;

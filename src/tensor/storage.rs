@@ -2,7 +2,7 @@
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use autorep_kernels::{Gpu, GpuBuffer};
+use autorep_kernels::{Dtype, Gpu, GpuBuffer};
 use std::cell::{Ref, RefCell, RefMut};
 use std::rc::Rc;
 
@@ -58,10 +58,35 @@ impl Drop for Storage {
 impl Storage {
     /// Uninitialised (GPU) or zeroed (CPU) storage for `n` floats.
     pub fn alloc(device: &Device, n: usize) -> Result<Storage> {
+        Storage::alloc_typed(device, n, Dtype::F32)
+    }
+
+    /// Storage for `n` elements of `dtype`. f16 lives on a GPU only: the CPU device computes
+    /// in f32 (the reference), and mixed precision is refused there before a step starts.
+    pub fn alloc_typed(device: &Device, n: usize, dtype: Dtype) -> Result<Storage> {
         Ok(match device {
+            Device::Cpu if dtype == Dtype::F16 => {
+                return Err(Error::Invalid(
+                    "f16 tensors need a GPU with SHADER_F16; use --precision f32 on the CPU".into(),
+                ))
+            }
             Device::Cpu => Storage::host(host_zeroed(n)),
-            Device::Gpu(g) => Storage::Gpu(g.clone(), g.alloc(n as u64 * 4)?),
+            Device::Gpu(g) => {
+                Storage::Gpu(g.clone(), g.alloc(n as u64 * dtype.bytes())?.typed(dtype))
+            }
         })
+    }
+
+    /// Storage for `n` elements on the same device and of the same type as `self`.
+    pub fn alloc_like(&self, n: usize) -> Result<Storage> {
+        Storage::alloc_typed(&self.device(), n, self.dtype())
+    }
+
+    pub fn dtype(&self) -> Dtype {
+        match self {
+            Storage::Cpu { .. } => Dtype::F32,
+            Storage::Gpu(_, b) => b.dtype(),
+        }
     }
 
     pub fn from_vec(device: &Device, data: Vec<f32>) -> Result<Storage> {
@@ -80,8 +105,8 @@ impl Storage {
         }
     }
 
-    /// `len` floats from element `offset`, sharing memory. On a GPU the offset must be a
-    /// multiple of 64 floats (256 bytes) so the view can be bound by itself.
+    /// `len` elements from element `offset`, sharing memory. On a GPU the offset must be a
+    /// multiple of 256 bytes (64 f32, 128 f16) so the view can be bound by itself.
     pub fn view(&self, offset: usize, len: usize) -> Storage {
         match self {
             Storage::Cpu {
@@ -97,7 +122,8 @@ impl Storage {
                 }
             }
             Storage::Gpu(g, b) => {
-                Storage::Gpu(g.clone(), b.view(offset as u64 * 4, len as u64 * 4))
+                let e = b.dtype().bytes();
+                Storage::Gpu(g.clone(), b.view(offset as u64 * e, len as u64 * e))
             }
         }
     }
@@ -112,6 +138,7 @@ impl Storage {
     pub fn to_vec(&self, n: usize) -> Result<Vec<f32>> {
         match self {
             Storage::Cpu { .. } => Ok(self.cpu()[..n].to_vec()),
+            Storage::Gpu(g, b) if b.dtype() == Dtype::F16 => Ok(g.read_f16(b, 0, n)?),
             Storage::Gpu(g, b) => Ok(g.read_f32(b, 0, n)?),
         }
     }

@@ -122,6 +122,42 @@ pub struct TrainConfig {
     pub momentum: f32,
     #[serde(default = "sd::weight_decay")]
     pub weight_decay: f32,
+    /// Activation precision of the training step (f32 master weights either way).
+    #[serde(default)]
+    pub precision: Precision,
+}
+
+/// What a training step stores activations and their gradients in. `F16` keeps f32 master
+/// weights, optimizer state, batch-norm statistics, AutoReP's gate math and the loss, with
+/// dynamic loss scaling on the device; `Auto` is f16 on a hardware GPU with SHADER_F16 and
+/// f32 elsewhere (the CPU reference, software adapters, GPUs without f16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    F16,
+    Auto,
+}
+
+impl Precision {
+    /// The activation type on `device`; f16 where the device cannot is a one-line error.
+    pub fn resolve(self, device: &crate::Device) -> Result<crate::Dtype> {
+        let gpu_f16 = match device {
+            crate::Device::Gpu(g) => g.report().f16.then_some(g.report().is_software()),
+            crate::Device::Cpu => None,
+        };
+        Ok(match (self, gpu_f16) {
+            (Precision::F32, _) | (Precision::Auto, None | Some(true)) => crate::Dtype::F32,
+            (Precision::F16, Some(_)) | (Precision::Auto, Some(false)) => crate::Dtype::F16,
+            (Precision::F16, None) => {
+                return Err(Error::Invalid(format!(
+                    "--precision f16 needs a GPU with SHADER_F16, and {} has none; use --precision f32 or auto",
+                    device.describe()
+                )))
+            }
+        })
+    }
 }
 
 impl Default for TrainConfig {
@@ -133,6 +169,7 @@ impl Default for TrainConfig {
             lr: defaults::TRAIN_LR,
             momentum: defaults::MOMENTUM,
             weight_decay: defaults::WEIGHT_DECAY,
+            precision: Precision::F32,
         }
     }
 }
@@ -195,6 +232,9 @@ pub struct ReplaceStageConfig {
     pub lookahead: u64,
     #[serde(default = "sd::lookahead_alpha")]
     pub lookahead_alpha: f32,
+    /// As [`TrainConfig::precision`].
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl ReplaceStageConfig {
@@ -222,6 +262,7 @@ impl ReplaceStageConfig {
             clip_x2: 0.0,
             lookahead: 0,
             lookahead_alpha: defaults::LOOKAHEAD_ALPHA,
+            precision: Precision::F32,
         }
     }
 
@@ -319,6 +360,9 @@ pub struct SnlConfig {
     /// As [`ReplaceStageConfig::bn_recalib`].
     #[serde(default)]
     pub bn_recalib: usize,
+    /// As [`TrainConfig::precision`].
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl SnlConfig {
@@ -338,6 +382,7 @@ impl SnlConfig {
             granularity: sd::granularity(),
             kd: defaults::KD,
             bn_recalib: 0,
+            precision: Precision::F32,
         }
     }
 
@@ -376,6 +421,9 @@ pub struct FinetuneConfig {
     /// As [`ReplaceStageConfig::bn_recalib`].
     #[serde(default)]
     pub bn_recalib: usize,
+    /// As [`TrainConfig::precision`].
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl Default for FinetuneConfig {
@@ -389,6 +437,7 @@ impl Default for FinetuneConfig {
             seed: defaults::SEED,
             lr: defaults::FINETUNE_LR,
             bn_recalib: 0,
+            precision: Precision::F32,
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::data::{batch_plan, ImageSet};
 use crate::models::Model;
 use crate::nn::{ForwardCtx, Optimizer};
 use crate::tensor::PackedImages;
-use crate::{no_grad, Device, Labels, Result, Tensor};
+use crate::{no_grad, Device, Dtype, Labels, Result, Tensor};
 use std::rc::Rc;
 
 pub mod checkpoint;
@@ -20,7 +20,9 @@ pub mod run;
 pub mod run_dir;
 pub mod stages;
 
-pub use config::{FinetuneConfig, ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig};
+pub use config::{
+    FinetuneConfig, Precision, ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig,
+};
 pub use data::{default_data_dir, load_data, load_data_sized, load_imagenet, Data};
 pub use driver::{drive, Outcome, RunOptions};
 pub use eval::{evaluate, evaluate_outputs, EvalOutputs, EvalStats};
@@ -293,14 +295,19 @@ pub fn train_epoch(
         };
         ctx.noise_seed =
             Some(seed ^ (epoch << 32) ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
-        let logits = model.forward(&x, &ctx)?;
+        // Mixed precision: the network runs on f16 activations, the losses in f32.
+        let act = opt.precision();
+        let logits = model.forward(&x.cast(act)?, &ctx)?.cast(Dtype::F32)?;
         let ce = logits.cross_entropy(&y, 0.0)?;
         let mut loss = ce.loss.mean()?;
         if let Some((t, temperature)) = teacher {
-            let t_logits = no_grad(|| t.forward(&x, &ForwardCtx::eval()))?;
+            let t_logits = no_grad(|| {
+                t.forward(&x.cast(act)?, &ForwardCtx::eval())?
+                    .cast(Dtype::F32)
+            })?;
             loss = loss.add(&logits.distill(&t_logits, temperature)?.mean()?)?;
         }
-        loss.backward()?;
+        loss.backward_from(opt.loss_seed()?)?;
         opt.step(lr_factor)?;
         let (l, c) = no_grad(|| {
             Ok::<_, crate::Error>((loss.scale(samples.len() as f32)?, ce.correct.sum()?))

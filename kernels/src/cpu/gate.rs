@@ -124,13 +124,15 @@ pub fn gate_grad_h<T: Real>(
     dm: &[T],
     count: u64,
     dh: &mut [T],
+    loss_scale: f32,
 ) {
+    let scale = loss_scale as f64;
     let _p = super::profile::span("gate_grad_h");
     for ((o, &hv), &d) in dh.iter_mut().zip(h).zip(dm) {
         *o = match mode {
             GateGrad::Ste { penalty, budget } => {
                 let pen = if count > budget {
-                    T::lit(penalty as f64 * p.group() as f64)
+                    T::lit(penalty as f64 * p.group() as f64 * scale)
                 } else {
                     T::zero()
                 };
@@ -144,7 +146,7 @@ pub fn gate_grad_h<T: Real>(
                 } else {
                     T::zero()
                 };
-                d + T::lit(l1 as f64) * s
+                d + T::lit(l1 as f64 * scale) * s
             }
         };
     }

@@ -97,3 +97,27 @@ pub fn sum_squares<T: Real>(x: &[T]) -> T {
     let _p = super::profile::span("sum_squares");
     x.iter().map(|&v| v * v).sum()
 }
+
+/// The loss scaler's finite check: amp[2] = 1 if any gradient is inf or NaN.
+pub fn amp_check_finite(grad: &[f32], amp: &mut [f32]) {
+    if grad.iter().any(|g| !g.is_finite()) {
+        amp[2] = 1.0;
+    }
+}
+
+/// The loss scaler's update after a step: halve on an overflow, double after
+/// `growth_interval` clean steps, clear the flag; amp = [scale, 1/scale, found, clean].
+pub fn amp_update(growth_interval: u32, amp: &mut [f32]) {
+    let (mut scale, mut clean) = (amp[0], amp[3]);
+    if amp[2] != 0.0 {
+        scale *= 0.5;
+        clean = 0.0;
+    } else {
+        clean += 1.0;
+        if clean >= growth_interval as f32 {
+            scale *= 2.0;
+            clean = 0.0;
+        }
+    }
+    amp.copy_from_slice(&[scale, 1.0 / scale, 0.0, clean]);
+}

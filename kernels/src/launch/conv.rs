@@ -223,7 +223,8 @@ fn split_k_pass(
     out: &GpuBuffer,
     len: usize,
 ) -> Result<()> {
-    let planes = gpu.alloc((splits * len) as u64 * 4)?;
+    let e = out.dtype().bytes();
+    let planes = gpu.alloc((splits * len) as u64 * e)?.typed(out.dtype());
     gpu.dispatch(
         kern,
         &[],

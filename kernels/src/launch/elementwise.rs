@@ -1,7 +1,7 @@
 use crate::error::Result;
 use crate::pipelines::{Access::*, EntryPoint, Kernel};
 use crate::uniforms::ElementwiseUniform as U;
-use crate::{Gpu, GpuBuffer};
+use crate::{Dtype, Gpu, GpuBuffer};
 
 type K = Kernel<U>;
 const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> K {
@@ -21,6 +21,8 @@ const SILU: K = kernel("silu", &[Read, ReadWrite]);
 const SILU_BACKWARD: K = kernel("silu_backward", &[Read, Read, ReadWrite]);
 const SIGMOID: K = kernel("sigmoid", &[Read, ReadWrite]);
 const SIGMOID_BACKWARD: K = kernel("sigmoid_backward", &[Read, Read, ReadWrite]);
+const TO_ACT: K = kernel("to_act", &[Read, ReadWrite]);
+const FROM_ACT: K = kernel("from_act", &[Read, ReadWrite]);
 
 /// Every entry point of `elementwise.wgsl` (for the contract test).
 pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
@@ -37,6 +39,8 @@ pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
     SILU_BACKWARD.entry,
     SIGMOID.entry,
     SIGMOID_BACKWARD.entry,
+    TO_ACT.entry,
+    FROM_ACT.entry,
 ];
 
 /// Parameters over `n` elements; the rest default to one channel of one element.
@@ -162,6 +166,17 @@ pub fn sigmoid_backward(
 
 pub fn scale(gpu: &Gpu, n: usize, alpha: f32, x: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
     unary(gpu, &SCALE, n, alpha, x, out)
+}
+
+/// out = alpha·x converted to `out`'s element type (f32 ↔ f16, or a scaled copy when both
+/// are the same).
+pub fn cast(gpu: &Gpu, n: usize, alpha: f32, x: &GpuBuffer, out: &GpuBuffer) -> Result<()> {
+    let k = match (x.dtype(), out.dtype()) {
+        (Dtype::F32, Dtype::F16) => &TO_ACT,
+        (Dtype::F16, Dtype::F32) => &FROM_ACT,
+        _ => &SCALE,
+    };
+    unary(gpu, k, n, alpha, x, out)
 }
 
 pub fn relu(gpu: &Gpu, n: usize, x: &GpuBuffer, out: &GpuBuffer) -> Result<()> {

@@ -14,7 +14,7 @@ const FORWARD: K = kernel("gate_forward", &[Read, Read, Read, ReadWrite]);
 const GRAD_X: K = kernel("gate_grad_x", &[Read, Read, Read, Read, ReadWrite]);
 const GRAD_MASK: K = kernel("gate_grad_mask", &[Read, Read, Read, Read, ReadWrite]);
 const GRAD_COEF: K = kernel("gate_grad_coef", &[Read, Read, Read, Read, ReadWrite]);
-const GRAD_H: K = kernel("gate_grad_h", &[Read, Read, Read, ReadWrite]);
+const GRAD_H: K = kernel("gate_grad_h", &[Read, Read, Read, ReadWrite, Read]);
 const HYSTERESIS: K = kernel("gate_hysteresis", &[Read, ReadWrite]);
 const COUNT: K = kernel("gate_count", &[Read, ReadWrite]);
 const COUNT_RESET: K = K::new("count_reset", &[ReadWrite], [1, 1, 1]);
@@ -113,7 +113,9 @@ pub fn gate_grad_coef(
 }
 
 /// `count` is the device's u32 ReLU counter (see [`gate_count`]), read on the device so the
-/// budget hinge needs no host round-trip.
+/// budget hinge needs no host round-trip. `loss_scale` holds the gradient backward started
+/// from (1, or the loss scale under mixed precision), which the penalty terms are scaled by.
+#[allow(clippy::too_many_arguments)]
 pub fn gate_grad_h(
     gpu: &Gpu,
     p: &GateParams,
@@ -122,6 +124,7 @@ pub fn gate_grad_h(
     dm: &GpuBuffer,
     count: &GpuBuffer,
     dh: &GpuBuffer,
+    loss_scale: &GpuBuffer,
 ) -> Result<()> {
     let prm = match mode {
         GateGrad::Ste { penalty, budget } => params(p, budget, penalty, 0.0, 0),
@@ -131,7 +134,13 @@ pub fn gate_grad_h(
         &GRAD_H,
         &[],
         &prm,
-        &[h.into(), dm.into(), count.into(), dh.into()],
+        &[
+            h.into(),
+            dm.into(),
+            count.into(),
+            dh.into(),
+            loss_scale.into(),
+        ],
         GRAD_H.groups_for(p.gates()),
     )
 }

@@ -50,15 +50,16 @@ pub fn entry_points() -> Vec<EntryPoint> {
 /// down to `align`, and the element offset of `first` inside it: how a launcher binds part of
 /// an operand larger than the storage-binding limit.
 pub(crate) fn window(buf: &GpuBuffer, first: usize, len: usize, align: u64) -> (BufRef<'_>, usize) {
-    let start = first as u64 * 4;
+    let e = buf.dtype().bytes();
+    let start = first as u64 * e;
     let base = start / align * align;
-    let size = start - base + len.max(1) as u64 * 4;
+    let size = (start - base + len.max(1) as u64 * e).div_ceil(4) * 4;
     (
         BufRef {
             buf,
             offset: buf.offset_bytes() + base,
             size,
         },
-        ((start - base) / 4) as usize,
+        ((start - base) / e) as usize,
     )
 }

@@ -11,11 +11,13 @@ const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> K {
     K::new(entry, bindings, [256, 1, 1])
 }
 
-const SGD_STEP_PLAIN: K = kernel("sgd_step_plain", &[Read, ReadWrite]);
-const SGD_STEP: K = kernel("sgd_step", &[Read, ReadWrite, ReadWrite]);
-const ADAM_STEP: K = kernel("adam_step", &[Read, ReadWrite, ReadWrite, ReadWrite]);
-const LOOKAHEAD_SYNC: K = kernel("lookahead_sync", &[ReadWrite, ReadWrite]);
+const SGD_STEP_PLAIN: K = kernel("sgd_step_plain", &[Read, ReadWrite, Read]);
+const SGD_STEP: K = kernel("sgd_step", &[Read, ReadWrite, ReadWrite, Read]);
+const ADAM_STEP: K = kernel("adam_step", &[Read, ReadWrite, ReadWrite, ReadWrite, Read]);
+const LOOKAHEAD_SYNC: K = kernel("lookahead_sync", &[ReadWrite, ReadWrite, Read]);
 const SUM_SQUARES_ROWS: K = kernel("sum_squares_rows", &[Read, ReadWrite]);
+const AMP_CHECK_FINITE: K = kernel("amp_check_finite", &[Read, ReadWrite]);
+const AMP_UPDATE: K = K::new("amp_update", &[ReadWrite], [1, 1, 1]);
 
 // Must match the flag constants in optim.wgsl.
 const FIRST: u32 = 1;
@@ -28,7 +30,34 @@ pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
     ADAM_STEP.entry,
     LOOKAHEAD_SYNC.entry,
     SUM_SQUARES_ROWS.entry,
+    AMP_CHECK_FINITE.entry,
+    AMP_UPDATE.entry,
 ];
+
+/// The loss scaler's state: [scale, 1/scale, found (1.0 after an inf/NaN gradient), clean
+/// steps]. An optimizer without a scaler binds [`AMP_NONE`] (scale 1, nothing found).
+pub const AMP_LEN: usize = 4;
+pub const AMP_NONE: [f32; AMP_LEN] = [1.0, 1.0, 0.0, 0.0];
+
+/// Mark `amp` found if any of the `n` gradients is inf or NaN.
+pub fn amp_check_finite(gpu: &Gpu, n: usize, grad: &GpuBuffer, amp: &GpuBuffer) -> Result<()> {
+    let params = Params {
+        n: n as u32,
+        ..Default::default()
+    };
+    let k = &AMP_CHECK_FINITE;
+    gpu.dispatch(k, &[], &params, &[grad.into(), amp.into()], k.groups_for(n))
+}
+
+/// After the updates: halve the scale if found (the step was skipped), double it after
+/// `growth_interval` clean steps, clear the flag.
+pub fn amp_update(gpu: &Gpu, growth_interval: u32, amp: &GpuBuffer) -> Result<()> {
+    let params = Params {
+        len: growth_interval,
+        ..Default::default()
+    };
+    gpu.dispatch(&AMP_UPDATE, &[], &params, &[amp.into()], [1, 1, 1])
+}
 
 fn flag(on: bool, bit: u32) -> u32 {
     if on {
@@ -47,6 +76,7 @@ pub fn sgd_step(
     grad: &GpuBuffer,
     param: &GpuBuffer,
     momentum_buf: Option<&GpuBuffer>,
+    amp: &GpuBuffer,
 ) -> Result<()> {
     let params = Params {
         n: n as u32,
@@ -63,7 +93,7 @@ pub fn sgd_step(
             &SGD_STEP_PLAIN,
             &[],
             &params,
-            &[grad.into(), param.into()],
+            &[grad.into(), param.into(), amp.into()],
             SGD_STEP_PLAIN.groups_for(n),
         );
     }
@@ -72,12 +102,13 @@ pub fn sgd_step(
         &SGD_STEP,
         &[],
         &params,
-        &[grad.into(), param.into(), buf.into()],
+        &[grad.into(), param.into(), buf.into(), amp.into()],
         SGD_STEP.groups_for(n),
     )
 }
 
 /// One Adam / AdamW step over a flat group of `n` elements, in place on `param`, `m` and `v`.
+#[allow(clippy::too_many_arguments)]
 pub fn adam_step(
     gpu: &Gpu,
     n: usize,
@@ -86,6 +117,7 @@ pub fn adam_step(
     param: &GpuBuffer,
     m: &GpuBuffer,
     v: &GpuBuffer,
+    amp: &GpuBuffer,
 ) -> Result<()> {
     let params = Params {
         n: n as u32,
@@ -100,7 +132,7 @@ pub fn adam_step(
         bc2: h.bc2,
         ..Default::default()
     };
-    let bindings = [grad.into(), param.into(), m.into(), v.into()];
+    let bindings = [grad.into(), param.into(), m.into(), v.into(), amp.into()];
     gpu.dispatch(&ADAM_STEP, &[], &params, &bindings, ADAM_STEP.groups_for(n))
 }
 
@@ -111,6 +143,7 @@ pub fn lookahead_sync(
     alpha: f32,
     fast: &GpuBuffer,
     slow: &GpuBuffer,
+    amp: &GpuBuffer,
 ) -> Result<()> {
     let params = Params {
         n: n as u32,
@@ -121,7 +154,7 @@ pub fn lookahead_sync(
         &LOOKAHEAD_SYNC,
         &[],
         &params,
-        &[fast.into(), slow.into()],
+        &[fast.into(), slow.into(), amp.into()],
         LOOKAHEAD_SYNC.groups_for(n),
     )
 }

@@ -40,7 +40,8 @@ impl BaselineStage {
             device,
             OptimizerKind::sgd(cfg.momentum, cfg.weight_decay, false),
             vec![(g, cfg.lr)],
-        )?;
+        )?
+        .with_precision(cfg.precision.resolve(device)?)?;
         let sched = LrSchedule::new(Schedule::Cosine {
             total: cfg.epochs,
             base: cfg.lr,

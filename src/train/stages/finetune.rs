@@ -55,7 +55,8 @@ impl FinetuneStage {
                 )));
             }
         }
-        let opt = Optimizer::new(device, OptimizerKind::adam(0.0), vec![])?;
+        let opt = Optimizer::new(device, OptimizerKind::adam(0.0), vec![])?
+            .with_precision(cfg.precision.resolve(device)?)?;
         let constant = LrSchedule::new(Schedule::Constant);
         let mut run = GatedRun::new(model, rep, opt, constant, teacher, &config, device);
         run.start_finetune(cfg.lr, cfg.epochs)?;

@@ -165,7 +165,8 @@ impl GatedRun {
             &self.device,
             OptimizerKind::sgd(defaults::MOMENTUM, defaults::WEIGHT_DECAY, false),
             vec![(g, lr)],
-        )?;
+        )?
+        .with_precision(self.opt.precision())?;
         self.sched = LrSchedule::new(Schedule::Cosine {
             total: epochs.max(1),
             base: lr,

@@ -91,7 +91,8 @@ impl ReplaceStage {
         if !h.is_empty() {
             groups.push((ParamGroup::new(device, "gates", h)?, cfg.mask_lr));
         }
-        let mut opt = Optimizer::new(device, OptimizerKind::adam(0.0), groups)?;
+        let mut opt = Optimizer::new(device, OptimizerKind::adam(0.0), groups)?
+            .with_precision(cfg.precision.resolve(device)?)?;
         if let Some(la) = cfg.lookahead() {
             opt = opt.with_lookahead(la)?;
         }

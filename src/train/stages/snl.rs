@@ -52,7 +52,8 @@ impl SnlStage {
             device,
             OptimizerKind::adam(0.0),
             vec![(weights, cfg.lr), (alpha, cfg.alpha_lr)],
-        )?;
+        )?
+        .with_precision(cfg.precision.resolve(device)?)?;
         let constant = LrSchedule::new(Schedule::Constant);
         let mut run = GatedRun::new(model, rep, opt, constant, teacher, &config, device);
         if cfg.schedule == SnlSchedule::Paced {

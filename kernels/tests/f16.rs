@@ -1,0 +1,266 @@
+//! The f16 variants of the kernels against their CPU twins: inputs are rounded to f16 (what
+//! the kernel reads), the twin computes in f32, and its output is rounded to f16 where the
+//! kernel stores f16. Kernels accumulate in f32, so the only difference left is that final
+//! rounding (and, for split passes, the rounding of partial planes): a few f16 ulps.
+
+mod common;
+use autorep_kernels::params::{ConvParams, GateParams, GemmParams, PoolParams};
+use autorep_kernels::{cpu, launch, round_to_f16, Dtype, Gpu, GpuBuffer, KernelError};
+use common::{gpu, rand_vec, rel_err};
+
+/// The GPU, where it has SHADER_F16 (lavapipe does); else None with a message.
+fn f16_gpu() -> Option<Gpu> {
+    let g = gpu()?;
+    if !g.report().f16 {
+        eprintln!("skipping f16 test: {} has no SHADER_F16", g.report().name);
+        return None;
+    }
+    Some(g)
+}
+
+/// Random values already representable in f16.
+fn halves(seed: u64, n: usize) -> Vec<f32> {
+    let mut v = rand_vec(seed, n);
+    round_to_f16(&mut v);
+    v
+}
+
+fn up16(g: &Gpu, v: &[f32]) -> GpuBuffer {
+    g.upload_f16(v).unwrap()
+}
+
+fn out16(g: &Gpu, n: usize) -> GpuBuffer {
+    g.alloc(n as u64 * 2).unwrap().typed(Dtype::F16)
+}
+
+fn read16(g: &Gpu, b: &GpuBuffer, n: usize) -> Vec<f32> {
+    g.read_f16(b, 0, n).unwrap()
+}
+
+/// The twin's f32 result rounded as the kernel stores it.
+fn stored(mut v: Vec<f32>) -> Vec<f32> {
+    round_to_f16(&mut v);
+    v
+}
+
+/// f16's unit roundoff is 2⁻¹¹ ≈ 4.9e-4 (relative to each value); normwise, a few of those.
+const TOL: f32 = 2e-3;
+
+#[test]
+fn casts_round_to_nearest_and_widen_exactly() {
+    let Some(g) = f16_gpu() else { return };
+    let v: Vec<f32> = vec![0.1, -3.14159, 65504.0, 1e-8, 70000.0, -0.0, 2048.5];
+    let wide = g.upload(&v).unwrap();
+    let narrow = out16(&g, v.len());
+    launch::cast(&g, v.len(), 1.0, &wide, &narrow).unwrap();
+    let got = read16(&g, &narrow, v.len());
+    let want = stored(v.clone());
+    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+        assert!(
+            a == b || (a.is_infinite() && b.is_infinite()),
+            "{i}: {a} vs {b}"
+        );
+    }
+    // Back to f32 with a scale (the unscaling direction): exact.
+    let back = g.alloc(v.len() as u64 * 4).unwrap();
+    launch::cast(&g, v.len(), 0.5, &narrow, &back).unwrap();
+    let got = g.read_f32(&back, 0, v.len()).unwrap();
+    for (a, b) in got.iter().zip(&want) {
+        assert!(*a == 0.5 * b || (a.is_infinite() && b.is_infinite()));
+    }
+}
+
+#[test]
+fn an_f32_buffer_bound_as_f16_is_refused() {
+    let Some(g) = f16_gpu() else { return };
+    let x = up16(&g, &halves(1, 64));
+    let wrong = g.alloc(64 * 4).unwrap();
+    let out = out16(&g, 64);
+    let err = launch::axpby(&g, 64, 1.0, &x, 1.0, &wrong, &out).unwrap_err();
+    assert!(
+        matches!(err, KernelError::DtypeMismatch { binding: 2, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn elementwise_in_f16() {
+    let Some(g) = f16_gpu() else { return };
+    let n = 1000;
+    let (x, y) = (halves(2, n), halves(3, n));
+    let (bx, by, bo) = (up16(&g, &x), up16(&g, &y), out16(&g, n));
+    launch::axpby(&g, n, 0.7, &bx, -1.3, &by, &bo).unwrap();
+    let mut want = vec![0.0; n];
+    cpu::axpby(0.7, &x, -1.3, &y, &mut want);
+    assert!(rel_err(&read16(&g, &bo, n), &stored(want)) < TOL);
+    launch::relu(&g, n, &bx, &bo).unwrap();
+    let want: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+    assert_eq!(read16(&g, &bo, n), want, "relu is exact in f16");
+}
+
+#[test]
+fn gemm_in_f16_accumulates_in_f32() {
+    let Some(g) = f16_gpu() else { return };
+    for (m, n, k, ta, tb) in [
+        (37, 29, 300, false, false),
+        (64, 16, 72, true, false),
+        (5, 130, 33, false, true),
+    ] {
+        let p = GemmParams::dense(m, n, k, ta, tb);
+        let (a, b) = (halves(4, m * k), halves(5, k * n));
+        let (ba, bb, bc) = (up16(&g, &a), up16(&g, &b), out16(&g, m * n));
+        launch::gemm(&g, &p, &ba, &bb, None, &bc).unwrap();
+        let mut want = vec![0.0; m * n];
+        cpu::gemm(&p, &a, &b, &[], &mut want);
+        let e = rel_err(&read16(&g, &bc, m * n), &stored(want));
+        assert!(e < TOL, "{m}x{n}x{k}: {e}");
+    }
+}
+
+#[test]
+fn convolution_passes_in_f16() {
+    let Some(g) = f16_gpu() else { return };
+    for p in [
+        ConvParams {
+            n: 2,
+            cin: 3,
+            h: 9,
+            w: 9,
+            cout: 8,
+            kh: 3,
+            kw: 3,
+            stride: 1,
+            pad: 1,
+        },
+        ConvParams {
+            n: 3,
+            cin: 16,
+            h: 8,
+            w: 8,
+            cout: 32,
+            kh: 1,
+            kw: 1,
+            stride: 2,
+            pad: 0,
+        },
+    ] {
+        let (x, w, dy) = (
+            halves(6, p.x_len()),
+            halves(7, p.w_len()),
+            halves(8, p.y_len()),
+        );
+        let (bx, bw, bdy) = (up16(&g, &x), up16(&g, &w), up16(&g, &dy));
+
+        let by = out16(&g, p.y_len());
+        launch::conv2d_forward(&g, &p, &bx, &bw, &by).unwrap();
+        let mut want = vec![0.0; p.y_len()];
+        cpu::conv2d_forward(&p, &x, &w, &mut want);
+        assert!(
+            rel_err(&read16(&g, &by, p.y_len()), &stored(want)) < TOL,
+            "{p:?} forward"
+        );
+
+        let bdx = out16(&g, p.x_len());
+        launch::conv2d_input_grad(&g, &p, &bdy, &bw, &bdx).unwrap();
+        let mut want = vec![0.0; p.x_len()];
+        cpu::conv2d_input_grad(&p, &dy, &w, &mut want);
+        assert!(
+            rel_err(&read16(&g, &bdx, p.x_len()), &stored(want)) < TOL,
+            "{p:?} dx"
+        );
+
+        // Split over the batch (the hardware path) as well as whole.
+        for split in [0, 1] {
+            g.set_split_target_for_tests(split);
+            let (_, scratch_len) = launch::conv2d_weight_grad_splits(&g, &p);
+            let scratch = out16(&g, scratch_len.max(1));
+            let bdw = out16(&g, p.w_len());
+            launch::conv2d_weight_grad(&g, &p, &bx, &bdy, &scratch, &bdw).unwrap();
+            let mut want = vec![0.0; p.w_len()];
+            cpu::conv2d_weight_grad(&p, &x, &dy, &mut want);
+            let e = rel_err(&read16(&g, &bdw, p.w_len()), &stored(want));
+            assert!(e < 2.0 * TOL, "{p:?} dw (split target {split}): {e}");
+        }
+    }
+}
+
+#[test]
+fn gate_and_pooling_in_f16_keep_their_f32_parameters() {
+    let Some(g) = f16_gpu() else { return };
+    let p = GateParams {
+        batch: 3,
+        channels: 4,
+        hw: 25,
+        channel_wise: false,
+        s1: 1.0,
+        s2: 0.1,
+        clip2: 0.0,
+    };
+    let x = halves(9, p.n());
+    let mask: Vec<f32> = (0..p.gates()).map(|i| (i % 3 == 0) as u8 as f32).collect();
+    let coef = rand_vec(10, 3 * p.channels);
+    let (bx, by) = (up16(&g, &x), out16(&g, p.n()));
+    let (bm, bc) = (g.upload(&mask).unwrap(), g.upload(&coef).unwrap());
+    launch::gate_forward(&g, &p, &bx, &bm, &bc, &by).unwrap();
+    let mut want = vec![0.0; p.n()];
+    cpu::gate_forward(&p, &x, &mask, &coef, &mut want);
+    assert!(rel_err(&read16(&g, &by, p.n()), &stored(want)) < TOL);
+
+    let pp = PoolParams {
+        n: 2,
+        c: 3,
+        h: 8,
+        w: 8,
+        k: 3,
+        stride: 2,
+        pad: 1,
+    };
+    let x = halves(11, pp.x_len());
+    let (bx, by) = (up16(&g, &x), out16(&g, pp.y_len()));
+    launch::avg_pool2d_forward(&g, &pp, &bx, &by).unwrap();
+    let mut want = vec![0.0; pp.y_len()];
+    cpu::avg_pool2d_forward(&pp, &x, &mut want);
+    assert!(rel_err(&read16(&g, &by, pp.y_len()), &stored(want)) < TOL);
+}
+
+#[test]
+fn loss_scaler_skips_and_halves_on_an_inf_then_grows() {
+    let Some(g) = gpu() else { return };
+    let amp = g.upload(&[1024.0f32, 1.0 / 1024.0, 0.0, 0.0]).unwrap();
+    let mut grads = vec![0.5f32; 300];
+    grads[257] = f32::INFINITY;
+    let bg = g.upload(&grads).unwrap();
+    let (param, w0) = (g.upload(&vec![1.0f32; 300]).unwrap(), vec![1.0f32; 300]);
+    let sgd = autorep_kernels::params::SgdParams::new(0.1);
+    launch::amp_check_finite(&g, 300, &bg, &amp).unwrap();
+    launch::sgd_step(&g, 300, &sgd, &bg, &param, None, &amp).unwrap();
+    launch::amp_update(&g, 3, &amp).unwrap();
+    assert_eq!(
+        g.read_f32(&param, 0, 300).unwrap(),
+        w0,
+        "the step was skipped"
+    );
+    assert_eq!(
+        g.read_f32(&amp, 0, 4).unwrap(),
+        [512.0, 1.0 / 512.0, 0.0, 0.0]
+    );
+
+    // Clean steps: the update unscales (0.5 · 512 / 512), and the scale doubles after 3.
+    let clean = g.upload(&vec![0.5f32 * 512.0; 300]).unwrap();
+    let mut twin = [512.0f32, 1.0 / 512.0, 0.0, 0.0];
+    for _ in 0..3 {
+        launch::amp_check_finite(&g, 300, &clean, &amp).unwrap();
+        launch::amp_update(&g, 3, &amp).unwrap();
+        cpu::amp_check_finite(&[0.5 * 512.0], &mut twin);
+        cpu::amp_update(3, &mut twin);
+    }
+    assert_eq!(
+        g.read_f32(&amp, 0, 4).unwrap(),
+        [1024.0, 1.0 / 1024.0, 0.0, 0.0]
+    );
+    assert_eq!(twin, [1024.0, 1.0 / 1024.0, 0.0, 0.0]);
+    let amp = g.upload(&[512.0f32, 1.0 / 512.0, 0.0, 0.0]).unwrap();
+    launch::sgd_step(&g, 300, &sgd, &clean, &param, None, &amp).unwrap();
+    let w = g.read_f32(&param, 0, 300).unwrap();
+    assert!((w[0] - (1.0 - 0.1 * 0.5)).abs() < 1e-6, "{}", w[0]);
+}

@@ -1,0 +1,228 @@
+//! Mixed precision end to end: f16 activations with f32 master weights and dynamic loss
+//! scaling learn as f32 does; an overflowing step is skipped and halves the scale; f16 is
+//! refused on the CPU with a one-line error.
+
+mod common;
+use autorep::models::{Model, ResNet, ResNetSpec};
+use autorep::nn::{ForwardCtx, Module, Optimizer, OptimizerKind, ParamGroup};
+use autorep::train::{EpochPlan, Precision};
+use autorep::{Device, Dtype, Labels, Tensor};
+use common::{gpu, rand_vec};
+use std::rc::Rc;
+
+fn f16_gpu() -> Option<Device> {
+    let d = gpu()?;
+    match Precision::F16.resolve(&d) {
+        Ok(_) => Some(d),
+        Err(e) => {
+            eprintln!("skipping: {e}");
+            None
+        }
+    }
+}
+
+fn cnn(device: &Device) -> ResNet {
+    let spec = ResNetSpec {
+        name: "cnn".into(),
+        stem_relu: true,
+        widths: vec![8, 16],
+        blocks: vec![1, 1],
+        strides: vec![2, 2],
+    };
+    ResNet::new(device, spec, 1, 28, 10, 1).unwrap()
+}
+
+/// Training losses per epoch, the last epoch's training accuracy, the test accuracy and the
+/// scaler's state after two epochs of the small CNN on 200 bundled Fashion-MNIST images (sized
+/// for a software adapter in CI).
+fn learn(device: &Device, precision: Dtype) -> (Vec<f32>, [f32; 2], Vec<f32>) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fashion-mnist-small");
+    let data =
+        autorep::train::load_data("fashion-mnist", &dir, Some(200), Some(200), device).unwrap();
+    let (train, test) = (&data.train, &data.test);
+    let model = cnn(device);
+    let group = ParamGroup::new(device, "weights", model.params()).unwrap();
+    let mut opt = Optimizer::new(device, OptimizerKind::adam(0.0), vec![(group, 1e-2)])
+        .unwrap()
+        .with_precision(precision)
+        .unwrap();
+    let (mut losses, mut train_acc) = (Vec::new(), 0.0);
+    for epoch in 0..2 {
+        let plan = EpochPlan {
+            augment: false,
+            ..EpochPlan::plain(40, 1, epoch)
+        };
+        let s = autorep::train::train_epoch(&model, &mut opt, train, plan, device).unwrap();
+        eprintln!(
+            "{precision:?} epoch {epoch}: loss {:.4} acc {:.3} ({:.1} s)",
+            s.loss, s.accuracy, s.seconds
+        );
+        losses.push(s.loss);
+        train_acc = s.accuracy;
+    }
+    let eval = autorep::train::evaluate(&model, None, test, 200).unwrap();
+    (
+        losses,
+        [train_acc, eval.top1],
+        opt.loss_scale_state().unwrap(),
+    )
+}
+
+#[test]
+fn f16_training_lands_in_the_accuracy_band_of_f32() {
+    let Some(device) = f16_gpu() else { return };
+    let (l32, a32, s32) = learn(&device, Dtype::F32);
+    let (l16, a16, s16) = learn(&device, Dtype::F16);
+    eprintln!("accuracy (train, test): f32 {a32:?}, f16 {a16:?}; scaler {s16:?}");
+    assert_eq!(s32, [1.0, 1.0, 0.0, 0.0], "no scaler in f32");
+    // It learns: the loss falls from chance (ln 10 = 2.30) and the training accuracy leaves
+    // chance (0.10) behind. (Ten steps leave batch norm's running statistics far from
+    // converged, so the test accuracy is compared, not bounded.)
+    assert!(l32[1] < l32[0] - 0.1, "f32 losses {l32:?}");
+    assert!(a32[0] >= 0.3, "f32 training accuracy {}", a32[0]);
+    // f16 follows the same trajectory: same loss to a few hundredths, same accuracy band.
+    for (a, b) in l16.iter().zip(&l32) {
+        assert!((a - b).abs() <= 0.03, "losses f16 {l16:?} vs f32 {l32:?}");
+    }
+    for (a, b) in a16.iter().zip(&a32) {
+        assert!(
+            (a - b).abs() <= 0.05,
+            "accuracies f16 {a16:?} vs f32 {a32:?}"
+        );
+    }
+    // Ten clean steps at the initial scale: nothing overflowed.
+    assert_eq!(s16, [65536.0, 1.0 / 65536.0, 0.0, 10.0]);
+}
+
+#[test]
+fn the_f16_network_stores_half_precision_activations_and_f32_gradients() {
+    let Some(device) = f16_gpu() else { return };
+    let model = cnn(&device);
+    let x = Tensor::from_vec(&device, &[4, 1, 28, 28], rand_vec(3, 4 * 784)).unwrap();
+    let y = Rc::new(Labels::new(&device, &[1, 2, 3, 4]).unwrap());
+    let logits = model
+        .forward(&x.cast(Dtype::F16).unwrap(), &ForwardCtx::train())
+        .unwrap();
+    assert_eq!(logits.dtype(), Dtype::F16);
+    let loss = logits
+        .cast(Dtype::F32)
+        .unwrap()
+        .cross_entropy(&y, 0.0)
+        .unwrap()
+        .loss
+        .mean()
+        .unwrap();
+    loss.backward().unwrap();
+    for p in model.params() {
+        let g = p.grad().unwrap();
+        assert_eq!((p.dtype(), g.dtype()), (Dtype::F32, Dtype::F32));
+        assert!(g.to_vec().unwrap().iter().all(|v| v.is_finite()));
+    }
+}
+
+#[test]
+fn an_overflowing_step_is_skipped_and_halves_the_scale() {
+    for device in [Some(Device::Cpu), gpu()].into_iter().flatten() {
+        let w = Tensor::param(&device, &[3], vec![1.0, 2.0, 3.0]).unwrap();
+        let group = ParamGroup::new(&device, "w", vec![w.clone()]).unwrap();
+        let mut opt = Optimizer::new(
+            &device,
+            OptimizerKind::sgd(0.9, 5e-4, false),
+            vec![(group, 0.1)],
+        )
+        .unwrap()
+        .with_loss_scaling(1024.0, 2)
+        .unwrap();
+        let before = w.to_vec().unwrap();
+        // A gradient that overflowed f16 in backward arrives as inf (the flat gradient buffer
+        // is padded past the three values).
+        let grads = opt.groups().next().unwrap().grads.clone();
+        let mut g = vec![0.0; grads.numel()];
+        g[..3].copy_from_slice(&[0.5, f32::INFINITY, 0.5]);
+        grads.copy_from_host(&g).unwrap();
+        opt.step(1.0).unwrap();
+        assert_eq!(
+            w.to_vec().unwrap(),
+            before,
+            "{}: skipped",
+            device.describe()
+        );
+        assert_eq!(
+            opt.loss_scale_state().unwrap(),
+            [512.0, 1.0 / 512.0, 0.0, 0.0]
+        );
+        // Two clean steps: updated with the unscaled gradient, then the scale doubles.
+        g[..3].copy_from_slice(&[512.0, 512.0, 512.0]);
+        grads.copy_from_host(&g).unwrap();
+        opt.step(1.0).unwrap();
+        let after = w.to_vec().unwrap();
+        let want = before[0] - 0.1 * (1.0 + 5e-4 * before[0]);
+        assert!((after[0] - want).abs() < 1e-6, "{} vs {want}", after[0]);
+        opt.step(1.0).unwrap();
+        assert_eq!(
+            opt.loss_scale_state().unwrap(),
+            [1024.0, 1.0 / 1024.0, 0.0, 0.0]
+        );
+        // The loss seed is the scale, read on the device.
+        assert_eq!(opt.loss_seed().unwrap().to_vec().unwrap(), [1024.0]);
+    }
+}
+
+#[test]
+fn f16_is_refused_on_the_cpu_and_auto_falls_back() {
+    let e = Precision::F16
+        .resolve(&Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--precision f32") && !e.contains('\n'), "{e}");
+    assert_eq!(Precision::Auto.resolve(&Device::Cpu).unwrap(), Dtype::F32);
+    if let Some(d) = gpu() {
+        // A software adapter (lavapipe) computes f16 no faster: auto stays f32 there.
+        if let Device::Gpu(g) = &d {
+            let want = if g.report().f16 && !g.report().is_software() {
+                Dtype::F16
+            } else {
+                Dtype::F32
+            };
+            assert_eq!(Precision::Auto.resolve(&d).unwrap(), want);
+        }
+    }
+}
+
+/// Gradient terms added outside the loss graph (SNL's L1 term here, AutoReP's budget hinge
+/// likewise) are scaled with the loss, so that unscaling leaves them as they were: starting
+/// backward from 1024 multiplies every gradient by exactly 1024.
+#[test]
+fn penalty_terms_are_scaled_with_the_loss() {
+    use autorep_kernels::params::{GateGrad, GateParams};
+    for device in [Some(Device::Cpu), gpu()].into_iter().flatten() {
+        let p = GateParams {
+            batch: 2,
+            channels: 3,
+            hw: 20,
+            channel_wise: false,
+            s1: 1.0,
+            s2: 0.5,
+            clip2: 0.0,
+        };
+        let grads = |seed: f32| {
+            let x = Tensor::from_vec(&device, &[2, 3, 4, 5], rand_vec(4, p.n())).unwrap();
+            let mask: Vec<f32> = (0..p.gates()).map(|i| (i % 2) as f32).collect();
+            let m = Tensor::from_vec(&device, &[p.gates()], mask).unwrap();
+            let h = Tensor::param(&device, &[p.gates()], rand_vec(5, p.gates())).unwrap();
+            let c = Tensor::param(&device, &[9], rand_vec(6, 9)).unwrap();
+            let counter = Rc::new(autorep::tensor::ReluCounter::new(&device).unwrap());
+            let grad = GateGrad::Snl { l1: 0.25 };
+            let y = x.gate(&m, &c, &h, p, grad, &counter).unwrap();
+            let loss = y.mul(&y).unwrap().sum().unwrap();
+            let seed = Tensor::full(&device, &[1], seed).unwrap();
+            loss.backward_from(seed).unwrap();
+            (h.grad().unwrap().to_vec().unwrap(), c.grad().unwrap().to_vec().unwrap())
+        };
+        let (h1, c1) = grads(1.0);
+        let (h2, c2) = grads(1024.0);
+        for (a, b) in h1.iter().chain(&c1).zip(h2.iter().chain(&c2)) {
+            assert_eq!(a * 1024.0, *b, "{}", device.describe());
+        }
+    }
+}
