@@ -10,6 +10,10 @@ grep -qx '/.gl/' .git/info/exclude 2>/dev/null || echo '/.gl/' >> .git/info/excl
 cargo build --release --quiet
 mkdir -p .devbin/c10
 cp target/release/autorep .devbin/autorep
+# The tensor-core GEMM's test (kernels/tests/coop.rs), which needs a GPU that has them.
+coop=$(cargo test --release -p autorep-kernels --test coop --no-run --message-format=json 2>/dev/null \
+  | grep -o '"executable":"[^"]*coop-[^"]*"' | cut -d'"' -f4 | head -1)
+[ -n "$coop" ] && cp "$coop" .devbin/coop_test
 src=../shared/data/cifar-10-jpeg75-bin
 for i in 1 2 3 4 5; do head -c $((2400 * 3073)) $src/data_batch_$i.bin > .devbin/c10/data_batch_$i.bin; done
 head -c $((2000 * 3073)) $src/test_batch.bin > .devbin/c10/test_batch.bin

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # On a lent GPU machine (after benches/device_fidelity_prep.sh here; carry .devbin and .gl):
-# issue 11's side-by-side figures, about 8 minutes. Warm-up first; then for resnet18_in and
+# issue 11's side-by-side figures, about 8 minutes (its f16 GEMMs run on tensor cores where the
+# adapter offers them; .devbin/coop_test, from the prep script, checks that path first). Warm-up first; then for resnet18_in and
 # wrn22_8 at batch 128: ours in f32 and f16 (images/s and peak device memory), PyTorch FP32
 # (TF32 off), TF32 and AMP (fp16 autocast + GradScaler, channels_last) with peak CUDA memory
 # when torch is installed there; then GEMM 8192^3 in f32 and f16, ours and cuBLAS. Every
@@ -26,11 +27,15 @@ for model in resnet18_in wrn22_8; do
     echo "PyTorch reference skipped: no torch on this machine" | tee -a "$OUT/step_$model.txt"
   fi
 done
-echo "== GEMM 8192^3"
+echo "== tensor cores: the cooperative-matrix GEMM against the SIMT GEMM (kernels/tests/coop.rs)"
+[ -x .devbin/coop_test ] && timeout 60 .devbin/coop_test --nocapture 2>&1 | tail -12 | tee "$OUT/coop_test.txt"
+echo "== GEMM 8192^3 (f16: tensor cores, then the SIMT core with AUTOREP_COOP=0)"
 for p in f32 f16; do
   timeout 60 $B --device gpu bench gemm --size 8192x8192x8192 --reps 5 --precision $p 2>&1 | tail -1 \
     | tee -a "$OUT/gemm.txt"
 done
+AUTOREP_COOP=0 timeout 60 $B --device gpu bench gemm --size 8192x8192x8192 --reps 5 --precision f16 \
+  2>&1 | tail -1 | sed 's/$/ (SIMT)/' | tee -a "$OUT/gemm.txt"
 if [ $torch_ok = 1 ]; then
   for d in fp32 fp16; do
     timeout 30 python3 benches/torch_reference.py gemm --size 8192 --dtype $d 2>&1 | tail -1 | tee -a "$OUT/gemm.txt"

@@ -217,7 +217,10 @@ fn penalty_terms_are_scaled_with_the_loss() {
             let loss = y.mul(&y).unwrap().sum().unwrap();
             let seed = Tensor::full(&device, &[1], seed).unwrap();
             loss.backward_from(seed).unwrap();
-            (h.grad().unwrap().to_vec().unwrap(), c.grad().unwrap().to_vec().unwrap())
+            (
+                h.grad().unwrap().to_vec().unwrap(),
+                c.grad().unwrap().to_vec().unwrap(),
+            )
         };
         let (h1, c1) = grads(1.0);
         let (h2, c2) = grads(1024.0);

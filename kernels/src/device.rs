@@ -3,7 +3,7 @@
 use crate::error::{KernelError, Result};
 use crate::recorder::Recorder;
 use crate::{pipelines::PipelineCache, pool::BufferPool};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Optional features we use when the adapter has them; plain f32 paths work without any.
@@ -28,6 +28,9 @@ pub struct AdapterReport {
     pub f16: bool,
     pub subgroup: bool,
     pub timestamps: bool,
+    /// Cooperative matrices (tensor cores) of the one shape the f16 GEMM uses: 16x16x16,
+    /// f16 x f16 -> f32 (wgpu's experimental feature, with SHADER_F16).
+    pub coop_f16: bool,
 }
 
 impl AdapterReport {
@@ -49,6 +52,13 @@ impl AdapterReport {
             f16: f.contains(wgpu::Features::SHADER_F16),
             subgroup: f.contains(wgpu::Features::SUBGROUP),
             timestamps: f.contains(wgpu::Features::TIMESTAMP_QUERY),
+            coop_f16: f.contains(
+                wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SHADER_F16,
+            ) && adapter.cooperative_matrix_properties().iter().any(|p| {
+                (p.m_size, p.n_size, p.k_size) == (16, 16, 16)
+                    && p.ab_type == wgpu::CooperativeScalarType::F16
+                    && p.cr_type == wgpu::CooperativeScalarType::F32
+            }),
         }
     }
 
@@ -135,6 +145,8 @@ pub struct GpuInner {
     pub(crate) max_binding: AtomicU64,
     /// See [`Gpu::split_target`].
     pub(crate) split_target: AtomicU64,
+    /// See [`Gpu::uses_coop_f16`].
+    pub(crate) coop: AtomicBool,
 }
 
 /// Output elements (summed over split-K planes) a GEMM-shaped dispatch should produce on a
@@ -174,13 +186,24 @@ impl Gpu {
 
     fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
         let report = AdapterReport::of(&adapter);
-        let features = adapter.features() & WANTED_FEATURES;
+        let mut features = adapter.features() & WANTED_FEATURES;
+        let experimental_features = if report.coop_f16 {
+            features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+            // SAFETY: wgpu marks cooperative matrices experimental (their validation is not
+            // complete). Only shaders/coop_gemm.wgsl uses them, in uniform control flow on
+            // workgroup memory its own invocations fill, and kernels/tests/coop.rs checks it
+            // against the SIMT GEMM on every adapter that has them; AUTOREP_COOP=0 turns the
+            // path off.
+            unsafe { wgpu::ExperimentalFeatures::enabled() }
+        } else {
+            wgpu::ExperimentalFeatures::disabled()
+        };
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("autorep"),
             required_features: features,
             required_limits: limits.clone(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            experimental_features,
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         }))
@@ -201,7 +224,10 @@ impl Gpu {
         });
         let recorder = Recorder::new(&device, &limits);
         let split_target = AtomicU64::new(split_target(&report));
+        let coop_off = std::env::var("AUTOREP_COOP").is_ok_and(|v| v == "0");
+        let coop = AtomicBool::new(report.coop_f16 && !coop_off);
         Ok(Gpu(Arc::new(GpuInner {
+            coop,
             split_target,
             pool: BufferPool::default(),
             pipelines: PipelineCache::default(),
@@ -268,6 +294,21 @@ impl Gpu {
         self.0
             .split_target
             .store(elements as u64, Ordering::Relaxed);
+    }
+
+    /// Whether f16 GEMMs run on cooperative matrices (tensor cores): where the adapter has
+    /// 16x16x16 f16 x f16 -> f32 ones, unless `AUTOREP_COOP=0` or
+    /// [`Gpu::set_coop_for_tests`] turned them off.
+    pub fn uses_coop_f16(&self) -> bool {
+        self.0.coop.load(Ordering::Relaxed)
+    }
+
+    /// Test and benchmark hook: run f16 GEMMs on cooperative matrices (where the adapter has
+    /// them) or on the SIMT core, to compare the two on the same inputs.
+    pub fn set_coop_for_tests(&self, on: bool) {
+        self.0
+            .coop
+            .store(on && self.0.report.coop_f16, Ordering::Relaxed);
     }
 
     pub fn has_timestamps(&self) -> bool {

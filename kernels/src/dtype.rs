@@ -27,11 +27,19 @@ impl Dtype {
         }
     }
 
-    /// The WGSL put in front of the prelude for this variant.
-    pub const fn wgsl_header(self) -> &'static str {
+    /// The enable directive this variant needs (directives precede every declaration).
+    pub const fn wgsl_enable(self) -> &'static str {
+        match self {
+            Dtype::F32 => "",
+            Dtype::F16 => "enable f16;\n",
+        }
+    }
+
+    /// The alias that makes a shader this variant, put in front of the prelude.
+    pub const fn wgsl_alias(self) -> &'static str {
         match self {
             Dtype::F32 => "alias act = f32;\n",
-            Dtype::F16 => "enable f16;\nalias act = f16;\n",
+            Dtype::F16 => "alias act = f16;\n",
         }
     }
 }

@@ -15,6 +15,8 @@ pub const PARAM_BYTES: u64 = 128;
 #[derive(Debug, Clone, Copy)]
 pub struct Shader {
     pub name: &'static str,
+    /// Enable directives beyond the variant's (they must precede every declaration).
+    pub enables: &'static str,
     /// The prelude and the file, without the variant header.
     pub source: &'static str,
 }
@@ -22,7 +24,8 @@ pub struct Shader {
 impl Shader {
     /// The full WGSL of the variant whose activation type `act` is `dtype`.
     pub fn variant(&self, dtype: Dtype) -> String {
-        format!("{}{}", dtype.wgsl_header(), self.source)
+        let (enable, alias) = (dtype.wgsl_enable(), dtype.wgsl_alias());
+        format!("{enable}{}{alias}{}", self.enables, self.source)
     }
 }
 
@@ -37,7 +40,7 @@ fn act_bindings(entry: &EntryPoint) -> ActMask {
         .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, entry.shader.name)));
     let info = naga::valid::Validator::new(
         naga::valid::ValidationFlags::empty(),
-        naga::valid::Capabilities::SHADER_FLOAT16,
+        naga::valid::Capabilities::SHADER_FLOAT16 | naga::valid::Capabilities::COOPERATIVE_MATRIX,
     )
     .validate(&module)
     .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, entry.shader.name)));

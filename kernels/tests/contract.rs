@@ -11,15 +11,20 @@ use naga::{AddressSpace, ScalarKind, StorageAccess, TypeInner};
 
 /// The f32 variant (the f16 one differs only in the alias `act`; translate.rs validates it).
 fn parse(s: &Shader) -> (naga::Module, naga::valid::ModuleInfo) {
-    let source = s.variant(Dtype::F32);
+    parse_variant(s, Dtype::F32, naga::valid::Capabilities::empty())
+}
+
+fn parse_variant(
+    s: &Shader,
+    dtype: Dtype,
+    capabilities: naga::valid::Capabilities,
+) -> (naga::Module, naga::valid::ModuleInfo) {
+    let source = s.variant(dtype);
     let module = naga::front::wgsl::parse_str(&source)
         .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, s.name)));
-    let info = naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::empty(),
-    )
-    .validate(&module)
-    .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, s.name)));
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, s.name)));
     (module, info)
 }
 
@@ -134,8 +139,29 @@ fn check_entry(m: &naga::Module, info: &naga::valid::ModuleInfo, e: &EntryPoint)
 
 #[test]
 fn every_launcher_matches_its_shader() {
-    let entries = launch::entry_points();
-    for s in autorep_kernels::shaders::ALL {
+    check_shaders(autorep_kernels::shaders::ALL, launch::entry_points(), |s| {
+        parse(s)
+    });
+}
+
+/// The cooperative-matrix shaders exist in their f16 variant only.
+#[test]
+fn every_coop_launcher_matches_its_shader() {
+    let caps =
+        naga::valid::Capabilities::SHADER_FLOAT16 | naga::valid::Capabilities::COOPERATIVE_MATRIX;
+    check_shaders(
+        autorep_kernels::shaders::COOP,
+        launch::coop_entry_points(),
+        |s| parse_variant(s, Dtype::F16, caps),
+    );
+}
+
+fn check_shaders(
+    shaders: &[Shader],
+    entries: Vec<EntryPoint>,
+    parse: impl Fn(&Shader) -> (naga::Module, naga::valid::ModuleInfo),
+) {
+    for s in shaders {
         let (m, info) = parse(s);
         let mine: Vec<&EntryPoint> = entries.iter().filter(|e| e.shader.name == s.name).collect();
         for e in &mine {

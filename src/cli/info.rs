@@ -129,10 +129,11 @@ pub fn devices(choice: DeviceChoice) -> anyhow::Result<()> {
             a.storage_buffers_per_stage
         );
         println!(
-            "    features: f16 {}  subgroups {}  timestamps {}",
+            "    features: f16 {}  subgroups {}  timestamps {}  tensor cores (16x16x16 f16->f32 cooperative matrices) {}",
             yes(a.f16),
             yes(a.subgroup),
-            yes(a.timestamps)
+            yes(a.timestamps),
+            yes(a.coop_f16)
         );
     }
     let picked = Device::open(choice)?;

@@ -2,12 +2,18 @@ use super::window;
 use crate::error::{KernelError, Result};
 use crate::params::{GemmParams, Strided};
 use crate::pipelines::{Access::*, EntryPoint, Kernel};
-use crate::uniforms::GemmUniform;
-use crate::{BufRef, Gpu, GpuBuffer};
+use crate::uniforms::{CoopGemmUniform, GemmUniform};
+use crate::{BufRef, Dtype, Gpu, GpuBuffer};
 
 const GEMM_KERNEL: Kernel<GemmUniform> =
     Kernel::new("gemm", &[Read, Read, Read, ReadWrite], [8, 16, 1]);
 pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[GEMM_KERNEL.entry];
+const COOP_KERNEL: Kernel<CoopGemmUniform> =
+    Kernel::new("coop_gemm", &[Read, Read, Read, ReadWrite], [32, 1, 1]);
+pub(crate) const COOP_ENTRY_POINTS: &[EntryPoint] = &[COOP_KERNEL.entry];
+/// Rows and columns of C per workgroup of the cooperative-matrix GEMM (TM, TN in
+/// shaders/coop_gemm.wgsl).
+const COOP_TILE: usize = 32;
 /// Rows x columns of C per workgroup; must match BM and BN in shaders/gemm.wgsl.
 const TILE_M: usize = 256;
 const TILE_N: usize = 64;
@@ -40,6 +46,16 @@ pub fn gemm(
     let bias = bias.unwrap_or(a);
     let limit = gpu.max_binding();
     let fits = |buf: &GpuBuffer| BufRef::from(buf).size <= limit;
+    let all_f16 = [a, b, bias, c].iter().all(|x| x.dtype() == Dtype::F16);
+    if all_f16 && gpu.uses_coop_f16() && [a, b, bias, c].into_iter().all(fits) {
+        let coop_grid =
+            p.m.div_ceil(COOP_TILE)
+                .max(p.n.div_ceil(COOP_TILE))
+                .max(p.batch);
+        if coop_grid <= MAX_GROUPS {
+            return dispatch_coop(gpu, p, [a, b, bias, c]);
+        }
+    }
     let grid_ok = p.m.div_ceil(TILE_M) <= MAX_GROUPS && p.batch <= MAX_GROUPS;
     if grid_ok && [a, b, bias, c].into_iter().all(fits) {
         return dispatch(gpu, p, [a.into(), b.into(), bias.into(), c.into()]);
@@ -47,10 +63,51 @@ pub fn gemm(
     chunked(gpu, p, [a, b, bias, c], limit)
 }
 
+/// The tensor-core path: the same parameter block, 32x32 tiles of C per workgroup.
+fn dispatch_coop(gpu: &Gpu, p: &GemmParams, [a, b, bias, c]: [&GpuBuffer; 4]) -> Result<()> {
+    let g = uniform(p);
+    let params = CoopGemmUniform {
+        m: g.m,
+        n: g.n,
+        k: g.k,
+        flags: g.flags,
+        a_off: g.a_off,
+        a_rs: g.a_rs,
+        a_cs: g.a_cs,
+        a_bs: g.a_bs,
+        b_off: g.b_off,
+        b_rs: g.b_rs,
+        b_cs: g.b_cs,
+        b_bs: g.b_bs,
+        c_off: g.c_off,
+        c_rs: g.c_rs,
+        c_bs: g.c_bs,
+        bias_off: g.bias_off,
+        alpha: g.alpha,
+    };
+    let groups = [
+        p.n.div_ceil(COOP_TILE) as u32,
+        p.m.div_ceil(COOP_TILE) as u32,
+        p.batch as u32,
+    ];
+    let bindings = [a.into(), b.into(), bias.into(), c.into()];
+    gpu.dispatch(&COOP_KERNEL, &[], &params, &bindings, groups)
+}
+
 fn dispatch(gpu: &Gpu, p: &GemmParams, bindings: [BufRef<'_>; 4]) -> Result<()> {
+    let params = uniform(p);
+    let groups = [
+        p.n.div_ceil(TILE_N) as u32,
+        p.m.div_ceil(TILE_M) as u32,
+        p.batch as u32,
+    ];
+    gpu.dispatch(&GEMM_KERNEL, &[], &params, &bindings, groups)
+}
+
+fn uniform(p: &GemmParams) -> GemmUniform {
     let flags = p.bias_off.is_some() as u32 | (p.accumulate as u32) << 1;
     let u = |v: usize| v as u32;
-    let params = GemmUniform {
+    GemmUniform {
         m: u(p.m),
         n: u(p.n),
         k: u(p.k),
@@ -68,13 +125,7 @@ fn dispatch(gpu: &Gpu, p: &GemmParams, bindings: [BufRef<'_>; 4]) -> Result<()> 
         c_bs: u(p.c.bs),
         bias_off: u(p.bias_off.unwrap_or(0)),
         alpha: p.alpha,
-    };
-    let groups = [
-        p.n.div_ceil(TILE_N) as u32,
-        p.m.div_ceil(TILE_M) as u32,
-        p.batch as u32,
-    ];
-    gpu.dispatch(&GEMM_KERNEL, &[], &params, &bindings, groups)
+    }
 }
 
 /// Elements from the first to the last that a `rows x cols` strided block touches.

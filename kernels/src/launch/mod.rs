@@ -27,6 +27,12 @@ pub use reduce::*;
 
 use crate::{BufRef, EntryPoint, GpuBuffer};
 
+/// The entry points of the cooperative-matrix shaders ([`crate::shaders::COOP`]), checked the
+/// same way against their f16 variant.
+pub fn coop_entry_points() -> Vec<EntryPoint> {
+    gemm::COOP_ENTRY_POINTS.to_vec()
+}
+
 /// Every entry point a launcher dispatches, with its bindings, workgroup size and parameter
 /// block: what `tests/contract.rs` checks against the shaders.
 pub fn entry_points() -> Vec<EntryPoint> {
