@@ -121,6 +121,10 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
         (vec!["--degree", "3"], vec!["degree 3"]),
         (vec!["--h-init", "1,0"], vec!["h_init"]),
         (vec!["--budget", "0.4"], vec!["whole number"]),
+        (
+            vec!["--precision", "f16"],
+            vec!["--precision f16", "SHADER_F16"],
+        ),
         (vec!["--budget", "60k"], vec!["exceeds", "56448"]),
         (
             vec!["--model", "resnet18_in"],

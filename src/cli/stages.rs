@@ -272,6 +272,8 @@ fn execute(
         }
     }
     let device = training_device(choice)?;
+    // Before any data is read: f16 where the device has none is a one-line error.
+    cfg.precision().resolve(&device)?;
     let data = job_data(job, dataset, &device)?;
     let opts = RunOptions {
         out: job.out.clone(),

@@ -453,6 +453,16 @@ pub enum StageConfig {
 }
 
 impl StageConfig {
+    /// The activation precision the stage trains in.
+    pub fn precision(&self) -> Precision {
+        match self {
+            StageConfig::Train(c) => c.precision,
+            StageConfig::Replace(c) => c.precision,
+            StageConfig::Snl(c) => c.precision,
+            StageConfig::Finetune(c) => c.precision,
+        }
+    }
+
     /// `train`, `replace`, `snl` or `finetune`: the stage's name in logs and run folders.
     pub fn name(&self) -> &'static str {
         match self {
