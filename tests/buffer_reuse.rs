@@ -120,7 +120,7 @@ fn an_f16_step_takes_less_device_memory_than_an_f32_step() {
         if autorep::train::Precision::F16.resolve(&device).is_err() {
             return None;
         }
-        let t = autorep::bench::training_step(&device, "small", 16, 32, 1, false, dtype).unwrap();
+        let t = autorep::bench::training_step(&device, "small", 8, 32, 1, false, dtype).unwrap();
         t.device_bytes
     };
     let (Some(b32), Some(b16)) = (peak(autorep::Dtype::F32), peak(autorep::Dtype::F16)) else {

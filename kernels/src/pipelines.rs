@@ -115,6 +115,27 @@ impl<P: Uniform> Kernel<P> {
         }
     }
 
+    /// An entry point of `shader` that reads `P`'s parameter block although `P` belongs to
+    /// another shader (the tensor-core GEMM reads gemm.wgsl's; the contract test checks the
+    /// struct in `shader` against `P` all the same).
+    pub const fn in_shader(
+        shader: Shader,
+        name: &'static str,
+        bindings: &'static [Access],
+        workgroup: [u32; 3],
+    ) -> Self {
+        Kernel {
+            entry: EntryPoint {
+                shader,
+                name,
+                bindings,
+                workgroup,
+                uniform: P::LAYOUT,
+            },
+            params: PhantomData,
+        }
+    }
+
     /// Invocations per workgroup.
     pub const fn threads(&self) -> usize {
         let w = self.entry.workgroup;

@@ -144,29 +144,6 @@ uniform!(
 );
 
 uniform!(
-    /// `coop_gemm.wgsl`'s `Params`: the same block as [`GemmUniform`].
-    CoopGemmUniform = COOP_GEMM::Params {
-        m: u32,
-        n: u32,
-        k: u32,
-        flags: u32,
-        a_off: u32,
-        a_rs: u32,
-        a_cs: u32,
-        a_bs: u32,
-        b_off: u32,
-        b_rs: u32,
-        b_cs: u32,
-        b_bs: u32,
-        c_off: u32,
-        c_rs: u32,
-        c_bs: u32,
-        bias_off: u32,
-        alpha: f32,
-    }
-);
-
-uniform!(
     /// `conv.wgsl`'s `Params`.
     ConvUniform = CONV::Params {
         /// 0: forward, 1: input gradient, 2: weight gradient.

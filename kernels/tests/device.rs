@@ -27,9 +27,12 @@ fn every_shader_file_is_registered() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         if name.ends_with(".wgsl") && name != "prelude.wgsl" {
+            let shaders = autorep_kernels::shaders::ALL.iter();
             assert!(
-                autorep_kernels::shaders::ALL.iter().any(|s| s.name == name),
-                "{name} is not in shaders::ALL"
+                shaders
+                    .chain(autorep_kernels::shaders::COOP)
+                    .any(|s| s.name == name),
+                "{name} is in neither shaders::ALL nor shaders::COOP"
             );
         }
     }

@@ -2,14 +2,18 @@ use super::window;
 use crate::error::{KernelError, Result};
 use crate::params::{GemmParams, Strided};
 use crate::pipelines::{Access::*, EntryPoint, Kernel};
-use crate::uniforms::{CoopGemmUniform, GemmUniform};
+use crate::uniforms::GemmUniform;
 use crate::{BufRef, Dtype, Gpu, GpuBuffer};
 
 const GEMM_KERNEL: Kernel<GemmUniform> =
     Kernel::new("gemm", &[Read, Read, Read, ReadWrite], [8, 16, 1]);
 pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[GEMM_KERNEL.entry];
-const COOP_KERNEL: Kernel<CoopGemmUniform> =
-    Kernel::new("coop_gemm", &[Read, Read, Read, ReadWrite], [32, 1, 1]);
+const COOP_KERNEL: Kernel<GemmUniform> = Kernel::in_shader(
+    crate::shaders::COOP_GEMM,
+    "coop_gemm",
+    &[Read, Read, Read, ReadWrite],
+    [32, 1, 1],
+);
 pub(crate) const COOP_ENTRY_POINTS: &[EntryPoint] = &[COOP_KERNEL.entry];
 /// Rows and columns of C per workgroup of the cooperative-matrix GEMM (TM, TN in
 /// shaders/coop_gemm.wgsl).
@@ -65,26 +69,7 @@ pub fn gemm(
 
 /// The tensor-core path: the same parameter block, 32x32 tiles of C per workgroup.
 fn dispatch_coop(gpu: &Gpu, p: &GemmParams, [a, b, bias, c]: [&GpuBuffer; 4]) -> Result<()> {
-    let g = uniform(p);
-    let params = CoopGemmUniform {
-        m: g.m,
-        n: g.n,
-        k: g.k,
-        flags: g.flags,
-        a_off: g.a_off,
-        a_rs: g.a_rs,
-        a_cs: g.a_cs,
-        a_bs: g.a_bs,
-        b_off: g.b_off,
-        b_rs: g.b_rs,
-        b_cs: g.b_cs,
-        b_bs: g.b_bs,
-        c_off: g.c_off,
-        c_rs: g.c_rs,
-        c_bs: g.c_bs,
-        bias_off: g.bias_off,
-        alpha: g.alpha,
-    };
+    let params = uniform(p);
     let groups = [
         p.n.div_ceil(COOP_TILE) as u32,
         p.m.div_ceil(COOP_TILE) as u32,
