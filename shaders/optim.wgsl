@@ -20,6 +20,8 @@ struct Params {
     bc1: f32,            // adam: 1 - beta1^t
     bc2: f32,            // adam: 1 - beta2^t
     alpha: f32,          // lookahead: slow-weight step size
+    ln_beta1: f32,       // adam under a loss scaler: ln β1, ln β2 (from the host, in f64)
+    ln_beta2: f32,
 }
 
 // The first SGD step seeds the momentum buffer with the gradient itself (no dampening).
@@ -44,11 +46,17 @@ fn has(flag: u32) -> bool {
 // backward multiplied by `scale`, so every parameter gradient arrives scaled. `amp` holds
 // [scale, 1/scale, found (1: an inf/NaN gradient this step), clean steps since the last
 // change]; the updates read it at the binding after their own and skip the whole step when
-// found is set (no host round trip). Without a scaler they get [1, 1, 0, 0].
+// found is set (no host round trip). Under a scaler (ON = 1) the steps actually applied are
+// counted there too (APPLIED), and the first-step flag, Adam's bias corrections and
+// Lookahead's period follow that count, as PyTorch's do when GradScaler skips
+// `optimizer.step()`; the host's count would include the skipped steps. Without a scaler
+// the updates get [1, 1, 0, 0, 0, 0] and use the host's values.
 const AMP_SCALE: u32 = 0u;
 const AMP_INV: u32 = 1u;
 const AMP_FOUND: u32 = 2u;
 const AMP_CLEAN: u32 = 3u;
+const AMP_APPLIED: u32 = 4u;
+const AMP_ON: u32 = 5u;
 @group(0) @binding(3) var<storage, read> amp_plain: array<f32>;   // sgd_step_plain
 @group(0) @binding(4) var<storage, read> amp_sgd: array<f32>;     // sgd_step
 @group(0) @binding(5) var<storage, read> amp_adam: array<f32>;    // adam_step
@@ -71,7 +79,8 @@ fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let w = param[i];
     var g = grad[i] * (p.grad_scale * amp_sgd[AMP_INV]) + p.weight_decay * w;
     var buf = g;
-    if !has(FIRST) {
+    let first = select(has(FIRST), amp_sgd[AMP_APPLIED] == 0.0, amp_sgd[AMP_ON] != 0.0);
+    if !first {
         buf = p.momentum * state0[i] + (1.0 - p.dampening) * g;
     }
     state0[i] = buf;
@@ -81,6 +90,18 @@ fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
         g = buf;
     }
     param[i] = w - p.lr * g;
+}
+
+// 1 − β^t without cancellation: −expm1(t·ln β), by its Taylor series while t·ln β is small.
+// (1 − pow(β, t) in f32 keeps only a few correct bits for β = 0.999 and small t, and so does
+// log(β) near 1 on some drivers: ln β comes from the host.)
+fn one_minus_pow(ln_beta: f32, t: f32) -> f32 {
+    let x = t * ln_beta;
+    if x > -0.1 {
+        let series = 1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x * (1.0 / 120.0 + x / 720.0))));
+        return -x * series;
+    }
+    return 1.0 - exp(x);
 }
 
 // PyTorch Adam / AdamW (amsgrad off), with PyTorch's evaluation order of the denominator.
@@ -99,8 +120,15 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let v = p.beta2 * state1[i] + (1.0 - p.beta2) * g * g;
     state0[i] = m;
     state1[i] = v;
-    let denom = sqrt(v) / sqrt(p.bc2) + p.eps;
-    param[i] = w - (p.lr / p.bc1) * (m / denom);
+    var bc1 = p.bc1;
+    var bc2 = p.bc2;
+    if amp_adam[AMP_ON] != 0.0 {
+        let t = amp_adam[AMP_APPLIED] + 1.0;
+        bc1 = one_minus_pow(p.ln_beta1, t);
+        bc2 = one_minus_pow(p.ln_beta2, t);
+    }
+    let denom = sqrt(v) / sqrt(bc2) + p.eps;
+    param[i] = w - (p.lr / bc1) * (m / denom);
 }
 
 // ---- lookahead: bindings fast, slow, amp (a skipped step is not a step: no sync either)
@@ -113,6 +141,9 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 fn lookahead_sync(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
     if i >= p.n || amp_la[AMP_FOUND] != 0.0 { return; }
+    // Under a scaler the host dispatches this every step and the period (p.len) is checked
+    // against the applied steps, this one included.
+    if amp_la[AMP_ON] != 0.0 && (u32(amp_la[AMP_APPLIED]) + 1u) % max(p.len, 1u) != 0u { return; }
     let s = slow[i] + p.alpha * (fast[i] - slow[i]);
     slow[i] = s;
     fast[i] = s;
@@ -164,6 +195,7 @@ fn amp_check_finite(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 fn amp_update() {
     var scale = amp_rw[AMP_SCALE];
     var clean = amp_rw[AMP_CLEAN];
+    if amp_rw[AMP_FOUND] == 0.0 { amp_rw[AMP_APPLIED] = amp_rw[AMP_APPLIED] + 1.0; }
     if amp_rw[AMP_FOUND] != 0.0 {
         scale = scale * 0.5;
         clean = 0.0;

@@ -74,7 +74,7 @@ fn f16_training_lands_in_the_accuracy_band_of_f32() {
     let (l32, a32, s32) = learn(&device, Dtype::F32);
     let (l16, a16, s16) = learn(&device, Dtype::F16);
     eprintln!("accuracy (train, test): f32 {a32:?}, f16 {a16:?}; scaler {s16:?}");
-    assert_eq!(s32, [1.0, 1.0, 0.0, 0.0], "no scaler in f32");
+    assert_eq!(s32, autorep_kernels::launch::AMP_NONE, "no scaler in f32");
     // It learns: the loss falls from chance (ln 10 = 2.30) and the training accuracy leaves
     // chance (0.10) behind. (Ten steps leave batch norm's running statistics far from
     // converged, so the test accuracy is compared, not bounded.)
@@ -90,8 +90,8 @@ fn f16_training_lands_in_the_accuracy_band_of_f32() {
             "accuracies f16 {a16:?} vs f32 {a32:?}"
         );
     }
-    // Ten clean steps at the initial scale: nothing overflowed.
-    assert_eq!(s16, [65536.0, 1.0 / 65536.0, 0.0, 10.0]);
+    // Ten clean steps at the initial scale: nothing overflowed, every step applied.
+    assert_eq!(s16, [65536.0, 1.0 / 65536.0, 0.0, 10.0, 10.0, 1.0]);
 }
 
 #[test]
@@ -149,7 +149,7 @@ fn an_overflowing_step_is_skipped_and_halves_the_scale() {
         );
         assert_eq!(
             opt.loss_scale_state().unwrap(),
-            [512.0, 1.0 / 512.0, 0.0, 0.0]
+            [512.0, 1.0 / 512.0, 0.0, 0.0, 0.0, 1.0]
         );
         // Two clean steps: updated with the unscaled gradient, then the scale doubles.
         g[..3].copy_from_slice(&[512.0, 512.0, 512.0]);
@@ -161,7 +161,7 @@ fn an_overflowing_step_is_skipped_and_halves_the_scale() {
         opt.step(1.0).unwrap();
         assert_eq!(
             opt.loss_scale_state().unwrap(),
-            [1024.0, 1.0 / 1024.0, 0.0, 0.0]
+            [1024.0, 1.0 / 1024.0, 0.0, 0.0, 2.0, 1.0]
         );
         // The loss seed is the scale, read on the device.
         assert_eq!(opt.loss_seed().unwrap().to_vec().unwrap(), [1024.0]);
@@ -226,6 +226,44 @@ fn penalty_terms_are_scaled_with_the_loss() {
         let (h2, c2) = grads(1024.0);
         for (a, b) in h1.iter().chain(&c1).zip(h2.iter().chain(&c2)) {
             assert_eq!(a * 1024.0, *b, "{}", device.describe());
+        }
+    }
+}
+
+/// A skipped step is not a step (GradScaler skips `optimizer.step()`): Adam after an overflow
+/// moves the weights exactly as Adam that never saw it, bias corrections included.
+#[test]
+fn a_skipped_step_does_not_advance_adams_bias_correction() {
+    for device in [Some(Device::Cpu), gpu()].into_iter().flatten() {
+        let step = |scaled: bool| {
+            let w = Tensor::param(&device, &[3], vec![1.0, -2.0, 0.5]).unwrap();
+            let group = ParamGroup::new(&device, "w", vec![w.clone()]).unwrap();
+            let opt = Optimizer::new(&device, OptimizerKind::adam(0.0), vec![(group, 0.1)]);
+            let mut opt = opt.unwrap();
+            if scaled {
+                opt = opt.with_loss_scaling(1024.0, 2000).unwrap();
+            }
+            let grads = opt.groups().next().unwrap().grads.clone();
+            let mut g = vec![0.0; grads.numel()];
+            if scaled {
+                g[..3].copy_from_slice(&[f32::NAN, 1.0, 1.0]);
+                grads.copy_from_host(&g).unwrap();
+                opt.step(1.0).unwrap();
+            }
+            // The same gradient (0.3, -0.2, 0.1), scaled by what the scale is now.
+            let s = if scaled { 512.0 } else { 1.0 };
+            g[..3].copy_from_slice(&[0.3 * s, -0.2 * s, 0.1 * s]);
+            grads.copy_from_host(&g).unwrap();
+            opt.step(1.0).unwrap();
+            w.to_vec().unwrap()
+        };
+        let (plain, skipped) = (step(false), step(true));
+        for (a, b) in plain.iter().zip(&skipped) {
+            assert!(
+                (a - b).abs() < 1e-6,
+                "{}: {plain:?} vs {skipped:?}",
+                device.describe()
+            );
         }
     }
 }

@@ -236,6 +236,8 @@ uniform!(
         bc1: f32,
         bc2: f32,
         alpha: f32,
+        ln_beta1: f32,
+        ln_beta2: f32,
     }
 );
 

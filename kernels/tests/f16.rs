@@ -226,7 +226,7 @@ fn gate_and_pooling_in_f16_keep_their_f32_parameters() {
 #[test]
 fn loss_scaler_skips_and_halves_on_an_inf_then_grows() {
     let Some(g) = gpu() else { return };
-    let amp = g.upload(&[1024.0f32, 1.0 / 1024.0, 0.0, 0.0]).unwrap();
+    let amp = g.upload(&launch::amp_start(1024.0)).unwrap();
     let mut grads = vec![0.5f32; 300];
     grads[257] = f32::INFINITY;
     let bg = g.upload(&grads).unwrap();
@@ -247,7 +247,7 @@ fn loss_scaler_skips_and_halves_on_an_inf_then_grows() {
 
     // Clean steps: the update unscales (0.5 · 512 / 512), and the scale doubles after 3.
     let clean = g.upload(&vec![0.5f32 * 512.0; 300]).unwrap();
-    let mut twin = [512.0f32, 1.0 / 512.0, 0.0, 0.0];
+    let mut twin = [512.0f32, 1.0 / 512.0, 0.0, 0.0, 0.0, 1.0];
     for _ in 0..3 {
         launch::amp_check_finite(&g, 300, &clean, &amp).unwrap();
         launch::amp_update(&g, 3, &amp).unwrap();

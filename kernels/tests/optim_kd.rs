@@ -155,7 +155,7 @@ fn lookahead_sync_matches_cpu() {
     for &n in SIZES {
         let (mut fast, mut slow) = (rand_vec(5, n), rand_vec(6, n));
         let (bf, bs) = (g.upload(&fast).unwrap(), g.upload(&slow).unwrap());
-        launch::lookahead_sync(&g, n, 0.5, &bf, &bs, &no_amp(&g)).unwrap();
+        launch::lookahead_sync(&g, n, 0.5, 1, &bf, &bs, &no_amp(&g)).unwrap();
         cpu::lookahead_sync(0.5, &mut fast, &mut slow);
         assert_close(
             &read(&g, &bs, n),

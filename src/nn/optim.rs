@@ -3,7 +3,7 @@
 
 use super::ParamGroup;
 use crate::{no_grad, Device, Dtype, Error, Result, Tensor};
-use autorep_kernels::launch::{AMP_LEN, AMP_NONE};
+use autorep_kernels::launch::{amp_start, AMP_LEN, AMP_NONE};
 use autorep_kernels::params::{AdamParams, SgdParams};
 
 /// The update rule and its hyperparameters (PyTorch semantics).
@@ -154,7 +154,7 @@ impl Optimizer {
     /// the updates unscale the gradients, and a step with an inf or NaN gradient is skipped
     /// and halves the scale — decided on the device, with no readback.
     pub fn with_loss_scaling(mut self, init: f32, growth_interval: u32) -> Result<Self> {
-        self.amp = Tensor::from_vec(&self.device, &[AMP_LEN], vec![init, 1.0 / init, 0.0, 0.0])?;
+        self.amp = Tensor::from_vec(&self.device, &[AMP_LEN], amp_start(init).to_vec())?;
         self.scaler = Some(growth_interval.max(1));
         Ok(self)
     }
@@ -217,6 +217,11 @@ impl Optimizer {
                     v.push((format!("{i}.{}.{what}", g.group.name), t.clone()));
                 }
             }
+        }
+        // The loss scaler's state, so that a resumed f16 run scales and skips as the
+        // uninterrupted one does.
+        if self.scaler.is_some() {
+            v.push(("loss_scale".into(), self.amp.clone()));
         }
         v
     }
@@ -312,8 +317,9 @@ impl Optimizer {
                     }
                 }
                 if let (Some(la), Some(slow)) = (self.lookahead, &g.slow) {
-                    if t.is_multiple_of(la.k) {
-                        param.lookahead_sync_(slow, la.alpha, amp)?
+                    // Under a scaler the device decides, from the steps it applied.
+                    if self.scaler.is_some() || t.is_multiple_of(la.k) {
+                        param.lookahead_sync_(slow, la.alpha, la.k, amp)?
                     }
                 }
             }

@@ -7,17 +7,19 @@ use crate::error::Result;
 use autorep_kernels::params::{AdamParams, SgdParams};
 use autorep_kernels::{cpu, launch};
 
-/// On the host: the gradient factor the loss scaler's state `amp` asks for, or `None` when it
-/// found an inf/NaN gradient and the step is skipped (what the kernels read on a GPU).
-fn host_amp(amp: &super::Storage) -> Option<f32> {
+/// What the loss scaler's state `amp` asks of a host update (what the kernels read on a GPU):
+/// `None` when it found an inf/NaN gradient and the step is skipped, else the gradient factor
+/// and, under a scaler, the applied steps so far (which replace the host's step count).
+fn host_amp(amp: &super::Storage) -> Option<(f32, Option<u64>)> {
     let a = amp.cpu();
-    (a[2] == 0.0).then_some(a[1])
+    (a[2] == 0.0).then_some((a[1], (a[5] != 0.0).then_some(a[4] as u64)))
 }
 
 impl Tensor {
     /// One SGD step on self (the parameters) from `grad`; `momentum` is the momentum buffer
     /// (needed when `h.momentum` is not 0); `amp` the loss scaler's state (see
-    /// [`launch::AMP_NONE`]): the gradient is unscaled by it, and a step it flags is skipped.
+    /// [`launch::AMP_NONE`]): the gradient is unscaled by it, a step it flags is skipped, and
+    /// under a scaler its count of applied steps decides the first step.
     pub fn sgd_step_(
         &self,
         grad: &Tensor,
@@ -27,28 +29,27 @@ impl Tensor {
     ) -> Result<()> {
         let n = self.numel();
         let (ps, gs, am) = (self.storage(), grad.storage(), amp.storage());
+        let host = |h: &SgdParams| {
+            host_amp(&am).map(|(inv, applied)| SgdParams {
+                grad_scale: h.grad_scale * inv,
+                first: applied.map_or(h.first, |t| t == 0),
+                ..*h
+            })
+        };
         match momentum.map(|b| b.storage()).as_deref() {
             None => match place("sgd step", [&*ps, &*gs, &*am])? {
                 Placed::Gpu(g, [p, gr, a]) => launch::sgd_step(g, n, h, gr, p, None, a)?,
                 Placed::Cpu => {
-                    if let Some(inv) = host_amp(&am) {
-                        let h = &SgdParams {
-                            grad_scale: h.grad_scale * inv,
-                            ..*h
-                        };
-                        cpu::sgd_step(h, &gs.cpu(), &mut ps.cpu_mut(), None)
+                    if let Some(h) = host(h) {
+                        cpu::sgd_step(&h, &gs.cpu(), &mut ps.cpu_mut(), None)
                     }
                 }
             },
             Some(bs) => match place("sgd step", [&*ps, &*gs, bs, &*am])? {
                 Placed::Gpu(g, [p, gr, buf, a]) => launch::sgd_step(g, n, h, gr, p, Some(buf), a)?,
                 Placed::Cpu => {
-                    if let Some(inv) = host_amp(&am) {
-                        let h = &SgdParams {
-                            grad_scale: h.grad_scale * inv,
-                            ..*h
-                        };
-                        cpu::sgd_step(h, &gs.cpu(), &mut ps.cpu_mut(), Some(&mut bs.cpu_mut()))
+                    if let Some(h) = host(h) {
+                        cpu::sgd_step(&h, &gs.cpu(), &mut ps.cpu_mut(), Some(&mut bs.cpu_mut()))
                     }
                 }
             },
@@ -57,7 +58,8 @@ impl Tensor {
     }
 
     /// One Adam / AdamW step on self (the parameters) from `grad`, with moments `m` and `v`
-    /// and the loss scaler's state `amp` (as in [`Tensor::sgd_step_`]).
+    /// and the loss scaler's state `amp` (as in [`Tensor::sgd_step_`]; under a scaler the bias
+    /// corrections follow its count of applied steps).
     pub fn adam_step_(
         &self,
         grad: &Tensor,
@@ -72,13 +74,17 @@ impl Tensor {
         match place("adam step", [&*ps, &*gs, &*ms, &*vs, &*am])? {
             Placed::Gpu(g, [p, gr, m, v, a]) => launch::adam_step(g, n, h, gr, p, m, v, a)?,
             Placed::Cpu => {
-                if let Some(inv) = host_amp(&am) {
-                    let h = &AdamParams {
+                if let Some((inv, applied)) = host_amp(&am) {
+                    let h = AdamParams {
                         grad_scale: h.grad_scale * inv,
                         ..*h
                     };
+                    let h = match applied {
+                        Some(t) => h.at_step(t + 1),
+                        None => h,
+                    };
                     cpu::adam_step(
-                        h,
+                        &h,
                         &gs.cpu(),
                         &mut ps.cpu_mut(),
                         &mut ms.cpu_mut(),
@@ -91,17 +97,25 @@ impl Tensor {
     }
 
     /// Lookahead's synchronisation, self being the fast weights: slow ← slow + α·(fast −
-    /// slow); fast ← slow. Skipped with the step when `amp` flags it.
-    pub fn lookahead_sync_(&self, slow: &Tensor, alpha: f32, amp: &Tensor) -> Result<()> {
+    /// slow); fast ← slow. Skipped with the step when `amp` flags it; under a scaler, called
+    /// every step and run when its applied steps (this one included) reach a multiple of
+    /// `period`.
+    pub fn lookahead_sync_(
+        &self,
+        slow: &Tensor,
+        alpha: f32,
+        period: u64,
+        amp: &Tensor,
+    ) -> Result<()> {
         let n = self.numel();
         let (fs, ss, am) = (self.storage(), slow.storage(), amp.storage());
         match place("lookahead", [&*fs, &*ss, &*am])? {
-            Placed::Gpu(g, [f, s, a]) => launch::lookahead_sync(g, n, alpha, f, s, a)?,
-            Placed::Cpu => {
-                if host_amp(&am).is_some() {
-                    cpu::lookahead_sync(alpha, &mut fs.cpu_mut(), &mut ss.cpu_mut())
-                }
-            }
+            Placed::Gpu(g, [f, s, a]) => launch::lookahead_sync(g, n, alpha, period, f, s, a)?,
+            Placed::Cpu => match host_amp(&am) {
+                Some((_, Some(t))) if !(t + 1).is_multiple_of(period.max(1)) => {}
+                Some(_) => cpu::lookahead_sync(alpha, &mut fs.cpu_mut(), &mut ss.cpu_mut()),
+                None => {}
+            },
         }
         Ok(())
     }

@@ -106,18 +106,20 @@ pub fn amp_check_finite(grad: &[f32], amp: &mut [f32]) {
 }
 
 /// The loss scaler's update after a step: halve on an overflow, double after
-/// `growth_interval` clean steps, clear the flag; amp = [scale, 1/scale, found, clean].
+/// `growth_interval` clean steps, clear the flag, count an applied step; amp = [scale,
+/// 1/scale, found, clean, applied, on].
 pub fn amp_update(growth_interval: u32, amp: &mut [f32]) {
     let (mut scale, mut clean) = (amp[0], amp[3]);
     if amp[2] != 0.0 {
         scale *= 0.5;
         clean = 0.0;
     } else {
+        amp[4] += 1.0;
         clean += 1.0;
         if clean >= growth_interval as f32 {
             scale *= 2.0;
             clean = 0.0;
         }
     }
-    amp.copy_from_slice(&[scale, 1.0 / scale, 0.0, clean]);
+    amp[..4].copy_from_slice(&[scale, 1.0 / scale, 0.0, clean]);
 }

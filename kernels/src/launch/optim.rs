@@ -35,9 +35,15 @@ pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
 ];
 
 /// The loss scaler's state: [scale, 1/scale, found (1.0 after an inf/NaN gradient), clean
-/// steps]. An optimizer without a scaler binds [`AMP_NONE`] (scale 1, nothing found).
-pub const AMP_LEN: usize = 4;
-pub const AMP_NONE: [f32; AMP_LEN] = [1.0, 1.0, 0.0, 0.0];
+/// steps, applied steps, on]. An optimizer without a scaler binds [`AMP_NONE`] (scale 1,
+/// nothing found, off: the updates use the host's step values).
+pub const AMP_LEN: usize = 6;
+pub const AMP_NONE: [f32; AMP_LEN] = [1.0, 1.0, 0.0, 0.0, 0.0, 0.0];
+
+/// A fresh scaler's state at `scale`.
+pub fn amp_start(scale: f32) -> [f32; AMP_LEN] {
+    [scale, 1.0 / scale, 0.0, 0.0, 0.0, 1.0]
+}
 
 /// Mark `amp` found if any of the `n` gradients is inf or NaN.
 pub fn amp_check_finite(gpu: &Gpu, n: usize, grad: &GpuBuffer, amp: &GpuBuffer) -> Result<()> {
@@ -130,6 +136,8 @@ pub fn adam_step(
         eps: h.eps,
         bc1: h.bc1,
         bc2: h.bc2,
+        ln_beta1: (h.beta1 as f64).ln() as f32,
+        ln_beta2: (h.beta2 as f64).ln() as f32,
         ..Default::default()
     };
     let bindings = [grad.into(), param.into(), m.into(), v.into(), amp.into()];
@@ -137,10 +145,13 @@ pub fn adam_step(
 }
 
 /// Lookahead synchronisation over `n` elements: slow ← slow + α·(fast − slow); fast ← slow.
+/// Under a loss scaler it runs only when the applied steps reach a multiple of `period`
+/// (dispatched every step); otherwise the host dispatches it on its period.
 pub fn lookahead_sync(
     gpu: &Gpu,
     n: usize,
     alpha: f32,
+    period: u64,
     fast: &GpuBuffer,
     slow: &GpuBuffer,
     amp: &GpuBuffer,
@@ -148,6 +159,7 @@ pub fn lookahead_sync(
     let params = Params {
         n: n as u32,
         alpha,
+        len: period.min(u32::MAX as u64) as u32,
         ..Default::default()
     };
     gpu.dispatch(
