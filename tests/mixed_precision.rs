@@ -267,3 +267,16 @@ fn a_skipped_step_does_not_advance_adams_bias_correction() {
         }
     }
 }
+
+#[test]
+fn host_values_round_trip_through_an_f16_tensor() {
+    let Some(device) = f16_gpu() else { return };
+    let t = Tensor::zeros(&device, &[5])
+        .unwrap()
+        .cast(Dtype::F16)
+        .unwrap();
+    t.copy_from_host(&[0.1, -2.5, 65504.0, 1e-3, 3.0]).unwrap();
+    let mut want = vec![0.1, -2.5, 65504.0, 1e-3, 3.0];
+    autorep_kernels::round_to_f16(&mut want);
+    assert_eq!(t.to_vec().unwrap(), want);
+}

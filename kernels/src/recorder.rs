@@ -343,8 +343,11 @@ impl Gpu {
 
     /// `n` f16 values from element `offset_elems` of an f16 buffer, widened to f32.
     pub fn read_f16(&self, buf: &GpuBuffer, offset_elems: usize, n: usize) -> Result<Vec<f32>> {
-        let bytes = self.read_bytes(buf, offset_elems as u64 * 2, n as u64 * 2)?;
-        Ok(crate::dtype::from_f16_bytes(&bytes))
+        // Copies start on 4-byte boundaries: an odd offset reads one half more in front.
+        let skip = offset_elems % 2;
+        let first = (offset_elems - skip) as u64 * 2;
+        let bytes = self.read_bytes(buf, first, (n + skip) as u64 * 2)?;
+        Ok(crate::dtype::from_f16_bytes(&bytes[skip * 2..]))
     }
 
     /// Upload f32 values rounded to f16 into a fresh f16 buffer.

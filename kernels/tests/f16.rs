@@ -55,6 +55,8 @@ fn casts_round_to_nearest_and_widen_exactly() {
     launch::cast(&g, v.len(), 1.0, &wide, &narrow).unwrap();
     let got = read16(&g, &narrow, v.len());
     let want = stored(v.clone());
+    // From an odd element too (copies start on 4-byte boundaries).
+    assert_eq!(g.read_f16(&narrow, 3, 3).unwrap(), got[3..6]);
     for (i, (a, b)) in got.iter().zip(&want).enumerate() {
         assert!(
             a == b || (a.is_infinite() && b.is_infinite()),
@@ -241,8 +243,8 @@ fn loss_scaler_skips_and_halves_on_an_inf_then_grows() {
         "the step was skipped"
     );
     assert_eq!(
-        g.read_f32(&amp, 0, 4).unwrap(),
-        [512.0, 1.0 / 512.0, 0.0, 0.0]
+        g.read_f32(&amp, 0, 6).unwrap(),
+        [512.0, 1.0 / 512.0, 0.0, 0.0, 0.0, 1.0]
     );
 
     // Clean steps: the update unscales (0.5 · 512 / 512), and the scale doubles after 3.
@@ -254,12 +256,11 @@ fn loss_scaler_skips_and_halves_on_an_inf_then_grows() {
         cpu::amp_check_finite(&[0.5 * 512.0], &mut twin);
         cpu::amp_update(3, &mut twin);
     }
-    assert_eq!(
-        g.read_f32(&amp, 0, 4).unwrap(),
-        [1024.0, 1.0 / 1024.0, 0.0, 0.0]
-    );
-    assert_eq!(twin, [1024.0, 1.0 / 1024.0, 0.0, 0.0]);
-    let amp = g.upload(&[512.0f32, 1.0 / 512.0, 0.0, 0.0]).unwrap();
+    // Three applied steps counted, the skipped one not.
+    let after = [1024.0, 1.0 / 1024.0, 0.0, 0.0, 3.0, 1.0];
+    assert_eq!(g.read_f32(&amp, 0, 6).unwrap(), after);
+    assert_eq!(twin, after);
+    let amp = g.upload(&launch::amp_start(512.0)).unwrap();
     launch::sgd_step(&g, 300, &sgd, &clean, &param, None, &amp).unwrap();
     let w = g.read_f32(&param, 0, 300).unwrap();
     assert!((w[0] - (1.0 - 0.1 * 0.5)).abs() < 1e-6, "{}", w[0]);
