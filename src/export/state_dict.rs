@@ -186,12 +186,7 @@ impl Kind {
                 })),
                 "float64",
             ),
-            Kind::F16 => (
-                Values::F32(each(b, 2, |c| {
-                    half::f16::from_le_bytes([c[0], c[1]]).to_f32()
-                })),
-                "float16",
-            ),
+            Kind::F16 => (Values::F32(autorep_kernels::from_f16_bytes(b)), "float16"),
             Kind::BF16 => (
                 Values::F32(each(b, 2, |c| {
                     half::bf16::from_le_bytes([c[0], c[1]]).to_f32()

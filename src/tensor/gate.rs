@@ -155,10 +155,9 @@ impl Tensor {
             Storage::alloc(&dev, 3 * p.channels)?,
             Storage::alloc(&dev, p.gates())?,
         );
-        let seed = match super::backward::loss_seed() {
-            Some(s) => s,
-            None => Tensor::full(&dev, &[1], 1.0)?,
-        };
+        // Only Op::grads calls this, inside a backward pass, which always holds its seed.
+        let seed = super::backward::loss_seed()
+            .ok_or_else(|| Error::Invalid("gate backward outside a backward pass".into()))?;
         let (xst, yst, mst, cst, hst, sst) = (
             x.storage(),
             self.storage(),

@@ -290,6 +290,11 @@ impl Tensor {
         }
     }
 
+    /// Both operands of a binary op in one type: f16 if either is (see [`Tensor::autocast`]).
+    pub(crate) fn autocast_pair(&self, other: &Tensor) -> Result<(Tensor, Tensor)> {
+        Ok((self.autocast(other.dtype())?, other.autocast(self.dtype())?))
+    }
+
     pub fn storage(&self) -> Rc<Storage> {
         self.0.storage.borrow().clone()
     }

@@ -141,7 +141,7 @@ impl Tensor {
     pub fn axpby(&self, alpha: f32, other: &Tensor, beta: f32) -> Result<Tensor> {
         check_same_shape("axpby", self, other)?;
         if self.dtype() != other.dtype() {
-            let (a, b) = (self.autocast(other.dtype())?, other.autocast(self.dtype())?);
+            let (a, b) = self.autocast_pair(other)?;
             return a.axpby(alpha, &b, beta);
         }
         let n = self.numel();
@@ -171,9 +171,8 @@ impl Tensor {
     pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
         check_same_shape("mul", self, other)?;
         if self.dtype() != other.dtype() {
-            return self
-                .autocast(other.dtype())?
-                .mul(&other.autocast(self.dtype())?);
+            let (a, b) = self.autocast_pair(other)?;
+            return a.mul(&b);
         }
         let n = self.numel();
         let s = kernel2(self, other, n, cpu::mul, |g, x, y, o| {
@@ -277,7 +276,7 @@ impl Tensor {
             return Err(bad());
         }
         let p = GemmParams::dense(m, n, k, ta, tb);
-        let (a, b) = (self.autocast(other.dtype())?, other.autocast(self.dtype())?);
+        let (a, b) = self.autocast_pair(other)?;
         let (a, b) = (&a, &b);
         let s = kernel2(
             a,
@@ -309,9 +308,8 @@ impl Tensor {
             });
         }
         if self.dtype() != bias.dtype() {
-            return self
-                .autocast(bias.dtype())?
-                .bias_add(&bias.autocast(self.dtype())?);
+            let (x, b) = self.autocast_pair(bias)?;
+            return x.bias_add(&b);
         }
         let (n, c) = (self.numel(), self.shape()[1]);
         let inner = self.shape()[2..].iter().product();
