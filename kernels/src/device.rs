@@ -52,7 +52,7 @@ impl AdapterReport {
             f16: f.contains(wgpu::Features::SHADER_F16),
             subgroup: f.contains(wgpu::Features::SUBGROUP),
             timestamps: f.contains(wgpu::Features::TIMESTAMP_QUERY),
-            // coop_gemm.wgsl's workgroup of 32 invocations must be exactly one subgroup.
+            // parts/coop_tile.wgsl counts subgroups as 32 consecutive invocations.
             coop_f16: f.contains(
                 wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SHADER_F16,
             ) && (info.subgroup_min_size, info.subgroup_max_size) == (32, 32)
@@ -192,10 +192,10 @@ impl Gpu {
         let experimental_features = if report.coop_f16 {
             features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
             // SAFETY: wgpu marks cooperative matrices experimental (their validation is not
-            // complete). Only shaders/coop_gemm.wgsl uses them, in uniform control flow on
-            // workgroup memory its own invocations fill, and kernels/tests/coop.rs checks it
-            // against the SIMT GEMM on every adapter that has them; AUTOREP_COOP=0 turns the
-            // path off.
+            // complete). Only shaders/parts/coop_tile.wgsl uses them (for coop_gemm.wgsl and
+            // coop_conv.wgsl), in uniform control flow on workgroup memory its own invocations
+            // fill, and kernels/tests/coop.rs checks both against the SIMT kernels on every
+            // adapter that has them; AUTOREP_COOP=0 turns the path off.
             unsafe { wgpu::ExperimentalFeatures::enabled() }
         } else {
             wgpu::ExperimentalFeatures::disabled()

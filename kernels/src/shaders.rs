@@ -5,14 +5,17 @@ use crate::pipelines::Shader;
 
 macro_rules! shader {
     ($id:ident, $file:literal) => {
-        shader!($id, $file, "");
+        shader!($id, $file, "", []);
     };
-    ($id:ident, $file:literal, $enables:literal) => {
+    // `parts`: files of shaders/parts/ composed between the prelude and the file, the halves
+    // two shaders share.
+    ($id:ident, $file:literal, $enables:literal, [$($part:literal),*]) => {
         pub const $id: Shader = Shader {
             name: $file,
             enables: $enables,
             source: concat!(
                 include_str!("../../shaders/prelude.wgsl"),
+                $(include_str!(concat!("../../shaders/parts/", $part)),)*
                 include_str!(concat!("../../shaders/", $file))
             ),
         };
@@ -23,7 +26,7 @@ shader!(ELEMENTWISE, "elementwise.wgsl");
 shader!(REDUCE, "reduce.wgsl");
 shader!(LOSS, "loss.wgsl");
 shader!(GEMM, "gemm.wgsl");
-shader!(CONV, "conv.wgsl");
+shader!(CONV, "conv.wgsl", "", ["conv_im2col.wgsl"]);
 shader!(DWCONV, "dwconv.wgsl");
 shader!(NORM, "norm.wgsl");
 shader!(POOL, "pool.wgsl");
@@ -33,7 +36,14 @@ shader!(AUGMENT, "augment.wgsl");
 shader!(
     COOP_GEMM,
     "coop_gemm.wgsl",
-    "enable wgpu_cooperative_matrix;\n"
+    "enable wgpu_cooperative_matrix;\n",
+    ["coop_tile.wgsl"]
+);
+shader!(
+    COOP_CONV,
+    "coop_conv.wgsl",
+    "enable wgpu_cooperative_matrix;\n",
+    ["conv_im2col.wgsl", "coop_tile.wgsl"]
 );
 
 /// All shaders, for validation tests and pipeline warm-up.
@@ -54,4 +64,4 @@ pub const ALL: &[Shader] = &[
 /// Shaders on cooperative matrices (tensor cores): compiled in the f16 variant only, and only
 /// on adapters that report 16x16x16 f16 x f16 -> f32 (not in [`ALL`], which every test compiles
 /// in both variants).
-pub const COOP: &[Shader] = &[COOP_GEMM];
+pub const COOP: &[Shader] = &[COOP_GEMM, COOP_CONV];

@@ -1,9 +1,10 @@
-//! The tensor-core GEMM (cooperative matrices) against the SIMT GEMM on the same f16 inputs,
-//! and both against the CPU twin. Runs where the adapter reports 16x16x16 f16 x f16 -> f32
-//! cooperative matrices (NVIDIA's Vulkan driver); says it skipped elsewhere (lavapipe, CI).
+//! The tensor-core GEMM and convolution passes (cooperative matrices) against the SIMT kernels
+//! on the same f16 inputs, and both against the CPU twins. Runs where the adapter reports
+//! 16x16x16 f16 x f16 -> f32 cooperative matrices (NVIDIA's Vulkan driver); says it skipped
+//! elsewhere (lavapipe, CI).
 
 mod common;
-use autorep_kernels::params::GemmParams;
+use autorep_kernels::params::{ConvParams, GemmParams};
 use autorep_kernels::{cpu, launch, round_to_f16, Dtype, Gpu, GpuBuffer};
 use common::{gpu, rand_vec, rel_err};
 
@@ -82,6 +83,98 @@ fn tensor_core_gemm_matches_the_simt_gemm_and_the_twin() {
             "{m}x{n}x{k}: {e_tc} / {e_simt}"
         );
         assert!(rel_err(&tc, &simt) < 4e-3, "{m}x{n}x{k}: the paths differ");
+    }
+    g.set_coop_for_tests(true);
+}
+
+/// The three convolution passes of `p` on f16 data; outputs start as garbage, so every element
+/// must be written.
+fn conv_passes(
+    g: &Gpu,
+    coop: bool,
+    p: &ConvParams,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+) -> [Vec<f32>; 3] {
+    g.set_coop_for_tests(coop);
+    let (bx, bw, bdy) = (
+        g.upload_f16(x).unwrap(),
+        g.upload_f16(w).unwrap(),
+        g.upload_f16(dy).unwrap(),
+    );
+    let junk = |n: usize| g.upload_f16(&vec![7.5f32; n]).unwrap();
+    let (by, bdx, bdw) = (junk(p.y_len()), junk(p.x_len()), junk(p.w_len()));
+    let scratch = junk(launch::conv2d_weight_grad_splits(g, p).1);
+    launch::conv2d_forward(g, p, &bx, &bw, &by).unwrap();
+    launch::conv2d_input_grad(g, p, &bdy, &bw, &bdx).unwrap();
+    launch::conv2d_weight_grad(g, p, &bx, &bdy, &scratch, &bdw).unwrap();
+    [
+        g.read_f16(&by, 0, p.y_len()).unwrap(),
+        g.read_f16(&bdx, 0, p.x_len()).unwrap(),
+        g.read_f16(&bdw, 0, p.w_len()).unwrap(),
+    ]
+}
+
+#[test]
+fn tensor_core_convolutions_match_the_simt_passes_and_the_twin() {
+    let Some(g) = coop_gpu() else { return };
+    let c = |n, cin, h, w, cout, k, stride, pad| ConvParams {
+        n,
+        cin,
+        h,
+        w,
+        cout,
+        kh: k,
+        kw: k,
+        stride,
+        pad,
+    };
+    // Odd sizes, strides 1 and 2, 1x1, 3x3 and 5x5 taps, a stem (3 channels), more channels
+    // than one tile's 64 columns, and ResNet-shaped layers; then the split-K paths.
+    let shapes = [
+        c(2, 3, 7, 9, 5, 3, 1, 1),
+        c(3, 5, 9, 7, 7, 3, 2, 1),
+        c(2, 7, 8, 8, 13, 1, 2, 0),
+        c(2, 17, 12, 10, 66, 5, 2, 2),
+        c(4, 3, 32, 32, 64, 3, 1, 1),
+        c(4, 64, 16, 16, 64, 3, 1, 1),
+        c(4, 64, 16, 16, 128, 3, 2, 1),
+        c(4, 64, 16, 16, 128, 1, 2, 0),
+        c(2, 256, 4, 4, 512, 3, 2, 1),
+    ];
+    for (split, list) in [(false, &shapes[..]), (true, &shapes[4..])] {
+        if split {
+            g.set_split_target_for_tests(1 << 22);
+        }
+        for p in list {
+            let (x, w, dy) = (
+                halves(5, p.x_len()),
+                halves(6, p.w_len()),
+                halves(7, p.y_len()),
+            );
+            let tc = conv_passes(&g, true, p, &x, &w, &dy);
+            let simt = conv_passes(&g, false, p, &x, &w, &dy);
+            let (mut y, mut dx, mut dw) = (
+                vec![0f32; p.y_len()],
+                vec![0f32; p.x_len()],
+                vec![0f32; p.w_len()],
+            );
+            cpu::conv2d_forward(p, &x, &w, &mut y);
+            cpu::conv2d_input_grad(p, &dy, &w, &mut dx);
+            cpu::conv2d_weight_grad(p, &x, &dy, &mut dw);
+            let passes = ["forward", "input grad", "weight grad"];
+            for (i, mut want) in [y, dx, dw].into_iter().enumerate() {
+                round_to_f16(&mut want);
+                let (e_tc, e_simt) = (rel_err(&tc[i], &want), rel_err(&simt[i], &want));
+                let pass = passes[i];
+                eprintln!("{p:?} split {split} {pass}: tensor cores {e_tc:.2e}, SIMT {e_simt:.2e}");
+                assert!(
+                    e_tc < 4e-3 && e_simt < 4e-3,
+                    "{p:?} {pass}: {e_tc} / {e_simt}"
+                );
+            }
+        }
     }
     g.set_coop_for_tests(true);
 }

@@ -10,6 +10,11 @@ const CONV_GEMM: K = K::new("conv_gemm", ABC, [8, 16, 1]);
 const CONV_GEMM_SMALL: K = K::new("conv_gemm_small", ABC, [8, 4, 1]);
 const CONV_GEMM_TINY: K = K::new("conv_gemm_tiny", ABC, [8, 4, 1]);
 const CONV_INPUT_GRAD_DIRECT: K = K::new("conv_input_grad_direct", ABC, [DIRECT_WG as u32, 1, 1]);
+/// The three passes on tensor cores (shaders/coop_conv.wgsl), where the adapter has 16x16x16
+/// f16 x f16 -> f32 cooperative matrices and the operands are f16; its tile is the
+/// cooperative GEMM's.
+const COOP_CONV: K = K::in_shader(crate::shaders::COOP_CONV, "coop_conv", ABC, [128, 1, 1]);
+pub(crate) const COOP_ENTRY_POINTS: &[EntryPoint] = &[COOP_CONV.entry];
 pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
     CONV_GEMM.entry,
     CONV_GEMM_SMALL.entry,
@@ -104,8 +109,20 @@ fn forced_tile() -> Option<usize> {
     })
 }
 
-/// The tiled entry point for an `m x n` GEMM over `z` grid slices, and its grid.
-fn kernel(gpu: &Gpu, m: usize, n: usize, z: usize) -> (&'static K, [u32; 3]) {
+/// Whether a pass over these operands runs on tensor cores: f16 data on an adapter that has
+/// them (see [`Gpu::uses_coop_f16`]).
+fn on_tensor_cores(gpu: &Gpu, operands: &[&GpuBuffer]) -> bool {
+    gpu.uses_coop_f16() && operands.iter().all(|b| b.dtype() == crate::Dtype::F16)
+}
+
+/// The tiled entry point for an `m x n` GEMM over `z` grid slices, and its grid: the
+/// tensor-core tile where `coop`, else the cheapest SIMT tile.
+fn kernel(gpu: &Gpu, m: usize, n: usize, z: usize, coop: bool) -> (&'static K, [u32; 3]) {
+    if coop {
+        let (rows, cols) = (super::gemm::COOP_TILE_M, super::gemm::COOP_TILE_N);
+        let grid = [n.div_ceil(cols) as u32, m.div_ceil(rows) as u32, z as u32];
+        return (&COOP_CONV, grid);
+    }
     let hw = usize::from(!gpu.report().is_software());
     let cost = |&(_, rows, c): &(&K, usize, [f64; 2])| (m.div_ceil(rows) * rows) as f64 * c[hw];
     let (kernel, rows, _) = TILES
@@ -265,7 +282,7 @@ pub fn conv2d_forward(
             [0, 0, 0],
             p.y_len(),
         );
-        let launch = kernel(gpu, m, n, splits);
+        let launch = kernel(gpu, m, n, splits, on_tensor_cores(gpu, &[x, w, y]));
         return split_k_pass(gpu, launch, &prm, [x, w], splits, y, p.y_len());
     }
     for (first, nb) in chunks(p.n, per) {
@@ -274,7 +291,7 @@ pub fn conv2d_forward(
         let (xw, xo) = window(gpu, x, first * xi, nb * xi);
         let (yw, yo) = window(gpu, y, first * yi, nb * yi);
         let prm = params(&q, 0, m, n, k, k, 0, [xo, 0, yo], 0);
-        let (kern, grid) = kernel(gpu, m, n, 1);
+        let (kern, grid) = kernel(gpu, m, n, 1, on_tensor_cores(gpu, &[x, w, y]));
         gpu.dispatch(kern, &[], &prm, &[xw, w.into(), yw], grid)?;
     }
     Ok(())
@@ -300,7 +317,8 @@ pub fn conv2d_input_grad(
         let k_split = k_per_split(phase_k(p), splits);
         let prm = params(p, 1, m, p.cin, k, k_split, 0, [0, 0, 0], p.x_len());
         let rows = p.n * p.h.div_ceil(s) * p.w.div_ceil(s);
-        let launch = kernel(gpu, rows, p.cin, s * s * splits);
+        let coop = on_tensor_cores(gpu, &[dy, w, dx]);
+        let launch = kernel(gpu, rows, p.cin, s * s * splits, coop);
         return split_k_pass(gpu, launch, &prm, [dy, w], splits, dx, p.x_len());
     }
     for (first, nb) in chunks(p.n, per) {
@@ -319,7 +337,13 @@ pub fn conv2d_input_grad(
                 [1, blocks.div_ceil(DIRECT_WG) as u32, (s * s) as u32],
             )
         } else {
-            kernel(gpu, nb * hp * wp, n, s * s)
+            kernel(
+                gpu,
+                nb * hp * wp,
+                n,
+                s * s,
+                on_tensor_cores(gpu, &[dy, w, dx]),
+            )
         };
         gpu.dispatch(kern, &[], &prm, &[dyw, w.into(), dxw], grid)?;
     }
@@ -385,7 +409,8 @@ pub fn conv2d_weight_grad(
         let (xw, xo) = window(gpu, x, first * xi, nb * xi);
         let flags = if c > 0 { ACCUMULATE } else { 0 };
         let prm = params(&q, 2, m, n, k, k_split, flags, [dyo, xo, 0], m * n);
-        let (kern, grid) = kernel(gpu, m, n, splits);
+        let coop = on_tensor_cores(gpu, &[x, dy, scratch]);
+        let (kern, grid) = kernel(gpu, m, n, splits, coop);
         gpu.dispatch(kern, &[], &prm, &[dyw, xw, scratch.into()], grid)?;
     }
     super::sum_mid(gpu, 1, splits, m * n, 1.0, scratch, dw)

@@ -12,12 +12,13 @@ const COOP_KERNEL: Kernel<GemmUniform> = Kernel::in_shader(
     crate::shaders::COOP_GEMM,
     "coop_gemm",
     &[Read, Read, Read, ReadWrite],
-    [32, 1, 1],
+    [128, 1, 1],
 );
 pub(crate) const COOP_ENTRY_POINTS: &[EntryPoint] = &[COOP_KERNEL.entry];
-/// Rows and columns of C per workgroup of the cooperative-matrix GEMM (TM, TN in
-/// shaders/coop_gemm.wgsl).
-const COOP_TILE: usize = 32;
+/// Rows x columns of C per workgroup of the cooperative-matrix GEMM (CT_M, CT_N in
+/// shaders/parts/coop_tile.wgsl).
+pub(crate) const COOP_TILE_M: usize = 128;
+pub(crate) const COOP_TILE_N: usize = 64;
 /// Rows x columns of C per workgroup; must match BM and BN in shaders/gemm.wgsl.
 const TILE_M: usize = 256;
 const TILE_N: usize = 64;
@@ -53,8 +54,8 @@ pub fn gemm(
     let all_f16 = [a, b, bias, c].iter().all(|x| x.dtype() == Dtype::F16);
     if all_f16 && gpu.uses_coop_f16() && [a, b, bias, c].into_iter().all(fits) {
         let coop_grid =
-            p.m.div_ceil(COOP_TILE)
-                .max(p.n.div_ceil(COOP_TILE))
+            p.m.div_ceil(COOP_TILE_M)
+                .max(p.n.div_ceil(COOP_TILE_N))
                 .max(p.batch);
         if coop_grid <= MAX_GROUPS {
             return dispatch_coop(gpu, p, [a, b, bias, c]);
@@ -71,8 +72,8 @@ pub fn gemm(
 fn dispatch_coop(gpu: &Gpu, p: &GemmParams, [a, b, bias, c]: [&GpuBuffer; 4]) -> Result<()> {
     let params = uniform(p);
     let groups = [
-        p.n.div_ceil(COOP_TILE) as u32,
-        p.m.div_ceil(COOP_TILE) as u32,
+        p.n.div_ceil(COOP_TILE_N) as u32,
+        p.m.div_ceil(COOP_TILE_M) as u32,
         p.batch as u32,
     ];
     let bindings = [a.into(), b.into(), bias.into(), c.into()];

@@ -30,7 +30,7 @@ use crate::{BufRef, EntryPoint, GpuBuffer};
 /// The entry points of the cooperative-matrix shaders ([`crate::shaders::COOP`]), checked the
 /// same way against their f16 variant.
 pub fn coop_entry_points() -> Vec<EntryPoint> {
-    gemm::COOP_ENTRY_POINTS.to_vec()
+    [gemm::COOP_ENTRY_POINTS, conv::COOP_ENTRY_POINTS].concat()
 }
 
 /// Every entry point a launcher dispatches, with its bindings, workgroup size and parameter

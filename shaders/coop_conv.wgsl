@@ -1,0 +1,69 @@
+// The three convolution passes on tensor cores: conv.wgsl's implicit GEMM (the same Params,
+// bindings, modes, stride phases and split-K planes, from parts/conv_im2col.wgsl) on
+// parts/coop_tile.wgsl's 128x64 tile of cooperative matrices. Compiled in the f16 variant only
+// and dispatched only where the adapter reports 16x16x16 f16 x f16 -> f32
+// (kernels/src/launch/conv.rs).
+//
+// Staging a 32-deep slice: A is 32 row quads x 32 depths, and invocation t gathers the quad
+// t % 32 (decomposed once, before the K loop) at the depths t / 32 + 4i, so that neighbouring
+// invocations read neighbouring pixels; B is 16 column quads x 32 depths, quad t % 16 at the
+// depths t / 16 + 8j. The gathers are conv.wgsl's (branch-free, zero outside), widened to f32
+// and rounded back, which is exact for f16 data.
+
+// The workgroup's z-slice geometry and tile, and this invocation's row and column quads.
+var<private> cg: Geo;
+var<private> crow0: u32;
+var<private> ccol0: u32;
+var<private> crows: Rows;
+var<private> ccols: Cols;
+
+fn put_rows(r: u32, k: u32, v: vec4<f32>) {
+    CA[r * CA_STRIDE + k] = f16(v.x);
+    CA[(r + 1u) * CA_STRIDE + k] = f16(v.y);
+    CA[(r + 2u) * CA_STRIDE + k] = f16(v.z);
+    CA[(r + 3u) * CA_STRIDE + k] = f16(v.w);
+}
+
+fn stage_slice(k0: u32) {
+    let ra = 4u * (tid % 32u);
+    for (var i = 0u; i < CT_K / 4u; i++) {
+        let kk = tid / 32u + 4u * i;
+        let d = depth(cg, k0 + kk);
+        let ok = (crows.y + d.ay < vec4<u32>(cg.ly)) & (crows.x + d.ax < vec4<u32>(cg.lx));
+        put_rows(ra, kk, gather(crows.base + d.a, ok, mode != 2u));
+    }
+    let cb = 4u * (tid % 16u);
+    for (var j = 0u; j < CT_K / 8u; j++) {
+        let kk = tid / 16u + 8u * j;
+        let d = depth(cg, k0 + kk);
+        let v = gather(ccols.base + d.b, ccols.ok & vec4<bool>(d.ok), mode == 2u);
+        let at = kk * CB_STRIDE + cb;
+        CB[at] = f16(v.x);
+        CB[at + 1u] = f16(v.y);
+        CB[at + 2u] = f16(v.z);
+        CB[at + 3u] = f16(v.w);
+    }
+}
+
+fn emit_row(r: u32, col: u32, at: u32) {
+    let row = crow0 + r;
+    if row >= cg.m { return; }
+    let ri = out_rows(cg, row).x;
+    let step = out_col(1u);
+    for (var j = 0u; j < 8u; j++) {
+        let c = ccol0 + col + j;
+        store_one(ri + c * step, c < p.n, CC[at + j]);
+    }
+}
+
+@compute @workgroup_size(128)
+fn coop_conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    init();
+    cg = geo(wid.z);
+    crow0 = wid.y * CT_M;
+    ccol0 = wid.x * CT_N;
+    if crow0 >= cg.m { return; }   // a mode-1 phase with fewer rows than the grid (uniform)
+    crows = rows(cg, crow0 + 4u * (lid % 32u));
+    ccols = cols(ccol0 + 4u * (lid % 16u));
+    coop_tile(lid, cg.k_begin, cg.k_end);
+}
