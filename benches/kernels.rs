@@ -16,7 +16,7 @@ fn main() -> autorep::Result<()> {
         8
     };
     println!("adapter: {}  batch {batch}", device.describe());
-    let mut rows = bench::conv_kernels(&device, "resnet18_in", batch, 3)?;
+    let mut rows = bench::conv_kernels(&device, "resnet18_in", batch, 3, autorep::Dtype::F32)?;
     rows.extend(bench::memory_kernels(&device, batch, 3)?);
     for r in rows {
         let rate = match (r.gflops, r.gbps) {

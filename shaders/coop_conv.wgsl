@@ -6,9 +6,12 @@
 //
 // Staging a 32-deep slice: A is 32 row quads x 32 depths, and invocation t gathers the quad
 // t % 32 (decomposed once, before the K loop) at the depths t / 32 + 4i, so that neighbouring
-// invocations read neighbouring pixels; B is 16 column quads x 32 depths, quad t % 16 at the
-// depths t / 16 + 8j. The gathers are conv.wgsl's (branch-free, zero outside), widened to f32
-// and rounded back, which is exact for f16 data.
+// invocations read neighbouring pixels (and store to neighbouring banks of the transposed CA);
+// B is 16 column quads x 32 depths, quad t % 16 at the depths t / 16 + 8j. The decomposition
+// of the slice's 32 depths is shared through workgroup memory (DK): 32 invocations compute the
+// next slice's while the current one is gathered, instead of every invocation decomposing
+// twelve depths itself. The gathers are conv.wgsl's (branch-free, zero outside), widened to
+// f32 and rounded back, which is exact for f16 data.
 
 // The workgroup's z-slice geometry and tile, and this invocation's row and column quads.
 var<private> cg: Geo;
@@ -17,25 +20,34 @@ var<private> ccol0: u32;
 var<private> crows: Rows;
 var<private> ccols: Cols;
 
-fn put_rows(r: u32, k: u32, v: vec4<f32>) {
-    CA[r * CA_STRIDE + k] = f16(v.x);
-    CA[(r + 1u) * CA_STRIDE + k] = f16(v.y);
-    CA[(r + 2u) * CA_STRIDE + k] = f16(v.z);
-    CA[(r + 3u) * CA_STRIDE + k] = f16(v.w);
+// The depths of the current and the next slice, alternating halves.
+var<workgroup> DK: array<Depth, 64>;
+
+fn put_rows(at: u32, v: vec4<f32>) {
+    CA[at] = f16(v.x);
+    CA[at + 1u] = f16(v.y);
+    CA[at + 2u] = f16(v.z);
+    CA[at + 3u] = f16(v.w);
 }
 
 fn stage_slice(k0: u32) {
+    // This slice's depths were decomposed during the previous one's staging (or at entry);
+    // the barriers of coop_tile separate every write of a half from its reads.
+    let cur = (((k0 - cg.k_begin) / CT_K) % 2u) * CT_K;
+    if tid < CT_K {
+        DK[CT_K - cur + tid] = depth(cg, k0 + CT_K + tid);
+    }
     let ra = 4u * (tid % 32u);
     for (var i = 0u; i < CT_K / 4u; i++) {
         let kk = tid / 32u + 4u * i;
-        let d = depth(cg, k0 + kk);
+        let d = DK[cur + kk];
         let ok = (crows.y + d.ay < vec4<u32>(cg.ly)) & (crows.x + d.ax < vec4<u32>(cg.lx));
-        put_rows(ra, kk, gather(crows.base + d.a, ok, mode != 2u));
+        put_rows(kk * CA_STRIDE + ra, gather(crows.base + d.a, ok, mode != 2u));
     }
     let cb = 4u * (tid % 16u);
     for (var j = 0u; j < CT_K / 8u; j++) {
         let kk = tid / 16u + 8u * j;
-        let d = depth(cg, k0 + kk);
+        let d = DK[cur + kk];
         let v = gather(ccols.base + d.b, ccols.ok & vec4<bool>(d.ok), mode == 2u);
         let at = kk * CB_STRIDE + cb;
         CB[at] = f16(v.x);
@@ -65,5 +77,8 @@ fn coop_conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     if crow0 >= cg.m { return; }   // a mode-1 phase with fewer rows than the grid (uniform)
     crows = rows(cg, crow0 + 4u * (lid % 32u));
     ccols = cols(ccol0 + 4u * (lid % 16u));
+    if lid < CT_K {
+        DK[lid] = depth(cg, cg.k_begin + lid);   // visible after coop_tile's first barrier
+    }
     coop_tile(lid, cg.k_begin, cg.k_end);
 }

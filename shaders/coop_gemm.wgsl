@@ -4,13 +4,20 @@
 // `enable wgpu_cooperative_matrix;`, and dispatched only where the adapter reports 16x16x16
 // f16 x f16 -> f32 (kernels/src/launch/gemm.rs).
 //
+// A workgroup whose whole tile lies inside C, over row-major A and B whose rows start on
+// 16-byte boundaries and K a multiple of 16 (8192^3, most large products), skips workgroup
+// memory on the way in: each subgroup loads its fragments straight from the buffers
+// (gemm_direct), and the L1 cache serves the rows and columns neighbouring subgroups share.
+// Other tiles stage through coop_tile. The choice is uniform per workgroup.
+//
 // Staging follows the strides: where a row of A runs along K (a_cs = 1) each 32 invocations
 // read 32 consecutive elements of one row; where A is stored transposed each invocation walks
 // one row along K, so that neighbours read neighbours either way (B likewise). The branch is
 // on a uniform, so it costs nothing per element.
 
 struct Params {
-    m: u32, n: u32, k: u32, flags: u32,      // flags: 1 = add bias[col], 2 = accumulate into C
+    m: u32, n: u32, k: u32, flags: u32,      // flags: 1 = add bias[col], 2 = accumulate into C,
+                                             // 4 = direct loads allowed (the launcher's choice)
     a_off: u32, a_rs: u32, a_cs: u32, a_bs: u32,
     b_off: u32, b_rs: u32, b_cs: u32, b_bs: u32,
     c_off: u32, c_rs: u32, c_bs: u32, bias_off: u32,
@@ -44,11 +51,11 @@ fn stage_slice(k0: u32) {
     if p.a_cs == 1u {
         let k = tid % 32u;
         for (var r = tid / 32u; r < CT_M; r += CT_THREADS / 32u) {
-            CA[r * CA_STRIDE + k] = load_a(row0 + r, k0 + k);
+            CA[k * CA_STRIDE + r] = load_a(row0 + r, k0 + k);
         }
     } else {
         for (var k = 0u; k < CT_K; k++) {
-            CA[tid * CA_STRIDE + k] = load_a(row0 + tid, k0 + k);
+            CA[k * CA_STRIDE + tid] = load_a(row0 + tid, k0 + k);
         }
     }
     if p.b_cs == 1u {
@@ -79,6 +86,50 @@ fn emit_row(r: u32, col: u32, at: u32) {
     }
 }
 
+// The tile from the buffers directly (see the header); same accumulator layout and epilogue as
+// coop_tile.
+fn gemm_direct(lid: u32) {
+    let sg = lid / 32u;
+    let lane = lid % 32u;
+    let wr = (sg / 2u) * 64u;
+    let wc = (sg % 2u) * 32u;
+    let cc = sg * 256u;
+    for (var i = lane; i < 256u; i += 32u) { CC[cc + i] = 0.0; }
+    workgroupBarrier();
+    let zero = coopLoadT<coop_mat16x16<f32, C>>(&CC[cc], 16u);
+    var c00 = zero; var c01 = zero;
+    var c10 = zero; var c11 = zero;
+    var c20 = zero; var c21 = zero;
+    var c30 = zero; var c31 = zero;
+    let ar = a_base + (row0 + wr) * p.a_rs;
+    let bc = b_base + col0 + wc;
+    let a16 = 16u * p.a_rs;
+    for (var k = 0u; k < p.k; k += 16u) {
+        let b0 = coopLoadT<coop_mat16x16<f16, B>>(&b[bc + k * p.b_rs], p.b_rs);
+        let b1 = coopLoadT<coop_mat16x16<f16, B>>(&b[bc + k * p.b_rs + 16u], p.b_rs);
+        let a0 = coopLoadT<coop_mat16x16<f16, A>>(&a[ar + k], p.a_rs);
+        c00 = coopMultiplyAdd(a0, b0, c00);
+        c01 = coopMultiplyAdd(a0, b1, c01);
+        let a1 = coopLoadT<coop_mat16x16<f16, A>>(&a[ar + a16 + k], p.a_rs);
+        c10 = coopMultiplyAdd(a1, b0, c10);
+        c11 = coopMultiplyAdd(a1, b1, c11);
+        let a2 = coopLoadT<coop_mat16x16<f16, A>>(&a[ar + 2u * a16 + k], p.a_rs);
+        c20 = coopMultiplyAdd(a2, b0, c20);
+        c21 = coopMultiplyAdd(a2, b1, c21);
+        let a3 = coopLoadT<coop_mat16x16<f16, A>>(&a[ar + 3u * a16 + k], p.a_rs);
+        c30 = coopMultiplyAdd(a3, b0, c30);
+        c31 = coopMultiplyAdd(a3, b1, c31);
+    }
+    coopStoreT(c00, &CC[cc], 16u); emit_tile(lane, cc, wr, wc);
+    coopStoreT(c01, &CC[cc], 16u); emit_tile(lane, cc, wr, wc + 16u);
+    coopStoreT(c10, &CC[cc], 16u); emit_tile(lane, cc, wr + 16u, wc);
+    coopStoreT(c11, &CC[cc], 16u); emit_tile(lane, cc, wr + 16u, wc + 16u);
+    coopStoreT(c20, &CC[cc], 16u); emit_tile(lane, cc, wr + 32u, wc);
+    coopStoreT(c21, &CC[cc], 16u); emit_tile(lane, cc, wr + 32u, wc + 16u);
+    coopStoreT(c30, &CC[cc], 16u); emit_tile(lane, cc, wr + 48u, wc);
+    coopStoreT(c31, &CC[cc], 16u); emit_tile(lane, cc, wr + 48u, wc + 16u);
+}
+
 @compute @workgroup_size(128)
 fn coop_gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     row0 = wid.y * CT_M;
@@ -86,5 +137,12 @@ fn coop_gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     a_base = p.a_off + wid.z * p.a_bs;
     b_base = p.b_off + wid.z * p.b_bs;
     c_base = p.c_off + wid.z * p.c_bs;
-    coop_tile(lid, 0u, p.k);
+    let inside = row0 + CT_M <= p.m && col0 + CT_N <= p.n && p.k % 16u == 0u;
+    let row_major = p.a_cs == 1u && p.b_cs == 1u;
+    let aligned = (a_base | p.a_rs | b_base | p.b_rs) % 8u == 0u;
+    if inside && row_major && aligned && (p.flags & 4u) != 0u {
+        gemm_direct(lid);
+    } else {
+        coop_tile(lid, 0u, p.k);
+    }
 }

@@ -280,3 +280,17 @@ fn host_values_round_trip_through_an_f16_tensor() {
     autorep_kernels::round_to_f16(&mut want);
     assert_eq!(t.to_vec().unwrap(), want);
 }
+
+/// `bench kernels --precision f16`: every conv pass of a model runs on f16 operands (each
+/// dispatch checks its buffers against the f16 variant, the split-K scratch included) and is
+/// timed, with as many rows as the f32 run.
+#[test]
+fn the_kernel_benchmark_runs_every_conv_pass_in_f16() {
+    let Some(device) = f16_gpu() else { return };
+    let f16 = autorep::bench::conv_kernels(&device, "resnet18_in", 1, 1, Dtype::F16).unwrap();
+    let layers = autorep::bench::conv_layers("resnet18_in").len();
+    assert_eq!(f16.len(), 3 * layers);
+    for r in &f16 {
+        assert!(r.median_s > 0.0 && r.median_s.is_finite(), "{r:?}");
+    }
+}

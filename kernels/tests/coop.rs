@@ -58,6 +58,11 @@ fn tensor_core_gemm_matches_the_simt_gemm_and_the_twin() {
         (257, 70, 48, false, true, true, true),
         (1, 1, 1, false, false, false, false),
         (512, 512, 1024, false, false, false, false),
+        // Tiles inside C over row-major operands load fragments directly; here with bias and
+        // accumulation, then beside staged edge tiles, then transposed (staged).
+        (256, 192, 96, false, false, true, true),
+        (300, 130, 64, false, false, false, false),
+        (256, 128, 64, true, true, false, false),
     ];
     for (m, n, k, ta, tb, with_bias, accumulate) in cases {
         let mut p = GemmParams::dense(m, n, k, ta, tb);

@@ -6,25 +6,26 @@
 // of exactly 32, and NVIDIA lays a one-dimensional workgroup out in subgroups of consecutive
 // indices); subgroup s owns the 64x32 quarter (s / 2, s % 2) of the 128x64 tile as 4x2
 // accumulator tiles. Per CT_K = 32-deep slice of K the includer's stage_slice(k0) fills CA
-// (rows x depth) and CB (depth x columns) with f16, zero outside the operands, so any M, N, K
-// and any gather work; every subgroup then loads 4 A and 2 B fragments per 16 of depth and
+// (depth x rows: A transposed, so that invocations gathering neighbouring rows at one depth
+// store to neighbouring banks) and CB (depth x columns) with f16, zero outside the operands,
+// so any M, N, K and any gather work; every subgroup then loads 4 A and 2 B fragments per 16 of depth and
 // multiply-adds 8 times. Tiles are opaque, so the epilogue goes through workgroup memory:
 // each subgroup stores one accumulator tile at a time into its 16x16 corner of CC and its
 // invocations hand rows of 8 values to the includer's emit_row(r, c, at) (tile-local row r,
 // columns c..c+7, values CC[at..at+8]). Every cooperative operation and barrier sits in
 // uniform control flow: the K loop's bounds are uniform for the workgroup.
 //
-// Rows of CA and CB are padded by 8 halves: 80- and 144-byte rows keep the 16-byte alignment
+// Rows of CA and CB are padded by 8 halves: 272- and 144-byte rows keep the 16-byte alignment
 // fragment loads want while staggering the rows across memory banks.
 
 const CT_M: u32 = 128u;
 const CT_N: u32 = 64u;
 const CT_K: u32 = 32u;
 const CT_THREADS: u32 = 128u;
-const CA_STRIDE: u32 = CT_K + 8u;
+const CA_STRIDE: u32 = CT_M + 8u;
 const CB_STRIDE: u32 = CT_N + 8u;
 
-var<workgroup> CA: array<f16, CT_M * CA_STRIDE>;   // [row][k]
+var<workgroup> CA: array<f16, CT_K * CA_STRIDE>;   // [k][row]
 var<workgroup> CB: array<f16, CT_K * CB_STRIDE>;   // [k][column]
 var<workgroup> CC: array<f32, 1024>;               // [subgroup][16][16]
 
@@ -64,16 +65,16 @@ fn coop_tile(lid: u32, k_begin: u32, k_end: u32) {
         for (var kk = 0u; kk < CT_K; kk += 16u) {
             let b0 = coopLoadT<coop_mat16x16<f16, B>>(&CB[kk * CB_STRIDE + wc], CB_STRIDE);
             let b1 = coopLoadT<coop_mat16x16<f16, B>>(&CB[kk * CB_STRIDE + wc + 16u], CB_STRIDE);
-            let a0 = coopLoadT<coop_mat16x16<f16, A>>(&CA[wr * CA_STRIDE + kk], CA_STRIDE);
+            let a0 = coopLoad<coop_mat16x16<f16, A>>(&CA[kk * CA_STRIDE + wr], CA_STRIDE);
             c00 = coopMultiplyAdd(a0, b0, c00);
             c01 = coopMultiplyAdd(a0, b1, c01);
-            let a1 = coopLoadT<coop_mat16x16<f16, A>>(&CA[(wr + 16u) * CA_STRIDE + kk], CA_STRIDE);
+            let a1 = coopLoad<coop_mat16x16<f16, A>>(&CA[kk * CA_STRIDE + wr + 16u], CA_STRIDE);
             c10 = coopMultiplyAdd(a1, b0, c10);
             c11 = coopMultiplyAdd(a1, b1, c11);
-            let a2 = coopLoadT<coop_mat16x16<f16, A>>(&CA[(wr + 32u) * CA_STRIDE + kk], CA_STRIDE);
+            let a2 = coopLoad<coop_mat16x16<f16, A>>(&CA[kk * CA_STRIDE + wr + 32u], CA_STRIDE);
             c20 = coopMultiplyAdd(a2, b0, c20);
             c21 = coopMultiplyAdd(a2, b1, c21);
-            let a3 = coopLoadT<coop_mat16x16<f16, A>>(&CA[(wr + 48u) * CA_STRIDE + kk], CA_STRIDE);
+            let a3 = coopLoad<coop_mat16x16<f16, A>>(&CA[kk * CA_STRIDE + wr + 48u], CA_STRIDE);
             c30 = coopMultiplyAdd(a3, b0, c30);
             c31 = coopMultiplyAdd(a3, b1, c31);
         }

@@ -118,12 +118,14 @@ impl KernelTiming {
     }
 }
 
-/// Time the three conv passes of every distinct conv of `model` at `batch`.
+/// Time the three conv passes of every distinct conv of `model` at `batch`, on operands of
+/// `dtype` (F16: GPU only).
 pub fn conv_kernels(
     device: &Device,
     model: &str,
     batch: usize,
     reps: usize,
+    dtype: crate::Dtype,
 ) -> Result<Vec<KernelTiming>> {
     let mut out = Vec::new();
     for (label, p1) in conv_layers(model) {
@@ -156,13 +158,15 @@ pub fn conv_kernels(
                 )
             }
             Device::Gpu(g) => {
-                let (bx, bw, bdy) = (g.upload(&x)?, g.upload(&w)?, g.upload(&dy)?);
-                let (by, bdx, bdw) = (
-                    g.alloc(p.y_len() as u64 * 4)?,
-                    g.alloc(p.x_len() as u64 * 4)?,
-                    g.alloc(p.w_len() as u64 * 4)?,
-                );
-                let scratch = g.alloc(launch::conv2d_weight_grad_splits(g, &p).1 as u64 * 4)?;
+                let up = |v: &[f32]| match dtype {
+                    crate::Dtype::F16 => g.upload_f16(v),
+                    _ => g.upload(v),
+                };
+                let out =
+                    |n: usize| -> Result<_> { Ok(g.alloc(n as u64 * dtype.bytes())?.typed(dtype)) };
+                let (bx, bw, bdy) = (up(&x)?, up(&w)?, up(&dy)?);
+                let (by, bdx, bdw) = (out(p.y_len())?, out(p.x_len())?, out(p.w_len())?);
+                let scratch = out(launch::conv2d_weight_grad_splits(g, &p).1)?;
                 (
                     time_gpu(g, reps, || {
                         Ok(launch::conv2d_forward(g, &p, &bx, &bw, &by)?)

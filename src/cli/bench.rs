@@ -70,6 +70,10 @@ pub enum BenchWhat {
         /// Also write the results as JSON to this file.
         #[arg(long)]
         json: Option<std::path::PathBuf>,
+        /// f16 runs the convolutions and the reference GEMM on half-precision operands (f32
+        /// accumulation; tensor cores where the adapter has them).
+        #[arg(long, value_enum, default_value_t = autorep::train::Precision::F32)]
+        precision: autorep::train::Precision,
     },
 }
 
@@ -210,13 +214,15 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
             model,
             reps,
             json,
+            precision,
         } => {
             let (batch, reps) = if quick {
                 (8, reps.min(3))
             } else {
                 (batch, reps)
             };
-            bench_kernels(&device, batch, model, reps, json)
+            let act = precision.resolve(&device)?;
+            bench_kernels(&device, batch, model, reps, json, act)
         }
     }
 }
@@ -227,6 +233,7 @@ fn bench_kernels(
     model: Option<String>,
     reps: usize,
     json: Option<std::path::PathBuf>,
+    act: autorep::Dtype,
 ) -> anyhow::Result<()> {
     let models = match model.as_deref() {
         None => vec!["resnet18_in", "wrn22_8"],
@@ -236,8 +243,9 @@ fn bench_kernels(
         }
     };
     println!(
-        "adapter: {}  batch {batch}, median of {reps}",
-        device.describe()
+        "adapter: {}  batch {batch}, median of {reps}, {} operands",
+        device.describe(),
+        act.name()
     );
     // The reference is the GEMM core's best figure on this adapter: 1024³ fills a software
     // adapter, a hardware GPU needs larger squares.
@@ -248,7 +256,7 @@ fn bench_kernels(
     };
     let (mut gemm_peak, mut best_side) = (0.0, 0);
     for &s in sides {
-        let r = bench::gemm(device, s, s, s, reps, autorep::Dtype::F32)?;
+        let r = bench::gemm(device, s, s, s, reps, act)?;
         if r.gflops > gemm_peak {
             (gemm_peak, best_side) = (r.gflops, s);
         }
@@ -259,7 +267,7 @@ fn bench_kernels(
     let mut all = Vec::new();
     for m in models {
         println!("-- {m}");
-        let rows = bench::conv_kernels(device, m, batch, reps)
+        let rows = bench::conv_kernels(device, m, batch, reps, act)
             .with_context(|| format!("conv kernels of {m}"))?;
         for r in &rows {
             let g = r.gflops.unwrap_or(0.0);
@@ -290,6 +298,7 @@ fn bench_kernels(
         let body = serde_json::json!({
             "adapter": device.describe(),
             "batch": batch,
+            "precision": act.name(),
             "gemm_reference_gflops": gemm_peak,
             "gemm_reference_side": best_side,
             "results": all.iter().map(|r| r.json()).collect::<Vec<_>>(),

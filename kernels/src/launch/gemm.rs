@@ -68,9 +68,23 @@ pub fn gemm(
     chunked(gpu, p, [a, b, bias, c], limit)
 }
 
-/// The tensor-core path: the same parameter block, 32x32 tiles of C per workgroup.
+/// Params flag of the tensor-core GEMM: tiles inside C over aligned row-major operands may load
+/// fragments from the buffers directly (shaders/coop_gemm.wgsl).
+const DIRECT_LOADS: u32 = 4;
+
+/// `AUTOREP_COOP_DIRECT=0` stages every tensor-core GEMM tile through workgroup memory (for
+/// measuring the direct loads against staging on a new adapter).
+fn direct_loads() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("AUTOREP_COOP_DIRECT").map_or(true, |v| v != "0"))
+}
+
+/// The tensor-core path: the same parameter block, 128x64 tiles of C per workgroup.
 fn dispatch_coop(gpu: &Gpu, p: &GemmParams, [a, b, bias, c]: [&GpuBuffer; 4]) -> Result<()> {
-    let params = uniform(p);
+    let mut params = uniform(p);
+    if direct_loads() {
+        params.flags |= DIRECT_LOADS;
+    }
     let groups = [
         p.n.div_ceil(COOP_TILE_N) as u32,
         p.m.div_ceil(COOP_TILE_M) as u32,
