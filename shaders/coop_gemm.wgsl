@@ -1,6 +1,6 @@
 // Tensor-core GEMM: gemm.wgsl's contract (same Params, bindings and strides; C[b] = alpha ·
 // A[b]·B[b] (+ bias per column) (+ C[b] if accumulating)) on cooperative matrices, through
-// parts/coop_tile.wgsl's 128x64 tile. Compiled in the f16 variant only (`act` = f16), after
+// parts/coop_tile.wgsl's narrow tile (128x64). Compiled in the f16 variant only (`act` = f16), after
 // `enable wgpu_cooperative_matrix;`, and dispatched only where the adapter reports 16x16x16
 // f16 x f16 -> f32 (kernels/src/launch/gemm.rs).
 //
@@ -29,6 +29,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<act>;
 @group(0) @binding(3) var<storage, read> bias: array<act>;
 @group(0) @binding(4) var<storage, read_write> c: array<act>;
+
+// Columns of C per workgroup: the tile's narrow form (launcher: COOP_TILE_N).
+const GT_N: u32 = 64u;
 
 // The workgroup's tile and batch, set at entry.
 var<private> row0: u32;
@@ -59,13 +62,13 @@ fn stage_slice(k0: u32) {
         }
     }
     if p.b_cs == 1u {
-        let col = tid % CT_N;
-        for (var k = tid / CT_N; k < CT_K; k += CT_THREADS / CT_N) {
+        let col = tid % GT_N;
+        for (var k = tid / GT_N; k < CT_K; k += CT_THREADS / GT_N) {
             CB[k * CB_STRIDE + col] = load_b(k0 + k, col0 + col);
         }
     } else {
         let k = tid % 32u;
-        for (var col = tid / 32u; col < CT_N; col += CT_THREADS / 32u) {
+        for (var col = tid / 32u; col < GT_N; col += CT_THREADS / 32u) {
             CB[k * CB_STRIDE + col] = load_b(k0 + k, col0 + col);
         }
     }
@@ -133,16 +136,16 @@ fn gemm_direct(lid: u32) {
 @compute @workgroup_size(128)
 fn coop_gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     row0 = wid.y * CT_M;
-    col0 = wid.x * CT_N;
+    col0 = wid.x * GT_N;
     a_base = p.a_off + wid.z * p.a_bs;
     b_base = p.b_off + wid.z * p.b_bs;
     c_base = p.c_off + wid.z * p.c_bs;
-    let inside = row0 + CT_M <= p.m && col0 + CT_N <= p.n && p.k % 16u == 0u;
+    let inside = row0 + CT_M <= p.m && col0 + GT_N <= p.n && p.k % 16u == 0u;
     let row_major = p.a_cs == 1u && p.b_cs == 1u;
     let aligned = (a_base | p.a_rs | b_base | p.b_rs) % 8u == 0u;
     if inside && row_major && aligned && (p.flags & 4u) != 0u {
         gemm_direct(lid);
     } else {
-        coop_tile(lid, 0u, p.k);
+        coop_tile(lid, 0u, p.k, false);
     }
 }

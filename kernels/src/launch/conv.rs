@@ -11,10 +11,18 @@ const CONV_GEMM_SMALL: K = K::new("conv_gemm_small", ABC, [8, 4, 1]);
 const CONV_GEMM_TINY: K = K::new("conv_gemm_tiny", ABC, [8, 4, 1]);
 const CONV_INPUT_GRAD_DIRECT: K = K::new("conv_input_grad_direct", ABC, [DIRECT_WG as u32, 1, 1]);
 /// The three passes on tensor cores (shaders/coop_conv.wgsl), where the adapter has 16x16x16
-/// f16 x f16 -> f32 cooperative matrices and the operands are f16; its tile is the
-/// cooperative GEMM's.
+/// f16 x f16 -> f32 cooperative matrices and the operands are f16: 128 rows by 64 columns per
+/// workgroup, or by [`COOP_WIDE_N`] where the pass has that many output columns.
 const COOP_CONV: K = K::in_shader(crate::shaders::COOP_CONV, "coop_conv", ABC, [128, 1, 1]);
-pub(crate) const COOP_ENTRY_POINTS: &[EntryPoint] = &[COOP_CONV.entry];
+const COOP_CONV_WIDE: K = K::in_shader(
+    crate::shaders::COOP_CONV,
+    "coop_conv_wide",
+    ABC,
+    [128, 1, 1],
+);
+pub(crate) const COOP_ENTRY_POINTS: &[EntryPoint] = &[COOP_CONV.entry, COOP_CONV_WIDE.entry];
+/// Columns of the wide tensor-core tile.
+const COOP_WIDE_N: usize = 128;
 pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
     CONV_GEMM.entry,
     CONV_GEMM_SMALL.entry,
@@ -96,6 +104,13 @@ fn params(
     }
 }
 
+/// `AUTOREP_COOP_WIDE=0` keeps every tensor-core pass on the 64-column tile (for measuring the
+/// wide one against it on a new adapter).
+fn wide_coop_tile() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("AUTOREP_COOP_WIDE").map_or(true, |v| v != "0"))
+}
+
 /// `AUTOREP_CONV_TILE=256|64|32` forces one tile (for tuning on a new adapter).
 fn forced_tile() -> Option<usize> {
     static FORCED: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
@@ -119,9 +134,16 @@ fn on_tensor_cores(gpu: &Gpu, operands: &[&GpuBuffer]) -> bool {
 /// tensor-core tile where `coop`, else the cheapest SIMT tile.
 fn kernel(gpu: &Gpu, m: usize, n: usize, z: usize, coop: bool) -> (&'static K, [u32; 3]) {
     if coop {
-        let (rows, cols) = (super::gemm::COOP_TILE_M, super::gemm::COOP_TILE_N);
-        let grid = [n.div_ceil(cols) as u32, m.div_ceil(rows) as u32, z as u32];
-        return (&COOP_CONV, grid);
+        let (kern, cols) = if n >= COOP_WIDE_N && wide_coop_tile() {
+            (&COOP_CONV_WIDE, COOP_WIDE_N)
+        } else {
+            (&COOP_CONV, super::gemm::COOP_TILE_N)
+        };
+        let rows = super::gemm::COOP_TILE_M;
+        return (
+            kern,
+            [n.div_ceil(cols) as u32, m.div_ceil(rows) as u32, z as u32],
+        );
     }
     let hw = usize::from(!gpu.report().is_software());
     let cost = |&(_, rows, c): &(&K, usize, [f64; 2])| (m.div_ceil(rows) * rows) as f64 * c[hw];
