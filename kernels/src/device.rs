@@ -12,6 +12,10 @@ pub const WANTED_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
     .union(wgpu::Features::TIMESTAMP_QUERY)
     .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
 
+/// Workgroup memory the tensor-core shaders need: coop_conv.wgsl's staged slices of A and B
+/// (8,704 bytes each), its accumulator scratch (4,096) and depth table (1,280), rounded up.
+const COOP_WORKGROUP_BYTES: u32 = 24 * 1024;
+
 /// What `autorep devices` prints about one adapter.
 #[derive(Debug, Clone)]
 pub struct AdapterReport {
@@ -52,10 +56,12 @@ impl AdapterReport {
             f16: f.contains(wgpu::Features::SHADER_F16),
             subgroup: f.contains(wgpu::Features::SUBGROUP),
             timestamps: f.contains(wgpu::Features::TIMESTAMP_QUERY),
-            // parts/coop_tile.wgsl counts subgroups as 32 consecutive invocations.
+            // parts/coop_tile.wgsl counts subgroups as 32 consecutive invocations, and the
+            // tensor-core shaders hold their tiles in workgroup memory.
             coop_f16: f.contains(
                 wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SHADER_F16,
             ) && (info.subgroup_min_size, info.subgroup_max_size) == (32, 32)
+                && l.max_compute_workgroup_storage_size >= COOP_WORKGROUP_BYTES
                 && adapter.cooperative_matrix_properties().iter().any(|p| {
                     (p.m_size, p.n_size, p.k_size) == (16, 16, 16)
                         && p.ab_type == wgpu::CooperativeScalarType::F16

@@ -31,3 +31,28 @@ pub fn rel_err(got: &[f32], want: &[f32]) -> f32 {
         .fold(0f32, |m, (g, w)| m.max((g - w).abs()))
         / scale
 }
+
+/// A square-kernel convolution of `n` images.
+#[allow(clippy::too_many_arguments)]
+pub fn conv(
+    n: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+) -> autorep_kernels::params::ConvParams {
+    autorep_kernels::params::ConvParams {
+        n,
+        cin,
+        h,
+        w,
+        cout,
+        kh: k,
+        kw: k,
+        stride,
+        pad,
+    }
+}

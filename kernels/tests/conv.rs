@@ -2,31 +2,7 @@
 
 mod common;
 use autorep_kernels::{cpu, launch, params::ConvParams};
-use common::{gpu, rand_vec, rel_err};
-
-#[allow(clippy::too_many_arguments)]
-fn conv(
-    n: usize,
-    cin: usize,
-    h: usize,
-    w: usize,
-    cout: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
-) -> ConvParams {
-    ConvParams {
-        n,
-        cin,
-        h,
-        w,
-        cout,
-        kh: k,
-        kw: k,
-        stride,
-        pad,
-    }
-}
+use common::{conv, gpu, rand_vec, rel_err};
 
 fn shapes() -> Vec<ConvParams> {
     let c = conv;

@@ -6,7 +6,7 @@
 mod common;
 use autorep_kernels::params::{ConvParams, GemmParams};
 use autorep_kernels::{cpu, launch, round_to_f16, Dtype, Gpu, GpuBuffer};
-use common::{gpu, rand_vec, rel_err};
+use common::{conv, gpu, rand_vec, rel_err};
 
 fn coop_gpu() -> Option<Gpu> {
     let g = gpu()?;
@@ -92,6 +92,47 @@ fn tensor_core_gemm_matches_the_simt_gemm_and_the_twin() {
     g.set_coop_for_tests(true);
 }
 
+/// Batched products whose batch strides leave some batches' operands off the 16-byte
+/// alignment the direct fragment loads need (those batches' tiles stage instead), a K that is
+/// not a multiple of 16 (every tile stages), and row strides wider than the matrices.
+#[test]
+fn batched_tensor_core_gemms_mix_direct_and_staged_tiles() {
+    let Some(g) = coop_gpu() else { return };
+    let mut cases = Vec::new();
+    let mut p = GemmParams::dense(256, 128, 80, false, false);
+    p.batch = 3;
+    p.a.bs = 256 * 80 + 4; // batch 1 misaligned, batch 2 aligned again
+    p.b.bs = 80 * 128;
+    p.c.bs = 256 * 128;
+    cases.push(p);
+    let mut p = GemmParams::dense(128, 64, 40, false, false);
+    p.bias_off = Some(0);
+    cases.push(p);
+    let mut p = GemmParams::dense(128, 64, 64, false, false);
+    p.a.rs = 72; // aligned, wider than K
+    p.b.rs = 68; // not a multiple of 8: staged
+    p.accumulate = true;
+    cases.push(p);
+    for p in cases {
+        let (na, nb, nc) = p.extents();
+        let (a, b, bias, c0) = (
+            halves(11, na),
+            halves(12, nb),
+            halves(13, p.n),
+            halves(14, nc),
+        );
+        let tc = run(&g, true, &p, &a, &b, &bias, &c0);
+        let simt = run(&g, false, &p, &a, &b, &bias, &c0);
+        let mut want = c0.clone();
+        cpu::gemm(&p, &a, &b, &bias, &mut want);
+        round_to_f16(&mut want);
+        let (e_tc, e_simt) = (rel_err(&tc, &want), rel_err(&simt, &want));
+        eprintln!("{p:?}: tensor cores {e_tc:.2e}, SIMT {e_simt:.2e}");
+        assert!(e_tc < 4e-3 && e_simt < 4e-3, "{p:?}: {e_tc} / {e_simt}");
+    }
+    g.set_coop_for_tests(true);
+}
+
 /// The three convolution passes of `p` on f16 data; outputs start as garbage, so every element
 /// must be written.
 fn conv_passes(
@@ -124,19 +165,10 @@ fn conv_passes(
 #[test]
 fn tensor_core_convolutions_match_the_simt_passes_and_the_twin() {
     let Some(g) = coop_gpu() else { return };
-    let c = |n, cin, h, w, cout, k, stride, pad| ConvParams {
-        n,
-        cin,
-        h,
-        w,
-        cout,
-        kh: k,
-        kw: k,
-        stride,
-        pad,
-    };
+    let c = conv;
     // Odd sizes, strides 1 and 2, 1x1, 3x3 and 5x5 taps, a stem (3 channels), more channels
-    // than one tile's 64 columns, and ResNet-shaped layers; then the split-K paths.
+    // than one tile's 64 columns, ResNet-shaped layers (the wide tile from 128 columns); then
+    // the split-K paths.
     let shapes = [
         c(2, 3, 7, 9, 5, 3, 1, 1),
         c(3, 5, 9, 7, 7, 3, 2, 1),
@@ -147,6 +179,8 @@ fn tensor_core_convolutions_match_the_simt_passes_and_the_twin() {
         c(4, 64, 16, 16, 128, 3, 2, 1),
         c(4, 64, 16, 16, 128, 1, 2, 0),
         c(2, 256, 4, 4, 512, 3, 2, 1),
+        // The wide tile (128 output columns and more) with a partial column tile.
+        c(2, 17, 12, 10, 200, 3, 1, 1),
     ];
     for (split, list) in [(false, &shapes[..]), (true, &shapes[4..])] {
         if split {

@@ -23,6 +23,9 @@ const COOP_CONV_WIDE: K = K::in_shader(
 pub(crate) const COOP_ENTRY_POINTS: &[EntryPoint] = &[COOP_CONV.entry, COOP_CONV_WIDE.entry];
 /// Columns of the wide tensor-core tile.
 const COOP_WIDE_N: usize = 128;
+/// Workgroups per dispatch dimension: a pass with more row tiles than that stays on the SIMT
+/// tiles, whose 256 rows need half as many.
+const MAX_GROUPS: usize = 65_535;
 pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
     CONV_GEMM.entry,
     CONV_GEMM_SMALL.entry,
@@ -133,7 +136,8 @@ fn on_tensor_cores(gpu: &Gpu, operands: &[&GpuBuffer]) -> bool {
 /// The tiled entry point for an `m x n` GEMM over `z` grid slices, and its grid: the
 /// tensor-core tile where `coop`, else the cheapest SIMT tile.
 fn kernel(gpu: &Gpu, m: usize, n: usize, z: usize, coop: bool) -> (&'static K, [u32; 3]) {
-    if coop {
+    let rows = super::gemm::COOP_TILE_M;
+    if coop && m.div_ceil(rows) <= MAX_GROUPS {
         let (kern, cols) = if n >= COOP_WIDE_N && wide_coop_tile() {
             (&COOP_CONV_WIDE, COOP_WIDE_N)
         } else {
