@@ -48,6 +48,31 @@ fn run(
     g.read_f16(&bc, 0, c0.len()).unwrap()
 }
 
+/// `p` on random f16 operands (seeds from `seed`) on tensor cores and on the SIMT core, both
+/// against the CPU twin rounded as the kernels store.
+fn check_gemm(g: &Gpu, p: &GemmParams, seed: u64) {
+    let (na, nb, nc) = p.extents();
+    let (a, b, bias, c0) = (
+        halves(seed, na),
+        halves(seed + 1, nb),
+        halves(seed + 2, p.n),
+        halves(seed + 3, nc),
+    );
+    let tc = run(g, true, p, &a, &b, &bias, &c0);
+    let simt = run(g, false, p, &a, &b, &bias, &c0);
+    let mut want = c0.clone();
+    cpu::gemm(p, &a, &b, &bias, &mut want);
+    round_to_f16(&mut want);
+    let (e_tc, e_simt) = (rel_err(&tc, &want), rel_err(&simt, &want));
+    let shape = format!("{}x{}x{} batch {}", p.m, p.n, p.k, p.batch);
+    eprintln!(
+        "{shape} a {:?} b {:?}: tensor cores {e_tc:.2e}, SIMT {e_simt:.2e}",
+        p.a, p.b
+    );
+    assert!(e_tc < 4e-3 && e_simt < 4e-3, "{shape}: {e_tc} / {e_simt}");
+    assert!(rel_err(&tc, &simt) < 4e-3, "{shape}: the paths differ");
+}
+
 #[test]
 fn tensor_core_gemm_matches_the_simt_gemm_and_the_twin() {
     let Some(g) = coop_gpu() else { return };
@@ -70,24 +95,7 @@ fn tensor_core_gemm_matches_the_simt_gemm_and_the_twin() {
             p.bias_off = Some(0);
         }
         p.accumulate = accumulate;
-        let (a, b, bias, c0) = (
-            halves(1, m * k),
-            halves(2, k * n),
-            halves(3, n),
-            halves(4, m * n),
-        );
-        let tc = run(&g, true, &p, &a, &b, &bias, &c0);
-        let simt = run(&g, false, &p, &a, &b, &bias, &c0);
-        let mut want = c0.clone();
-        cpu::gemm(&p, &a, &b, &bias, &mut want);
-        round_to_f16(&mut want);
-        let (e_tc, e_simt) = (rel_err(&tc, &want), rel_err(&simt, &want));
-        eprintln!("{m}x{n}x{k} ta {ta} tb {tb}: tensor cores {e_tc:.2e}, SIMT {e_simt:.2e}");
-        assert!(
-            e_tc < 4e-3 && e_simt < 4e-3,
-            "{m}x{n}x{k}: {e_tc} / {e_simt}"
-        );
-        assert!(rel_err(&tc, &simt) < 4e-3, "{m}x{n}x{k}: the paths differ");
+        check_gemm(&g, &p, 1);
     }
     g.set_coop_for_tests(true);
 }
@@ -114,21 +122,7 @@ fn batched_tensor_core_gemms_mix_direct_and_staged_tiles() {
     p.accumulate = true;
     cases.push(p);
     for p in cases {
-        let (na, nb, nc) = p.extents();
-        let (a, b, bias, c0) = (
-            halves(11, na),
-            halves(12, nb),
-            halves(13, p.n),
-            halves(14, nc),
-        );
-        let tc = run(&g, true, &p, &a, &b, &bias, &c0);
-        let simt = run(&g, false, &p, &a, &b, &bias, &c0);
-        let mut want = c0.clone();
-        cpu::gemm(&p, &a, &b, &bias, &mut want);
-        round_to_f16(&mut want);
-        let (e_tc, e_simt) = (rel_err(&tc, &want), rel_err(&simt, &want));
-        eprintln!("{p:?}: tensor cores {e_tc:.2e}, SIMT {e_simt:.2e}");
-        assert!(e_tc < 4e-3 && e_simt < 4e-3, "{p:?}: {e_tc} / {e_simt}");
+        check_gemm(&g, &p, 11);
     }
     g.set_coop_for_tests(true);
 }
