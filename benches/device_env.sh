@@ -6,3 +6,10 @@ icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 export WGPU_BACKEND=vulkan
 B=.devbin/autorep
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+# A fresh machine's first heavy GPU process ran conv passes up to 3-4x slower than later ones
+# (BENCHMARKS.md): one untimed pass over every conv and memory-bound kernel, in both
+# precisions, before anything is measured.
+warm_up() {
+  $B --device gpu bench kernels --reps 1 > /dev/null 2>&1
+  $B --device gpu bench kernels --precision f16 --reps 1 > /dev/null 2>&1
+}

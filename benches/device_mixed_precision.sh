@@ -19,7 +19,7 @@ if [ -x .devbin/coop_test ]; then
   grep -E "tensor cores|test result|panicked" "$OUT/coop_test.txt" | tail -40
   [ $rc = 0 ] || { echo "coop test failed (rc $rc): f16 figures below on the SIMT path"; export AUTOREP_COOP=0; }
 fi
-$B --device gpu bench step --model small --batch 64 --steps 3 > /dev/null 2>&1   # warm-up
+warm_up
 torch_ok=0; python3 -c "import torch" 2>/dev/null && torch_ok=1
 for model in resnet18_in wrn22_8; do
   echo "== $model batch 128"

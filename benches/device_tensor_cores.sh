@@ -8,7 +8,7 @@
 set -u
 source benches/device_env.sh
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-$B --device gpu bench step --model small --batch 64 --steps 3 > /dev/null 2>&1   # warm-up
+warm_up
 echo "== kernels/tests/coop.rs"
 timeout 90 .devbin/coop_test --nocapture > "$OUT/coop_test.txt" 2>&1; rc=$?
 grep -E "test result|panicked|split false forward" "$OUT/coop_test.txt" | tail -14
