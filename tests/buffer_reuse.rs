@@ -129,3 +129,48 @@ fn an_f16_step_takes_less_device_memory_than_an_f32_step() {
     eprintln!("peak device memory: f32 {b32} bytes, f16 {b16} bytes");
     assert!(b16 * 10 < b32 * 8, "f16 {b16} vs f32 {b32} bytes");
 }
+
+/// A host upload in the middle of a step (EfficientNet-B2 draws its stochastic-depth and
+/// dropout masks when its forward pass starts, after the batch's own work is queued) rides in
+/// the step's one submit: the data is staged and copied in stream order.
+#[test]
+fn a_mid_step_upload_does_not_split_the_step() {
+    use autorep::models::Model;
+    let Some(device) = common::gpu() else { return };
+    let Device::Gpu(gpu) = &device else {
+        unreachable!()
+    };
+    let model = autorep::models::build("efficientnet_b2", &device, 3, 32, 3, 0).unwrap();
+    let pixels: Vec<f32> = (0..2 * 3 * 32 * 32)
+        .map(|i| ((i % 17) as f32 - 8.0) * 0.1)
+        .collect();
+    let x = Tensor::from_vec(&device, &[2, 3, 32, 32], pixels).unwrap();
+    let labels = Rc::new(Labels::new(&device, &[0, 2]).unwrap());
+    // `apart`: submit the queued work before the forward pass, so that the masks are written
+    // directly (the path without staging), for reference.
+    let step = |apart: bool| {
+        let mut ctx = autorep::nn::ForwardCtx::train();
+        ctx.noise_seed = Some(7);
+        let input = x.add(&x).unwrap(); // queued work before the forward pass, like augmentation
+        if apart {
+            device.flush().unwrap();
+        }
+        let logits = model.forward(&input, &ctx).unwrap();
+        let loss = logits
+            .cross_entropy(&labels, 0.0)
+            .unwrap()
+            .loss
+            .mean()
+            .unwrap();
+        loss.backward().unwrap();
+        device.flush().unwrap();
+        loss
+    };
+    let direct = step(true).item().unwrap();
+    let before = gpu.stream_stats().submits;
+    let staged = step(false).item().unwrap();
+    // One submit for the step, one for the loss's readback.
+    assert_eq!(gpu.stream_stats().submits - before, 2);
+    // The staged masks reached the device before the kernels that read them.
+    assert_eq!(staged, direct);
+}

@@ -31,6 +31,9 @@ enum Cmd {
     },
 }
 
+/// Staging buffers of mid-step host writes kept for reuse.
+const MAX_STAGING: usize = 8;
+
 pub(crate) struct Recorder {
     arena: wgpu::Buffer,
     stride: u64,
@@ -38,6 +41,10 @@ pub(crate) struct Recorder {
     cmds: Vec<Cmd>,
     dispatches: u64,
     submits: u64,
+    /// Staging buffers of host writes made while commands were queued: in use until the next
+    /// submit (`staged`), then free for reuse (`staging`).
+    staging: Vec<wgpu::Buffer>,
+    staged: Vec<wgpu::Buffer>,
 }
 
 impl Recorder {
@@ -57,6 +64,8 @@ impl Recorder {
             cmds: Vec::new(),
             dispatches: 0,
             submits: 0,
+            staging: Vec::new(),
+            staged: Vec::new(),
         }
     }
 }
@@ -235,6 +244,11 @@ impl Gpu {
         }
         let index = self.0.queue.submit([enc.finish()]);
         rec.submits += 1;
+        // The staged writes' copies are submitted: a later write_buffer into their staging
+        // buffers lands after them.
+        let done = std::mem::take(&mut rec.staged);
+        rec.staging.extend(done);
+        rec.staging.truncate(MAX_STAGING);
         drop(rec);
         self.check("submit")?;
         Ok(Some(index))
@@ -251,9 +265,12 @@ impl Gpu {
     }
 
     /// Copy host data into `buf` at byte `offset`, ordered after everything queued so far.
+    ///
+    /// `queue.write_buffer` lands before the next submit's commands, so with commands queued
+    /// the data goes to a staging buffer that no queued command touches and a copy into `buf`
+    /// joins the queue, instead of submitting the queued work first: a step that uploads
+    /// something after its first dispatch still submits once.
     pub fn write(&self, buf: &GpuBuffer, offset: u64, data: &[u8]) -> Result<()> {
-        // write_buffer lands before the next submit's commands, so queued work must go first.
-        self.flush()?;
         let mut padded;
         let bytes = if data.len().is_multiple_of(4) {
             data
@@ -262,11 +279,35 @@ impl Gpu {
             padded.resize(data.len().div_ceil(4) * 4, 0);
             &padded
         };
-        if !bytes.is_empty() {
-            self.0
-                .queue
-                .write_buffer(buf.wgpu(), buf.offset_bytes() + offset, bytes);
+        if bytes.is_empty() {
+            return Ok(());
         }
+        let dst_offset = buf.offset_bytes() + offset;
+        let mut rec = self.0.recorder.lock().unwrap();
+        if rec.cmds.is_empty() {
+            drop(rec);
+            self.0.queue.write_buffer(buf.wgpu(), dst_offset, bytes);
+            return Ok(());
+        }
+        let size = bytes.len() as u64;
+        let staging = match rec.staging.iter().position(|b| b.size() >= size) {
+            Some(i) => rec.staging.swap_remove(i),
+            None => self.0.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("staged write"),
+                size: size.next_power_of_two().max(256),
+                usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+        };
+        self.0.queue.write_buffer(&staging, 0, bytes);
+        rec.cmds.push(Cmd::Copy {
+            src: staging.clone(),
+            src_offset: 0,
+            dst: buf.wgpu().clone(),
+            dst_offset,
+            size,
+        });
+        rec.staged.push(staging);
         Ok(())
     }
 

@@ -49,3 +49,20 @@ fn buffers_are_reused_after_release() {
     }
     assert_eq!(g.pool_stats().buffers_created, 2);
 }
+
+/// A host write into a buffer that queued work still reads is ordered after that work and
+/// before the work queued after it, without submitting anything.
+#[test]
+fn a_write_behind_queued_work_keeps_stream_order_without_a_submit() {
+    let Some(g) = common::gpu() else { return };
+    let a = g.upload(&[1.0f32; 64]).unwrap();
+    let (before_write, after_write) = (g.alloc(256).unwrap(), g.alloc(256).unwrap());
+    g.flush().unwrap();
+    let submits = g.stream_stats().submits;
+    g.copy(&a, 0, &before_write, 0, 256).unwrap();
+    g.write(&a, 0, bytemuck::cast_slice(&[2.0f32; 64])).unwrap();
+    g.copy(&a, 0, &after_write, 0, 256).unwrap();
+    assert_eq!(g.stream_stats().submits, submits, "the write submitted");
+    assert_eq!(g.read_f32(&before_write, 0, 64).unwrap(), vec![1.0; 64]);
+    assert_eq!(g.read_f32(&after_write, 0, 64).unwrap(), vec![2.0; 64]);
+}
