@@ -135,7 +135,6 @@ fn an_f16_step_takes_less_device_memory_than_an_f32_step() {
 /// the step's one submit: the data is staged and copied in stream order.
 #[test]
 fn a_mid_step_upload_does_not_split_the_step() {
-    use autorep::models::Model;
     let Some(device) = common::gpu() else { return };
     let Device::Gpu(gpu) = &device else {
         unreachable!()
