@@ -33,6 +33,8 @@ enum Cmd {
 
 /// Staging buffers of mid-step host writes kept for reuse.
 const MAX_STAGING: usize = 8;
+/// The largest host write that is staged rather than submitting the queued work first.
+const MAX_STAGED_WRITE: u64 = 64 << 20;
 
 pub(crate) struct Recorder {
     arena: wgpu::Buffer,
@@ -283,13 +285,15 @@ impl Gpu {
             return Ok(());
         }
         let dst_offset = buf.offset_bytes() + offset;
+        let size = bytes.len() as u64;
         let mut rec = self.0.recorder.lock().unwrap();
-        if rec.cmds.is_empty() {
+        if rec.cmds.is_empty() || size > MAX_STAGED_WRITE {
+            // Nothing queued, or too large to stage twice: the queued work goes first.
             drop(rec);
+            self.flush()?;
             self.0.queue.write_buffer(buf.wgpu(), dst_offset, bytes);
             return Ok(());
         }
-        let size = bytes.len() as u64;
         let staging = match rec.staging.iter().position(|b| b.size() >= size) {
             Some(i) => rec.staging.swap_remove(i),
             None => self.0.device.create_buffer(&wgpu::BufferDescriptor {
