@@ -15,20 +15,7 @@
 // one row along K, so that neighbours read neighbours either way (B likewise). The branch is
 // on a uniform, so it costs nothing per element.
 
-struct Params {
-    m: u32, n: u32, k: u32, flags: u32,      // flags: 1 = add bias[col], 2 = accumulate into C,
-                                             // 4 = direct loads allowed (the launcher's choice)
-    a_off: u32, a_rs: u32, a_cs: u32, a_bs: u32,
-    b_off: u32, b_rs: u32, b_cs: u32, b_bs: u32,
-    c_off: u32, c_rs: u32, c_bs: u32, bias_off: u32,
-    alpha: f32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<act>;
-@group(0) @binding(2) var<storage, read> b: array<act>;
-@group(0) @binding(3) var<storage, read> bias: array<act>;
-@group(0) @binding(4) var<storage, read_write> c: array<act>;
+// Params and bindings: shaders/parts/gemm_io.wgsl (gemm.wgsl's).
 
 // Columns of C per workgroup: the tile's narrow form (launcher: COOP_TILE_N).
 const GT_N: u32 = 64u;

@@ -1,4 +1,4 @@
-// C[b] = alpha * A[b] · B[b] (+ bias per column) (+ C[b] if accumulating), f32.
+// C[b] = alpha * A[b] · B[b] (+ bias per column) (+ C[b] if accumulating), accumulated in f32.
 // A and B are addressed through (row, column, batch) strides, so transposes cost nothing.
 //
 // Each workgroup of 8x16 invocations computes a 256x64 tile of C. Per BK-deep slice of K it
@@ -23,19 +23,8 @@
 // The launcher (kernels/src/launch/gemm.rs) sizes the grid from BM and BN, and may bind byte
 // windows of A, B and C with the residual offsets in a_off, b_off and c_off.
 
-struct Params {
-    m: u32, n: u32, k: u32, flags: u32,      // flags: 1 = add bias[col], 2 = accumulate into C
-    a_off: u32, a_rs: u32, a_cs: u32, a_bs: u32,
-    b_off: u32, b_rs: u32, b_cs: u32, b_bs: u32,
-    c_off: u32, c_rs: u32, c_bs: u32, bias_off: u32,
-    alpha: f32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<act>;
-@group(0) @binding(2) var<storage, read> b: array<act>;
-@group(0) @binding(3) var<storage, read> bias: array<act>;
-@group(0) @binding(4) var<storage, read_write> c: array<act>;
+// Params and bindings: shaders/parts/gemm_io.wgsl, composed in front (shared with
+// coop_gemm.wgsl, which takes the same parameter block).
 
 const WG_X: u32 = 8u;
 const WG_Y: u32 = 16u;

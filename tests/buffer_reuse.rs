@@ -7,18 +7,6 @@ use autorep::nn::{Module, Optimizer, OptimizerKind, ParamGroup};
 use autorep::{Device, Labels, Tensor};
 use std::rc::Rc;
 
-/// The mean cross-entropy of `logits`, backpropagated.
-fn backward_from_loss(logits: &Tensor, labels: &Rc<Labels>) -> Tensor {
-    let loss = logits
-        .cross_entropy(labels, 0.0)
-        .unwrap()
-        .loss
-        .mean()
-        .unwrap();
-    loss.backward().unwrap();
-    loss
-}
-
 #[test]
 fn warm_steps_allocate_no_new_buffers() {
     let Some(device) = common::gpu() else { return };
@@ -40,7 +28,7 @@ fn warm_steps_allocate_no_new_buffers() {
     );
     let step = || {
         opt.borrow().zero_grad().unwrap();
-        let loss = backward_from_loss(&model.forward(&x).unwrap(), &labels);
+        let loss = common::backward_from_loss(&model.forward(&x).unwrap(), &labels);
         opt.borrow_mut().step(1.0).unwrap();
         device.flush().unwrap();
         loss
@@ -158,7 +146,7 @@ fn a_mid_step_upload_does_not_split_the_step() {
         if apart {
             device.flush().unwrap();
         }
-        let loss = backward_from_loss(&model.forward(&input, &ctx).unwrap(), &labels);
+        let loss = common::backward_from_loss(&model.forward(&input, &ctx).unwrap(), &labels);
         device.flush().unwrap();
         loss
     };

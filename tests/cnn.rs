@@ -18,15 +18,7 @@ fn one_step_grads(device: &Device) -> Vec<(String, Vec<f32>)> {
     let model = ResNet::new(device, spec, 3, 8, 5, 3).unwrap();
     let x = Tensor::from_vec(device, &[6, 3, 8, 8], rand_vec(9, 6 * 3 * 64)).unwrap();
     let y = Rc::new(Labels::new(device, &[0, 1, 2, 3, 4, 0]).unwrap());
-    let loss = model
-        .forward(&x, &ForwardCtx::train())
-        .unwrap()
-        .cross_entropy(&y, 0.0)
-        .unwrap()
-        .loss
-        .mean()
-        .unwrap();
-    loss.backward().unwrap();
+    common::backward_from_loss(&model.forward(&x, &ForwardCtx::train()).unwrap(), &y);
     model
         .params()
         .iter()

@@ -25,7 +25,7 @@ macro_rules! shader {
 shader!(ELEMENTWISE, "elementwise.wgsl");
 shader!(REDUCE, "reduce.wgsl");
 shader!(LOSS, "loss.wgsl");
-shader!(GEMM, "gemm.wgsl");
+shader!(GEMM, "gemm.wgsl", "", ["gemm_io.wgsl"]);
 shader!(CONV, "conv.wgsl", "", ["conv_im2col.wgsl"]);
 shader!(DWCONV, "dwconv.wgsl");
 shader!(NORM, "norm.wgsl");
@@ -37,7 +37,7 @@ shader!(
     COOP_GEMM,
     "coop_gemm.wgsl",
     "enable wgpu_cooperative_matrix;\n",
-    ["coop_tile.wgsl"]
+    ["gemm_io.wgsl", "coop_tile.wgsl"]
 );
 shader!(
     COOP_CONV,

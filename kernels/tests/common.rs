@@ -56,3 +56,22 @@ pub fn conv(
         pad,
     }
 }
+
+/// The CPU twin's three passes of `p`: (y, dx, dw) from x, w and dy.
+pub fn conv_twins(
+    p: &autorep_kernels::params::ConvParams,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+) -> [Vec<f32>; 3] {
+    use autorep_kernels::cpu;
+    let (mut y, mut dx, mut dw) = (
+        vec![0f32; p.y_len()],
+        vec![0f32; p.x_len()],
+        vec![0f32; p.w_len()],
+    );
+    cpu::conv2d_forward(p, x, w, &mut y);
+    cpu::conv2d_input_grad(p, dy, w, &mut dx);
+    cpu::conv2d_weight_grad(p, x, dy, &mut dw);
+    [y, dx, dw]
+}

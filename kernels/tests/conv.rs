@@ -2,7 +2,7 @@
 
 mod common;
 use autorep_kernels::{cpu, launch, params::ConvParams};
-use common::{conv, gpu, rand_vec, rel_err};
+use common::{conv, conv_twins, gpu, rand_vec, rel_err};
 
 fn shapes() -> Vec<ConvParams> {
     let c = conv;
@@ -181,14 +181,7 @@ fn passes_match_cpu(g: &autorep_kernels::Gpu, shapes: impl Iterator<Item = ConvP
         launch::conv2d_forward(g, &p, &bx, &bw, &by).unwrap();
         launch::conv2d_input_grad(g, &p, &bdy, &bw, &bdx).unwrap();
         launch::conv2d_weight_grad(g, &p, &bx, &bdy, &scratch, &bdw).unwrap();
-        let (mut y, mut dx, mut dw) = (
-            vec![0f32; p.y_len()],
-            vec![0f32; p.x_len()],
-            vec![0f32; p.w_len()],
-        );
-        cpu::conv2d_forward(&p, &x, &w, &mut y);
-        cpu::conv2d_input_grad(&p, &dy, &w, &mut dx);
-        cpu::conv2d_weight_grad(&p, &x, &dy, &mut dw);
+        let [y, dx, dw] = conv_twins(&p, &x, &w, &dy);
         let e = rel_err(&g.read_f32(&by, 0, p.y_len()).unwrap(), &y);
         assert!(e <= 1e-4, "{p:?} forward {e}");
         let e = rel_err(&g.read_f32(&bdx, 0, p.x_len()).unwrap(), &dx);

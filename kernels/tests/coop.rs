@@ -6,7 +6,7 @@
 mod common;
 use autorep_kernels::params::{ConvParams, GemmParams};
 use autorep_kernels::{cpu, launch, round_to_f16, Dtype, Gpu, GpuBuffer};
-use common::{conv, gpu, rand_vec, rel_err};
+use common::{conv, conv_twins, gpu, rand_vec, rel_err};
 
 fn coop_gpu() -> Option<Gpu> {
     let g = gpu()?;
@@ -188,16 +188,8 @@ fn tensor_core_convolutions_match_the_simt_passes_and_the_twin() {
             );
             let tc = conv_passes(&g, true, p, &x, &w, &dy);
             let simt = conv_passes(&g, false, p, &x, &w, &dy);
-            let (mut y, mut dx, mut dw) = (
-                vec![0f32; p.y_len()],
-                vec![0f32; p.x_len()],
-                vec![0f32; p.w_len()],
-            );
-            cpu::conv2d_forward(p, &x, &w, &mut y);
-            cpu::conv2d_input_grad(p, &dy, &w, &mut dx);
-            cpu::conv2d_weight_grad(p, &x, &dy, &mut dw);
             let passes = ["forward", "input grad", "weight grad"];
-            for (i, mut want) in [y, dx, dw].into_iter().enumerate() {
+            for (i, mut want) in conv_twins(p, &x, &w, &dy).into_iter().enumerate() {
                 round_to_f16(&mut want);
                 let (e_tc, e_simt) = (rel_err(&tc[i], &want), rel_err(&simt[i], &want));
                 let pass = passes[i];

@@ -6,7 +6,7 @@
 mod common;
 use autorep_kernels::params::{ConvParams, GateParams, GemmParams, PoolParams};
 use autorep_kernels::{cpu, launch, round_to_f16, Dtype, Gpu, GpuBuffer, KernelError};
-use common::{gpu, rand_vec, rel_err};
+use common::{conv_twins, gpu, rand_vec, rel_err};
 
 /// The GPU, where it has SHADER_F16 (lavapipe does); else None with a message.
 fn f16_gpu() -> Option<Gpu> {
@@ -152,24 +152,18 @@ fn convolution_passes_in_f16() {
             halves(8, p.y_len()),
         );
         let (bx, bw, bdy) = (up16(&g, &x), up16(&g, &w), up16(&g, &dy));
+        let [y, dx, dw] = conv_twins(&p, &x, &w, &dy).map(stored);
 
         let by = out16(&g, p.y_len());
         launch::conv2d_forward(&g, &p, &bx, &bw, &by).unwrap();
-        let mut want = vec![0.0; p.y_len()];
-        cpu::conv2d_forward(&p, &x, &w, &mut want);
         assert!(
-            rel_err(&read16(&g, &by, p.y_len()), &stored(want)) < TOL,
+            rel_err(&read16(&g, &by, p.y_len()), &y) < TOL,
             "{p:?} forward"
         );
 
         let bdx = out16(&g, p.x_len());
         launch::conv2d_input_grad(&g, &p, &bdy, &bw, &bdx).unwrap();
-        let mut want = vec![0.0; p.x_len()];
-        cpu::conv2d_input_grad(&p, &dy, &w, &mut want);
-        assert!(
-            rel_err(&read16(&g, &bdx, p.x_len()), &stored(want)) < TOL,
-            "{p:?} dx"
-        );
+        assert!(rel_err(&read16(&g, &bdx, p.x_len()), &dx) < TOL, "{p:?} dx");
 
         // Split over the batch (the hardware path) as well as whole.
         for split in [0, 1] {
@@ -178,9 +172,7 @@ fn convolution_passes_in_f16() {
             let scratch = out16(&g, scratch_len.max(1));
             let bdw = out16(&g, p.w_len());
             launch::conv2d_weight_grad(&g, &p, &bx, &bdy, &scratch, &bdw).unwrap();
-            let mut want = vec![0.0; p.w_len()];
-            cpu::conv2d_weight_grad(&p, &x, &dy, &mut want);
-            let e = rel_err(&read16(&g, &bdw, p.w_len()), &stored(want));
+            let e = rel_err(&read16(&g, &bdw, p.w_len()), &dw);
             assert!(e < 2.0 * TOL, "{p:?} dw (split target {split}): {e}");
         }
     }

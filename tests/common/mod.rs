@@ -64,3 +64,15 @@ pub fn python_with(env: &str, modules: &str, require: &str, hint: &str) -> Optio
     eprintln!("skipped: {py} cannot import {modules} ({hint})");
     None
 }
+
+/// The mean cross-entropy of `logits` against `labels`, backpropagated.
+pub fn backward_from_loss(logits: &Tensor, labels: &std::rc::Rc<autorep::Labels>) -> Tensor {
+    let loss = logits
+        .cross_entropy(labels, 0.0)
+        .unwrap()
+        .loss
+        .mean()
+        .unwrap();
+    loss.backward().unwrap();
+    loss
+}
