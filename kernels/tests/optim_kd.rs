@@ -67,7 +67,7 @@ fn sgd_steps_track_cpu() {
                     &no_amp(&g),
                 )
                 .unwrap();
-                cpu::sgd_step(&step, &grad, &mut param, Some(&mut buf));
+                cpu::sgd_step(&step, &grad, &mut param, Some(&mut buf), &launch::AMP_NONE);
                 let what = format!("sgd config {c} n={n} step {t}");
                 assert_close(&read(&g, &bp, n), &param, 1e-5, &format!("{what} param"));
                 if h.momentum != 0.0 {
@@ -89,7 +89,7 @@ fn sgd_without_momentum_needs_no_buffer() {
         ..SgdParams::new(0.1)
     };
     launch::sgd_step(&g, n, &h, &g.upload(&grad).unwrap(), &bp, None, &no_amp(&g)).unwrap();
-    cpu::sgd_step(&h, &grad, &mut param, None);
+    cpu::sgd_step(&h, &grad, &mut param, None, &launch::AMP_NONE);
     assert_close(&read(&g, &bp, n), &param, 1e-5, "plain sgd");
 }
 
@@ -139,7 +139,7 @@ fn adam_steps_track_cpu() {
                     &no_amp(&g),
                 )
                 .unwrap();
-                cpu::adam_step(&step, &grad, &mut param, &mut m, &mut v);
+                cpu::adam_step(&step, &grad, &mut param, &mut m, &mut v, &launch::AMP_NONE);
                 let what = format!("adam config {c} n={n} step {t}");
                 assert_close(&read(&g, &bp, n), &param, 1e-5, &format!("{what} param"));
                 assert_close(&read(&g, &bm, n), &m, 1e-5, &format!("{what} m"));
@@ -156,7 +156,7 @@ fn lookahead_sync_matches_cpu() {
         let (mut fast, mut slow) = (rand_vec(5, n), rand_vec(6, n));
         let (bf, bs) = (g.upload(&fast).unwrap(), g.upload(&slow).unwrap());
         launch::lookahead_sync(&g, n, 0.5, 1, &bf, &bs, &no_amp(&g)).unwrap();
-        cpu::lookahead_sync(0.5, &mut fast, &mut slow);
+        cpu::lookahead_sync(0.5, 1, &mut fast, &mut slow, &launch::AMP_NONE);
         assert_close(
             &read(&g, &bs, n),
             &slow,
@@ -246,7 +246,7 @@ fn single_steps_match_pytorch_formulas() {
             (want_m[i], want_v[i]) = (m as f32, v as f32);
         }
         let (mut p, mut m, mut v) = (p0, m0, v0);
-        cpu::adam_step(&h, &grad, &mut p, &mut m, &mut v);
+        cpu::adam_step(&h, &grad, &mut p, &mut m, &mut v, &launch::AMP_NONE);
         assert_close(&p, &want, 1e-6, &format!("cpu adam decoupled={decoupled}"));
         assert_close(&m, &want_m, 1e-6, "cpu adam m");
         assert_close(&v, &want_v, 1e-6, "cpu adam v");
@@ -298,7 +298,7 @@ fn single_steps_match_pytorch_formulas() {
             want_buf[i] = buf as f32;
         }
         let (mut p, mut buf) = (p0, m0);
-        cpu::sgd_step(&h, &grad, &mut p, Some(&mut buf));
+        cpu::sgd_step(&h, &grad, &mut p, Some(&mut buf), &launch::AMP_NONE);
         assert_close(&p, &want, 1e-6, &format!("cpu sgd nesterov={nesterov}"));
         assert_close(
             &buf,
@@ -340,7 +340,7 @@ fn single_steps_match_pytorch_formulas() {
         ..SgdParams::new(0.1)
     };
     let (mut p, mut buf) = (p0, [123f32; 5]);
-    cpu::sgd_step(&h, &grad, &mut p, Some(&mut buf));
+    cpu::sgd_step(&h, &grad, &mut p, Some(&mut buf), &launch::AMP_NONE);
     assert_eq!(buf, grad);
     let want: Vec<f32> = p0
         .iter()
@@ -469,4 +469,71 @@ fn kd_backward_matches_finite_differences() {
 /// The loss scaler's neutral state: unscaled gradients, no step skipped.
 fn no_amp(g: &autorep_kernels::Gpu) -> autorep_kernels::GpuBuffer {
     g.upload(&launch::AMP_NONE).unwrap()
+}
+
+/// The updates under a loss scaler against their twins, both reading the same scaler states:
+/// the first applied step (SGD seeds its momentum, Adam's corrections at t = 1), a flagged step
+/// (skipped: nothing moves), then applied steps 1 and 2 (Lookahead syncs on its period 2
+/// only). Gradients arrive scaled by 1024.
+#[test]
+fn updates_under_a_loss_scaler_track_cpu() {
+    let Some(g) = gpu() else { return };
+    let n = 300;
+    let state = |found: f32, applied: f32| {
+        let mut a = launch::amp_start(1024.0);
+        a[2] = found;
+        a[4] = applied;
+        a
+    };
+    let states = [
+        state(0.0, 0.0),
+        state(1.0, 1.0),
+        state(0.0, 1.0),
+        state(0.0, 2.0),
+    ];
+    let sgd = SgdParams {
+        momentum: 0.9,
+        weight_decay: 1e-3,
+        first: false, // the scaler's count decides
+        ..SgdParams::new(0.1)
+    };
+    let adam = AdamParams {
+        weight_decay: 1e-2,
+        ..AdamParams::new(1e-2)
+    };
+    let mut p_sgd = rand_vec(7, n);
+    let mut buf = vec![0f32; n];
+    let mut p_adam = rand_vec(8, n);
+    let (mut m, mut v) = (vec![0f32; n], vec![0f32; n]);
+    let (mut fast, mut slow) = (rand_vec(9, n), rand_vec(10, n));
+    let bs = [&p_sgd, &buf, &p_adam, &m, &v, &fast, &slow].map(|x| g.upload(x).unwrap());
+    for (t, amp) in states.iter().enumerate() {
+        let grad: Vec<f32> = rand_vec(300 + t as u64, n)
+            .iter()
+            .map(|x| x * 1024.0)
+            .collect();
+        let (bg, ba) = (g.upload(&grad).unwrap(), g.upload(amp).unwrap());
+        let before = (p_sgd.clone(), p_adam.clone(), fast.clone());
+        launch::sgd_step(&g, n, &sgd, &bg, &bs[0], Some(&bs[1]), &ba).unwrap();
+        launch::adam_step(&g, n, &adam, &bg, &bs[2], &bs[3], &bs[4], &ba).unwrap();
+        launch::lookahead_sync(&g, n, 0.5, 2, &bs[5], &bs[6], &ba).unwrap();
+        cpu::sgd_step(&sgd, &grad, &mut p_sgd, Some(&mut buf), amp);
+        cpu::adam_step(&adam, &grad, &mut p_adam, &mut m, &mut v, amp);
+        cpu::lookahead_sync(0.5, 2, &mut fast, &mut slow, amp);
+        if amp[2] != 0.0 {
+            let after = (p_sgd.clone(), p_adam.clone(), fast.clone());
+            assert_eq!(after, before, "a flagged step moved the parameters");
+        }
+        for (b, want, what) in [
+            (&bs[0], &p_sgd, "sgd param"),
+            (&bs[1], &buf, "sgd momentum"),
+            (&bs[2], &p_adam, "adam param"),
+            (&bs[3], &m, "adam m"),
+            (&bs[4], &v, "adam v"),
+            (&bs[5], &fast, "lookahead fast"),
+            (&bs[6], &slow, "lookahead slow"),
+        ] {
+            assert_close(&read(&g, b, n), want, 1e-5, &format!("{what}, state {t}"));
+        }
+    }
 }

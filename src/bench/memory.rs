@@ -385,7 +385,7 @@ pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<
                     &u(&bamp),
                 )?)
             }),
-            cpu: Box::new(|| cpu::sgd_step(&sgd, &pv, &mut p1, Some(&mut b1))),
+            cpu: Box::new(|| cpu::sgd_step(&sgd, &pv, &mut p1, Some(&mut b1), &launch::AMP_NONE)),
         },
         &pshape,
     )?;
@@ -411,7 +411,9 @@ pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<
                     &u(&bamp),
                 )?)
             }),
-            cpu: Box::new(|| cpu::adam_step(&adam, &pv, &mut p2, &mut m2, &mut v2)),
+            cpu: Box::new(|| {
+                cpu::adam_step(&adam, &pv, &mut p2, &mut m2, &mut v2, &launch::AMP_NONE)
+            }),
         },
         &pshape,
     )?;

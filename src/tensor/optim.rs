@@ -7,14 +7,6 @@ use crate::error::Result;
 use autorep_kernels::params::{AdamParams, SgdParams};
 use autorep_kernels::{cpu, launch};
 
-/// What the loss scaler's state `amp` asks of a host update (what the kernels read on a GPU):
-/// `None` when it found an inf/NaN gradient and the step is skipped, else the gradient factor
-/// and, under a scaler, the applied steps so far (which replace the host's step count).
-fn host_amp(amp: &super::Storage) -> Option<(f32, Option<u64>)> {
-    let a = amp.cpu();
-    (a[2] == 0.0).then_some((a[1], (a[5] != 0.0).then_some(a[4] as u64)))
-}
-
 impl Tensor {
     /// One SGD step on self (the parameters) from `grad`; `momentum` is the momentum buffer
     /// (needed when `h.momentum` is not 0); `amp` the loss scaler's state (see
@@ -29,28 +21,16 @@ impl Tensor {
     ) -> Result<()> {
         let n = self.numel();
         let (ps, gs, am) = (self.storage(), grad.storage(), amp.storage());
-        let host = |h: &SgdParams| {
-            host_amp(&am).map(|(inv, applied)| SgdParams {
-                grad_scale: h.grad_scale * inv,
-                first: applied.map_or(h.first, |t| t == 0),
-                ..*h
-            })
-        };
         match momentum.map(|b| b.storage()).as_deref() {
             None => match place("sgd step", [&*ps, &*gs, &*am])? {
                 Placed::Gpu(g, [p, gr, a]) => launch::sgd_step(g, n, h, gr, p, None, a)?,
-                Placed::Cpu => {
-                    if let Some(h) = host(h) {
-                        cpu::sgd_step(&h, &gs.cpu(), &mut ps.cpu_mut(), None)
-                    }
-                }
+                Placed::Cpu => cpu::sgd_step(h, &gs.cpu(), &mut ps.cpu_mut(), None, &am.cpu()),
             },
             Some(bs) => match place("sgd step", [&*ps, &*gs, bs, &*am])? {
                 Placed::Gpu(g, [p, gr, buf, a]) => launch::sgd_step(g, n, h, gr, p, Some(buf), a)?,
                 Placed::Cpu => {
-                    if let Some(h) = host(h) {
-                        cpu::sgd_step(&h, &gs.cpu(), &mut ps.cpu_mut(), Some(&mut bs.cpu_mut()))
-                    }
+                    let buf = Some(&mut bs.cpu_mut()[..]);
+                    cpu::sgd_step(h, &gs.cpu(), &mut ps.cpu_mut(), buf, &am.cpu())
                 }
             },
         }
@@ -73,25 +53,14 @@ impl Tensor {
         let am = amp.storage();
         match place("adam step", [&*ps, &*gs, &*ms, &*vs, &*am])? {
             Placed::Gpu(g, [p, gr, m, v, a]) => launch::adam_step(g, n, h, gr, p, m, v, a)?,
-            Placed::Cpu => {
-                if let Some((inv, applied)) = host_amp(&am) {
-                    let h = AdamParams {
-                        grad_scale: h.grad_scale * inv,
-                        ..*h
-                    };
-                    let h = match applied {
-                        Some(t) => h.at_step(t + 1),
-                        None => h,
-                    };
-                    cpu::adam_step(
-                        &h,
-                        &gs.cpu(),
-                        &mut ps.cpu_mut(),
-                        &mut ms.cpu_mut(),
-                        &mut vs.cpu_mut(),
-                    )
-                }
-            }
+            Placed::Cpu => cpu::adam_step(
+                h,
+                &gs.cpu(),
+                &mut ps.cpu_mut(),
+                &mut ms.cpu_mut(),
+                &mut vs.cpu_mut(),
+                &am.cpu(),
+            ),
         }
         Ok(())
     }
@@ -111,11 +80,10 @@ impl Tensor {
         let (fs, ss, am) = (self.storage(), slow.storage(), amp.storage());
         match place("lookahead", [&*fs, &*ss, &*am])? {
             Placed::Gpu(g, [f, s, a]) => launch::lookahead_sync(g, n, alpha, period, f, s, a)?,
-            Placed::Cpu => match host_amp(&am) {
-                Some((_, Some(t))) if !(t + 1).is_multiple_of(period.max(1)) => {}
-                Some(_) => cpu::lookahead_sync(alpha, &mut fs.cpu_mut(), &mut ss.cpu_mut()),
-                None => {}
-            },
+            Placed::Cpu => {
+                let (f, sl) = (&mut fs.cpu_mut(), &mut ss.cpu_mut());
+                cpu::lookahead_sync(alpha, period, f, sl, &am.cpu())
+            }
         }
         Ok(())
     }

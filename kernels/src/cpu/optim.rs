@@ -8,14 +8,32 @@ fn lit<T: Real>(v: f32) -> T {
     T::from_f32(v).expect("representable")
 }
 
+/// The loss scaler's state as the updates read it (see [`crate::launch::AMP_LEN`]): `None`
+/// when it flagged an inf/NaN gradient (the step is skipped), else the gradient's unscaling
+/// factor and, under a scaler, the steps applied so far (which replace the host's count).
+fn scaler(amp: &[f32]) -> Option<(f32, Option<u64>)> {
+    (amp[2] == 0.0).then_some((amp[1], (amp[5] != 0.0).then_some(amp[4] as u64)))
+}
+
 /// One SGD step over a flat group. `momentum_buf` may be `None` only when momentum is 0.
+/// `amp` is the loss scaler's state: the gradient is unscaled by it, a flagged step is
+/// skipped, and under a scaler its applied steps decide the first step.
 pub fn sgd_step<T: Real>(
     h: &SgdParams,
     grad: &[T],
     param: &mut [T],
     momentum_buf: Option<&mut [T]>,
+    amp: &[f32],
 ) {
     let _p = super::profile::span("sgd_step");
+    let Some((unscale, applied)) = scaler(amp) else {
+        return;
+    };
+    let h = &SgdParams {
+        grad_scale: h.grad_scale * unscale,
+        first: applied.map_or(h.first, |t| t == 0),
+        ..*h
+    };
     assert_eq!(
         grad.len(),
         param.len(),
@@ -47,9 +65,25 @@ pub fn sgd_step<T: Real>(
     }
 }
 
-/// One Adam / AdamW step over a flat group; `m` and `v` are the first and second moments.
-pub fn adam_step<T: Real>(h: &AdamParams, grad: &[T], param: &mut [T], m: &mut [T], v: &mut [T]) {
+/// One Adam / AdamW step over a flat group; `m` and `v` are the first and second moments;
+/// `amp` as for [`sgd_step`] (under a scaler the bias corrections follow its applied steps).
+pub fn adam_step<T: Real>(
+    h: &AdamParams,
+    grad: &[T],
+    param: &mut [T],
+    m: &mut [T],
+    v: &mut [T],
+    amp: &[f32],
+) {
     let _p = super::profile::span("adam_step");
+    let Some((unscale, applied)) = scaler(amp) else {
+        return;
+    };
+    let h = AdamParams {
+        grad_scale: h.grad_scale * unscale,
+        ..*h
+    };
+    let h = &applied.map_or(h, |t| h.at_step(t + 1));
     let n = param.len();
     assert!(
         grad.len() == n && m.len() == n && v.len() == n,
@@ -82,9 +116,16 @@ pub fn adam_step<T: Real>(h: &AdamParams, grad: &[T], param: &mut [T], m: &mut [
     }
 }
 
-/// Lookahead synchronisation: slow ← slow + α·(fast − slow); fast ← slow.
-pub fn lookahead_sync<T: Real>(alpha: T, fast: &mut [T], slow: &mut [T]) {
+/// Lookahead synchronisation: slow ← slow + α·(fast − slow); fast ← slow. Skipped with a
+/// step `amp` flags; under a scaler (called every step) it runs only when the applied steps,
+/// this one included, reach a multiple of `period`.
+pub fn lookahead_sync<T: Real>(alpha: T, period: u64, fast: &mut [T], slow: &mut [T], amp: &[f32]) {
     let _p = super::profile::span("lookahead_sync");
+    match scaler(amp) {
+        None => return,
+        Some((_, Some(t))) if !(t + 1).is_multiple_of(period.max(1)) => return,
+        Some(_) => {}
+    }
     assert_eq!(fast.len(), slow.len(), "lookahead_sync: length mismatch");
     for (f, s) in fast.iter_mut().zip(slow.iter_mut()) {
         *s = *s + alpha * (*f - *s);

@@ -125,6 +125,7 @@ pub fn adam_step(
     v: &GpuBuffer,
     amp: &GpuBuffer,
 ) -> Result<()> {
+    let (ln_beta1, ln_beta2) = h.ln_betas();
     let params = Params {
         n: n as u32,
         flags: flag(h.decoupled, DECOUPLED),
@@ -136,8 +137,8 @@ pub fn adam_step(
         eps: h.eps,
         bc1: h.bc1,
         bc2: h.bc2,
-        ln_beta1: (h.beta1 as f64).ln() as f32,
-        ln_beta2: (h.beta2 as f64).ln() as f32,
+        ln_beta1,
+        ln_beta2,
         ..Default::default()
     };
     let bindings = [grad.into(), param.into(), m.into(), v.into(), amp.into()];

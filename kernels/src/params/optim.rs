@@ -76,6 +76,13 @@ impl AdamParams {
             ..self
         }
     }
+
+    /// ln β1 and ln β2 from the betas as written (as [`AdamParams::at_step`] reads them), for
+    /// the kernel's bias corrections under a loss scaler, whose step count lives on the device.
+    pub fn ln_betas(&self) -> (f32, f32) {
+        let ln = |beta: f32| as_written(beta).ln() as f32;
+        (ln(self.beta1), ln(self.beta2))
+    }
 }
 
 /// The f64 nearest to the shortest decimal that round-trips to `v`.
