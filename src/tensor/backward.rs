@@ -3,36 +3,7 @@
 use super::ops::Pointwise;
 use super::{no_grad, Op, Tensor};
 use crate::error::{Error, Result};
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-
-thread_local! {
-    /// The gradient the running backward pass started from (see [`loss_seed`]).
-    static SEED: RefCell<Option<Tensor>> = const { RefCell::new(None) };
-}
-
-/// The gradient the running backward pass started from: 1, or the loss scale under mixed
-/// precision. Gradient terms added outside the loss graph (AutoReP's budget penalty, SNL's L1
-/// term) are multiplied by it so that unscaling treats them like the rest.
-pub(crate) fn loss_seed() -> Option<Tensor> {
-    SEED.with(|s| s.borrow().clone())
-}
-
-/// Holds [`loss_seed`] for one backward pass (restored even when the pass fails).
-struct SeedGuard(Option<Tensor>);
-
-impl SeedGuard {
-    fn set(seed: Tensor) -> SeedGuard {
-        SeedGuard(SEED.with(|s| s.borrow_mut().replace(seed)))
-    }
-}
-
-impl Drop for SeedGuard {
-    fn drop(&mut self) {
-        let prev = self.0.take();
-        SEED.with(|s| *s.borrow_mut() = prev);
-    }
-}
 
 impl Op {
     fn inputs(&self) -> Vec<&Tensor> {
@@ -65,7 +36,11 @@ impl Op {
 
     /// Gradients of the inputs (in `inputs()` order; None where not needed) given the
     /// output's gradient `g`.
-    fn grads(&self, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+    /// The gradients of the inputs given the output's `g`; `seed` is the gradient the backward
+    /// pass started from (1, or the loss scale under mixed precision): gradient terms added
+    /// outside the loss graph (AutoReP's budget penalty, SNL's L1 term, in the gate's backward)
+    /// are multiplied by it so that unscaling treats them like the rest.
+    fn grads(&self, g: &Tensor, seed: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let want = |t: &Tensor| t.requires_grad();
         Ok(match self {
             Op::Axpby(a, alpha, b, beta) => vec![
@@ -176,7 +151,7 @@ impl Op {
                 counter,
             } => {
                 let want = [want(x), want(gate), want(coef)];
-                g.gate_backward(x, mask, coef, gate, p, *grad, counter, want)?
+                g.gate_backward(x, mask, coef, gate, p, *grad, counter, want, seed)?
                     .into()
             }
             Op::Distill {
@@ -257,9 +232,8 @@ impl Tensor {
             true => seed,
             false => no_grad(|| seed.reshape(self.shape()))?,
         };
-        let _seed = SeedGuard::set(seed.clone());
         no_grad(|| {
-            let mut grads: HashMap<usize, Tensor> = HashMap::from([(self.id(), seed)]);
+            let mut grads: HashMap<usize, Tensor> = HashMap::from([(self.id(), seed.clone())]);
             for t in self.topo_order().into_iter().rev() {
                 let Some(g) = grads.remove(&t.id()) else {
                     continue;
@@ -267,7 +241,7 @@ impl Tensor {
                 match &t.0.op {
                     None => t.add_to_grad(g)?,
                     Some(op) => {
-                        for (input, gi) in op.inputs().into_iter().zip(op.grads(&g)?) {
+                        for (input, gi) in op.inputs().into_iter().zip(op.grads(&g, &seed)?) {
                             if let (Some(gi), true) = (gi, input.requires_grad()) {
                                 let prev = grads.remove(&input.id());
                                 grads.insert(input.id(), accumulate(prev, gi)?);

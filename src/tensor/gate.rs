@@ -133,7 +133,8 @@ impl Tensor {
         ))
     }
 
-    /// Gradients of the gate op given dy = self: (dx, dgate, dcoef), each only when wanted.
+    /// Gradients of the gate op given dy = self: (dx, dgate, dcoef), each only when wanted;
+    /// the budget penalty is scaled by the backward pass's `seed` (see `Op::grads`).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn gate_backward(
         &self,
@@ -145,6 +146,7 @@ impl Tensor {
         grad: GateGrad,
         counter: &ReluCounter,
         want: [bool; 3],
+        seed: &Tensor,
     ) -> Result<[Option<Tensor>; 3]> {
         let dev = self.device();
         let shape = x.shape().to_vec();
@@ -155,9 +157,6 @@ impl Tensor {
             Storage::alloc(&dev, 3 * p.channels)?,
             Storage::alloc(&dev, p.gates())?,
         );
-        // Only Op::grads calls this, inside a backward pass, which always holds its seed.
-        let seed = super::backward::loss_seed()
-            .ok_or_else(|| Error::Invalid("gate backward outside a backward pass".into()))?;
         let (xst, yst, mst, cst, hst, sst) = (
             x.storage(),
             self.storage(),
