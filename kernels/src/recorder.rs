@@ -29,11 +29,17 @@ enum Cmd {
         dst_offset: u64,
         size: u64,
     },
+    /// A host write staged at byte `at` of this submit's uploads (see [`Gpu::write`]).
+    Upload {
+        at: u64,
+        dst: wgpu::Buffer,
+        dst_offset: u64,
+        size: u64,
+    },
 }
 
-/// Staging buffers of mid-step host writes kept for reuse.
-const MAX_STAGING: usize = 8;
-/// The largest host write that is staged rather than submitting the queued work first.
+/// The most bytes of host writes staged for one submit; a larger write submits the queued
+/// work first instead.
 const MAX_STAGED_WRITE: u64 = 64 << 20;
 
 pub(crate) struct Recorder {
@@ -43,10 +49,10 @@ pub(crate) struct Recorder {
     cmds: Vec<Cmd>,
     dispatches: u64,
     submits: u64,
-    /// Staging buffers of host writes made while commands were queued: in use until the next
-    /// submit (`staged`), then free for reuse (`staging`).
-    staging: Vec<wgpu::Buffer>,
-    staged: Vec<wgpu::Buffer>,
+    /// Host writes made while commands were queued, uploaded at the submit like `params`
+    /// into `upload` (grown as needed) and copied to their buffers in stream order.
+    uploads: Vec<u8>,
+    upload: Option<wgpu::Buffer>,
 }
 
 impl Recorder {
@@ -66,8 +72,8 @@ impl Recorder {
             cmds: Vec::new(),
             dispatches: 0,
             submits: 0,
-            staging: Vec::new(),
-            staged: Vec::new(),
+            uploads: Vec::new(),
+            upload: None,
         }
     }
 }
@@ -203,6 +209,20 @@ impl Gpu {
             self.0.queue.write_buffer(&rec.arena, 0, &rec.params);
             rec.params.clear();
         }
+        if !rec.uploads.is_empty() {
+            let need = rec.uploads.len() as u64;
+            if rec.upload.as_ref().is_none_or(|b| b.size() < need) {
+                rec.upload = Some(self.0.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("staged writes"),
+                    size: need.next_power_of_two().max(256),
+                    usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                }));
+            }
+            let upload = rec.upload.clone().expect("sized above");
+            self.0.queue.write_buffer(&upload, 0, &rec.uploads);
+            rec.uploads.clear();
+        }
         let mut enc = self
             .0
             .device
@@ -221,6 +241,16 @@ impl Gpu {
                     size,
                 } => {
                     enc.copy_buffer_to_buffer(src, *src_offset, dst, *dst_offset, *size);
+                    i += 1;
+                }
+                Cmd::Upload {
+                    at,
+                    dst,
+                    dst_offset,
+                    size,
+                } => {
+                    let src = rec.upload.as_ref().expect("uploaded above");
+                    enc.copy_buffer_to_buffer(src, *at, dst, *dst_offset, *size);
                     i += 1;
                 }
                 Cmd::Dispatch { .. } => {
@@ -246,11 +276,6 @@ impl Gpu {
         }
         let index = self.0.queue.submit([enc.finish()]);
         rec.submits += 1;
-        // The staged writes' copies are submitted: a later write_buffer into their staging
-        // buffers lands after them.
-        let done = std::mem::take(&mut rec.staged);
-        rec.staging.extend(done);
-        rec.staging.truncate(MAX_STAGING);
         drop(rec);
         self.check("submit")?;
         Ok(Some(index))
@@ -269,9 +294,9 @@ impl Gpu {
     /// Copy host data into `buf` at byte `offset`, ordered after everything queued so far.
     ///
     /// `queue.write_buffer` lands before the next submit's commands, so with commands queued
-    /// the data goes to a staging buffer that no queued command touches and a copy into `buf`
-    /// joins the queue, instead of submitting the queued work first: a step that uploads
-    /// something after its first dispatch still submits once.
+    /// the data joins this submit's uploads (written once at the submit, as the dispatch
+    /// parameters are) and a copy into `buf` joins the queue, instead of submitting the queued
+    /// work first: a step that uploads something after its first dispatch still submits once.
     pub fn write(&self, buf: &GpuBuffer, offset: u64, data: &[u8]) -> Result<()> {
         let mut padded;
         let bytes = if data.len().is_multiple_of(4) {
@@ -287,31 +312,21 @@ impl Gpu {
         let dst_offset = buf.offset_bytes() + offset;
         let size = bytes.len() as u64;
         let mut rec = self.0.recorder.lock().unwrap();
-        if rec.cmds.is_empty() || size > MAX_STAGED_WRITE {
-            // Nothing queued, or too large to stage twice: the queued work goes first.
+        if rec.cmds.is_empty() || rec.uploads.len() as u64 + size > MAX_STAGED_WRITE {
+            // Nothing queued, or too much to stage: the queued work goes first.
             drop(rec);
             self.flush()?;
             self.0.queue.write_buffer(buf.wgpu(), dst_offset, bytes);
             return Ok(());
         }
-        let staging = match rec.staging.iter().position(|b| b.size() >= size) {
-            Some(i) => rec.staging.swap_remove(i),
-            None => self.0.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("staged write"),
-                size: size.next_power_of_two().max(256),
-                usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            }),
-        };
-        self.0.queue.write_buffer(&staging, 0, bytes);
-        rec.cmds.push(Cmd::Copy {
-            src: staging.clone(),
-            src_offset: 0,
+        let at = rec.uploads.len() as u64;
+        rec.uploads.extend_from_slice(bytes);
+        rec.cmds.push(Cmd::Upload {
+            at,
             dst: buf.wgpu().clone(),
             dst_offset,
             size,
         });
-        rec.staged.push(staging);
         Ok(())
     }
 
