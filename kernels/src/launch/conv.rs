@@ -23,9 +23,6 @@ const COOP_CONV_WIDE: K = K::in_shader(
 pub(crate) const COOP_ENTRY_POINTS: &[EntryPoint] = &[COOP_CONV.entry, COOP_CONV_WIDE.entry];
 /// Columns of the wide tensor-core tile.
 const COOP_WIDE_N: usize = 128;
-/// Workgroups per dispatch dimension: a pass with more row tiles than that stays on the SIMT
-/// tiles, whose 256 rows need half as many.
-const MAX_GROUPS: usize = 65_535;
 pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
     CONV_GEMM.entry,
     CONV_GEMM_SMALL.entry,
@@ -127,23 +124,17 @@ fn forced_tile() -> Option<usize> {
     })
 }
 
-/// Whether a pass over these operands runs on tensor cores: f16 data on an adapter that has
-/// them (see [`Gpu::uses_coop_f16`]).
-fn on_tensor_cores(gpu: &Gpu, operands: &[&GpuBuffer]) -> bool {
-    gpu.uses_coop_f16() && operands.iter().all(|b| b.dtype() == crate::Dtype::F16)
-}
-
 /// The tiled entry point for an `m x n` GEMM over `z` grid slices, and its grid: the
-/// tensor-core tile where `coop`, else the cheapest SIMT tile.
+/// tensor-core tile where `coop` (unless its 128-row tiles overflow a dispatch dimension, which
+/// the SIMT tiles' 256 rows may not), else the cheapest SIMT tile.
 fn kernel(gpu: &Gpu, m: usize, n: usize, z: usize, coop: bool) -> (&'static K, [u32; 3]) {
     let rows = super::gemm::COOP_TILE_M;
-    if coop && m.div_ceil(rows) <= MAX_GROUPS {
+    if coop && m.div_ceil(rows) <= super::MAX_GROUPS {
         let (kern, cols) = if n >= COOP_WIDE_N && wide_coop_tile() {
             (&COOP_CONV_WIDE, COOP_WIDE_N)
         } else {
             (&COOP_CONV, super::gemm::COOP_TILE_N)
         };
-        let rows = super::gemm::COOP_TILE_M;
         return (
             kern,
             [n.div_ceil(cols) as u32, m.div_ceil(rows) as u32, z as u32],
@@ -308,7 +299,7 @@ pub fn conv2d_forward(
             [0, 0, 0],
             p.y_len(),
         );
-        let launch = kernel(gpu, m, n, splits, on_tensor_cores(gpu, &[x, w, y]));
+        let launch = kernel(gpu, m, n, splits, super::on_tensor_cores(gpu, &[x, w, y]));
         return split_k_pass(gpu, launch, &prm, [x, w], splits, y, p.y_len());
     }
     for (first, nb) in chunks(p.n, per) {
@@ -317,7 +308,7 @@ pub fn conv2d_forward(
         let (xw, xo) = window(gpu, x, first * xi, nb * xi);
         let (yw, yo) = window(gpu, y, first * yi, nb * yi);
         let prm = params(&q, 0, m, n, k, k, 0, [xo, 0, yo], 0);
-        let (kern, grid) = kernel(gpu, m, n, 1, on_tensor_cores(gpu, &[x, w, y]));
+        let (kern, grid) = kernel(gpu, m, n, 1, super::on_tensor_cores(gpu, &[x, w, y]));
         gpu.dispatch(kern, &[], &prm, &[xw, w.into(), yw], grid)?;
     }
     Ok(())
@@ -343,7 +334,7 @@ pub fn conv2d_input_grad(
         let k_split = k_per_split(phase_k(p), splits);
         let prm = params(p, 1, m, p.cin, k, k_split, 0, [0, 0, 0], p.x_len());
         let rows = p.n * p.h.div_ceil(s) * p.w.div_ceil(s);
-        let coop = on_tensor_cores(gpu, &[dy, w, dx]);
+        let coop = super::on_tensor_cores(gpu, &[dy, w, dx]);
         let launch = kernel(gpu, rows, p.cin, s * s * splits, coop);
         return split_k_pass(gpu, launch, &prm, [dy, w], splits, dx, p.x_len());
     }
@@ -368,7 +359,7 @@ pub fn conv2d_input_grad(
                 nb * hp * wp,
                 n,
                 s * s,
-                on_tensor_cores(gpu, &[dy, w, dx]),
+                super::on_tensor_cores(gpu, &[dy, w, dx]),
             )
         };
         gpu.dispatch(kern, &[], &prm, &[dyw, w.into(), dxw], grid)?;
@@ -435,7 +426,7 @@ pub fn conv2d_weight_grad(
         let (xw, xo) = window(gpu, x, first * xi, nb * xi);
         let flags = if c > 0 { ACCUMULATE } else { 0 };
         let prm = params(&q, 2, m, n, k, k_split, flags, [dyo, xo, 0], m * n);
-        let coop = on_tensor_cores(gpu, &[x, dy, scratch]);
+        let coop = super::on_tensor_cores(gpu, &[x, dy, scratch]);
         let (kern, grid) = kernel(gpu, m, n, splits, coop);
         gpu.dispatch(kern, &[], &prm, &[dyw, xw, scratch.into()], grid)?;
     }

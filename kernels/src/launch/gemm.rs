@@ -3,7 +3,7 @@ use crate::error::{KernelError, Result};
 use crate::params::{GemmParams, Strided};
 use crate::pipelines::{Access::*, EntryPoint, Kernel};
 use crate::uniforms::GemmUniform;
-use crate::{BufRef, Dtype, Gpu, GpuBuffer};
+use crate::{BufRef, Gpu, GpuBuffer};
 
 const GEMM_KERNEL: Kernel<GemmUniform> =
     Kernel::new("gemm", &[Read, Read, Read, ReadWrite], [8, 16, 1]);
@@ -24,8 +24,6 @@ const TILE_M: usize = 256;
 const TILE_N: usize = 64;
 /// Depth of the shader's K slices (BK): K chunks are multiples of it where possible.
 const TILE_K: usize = 8;
-/// Workgroups per dispatch dimension.
-const MAX_GROUPS: usize = 65_535;
 
 /// The register-tiled GEMM core; `bias` is read only when `p.bias_off` is set.
 ///
@@ -51,19 +49,18 @@ pub fn gemm(
     let bias = bias.unwrap_or(a);
     let limit = gpu.max_binding();
     let fits = |buf: &GpuBuffer| BufRef::from(buf).size <= limit;
-    let all_f16 = [a, b, bias, c].iter().all(|x| x.dtype() == Dtype::F16);
-    if all_f16 && gpu.uses_coop_f16() && [a, b, bias, c].into_iter().all(fits) {
+    if super::on_tensor_cores(gpu, &[a, b, bias, c]) && [a, b, bias, c].into_iter().all(fits) {
         let coop_grid =
             p.m.div_ceil(COOP_TILE_M)
                 .max(p.n.div_ceil(COOP_TILE_N))
                 .max(p.batch);
-        if coop_grid <= MAX_GROUPS {
-            return dispatch_coop(gpu, p, [a, b, bias, c]);
+        if coop_grid <= super::MAX_GROUPS {
+            return dispatch(gpu, p, true, [a.into(), b.into(), bias.into(), c.into()]);
         }
     }
-    let grid_ok = p.m.div_ceil(TILE_M) <= MAX_GROUPS && p.batch <= MAX_GROUPS;
+    let grid_ok = p.m.div_ceil(TILE_M) <= super::MAX_GROUPS && p.batch <= super::MAX_GROUPS;
     if grid_ok && [a, b, bias, c].into_iter().all(fits) {
-        return dispatch(gpu, p, [a.into(), b.into(), bias.into(), c.into()]);
+        return dispatch(gpu, p, false, [a.into(), b.into(), bias.into(), c.into()]);
     }
     chunked(gpu, p, [a, b, bias, c], limit)
 }
@@ -79,29 +76,24 @@ fn direct_loads() -> bool {
     *ON.get_or_init(|| std::env::var("AUTOREP_COOP_DIRECT").map_or(true, |v| v != "0"))
 }
 
-/// The tensor-core path: the same parameter block, 128x64 tiles of C per workgroup.
-fn dispatch_coop(gpu: &Gpu, p: &GemmParams, [a, b, bias, c]: [&GpuBuffer; 4]) -> Result<()> {
+/// One dispatch over whole bindings: the tensor-core tile (128x64 of C per workgroup, the same
+/// parameter block) where `coop`, else the SIMT tile.
+fn dispatch(gpu: &Gpu, p: &GemmParams, coop: bool, bindings: [BufRef<'_>; 4]) -> Result<()> {
     let mut params = uniform(p);
-    if direct_loads() {
-        params.flags |= DIRECT_LOADS;
-    }
+    let (kernel, tile_m, tile_n) = if coop {
+        if direct_loads() {
+            params.flags |= DIRECT_LOADS;
+        }
+        (&COOP_KERNEL, COOP_TILE_M, COOP_TILE_N)
+    } else {
+        (&GEMM_KERNEL, TILE_M, TILE_N)
+    };
     let groups = [
-        p.n.div_ceil(COOP_TILE_N) as u32,
-        p.m.div_ceil(COOP_TILE_M) as u32,
+        p.n.div_ceil(tile_n) as u32,
+        p.m.div_ceil(tile_m) as u32,
         p.batch as u32,
     ];
-    let bindings = [a.into(), b.into(), bias.into(), c.into()];
-    gpu.dispatch(&COOP_KERNEL, &[], &params, &bindings, groups)
-}
-
-fn dispatch(gpu: &Gpu, p: &GemmParams, bindings: [BufRef<'_>; 4]) -> Result<()> {
-    let params = uniform(p);
-    let groups = [
-        p.n.div_ceil(TILE_N) as u32,
-        p.m.div_ceil(TILE_M) as u32,
-        p.batch as u32,
-    ];
-    gpu.dispatch(&GEMM_KERNEL, &[], &params, &bindings, groups)
+    gpu.dispatch(kernel, &[], &params, &bindings, groups)
 }
 
 fn uniform(p: &GemmParams) -> GemmUniform {
@@ -175,7 +167,7 @@ fn chunked(gpu: &Gpu, p: &GemmParams, [a, b, bias, c]: [&GpuBuffer; 4], limit: u
 
     // Rows per chunk as far as C allows, then the deepest K slice that lets A (and B, if it
     // is windowed) fit with that many rows, then the rows A allows at that depth.
-    let rows_c = most(cap, p.n, p.c.rs).min(MAX_GROUPS * TILE_M);
+    let rows_c = most(cap, p.n, p.c.rs).min(super::MAX_GROUPS * TILE_M);
     if rows_c == 0 {
         return Err(too_large(p.n));
     }
@@ -257,7 +249,7 @@ fn chunked(gpu: &Gpu, p: &GemmParams, [a, b, bias, c]: [&GpuBuffer; 4], limit: u
                     accumulate: p.accumulate || !first,
                     alpha: p.alpha,
                 };
-                dispatch(gpu, &q, [aw, bw, biasw, cw])?;
+                dispatch(gpu, &q, false, [aw, bw, biasw, cw])?;
             }
         }
     }

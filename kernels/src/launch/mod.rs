@@ -27,6 +27,15 @@ pub use reduce::*;
 
 use crate::{BufRef, EntryPoint, GpuBuffer};
 
+/// Workgroups per dispatch dimension.
+pub(crate) const MAX_GROUPS: usize = 65_535;
+
+/// Whether a pass over these operands runs on tensor cores: f16 data on an adapter that has
+/// them (see [`crate::Gpu::uses_coop_f16`]).
+pub(crate) fn on_tensor_cores(gpu: &crate::Gpu, operands: &[&GpuBuffer]) -> bool {
+    gpu.uses_coop_f16() && operands.iter().all(|b| b.dtype() == crate::Dtype::F16)
+}
+
 /// The entry points of the cooperative-matrix shaders ([`crate::shaders::COOP`]), checked the
 /// same way against their f16 variant.
 pub fn coop_entry_points() -> Vec<EntryPoint> {
