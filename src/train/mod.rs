@@ -296,15 +296,12 @@ pub fn train_epoch(
         ctx.noise_seed =
             Some(seed ^ (epoch << 32) ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
         // Mixed precision: the network runs on f16 activations, the losses in f32.
-        let act = opt.precision();
-        let logits = model.forward(&x.cast(act)?, &ctx)?.cast(Dtype::F32)?;
+        let x = x.cast(opt.precision())?;
+        let logits = model.forward(&x, &ctx)?.cast(Dtype::F32)?;
         let ce = logits.cross_entropy(&y, 0.0)?;
         let mut loss = ce.loss.mean()?;
         if let Some((t, temperature)) = teacher {
-            let t_logits = no_grad(|| {
-                t.forward(&x.cast(act)?, &ForwardCtx::eval())?
-                    .cast(Dtype::F32)
-            })?;
+            let t_logits = no_grad(|| t.forward(&x, &ForwardCtx::eval())?.cast(Dtype::F32))?;
             loss = loss.add(&logits.distill(&t_logits, temperature)?.mean()?)?;
         }
         loss.backward_from(opt.loss_seed()?)?;
