@@ -412,9 +412,31 @@ impl Gpu {
 
     /// Upload f32 values rounded to f16 into a fresh f16 buffer.
     pub fn upload_f16(&self, data: &[f32]) -> Result<GpuBuffer> {
-        Ok(self
-            .upload(&crate::dtype::to_f16_bits(data))?
-            .typed(Dtype::F16))
+        self.upload_as(data, Dtype::F16)
+    }
+
+    /// Upload f32 values into a fresh buffer of `dtype` (rounded where it is f16).
+    pub fn upload_as(&self, data: &[f32], dtype: Dtype) -> Result<GpuBuffer> {
+        let buf = self.alloc_elems(data.len(), dtype)?;
+        self.write_values(&buf, data)?;
+        Ok(buf)
+    }
+
+    /// A pooled buffer of `n` elements of `dtype`.
+    pub fn alloc_elems(&self, n: usize, dtype: Dtype) -> Result<GpuBuffer> {
+        Ok(self.alloc(n as u64 * dtype.bytes())?.typed(dtype))
+    }
+
+    /// f32 values into `buf` from its first element, converted to its element type.
+    pub fn write_values(&self, buf: &GpuBuffer, data: &[f32]) -> Result<()> {
+        match buf.dtype() {
+            Dtype::F16 => self.write(
+                buf,
+                0,
+                bytemuck::cast_slice(&crate::dtype::to_f16_bits(data)),
+            ),
+            Dtype::F32 => self.write(buf, 0, bytemuck::cast_slice(data)),
+        }
     }
 
     pub fn read_u32(&self, buf: &GpuBuffer, offset_elems: usize, n: usize) -> Result<Vec<u32>> {

@@ -30,7 +30,7 @@ fn up16(g: &Gpu, v: &[f32]) -> GpuBuffer {
 }
 
 fn out16(g: &Gpu, n: usize) -> GpuBuffer {
-    g.alloc(n as u64 * 2).unwrap().typed(Dtype::F16)
+    g.alloc_elems(n, Dtype::F16).unwrap()
 }
 
 fn read16(g: &Gpu, b: &GpuBuffer, n: usize) -> Vec<f32> {

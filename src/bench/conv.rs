@@ -158,12 +158,8 @@ pub fn conv_kernels(
                 )
             }
             Device::Gpu(g) => {
-                let up = |v: &[f32]| match dtype {
-                    crate::Dtype::F16 => g.upload_f16(v),
-                    _ => g.upload(v),
-                };
-                let out =
-                    |n: usize| -> Result<_> { Ok(g.alloc(n as u64 * dtype.bytes())?.typed(dtype)) };
+                let up = |v: &[f32]| g.upload_as(v, dtype);
+                let out = |n: usize| g.alloc_elems(n, dtype);
                 let (bx, bw, bdy) = (up(&x)?, up(&w)?, up(&dy)?);
                 let (by, bdx, bdw) = (out(p.y_len())?, out(p.x_len())?, out(p.w_len())?);
                 let scratch = out(launch::conv2d_weight_grad_splits(g, &p).1)?;

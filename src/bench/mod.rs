@@ -146,14 +146,9 @@ pub fn gemm(
             let mut c = vec![0f32; m * n];
             time_cpu(reps, || cpu::gemm(&p, &a, &b, &[], &mut c))
         }
-        Device::Gpu(g) if dtype == crate::Dtype::F16 => {
-            let (ba, bb) = (g.upload_f16(&a)?, g.upload_f16(&b)?);
-            let bc = g.alloc((m * n) as u64 * 2)?.typed(dtype);
-            time_gpu(g, reps, || Ok(launch::gemm(g, &p, &ba, &bb, None, &bc)?))?
-        }
         Device::Gpu(g) => {
-            let (ba, bb) = (g.upload(&a)?, g.upload(&b)?);
-            let bc = g.alloc((m * n) as u64 * 4)?;
+            let (ba, bb) = (g.upload_as(&a, dtype)?, g.upload_as(&b, dtype)?);
+            let bc = g.alloc_elems(m * n, dtype)?;
             time_gpu(g, reps, || Ok(launch::gemm(g, &p, &ba, &bb, None, &bc)?))?
         }
     };

@@ -1,7 +1,7 @@
 //! Convolution on tensors (NCHW): dense (groups = 1) and depthwise (groups = channels).
 
 use super::backend::{place, Placed};
-use super::{Op, Storage, Tensor};
+use super::{Op, Tensor};
 use crate::error::{Error, Result};
 use autorep_kernels::params::{ConvParams, DwConvParams};
 use autorep_kernels::{cpu, launch};
@@ -88,11 +88,8 @@ impl Tensor {
         match place("conv2d backward", [&*xs, &*ys, &out])? {
             Placed::Gpu(g, [x, gy, dw]) => {
                 let (_, scratch_len) = launch::conv2d_weight_grad_splits(g, p);
-                let scratch = out.alloc_like(scratch_len)?;
-                let Storage::Gpu(_, scratch) = &scratch else {
-                    unreachable!("allocated beside a GPU buffer")
-                };
-                launch::conv2d_weight_grad(g, p, x, gy, scratch, dw)?
+                let scratch = g.alloc_elems(scratch_len, dw.dtype())?;
+                launch::conv2d_weight_grad(g, p, x, gy, &scratch, dw)?
             }
             Placed::Cpu => cpu::conv2d_weight_grad(p, &xs.cpu(), &ys.cpu(), &mut out.cpu_mut()),
         }

@@ -320,11 +320,7 @@ impl Tensor {
         }
         let s = self.storage();
         match backend::place("write", [&*s])? {
-            backend::Placed::Gpu(g, [b]) if b.dtype() == Dtype::F16 => {
-                let bits = autorep_kernels::to_f16_bits(data);
-                g.write(b, 0, bytemuck::cast_slice(&bits))?
-            }
-            backend::Placed::Gpu(g, [b]) => g.write(b, 0, bytemuck::cast_slice(data))?,
+            backend::Placed::Gpu(g, [b]) => g.write_values(b, data)?,
             backend::Placed::Cpu => s.cpu_mut().copy_from_slice(data),
         }
         Ok(())

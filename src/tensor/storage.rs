@@ -71,9 +71,7 @@ impl Storage {
                 ))
             }
             Device::Cpu => Storage::host(host_zeroed(n)),
-            Device::Gpu(g) => {
-                Storage::Gpu(g.clone(), g.alloc(n as u64 * dtype.bytes())?.typed(dtype))
-            }
+            Device::Gpu(g) => Storage::Gpu(g.clone(), g.alloc_elems(n, dtype)?),
         })
     }
 
