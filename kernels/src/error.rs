@@ -21,13 +21,10 @@ pub enum KernelError {
     NoTimestamps,
     #[error("adapter '{adapter}' has no SHADER_F16 feature; use --precision f32 on it")]
     NoF16 { adapter: String },
-    #[error(
-        "{kernel}: binding {binding} holds {got} but the {variant} variant declares {want} there"
-    )]
+    #[error("{kernel}: binding {binding} holds {got} but the f16 variant declares {want} there")]
     DtypeMismatch {
         kernel: String,
         binding: usize,
-        variant: &'static str,
         got: &'static str,
         want: &'static str,
     },

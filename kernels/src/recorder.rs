@@ -182,7 +182,6 @@ impl Gpu {
                 return Err(KernelError::DtypeMismatch {
                     kernel: kernel.name.to_string(),
                     binding: k + 1,
-                    variant: "f16",
                     got: b.buf.dtype().name(),
                     want: want.name(),
                 });

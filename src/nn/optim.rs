@@ -83,8 +83,9 @@ pub struct Optimizer {
     /// host, so it costs one readback per step.
     pub clip_norm: Option<f32>,
     device: Device,
-    /// The loss scaler's state on the device ([scale, 1/scale, found, clean steps]); every
-    /// update reads it. [1, 1, 0, 0] and never changed without loss scaling.
+    /// The loss scaler's state on the device ([scale, 1/scale, found, clean steps, applied
+    /// steps, on]: `launch::AMP_LEN`); every update reads it. `launch::AMP_NONE` and never
+    /// changed without loss scaling.
     amp: Tensor,
     /// Dynamic loss scaling: the growth interval when on.
     scaler: Option<u32>,
@@ -166,7 +167,8 @@ impl Optimizer {
         no_grad(|| scale.scale(1.0))
     }
 
-    /// The loss scaler's state [scale, 1/scale, found, clean steps] (reads it back).
+    /// The loss scaler's state [scale, 1/scale, found, clean steps, applied steps, on]
+    /// (reads it back).
     pub fn loss_scale_state(&self) -> Result<Vec<f32>> {
         self.amp.to_vec()
     }
