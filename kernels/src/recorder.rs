@@ -426,6 +426,14 @@ impl Gpu {
         Ok(self.alloc(n as u64 * dtype.bytes())?.typed(dtype))
     }
 
+    /// `n` values of `buf` from element `offset_elems`, widened to f32 whatever its type.
+    pub fn read_values(&self, buf: &GpuBuffer, offset_elems: usize, n: usize) -> Result<Vec<f32>> {
+        match buf.dtype() {
+            Dtype::F16 => self.read_f16(buf, offset_elems, n),
+            Dtype::F32 => self.read_f32(buf, offset_elems, n),
+        }
+    }
+
     /// f32 values into `buf` from its first element, converted to its element type.
     pub fn write_values(&self, buf: &GpuBuffer, data: &[f32]) -> Result<()> {
         match buf.dtype() {

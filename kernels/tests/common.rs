@@ -75,3 +75,31 @@ pub fn conv_twins(
     cpu::conv2d_weight_grad(p, x, dy, &mut dw);
     [y, dx, dw]
 }
+
+/// The activation types the kernels can be tested in on `g`: f32, and f16 where the adapter
+/// has SHADER_F16.
+pub fn dtypes(g: &autorep_kernels::Gpu) -> Vec<autorep_kernels::Dtype> {
+    use autorep_kernels::Dtype;
+    if g.report().f16 {
+        vec![Dtype::F32, Dtype::F16]
+    } else {
+        vec![Dtype::F32]
+    }
+}
+
+/// `v` as a kernel of `dtype` reads it (rounded to f16 for f16).
+pub fn as_stored(mut v: Vec<f32>, dtype: autorep_kernels::Dtype) -> Vec<f32> {
+    if dtype == autorep_kernels::Dtype::F16 {
+        autorep_kernels::round_to_f16(&mut v);
+    }
+    v
+}
+
+/// Relative error a kernel of `dtype` may show against its f32 twin: f32 rounding, or a few
+/// f16 ulps (2⁻¹¹ each) where the kernel stores f16.
+pub fn tolerance(dtype: autorep_kernels::Dtype, f32_tol: f32) -> f32 {
+    match dtype {
+        autorep_kernels::Dtype::F16 => 2e-3,
+        _ => f32_tol,
+    }
+}

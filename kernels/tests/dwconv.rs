@@ -1,10 +1,10 @@
 //! Depthwise convolution: every pass on the GPU against its CPU twin, at EfficientNet's window
-//! shapes (3×3 and 5×5, strides 1 and 2) and odd sizes.
+//! shapes (3×3 and 5×5, strides 1 and 2) and odd sizes, in f32 and in f16.
 
 mod common;
 use autorep_kernels::params::DwConvParams;
 use autorep_kernels::{cpu, launch};
-use common::{gpu, rand_vec, rel_err};
+use common::{as_stored, dtypes, gpu, rand_vec, rel_err, tolerance};
 
 #[test]
 fn depthwise_passes_match_cpu() {
@@ -16,7 +16,9 @@ fn depthwise_passes_match_cpu() {
         (2, 16, 14, 14, 5, 1, 2),
         (1, 2, 5, 5, 3, 1, 0),
     ];
-    for (n, c, h, w, k, stride, pad) in shapes {
+    for (dtype, (n, c, h, w, k, stride, pad)) in
+        dtypes(&g).into_iter().flat_map(|d| shapes.map(|s| (d, s)))
+    {
         let p = DwConvParams {
             n,
             c,
@@ -28,36 +30,38 @@ fn depthwise_passes_match_cpu() {
             pad,
         };
         let (x, wt, dy) = (
-            rand_vec(1, p.x_len()),
-            rand_vec(2, p.w_len()),
-            rand_vec(3, p.y_len()),
+            as_stored(rand_vec(1, p.x_len()), dtype),
+            as_stored(rand_vec(2, p.w_len()), dtype),
+            as_stored(rand_vec(3, p.y_len()), dtype),
         );
-        let (bx, bw, bdy) = (
-            g.upload(&x).unwrap(),
-            g.upload(&wt).unwrap(),
-            g.upload(&dy).unwrap(),
-        );
-        let check = |got: Vec<f32>, want: &[f32], what: &str| {
-            let e = rel_err(&got, want);
-            assert!(e <= 1e-5, "{what} {p:?}: rel err {e}");
+        let up = |v: &[f32]| g.upload_as(v, dtype).unwrap();
+        let (bx, bw, bdy) = (up(&x), up(&wt), up(&dy));
+        let check = |got: &autorep_kernels::GpuBuffer, want: Vec<f32>, what: &str| {
+            let got = g.read_values(got, 0, want.len()).unwrap();
+            let e = rel_err(&got, &as_stored(want, dtype));
+            assert!(
+                e <= tolerance(dtype, 1e-5),
+                "{what} {dtype:?} {p:?}: rel err {e}"
+            );
         };
-        let y = g.alloc(p.y_len() as u64 * 4).unwrap();
+        let out = |n: usize| g.alloc_elems(n, dtype).unwrap();
+        let y = out(p.y_len());
         launch::dwconv2d_forward(&g, &p, &bx, &bw, &y).unwrap();
         let mut want = vec![0f32; p.y_len()];
         cpu::dwconv2d_forward(&p, &x, &wt, &mut want);
-        check(g.read_f32(&y, 0, p.y_len()).unwrap(), &want, "forward");
+        check(&y, want, "forward");
 
-        let dx = g.alloc(p.x_len() as u64 * 4).unwrap();
+        let dx = out(p.x_len());
         launch::dwconv2d_input_grad(&g, &p, &bdy, &bw, &dx).unwrap();
         let mut want = vec![0f32; p.x_len()];
         cpu::dwconv2d_input_grad(&p, &dy, &wt, &mut want);
-        check(g.read_f32(&dx, 0, p.x_len()).unwrap(), &want, "input grad");
+        check(&dx, want, "input grad");
 
-        let dw = g.alloc(p.w_len() as u64 * 4).unwrap();
+        let dw = out(p.w_len());
         launch::dwconv2d_weight_grad(&g, &p, &bx, &bdy, &dw).unwrap();
         let mut want = vec![0f32; p.w_len()];
         cpu::dwconv2d_weight_grad(&p, &x, &dy, &mut want);
-        check(g.read_f32(&dw, 0, p.w_len()).unwrap(), &want, "weight grad");
+        check(&dw, want, "weight grad");
     }
 }
 

@@ -1,9 +1,10 @@
-//! Batch norm and pooling: GPU launchers against their CPU twins, the running statistics
-//! against PyTorch's update rule, and every backward twin against finite differences in f64.
+//! Batch norm and pooling: GPU launchers against their CPU twins (in f32 and in f16), the
+//! running statistics against PyTorch's update rule, and every backward twin against finite
+//! differences in f64.
 
 mod common;
 use autorep_kernels::{cpu, launch, params::BnShape, params::PoolParams, Gpu, GpuBuffer};
-use common::{gpu, rand_vec, rel_err};
+use common::{as_stored, dtypes, gpu, rand_vec, rel_err, tolerance};
 use rand::{Rng, SeedableRng};
 
 const BN_SHAPES: &[(usize, usize, usize)] = &[
@@ -44,18 +45,41 @@ fn positive_vec(seed: u64, n: usize) -> Vec<f32> {
     rand_vec(seed, n).iter().map(|v| v.abs() + 0.5).collect()
 }
 
+/// An activation buffer of `dtype` against the twin's f32 values, rounded as the kernel stores
+/// them.
+fn act_close(g: &Gpu, b: &GpuBuffer, want: &[f32], tol: f32, what: &str) {
+    let dtype = b.dtype();
+    let got = g.read_values(b, 0, want.len()).unwrap();
+    let want = as_stored(want.to_vec(), dtype);
+    assert_close(
+        &got,
+        &want,
+        tolerance(dtype, tol),
+        &format!("{what} {dtype:?}"),
+    );
+}
+
+/// Statistics, parameters and their gradients stay f32 in both variants; activations and
+/// their gradients are of the variant's type.
 #[test]
 fn bn_kernels_match_cpu() {
     let Some(g) = gpu() else { return };
+    for dtype in dtypes(&g) {
+        bn_kernels_match_cpu_in(g.clone(), dtype);
+    }
+}
+
+fn bn_kernels_match_cpu_in(g: Gpu, dtype: autorep_kernels::Dtype) {
     let eps = 1e-5;
+    let upa = |v: &[f32]| g.upload_as(v, dtype).unwrap();
     for &(n, channels, hw) in BN_SHAPES {
         let s = BnShape { n, channels, hw };
         let what = |k: &str| format!("{k} {n}x{channels}x{hw}");
         let (len, c) = (s.len(), channels);
-        let x = offset_vec(1, len, 3.0);
-        let dy = rand_vec(2, len);
+        let x = as_stored(offset_vec(1, len, 3.0), dtype);
+        let dy = as_stored(rand_vec(2, len), dtype);
         let (gamma, beta) = (rand_vec(3, c), rand_vec(4, c));
-        let (bx, bdy, bg, bb) = (up(&g, &x), up(&g, &dy), up(&g, &gamma), up(&g, &beta));
+        let (bx, bdy, bg, bb) = (upa(&x), upa(&dy), up(&g, &gamma), up(&g, &beta));
 
         let (bmean, bvar) = (
             g.alloc(c as u64 * 4).unwrap(),
@@ -87,7 +111,7 @@ fn bn_kernels_match_cpu() {
             &what("bn_update_running var"),
         );
 
-        let by = g.alloc(len as u64 * 4).unwrap();
+        let by = g.alloc_elems(len, dtype).unwrap();
         let mut y = vec![0f32; len];
         for affine in [true, false] {
             let (ga, ca) = (
@@ -96,8 +120,9 @@ fn bn_kernels_match_cpu() {
             );
             launch::bn_forward(&g, s, eps, &bx, &bmean, &bvar, ga, &by).unwrap();
             cpu::bn_forward(s, eps, &x, &mean, &var, ca, &mut y);
-            assert_close(
-                &read(&g, &by, len),
+            act_close(
+                &g,
+                &by,
                 &y,
                 1e-5,
                 &what(&format!("bn_forward affine={affine}")),
@@ -108,7 +133,7 @@ fn bn_kernels_match_cpu() {
             g.alloc(c as u64 * 4).unwrap(),
             g.alloc(c as u64 * 4).unwrap(),
         );
-        let bdx = g.alloc(len as u64 * 4).unwrap();
+        let bdx = g.alloc_elems(len, dtype).unwrap();
         let (mut dg, mut db, mut dx) = (vec![0f32; c], vec![0f32; c], vec![0f32; len]);
         launch::bn_backward_reduce(&g, s, eps, &bx, &bmean, &bvar, &bdy, &bdg, &bdb).unwrap();
         cpu::bn_backward_reduce(s, eps, &x, &mean, &var, &dy, &mut dg, &mut db);
@@ -130,20 +155,12 @@ fn bn_kernels_match_cpu() {
             launch::bn_backward_input(&g, s, eps, &bx, &bmean, &bvar, ga, &bdy, &bdg, &bdb, &bdx)
                 .unwrap();
             cpu::bn_backward_input(s, eps, &x, &mean, &var, ca, &dy, &dg, &db, &mut dx);
-            assert_close(
-                &read(&g, &bdx, len),
-                &dx,
-                1e-5,
-                &what(&format!("bn_backward_input affine={affine}")),
-            );
+            let what_dx = what(&format!("bn_backward_input affine={affine}"));
+            act_close(&g, &bdx, &dx, 1e-5, &what_dx);
             launch::bn_backward_input_eval(&g, s, eps, &up(&g, &rv), ga, &bdy, &bdx).unwrap();
             cpu::bn_backward_input_eval(s, eps, &rv, ca, &dy, &mut dx);
-            assert_close(
-                &read(&g, &bdx, len),
-                &dx,
-                1e-5,
-                &what(&format!("bn_backward_input_eval affine={affine}")),
-            );
+            let what_dx = what(&format!("bn_backward_input_eval affine={affine}"));
+            act_close(&g, &bdx, &dx, 1e-5, &what_dx);
         }
 
         // The fused pair end to end, against the fused CPU twin.
@@ -177,7 +194,7 @@ fn bn_kernels_match_cpu() {
             &mut db,
             &mut dx,
         );
-        assert_close(&read(&g, &bdx, len), &dx, 1e-4, &what("bn_backward dx"));
+        act_close(&g, &bdx, &dx, 1e-4, &what("bn_backward dx"));
         assert_close(&read(&g, &bdg2, c), &dg, 1e-4, &what("bn_backward dgamma"));
     }
 }
@@ -290,43 +307,32 @@ fn pool_kernels_match_cpu() {
         cases.iter().any(|p| p.h == 1 && p.w == 1),
         "the 1x1 input must be covered"
     );
-    for p in &cases {
+    for (dtype, p) in dtypes(&g)
+        .into_iter()
+        .flat_map(|d| cases.iter().map(move |p| (d, p)))
+    {
         let (xl, yl) = (p.x_len(), p.y_len());
-        let x = rand_vec(20, xl);
-        let dy = rand_vec(21, yl);
-        let (bx, bdy) = (up(&g, &x), up(&g, &dy));
+        let x = as_stored(rand_vec(20, xl), dtype);
+        let dy = as_stored(rand_vec(21, yl), dtype);
+        let upa = |v: &[f32]| g.upload_as(v, dtype).unwrap();
+        let (bx, bdy) = (upa(&x), upa(&dy));
         let (by, bidx) = (
-            g.alloc(yl as u64 * 4).unwrap(),
+            g.alloc_elems(yl, dtype).unwrap(),
             g.alloc(yl as u64 * 4).unwrap(),
         );
-        let bdx = g.alloc(xl as u64 * 4).unwrap();
+        let bdx = g.alloc_elems(xl, dtype).unwrap();
         let (mut y, mut idx, mut dx) = (vec![0f32; yl], vec![0u32; yl], vec![0f32; xl]);
 
         launch::avg_pool2d_forward(&g, p, &bx, &by).unwrap();
         cpu::avg_pool2d_forward(p, &x, &mut y);
-        assert_close(
-            &read(&g, &by, yl),
-            &y,
-            1e-5,
-            &format!("avg_pool2d_forward {p:?}"),
-        );
+        act_close(&g, &by, &y, 1e-5, &format!("avg_pool2d_forward {p:?}"));
         launch::avg_pool2d_backward(&g, p, &bdy, &bdx).unwrap();
         cpu::avg_pool2d_backward(p, &dy, &mut dx);
-        assert_close(
-            &read(&g, &bdx, xl),
-            &dx,
-            1e-5,
-            &format!("avg_pool2d_backward {p:?}"),
-        );
+        act_close(&g, &bdx, &dx, 1e-5, &format!("avg_pool2d_backward {p:?}"));
 
         launch::max_pool2d_forward(&g, p, &bx, &by, &bidx).unwrap();
         cpu::max_pool2d_forward(p, &x, &mut y, &mut idx);
-        assert_close(
-            &read(&g, &by, yl),
-            &y,
-            1e-5,
-            &format!("max_pool2d_forward {p:?}"),
-        );
+        act_close(&g, &by, &y, 1e-5, &format!("max_pool2d_forward {p:?}"));
         assert_eq!(
             g.read_u32(&bidx, 0, yl).unwrap(),
             idx,
@@ -334,12 +340,7 @@ fn pool_kernels_match_cpu() {
         );
         launch::max_pool2d_backward(&g, p, &bdy, &bidx, &bdx).unwrap();
         cpu::max_pool2d_backward(p, &dy, &idx, &mut dx);
-        assert_close(
-            &read(&g, &bdx, xl),
-            &dx,
-            1e-5,
-            &format!("max_pool2d_backward {p:?}"),
-        );
+        act_close(&g, &bdx, &dx, 1e-5, &format!("max_pool2d_backward {p:?}"));
     }
 }
 
