@@ -103,3 +103,8 @@ pub fn tolerance(dtype: autorep_kernels::Dtype, f32_tol: f32) -> f32 {
         _ => f32_tol,
     }
 }
+
+/// Random values already representable in f16.
+pub fn halves(seed: u64, n: usize) -> Vec<f32> {
+    as_stored(rand_vec(seed, n), autorep_kernels::Dtype::F16)
+}

@@ -6,7 +6,7 @@
 mod common;
 use autorep_kernels::params::{ConvParams, GemmParams};
 use autorep_kernels::{cpu, launch, round_to_f16, Dtype, Gpu, GpuBuffer};
-use common::{conv, conv_twins, gpu, rand_vec, rel_err};
+use common::{conv, conv_twins, gpu, halves, rel_err};
 
 fn coop_gpu() -> Option<Gpu> {
     let g = gpu()?;
@@ -18,12 +18,6 @@ fn coop_gpu() -> Option<Gpu> {
         return None;
     }
     Some(g)
-}
-
-fn halves(seed: u64, n: usize) -> Vec<f32> {
-    let mut v = rand_vec(seed, n);
-    round_to_f16(&mut v);
-    v
 }
 
 fn run(

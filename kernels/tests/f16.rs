@@ -5,8 +5,8 @@
 
 mod common;
 use autorep_kernels::params::{ConvParams, GateParams, GemmParams, PoolParams};
-use autorep_kernels::{cpu, launch, round_to_f16, Dtype, Gpu, GpuBuffer, KernelError};
-use common::{conv_twins, gpu, rand_vec, rel_err};
+use autorep_kernels::{cpu, launch, Dtype, Gpu, GpuBuffer, KernelError};
+use common::{as_stored, conv_twins, gpu, halves, rand_vec, rel_err};
 
 /// The GPU, where it has SHADER_F16 (lavapipe does); else None with a message.
 fn f16_gpu() -> Option<Gpu> {
@@ -16,13 +16,6 @@ fn f16_gpu() -> Option<Gpu> {
         return None;
     }
     Some(g)
-}
-
-/// Random values already representable in f16.
-fn halves(seed: u64, n: usize) -> Vec<f32> {
-    let mut v = rand_vec(seed, n);
-    round_to_f16(&mut v);
-    v
 }
 
 fn up16(g: &Gpu, v: &[f32]) -> GpuBuffer {
@@ -38,9 +31,8 @@ fn read16(g: &Gpu, b: &GpuBuffer, n: usize) -> Vec<f32> {
 }
 
 /// The twin's f32 result rounded as the kernel stores it.
-fn stored(mut v: Vec<f32>) -> Vec<f32> {
-    round_to_f16(&mut v);
-    v
+fn stored(v: Vec<f32>) -> Vec<f32> {
+    as_stored(v, Dtype::F16)
 }
 
 /// f16's unit roundoff is 2⁻¹¹ ≈ 4.9e-4 (relative to each value); normwise, a few of those.
