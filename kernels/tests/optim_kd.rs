@@ -49,6 +49,7 @@ fn sgd_configs() -> Vec<SgdParams> {
 #[test]
 fn sgd_steps_track_cpu() {
     let Some(g) = gpu() else { return };
+    let amp = no_amp(&g);
     for &n in SIZES {
         for (c, h) in sgd_configs().into_iter().enumerate() {
             let mut param = rand_vec(1, n);
@@ -64,7 +65,7 @@ fn sgd_steps_track_cpu() {
                     &g.upload(&grad).unwrap(),
                     &bp,
                     Some(&bb),
-                    &no_amp(&g),
+                    &amp,
                 )
                 .unwrap();
                 cpu::sgd_step(&step, &grad, &mut param, Some(&mut buf), &launch::AMP_NONE);
@@ -81,6 +82,7 @@ fn sgd_steps_track_cpu() {
 #[test]
 fn sgd_without_momentum_needs_no_buffer() {
     let Some(g) = gpu() else { return };
+    let amp = no_amp(&g);
     let n = 33;
     let (mut param, grad) = (rand_vec(2, n), rand_vec(3, n));
     let bp = g.upload(&param).unwrap();
@@ -88,7 +90,7 @@ fn sgd_without_momentum_needs_no_buffer() {
         weight_decay: 1e-3,
         ..SgdParams::new(0.1)
     };
-    launch::sgd_step(&g, n, &h, &g.upload(&grad).unwrap(), &bp, None, &no_amp(&g)).unwrap();
+    launch::sgd_step(&g, n, &h, &g.upload(&grad).unwrap(), &bp, None, &amp).unwrap();
     cpu::sgd_step(&h, &grad, &mut param, None, &launch::AMP_NONE);
     assert_close(&read(&g, &bp, n), &param, 1e-5, "plain sgd");
 }
@@ -119,6 +121,7 @@ fn adam_configs() -> Vec<AdamParams> {
 #[test]
 fn adam_steps_track_cpu() {
     let Some(g) = gpu() else { return };
+    let amp = no_amp(&g);
     for &n in SIZES {
         for (c, h) in adam_configs().into_iter().enumerate() {
             let mut param = rand_vec(4, n);
@@ -128,17 +131,8 @@ fn adam_steps_track_cpu() {
             for t in 1..=STEPS {
                 let grad = rand_vec(200 + t, n);
                 let step = h.at_step(t);
-                launch::adam_step(
-                    &g,
-                    n,
-                    &step,
-                    &g.upload(&grad).unwrap(),
-                    &bp,
-                    &bm,
-                    &bv,
-                    &no_amp(&g),
-                )
-                .unwrap();
+                launch::adam_step(&g, n, &step, &g.upload(&grad).unwrap(), &bp, &bm, &bv, &amp)
+                    .unwrap();
                 cpu::adam_step(&step, &grad, &mut param, &mut m, &mut v, &launch::AMP_NONE);
                 let what = format!("adam config {c} n={n} step {t}");
                 assert_close(&read(&g, &bp, n), &param, 1e-5, &format!("{what} param"));
@@ -152,10 +146,11 @@ fn adam_steps_track_cpu() {
 #[test]
 fn lookahead_sync_matches_cpu() {
     let Some(g) = gpu() else { return };
+    let amp = no_amp(&g);
     for &n in SIZES {
         let (mut fast, mut slow) = (rand_vec(5, n), rand_vec(6, n));
         let (bf, bs) = (g.upload(&fast).unwrap(), g.upload(&slow).unwrap());
-        launch::lookahead_sync(&g, n, 0.5, 1, &bf, &bs, &no_amp(&g)).unwrap();
+        launch::lookahead_sync(&g, n, 0.5, 1, &bf, &bs, &amp).unwrap();
         cpu::lookahead_sync(0.5, 1, &mut fast, &mut slow, &launch::AMP_NONE);
         assert_close(
             &read(&g, &bs, n),
