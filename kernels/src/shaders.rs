@@ -29,6 +29,7 @@ shader!(GEMM, "gemm.wgsl", "", ["gemm_io.wgsl"]);
 shader!(CONV, "conv.wgsl", "", ["conv_im2col.wgsl"]);
 shader!(DWCONV, "dwconv.wgsl");
 shader!(NORM, "norm.wgsl");
+shader!(BN_ACT, "bn_act.wgsl");
 shader!(POOL, "pool.wgsl");
 shader!(OPTIM, "optim.wgsl");
 shader!(GATE, "gate.wgsl");
@@ -55,6 +56,7 @@ pub const ALL: &[Shader] = &[
     CONV,
     DWCONV,
     NORM,
+    BN_ACT,
     POOL,
     OPTIM,
     GATE,

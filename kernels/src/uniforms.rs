@@ -203,6 +203,25 @@ uniform!(
 );
 
 uniform!(
+    /// `bn_act.wgsl`'s `Params`.
+    BnActUniform = BN_ACT::Params {
+        n: u32,
+        c: u32,
+        hw: u32,
+        /// RESIDUAL | TRAIN | WRITE_DY (bn_act.wgsl's constants).
+        flags: u32,
+        act: u32,
+        group: u32,
+        stride: u32,
+        gates: u32,
+        eps: f32,
+        s1: f32,
+        s2: f32,
+        clip2: f32,
+    }
+);
+
+uniform!(
     /// `pool.wgsl`'s `Params`.
     PoolUniform = POOL::Params {
         x_len: u32,

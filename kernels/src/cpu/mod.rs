@@ -2,6 +2,7 @@
 //! float type so gradient checks can evaluate the same code in f64.
 
 mod augment;
+mod bn_act;
 mod conv;
 mod dwconv;
 mod elementwise;
@@ -17,6 +18,7 @@ mod reduce;
 mod scratch;
 
 pub use augment::*;
+pub use bn_act::*;
 pub use conv::*;
 pub use dwconv::*;
 pub use elementwise::*;

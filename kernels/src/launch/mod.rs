@@ -2,6 +2,7 @@
 //! twin in [`crate::cpu`] except that data lives in [`GpuBuffer`]s.
 
 mod augment;
+mod bn_act;
 mod conv;
 mod dwconv;
 mod elementwise;
@@ -14,6 +15,7 @@ mod pool;
 mod reduce;
 
 pub use augment::*;
+pub use bn_act::*;
 pub use conv::*;
 pub use dwconv::*;
 pub use elementwise::*;
@@ -47,6 +49,7 @@ pub fn coop_entry_points() -> Vec<EntryPoint> {
 pub fn entry_points() -> Vec<EntryPoint> {
     [
         augment::ENTRY_POINTS,
+        bn_act::ENTRY_POINTS,
         conv::ENTRY_POINTS,
         dwconv::ENTRY_POINTS,
         elementwise::ENTRY_POINTS,

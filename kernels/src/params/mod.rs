@@ -2,6 +2,7 @@
 //! shared by the CPU twins (`cpu`), the GPU launchers (`launch`) and the tensor layer.
 
 mod augment;
+mod bn_act;
 mod conv;
 mod dwconv;
 mod gate;
@@ -11,6 +12,7 @@ mod optim;
 mod pool;
 
 pub use augment::*;
+pub use bn_act::*;
 pub use conv::*;
 pub use dwconv::*;
 pub use gate::*;
