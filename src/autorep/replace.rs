@@ -375,6 +375,7 @@ impl Replacement {
             stats_momentum: self.stats_momentum,
             bn_momentum: None,
             noise_seed: None,
+            fuse: crate::nn::fusion_default(),
         })
     }
 
@@ -387,6 +388,7 @@ impl Replacement {
             stats_momentum: self.stats_momentum,
             bn_momentum: None,
             noise_seed: None,
+            fuse: crate::nn::fusion_default(),
         }
     }
 

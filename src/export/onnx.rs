@@ -12,7 +12,7 @@ use crate::autorep::Replacement;
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::nn::ForwardCtx;
-use crate::tensor::{Op, Tensor};
+use crate::tensor::{Op, SiteAct, Tensor};
 use onnx_protobuf::{
     attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto,
     AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto,
@@ -252,25 +252,35 @@ impl Graph {
                 eps,
                 train,
                 ..
+            } => self.batch_norm(x, gamma.as_ref(), beta.as_ref(), mean, var, *eps, *train, input)?,
+            Op::BnAct {
+                x,
+                gamma,
+                beta,
+                residual,
+                mean,
+                var,
+                a,
+                act,
+                ..
             } => {
-                if *train {
-                    return Err(Error::Invalid(
-                        "export: a batch norm ran in training mode; export traces eval mode".into(),
-                    ));
+                let (g, b) = (Some(gamma), Some(beta));
+                let mut s = self.batch_norm(x, g, b, mean, var, a.eps, a.train, input)?;
+                if let Some(r) = residual {
+                    let rv = self.value(r, input)?;
+                    s = self.node("Add", &[&s, &rv], vec![]);
                 }
-                let c = mean.numel();
-                let xv = self.value(x, input)?;
-                let g = match gamma {
-                    Some(g) => self.value(g, input)?,
-                    None => self.constant("ones", &[c], &vec![1.0; c]),
-                };
-                let b = match beta {
-                    Some(b) => self.value(b, input)?,
-                    None => self.constant("zeros", &[c], &vec![0.0; c]),
-                };
-                let (m, v) = (self.value(mean, input)?, self.value(var, input)?);
-                let attrs = vec![attr_float("epsilon", *eps)];
-                self.node("BatchNormalization", &[&xv, &g, &b, &m, &v], attrs)
+                match act {
+                    SiteAct::Relu => self.node("Relu", &[&s], vec![]),
+                    SiteAct::Silu => {
+                        let sig = self.node("Sigmoid", &[&s], vec![]);
+                        self.node("Mul", &[&s, &sig], vec![])
+                    }
+                    SiteAct::Gate(g) => {
+                        let (mask, coef) = (g.mask.to_vec()?, g.coef.to_vec()?);
+                        self.gate(&s, x.shape(), &mask, &coef, &g.p)?
+                    }
+                }
             }
             Op::AvgPool { x, p } => {
                 let xv = self.value(x, input)?;
@@ -301,6 +311,39 @@ impl Graph {
                 ))
             }
         })
+    }
+
+    /// An evaluation-mode batch norm of `x` (γ = 1, β = 0 where absent).
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm(
+        &mut self,
+        x: &Tensor,
+        gamma: Option<&Tensor>,
+        beta: Option<&Tensor>,
+        mean: &Tensor,
+        var: &Tensor,
+        eps: f32,
+        train: bool,
+        input: &Tensor,
+    ) -> Result<String> {
+        if train {
+            return Err(Error::Invalid(
+                "export: a batch norm ran in training mode; export traces eval mode".into(),
+            ));
+        }
+        let c = mean.numel();
+        let xv = self.value(x, input)?;
+        let g = match gamma {
+            Some(g) => self.value(g, input)?,
+            None => self.constant("ones", &[c], &vec![1.0; c]),
+        };
+        let b = match beta {
+            Some(b) => self.value(b, input)?,
+            None => self.constant("zeros", &[c], &vec![0.0; c]),
+        };
+        let (m, v) = (self.value(mean, input)?, self.value(var, input)?);
+        let attrs = vec![attr_float("epsilon", eps)];
+        Ok(self.node("BatchNormalization", &[&xv, &g, &b, &m, &v], attrs))
     }
 
     /// `v`·alpha, or `v` itself when alpha is 1.

@@ -265,13 +265,14 @@ impl Model for EfficientNet {
             None => vec![],
         }
         .into_iter();
-        let mut h = site(0, &self.stem_bn.forward(&self.stem.forward(x)?, ctx)?)?;
+        let site_bn = |i: usize, bn, t: &Tensor| self.sites[i].forward_bn(bn, t, None, ctx);
+        let mut h = site_bn(0, &self.stem_bn, &self.stem.forward(x)?)?;
         for b in &self.blocks {
             let input = h.clone();
             if let Some((conv, bn, s)) = &b.expand {
-                h = site(*s, &bn.forward(&conv.forward(&h)?, ctx)?)?;
+                h = site_bn(*s, bn, &conv.forward(&h)?)?;
             }
-            h = site(b.dw_site, &b.dw_bn.forward(&b.dw.forward(&h)?, ctx)?)?;
+            h = site_bn(b.dw_site, &b.dw_bn, &b.dw.forward(&h)?)?;
             let squeeze = site(b.se_site, &b.se_fc1.forward(&h.global_avg_pool()?)?)?;
             h = h.channel_scale(&b.se_fc2.forward(&squeeze)?.sigmoid()?)?;
             h = b.project_bn.forward(&b.project.forward(&h)?, ctx)?;
@@ -283,7 +284,7 @@ impl Model for EfficientNet {
             }
         }
         let last = self.sites.len() - 1;
-        h = site(last, &self.head_bn.forward(&self.head.forward(&h)?, ctx)?)?;
+        h = site_bn(last, &self.head_bn, &self.head.forward(&h)?)?;
         let mut pooled = h.global_avg_pool()?;
         if let Some(mask) = noise.next() {
             pooled = pooled.mul(&mask)?;

@@ -196,19 +196,20 @@ impl Model for ResNet {
     }
 
     fn forward(&self, x: &Tensor, ctx: &ForwardCtx) -> Result<Tensor> {
-        let mut h = self.stem_bn.forward(&self.stem.forward(x)?, ctx)?;
-        if let Some(s) = self.stem_site {
-            h = self.sites[s].forward(&h, ctx)?;
-        }
+        let stem = self.stem.forward(x)?;
+        let mut h = match self.stem_site {
+            Some(s) => self.sites[s].forward_bn(&self.stem_bn, &stem, None, ctx)?,
+            None => self.stem_bn.forward(&stem, ctx)?,
+        };
         for b in &self.blocks {
-            let out =
-                self.sites[b.site1].forward(&b.bn1.forward(&b.conv1.forward(&h)?, ctx)?, ctx)?;
-            let out = b.bn2.forward(&b.conv2.forward(&out)?, ctx)?;
+            let c1 = b.conv1.forward(&h)?;
+            let out = self.sites[b.site1].forward_bn(&b.bn1, &c1, None, ctx)?;
+            let c2 = b.conv2.forward(&out)?;
             let short = match &b.shortcut {
                 Some((c, bn)) => bn.forward(&c.forward(&h)?, ctx)?,
                 None => h.clone(),
             };
-            h = self.sites[b.site2].forward(&out.add(&short)?, ctx)?;
+            h = self.sites[b.site2].forward_bn(&b.bn2, &c2, Some(&short), ctx)?;
         }
         self.fc.forward(&h.global_avg_pool()?)
     }

@@ -138,9 +138,9 @@ impl Model for WideResNet {
     fn forward(&self, x: &Tensor, ctx: &ForwardCtx) -> Result<Tensor> {
         let mut h = self.conv1.forward(x)?;
         for b in &self.blocks {
-            let a = self.sites[b.site1].forward(&b.bn1.forward(&h, ctx)?, ctx)?;
-            let out =
-                self.sites[b.site2].forward(&b.bn2.forward(&b.conv1.forward(&a)?, ctx)?, ctx)?;
+            let a = self.sites[b.site1].forward_bn(&b.bn1, &h, None, ctx)?;
+            let c1 = b.conv1.forward(&a)?;
+            let out = self.sites[b.site2].forward_bn(&b.bn2, &c1, None, ctx)?;
             let out = b.conv2.forward(&out)?;
             // A projection reads the activated input; an identity shortcut the raw one.
             let short = match &b.shortcut {

@@ -1,5 +1,5 @@
 use super::Module;
-use crate::tensor::BnConfig;
+use crate::tensor::{BnConfig, BnParams};
 use crate::{Device, Result, Tensor};
 
 /// BatchNorm2d with affine γ/β and running statistics (PyTorch semantics and defaults).
@@ -30,11 +30,23 @@ impl BatchNorm2d {
         self.gamma.shape()[0]
     }
 
+    /// The layer's tensors and configuration as this pass uses them (the context may
+    /// override the momentum).
+    pub fn params(&self, ctx: &super::ForwardCtx) -> BnParams<'_> {
+        BnParams {
+            gamma: &self.gamma,
+            beta: &self.beta,
+            running_mean: &self.running_mean,
+            running_var: &self.running_var,
+            cfg: BnConfig {
+                momentum: ctx.bn_momentum.unwrap_or(self.cfg.momentum),
+                ..self.cfg
+            },
+        }
+    }
+
     pub fn forward(&self, x: &Tensor, ctx: &super::ForwardCtx) -> Result<Tensor> {
-        let cfg = BnConfig {
-            momentum: ctx.bn_momentum.unwrap_or(self.cfg.momentum),
-            ..self.cfg
-        };
+        let cfg = self.params(ctx).cfg;
         x.batch_norm(
             Some((&self.gamma, &self.beta)),
             &self.running_mean,

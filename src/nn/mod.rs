@@ -18,7 +18,7 @@ pub use regularise::{
     dropout, dropout_mask, stochastic_depth, stochastic_depth_scale, upload_together,
 };
 pub use schedule::{LrSchedule, Schedule};
-pub use site::{ActivationSite, ForwardCtx, Gated, SiteMode};
+pub use site::{fusion_default, ActivationSite, ForwardCtx, Gated, SiteMode};
 
 use crate::Tensor;
 

@@ -2,7 +2,8 @@
 //! site into a gated ReLU/polynomial; until then it is a plain ReLU, or SiLU where the model
 //! uses it (EfficientNet; gated, its kept branch is ReLU, as the official code replaces it).
 
-use crate::tensor::ReluCounter;
+use super::BatchNorm2d;
+use crate::tensor::{GateState, ReluCounter, SiteAct, SiteStats};
 use crate::{Result, Tensor};
 use autorep_kernels::params::{GateGrad, GateParams};
 use std::rc::Rc;
@@ -54,6 +55,16 @@ pub struct ForwardCtx {
     /// Seeds this training step's random regularisers (dropout, stochastic depth), drawn from
     /// (run seed, epoch, step) so a resumed run draws the same; `None` applies none.
     pub noise_seed: Option<u64>,
+    /// Batch norms and the activation sites after them run as one fused op on a GPU (see
+    /// [`ActivationSite::forward_bn`]); `AUTOREP_FUSE=0` turns it off, for measuring.
+    pub fuse: bool,
+}
+
+/// Whether forward passes fuse batch norm with the activation after it, unless a context
+/// says otherwise: on, unless the environment sets `AUTOREP_FUSE=0`.
+pub fn fusion_default() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("AUTOREP_FUSE").map_or(true, |v| v != "0"))
 }
 
 impl ForwardCtx {
@@ -64,6 +75,7 @@ impl ForwardCtx {
             stats_momentum: 0.1,
             bn_momentum: None,
             noise_seed: None,
+            fuse: fusion_default(),
         }
     }
     pub fn eval() -> Self {
@@ -73,6 +85,7 @@ impl ForwardCtx {
             stats_momentum: 0.1,
             bn_momentum: None,
             noise_seed: None,
+            fuse: fusion_default(),
         }
     }
 
@@ -146,6 +159,53 @@ impl ActivationSite {
                 x.gate(&g.mask, &g.coef, &g.gate, p, g.grad, &counter)
             }
         }
+    }
+
+    /// The site applied to bn(x) + residual. On a GPU (unless `ctx.fuse` is off) this is one
+    /// fused op that neither writes nor keeps the batch norm's output or the sum; elsewhere
+    /// it is the batch norm, the add and [`ActivationSite::forward`], whose CPU kernels are
+    /// threaded and vectorised where the fused twins are the plain reference.
+    pub fn forward_bn(
+        &self,
+        bn: &BatchNorm2d,
+        x: &Tensor,
+        residual: Option<&Tensor>,
+        ctx: &ForwardCtx,
+    ) -> Result<Tensor> {
+        if !ctx.fuse || !x.device().is_gpu() {
+            let y = bn.forward(x, ctx)?;
+            let y = match residual {
+                Some(r) => y.add(r)?,
+                None => y,
+            };
+            return self.forward(&y, ctx);
+        }
+        let (act, stats) = match &self.mode {
+            SiteMode::Relu if self.silu => (SiteAct::Silu, None),
+            SiteMode::Relu => (SiteAct::Relu, None),
+            SiteMode::Gated(g) => {
+                let counter = match &ctx.counter {
+                    Some(c) => c.clone(),
+                    None => Rc::new(ReluCounter::new(&x.device())?),
+                };
+                let act = SiteAct::Gate(GateState {
+                    mask: g.mask.detach(),
+                    coef: g.coef.clone(),
+                    gate: g.gate.clone(),
+                    p: self.gate_params(x.shape()[0]).expect("gated"),
+                    grad: g.grad,
+                    counter,
+                });
+                // The affine-free statistics DaPa fits to, of the site's input.
+                let stats = g.stats.as_ref().map(|(mean, var)| SiteStats {
+                    mean,
+                    var,
+                    momentum: ctx.stats_momentum,
+                });
+                (act, stats)
+            }
+        };
+        x.batch_norm_act(bn.params(ctx), residual, act, ctx.train, stats, &bn.name)
     }
 
     /// The site's trainable tensors (gate parameter and coefficients when gated).

@@ -1,6 +1,8 @@
 //! Reverse-mode differentiation: one `match` with the gradient rule of every op.
 
+use super::bn_act::BnActSaved;
 use super::ops::Pointwise;
+use super::SiteAct;
 use super::{no_grad, Op, Tensor};
 use crate::error::{Error, Result};
 use std::collections::{HashMap, HashSet};
@@ -28,6 +30,21 @@ impl Op {
             Op::BatchNorm { x, gamma, beta, .. } => {
                 let mut v = vec![x];
                 v.extend(gamma.iter().chain(beta.iter()));
+                v
+            }
+            Op::BnAct {
+                x,
+                gamma,
+                beta,
+                residual,
+                act,
+                ..
+            } => {
+                let mut v = vec![x, gamma, beta];
+                v.extend(residual.iter());
+                if let SiteAct::Gate(g) = act {
+                    v.extend([&g.gate, &g.coef]);
+                }
                 v
             }
             Op::AvgPool { x, .. } | Op::MaxPool { x, .. } | Op::GlobalAvgPool { x } => vec![x],
@@ -135,6 +152,41 @@ impl Op {
                 let mut v = vec![Some(dx)];
                 if gamma.is_some() {
                     v.extend([Some(dg), Some(db)]);
+                }
+                v
+            }
+            Op::BnAct {
+                x,
+                gamma,
+                residual,
+                mean,
+                var,
+                fold,
+                a,
+                act,
+                ..
+            } => {
+                let want_gate = match act {
+                    SiteAct::Gate(gt) => [want(&gt.gate), want(&gt.coef)],
+                    _ => [false; 2],
+                };
+                let saved = BnActSaved {
+                    x,
+                    residual: residual.as_ref(),
+                    mean,
+                    var,
+                    gamma,
+                    fold,
+                    a,
+                    act,
+                };
+                let gr = g.batch_norm_act_backward(saved, want_gate, seed)?;
+                let mut v = vec![Some(gr.dx), Some(gr.dgamma), Some(gr.dbeta)];
+                if residual.is_some() {
+                    v.push(gr.dresidual);
+                }
+                if matches!(act, SiteAct::Gate(_)) {
+                    v.extend([gr.dgate, gr.dcoef]);
                 }
                 v
             }

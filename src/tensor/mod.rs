@@ -4,6 +4,7 @@
 
 mod backend;
 mod backward;
+mod bn_act;
 mod conv;
 mod distill;
 mod gate;
@@ -14,6 +15,7 @@ mod optim;
 mod pool;
 mod storage;
 
+pub use bn_act::{BnParams, GateState, SiteAct, SiteStats};
 pub use gate::ReluCounter;
 pub use images::PackedImages;
 pub use norm::BnConfig;
@@ -107,6 +109,18 @@ pub(crate) enum Op {
         s: autorep_kernels::params::BnShape,
         eps: f32,
         train: bool,
+    },
+    /// act(BN(x) + residual) in one pass (see `bn_act.rs`).
+    BnAct {
+        x: Tensor,
+        gamma: Tensor,
+        beta: Tensor,
+        residual: Option<Tensor>,
+        mean: Tensor,
+        var: Tensor,
+        fold: Tensor,
+        a: autorep_kernels::params::BnAct,
+        act: SiteAct,
     },
     AvgPool {
         x: Tensor,

@@ -98,6 +98,7 @@ impl<'a> BnActInputs<'a> {
 }
 
 /// fold = [γ·invstd | β | μ | invstd] per channel, invstd = 1/sqrt(var + eps).
+#[allow(clippy::too_many_arguments)]
 pub fn bn_fold(
     gpu: &Gpu,
     s: BnShape,
