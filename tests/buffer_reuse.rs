@@ -2,6 +2,7 @@
 //! once per step; `bench step` reports the pool's bytes as the step's peak device memory.
 
 mod common;
+use autorep::bench::StepSpec;
 use autorep::demo::{disc_and_ring, Mlp};
 use autorep::nn::{Module, Optimizer, OptimizerKind, ParamGroup};
 use autorep::{Device, Labels, Tensor};
@@ -83,8 +84,11 @@ fn a_device_batch_adds_no_submit() {
 #[test]
 fn bench_step_reports_the_pools_peak_memory() {
     let Some(device) = common::gpu() else { return };
-    let f32 = autorep::Dtype::F32;
-    let t = autorep::bench::training_step(&device, "small", 4, 16, 1, false, f32).unwrap();
+    let spec = StepSpec {
+        steps: 1,
+        ..StepSpec::new("small", 4, 16)
+    };
+    let t = autorep::bench::training_step(&device, &spec).unwrap();
     let bytes = t
         .device_bytes
         .expect("a GPU step reports its device memory");
@@ -99,7 +103,7 @@ fn bench_step_reports_the_pools_peak_memory() {
         bytes >= 3 * 4 * params as u64,
         "{bytes} bytes for {params} parameters"
     );
-    let cpu = autorep::bench::training_step(&Device::Cpu, "small", 4, 16, 1, false, f32).unwrap();
+    let cpu = autorep::bench::training_step(&Device::Cpu, &spec).unwrap();
     assert_eq!(cpu.device_bytes, None);
 }
 
@@ -112,14 +116,49 @@ fn an_f16_step_takes_less_device_memory_than_an_f32_step() {
         if autorep::train::Precision::F16.resolve(&device).is_err() {
             return None;
         }
-        let t = autorep::bench::training_step(&device, "small", 8, 32, 1, false, dtype).unwrap();
-        t.device_bytes
+        let spec = StepSpec {
+            steps: 1,
+            precision: dtype,
+            ..StepSpec::new("small", 8, 32)
+        };
+        autorep::bench::training_step(&device, &spec)
+            .unwrap()
+            .device_bytes
     };
     let (Some(b32), Some(b16)) = (peak(autorep::Dtype::F32), peak(autorep::Dtype::F16)) else {
         return;
     };
     eprintln!("peak device memory: f32 {b32} bytes, f16 {b16} bytes");
     assert!(b16 * 10 < b32 * 8, "f16 {b16} vs f32 {b32} bytes");
+}
+
+/// The fused batch norm + activation op keeps neither the normalised tensor nor the site's
+/// input for the backward pass: a training step holds less (each on a fresh device, plain
+/// and AutoReP-gated).
+#[test]
+fn fusing_batch_norm_with_the_activation_takes_less_device_memory() {
+    for gated in [None, Some(5_000)] {
+        let peak = |fuse| {
+            let spec = StepSpec {
+                steps: 1,
+                fuse,
+                gated,
+                ..StepSpec::new("small", 8, 32)
+            };
+            let device = common::gpu()?;
+            autorep::bench::training_step(&device, &spec)
+                .unwrap()
+                .device_bytes
+        };
+        let (Some(fused), Some(separate)) = (peak(true), peak(false)) else {
+            return;
+        };
+        eprintln!("gated {gated:?}: fused {fused} bytes, separate ops {separate} bytes");
+        assert!(
+            fused * 10 < separate * 9,
+            "fused {fused} vs separate {separate} bytes"
+        );
+    }
 }
 
 /// A host upload in the middle of a step (EfficientNet-B2 draws its stochastic-depth and

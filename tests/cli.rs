@@ -208,6 +208,26 @@ fn bench_step_profile_lists_the_cpu_kernels_and_bad_sizes_are_rejected() {
     ] {
         assert!(text.contains(kernel), "{kernel} missing from:\n{text}");
     }
+    // The AutoReP stage's step: gates installed, their count under the budget.
+    let gated = |budget: &str| {
+        autorep(&[
+            "--device", "cpu", "bench", "step", "--model", "small", "--batch", "2", "--input", "8",
+            "--steps", "1", "--gated", budget,
+        ])
+    };
+    let out = gated("1k");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("small gated (1000 ReLUs) batch 2"), "{text}");
+    let out = gated("lots");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'lots' is not a ReLU count"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
     let out = autorep(&["--device", "cpu", "bench", "gemm", "--size", "64x0x3"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

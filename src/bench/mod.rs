@@ -9,7 +9,7 @@ mod step;
 pub use conv::{conv_kernels, conv_layers, KernelTiming};
 pub use input::{input_pipeline, InputTiming};
 pub use memory::memory_kernels;
-pub use step::{training_step, StepTiming};
+pub use step::{training_step, StepSpec, StepTiming};
 
 use crate::{Device, Result};
 use autorep_kernels::{cpu, launch, params::GemmParams, Gpu};

@@ -22,18 +22,53 @@ pub struct StepTiming {
     pub device_bytes: Option<u64>,
 }
 
-pub fn training_step(
-    device: &Device,
-    model_name: &str,
-    batch: usize,
-    input: usize,
-    steps: usize,
-    profile: bool,
-    precision: crate::Dtype,
-) -> Result<StepTiming> {
+/// What `autorep bench step` times.
+pub struct StepSpec<'a> {
+    pub model: &'a str,
+    pub batch: usize,
+    pub input: usize,
+    pub steps: usize,
+    /// Time the CPU backend's kernels too.
+    pub profile: bool,
+    pub precision: crate::Dtype,
+    /// The AutoReP stage's step instead of a plain one: pixel-wise gates under this budget.
+    pub gated: Option<usize>,
+    /// Batch norm fused with the activation after it (see `ForwardCtx::fuse`).
+    pub fuse: bool,
+}
+
+impl<'a> StepSpec<'a> {
+    /// A plain f32 step of `model` with the default fusion.
+    pub fn new(model: &'a str, batch: usize, input: usize) -> Self {
+        StepSpec {
+            model,
+            batch,
+            input,
+            steps: 3,
+            profile: false,
+            precision: crate::Dtype::F32,
+            gated: None,
+            fuse: crate::nn::fusion_default(),
+        }
+    }
+}
+
+pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
+    use crate::autorep::{ReplaceConfig, Replacement};
     use crate::nn::{ForwardCtx, Optimizer, OptimizerKind, ParamGroup};
-    let model = crate::models::build(model_name, device, 3, input, 10, 0)?;
-    let g = ParamGroup::new(device, "weights", model.params())?;
+    let (batch, input, precision) = (spec.batch, spec.input, spec.precision);
+    let mut model = crate::models::build(spec.model, device, 3, input, 10, 0)?;
+    let mut rep = match spec.gated {
+        Some(budget) => Some(Replacement::install(
+            model.as_mut(),
+            ReplaceConfig::autorep(budget),
+            device,
+        )?),
+        None => None,
+    };
+    let mut params = model.params();
+    params.extend(model.sites().iter().flat_map(|s| s.params()));
+    let g = ParamGroup::new(device, "weights", params)?;
     let mut opt = Optimizer::new(device, OptimizerKind::sgd(0.9, 5e-4, false), vec![(g, 0.1)])?
         .with_precision(precision)?;
     let x = crate::Tensor::from_vec(
@@ -45,8 +80,15 @@ pub fn training_step(
     let y = std::rc::Rc::new(crate::Labels::new(device, &labels)?);
     let mut step = || -> Result<()> {
         opt.zero_grad()?;
+        // The gated step also runs the stage's per-step work: hysteresis, the exact ReLU
+        // count and the scheduled DaPa refits.
+        let mut ctx = match &mut rep {
+            Some(r) => r.begin_forward(model.as_ref(), true)?,
+            None => ForwardCtx::train(),
+        };
+        ctx.fuse = spec.fuse;
         let loss = model
-            .forward(&x.cast(precision)?, &ForwardCtx::train())?
+            .forward(&x.cast(precision)?, &ctx)?
             .cast(crate::Dtype::F32)?
             .cross_entropy(&y, 0.0)?
             .loss
@@ -56,10 +98,10 @@ pub fn training_step(
         device.sync()
     };
     step()?;
-    cpu::profile::enable(profile);
+    cpu::profile::enable(spec.profile);
     let _ = cpu::profile::take();
-    let mut times = Vec::with_capacity(steps);
-    for _ in 0..steps.max(1) {
+    let mut times = Vec::with_capacity(spec.steps);
+    for _ in 0..spec.steps.max(1) {
         let t = Instant::now();
         step()?;
         times.push(t.elapsed().as_secs_f64());
@@ -69,7 +111,7 @@ pub fn training_step(
     Ok(StepTiming {
         secs: s,
         images_per_s: batch as f64 / s,
-        profile: if profile {
+        profile: if spec.profile {
             cpu::profile::take()
         } else {
             Vec::new()

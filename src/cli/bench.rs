@@ -38,6 +38,10 @@ pub enum BenchWhat {
         /// Activation precision of the step (as for the training commands).
         #[arg(long, value_enum, default_value_t = autorep::train::Precision::F32)]
         precision: autorep::train::Precision,
+        /// Time the AutoReP stage's step instead: pixel-wise gates under this ReLU budget
+        /// (e.g. 12.9k), DaPa statistics, gate parameters and coefficients trained.
+        #[arg(long, value_name = "RELUS")]
+        gated: Option<String>,
     },
     /// The ImageNet input pipeline: training batches (RandomResizedCrop, flip) decoded from
     /// JPEG on every core, images per second, to set against `bench step`.
@@ -178,6 +182,7 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
             steps,
             profile,
             precision,
+            gated,
         } => {
             if !(8..=1024).contains(&input) {
                 anyhow::bail!("--input {input}: choose an image side from 8 to 1024");
@@ -186,7 +191,20 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
                 anyhow::bail!("--profile times the CPU backend's kernels: add --device cpu (for GPU kernels use `autorep bench kernels`)");
             }
             let act = precision.resolve(&device)?;
-            let t = bench::training_step(&device, &model, batch, input, steps, profile, act)?;
+            let gated = gated
+                .map(|b| autorep::autorep::parse_count(&b))
+                .transpose()?;
+            let spec = bench::StepSpec {
+                model: &model,
+                batch,
+                input,
+                steps,
+                profile,
+                precision: act,
+                gated,
+                fuse: autorep::nn::fusion_default(),
+            };
+            let t = bench::training_step(&device, &spec)?;
             println!("adapter: {}", device.describe());
             if profile {
                 print_step_profile(&t, steps.max(1));
@@ -201,7 +219,8 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
                 })
                 .unwrap_or_default();
             println!(
-                "{model} batch {batch} at {input}x{input}, {} activations: {:.1} ms/step, {:.1} images/s (median of {steps}){memory}",
+                "{model}{} batch {batch} at {input}x{input}, {} activations: {:.1} ms/step, {:.1} images/s (median of {steps}){memory}",
+                gated.map(|b| format!(" gated ({b} ReLUs)")).unwrap_or_default(),
                 act.name(),
                 t.secs * 1e3,
                 t.images_per_s
