@@ -60,10 +60,15 @@ impl Op {
     fn grads(&self, g: &Tensor, seed: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let want = |t: &Tensor| t.requires_grad();
         Ok(match self {
-            Op::Axpby(a, alpha, b, beta) => vec![
-                want(a).then(|| g.scale(*alpha)).transpose()?,
-                want(b).then(|| g.scale(*beta)).transpose()?,
-            ],
+            // A unit coefficient passes g on as it is (gradients are never written in
+            // place), rather than copying it: an add's backward reads nothing.
+            Op::Axpby(a, alpha, b, beta) => {
+                let scaled = |c: f32| if c == 1.0 { Ok(g.clone()) } else { g.scale(c) };
+                vec![
+                    want(a).then(|| scaled(*alpha)).transpose()?,
+                    want(b).then(|| scaled(*beta)).transpose()?,
+                ]
+            }
             Op::Mul(a, b) => vec![
                 want(a).then(|| g.mul(b)).transpose()?,
                 want(b).then(|| g.mul(a)).transpose()?,
