@@ -21,6 +21,8 @@ struct Params {
     s1: f32,
     s2: f32,
     clip2: f32,    // gate: c2 clamped to ±clip2 (0: no clamp)
+    split: u32,    // the reductions: workgroups per channel (see channel_part in the prelude)
+    parts: u32,    // backward_reduce: where the partial sums start in `sums`
 }
 
 const RESIDUAL: u32 = 1u;  // r is bound and added before the activation
@@ -72,8 +74,14 @@ fn at(c: u32, m: u32) -> u32 {
     return (img * p.c + c) * p.hw + (m - img * p.hw);
 }
 
-fn channel_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return wid.x + wid.y * nwg.x;
+// This workgroup's part of its channel (empty past the last channel).
+fn my_part(wid: vec3<u32>, nwg: vec3<u32>) -> ChannelPart {
+    var part = channel_part(group_index(wid, nwg), p.n * p.hw, p.split);
+    if part.c >= p.c {
+        part.lo = 0u;
+        part.hi = 0u;
+    }
+    return part;
 }
 
 // x̂ = (x − μ)·invstd, from the stored x.
@@ -152,30 +160,29 @@ fn bn_act_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 }
 
 // ---- bn_act_stats: per-channel mean and biased variance of s (AutoReP's DaPa statistics of
-// the site's input), two passes as bn_stats (one workgroup per channel)
-@group(0) @binding(6) var<storage, read_write> site_mean: array<f32>;
-@group(0) @binding(7) var<storage, read_write> site_var: array<f32>;
+// the site's input): per part (mean, Σ(s − mean)²), two passes as bn_stats, then norm.wgsl's
+// bn_stats_finish combines the parts per channel (Chan et al.).
+@group(0) @binding(6) var<storage, read_write> site_part: array<vec2<f32>>;
 
 @compute @workgroup_size(256)
 fn bn_act_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
-    let c = channel_of(wid, nwg);
-    let count = select(0u, p.n * p.hw, c < p.c);
-    let k = f32(max(count, 1u));
+    let part = my_part(wid, nwg);
+    let c = part.c;
+    let k = f32(max(part.hi - part.lo, 1u));
     var acc = 0.0;
-    for (var m = lid; m < count; m += WG) {
+    for (var m = part.lo + lid; m < part.hi; m += WG) {
         acc += site_input(at(c, m), c);
     }
     let mu = tree_sum(lid, acc) / k;
     var acc2 = 0.0;
-    for (var m = lid; m < count; m += WG) {
+    for (var m = part.lo + lid; m < part.hi; m += WG) {
         let d = site_input(at(c, m), c) - mu;
         acc2 += d * d;
     }
-    let v = tree_sum(lid, acc2) / k;
+    let m2 = tree_sum(lid, acc2);
     if lid == 0u && c < p.c {
-        site_mean[c] = mu;
-        site_var[c] = v;
+        site_part[c * p.split + part.j] = vec2(mu, m2);
     }
 }
 
@@ -183,7 +190,8 @@ fn bn_act_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 //   dβ = Σ dy,  dγ = Σ dy·x̂,  with dy = dL/ds = g·act'(s),
 //   gate: dc0 = Σ g(1−m), dc1 = s1·Σ g(1−m)·s, dc2 = s2·Σ g(1−m)·s² (0 where c2 is clamped),
 // written to sums = [dβ | dγ | dcoef] at offsets 0, stride, 2·stride (so each section can be
-// bound as a view of its own); one workgroup per channel, fixed-order trees.
+// bound as a view of its own). Each part of a channel writes its five sums after them (from
+// `parts`), and bn_act_backward_reduce_finish adds them up per channel in order.
 @group(0) @binding(6) var<storage, read> g: array<act>;
 @group(0) @binding(7) var<storage, read_write> sums: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dy_out: array<act>;
@@ -191,15 +199,14 @@ fn bn_act_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 @compute @workgroup_size(256)
 fn bn_act_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                           @builtin(local_invocation_index) lid: u32) {
-    let c = channel_of(wid, nwg);
-    let valid = c < p.c;
-    let count = select(0u, p.n * p.hw, valid);
+    let part = my_part(wid, nwg);
+    let c = part.c;
     let gate = p.act == ACT_GATE;
     let write_dy = (p.flags & WRITE_DY) != 0u;
     var bn = vec2(0.0, 0.0);
     var w01 = vec2(0.0, 0.0);
     var w2 = 0.0;
-    for (var m = lid; m < count; m += WG) {
+    for (var m = part.lo + lid; m < part.hi; m += WG) {
         let i = at(c, m);
         let s = site_input(i, c);
         let gi = f32(g[i]);
@@ -215,18 +222,41 @@ fn bn_act_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
     let sb = tree_sum2(lid, bn);
     let sw = tree_sum2(lid, w01);
     let sw2 = tree_sum(lid, w2);
-    if lid == 0u && valid {
-        sums[c] = sb.x;
-        sums[p.stride + c] = sb.y;
-        if gate {
-            let base = 2u * p.stride;
-            sums[base + c] = sw.x;
-            sums[base + p.c + c] = p.s1 * sw.y;
-            // A clamped c2 passes no gradient (the clamp's derivative), as torch.clamp.
-            let raw = coef[2u * p.c + c];
-            let inside = p.clip2 <= 0.0 || abs(raw) <= p.clip2;
-            sums[base + 2u * p.c + c] = select(0.0, p.s2 * sw2, inside);
+    if lid == 0u && c < p.c {
+        let at_part = p.parts + (c * p.split + part.j) * 5u;
+        sums[at_part] = sb.x;
+        sums[at_part + 1u] = sb.y;
+        sums[at_part + 2u] = sw.x;
+        sums[at_part + 3u] = sw.y;
+        sums[at_part + 4u] = sw2;
+    }
+}
+
+// The finishing pass binds only what it uses (the data the partial pass read may be f16).
+@group(0) @binding(1) var<storage, read> fin_coef: array<f32>;
+@group(0) @binding(2) var<storage, read_write> fin_sums: array<f32>;
+
+@compute @workgroup_size(256)
+fn bn_act_backward_reduce_finish(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let c = flat(gid, nwg);
+    if c >= p.c { return; }
+    var t = array<f32, 5>(0.0, 0.0, 0.0, 0.0, 0.0);
+    for (var j = 0u; j < p.split; j++) {
+        let at_part = p.parts + (c * p.split + j) * 5u;
+        for (var k = 0u; k < 5u; k++) {
+            t[k] += fin_sums[at_part + k];
         }
+    }
+    fin_sums[c] = t[0];
+    fin_sums[p.stride + c] = t[1];
+    if p.act == ACT_GATE {
+        let base = 2u * p.stride;
+        fin_sums[base + c] = t[2];
+        fin_sums[base + p.c + c] = p.s1 * t[3];
+        // A clamped c2 passes no gradient (the clamp's derivative), as torch.clamp.
+        let raw = fin_coef[2u * p.c + c];
+        let inside = p.clip2 <= 0.0 || abs(raw) <= p.clip2;
+        fin_sums[base + 2u * p.c + c] = select(0.0, p.s2 * t[4], inside);
     }
 }
 

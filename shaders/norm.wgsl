@@ -10,6 +10,7 @@ struct Params {
     affine: u32,   // 1: gamma (and beta) are bound; 0: gamma = 1, beta = 0
     eps: f32,
     momentum: f32,
+    split: u32,    // the reductions: workgroups per channel (see channel_part in the prelude)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -25,47 +26,79 @@ fn at(c: u32, m: u32) -> u32 {
     return (img * p.c + c) * p.hw + (m - img * p.hw);
 }
 
-fn channel_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return wid.x + wid.y * nwg.x;
-}
-
 fn invstd(v: f32) -> f32 {
     return 1.0 / sqrt(v + p.eps);
 }
 
-// ---- bn_stats: x -> mean, biased var (one workgroup per channel)
+// This workgroup's part of its channel, and whether the channel exists.
+fn my_part(wid: vec3<u32>, nwg: vec3<u32>) -> ChannelPart {
+    var part = channel_part(group_index(wid, nwg), p.n * p.hw, p.split);
+    if part.c >= p.c {
+        part.lo = 0u;
+        part.hi = 0u;
+    }
+    return part;
+}
+
+// ---- bn_stats: x -> per part (count, mean, M2 = Σ(x − mean)²), one workgroup per part; then
+// bn_stats_finish -> mean, biased var per channel, Chan et al.'s pairwise combination in the
+// order of the parts.
 @group(0) @binding(1) var<storage, read> x: array<act>;
 @group(0) @binding(2) var<storage, read_write> stat_mean: array<f32>;
 @group(0) @binding(3) var<storage, read_write> stat_var: array<f32>;
+@group(0) @binding(4) var<storage, read_write> stat_part: array<vec2<f32>>;
 
-// Two passes over the channel (mean, then the centred sum of squares): E[x²]−E[x]² loses all
+// Two passes over the part (mean, then the centred sum of squares): E[x²]−E[x]² loses all
 // precision in f32 when |mean| ≫ std.
 @compute @workgroup_size(256)
 fn bn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
-    let c = channel_of(wid, nwg);
-    let count = select(0u, p.n * p.hw, c < p.c);
-    let len = total();
-    let k = f32(max(count, 1u));
+    let part = my_part(wid, nwg);
+    let k = f32(max(part.hi - part.lo, 1u));
     var acc = 0.0;
-    for (var m = lid; m < count; m += WG) {
-        let i = at(c, m);
-        if i < len { acc += f32(x[i]); }
+    for (var m = part.lo + lid; m < part.hi; m += WG) {
+        acc += f32(x[at(part.c, m)]);
     }
     let mu = tree_sum(lid, acc) / k;
     var acc2 = 0.0;
-    for (var m = lid; m < count; m += WG) {
-        let i = at(c, m);
-        if i < len {
-            let d = f32(x[i]) - mu;
-            acc2 += d * d;
-        }
+    for (var m = part.lo + lid; m < part.hi; m += WG) {
+        let d = f32(x[at(part.c, m)]) - mu;
+        acc2 += d * d;
     }
-    let v = tree_sum(lid, acc2) / k;
-    if lid == 0u && c < p.c {
-        stat_mean[c] = mu;
-        stat_var[c] = v;
+    let m2 = tree_sum(lid, acc2);
+    if lid == 0u && part.c < p.c {
+        stat_part[part.c * p.split + part.j] = vec2(mu, m2);
     }
+}
+
+// The finishing passes bind only what they use: a binding's element type is checked against
+// the shader's use of it, and the data the partial pass read may be f16.
+@group(0) @binding(1) var<storage, read> fin_part: array<vec2<f32>>;
+@group(0) @binding(2) var<storage, read_write> fin_mean: array<f32>;
+@group(0) @binding(3) var<storage, read_write> fin_var: array<f32>;
+
+// Also the finishing pass of bn_act.wgsl's statistics of a site's input.
+@compute @workgroup_size(256)
+fn bn_stats_finish(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let c = flat(gid, nwg);
+    if c >= p.c { return; }
+    let count = p.n * p.hw;
+    var n = 0.0;
+    var mu = 0.0;
+    var m2 = 0.0;
+    for (var j = 0u; j < p.split; j++) {
+        let part = channel_part(c * p.split + j, count, p.split);
+        let nj = f32(part.hi - part.lo);
+        if nj == 0.0 { continue; }
+        let v = fin_part[c * p.split + j];
+        let total = n + nj;
+        let delta = v.x - mu;
+        mu += delta * (nj / total);
+        m2 += v.y + delta * delta * (n * nj / total);
+        n = total;
+    }
+    fin_mean[c] = mu;
+    fin_var[c] = m2 / max(n, 1.0);
 }
 
 // ---- bn_update_running: mean, var -> running_mean, running_var in place (one per channel)
@@ -112,34 +145,47 @@ fn bn_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     y[i] = act((f32(x[i]) - mean[c]) * (invstd(variance[c]) * gamma_of(c)) + b);
 }
 
-// ---- bn_backward_reduce: x, mean, var, dy -> dgamma = Σ dy·x̂, dbeta = Σ dy (per channel)
+// ---- bn_backward_reduce: x, mean, var, dy -> per part (Σ dy, Σ dy·(x − mean)), one workgroup
+// per part; bn_backward_reduce_finish -> dgamma = Σ dy·x̂, dbeta = Σ dy per channel
 @group(0) @binding(4) var<storage, read> red_dy: array<act>;
 @group(0) @binding(5) var<storage, read_write> red_dgamma: array<f32>;
 @group(0) @binding(6) var<storage, read_write> red_dbeta: array<f32>;
+@group(0) @binding(7) var<storage, read_write> red_part: array<vec2<f32>>;
 
 // One pass: Σ dy·x̂ = invstd·Σ dy·(x − mean), and both sums share one tree.
 @compute @workgroup_size(256)
 fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                       @builtin(local_invocation_index) lid: u32) {
-    let c = channel_of(wid, nwg);
-    let valid = c < p.c;
-    let count = select(0u, p.n * p.hw, valid);
-    let len = total();
+    let part = my_part(wid, nwg);
     var mu = 0.0;
-    if valid { mu = mean[c]; }
+    if part.c < p.c { mu = mean[part.c]; }
     var acc = vec2(0.0, 0.0);
-    for (var m = lid; m < count; m += WG) {
-        let i = at(c, m);
-        if i < len {
-            let g = f32(red_dy[i]);
-            acc += vec2(g, g * (f32(x[i]) - mu));
-        }
+    for (var m = part.lo + lid; m < part.hi; m += WG) {
+        let i = at(part.c, m);
+        let g = f32(red_dy[i]);
+        acc += vec2(g, g * (f32(x[i]) - mu));
     }
     let s = tree_sum2(lid, acc);
-    if lid == 0u && valid {
-        red_dbeta[c] = s.x;
-        red_dgamma[c] = s.y * invstd(variance[c]);
+    if lid == 0u && part.c < p.c {
+        red_part[part.c * p.split + part.j] = s;
     }
+}
+
+@group(0) @binding(1) var<storage, read> fin_red_part: array<vec2<f32>>;
+@group(0) @binding(2) var<storage, read> fin_red_var: array<f32>;
+@group(0) @binding(3) var<storage, read_write> fin_dgamma: array<f32>;
+@group(0) @binding(4) var<storage, read_write> fin_dbeta: array<f32>;
+
+@compute @workgroup_size(256)
+fn bn_backward_reduce_finish(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let c = flat(gid, nwg);
+    if c >= p.c { return; }
+    var s = vec2(0.0, 0.0);
+    for (var j = 0u; j < p.split; j++) {
+        s += fin_red_part[c * p.split + j];
+    }
+    fin_dbeta[c] = s.x;
+    fin_dgamma[c] = s.y * invstd(fin_red_var[c]);
 }
 
 // ---- bn_backward_input: x, mean, var, gamma, dy, dgamma, dbeta -> dx (training mode)

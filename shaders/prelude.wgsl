@@ -34,6 +34,30 @@ fn tree_sum(lid: u32, v: f32) -> f32 {
     return tree_sum2(lid, vec2(v, 0.0)).x;
 }
 
+// ---- per-channel reductions split over several workgroups per channel (norm.wgsl, bn_act.wgsl):
+// one workgroup per channel leaves most of a large GPU idle when a channel holds N·H·W = 10⁵
+// elements, so workgroup w reduces part j = w % split of channel c = w / split, the elements
+// [lo, hi) of the channel's `count`, and writes partial results that a `*_finish` entry point
+// combines per channel in the order of j (deterministic, like the trees).
+struct ChannelPart {
+    c: u32,
+    j: u32,
+    lo: u32,
+    hi: u32,
+}
+
+fn channel_part(w: u32, count: u32, split: u32) -> ChannelPart {
+    let chunk = (count + split - 1u) / split;
+    let j = w % split;
+    let lo = min(j * chunk, count);
+    return ChannelPart(w / split, j, lo, min(lo + chunk, count));
+}
+
+// The flat workgroup index of a reduction whose grid is split over x and y.
+fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}
+
 // ---- the register tile of the GEMM-shaped kernels (gemm.wgsl, conv.wgsl)
 
 // A quad of rows: acc[2r + j] holds row r of the quad times column quad j.

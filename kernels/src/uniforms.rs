@@ -199,6 +199,8 @@ uniform!(
         affine: u32,
         eps: f32,
         momentum: f32,
+        /// The reductions: workgroups per channel.
+        split: u32,
     }
 );
 
@@ -218,6 +220,8 @@ uniform!(
         s1: f32,
         s2: f32,
         clip2: f32,
+        split: u32,
+        parts: u32,
     }
 );
 

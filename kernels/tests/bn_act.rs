@@ -175,7 +175,7 @@ fn fused<T: cpu::Real>(a: &BnAct, d: &Data<T>) -> Out<T> {
         dgamma: sums[st..st + c].to_vec(),
         dy,
         dcoef: match a.gate() {
-            Some(_) => sums[2 * st..].to_vec(),
+            Some(_) => sums[2 * st..2 * st + 3 * c].to_vec(),
             None => vec![],
         },
         dm,
@@ -263,7 +263,8 @@ fn compare(got: &Out<f32>, want: &Out<f32>, tol: f32, what: &str) {
 }
 
 // (Two values per channel would make dx pure rounding noise: BN maps them to ±1 whatever x is.)
-const SHAPES: &[(usize, usize, usize)] = &[(3, 5, 20), (2, 70, 9), (5, 3, 1)];
+// (3, 2, 3001): channels of 9003 elements, reduced in two parts (4502 and 4501) on a GPU.
+const SHAPES: &[(usize, usize, usize)] = &[(3, 5, 20), (2, 70, 9), (5, 3, 1), (3, 2, 3001)];
 
 #[test]
 fn fused_twins_match_the_unfused_twins() {
@@ -400,7 +401,7 @@ fn gpu_out(g: &Gpu, a: &BnAct, d: &Data<f32>, dtype: Dtype) -> Out<f32> {
         dgamma: sums[st..st + c].to_vec(),
         dy: rd(&bdy, len),
         dcoef: match a.gate() {
-            Some(_) => sums[2 * st..].to_vec(),
+            Some(_) => sums[2 * st..2 * st + 3 * c].to_vec(),
             None => vec![],
         },
         dm: rd(&dm, gates),

@@ -14,6 +14,8 @@ const BN_SHAPES: &[(usize, usize, usize)] = &[
     (4, 3, 331),
     (1, 13, 7),
     (2, 3, 700),
+    // Channels of more than 8192 elements split over workgroups (parts of 6001, 6001, 6000).
+    (2, 3, 9001),
 ];
 const POOL_SHAPES: &[(usize, usize, usize, usize)] = &[
     (3, 7, 9, 5),

@@ -3,6 +3,9 @@
 use super::conv::KernelTiming;
 use super::{ramp, time_cpu, time_gpu};
 use crate::{Device, Result};
+use autorep_kernels::cpu::BnActSlices;
+use autorep_kernels::launch::BnActInputs;
+use autorep_kernels::params::{BnAct, FusedAct};
 use autorep_kernels::{cpu, launch, Gpu};
 
 /// Queues one kernel launch on a GPU.
@@ -192,6 +195,80 @@ pub fn memory_kernels(device: &Device, batch: usize, reps: usize) -> Result<Vec<
                     &mut db,
                     &mut host4,
                 )
+            }),
+        },
+        &shape,
+    )?;
+    // The fused op of a ResNet block's second site: batch norm, the residual and the gate.
+    let a = BnAct {
+        s,
+        eps: 1e-5,
+        residual: true,
+        train: true,
+        act: FusedAct::Gate(gp),
+    };
+    let mut fold = vec![0f32; 4 * c];
+    cpu::bn_fold(s, 1e-5, &ch, &var, &ch, &ch, &mut fold);
+    let (bfold, bsums, bdy) = (up(&fold)?, alloc(a.sums_len())?, alloc(n)?);
+    let inputs = || BnActInputs {
+        x: bx.as_ref().expect("gpu buffer"),
+        r: by.as_ref(),
+        fold: bfold.as_ref().expect("gpu buffer"),
+        gate: bmask.as_ref().zip(bcoef.as_ref()),
+    };
+    let slices = || BnActSlices {
+        x: &x,
+        r: Some(&y),
+        fold: &fold,
+        gate: Some((&mask, &coef)),
+    };
+    let mut host6 = vec![0f32; n];
+    push(
+        MemKernel {
+            name: "bn_act_forward",
+            floats: 3 * n,
+            gpu: Box::new(|g| Ok(launch::bn_act_forward(g, &a, &inputs(), &u(&bo))?)),
+            cpu: Box::new(|| cpu::bn_act_forward(&a, &slices(), &mut host6)),
+        },
+        &shape,
+    )?;
+    let (mut sums, mut dy6, mut dx6, mut dm6) = (
+        vec![0f32; a.sums_len()],
+        vec![0f32; n],
+        vec![0f32; n],
+        vec![0f32; c * hw],
+    );
+    push(
+        MemKernel {
+            // dL/ds stored for the residual, dx, and the gate's dL/dm (its dL/dc rides along).
+            name: "bn_act backward",
+            floats: 10 * n,
+            gpu: Box::new(|g| {
+                let (inp, sums, dy) = (inputs(), u(&bsums), u(&bdy));
+                let st = a.stride() as u64 * 4;
+                let (db, dg) = (sums.view(0, c as u64 * 4), sums.view(st, c as u64 * 4));
+                launch::bn_act_backward_reduce(g, &a, &inp, &u(&by), &sums, Some(&dy), &u(&bo))?;
+                let (m, v, ga) = (u(&bm), u(&bv), u(&bg));
+                launch::bn_backward_input(
+                    g,
+                    s,
+                    1e-5,
+                    inp.x,
+                    &m,
+                    &v,
+                    Some(&ga),
+                    &dy,
+                    &dg,
+                    &db,
+                    &u(&bo),
+                )?;
+                Ok(launch::bn_act_grad_mask(g, &a, &inp, &u(&by), &u(&bgates))?)
+            }),
+            cpu: Box::new(|| {
+                let inp = slices();
+                cpu::bn_act_backward_reduce(&a, &inp, &y, &mut sums, Some(&mut dy6));
+                cpu::bn_act_backward_input(&a, &inp, &y, &sums, &mut dx6);
+                cpu::bn_act_grad_mask(&a, &inp, &y, &mut dm6);
             }),
         },
         &shape,

@@ -12,14 +12,13 @@ const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> K {
 
 const FOLD: K = kernel("bn_fold", &[Read, Read, Read, Read, ReadWrite]);
 const FORWARD: K = kernel("bn_act_forward", &[Read, Read, Read, Read, Read, ReadWrite]);
-const STATS: K = kernel(
-    "bn_act_stats",
-    &[Read, Read, Read, Read, Read, ReadWrite, ReadWrite],
-);
+const STATS: K = kernel("bn_act_stats", &[Read, Read, Read, Read, Read, ReadWrite]);
 const BACKWARD_REDUCE: K = kernel(
     "bn_act_backward_reduce",
     &[Read, Read, Read, Read, Read, Read, ReadWrite, ReadWrite],
 );
+// The finishing pass binds coef and sums alone.
+const BACKWARD_REDUCE_FINISH: K = kernel("bn_act_backward_reduce_finish", &[Read, ReadWrite]);
 const BACKWARD_INPUT: K = kernel(
     "bn_act_backward_input",
     &[Read, Read, Read, Read, Read, Read, Read, ReadWrite],
@@ -34,6 +33,7 @@ pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
     FORWARD.entry,
     STATS.entry,
     BACKWARD_REDUCE.entry,
+    BACKWARD_REDUCE_FINISH.entry,
     BACKWARD_INPUT.entry,
     GRAD_MASK.entry,
 ];
@@ -58,6 +58,8 @@ fn params(a: &BnAct, extra: u32) -> U {
         s1: 0.0,
         s2: 0.0,
         clip2: 0.0,
+        split: a.s.split() as u32,
+        parts: a.parts_offset() as u32,
     };
     match a.act {
         FusedAct::Relu => {}
@@ -145,7 +147,8 @@ pub fn bn_act_forward(gpu: &Gpu, a: &BnAct, inp: &BnActInputs, z: &GpuBuffer) ->
 }
 
 /// Per-channel mean and biased variance of the activation's input s = BN(x) (+ r): the
-/// statistics AutoReP's DaPa fits its polynomials to (one workgroup per channel).
+/// statistics AutoReP's DaPa fits its polynomials to (each channel split over workgroups,
+/// then the parts combined).
 pub fn bn_act_stats(
     gpu: &Gpu,
     a: &BnAct,
@@ -154,18 +157,20 @@ pub fn bn_act_stats(
     var: &GpuBuffer,
 ) -> Result<()> {
     let [b1, b2, b3, b4, b5] = inp.bind();
+    let part = super::norm::parts(gpu, a.s, 2)?;
     gpu.dispatch(
         &STATS,
         &[],
         &params(a, 0),
-        &[b1, b2, b3, b4, b5, mean.into(), var.into()],
-        grid(a.s.channels as u32),
-    )
+        &[b1, b2, b3, b4, b5, (&part).into()],
+        grid((a.s.channels * a.s.split()) as u32),
+    )?;
+    super::norm::bn_stats_finish(gpu, a.s, &part, mean, var)
 }
 
 /// sums = [dβ | dγ | dcoef] (sections at 0, stride, 2·stride; dcoef only for a gate) from
-/// dz = `g`; with `dy`, dL/ds is also stored there (the residual's gradient). One workgroup
-/// per channel.
+/// dz = `g`; with `dy`, dL/ds is also stored there (the residual's gradient). Each channel
+/// split over workgroups, whose partial sums (after the sections) are then added up.
 pub fn bn_act_backward_reduce(
     gpu: &Gpu,
     a: &BnAct,
@@ -179,13 +184,14 @@ pub fn bn_act_backward_reduce(
     let flags = if dy.is_some() { WRITE_DY } else { 0 };
     // Unwritten without `dy`, but binding 8 must be a writable buffer of the act type.
     let out = dy.unwrap_or(scratch);
-    gpu.dispatch(
-        &BACKWARD_REDUCE,
-        &[],
-        &params(a, flags),
-        &[b1, b2, b3, b4, b5, g.into(), sums.into(), out.into()],
-        grid(a.s.channels as u32),
-    )
+    let prm = params(a, flags);
+    let binds = [b1, b2, b3, b4, b5, g.into(), sums.into(), out.into()];
+    let groups = grid((a.s.channels * a.s.split()) as u32);
+    gpu.dispatch(&BACKWARD_REDUCE, &[], &prm, &binds, groups)?;
+    let coef = inp.gate.map_or(inp.fold, |(_, c)| c);
+    let finish = BACKWARD_REDUCE_FINISH.groups_for(a.s.channels);
+    let binds = [coef.into(), sums.into()];
+    gpu.dispatch(&BACKWARD_REDUCE_FINISH, &[], &prm, &binds, finish)
 }
 
 /// dx from dz = `g` and the sums of [`bn_act_backward_reduce`], recomputing dL/ds.

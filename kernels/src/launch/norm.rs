@@ -10,12 +10,19 @@ const fn kernel(entry: &'static str, bindings: &'static [crate::Access]) -> K {
     K::new(entry, bindings, [256, 1, 1])
 }
 
-const BN_STATS: K = kernel("bn_stats", &[Read, ReadWrite, ReadWrite]);
+// The partial passes leave the results alone (bound read-only); the finishing passes bind
+// the parts and the results alone.
+const BN_STATS: K = kernel("bn_stats", &[Read, Read, Read, ReadWrite]);
+const BN_STATS_FINISH: K = kernel("bn_stats_finish", &[Read, ReadWrite, ReadWrite]);
 const BN_UPDATE_RUNNING: K = kernel("bn_update_running", &[Read, Read, ReadWrite, ReadWrite]);
 const BN_FORWARD: K = kernel("bn_forward", &[Read, Read, Read, Read, Read, ReadWrite]);
 const BN_BACKWARD_REDUCE: K = kernel(
     "bn_backward_reduce",
-    &[Read, Read, Read, Read, ReadWrite, ReadWrite],
+    &[Read, Read, Read, Read, Read, Read, ReadWrite],
+);
+const BN_BACKWARD_REDUCE_FINISH: K = kernel(
+    "bn_backward_reduce_finish",
+    &[Read, Read, ReadWrite, ReadWrite],
 );
 const BN_BACKWARD_INPUT: K = kernel(
     "bn_backward_input",
@@ -25,9 +32,11 @@ const BN_BACKWARD_INPUT_EVAL: K = kernel("bn_backward_input_eval", &[Read, Read,
 
 pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
     BN_STATS.entry,
+    BN_STATS_FINISH.entry,
     BN_UPDATE_RUNNING.entry,
     BN_FORWARD.entry,
     BN_BACKWARD_REDUCE.entry,
+    BN_BACKWARD_REDUCE_FINISH.entry,
     BN_BACKWARD_INPUT.entry,
     BN_BACKWARD_INPUT_EVAL.entry,
 ];
@@ -40,10 +49,12 @@ fn params(s: BnShape, affine: bool, eps: f32, momentum: f32) -> U {
         affine: affine as u32,
         eps,
         momentum,
+        split: s.split() as u32,
     }
 }
 
-/// Per-channel batch mean and biased variance of x (one workgroup per channel).
+/// Per-channel batch mean and biased variance of x: each channel split over workgroups
+/// ([`channel_split`]), then the parts combined per channel.
 pub fn bn_stats(
     gpu: &Gpu,
     s: BnShape,
@@ -52,13 +63,37 @@ pub fn bn_stats(
     var: &GpuBuffer,
 ) -> Result<()> {
     let prm = params(s, false, 0.0, 0.0);
+    let part = parts(gpu, s, 2)?;
+    let binds = [x.into(), mean.into(), var.into(), (&part).into()];
     gpu.dispatch(
         &BN_STATS,
         &[],
         &prm,
-        &[x.into(), mean.into(), var.into()],
-        grid(s.channels as u32),
-    )
+        &binds,
+        grid(s.channels as u32 * prm.split),
+    )?;
+    bn_stats_finish(gpu, s, &part, mean, var)
+}
+
+/// mean and biased variance per channel from the parts (mean, Σ(x − mean)²) of a split
+/// statistics pass (this one's or `bn_act_stats`'s), combined in order (Chan et al.).
+pub(crate) fn bn_stats_finish(
+    gpu: &Gpu,
+    s: BnShape,
+    part: &GpuBuffer,
+    mean: &GpuBuffer,
+    var: &GpuBuffer,
+) -> Result<()> {
+    let prm = params(s, false, 0.0, 0.0);
+    let binds = [part.into(), mean.into(), var.into()];
+    let finish = BN_STATS_FINISH.groups_for(s.channels);
+    gpu.dispatch(&BN_STATS_FINISH, &[], &prm, &binds, finish)
+}
+
+/// Partial results of a split per-channel reduction: `per` floats per part.
+pub(crate) fn parts(gpu: &Gpu, s: BnShape, per: usize) -> Result<GpuBuffer> {
+    let n = s.channels * s.split() * per;
+    gpu.alloc(n as u64 * 4)
 }
 
 /// PyTorch's momentum update of the running statistics in place; `count` = N·H·W of the batch
@@ -127,7 +162,8 @@ pub fn bn_forward(
     )
 }
 
-/// dγ = Σ dy·x̂ and dβ = Σ dy per channel in one pass (one workgroup per channel).
+/// dγ = Σ dy·x̂ and dβ = Σ dy per channel in one pass over the data (each channel split over
+/// workgroups, then the parts summed per channel).
 #[allow(clippy::too_many_arguments)]
 pub fn bn_backward_reduce(
     gpu: &Gpu,
@@ -141,6 +177,7 @@ pub fn bn_backward_reduce(
     dbeta: &GpuBuffer,
 ) -> Result<()> {
     let prm = params(s, false, eps, 0.0);
+    let part = parts(gpu, s, 2)?;
     let binds = [
         x.into(),
         mean.into(),
@@ -148,14 +185,18 @@ pub fn bn_backward_reduce(
         dy.into(),
         dgamma.into(),
         dbeta.into(),
+        (&part).into(),
     ];
     gpu.dispatch(
         &BN_BACKWARD_REDUCE,
         &[],
         &prm,
         &binds,
-        grid(s.channels as u32),
-    )
+        grid(s.channels as u32 * prm.split),
+    )?;
+    let binds = [(&part).into(), var.into(), dgamma.into(), dbeta.into()];
+    let finish = BN_BACKWARD_REDUCE_FINISH.groups_for(s.channels);
+    gpu.dispatch(&BN_BACKWARD_REDUCE_FINISH, &[], &prm, &binds, finish)
 }
 
 /// Training-mode dx from the sums of [`bn_backward_reduce`]; `gamma = None` means γ = 1.

@@ -2,6 +2,10 @@
 
 use super::{BnShape, GateParams};
 
+/// Partial sums per part of a channel in the backward reduction: Σ dy, Σ dy·x̂ and the gate's
+/// three coefficient sums.
+const PARTIAL_SUMS: usize = 5;
+
 /// The activation after the batch norm.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FusedAct {
@@ -31,8 +35,14 @@ impl BnAct {
         self.s.channels.div_ceil(64) * 64
     }
 
-    /// Length of the backward sums: dβ and dγ sections, then dcoef's 3C.
+    /// Length of the backward sums: dβ and dγ sections, dcoef's 3C, then the GPU reduction's
+    /// partial sums (five per part of a channel, see `BnShape::split`).
     pub fn sums_len(&self) -> usize {
+        self.parts_offset() + PARTIAL_SUMS * self.s.channels * self.s.split()
+    }
+
+    /// Where the partial sums start in the backward sums.
+    pub fn parts_offset(&self) -> usize {
         2 * self.stride() + 3 * self.s.channels
     }
 

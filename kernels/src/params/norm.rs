@@ -16,6 +16,21 @@ impl BnShape {
     pub fn len(&self) -> usize {
         self.n * self.channels * self.hw
     }
+    /// Workgroups a per-channel reduction splits each channel over: one per
+    /// `AUTOREP_BN_PART` elements (default 8192, 32 per invocation), at most 64. One workgroup
+    /// per channel ran the statistics of a 64-channel layer at batch 128 at 518 GB/s on an
+    /// H100, a quarter of an elementwise kernel's rate (BENCHMARKS.md).
+    pub fn split(&self) -> usize {
+        static PART: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let part = *PART.get_or_init(|| {
+            std::env::var("AUTOREP_BN_PART")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|&v: &usize| v > 0)
+                .unwrap_or(8192)
+        });
+        self.count().div_ceil(part).clamp(1, 64)
+    }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
