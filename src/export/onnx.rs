@@ -12,7 +12,7 @@ use crate::autorep::Replacement;
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::nn::ForwardCtx;
-use crate::tensor::{Op, SiteAct, Tensor};
+use crate::tensor::{Op, Tensor};
 use onnx_protobuf::{
     attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto,
     AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto,
@@ -253,34 +253,11 @@ impl Graph {
                 train,
                 ..
             } => self.batch_norm(x, gamma.as_ref(), beta.as_ref(), mean, var, *eps, *train, input)?,
-            Op::BnAct {
-                x,
-                gamma,
-                beta,
-                residual,
-                mean,
-                var,
-                a,
-                act,
-                ..
-            } => {
-                let (g, b) = (Some(gamma), Some(beta));
-                let mut s = self.batch_norm(x, g, b, mean, var, a.eps, a.train, input)?;
-                if let Some(r) = residual {
-                    let rv = self.value(r, input)?;
-                    s = self.node("Add", &[&s, &rv], vec![]);
-                }
-                match act {
-                    SiteAct::Relu => self.node("Relu", &[&s], vec![]),
-                    SiteAct::Silu => {
-                        let sig = self.node("Sigmoid", &[&s], vec![]);
-                        self.node("Mul", &[&s, &sig], vec![])
-                    }
-                    SiteAct::Gate(g) => {
-                        let (mask, coef) = (g.mask.to_vec()?, g.coef.to_vec()?);
-                        self.gate(&s, x.shape(), &mask, &coef, &g.p)?
-                    }
-                }
+            // Export traces the separate ops (`export_onnx` turns fusion off): ONNX has them.
+            Op::BnAct { .. } => {
+                return Err(Error::Invalid(
+                    "export: the forward pass ran a fused batch norm; export traces the separate ops".into(),
+                ))
             }
             Op::AvgPool { x, p } => {
                 let xv = self.value(x, input)?;
@@ -489,7 +466,10 @@ pub fn export_onnx(
     let [c, h, w] = info.input;
     // Two images: batch-norm shapes need no special case, and the graph is batch-agnostic.
     let x = Tensor::zeros(&crate::Device::Cpu, &[2, c, h, w])?;
-    let ctx = rep.map_or_else(ForwardCtx::eval, Replacement::eval_ctx);
+    let ctx = ForwardCtx {
+        fuse: false,
+        ..rep.map_or_else(ForwardCtx::eval, Replacement::eval_ctx)
+    };
     // Recorded, not run under no_grad: the graph is what gets exported.
     let y = model.forward(&x, &ctx)?;
     if y.op().is_none() {
