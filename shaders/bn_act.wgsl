@@ -60,30 +60,6 @@ fn bn_fold(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 @group(0) @binding(4) var<storage, read> mask: array<f32>;   // fold stands in without a gate
 @group(0) @binding(5) var<storage, read> coef: array<f32>;   // [c0 | c1 | c2]; likewise
 
-fn total() -> u32 {
-    return p.n * p.c * p.hw;
-}
-
-fn channel(i: u32) -> u32 {
-    return (i / p.hw) % p.c;
-}
-
-// Flat index of element m (of N·H·W, image-major) of channel c.
-fn at(c: u32, m: u32) -> u32 {
-    let img = m / p.hw;
-    return (img * p.c + c) * p.hw + (m - img * p.hw);
-}
-
-// This workgroup's part of its channel (empty past the last channel).
-fn my_part(wid: vec3<u32>, nwg: vec3<u32>) -> ChannelPart {
-    var part = channel_part(group_index(wid, nwg), p.n * p.hw, p.split);
-    if part.c >= p.c {
-        part.lo = 0u;
-        part.hi = 0u;
-    }
-    return part;
-}
-
 // x̂ = (x − μ)·invstd, from the stored x.
 fn xhat(i: u32, c: u32) -> f32 {
     return (f32(x[i]) - fold[2u * p.c + c]) * fold[3u * p.c + c];

@@ -1,6 +1,6 @@
-// BatchNorm2d over NCHW: statistics per channel over its N·H·W elements. Reductions run one
-// workgroup per channel with a fixed-order tree in workgroup memory (no float atomics), so
-// results never depend on scheduling. Elementwise entries use one invocation per element over
+// BatchNorm2d over NCHW: statistics per channel over its N·H·W elements. Reductions split each
+// channel over workgroups, each a fixed-order tree in workgroup memory (no float atomics), and
+// combine the parts per channel in order, so results never depend on scheduling. Elementwise entries use one invocation per element over
 // a grid split across x and y, folding y back into the index.
 
 struct Params {
@@ -16,28 +16,8 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 
 
-fn total() -> u32 {
-    return p.n * p.c * p.hw;
-}
-
-// Flat index of element m (of N·H·W, image-major) of channel c.
-fn at(c: u32, m: u32) -> u32 {
-    let img = m / p.hw;
-    return (img * p.c + c) * p.hw + (m - img * p.hw);
-}
-
 fn invstd(v: f32) -> f32 {
     return 1.0 / sqrt(v + p.eps);
-}
-
-// This workgroup's part of its channel, and whether the channel exists.
-fn my_part(wid: vec3<u32>, nwg: vec3<u32>) -> ChannelPart {
-    var part = channel_part(group_index(wid, nwg), p.n * p.hw, p.split);
-    if part.c >= p.c {
-        part.lo = 0u;
-        part.hi = 0u;
-    }
-    return part;
 }
 
 // ---- bn_stats: x -> per part (count, mean, M2 = Σ(x − mean)²), one workgroup per part; then
@@ -139,7 +119,7 @@ fn gamma_of(c: u32) -> f32 {
 fn bn_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
     if i >= total() { return; }
-    let c = (i / p.hw) % p.c;
+    let c = channel(i);
     var b = 0.0;
     if p.affine != 0u { b = beta[c]; }
     y[i] = act((f32(x[i]) - mean[c]) * (invstd(variance[c]) * gamma_of(c)) + b);
@@ -199,7 +179,7 @@ fn bn_backward_reduce_finish(@builtin(global_invocation_id) gid: vec3<u32>, @bui
 fn bn_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
     if i >= total() { return; }
-    let c = (i / p.hw) % p.c;
+    let c = channel(i);
     let k = f32(max(p.n * p.hw, 1u));
     let is = invstd(variance[c]);
     let xhat = (f32(x[i]) - mean[c]) * is;
@@ -216,7 +196,7 @@ fn bn_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
 fn bn_backward_input_eval(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
     if i >= total() { return; }
-    let c = (i / p.hw) % p.c;
+    let c = channel(i);
     var g = 1.0;
     if p.affine != 0u { g = ev_gamma[c]; }
     ev_dx[i] = act(f32(ev_dy[i]) * (g * invstd(ev_var[c])));

@@ -5,7 +5,7 @@
 mod common;
 use autorep_kernels::params::{BnAct, BnShape, FusedAct, GateParams};
 use autorep_kernels::{cpu, cpu::BnActSlices, launch, launch::BnActInputs, Dtype, Gpu};
-use common::{as_stored, dtypes, gpu, rand_vec, rel_err, tolerance};
+use common::{as_stored, assert_grad, dtypes, gpu, numeric_grad, rand_vec, rel_err, tolerance};
 
 const EPS: f32 = 1e-5;
 
@@ -292,21 +292,6 @@ fn loss(a: &BnAct, d: &Data<f64>, w: &[f64]) -> f64 {
     z.iter().zip(w).map(|(z, w)| z * w).sum()
 }
 
-fn numeric(v: &[f64], mut f: impl FnMut(&[f64]) -> f64) -> Vec<f64> {
-    const H: f64 = 1e-6;
-    let mut p = v.to_vec();
-    (0..v.len())
-        .map(|i| {
-            p[i] = v[i] + H;
-            let up = f(&p);
-            p[i] = v[i] - H;
-            let down = f(&p);
-            p[i] = v[i];
-            (up - down) / (2.0 * H)
-        })
-        .collect()
-}
-
 /// Central differences of the loss in the input that `edit` sets to its argument, at `v`.
 fn numeric_in(
     a: &BnAct,
@@ -315,21 +300,11 @@ fn numeric_in(
     v: &[f64],
     edit: impl Fn(&mut Data<f64>, &[f64]),
 ) -> Vec<f64> {
-    numeric(v, |v| {
+    numeric_grad(v, |v| {
         let mut e = d.clone();
         edit(&mut e, v);
         loss(a, &e, w)
     })
-}
-
-fn assert_grad(analytic: &[f64], numeric: &[f64], what: &str) {
-    let scale = numeric.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-12);
-    let err = analytic
-        .iter()
-        .zip(numeric)
-        .fold(0f64, |m, (a, n)| m.max((a - n).abs()))
-        / scale;
-    assert!(err < 1e-4, "{what}: gradient rel err {err}");
 }
 
 #[test]

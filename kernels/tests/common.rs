@@ -108,3 +108,31 @@ pub fn tolerance(dtype: autorep_kernels::Dtype, f32_tol: f32) -> f32 {
 pub fn halves(seed: u64, n: usize) -> Vec<f32> {
     as_stored(rand_vec(seed, n), autorep_kernels::Dtype::F16)
 }
+
+// ---- finite differences in f64 on the CPU twins
+
+/// Central differences of `loss` at `x` in every coordinate.
+pub fn numeric_grad(x: &[f64], mut loss: impl FnMut(&[f64]) -> f64) -> Vec<f64> {
+    const H: f64 = 1e-5;
+    let mut xp = x.to_vec();
+    (0..x.len())
+        .map(|i| {
+            xp[i] = x[i] + H;
+            let up = loss(&xp);
+            xp[i] = x[i] - H;
+            let down = loss(&xp);
+            xp[i] = x[i];
+            (up - down) / (2.0 * H)
+        })
+        .collect()
+}
+
+pub fn assert_grad(analytic: &[f64], numeric: &[f64], what: &str) {
+    let scale = numeric.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-12);
+    let err = analytic
+        .iter()
+        .zip(numeric)
+        .fold(0f64, |m, (a, n)| m.max((a - n).abs()))
+        / scale;
+    assert!(err < 1e-4, "{what}: gradient rel err {err}");
+}

@@ -4,7 +4,7 @@
 
 mod common;
 use autorep_kernels::{cpu, launch, params::BnShape, params::PoolParams, Gpu, GpuBuffer};
-use common::{as_stored, dtypes, gpu, rand_vec, rel_err, tolerance};
+use common::{as_stored, assert_grad, dtypes, gpu, numeric_grad, rand_vec, rel_err, tolerance};
 use rand::{Rng, SeedableRng};
 
 const BN_SHAPES: &[(usize, usize, usize)] = &[
@@ -417,32 +417,6 @@ fn rand64(seed: u64, n: usize) -> Vec<f64> {
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(a, b)| a * b).sum()
-}
-
-/// Central differences of `loss` at `x` in every coordinate.
-fn numeric_grad(x: &[f64], mut loss: impl FnMut(&[f64]) -> f64) -> Vec<f64> {
-    const H: f64 = 1e-5;
-    let mut xp = x.to_vec();
-    (0..x.len())
-        .map(|i| {
-            xp[i] = x[i] + H;
-            let up = loss(&xp);
-            xp[i] = x[i] - H;
-            let down = loss(&xp);
-            xp[i] = x[i];
-            (up - down) / (2.0 * H)
-        })
-        .collect()
-}
-
-fn assert_grad(analytic: &[f64], numeric: &[f64], what: &str) {
-    let scale = numeric.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-12);
-    let err = analytic
-        .iter()
-        .zip(numeric)
-        .fold(0f64, |m, (a, n)| m.max((a - n).abs()))
-        / scale;
-    assert!(err < 1e-4, "{what}: gradient rel err {err}");
 }
 
 /// Training-mode BatchNorm2d as a function of x, γ, β: batch statistics, then normalise.
