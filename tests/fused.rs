@@ -227,6 +227,7 @@ fn op_errors(
     dev: &Device,
     dtype: Dtype,
     gated: bool,
+    train: bool,
     (n, c, h, wd): (usize, usize, usize, usize),
 ) -> Vec<(&'static str, f32)> {
     let hw = h * wd;
@@ -250,9 +251,11 @@ fn op_errors(
         let x = param(1, &shape, 0.5);
         let r = param(2, &shape, 0.0);
         let (gamma, beta) = (param(3, &[c], 1.5), param(4, &[c], 0.0));
+        // Running statistics away from (0, 1), which evaluation normalises with.
+        let rv_v: Vec<f32> = rand_vec(10, c).iter().map(|v| v.abs() + 0.5).collect();
         let (rm, rv) = (
-            Tensor::from_vec(dev, &[c], vec![0.0; c]).unwrap(),
-            Tensor::from_vec(dev, &[c], vec![1.0; c]).unwrap(),
+            Tensor::from_vec(dev, &[c], rand_vec(9, c)).unwrap(),
+            Tensor::from_vec(dev, &[c], rv_v).unwrap(),
         );
         let h = param(5, &[c * hw], 0.0);
         let mask_v: Vec<f32> = rand_vec(6, c * hw)
@@ -268,7 +271,8 @@ fn op_errors(
         };
         counter.add(&p, &mask, 0.5).unwrap();
         let cfg = BnConfig::default();
-        let (xc, rc) = (x.cast(dtype).unwrap(), r.cast(dtype).unwrap());
+        // In f16 only the residual is f16: the op takes both in f16, as `add` does.
+        let (xc, rc) = (x.clone(), r.cast(dtype).unwrap());
         let z = if fused {
             let bn = BnParams {
                 gamma: &gamma,
@@ -288,11 +292,11 @@ fn op_errors(
                 }),
                 false => SiteAct::Relu,
             };
-            xc.batch_norm_act(bn, Some(&rc), act, true, None, "bn")
+            xc.batch_norm_act(bn, Some(&rc), act, train, None, "bn")
                 .unwrap()
         } else {
             let y = xc
-                .batch_norm(Some((&gamma, &beta)), &rm, &rv, true, cfg, "bn")
+                .batch_norm(Some((&gamma, &beta)), &rm, &rv, train, cfg, "bn")
                 .unwrap()
                 .add(&rc)
                 .unwrap();
@@ -338,7 +342,8 @@ fn op_errors(
         .collect()
 }
 
-/// The op on the CPU device (its twins) and on the GPU, with a ReLU and with a gate.
+/// The op on the CPU device (its twins) and on the GPU, with a ReLU and with a gate, with
+/// batch statistics and with running ones (gradients flowing in evaluation mode too).
 #[test]
 fn the_fused_op_matches_the_unfused_ops() {
     let mut runs = vec![(Device::Cpu, Dtype::F32, 1e-5)];
@@ -347,9 +352,9 @@ fn the_fused_op_matches_the_unfused_ops() {
         runs.push((g, Dtype::F16, 5e-3));
     }
     for (dev, dtype, tol) in runs {
-        for gated in [false, true] {
-            for (name, e) in op_errors(&dev, dtype, gated, (3, 4, 2, 3)) {
-                let what = format!("{} {dtype:?} gated {gated}", dev.describe());
+        for (gated, train) in [(false, true), (true, true), (false, false), (true, false)] {
+            for (name, e) in op_errors(&dev, dtype, gated, train, (3, 4, 2, 3)) {
+                let what = format!("{} {dtype:?} gated {gated} train {train}", dev.describe());
                 assert!(e <= tol, "{what} {name}: rel err {e}");
             }
         }

@@ -138,6 +138,11 @@ impl Tensor {
         site_stats: Option<SiteStats>,
         layer: &str,
     ) -> Result<Tensor> {
+        if let Some(r) = residual.filter(|r| r.dtype() != self.dtype()) {
+            // Both in one type, f16 if either is (as `add` takes them).
+            let (x, r) = self.autocast_pair(r)?;
+            return x.batch_norm_act(bn, Some(&r), act, train, site_stats, layer);
+        }
         let sh = self.shape();
         let channels = bn.running_mean.numel();
         if sh.len() < 2 || sh[1] != channels || self.numel() == 0 {
@@ -158,7 +163,7 @@ impl Tensor {
                     right: r.shape().to_vec(),
                 })
             }
-            Some(r) => Some(r.autocast(self.dtype())?),
+            Some(r) => Some(r.clone()),
             None => None,
         };
         let fused = match &act {
