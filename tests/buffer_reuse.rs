@@ -143,7 +143,7 @@ fn fusing_batch_norm_with_the_activation_takes_less_device_memory() {
                 steps: 1,
                 fuse,
                 gated,
-                ..StepSpec::new("small", 8, 32)
+                ..StepSpec::new("small", 8, 16)
             };
             let device = common::gpu()?;
             autorep::bench::training_step(&device, &spec)
