@@ -80,47 +80,23 @@ fn gate_of(i: u32) -> u32 {
     return (i % (p.c * p.hw)) / p.group;
 }
 
-fn c2(c: u32) -> f32 {
-    let v = coef[2u * p.c + c];
-    if p.clip2 > 0.0 {
-        return clamp(v, -p.clip2, p.clip2);
-    }
-    return v;
-}
-
-fn poly(s: f32, c: u32) -> f32 {
-    return p.s2 * c2(c) * s * s + p.s1 * coef[p.c + c] * s + coef[c];
-}
-
-fn sigmoid(s: f32) -> f32 {
-    return 1.0 / (1.0 + exp(-s));
-}
-
 fn activate(s: f32, i: u32, c: u32) -> f32 {
     switch p.act {
-        case ACT_SILU: { return s * sigmoid(s); }
-        case ACT_GATE: {
-            let m = mask[gate_of(i)];
-            return m * max(s, 0.0) + (1.0 - m) * poly(s, c);
-        }
+        case ACT_SILU: { return s * sigmoid_of(s); }
+        case ACT_GATE: { return gate_value(mask[gate_of(i)], s, c, p.c); }
         default: { return max(s, 0.0); }
     }
 }
 
 // dL/ds given dL/dz = g.
 fn activate_grad(g: f32, s: f32, i: u32, c: u32) -> f32 {
-    let relu_slope = select(0.0, 1.0, s > 0.0);
     switch p.act {
         case ACT_SILU: {
-            let sg = sigmoid(s);
+            let sg = sigmoid_of(s);
             return g * sg * (1.0 + s * (1.0 - sg));
         }
-        case ACT_GATE: {
-            let m = mask[gate_of(i)];
-            let poly_slope = 2.0 * p.s2 * c2(c) * s + p.s1 * coef[p.c + c];
-            return g * (m * relu_slope + (1.0 - m) * poly_slope);
-        }
-        default: { return g * relu_slope; }
+        case ACT_GATE: { return g * gate_slope(mask[gate_of(i)], s, c, p.c); }
+        default: { return g * select(0.0, 1.0, s > 0.0); }
     }
 }
 
@@ -231,8 +207,8 @@ fn bn_act_backward_reduce_finish(@builtin(global_invocation_id) gid: vec3<u32>, 
         fin_sums[base + p.c + c] = p.s1 * t[3];
         // A clamped c2 passes no gradient (the clamp's derivative), as torch.clamp.
         let raw = fin_coef[2u * p.c + c];
-        let inside = p.clip2 <= 0.0 || abs(raw) <= p.clip2;
-        fin_sums[base + 2u * p.c + c] = select(0.0, p.s2 * t[4], inside);
+        let free = p.clip2 <= 0.0 || abs(raw) <= p.clip2;
+        fin_sums[base + 2u * p.c + c] = select(0.0, p.s2 * t[4], free);
     }
 }
 
@@ -274,7 +250,7 @@ fn bn_act_grad_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
             let i = b * chw + j;
             let c = j / p.hw;
             let s = site_input(i, c);
-            acc += f32(g[i]) * (max(s, 0.0) - poly(s, c));
+            acc += f32(g[i]) * gate_gap(s, c, p.c);
         }
     }
     dm[gt] = acc;

@@ -37,11 +37,6 @@ fn relu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     if i < p.n { out[i] = act(select(0.0, f32(y[i]), f32(x[i]) > 0.0)); }
 }
 
-fn sigmoid_of(v: f32) -> f32 {
-    // exp of a negative argument only: no overflow for large |v|.
-    let e = exp(-abs(v));
-    return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-}
 
 // out = y · d/dx[x·σ(x)] = y · σ(x)·(1 + x·(1 − σ(x)))   (x: SiLU input, y: upstream gradient)
 @compute @workgroup_size(256)

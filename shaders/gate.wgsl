@@ -25,19 +25,6 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-// The x² coefficient as the polynomial uses it: the official code's optional clamp.
-fn c2(c: u32) -> f32 {
-    let v = coef[2u * p.channels + c];
-    if p.clip2 > 0.0 {
-        return clamp(v, -p.clip2, p.clip2);
-    }
-    return v;
-}
-
-fn poly(x: f32, c: u32) -> f32 {
-    return p.s2 * c2(c) * x * x + p.s1 * coef[p.channels + c] * x + coef[c];
-}
-
 // ---- forward and input gradient: x, mask, coef, (g), out
 @group(0) @binding(1) var<storage, read> x: array<act>;
 @group(0) @binding(2) var<storage, read> mask: array<f32>;
@@ -51,7 +38,7 @@ fn gate_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let j = i % p.chw;
     let m = mask[j / p.group];
     let v = f32(x[i]);
-    y[i] = act(m * max(v, 0.0) + (1.0 - m) * poly(v, j / p.hw));
+    y[i] = act(gate_value(m, v, j / p.hw, p.channels));
 }
 
 @group(0) @binding(4) var<storage, read> g: array<act>;
@@ -64,10 +51,7 @@ fn gate_grad_x(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let j = i % p.chw;
     let c = j / p.hw;
     let m = mask[j / p.group];
-    let v = f32(x[i]);
-    let relu_slope = select(0.0, 1.0, v > 0.0);
-    let poly_slope = 2.0 * p.s2 * c2(c) * v + p.s1 * coef[p.channels + c];
-    dx[i] = act(f32(g[i]) * (m * relu_slope + (1.0 - m) * poly_slope));
+    dx[i] = act(f32(g[i]) * gate_slope(m, f32(x[i]), c, p.channels));
 }
 
 // dm[gate] = Σ over the batch (and the gate's pixels) of g·(ReLU(x) − P(x)); one invocation per
@@ -83,8 +67,7 @@ fn gate_grad_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
         for (var e = 0u; e < p.group; e++) {
             let j = gate * p.group + e;
             let i = b * p.chw + j;
-            let v = f32(x[i]);
-            acc += f32(g[i]) * (max(v, 0.0) - poly(v, j / p.hw));
+            acc += f32(g[i]) * gate_gap(f32(x[i]), j / p.hw, p.channels);
         }
     }
     dm[gate] = acc;
@@ -130,10 +113,8 @@ fn gate_grad_coef(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     if lid == 0u && c < p.channels {
         dcoef[c] = part0[0];
         dcoef[p.channels + c] = p.s1 * part1[0];
-        // A clamped c2 passes no gradient (the clamp's derivative), as torch.clamp.
-        let raw = coef[2u * p.channels + c];
-        let inside = p.clip2 <= 0.0 || abs(raw) <= p.clip2;
-        dcoef[2u * p.channels + c] = select(0.0, p.s2 * part2[0], inside);
+        let free = gate_c2_free(c, p.channels);
+        dcoef[2u * p.channels + c] = select(0.0, p.s2 * part2[0], free);
     }
 }
 

@@ -11,6 +11,13 @@ fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG;
 }
 
+// σ(v) (elementwise.wgsl's SiLU and sigmoid, bn_act.wgsl's SiLU site).
+fn sigmoid_of(v: f32) -> f32 {
+    // exp of a negative argument only: no overflow for large |v|.
+    let e = exp(-abs(v));
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+}
+
 // ---- fixed-order tree sums in workgroup memory: no float atomics, so a result never depends
 // on scheduling.
 var<workgroup> tree: array<vec2<f32>, WG>;

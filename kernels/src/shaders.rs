@@ -29,10 +29,15 @@ shader!(GEMM, "gemm.wgsl", "", ["gemm_io.wgsl"]);
 shader!(CONV, "conv.wgsl", "", ["conv_im2col.wgsl"]);
 shader!(DWCONV, "dwconv.wgsl");
 shader!(NORM, "norm.wgsl", "", ["channels.wgsl"]);
-shader!(BN_ACT, "bn_act.wgsl", "", ["channels.wgsl"]);
+shader!(
+    BN_ACT,
+    "bn_act.wgsl",
+    "",
+    ["channels.wgsl", "gate_poly.wgsl"]
+);
 shader!(POOL, "pool.wgsl");
 shader!(OPTIM, "optim.wgsl");
-shader!(GATE, "gate.wgsl");
+shader!(GATE, "gate.wgsl", "", ["gate_poly.wgsl"]);
 shader!(AUGMENT, "augment.wgsl");
 shader!(
     COOP_GEMM,

@@ -73,28 +73,15 @@ impl<T: Real> BnActSlices<'_, T> {
         m[(i % g.chw()) / g.group()]
     }
 
-    fn c2(&self, a: &BnAct, c: usize) -> T {
-        let (g, (_, coef)) = (a.gate().unwrap(), self.gate.unwrap());
-        let v = coef[2 * g.channels + c];
-        if g.clip2 > 0.0 {
-            let m = T::lit(g.clip2 as f64);
-            v.max(T::zero() - m).min(m)
-        } else {
-            v
-        }
-    }
-
     fn poly(&self, a: &BnAct, s: T, c: usize) -> T {
-        let (g, (_, coef)) = (a.gate().unwrap(), self.gate.unwrap());
-        T::lit(g.s2 as f64) * self.c2(a, c) * s * s
-            + T::lit(g.s1 as f64) * coef[g.channels + c] * s
-            + coef[c]
+        let (g, (_, coef)) = (a.gate().expect("a gate"), self.gate.expect("a gate's coef"));
+        super::gate::poly(g, coef, s, c)
     }
 
     fn activate(&self, a: &BnAct, s: T, i: usize, c: usize) -> T {
         match a.act {
             FusedAct::Relu => s.max(T::zero()),
-            FusedAct::Silu => s * sigmoid(s),
+            FusedAct::Silu => s * super::sigmoid_of(s),
             FusedAct::Gate(_) => {
                 let m = self.mask(a, i);
                 m * s.max(T::zero()) + (T::one() - m) * self.poly(a, s, c)
@@ -107,22 +94,18 @@ impl<T: Real> BnActSlices<'_, T> {
         match a.act {
             FusedAct::Relu => g * relu_slope,
             FusedAct::Silu => {
-                let sg = sigmoid(s);
+                let sg = super::sigmoid_of(s);
                 g * sg * (T::one() + s * (T::one() - sg))
             }
             FusedAct::Gate(p) => {
                 let m = self.mask(a, i);
                 let (_, coef) = self.gate.unwrap();
-                let slope = T::lit(2.0 * p.s2 as f64) * self.c2(a, c) * s
+                let slope = T::lit(2.0 * p.s2 as f64) * super::gate::c2(&p, coef, c) * s
                     + T::lit(p.s1 as f64) * coef[p.channels + c];
                 g * (m * relu_slope + (T::one() - m) * slope)
             }
         }
     }
-}
-
-fn sigmoid<T: Real>(s: T) -> T {
-    T::one() / (T::one() + (T::zero() - s).exp())
 }
 
 fn channel(s: BnShape, i: usize) -> usize {

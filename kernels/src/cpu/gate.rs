@@ -4,7 +4,7 @@ use super::Real;
 use crate::params::{GateGrad, GateParams};
 
 /// The x² coefficient as the polynomial uses it (clamped to ±clip2 when clip2 > 0).
-fn c2<T: Real>(p: &GateParams, coef: &[T], c: usize) -> T {
+pub(super) fn c2<T: Real>(p: &GateParams, coef: &[T], c: usize) -> T {
     let v = coef[2 * p.channels + c];
     if p.clip2 > 0.0 {
         let m = T::lit(p.clip2 as f64);
@@ -14,7 +14,7 @@ fn c2<T: Real>(p: &GateParams, coef: &[T], c: usize) -> T {
     }
 }
 
-fn poly<T: Real>(p: &GateParams, coef: &[T], x: T, c: usize) -> T {
+pub(super) fn poly<T: Real>(p: &GateParams, coef: &[T], x: T, c: usize) -> T {
     let ch = p.channels;
     T::lit(p.s2 as f64) * c2(p, coef, c) * x * x + T::lit(p.s1 as f64) * coef[ch + c] * x + coef[c]
 }
