@@ -252,7 +252,26 @@ impl Graph {
                 eps,
                 train,
                 ..
-            } => self.batch_norm(x, gamma.as_ref(), beta.as_ref(), mean, var, *eps, *train, input)?,
+            } => {
+                if *train {
+                    return Err(Error::Invalid(
+                        "export: a batch norm ran in training mode; export traces eval mode".into(),
+                    ));
+                }
+                let c = mean.numel();
+                let xv = self.value(x, input)?;
+                let g = match gamma {
+                    Some(g) => self.value(g, input)?,
+                    None => self.constant("ones", &[c], &vec![1.0; c]),
+                };
+                let b = match beta {
+                    Some(b) => self.value(b, input)?,
+                    None => self.constant("zeros", &[c], &vec![0.0; c]),
+                };
+                let (m, v) = (self.value(mean, input)?, self.value(var, input)?);
+                let attrs = vec![attr_float("epsilon", *eps)];
+                self.node("BatchNormalization", &[&xv, &g, &b, &m, &v], attrs)
+            }
             // Export traces the separate ops (`export_onnx` turns fusion off): ONNX has them.
             Op::BnAct { .. } => {
                 return Err(Error::Invalid(
@@ -288,39 +307,6 @@ impl Graph {
                 ))
             }
         })
-    }
-
-    /// An evaluation-mode batch norm of `x` (γ = 1, β = 0 where absent).
-    #[allow(clippy::too_many_arguments)]
-    fn batch_norm(
-        &mut self,
-        x: &Tensor,
-        gamma: Option<&Tensor>,
-        beta: Option<&Tensor>,
-        mean: &Tensor,
-        var: &Tensor,
-        eps: f32,
-        train: bool,
-        input: &Tensor,
-    ) -> Result<String> {
-        if train {
-            return Err(Error::Invalid(
-                "export: a batch norm ran in training mode; export traces eval mode".into(),
-            ));
-        }
-        let c = mean.numel();
-        let xv = self.value(x, input)?;
-        let g = match gamma {
-            Some(g) => self.value(g, input)?,
-            None => self.constant("ones", &[c], &vec![1.0; c]),
-        };
-        let b = match beta {
-            Some(b) => self.value(b, input)?,
-            None => self.constant("zeros", &[c], &vec![0.0; c]),
-        };
-        let (m, v) = (self.value(mean, input)?, self.value(var, input)?);
-        let attrs = vec![attr_float("epsilon", eps)];
-        Ok(self.node("BatchNormalization", &[&xv, &g, &b, &m, &v], attrs))
     }
 
     /// `v`·alpha, or `v` itself when alpha is 1.

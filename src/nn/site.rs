@@ -89,6 +89,15 @@ impl ForwardCtx {
         }
     }
 
+    /// The model's ReLU counter, or a fresh one for a pass that has none (a gated site's
+    /// backward reads one).
+    fn relu_counter(&self, device: &crate::Device) -> Result<Rc<ReluCounter>> {
+        Ok(match &self.counter {
+            Some(c) => c.clone(),
+            None => Rc::new(ReluCounter::new(device)?),
+        })
+    }
+
     /// The generator of this training step's random regularisers, when it has a noise seed.
     pub fn noise(&self) -> Option<crate::data::SplitMix64> {
         let seed = self.noise_seed.filter(|_| self.train)?;
@@ -152,10 +161,7 @@ impl ActivationSite {
                     }
                 }
                 let p = self.gate_params(x.shape()[0]).expect("gated");
-                let counter = match &ctx.counter {
-                    Some(c) => c.clone(),
-                    None => Rc::new(ReluCounter::new(&x.device())?),
-                };
+                let counter = ctx.relu_counter(&x.device())?;
                 x.gate(&g.mask, &g.coef, &g.gate, p, g.grad, &counter)
             }
         }
@@ -184,10 +190,7 @@ impl ActivationSite {
             SiteMode::Relu if self.silu => (SiteAct::Silu, None),
             SiteMode::Relu => (SiteAct::Relu, None),
             SiteMode::Gated(g) => {
-                let counter = match &ctx.counter {
-                    Some(c) => c.clone(),
-                    None => Rc::new(ReluCounter::new(&x.device())?),
-                };
+                let counter = ctx.relu_counter(&x.device())?;
                 let act = SiteAct::Gate(GateState {
                     mask: g.mask.detach(),
                     coef: g.coef.clone(),
