@@ -179,7 +179,7 @@ fn data_fetch_fails_cleanly_without_internet_or_with_a_bad_name() {
 }
 
 #[test]
-fn bench_step_profile_lists_the_cpu_kernels_and_bad_sizes_are_rejected() {
+fn bench_step_profile_lists_the_kernels_and_bad_sizes_are_rejected() {
     let out = autorep(&[
         "--device",
         "cpu",
@@ -228,6 +228,26 @@ fn bench_step_profile_lists_the_cpu_kernels_and_bad_sizes_are_rejected() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("'lots' is not a ReLU count"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // On a GPU: device time per kernel and per layer pass, and the host/device split.
+    if std::env::var("AUTOREP_REQUIRE_GPU").as_deref() == Ok("1") {
+        let args = "--device gpu bench step --model small --batch 2 --input 8 --steps 1 --profile";
+        let out = autorep(&args.split(' ').collect::<Vec<_>>());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for needle in [
+            "device time per kernel",
+            "sgd_step f32",
+            "conv weight grad 3x3 3->16 @8 s1 [",
+            "host",
+            "then device",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from:\n{text}");
+        }
+    }
     let out = autorep(&["--device", "cpu", "bench", "gemm", "--size", "64x0x3"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

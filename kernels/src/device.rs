@@ -319,8 +319,12 @@ impl Gpu {
             .store(on && self.0.report.coop_f16, Ordering::Relaxed);
     }
 
+    /// Whether submits and passes can be timed on the device ([`Gpu::flush_timed`],
+    /// [`Gpu::set_profiling`]): timestamp queries, also between passes.
     pub fn has_timestamps(&self) -> bool {
-        self.0.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+        self.0.features.contains(
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS,
+        )
     }
 
     /// Raise any asynchronous error (validation, device loss) seen since the last check.

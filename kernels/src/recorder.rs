@@ -6,6 +6,7 @@
 use crate::device::Gpu;
 use crate::dtype::Dtype;
 use crate::error::{KernelError, Result};
+use crate::gpu_profile::{Profiler, TimedSubmit, MAX_TIMED};
 use crate::pipelines::{Kernel, PARAM_BYTES};
 use crate::pool::GpuBuffer;
 use crate::uniforms::Uniform;
@@ -53,6 +54,8 @@ pub(crate) struct Recorder {
     /// into `upload` (grown as needed) and copied to their buffers in stream order.
     uploads: Vec<u8>,
     upload: Option<wgpu::Buffer>,
+    /// Per-dispatch timing, while on (see [`Gpu::set_profiling`]).
+    pub(crate) profile: Profiler,
 }
 
 impl Recorder {
@@ -74,6 +77,7 @@ impl Recorder {
             submits: 0,
             uploads: Vec::new(),
             upload: None,
+            profile: Profiler::default(),
         }
     }
 }
@@ -144,6 +148,7 @@ impl Gpu {
         let full = {
             let rec = self.0.recorder.lock().unwrap();
             rec.params.len() as u64 >= rec.stride * ARENA_SLOTS
+                || rec.profile.pending.len() >= MAX_TIMED
         };
         if full {
             self.flush()?;
@@ -160,6 +165,9 @@ impl Gpu {
             offset,
             groups,
         });
+        if rec.profile.on {
+            rec.profile.queue(kernel.name, dtype);
+        }
         rec.dispatches += 1;
         Ok(())
     }
@@ -226,6 +234,9 @@ impl Gpu {
             .0
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        let keys = std::mem::take(&mut rec.profile.pending);
+        let timed = (!keys.is_empty()).then(|| TimedSubmit::new(&self.0.device, keys));
+        let mut n_timed = 0;
         if let Some((qs, _)) = timestamps {
             enc.write_timestamp(qs, 0);
         }
@@ -253,7 +264,13 @@ impl Gpu {
                     i += 1;
                 }
                 Cmd::Dispatch { .. } => {
-                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+                    // Consecutive dispatches share a pass, except that a profiled dispatch
+                    // has a pass of its own to carry its timestamps.
+                    let writes = timed.as_ref().map(|t| t.writes(n_timed));
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: None,
+                        timestamp_writes: writes,
+                    });
                     while let Some(Cmd::Dispatch {
                         pipeline,
                         bind,
@@ -265,9 +282,16 @@ impl Gpu {
                         pass.set_bind_group(0, bind.as_ref(), &[*offset]);
                         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
                         i += 1;
+                        if timed.is_some() {
+                            n_timed += 1;
+                            break;
+                        }
                     }
                 }
             }
+        }
+        if let Some(t) = &timed {
+            t.resolve(&mut enc);
         }
         if let Some((qs, resolve)) = timestamps {
             enc.write_timestamp(qs, 1);
@@ -277,6 +301,13 @@ impl Gpu {
         rec.submits += 1;
         drop(rec);
         self.check("submit")?;
+        if let Some(t) = timed {
+            let bytes = self.map_and_read(&t.staging, 16 * t.keys.len() as u64)?;
+            let period = self.0.queue.get_timestamp_period() as f64;
+            let mut rec = self.0.recorder.lock().unwrap();
+            let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
+            rec.profile.add(t.keys, &ticks, period);
+        }
         Ok(Some(index))
     }
 
@@ -468,13 +499,9 @@ impl Gpu {
     }
 
     /// Device seconds spent on everything queued, measured with timestamp queries around one
-    /// submit. Needs TIMESTAMP_QUERY_INSIDE_ENCODERS.
+    /// submit (see [`Gpu::has_timestamps`]).
     pub fn flush_timed(&self) -> Result<f64> {
-        if !self
-            .0
-            .features
-            .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
-        {
+        if !self.has_timestamps() {
             return Err(KernelError::NoTimestamps);
         }
         let dev = &self.0.device;
@@ -500,7 +527,7 @@ impl Gpu {
         enc.copy_buffer_to_buffer(&resolve, 0, &staging, 0, 16);
         self.0.queue.submit([enc.finish()]);
         let bytes = self.map_and_read(&staging, 16)?;
-        let t: &[u64] = bytemuck::cast_slice(&bytes);
+        let t: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
         let period = self.0.queue.get_timestamp_period() as f64;
         Ok(t[1].saturating_sub(t[0]) as f64 * period * 1e-9)
     }

@@ -66,3 +66,70 @@ fn a_write_behind_queued_work_keeps_stream_order_without_a_submit() {
     assert_eq!(g.read_f32(&before_write, 0, 64).unwrap(), vec![1.0; 64]);
     assert_eq!(g.read_f32(&after_write, 0, 64).unwrap(), vec![2.0; 64]);
 }
+
+/// `bench step --profile` on a GPU: every dispatch timed under its kernel and its launcher's
+/// label, without changing what it computes, and more dispatches than one query set holds
+/// (2,048) split over submits.
+#[test]
+fn profiling_times_every_dispatch_under_its_kernel_and_label() {
+    use autorep_kernels::{cpu, launch, params::ConvParams};
+    let Some(g) = common::gpu() else { return };
+    let p = ConvParams {
+        n: 2,
+        cin: 3,
+        h: 6,
+        w: 6,
+        cout: 5,
+        kh: 3,
+        kw: 3,
+        stride: 2,
+        pad: 1,
+    };
+    let (xv, wv) = (
+        common::rand_vec(1, p.x_len()),
+        common::rand_vec(2, p.w_len()),
+    );
+    let (x, w) = (g.upload(&xv).unwrap(), g.upload(&wv).unwrap());
+    let y = g
+        .alloc_elems(p.y_len(), autorep_kernels::Dtype::F32)
+        .unwrap();
+    let mut want = vec![0.0; p.y_len()];
+    cpu::conv2d_forward(&p, &xv, &wv, &mut want);
+
+    g.set_profiling(true).unwrap();
+    assert!(g.profiling());
+    let submits = g.stream_stats().submits;
+    launch::conv2d_forward(&g, &p, &x, &w, &y).unwrap();
+    let n = 2_100;
+    for i in 0..n {
+        launch::fill(&g, 4, i as f32, &y).unwrap();
+    }
+    assert_eq!(
+        g.stream_stats().submits,
+        submits + 1,
+        "one query set's worth submitted"
+    );
+    g.set_profiling(false).unwrap();
+    let rows = g.take_profile().unwrap();
+    let conv: Vec<_> = rows
+        .iter()
+        .filter(|r| r.label.as_deref() == Some("conv forward 3x3 3->5 @6 s2"))
+        .collect();
+    assert_eq!(conv.len(), 1, "{rows:?}");
+    assert!(conv[0].kernel.starts_with("conv_gemm") && conv[0].kernel.ends_with(" f32"));
+    assert_eq!(conv[0].calls, 1);
+    let fill = rows.iter().find(|r| r.kernel == "fill f32").unwrap();
+    assert_eq!((fill.calls, fill.label.as_deref()), (n as u64, None));
+    assert!(rows.iter().all(|r| r.secs >= 0.0) && rows.iter().any(|r| r.secs > 0.0));
+    assert!(g.take_profile().unwrap().is_empty(), "taken once");
+
+    // Off again: nothing is recorded, and a profiled dispatch computed what an unprofiled one does.
+    launch::conv2d_forward(&g, &p, &x, &w, &y).unwrap();
+    assert!(!g.profiling() && g.take_profile().unwrap().is_empty());
+    let got = g.read_f32(&y, 0, p.y_len()).unwrap();
+    g.set_profiling(true).unwrap();
+    launch::conv2d_forward(&g, &p, &x, &w, &y).unwrap();
+    g.set_profiling(false).unwrap();
+    assert_eq!(g.read_f32(&y, 0, p.y_len()).unwrap(), got);
+    assert!(common::rel_err(&got, &want) < 1e-5);
+}

@@ -62,15 +62,7 @@ pub fn conv_layers(model: &str) -> Vec<(String, ConvParams)> {
             c(256, 512, 8, 1, 2),
         ],
     };
-    list.into_iter()
-        .map(|p| {
-            let label = format!(
-                "{}x{} {}->{} @{} s{}",
-                p.kh, p.kw, p.cin, p.cout, p.h, p.stride
-            );
-            (label, p)
-        })
-        .collect()
+    list.into_iter().map(|p| (p.shape_label(), p)).collect()
 }
 
 /// One kernel timing on one shape.

@@ -16,6 +16,18 @@ pub struct StepTiming {
     /// most time first, and the timed steps' total seconds.
     pub profile: Vec<(&'static str, u64, f64)>,
     pub timed_secs: f64,
+    /// Median seconds the host spends recording a step (building the graph, queueing every
+    /// dispatch) before anything of it is submitted: with one submit per step and a wait at
+    /// its end, as here, the device idles meanwhile.
+    pub host_secs: f64,
+    /// On a GPU with timestamp queries: median device seconds of a step's submit, first
+    /// command to last.
+    pub device_secs: Option<f64>,
+    /// With `profile` on a GPU: the device time of every kernel (see
+    /// [`autorep_kernels::ProfileRow`]), summed over `profiled_steps` further steps, each
+    /// dispatch in a pass of its own.
+    pub gpu_profile: Vec<autorep_kernels::ProfileRow>,
+    pub profiled_steps: usize,
     /// On a GPU: the bytes of device memory the engine's buffer pool holds after the steps.
     /// The pool keeps what it allocates for reuse and never returns it, so this is the step's
     /// peak (weights, activations, gradients, optimizer state and transients together).
@@ -78,7 +90,13 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
     )?;
     let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
     let y = std::rc::Rc::new(crate::Labels::new(device, &labels)?);
-    let mut step = || -> Result<()> {
+    let timed_device = match device {
+        Device::Gpu(g) if g.has_timestamps() => Some(g.clone()),
+        _ => None,
+    };
+    // Records one step; returns the host seconds that took and, where timed, the device's.
+    let mut step = || -> Result<(f64, Option<f64>)> {
+        let start = Instant::now();
         opt.zero_grad()?;
         // The gated step also runs the stage's per-step work: hysteresis, the exact ReLU
         // count and the scheduled DaPa refits.
@@ -95,18 +113,39 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
             .mean()?;
         loss.backward_from(opt.loss_seed()?)?;
         opt.step(1.0)?;
-        device.sync()
+        let host = start.elapsed().as_secs_f64();
+        let busy = match &timed_device {
+            Some(g) if !g.profiling() => Some(g.flush_timed()?),
+            _ => None,
+        };
+        device.sync()?;
+        Ok((host, busy))
     };
     step()?;
     cpu::profile::enable(spec.profile);
     let _ = cpu::profile::take();
-    let mut times = Vec::with_capacity(spec.steps);
+    let (mut times, mut hosts, mut busy) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..spec.steps.max(1) {
         let t = Instant::now();
-        step()?;
+        let (host, device_secs) = step()?;
         times.push(t.elapsed().as_secs_f64());
+        hosts.push(host);
+        busy.extend(device_secs);
     }
     cpu::profile::enable(false);
+    // The per-kernel profile of a GPU comes from further steps: profiling encodes them
+    // differently (a pass and two timestamps per dispatch, a readback per submit).
+    let profiled_steps = match device {
+        Device::Gpu(g) if spec.profile => {
+            g.set_profiling(true)?;
+            for _ in 0..spec.steps.max(1) {
+                step()?;
+            }
+            g.set_profiling(false)?;
+            spec.steps.max(1)
+        }
+        _ => 0,
+    };
     let s = median(times.clone());
     Ok(StepTiming {
         secs: s,
@@ -117,6 +156,13 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
             Vec::new()
         },
         timed_secs: times.iter().sum(),
+        host_secs: median(hosts),
+        device_secs: (!busy.is_empty()).then(|| median(busy)),
+        gpu_profile: match device {
+            Device::Gpu(g) if profiled_steps > 0 => g.take_profile()?,
+            _ => Vec::new(),
+        },
+        profiled_steps,
         device_bytes: match device {
             Device::Gpu(g) => Some(g.pool_stats().bytes_created),
             Device::Cpu => None,

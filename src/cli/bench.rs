@@ -32,7 +32,9 @@ pub enum BenchWhat {
         /// Timed steps (the median is reported).
         #[arg(long, default_value_t = 3)]
         steps: usize,
-        /// Also print the time per CPU kernel (CPU backend only).
+        /// Also print where a step's time goes: wall time per kernel on the CPU backend; on a
+        /// GPU, device time per kernel and per layer pass (timestamp queries, from further
+        /// steps that run each dispatch in a pass of its own).
         #[arg(long)]
         profile: bool,
         /// Activation precision of the step (as for the training commands).
@@ -79,34 +81,6 @@ pub enum BenchWhat {
         #[arg(long, value_enum, default_value_t = autorep::train::Precision::F32)]
         precision: autorep::train::Precision,
     },
-}
-
-/// Time per CPU kernel per step, and the rest (graph, allocation, the Linear layer's host
-/// work) as "other".
-fn print_step_profile(t: &bench::StepTiming, steps: usize) {
-    let per = |secs: f64| secs / steps as f64 * 1e3;
-    println!(
-        "{:<26} {:>9} {:>11} {:>7}",
-        "kernel", "calls", "ms/step", "share"
-    );
-    let mut covered = 0.0;
-    for (name, calls, secs) in &t.profile {
-        covered += secs;
-        println!(
-            "{name:<26} {:>9.1} {:>11.2} {:>6.1}%",
-            *calls as f64 / steps as f64,
-            per(*secs),
-            100.0 * secs / t.timed_secs
-        );
-    }
-    let other = (t.timed_secs - covered).max(0.0);
-    println!(
-        "{:<26} {:>9} {:>11.2} {:>6.1}%",
-        "other (host, graph)",
-        "",
-        per(other),
-        100.0 * other / t.timed_secs
-    );
 }
 
 fn parse_gemm_size(s: &str) -> std::result::Result<(usize, usize, usize), String> {
@@ -187,8 +161,10 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
             if !(8..=1024).contains(&input) {
                 anyhow::bail!("--input {input}: choose an image side from 8 to 1024");
             }
-            if profile && !matches!(device, Device::Cpu) {
-                anyhow::bail!("--profile times the CPU backend's kernels: add --device cpu (for GPU kernels use `autorep bench kernels`)");
+            if let (true, Device::Gpu(g)) = (profile, &device) {
+                if !g.has_timestamps() {
+                    anyhow::bail!("--profile times GPU kernels with timestamp queries, which this adapter lacks: profile the CPU backend with --device cpu");
+                }
             }
             let act = precision.resolve(&device)?;
             let gated = gated
@@ -207,8 +183,10 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
             let t = bench::training_step(&device, &spec)?;
             println!("adapter: {}", device.describe());
             if profile {
-                print_step_profile(&t, steps.max(1));
+                super::step_profile::print(&t, steps.max(1));
             }
+            // The headline stays the last line (device scripts read it with `tail -1`).
+            super::step_profile::print_split(&t);
             let memory = t
                 .device_bytes
                 .map(|b| {

@@ -9,6 +9,7 @@ mod export;
 mod info;
 mod run;
 mod stages;
+mod step_profile;
 
 use autorep::train::config::{defaults, Precision};
 use autorep::{Device, DeviceChoice};

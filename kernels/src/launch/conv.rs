@@ -283,6 +283,19 @@ pub fn conv2d_forward(
     w: &GpuBuffer,
     y: &GpuBuffer,
 ) -> Result<()> {
+    gpu.labelled(
+        || format!("conv forward {}", p.shape_label()),
+        || conv2d_forward_passes(gpu, p, x, w, y),
+    )
+}
+
+fn conv2d_forward_passes(
+    gpu: &Gpu,
+    p: &ConvParams,
+    x: &GpuBuffer,
+    w: &GpuBuffer,
+    y: &GpuBuffer,
+) -> Result<()> {
     let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());
     let per = images_per_chunk(gpu, p, &[w], &[xi, yi])?;
     let (m, n, k) = (p.n * p.oh() * p.ow(), p.cout, p.taps());
@@ -318,6 +331,19 @@ pub fn conv2d_forward(
 /// (for at most four input channels, a direct convolution instead), chunked over the batch
 /// where needed, split over K where dx is too small to fill a hardware GPU.
 pub fn conv2d_input_grad(
+    gpu: &Gpu,
+    p: &ConvParams,
+    dy: &GpuBuffer,
+    w: &GpuBuffer,
+    dx: &GpuBuffer,
+) -> Result<()> {
+    gpu.labelled(
+        || format!("conv input grad {}", p.shape_label()),
+        || conv2d_input_grad_passes(gpu, p, dy, w, dx),
+    )
+}
+
+fn conv2d_input_grad_passes(
     gpu: &Gpu,
     p: &ConvParams,
     dy: &GpuBuffer,
@@ -404,6 +430,20 @@ pub fn conv2d_weight_grad_splits(gpu: &Gpu, p: &ConvParams) -> (usize, usize) {
 /// [`conv2d_weight_grad_splits`]), accumulated over batch chunks where needed, then a
 /// fixed-order sum over the planes into dw.
 pub fn conv2d_weight_grad(
+    gpu: &Gpu,
+    p: &ConvParams,
+    x: &GpuBuffer,
+    dy: &GpuBuffer,
+    scratch: &GpuBuffer,
+    dw: &GpuBuffer,
+) -> Result<()> {
+    gpu.labelled(
+        || format!("conv weight grad {}", p.shape_label()),
+        || conv2d_weight_grad_passes(gpu, p, x, dy, scratch, dw),
+    )
+}
+
+fn conv2d_weight_grad_passes(
     gpu: &Gpu,
     p: &ConvParams,
     x: &GpuBuffer,

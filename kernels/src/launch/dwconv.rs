@@ -30,6 +30,14 @@ fn params(p: &DwConvParams) -> U {
     }
 }
 
+/// A pass and its layer, as a profile lists it: "dwconv forward 3x3 96 @56 s2".
+fn label(pass: &str, p: &DwConvParams) -> String {
+    format!(
+        "dwconv {pass} {}x{} {} @{} s{}",
+        p.kh, p.kw, p.c, p.h, p.stride
+    )
+}
+
 /// y = depthwise conv(x, w); the CPU twin is [`crate::cpu::dwconv2d_forward`].
 pub fn dwconv2d_forward(
     gpu: &Gpu,
@@ -39,7 +47,10 @@ pub fn dwconv2d_forward(
     y: &GpuBuffer,
 ) -> Result<()> {
     let b = [x.into(), w.into(), y.into()];
-    gpu.dispatch(&FORWARD, &[], &params(p), &b, FORWARD.groups_for(p.y_len()))
+    gpu.labelled(
+        || label("forward", p),
+        || gpu.dispatch(&FORWARD, &[], &params(p), &b, FORWARD.groups_for(p.y_len())),
+    )
 }
 
 /// dx from dy and w, gathered per input element.
@@ -51,12 +62,17 @@ pub fn dwconv2d_input_grad(
     dx: &GpuBuffer,
 ) -> Result<()> {
     let b = [dy.into(), w.into(), dx.into()];
-    gpu.dispatch(
-        &INPUT_GRAD,
-        &[],
-        &params(p),
-        &b,
-        INPUT_GRAD.groups_for(p.x_len()),
+    gpu.labelled(
+        || label("input grad", p),
+        || {
+            gpu.dispatch(
+                &INPUT_GRAD,
+                &[],
+                &params(p),
+                &b,
+                INPUT_GRAD.groups_for(p.x_len()),
+            )
+        },
     )
 }
 
@@ -69,5 +85,8 @@ pub fn dwconv2d_weight_grad(
     dw: &GpuBuffer,
 ) -> Result<()> {
     let b = [x.into(), dy.into(), dw.into()];
-    gpu.dispatch(&WEIGHT_GRAD, &[], &params(p), &b, grid(p.w_len() as u32))
+    gpu.labelled(
+        || label("weight grad", p),
+        || gpu.dispatch(&WEIGHT_GRAD, &[], &params(p), &b, grid(p.w_len() as u32)),
+    )
 }

@@ -38,6 +38,19 @@ impl ConvParams {
     pub fn flops(&self) -> f64 {
         2.0 * (self.n * self.oh() * self.ow()) as f64 * self.cout as f64 * self.taps() as f64
     }
+    /// The layer in a line, as benchmarks and profiles print it: "3x3 64->128 @32 s2" (kernel,
+    /// channels, input side or HxW, stride).
+    pub fn shape_label(&self) -> String {
+        let side = if self.h == self.w {
+            self.h.to_string()
+        } else {
+            format!("{}x{}", self.h, self.w)
+        };
+        format!(
+            "{}x{} {}->{} @{side} s{}",
+            self.kh, self.kw, self.cin, self.cout, self.stride
+        )
+    }
     /// The same convolution over `n` images.
     pub fn with_batch(&self, n: usize) -> Self {
         ConvParams { n, ..*self }

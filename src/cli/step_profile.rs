@@ -1,0 +1,118 @@
+//! What `autorep bench step` prints beyond its headline: where a step's time goes.
+
+use autorep::bench::StepTiming;
+use autorep_kernels::ProfileRow;
+use std::collections::BTreeMap;
+
+/// The host's and the device's share of a step (after the headline).
+pub fn print_split(t: &StepTiming) {
+    let ms = |s: f64| s * 1e3;
+    match t.device_secs {
+        Some(d) => println!(
+            "per step (medians): host {:.1} ms recording, then device {:.1} ms (first command to last); the rest is submit and wait",
+            ms(t.host_secs),
+            ms(d)
+        ),
+        None => println!("per step (median): host {:.1} ms recording", ms(t.host_secs)),
+    }
+}
+
+/// `--profile`: the CPU backend's time per kernel, or a GPU's device time per kernel and
+/// per labelled layer pass.
+pub fn print(t: &StepTiming, steps: usize) {
+    if t.profiled_steps > 0 {
+        print_gpu(&t.gpu_profile, t.profiled_steps);
+    } else {
+        print_cpu(t, steps);
+    }
+}
+
+/// Time per CPU kernel per step, and the rest (graph, allocation, the Linear layer's host
+/// work) as "other".
+fn print_cpu(t: &StepTiming, steps: usize) {
+    let per = |secs: f64| secs / steps as f64 * 1e3;
+    println!(
+        "{:<26} {:>9} {:>11} {:>7}",
+        "kernel", "calls", "ms/step", "share"
+    );
+    let mut covered = 0.0;
+    for (name, calls, secs) in &t.profile {
+        covered += secs;
+        println!(
+            "{name:<26} {:>9.1} {:>11.2} {:>6.1}%",
+            *calls as f64 / steps as f64,
+            per(*secs),
+            100.0 * secs / t.timed_secs
+        );
+    }
+    let other = (t.timed_secs - covered).max(0.0);
+    println!(
+        "{:<26} {:>9} {:>11.2} {:>6.1}%",
+        "other (host, graph)",
+        "",
+        per(other),
+        100.0 * other / t.timed_secs
+    );
+}
+
+/// Rows summed by `key`, most time first: (key, calls, seconds).
+fn group(
+    rows: &[ProfileRow],
+    key: impl Fn(&ProfileRow) -> Option<String>,
+) -> Vec<(String, u64, f64)> {
+    let mut by: BTreeMap<String, (u64, f64)> = BTreeMap::new();
+    for r in rows {
+        if let Some(k) = key(r) {
+            let e = by.entry(k).or_default();
+            e.0 += r.calls;
+            e.1 += r.secs;
+        }
+    }
+    let mut out: Vec<_> = by.into_iter().map(|(k, (c, s))| (k, c, s)).collect();
+    out.sort_by(|a, b| b.2.total_cmp(&a.2));
+    out
+}
+
+/// Device time per kernel (entry point and variant), then per labelled layer pass (a
+/// convolution's pass and shape, a GEMM's sizes) with the kernels that ran it.
+fn print_gpu(rows: &[ProfileRow], steps: usize) {
+    let total: f64 = rows.iter().map(|r| r.secs).sum();
+    let line = |name: &str, calls: u64, secs: f64, width: usize| {
+        println!(
+            "{name:<width$} {:>9.1} {:>9.3} {:>6.1}%",
+            calls as f64 / steps as f64,
+            secs / steps as f64 * 1e3,
+            100.0 * secs / total.max(f64::MIN_POSITIVE)
+        );
+    };
+    println!(
+        "device time per kernel ({steps} profiled steps, each dispatch in a pass of its own):"
+    );
+    println!(
+        "{:<34} {:>9} {:>9} {:>7}",
+        "kernel", "calls", "ms/step", "share"
+    );
+    for (k, calls, secs) in group(rows, |r| Some(r.kernel.clone())) {
+        line(&k, calls, secs, 34);
+    }
+    println!(
+        "{:<34} {:>9} {:>9.3}",
+        "all kernels",
+        "",
+        total / steps as f64 * 1e3
+    );
+    let passes = group(rows, |r| {
+        r.label.as_ref().map(|l| format!("{l} [{}]", r.kernel))
+    });
+    if passes.is_empty() {
+        return;
+    }
+    println!("per layer pass (share of all kernels):");
+    println!(
+        "{:<60} {:>9} {:>9} {:>7}",
+        "pass [kernel]", "calls", "ms/step", "share"
+    );
+    for (k, calls, secs) in passes {
+        line(&k, calls, secs, 60);
+    }
+}
