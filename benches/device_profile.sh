@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # On a lent GPU machine (after benches/device_fidelity_prep.sh here; carry .devbin and .gl):
-# where a training step's time goes, about 2 minutes. `bench step --profile` of resnet18_in and
-# wrn22_8 at batch 128 in f32 and f16 (tensor cores), and in f16 with the tensor cores off
-# (AUTOREP_COOP=0: the f16 SIMT convolutions inside a real step, the first anomaly of
-# BENCHMARKS.md's mixed-precision section): the host's recording time against the device's
-# time per step, the device time per kernel, and per layer pass. One file per run in $OUT; the
-# headlines and the splits go to $OUT/profile.txt.
+# where a training step's time goes, about 3 minutes. First the tensor-core tests
+# (kernels/tests/coop.rs), then the f16 GEMM at 8192^3 beside the tensor cores' ceiling on
+# this path (fragments in registers, in workgroup memory, in a storage buffer:
+# shaders/coop_peak.wgsl). Then `bench step --profile` of resnet18_in and wrn22_8 at batch 128
+# in f32, in f16 on tensor cores, and in f16 with them off (AUTOREP_COOP=0: the f16 SIMT
+# convolutions inside a real step, the first anomaly of BENCHMARKS.md's mixed-precision
+# section): the host's recording time against the device's per step, the device time per
+# kernel and per layer pass. One file per run in $OUT; headlines and splits in
+# $OUT/profile.txt.
 set -u
 source benches/device_env.sh
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 warm_up
+echo "== kernels/tests/coop.rs (the tensor-core kernels, the ceiling kernels among them)"
+timeout 90 .devbin/coop_test --nocapture > "$OUT/coop_test.txt" 2>&1 || echo "coop test failed: see coop_test.txt"
+grep -E "test result|panicked" "$OUT/coop_test.txt"
+timeout 60 $B --device gpu bench gemm --precision f16 --size 8192x8192x8192 --reps 5 2>&1 \
+  | tee "$OUT/coop_ceiling.txt"
 for model in resnet18_in wrn22_8; do
   for run in f32 f16 f16_simt; do
     precision=${run%_simt}

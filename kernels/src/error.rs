@@ -21,6 +21,10 @@ pub enum KernelError {
     NoTimestamps,
     #[error("adapter '{adapter}' has no SHADER_F16 feature; use --precision f32 on it")]
     NoF16 { adapter: String },
+    #[error(
+        "adapter '{adapter}' has no 16x16x16 f16 x f16 -> f32 cooperative matrices (tensor cores)"
+    )]
+    NoCooperativeMatrix { adapter: String },
     #[error("{kernel}: binding {binding} holds {got} but the f16 variant declares {want} there")]
     DtypeMismatch {
         kernel: String,

@@ -52,6 +52,13 @@ shader!(
     ["conv_im2col.wgsl", "coop_tile.wgsl"]
 );
 
+shader!(
+    COOP_PEAK,
+    "coop_peak.wgsl",
+    "enable wgpu_cooperative_matrix;\n",
+    []
+);
+
 /// All shaders, for validation tests and pipeline warm-up.
 pub const ALL: &[Shader] = &[
     ELEMENTWISE,
@@ -71,4 +78,4 @@ pub const ALL: &[Shader] = &[
 /// Shaders on cooperative matrices (tensor cores): compiled in the f16 variant only, and only
 /// on adapters that report 16x16x16 f16 x f16 -> f32 (not in [`ALL`], which every test compiles
 /// in both variants).
-pub const COOP: &[Shader] = &[COOP_GEMM, COOP_CONV];
+pub const COOP: &[Shader] = &[COOP_GEMM, COOP_CONV, COOP_PEAK];

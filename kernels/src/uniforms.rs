@@ -310,3 +310,14 @@ uniform!(
         _pad2: f32,
     }
 );
+
+uniform!(
+    /// `coop_peak.wgsl`'s `Params`.
+    CoopPeakUniform = COOP_PEAK::Params {
+        iters: u32,
+        /// 1: alternate the two copies of the operands (see the shader).
+        mask: u32,
+        _pad0: u32,
+        _pad1: u32,
+    }
+);

@@ -197,3 +197,63 @@ fn tensor_core_convolutions_match_the_simt_passes_and_the_twin() {
     }
     g.set_coop_for_tests(true);
 }
+
+/// The tensor-core ceiling kernels (`bench gemm --precision f16`) store exactly what their twin
+/// says in every subgroup of every workgroup, whichever memory their fragments come from; an
+/// adapter without cooperative matrices refuses them with a typed error.
+#[test]
+fn tensor_core_ceiling_kernels_match_their_twin() {
+    use autorep_kernels::launch::{PeakLoads, COOP_PEAK_OUT_PER_GROUP, COOP_PEAK_SRC_LEN};
+    let Some(g) = gpu() else { return };
+    // Small integers: every product and sum is exact in f16 operands and f32 accumulators.
+    let copy: Vec<f32> = (0..COOP_PEAK_SRC_LEN / 2)
+        .map(|i| ((i * 7 + i / 13) % 5) as f32 - 2.0)
+        .collect();
+    let src = [copy.clone(), copy.clone()].concat();
+    let (iters, groups) = (3, 3);
+    let s = g.upload_f16(&src).unwrap();
+    let d = g
+        .alloc_elems(groups * COOP_PEAK_OUT_PER_GROUP, Dtype::F32)
+        .unwrap();
+    if !g.report().coop_f16 {
+        let err = launch::coop_peak(&g, PeakLoads::Registers, iters, groups, &s, &d).unwrap_err();
+        assert!(err.to_string().contains("cooperative matrices"), "{err}");
+        eprintln!("skipping the ceiling kernels: {err}");
+        return;
+    }
+    let want = cpu::coop_peak(iters, &copy);
+    for loads in [PeakLoads::Registers, PeakLoads::Shared, PeakLoads::Global] {
+        launch::fill(&g, groups * COOP_PEAK_OUT_PER_GROUP, f32::NAN, &d).unwrap();
+        launch::coop_peak(&g, loads, iters, groups, &s, &d).unwrap();
+        let got = g.read_f32(&d, 0, groups * COOP_PEAK_OUT_PER_GROUP).unwrap();
+        for (k, sub) in got.chunks(8 * 256).enumerate() {
+            assert_eq!(sub, &want[..], "{loads:?}: subgroup {k}");
+        }
+    }
+}
+
+/// The ceiling kernels' twin is iters · A·B, cut into the 16x16 tiles in the kernels' order.
+#[test]
+fn the_ceiling_twin_is_a_gemm_cut_into_tiles() {
+    let a = common::rand_vec(5, 64 * 16);
+    let b = common::rand_vec(6, 16 * 32);
+    let mut c = vec![0.0; 64 * 32];
+    cpu::gemm(
+        &GemmParams::dense(64, 32, 16, false, false),
+        &a,
+        &b,
+        &[],
+        &mut c,
+    );
+    let tiles = cpu::coop_peak(2, &[a, b].concat());
+    for (t, tile) in tiles.chunks(256).enumerate() {
+        let (i, j) = (t / 2, t % 2);
+        for (e, v) in tile.iter().enumerate() {
+            let want = 2.0 * c[(16 * i + e / 16) * 32 + 16 * j + e % 16];
+            assert!(
+                (v - want).abs() < 1e-5,
+                "tile {t} element {e}: {v} vs {want}"
+            );
+        }
+    }
+}

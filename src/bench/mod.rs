@@ -160,3 +160,28 @@ pub fn gemm(
         gflops: p.flops() / median_s / 1e9,
     })
 }
+
+/// The tensor cores' ceiling along this path (shaders/coop_peak.wgsl): TFLOP/s of 16x16x16
+/// f16 multiply-adds with fragments in registers, reloaded from workgroup memory, and reloaded
+/// from a storage buffer; None where the adapter has no cooperative matrices.
+pub fn coop_ceiling(device: &Device, reps: usize) -> Result<Option<Vec<(launch::PeakLoads, f64)>>> {
+    use launch::{PeakLoads, COOP_PEAK_OUT_PER_GROUP, COOP_PEAK_SRC_LEN};
+    let Device::Gpu(g) = device else {
+        return Ok(None);
+    };
+    if !g.report().coop_f16 {
+        return Ok(None);
+    }
+    // Enough workgroups for several waves of a large GPU, enough steps to dwarf the launch.
+    let (groups, iters) = (2048, 2048);
+    let src = g.upload_f16(&ramp(COOP_PEAK_SRC_LEN, 7))?;
+    let dst = g.alloc_elems(groups * COOP_PEAK_OUT_PER_GROUP, crate::Dtype::F32)?;
+    let mut out = Vec::new();
+    for loads in [PeakLoads::Registers, PeakLoads::Shared, PeakLoads::Global] {
+        let secs = time_gpu(g, reps, || {
+            Ok(launch::coop_peak(g, loads, iters, groups, &src, &dst)?)
+        })?;
+        out.push((loads, launch::coop_peak_flops(groups, iters) / secs / 1e12));
+    }
+    Ok(Some(out))
+}

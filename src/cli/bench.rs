@@ -83,6 +83,27 @@ pub enum BenchWhat {
     },
 }
 
+/// The tensor cores' ceiling next to the f16 GEMM figures.
+fn print_coop_ceiling(device: &Device, reps: usize) -> anyhow::Result<()> {
+    let Some(rows) = bench::coop_ceiling(device, reps)? else {
+        println!("tensor-core ceiling: not measured (no 16x16x16 f16 cooperative matrices on this adapter)");
+        return Ok(());
+    };
+    let rate = |want| {
+        rows.iter()
+            .find(|(l, _)| *l == want)
+            .map_or(0.0, |(_, t)| *t)
+    };
+    use autorep_kernels::launch::PeakLoads::*;
+    println!(
+        "tensor-core ceiling (16x16x16 f16 -> f32, 8 accumulators per subgroup): {:.1} TFLOP/s with fragments in registers, {:.1} reloaded from workgroup memory, {:.1} from a storage buffer",
+        rate(Registers),
+        rate(Shared),
+        rate(Global)
+    );
+    Ok(())
+}
+
 fn parse_gemm_size(s: &str) -> std::result::Result<(usize, usize, usize), String> {
     let dims: Vec<usize> = s
         .split('x')
@@ -129,6 +150,11 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
         } => {
             let act = precision.resolve(&device)?;
             println!("adapter: {}, {} operands", device.describe(), act.name());
+            // Before the GEMM rows, so that the last line stays the last GEMM's (scripts read
+            // it with `tail -1`).
+            if act == autorep::Dtype::F16 {
+                print_coop_ceiling(&device, reps.max(1))?;
+            }
             let shapes = if sizes.is_empty() {
                 bench::gemm_shapes(quick)
             } else {

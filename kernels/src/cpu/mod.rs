@@ -4,6 +4,7 @@
 mod augment;
 mod bn_act;
 mod conv;
+mod coop_peak;
 mod dwconv;
 mod elementwise;
 mod gate;
@@ -20,6 +21,7 @@ mod scratch;
 pub use augment::*;
 pub use bn_act::*;
 pub use conv::*;
+pub use coop_peak::*;
 pub use dwconv::*;
 pub use elementwise::*;
 pub use gate::*;

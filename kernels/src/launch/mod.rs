@@ -4,6 +4,7 @@
 mod augment;
 mod bn_act;
 mod conv;
+mod coop_peak;
 mod dwconv;
 mod elementwise;
 mod gate;
@@ -17,6 +18,7 @@ mod reduce;
 pub use augment::*;
 pub use bn_act::*;
 pub use conv::*;
+pub use coop_peak::*;
 pub use dwconv::*;
 pub use elementwise::*;
 pub use gate::*;
@@ -41,7 +43,12 @@ pub(crate) fn on_tensor_cores(gpu: &crate::Gpu, operands: &[&GpuBuffer]) -> bool
 /// The entry points of the cooperative-matrix shaders ([`crate::shaders::COOP`]), checked the
 /// same way against their f16 variant.
 pub fn coop_entry_points() -> Vec<EntryPoint> {
-    [gemm::COOP_ENTRY_POINTS, conv::COOP_ENTRY_POINTS].concat()
+    [
+        gemm::COOP_ENTRY_POINTS,
+        conv::COOP_ENTRY_POINTS,
+        coop_peak::ENTRY_POINTS,
+    ]
+    .concat()
 }
 
 /// Every entry point a launcher dispatches, with its bindings, workgroup size and parameter
