@@ -61,13 +61,58 @@ const BW: u32 = 64u / 4u + 1u;
 var<workgroup> As: array<vec4<f32>, BK * AW>;   // [BK][row quads (+pad)]
 var<workgroup> Bs: array<vec4<f32>, BK * BW>;   // [BK][column quads (+pad)]
 
-fn stage_a(g: Geo, r: Rows, d: Depth, word: u32) {
+// Four rows of A (a row quad) or four columns of B at one depth of a slice, zero outside.
+fn fetch_a(g: Geo, r: Rows, d: Depth) -> vec4<f32> {
     let ok = (r.y + d.ay < vec4<u32>(g.ly)) & (r.x + d.ax < vec4<u32>(g.lx));
-    As[word] = gather(r.base + d.a, ok, mode != 2u);
+    return gather(r.base + d.a, ok, mode != 2u);
 }
 
-fn stage_b(c: Cols, d: Depth, word: u32) {
-    Bs[word] = gather(c.base + d.b, c.ok & vec4<bool>(d.ok), mode == 2u);
+fn fetch_b(c: Cols, d: Depth) -> vec4<f32> {
+    return gather(c.base + d.b, c.ok & vec4<bool>(d.ok), mode == 2u);
+}
+
+// Software pipelining of the K loop (a pipeline constant, set by the launcher): 1 issues the
+// next slice's global loads before the current slice's multiply-adds, holding them in
+// registers until the slice is staged, so that their latency hides behind the arithmetic
+// instead of stalling the workgroup at its barrier; 0 loads each slice just before staging it.
+// Both stage the same values in the same order.
+override PREFETCH: u32 = 0u;
+
+// An invocation's staging slots (see conv_tile), decomposed once, and the slice in flight:
+// its row quads of A and column quads of B at its depth of the slice.
+var<private> ra0: Rows;
+var<private> ra1: Rows;
+var<private> ra2: Rows;
+var<private> ra3: Rows;
+var<private> cb0: Cols;
+var<private> cb1: Cols;
+var<private> cb2: Cols;
+var<private> cb3: Cols;
+var<private> fa0: vec4<f32>;
+var<private> fa1: vec4<f32>;
+var<private> fa2: vec4<f32>;
+var<private> fa3: vec4<f32>;
+var<private> fb0: vec4<f32>;
+var<private> fb1: vec4<f32>;
+var<private> fb2: vec4<f32>;
+var<private> fb3: vec4<f32>;
+
+// Load depth k of the slots (rq and step as in conv_tile: literals after inlining). A depth
+// past the K range fails every bounds test, so the prefetch past the last slice loads nothing.
+fn fetch_slice(g: Geo, k: u32, rq: u32, step: u32) {
+    let dk = depth(g, k);
+    fa0 = fetch_a(g, ra0, dk);
+    fa1 = fetch_a(g, ra1, dk);
+    if rq > 2u {
+        fa2 = fetch_a(g, ra2, dk);
+        fa3 = fetch_a(g, ra3, dk);
+    }
+    fb0 = fetch_b(cb0, dk);
+    if step < 16u {
+        fb1 = fetch_b(cb1, dk);
+        fb2 = fetch_b(cb2, dk);
+        fb3 = fetch_b(cb3, dk);
+    }
 }
 
 // Row `ri` (valid if `rok`) times the column quad starting at `col`.
@@ -115,14 +160,14 @@ fn conv_tile(wid: vec3<u32>, lid: vec3<u32>, wg_x: u32, wg_y: u32, rq: u32) {
     let d = tid % BK;
     let q = tid / BK;
     let step = wg_x * wg_y / BK;
-    let ra0 = rows(g, row0 + 4u * q);
-    let ra1 = rows(g, row0 + 4u * (q + step));
-    let ra2 = rows(g, row0 + 4u * (q + 2u * step));
-    let ra3 = rows(g, row0 + 4u * (q + 3u * step));
-    let cb0 = cols(col0 + 4u * q);
-    let cb1 = cols(col0 + 4u * (q + step));
-    let cb2 = cols(col0 + 4u * (q + 2u * step));
-    let cb3 = cols(col0 + 4u * (q + 3u * step));
+    ra0 = rows(g, row0 + 4u * q);
+    ra1 = rows(g, row0 + 4u * (q + step));
+    ra2 = rows(g, row0 + 4u * (q + 2u * step));
+    ra3 = rows(g, row0 + 4u * (q + 3u * step));
+    cb0 = cols(col0 + 4u * q);
+    cb1 = cols(col0 + 4u * (q + step));
+    cb2 = cols(col0 + 4u * (q + 2u * step));
+    cb3 = cols(col0 + 4u * (q + 3u * step));
     let wa = d * AW + q;
     let wb = d * BW + q;
 
@@ -132,20 +177,25 @@ fn conv_tile(wid: vec3<u32>, lid: vec3<u32>, wg_x: u32, wg_y: u32, rq: u32) {
     var acc3: Quad;
 
     for (var k0 = g.k_begin; k0 < g.k_end; k0 += BK) {
-        let dk = depth(g, k0 + d);
-        stage_a(g, ra0, dk, wa);
-        stage_a(g, ra1, dk, wa + step);
-        if rq > 2u {
-            stage_a(g, ra2, dk, wa + 2u * step);
-            stage_a(g, ra3, dk, wa + 3u * step);
+        if PREFETCH == 0u || k0 == g.k_begin {
+            fetch_slice(g, k0 + d, rq, step);
         }
-        stage_b(cb0, dk, wb);
+        As[wa] = fa0;
+        As[wa + step] = fa1;
+        if rq > 2u {
+            As[wa + 2u * step] = fa2;
+            As[wa + 3u * step] = fa3;
+        }
+        Bs[wb] = fb0;
         if step < 16u {
-            stage_b(cb1, dk, wb + step);
-            stage_b(cb2, dk, wb + 2u * step);
-            stage_b(cb3, dk, wb + 3u * step);
+            Bs[wb + step] = fb1;
+            Bs[wb + 2u * step] = fb2;
+            Bs[wb + 3u * step] = fb3;
         }
         workgroupBarrier();
+        if PREFETCH != 0u {
+            fetch_slice(g, k0 + BK + d, rq, step);
+        }
         for (var kk = 0u; kk < BK; kk++) {
             let ao = kk * AW + ty;
             let bo = kk * BW + tx;

@@ -244,3 +244,67 @@ fn conv_passes_chunk_over_the_batch_under_a_binding_limit() {
     }
     passes_match_cpu(&g, shapes.into_iter());
 }
+
+/// Every pass of `p` on random inputs stored as `dtype` (outputs start as garbage).
+fn run_passes(
+    g: &autorep_kernels::Gpu,
+    p: &ConvParams,
+    dtype: autorep_kernels::Dtype,
+) -> [Vec<f32>; 3] {
+    let up = |v: Vec<f32>| g.upload_as(&v, dtype).unwrap();
+    let (bx, bw, bdy) = (
+        up(rand_vec(1, p.x_len())),
+        up(rand_vec(2, p.w_len())),
+        up(rand_vec(3, p.y_len())),
+    );
+    let junk = |n: usize| up(vec![7.5f32; n]);
+    let (by, bdx, bdw) = (junk(p.y_len()), junk(p.x_len()), junk(p.w_len()));
+    let scratch = junk(launch::conv2d_weight_grad_splits(g, p).1);
+    launch::conv2d_forward(g, p, &bx, &bw, &by).unwrap();
+    launch::conv2d_input_grad(g, p, &bdy, &bw, &bdx).unwrap();
+    launch::conv2d_weight_grad(g, p, &bx, &bdy, &scratch, &bdw).unwrap();
+    [
+        g.read_values(&by, 0, p.y_len()).unwrap(),
+        g.read_values(&bdx, 0, p.x_len()).unwrap(),
+        g.read_values(&bdw, 0, p.w_len()).unwrap(),
+    ]
+}
+
+/// The SIMT tiles' pipelined K loop (`Gpu::conv_prefetch`: the next slice loaded during this
+/// one's multiply-adds) stages the same values in the same order as the plain loop, so every
+/// pass agrees bit for bit: every tile size, stride phases, 1x1 and 5x5 kernels, K shorter
+/// than one slice, with and without split K, in f32 and f16.
+#[test]
+fn prefetching_conv_tiles_match_the_plain_ones_bit_for_bit() {
+    let Some(g) = gpu() else { return };
+    let c = conv;
+    let cases = [
+        (0, c(2, 3, 7, 9, 5, 3, 1, 1)), // K = 27: four slices, the last partial
+        (0, c(3, 5, 9, 7, 7, 3, 2, 1)), // stride-2 phases
+        (0, c(2, 7, 8, 8, 13, 1, 2, 0)), // 1x1 stride 2: phases without taps
+        (0, c(5, 17, 6, 5, 65, 3, 1, 1)), // two column tiles
+        (0, c(3, 5, 13, 13, 70, 3, 1, 1)), // several row tiles
+        (1 << 22, c(6, 40, 9, 7, 40, 3, 1, 1)), // split K in every pass
+    ];
+    for (i, (split_target, p)) in cases.into_iter().enumerate() {
+        g.set_split_target_for_tests(split_target);
+        // f16 (where the adapter has it) on two cases: the same loop in the other variant.
+        let dtypes = common::dtypes(&g);
+        for &dtype in &dtypes[..if i < 2 { dtypes.len() } else { 1 }] {
+            g.set_conv_prefetch(false);
+            let plain = run_passes(&g, &p, dtype);
+            g.set_conv_prefetch(true);
+            let pipelined = run_passes(&g, &p, dtype);
+            g.set_conv_prefetch(false);
+            let passes = ["forward", "input grad", "weight grad"];
+            for (pass, (a, b)) in passes.iter().zip(plain.iter().zip(&pipelined)) {
+                let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(
+                    same,
+                    "{p:?} {dtype:?} {pass}: prefetching changed the result"
+                );
+            }
+        }
+    }
+    g.set_split_target_for_tests(0);
+}
