@@ -21,7 +21,7 @@ pub fn print_split(t: &StepTiming) {
 /// per labelled layer pass.
 pub fn print(t: &StepTiming, steps: usize) {
     if t.profiled_steps > 0 {
-        print_gpu(&t.gpu_profile, t.profiled_steps);
+        print_gpu(&t.gpu_profile, t.profiled_steps, t.device_secs);
     } else {
         print_cpu(t, steps);
     }
@@ -75,7 +75,7 @@ fn group(
 
 /// Device time per kernel (entry point and variant), then per labelled layer pass (a
 /// convolution's pass and shape, a GEMM's sizes) with the kernels that ran it.
-fn print_gpu(rows: &[ProfileRow], steps: usize) {
+fn print_gpu(rows: &[ProfileRow], steps: usize, device_secs: Option<f64>) {
     let total: f64 = rows.iter().map(|r| r.secs).sum();
     let line = |name: &str, calls: u64, secs: f64, width: usize| {
         println!(
@@ -86,7 +86,8 @@ fn print_gpu(rows: &[ProfileRow], steps: usize) {
         );
     };
     println!(
-        "device time per kernel ({steps} profiled steps, each dispatch in a pass of its own):"
+        "device time per kernel (mean of {steps} profiled step{}, each dispatch in a pass of its own):",
+        if steps == 1 { "" } else { "s" }
     );
     println!(
         "{:<34} {:>9} {:>9} {:>7}",
@@ -95,12 +96,18 @@ fn print_gpu(rows: &[ProfileRow], steps: usize) {
     for (k, calls, secs) in group(rows, |r| Some(r.kernel.clone())) {
         line(&k, calls, secs, 34);
     }
-    println!(
-        "{:<34} {:>9} {:>9.3}",
-        "all kernels",
-        "",
-        total / steps as f64 * 1e3
-    );
+    let kernels_ms = total / steps as f64 * 1e3;
+    println!("{:<34} {:>9} {:>9.3}", "all kernels", "", kernels_ms);
+    if let Some(d) = device_secs {
+        // The unprofiled step's device time less the kernels' own: what the device spends
+        // between dispatches (barriers, launches, copies), roughly (profiling adds passes).
+        println!(
+            "{:<34} {:>9} {:>9.3}",
+            "between kernels (approx.)",
+            "",
+            (d * 1e3 - kernels_ms).max(0.0)
+        );
+    }
     let passes = group(rows, |r| {
         r.label.as_ref().map(|l| format!("{l} [{}]", r.kernel))
     });
