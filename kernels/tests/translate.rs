@@ -22,12 +22,28 @@ fn parse(s: &Shader, dtype: Dtype) -> (naga::Module, ModuleInfo) {
     (module, info)
 }
 
-/// Every shader in both variants, with a name for messages and files.
+/// Every shader in both variants, with a name for messages and files; a shader with
+/// pipeline-overridable constants once per setting a launcher uses (its defaults, and each
+/// constant at 1), with the constants substituted as wgpu does before translating.
 fn modules() -> impl Iterator<Item = (String, naga::Module, ModuleInfo)> {
+    use naga::back::{pipeline_constants::process_overrides, PipelineConstants};
     autorep_kernels::shaders::ALL.iter().flat_map(|s| {
-        VARIANTS.map(|d| {
+        VARIANTS.into_iter().flat_map(move |d| {
             let (m, info) = parse(s, d);
-            (format!("{}.{}", s.name, d.name()), m, info)
+            let mut settings = vec![(String::new(), PipelineConstants::default())];
+            for (_, o) in m.overrides.iter() {
+                let name = o.name.clone().expect("overrides are named");
+                settings.push((format!(" {name}=1"), [(name, 1.0)].into_iter().collect()));
+            }
+            settings
+                .into_iter()
+                .map(|(tag, constants)| {
+                    let (pm, pinfo) = process_overrides(&m, &info, None, &constants)
+                        .unwrap_or_else(|e| panic!("{}{tag}: {e}", s.name));
+                    let name = format!("{}.{}{}", s.name, d.name(), tag.replace(' ', "."));
+                    (name, pm.into_owned(), pinfo.into_owned())
+                })
+                .collect::<Vec<_>>()
         })
     })
 }
