@@ -115,6 +115,8 @@ fn coop_peak_shared(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     coopStoreT(c31, &dst[out(wid.x, lid, 7u)], 16u);
 }
 
+// The same loop as coop_peak_shared's on src instead of WS: WGSL has no pointer generic over
+// address spaces, and keeping the accumulators in one function keeps them in registers.
 @compute @workgroup_size(128)
 fn coop_peak_global(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     stage(lid);   // only for the zeros; the fragments come from src

@@ -21,7 +21,7 @@ pub(crate) const MAX_TIMED: usize = (wgpu::QUERY_SET_MAX_QUERIES / 2) as usize;
 pub struct ProfileRow {
     /// Entry point and variant, e.g. "coop_conv_wide f16".
     pub kernel: String,
-    /// What the launcher said it computed (see [`Gpu::labelled`]), if it said.
+    /// What the launcher said it computed (see [`Gpu::profile_label`]), if it said.
     pub label: Option<String>,
     pub calls: u64,
     pub secs: f64,
@@ -141,22 +141,28 @@ impl Gpu {
         Ok(rows)
     }
 
-    /// Run `f` with its dispatches labelled `label()` in a profile (evaluated only while
-    /// profiling, so that launchers can describe their shapes at no cost otherwise).
-    pub fn labelled<T>(
-        &self,
-        label: impl FnOnce() -> String,
-        f: impl FnOnce() -> Result<T>,
-    ) -> Result<T> {
-        let before = {
-            let mut rec = self.0.recorder.lock().unwrap();
-            let p = &mut rec.profile;
-            p.on.then(|| p.label.replace(label().into()))
-        };
-        let out = f();
-        if let Some(before) = before {
-            self.0.recorder.lock().unwrap().profile.label = before;
+    /// Label the dispatches queued until the returned guard drops (the launcher's scope) with
+    /// `label()` in a profile; `label` runs only while profiling, so launchers describe their
+    /// shapes at no cost otherwise. The guard restores the label of any enclosing scope.
+    #[must_use = "the label applies until the guard drops"]
+    pub fn profile_label(&self, label: impl FnOnce() -> String) -> ProfileLabel {
+        let mut rec = self.0.recorder.lock().unwrap();
+        let p = &mut rec.profile;
+        let restore =
+            p.on.then(|| (self.clone(), p.label.replace(label().into())));
+        ProfileLabel { restore }
+    }
+}
+
+/// See [`Gpu::profile_label`].
+pub struct ProfileLabel {
+    restore: Option<(Gpu, Option<Arc<str>>)>,
+}
+
+impl Drop for ProfileLabel {
+    fn drop(&mut self) {
+        if let Some((gpu, before)) = self.restore.take() {
+            gpu.0.recorder.lock().unwrap().profile.label = before;
         }
-        out
     }
 }

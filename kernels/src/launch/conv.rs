@@ -294,19 +294,7 @@ pub fn conv2d_forward(
     w: &GpuBuffer,
     y: &GpuBuffer,
 ) -> Result<()> {
-    gpu.labelled(
-        || format!("conv forward {}", p.shape_label()),
-        || conv2d_forward_passes(gpu, p, x, w, y),
-    )
-}
-
-fn conv2d_forward_passes(
-    gpu: &Gpu,
-    p: &ConvParams,
-    x: &GpuBuffer,
-    w: &GpuBuffer,
-    y: &GpuBuffer,
-) -> Result<()> {
+    let _label = gpu.profile_label(|| format!("conv forward {}", p.shape_label()));
     let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());
     let per = images_per_chunk(gpu, p, &[w], &[xi, yi])?;
     let (m, n, k) = (p.n * p.oh() * p.ow(), p.cout, p.taps());
@@ -348,19 +336,7 @@ pub fn conv2d_input_grad(
     w: &GpuBuffer,
     dx: &GpuBuffer,
 ) -> Result<()> {
-    gpu.labelled(
-        || format!("conv input grad {}", p.shape_label()),
-        || conv2d_input_grad_passes(gpu, p, dy, w, dx),
-    )
-}
-
-fn conv2d_input_grad_passes(
-    gpu: &Gpu,
-    p: &ConvParams,
-    dy: &GpuBuffer,
-    w: &GpuBuffer,
-    dx: &GpuBuffer,
-) -> Result<()> {
+    let _label = gpu.profile_label(|| format!("conv input grad {}", p.shape_label()));
     let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());
     let per = images_per_chunk(gpu, p, &[w], &[xi, yi])?;
     let s = p.stride;
@@ -454,20 +430,7 @@ pub fn conv2d_weight_grad(
     scratch: &GpuBuffer,
     dw: &GpuBuffer,
 ) -> Result<()> {
-    gpu.labelled(
-        || format!("conv weight grad {}", p.shape_label()),
-        || conv2d_weight_grad_passes(gpu, p, x, dy, scratch, dw),
-    )
-}
-
-fn conv2d_weight_grad_passes(
-    gpu: &Gpu,
-    p: &ConvParams,
-    x: &GpuBuffer,
-    dy: &GpuBuffer,
-    scratch: &GpuBuffer,
-    dw: &GpuBuffer,
-) -> Result<()> {
+    let _label = gpu.profile_label(|| format!("conv weight grad {}", p.shape_label()));
     // The shader computes dwᵀ (rows = taps, columns = Cout) into planes laid out as dw.
     let (m, n) = (p.taps(), p.cout);
     let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());

@@ -47,10 +47,8 @@ pub fn dwconv2d_forward(
     y: &GpuBuffer,
 ) -> Result<()> {
     let b = [x.into(), w.into(), y.into()];
-    gpu.labelled(
-        || label("forward", p),
-        || gpu.dispatch(&FORWARD, &[], &params(p), &b, FORWARD.groups_for(p.y_len())),
-    )
+    let _label = gpu.profile_label(|| label("forward", p));
+    gpu.dispatch(&FORWARD, &[], &params(p), &b, FORWARD.groups_for(p.y_len()))
 }
 
 /// dx from dy and w, gathered per input element.
@@ -62,17 +60,13 @@ pub fn dwconv2d_input_grad(
     dx: &GpuBuffer,
 ) -> Result<()> {
     let b = [dy.into(), w.into(), dx.into()];
-    gpu.labelled(
-        || label("input grad", p),
-        || {
-            gpu.dispatch(
-                &INPUT_GRAD,
-                &[],
-                &params(p),
-                &b,
-                INPUT_GRAD.groups_for(p.x_len()),
-            )
-        },
+    let _label = gpu.profile_label(|| label("input grad", p));
+    gpu.dispatch(
+        &INPUT_GRAD,
+        &[],
+        &params(p),
+        &b,
+        INPUT_GRAD.groups_for(p.x_len()),
     )
 }
 
@@ -85,8 +79,6 @@ pub fn dwconv2d_weight_grad(
     dw: &GpuBuffer,
 ) -> Result<()> {
     let b = [x.into(), dy.into(), dw.into()];
-    gpu.labelled(
-        || label("weight grad", p),
-        || gpu.dispatch(&WEIGHT_GRAD, &[], &params(p), &b, grid(p.w_len() as u32)),
-    )
+    let _label = gpu.profile_label(|| label("weight grad", p));
+    gpu.dispatch(&WEIGHT_GRAD, &[], &params(p), &b, grid(p.w_len() as u32))
 }

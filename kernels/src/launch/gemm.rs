@@ -46,23 +46,10 @@ pub fn gemm(
     if p.m == 0 || p.n == 0 || p.batch == 0 {
         return Ok(());
     }
-    gpu.labelled(
-        || match p.batch {
-            1 => format!("gemm {}x{}x{}", p.m, p.n, p.k),
-            b => format!("gemm {b} x {}x{}x{}", p.m, p.n, p.k),
-        },
-        || gemm_dispatches(gpu, p, a, b, bias, c),
-    )
-}
-
-fn gemm_dispatches(
-    gpu: &Gpu,
-    p: &GemmParams,
-    a: &GpuBuffer,
-    b: &GpuBuffer,
-    bias: Option<&GpuBuffer>,
-    c: &GpuBuffer,
-) -> Result<()> {
+    let _label = gpu.profile_label(|| match p.batch {
+        1 => format!("gemm {}x{}x{}", p.m, p.n, p.k),
+        b => format!("gemm {b} x {}x{}x{}", p.m, p.n, p.k),
+    });
     let bias = bias.unwrap_or(a);
     let limit = gpu.max_binding();
     let fits = |buf: &GpuBuffer| BufRef::from(buf).size <= limit;
