@@ -24,6 +24,9 @@ pub(crate) struct BufferPool {
     created: AtomicU64,
     bytes_created: AtomicU64,
     next_id: AtomicU64,
+    /// Bytes of storage buffers on loan now, and the most ever on loan at once.
+    live: AtomicU64,
+    peak_live: AtomicU64,
 }
 
 /// Counters for tests and reports (storage and readback buffers alike).
@@ -32,6 +35,10 @@ pub struct PoolStats {
     pub buffers_created: u64,
     pub bytes_created: u64,
     pub buffers_free: u64,
+    /// The most bytes of storage buffers on loan at one time: what an allocator that could
+    /// reuse any free memory for any size would need (the pool's bytes_created, beyond it, is
+    /// the price of reusing buffers by exact size).
+    pub peak_live_bytes: u64,
 }
 
 /// Byte alignment of views: the largest `min_storage_buffer_offset_alignment` any adapter may
@@ -49,6 +56,7 @@ impl Drop for Loan {
     fn drop(&mut self) {
         if let Some(owner) = self.owner.upgrade() {
             let raw = self.raw.clone();
+            owner.pool.live.fetch_sub(raw.size, Ordering::Relaxed);
             owner
                 .pool
                 .free
@@ -163,6 +171,8 @@ impl Gpu {
             Some(raw) => raw,
             None => self.create_raw(size)?,
         };
+        let live = pool.live.fetch_add(size, Ordering::Relaxed) + size;
+        pool.peak_live.fetch_max(live, Ordering::Relaxed);
         Ok(GpuBuffer {
             loan: Arc::new(Loan {
                 raw,
@@ -248,6 +258,7 @@ impl Gpu {
                 .values()
                 .map(|v| v.len() as u64)
                 .sum(),
+            peak_live_bytes: pool.peak_live.load(Ordering::Relaxed),
         }
     }
 }

@@ -48,6 +48,12 @@ fn buffers_are_reused_after_release() {
         drop((a, b));
     }
     assert_eq!(g.pool_stats().buffers_created, 2);
+    // In use at once: 1,024 + 5,120 bytes (sizes round up to 256); a later 8 KiB buffer alone
+    // raises the pool's bytes but not that peak beyond its own size.
+    assert_eq!(g.pool_stats().peak_live_bytes, 6144);
+    drop(g.alloc(8192).unwrap());
+    let s = g.pool_stats();
+    assert_eq!((s.peak_live_bytes, s.bytes_created), (8192, 6144 + 8192));
 }
 
 /// A host write into a buffer that queued work still reads is ordered after that work and

@@ -32,6 +32,9 @@ pub struct StepTiming {
     /// The pool keeps what it allocates for reuse and never returns it, so this is the step's
     /// peak (weights, activations, gradients, optimizer state and transients together).
     pub device_bytes: Option<u64>,
+    /// On a GPU: the most bytes of buffers in use at one time during the steps (see
+    /// [`autorep_kernels::PoolStats::peak_live_bytes`]).
+    pub live_bytes: Option<u64>,
 }
 
 /// What `autorep bench step` times.
@@ -165,6 +168,10 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
         profiled_steps,
         device_bytes: match device {
             Device::Gpu(g) => Some(g.pool_stats().bytes_created),
+            Device::Cpu => None,
+        },
+        live_bytes: match device {
+            Device::Gpu(g) => Some(g.pool_stats().peak_live_bytes),
             Device::Cpu => None,
         },
     })

@@ -15,6 +15,14 @@ pub fn print_split(t: &StepTiming) {
         ),
         None => println!("per step (median): host {:.1} ms recording", ms(t.host_secs)),
     }
+    if let (Some(pool), Some(live)) = (t.device_bytes, t.live_bytes) {
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        println!(
+            "device memory: the buffer pool holds {:.1} MiB; at most {:.1} MiB were in use at once",
+            mib(pool),
+            mib(live)
+        );
+    }
 }
 
 /// `--profile`: the CPU backend's time per kernel, or a GPU's device time per kernel and
