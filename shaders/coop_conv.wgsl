@@ -26,11 +26,34 @@ var<private> cquads: u32;   // column quads of the tile: 16 or 32
 // The depths of the current and the next slice, alternating halves.
 var<workgroup> DK: array<Depth, 64>;
 
-fn put_rows(at: u32, v: vec4<f32>) {
-    CA[at] = f16(v.x);
-    CA[at + 1u] = f16(v.y);
-    CA[at + 2u] = f16(v.z);
-    CA[at + 3u] = f16(v.w);
+// Software pipelining of the K loop (a pipeline constant, conv.wgsl's PREFETCH): 1 gathers
+// the next slice into registers (prefetch_next, called by coop_tile between the barrier that
+// publishes a slice and its multiply-adds) and stages them at the next stage_slice, so the
+// gathers' latency hides behind the tensor-core work; 0 gathers each slice while staging it.
+// Both stage the same values in the same places.
+override PREFETCH: u32 = 0u;
+
+// The slice in flight: this invocation's A row quads (at depths tid / 32 + 4i) and B column
+// quads (tid / cquads + passes_b() * j), rounded to f16 as staged.
+var<private> pa: array<vec4<f16>, 8>;
+var<private> pb: array<vec4<f16>, 8>;
+
+// Depths per pass of the B staging (8 narrow, 4 wide), so CT_K / b_step() passes.
+fn b_step() -> u32 {
+    return CT_THREADS / cquads;
+}
+
+// The i-th A row quad of the slice whose depths are DK[half..half + CT_K].
+fn a_quad(half: u32, i: u32) -> vec4<f16> {
+    let d = DK[half + tid / 32u + 4u * i];
+    let ok = (crows.y + d.ay < vec4<u32>(cg.ly)) & (crows.x + d.ax < vec4<u32>(cg.lx));
+    return vec4<f16>(gather(crows.base + d.a, ok, mode != 2u));
+}
+
+// The j-th B column quad of that slice.
+fn b_quad(half: u32, j: u32) -> vec4<f16> {
+    let d = DK[half + tid / cquads + b_step() * j];
+    return vec4<f16>(gather(ccols.base + d.b, ccols.ok & vec4<bool>(d.ok), mode == 2u));
 }
 
 fn stage_slice(k0: u32) {
@@ -40,24 +63,46 @@ fn stage_slice(k0: u32) {
     if tid < CT_K {
         DK[CT_K - cur + tid] = depth(cg, k0 + CT_K + tid);
     }
+    let gather_now = PREFETCH == 0u || k0 == cg.k_begin;
     let ra = 4u * (tid % 32u);
     for (var i = 0u; i < CT_K / 4u; i++) {
-        let kk = tid / 32u + 4u * i;
-        let d = DK[cur + kk];
-        let ok = (crows.y + d.ay < vec4<u32>(cg.ly)) & (crows.x + d.ax < vec4<u32>(cg.lx));
-        put_rows(kk * CA_STRIDE + ra, gather(crows.base + d.a, ok, mode != 2u));
+        var v = pa[i];
+        if gather_now {
+            v = a_quad(cur, i);
+        }
+        let at = (tid / 32u + 4u * i) * CA_STRIDE + ra;
+        CA[at] = v.x;
+        CA[at + 1u] = v.y;
+        CA[at + 2u] = v.z;
+        CA[at + 3u] = v.w;
     }
     let cb = 4u * (tid % cquads);
-    let rows_per_pass = CT_THREADS / cquads;
-    for (var j = 0u; j < CT_K / rows_per_pass; j++) {
-        let kk = tid / cquads + rows_per_pass * j;
-        let d = DK[cur + kk];
-        let v = gather(ccols.base + d.b, ccols.ok & vec4<bool>(d.ok), mode == 2u);
-        let at = kk * CB_STRIDE + cb;
-        CB[at] = f16(v.x);
-        CB[at + 1u] = f16(v.y);
-        CB[at + 2u] = f16(v.z);
-        CB[at + 3u] = f16(v.w);
+    for (var j = 0u; j < CT_K / b_step(); j++) {
+        var v = pb[j];
+        if gather_now {
+            v = b_quad(cur, j);
+        }
+        let at = (tid / cquads + b_step() * j) * CB_STRIDE + cb;
+        CB[at] = v.x;
+        CB[at + 1u] = v.y;
+        CB[at + 2u] = v.z;
+        CB[at + 3u] = v.w;
+    }
+}
+
+// With PREFETCH: gather the slice after k0 (its depths went to the other half of DK during
+// stage_slice(k0), published by the barrier before this call). Past the last slice its
+// depths fail every bounds test and nothing is loaded.
+fn prefetch_next(k0: u32) {
+    if PREFETCH == 0u {
+        return;
+    }
+    let next = CT_K - (((k0 - cg.k_begin) / CT_K) % 2u) * CT_K;
+    for (var i = 0u; i < CT_K / 4u; i++) {
+        pa[i] = a_quad(next, i);
+    }
+    for (var j = 0u; j < CT_K / b_step(); j++) {
+        pb[j] = b_quad(next, j);
     }
 }
 

@@ -61,6 +61,9 @@ fn stage_slice(k0: u32) {
     }
 }
 
+// coop_tile's pipelining hook: the GEMM stages each slice when it is needed.
+fn prefetch_next(k0: u32) {}
+
 fn emit_row(r: u32, col: u32, at: u32) {
     let gr = row0 + r;
     if gr >= p.m { return; }

@@ -326,9 +326,10 @@ impl Gpu {
 
     /// Whether submits and passes can be timed on the device ([`Gpu::flush_timed`],
     /// [`Gpu::set_profiling`]): timestamp queries, also between passes.
-    /// Whether the SIMT convolution tiles load each K slice ahead, during the previous slice's
-    /// multiply-adds (shaders/conv.wgsl's PREFETCH): off unless `AUTOREP_CONV_PREFETCH=1`
-    /// until a hardware GPU has measured it.
+    /// Whether the convolution tiles (SIMT and tensor-core) load each K slice ahead, during the
+    /// previous slice's multiply-adds (the PREFETCH constant of shaders/conv.wgsl and
+    /// coop_conv.wgsl): off unless `AUTOREP_CONV_PREFETCH=1` until a hardware GPU has
+    /// measured it.
     pub fn conv_prefetch(&self) -> bool {
         self.0.conv_prefetch.load(Ordering::Relaxed)
     }

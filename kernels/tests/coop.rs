@@ -198,6 +198,43 @@ fn tensor_core_convolutions_match_the_simt_passes_and_the_twin() {
     g.set_coop_for_tests(true);
 }
 
+/// The tensor-core tiles' pipelined K loop (`Gpu::conv_prefetch`: the next slice gathered
+/// into registers during this one's multiply-adds) stages the same values in the same places
+/// as the plain loop, so every pass agrees bit for bit: narrow and wide tiles, stride phases,
+/// 1x1, a stem, K shorter than one slice, with and without split K.
+#[test]
+fn prefetching_tensor_core_convolutions_match_the_plain_ones_bit_for_bit() {
+    let Some(g) = coop_gpu() else { return };
+    let c = conv;
+    let cases = [
+        (0, c(2, 3, 7, 9, 5, 3, 1, 1)),
+        (0, c(3, 5, 9, 7, 7, 3, 2, 1)),
+        (0, c(4, 64, 16, 16, 128, 1, 2, 0)),
+        (0, c(4, 64, 16, 16, 64, 3, 1, 1)),
+        (0, c(2, 17, 12, 10, 200, 3, 1, 1)),
+        (1 << 22, c(4, 64, 16, 16, 128, 3, 2, 1)),
+    ];
+    for (split_target, p) in cases {
+        g.set_split_target_for_tests(split_target);
+        let (x, w, dy) = (
+            halves(5, p.x_len()),
+            halves(6, p.w_len()),
+            halves(7, p.y_len()),
+        );
+        g.set_conv_prefetch(false);
+        let plain = conv_passes(&g, true, &p, &x, &w, &dy);
+        g.set_conv_prefetch(true);
+        let pipelined = conv_passes(&g, true, &p, &x, &w, &dy);
+        g.set_conv_prefetch(false);
+        let passes = ["forward", "input grad", "weight grad"];
+        for (pass, (a, b)) in passes.iter().zip(plain.iter().zip(&pipelined)) {
+            let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "{p:?} {pass}: prefetching changed the result");
+        }
+    }
+    g.set_split_target_for_tests(0);
+}
+
 /// The tensor-core ceiling kernels (`bench gemm --precision f16`) store exactly what their twin
 /// says in every subgroup of every workgroup, whichever memory their fragments come from; an
 /// adapter without cooperative matrices refuses them with a typed error.

@@ -22,30 +22,38 @@ fn parse(s: &Shader, dtype: Dtype) -> (naga::Module, ModuleInfo) {
     (module, info)
 }
 
-/// Every shader in both variants, with a name for messages and files; a shader with
-/// pipeline-overridable constants once per setting a launcher uses (its defaults, and each
-/// constant at 1), with the constants substituted as wgpu does before translating.
+/// Every shader in both variants, with a name for messages and files (see [`settings`]).
 fn modules() -> impl Iterator<Item = (String, naga::Module, ModuleInfo)> {
-    use naga::back::{pipeline_constants::process_overrides, PipelineConstants};
     autorep_kernels::shaders::ALL.iter().flat_map(|s| {
         VARIANTS.into_iter().flat_map(move |d| {
             let (m, info) = parse(s, d);
-            let mut settings = vec![(String::new(), PipelineConstants::default())];
-            for (_, o) in m.overrides.iter() {
-                let name = o.name.clone().expect("overrides are named");
-                settings.push((format!(" {name}=1"), [(name, 1.0)].into_iter().collect()));
-            }
-            settings
-                .into_iter()
-                .map(|(tag, constants)| {
-                    let (pm, pinfo) = process_overrides(&m, &info, None, &constants)
-                        .unwrap_or_else(|e| panic!("{}{tag}: {e}", s.name));
-                    let name = format!("{}.{}{}", s.name, d.name(), tag.replace(' ', "."));
-                    (name, pm.into_owned(), pinfo.into_owned())
-                })
-                .collect::<Vec<_>>()
+            settings(&format!("{}.{}", s.name, d.name()), &m, &info)
         })
     })
+}
+
+/// A module once per setting of its pipeline-overridable constants that a launcher uses (the
+/// defaults, and each constant at 1), with the constants substituted as wgpu does before
+/// translating.
+fn settings(
+    name: &str,
+    m: &naga::Module,
+    info: &ModuleInfo,
+) -> Vec<(String, naga::Module, ModuleInfo)> {
+    use naga::back::{pipeline_constants::process_overrides, PipelineConstants};
+    let mut settings = vec![(String::new(), PipelineConstants::default())];
+    for (_, o) in m.overrides.iter() {
+        let name = o.name.clone().expect("overrides are named");
+        settings.push((format!(".{name}=1"), [(name, 1.0)].into_iter().collect()));
+    }
+    settings
+        .into_iter()
+        .map(|(tag, constants)| {
+            let (pm, pinfo) = process_overrides(m, info, None, &constants)
+                .unwrap_or_else(|e| panic!("{name}{tag}: {e}"));
+            (format!("{name}{tag}"), pm.into_owned(), pinfo.into_owned())
+        })
+        .collect()
 }
 
 #[test]
@@ -165,8 +173,10 @@ fn cooperative_matrix_shaders_translate_to_spirv() {
             lang_version: (1, 6),
             ..Default::default()
         };
-        let words = spv::write_vec(&module, &info, &options, None)
-            .unwrap_or_else(|e| panic!("{} to SPIR-V: {e}", s.name));
-        assert_eq!(words[0], 0x0723_0203, "{}: SPIR-V magic number", s.name);
+        for (name, m, info) in settings(s.name, &module, &info) {
+            let words = spv::write_vec(&m, &info, &options, None)
+                .unwrap_or_else(|e| panic!("{name} to SPIR-V: {e}"));
+            assert_eq!(words[0], 0x0723_0203, "{name}: SPIR-V magic number");
+        }
     }
 }

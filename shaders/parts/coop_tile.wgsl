@@ -11,7 +11,9 @@
 // CT_K = 32-deep slice of K the includer's stage_slice(k0) fills CA (depth x rows: A
 // transposed, so that invocations gathering neighbouring rows at one depth store to
 // neighbouring banks) and CB (depth x columns) with f16, zero outside the operands, so any
-// M, N, K and any gather work; every subgroup then loads 4 A and 2 (4) B fragments per 16 of
+// M, N, K and any gather work; after the barrier that publishes a slice, the includer's
+// prefetch_next(k0) may start loading the next one (software pipelining) while this one is
+// multiplied; every subgroup then loads 4 A and 2 (4) B fragments per 16 of
 // depth and multiply-adds 8 (16) times. Tiles are opaque, so the epilogue goes through
 // workgroup memory: each subgroup stores one accumulator tile at a time into its 16x16 corner
 // of CC and its invocations hand rows of 8 values to the includer's emit_row(r, c, at)
@@ -75,6 +77,7 @@ fn coop_tile(lid: u32, k_begin: u32, k_end: u32, wide: bool) {
     for (var k0 = k_begin; k0 < k_end; k0 += CT_K) {
         stage_slice(k0);
         workgroupBarrier();
+        prefetch_next(k0);
         for (var kk = 0u; kk < CT_K; kk += 16u) {
             let bk = kk * CB_STRIDE + wc;
             let b0 = coopLoadT<coop_mat16x16<f16, B>>(&CB[bk], CB_STRIDE);
