@@ -200,9 +200,11 @@ impl Gpu {
         let experimental_features = if report.coop_f16 {
             features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
             // SAFETY: wgpu marks cooperative matrices experimental (their validation is not
-            // complete). Only shaders/parts/coop_tile.wgsl uses them (for coop_gemm.wgsl and
-            // coop_conv.wgsl), in uniform control flow on workgroup memory its own invocations
-            // fill, and kernels/tests/coop.rs checks both against the SIMT kernels on every
+            // complete). Only shaders/parts/coop_tile.wgsl (for coop_gemm.wgsl and
+            // coop_conv.wgsl), coop_gemm.wgsl's direct loads and the benchmark kernels of
+            // coop_peak.wgsl use them, in uniform control flow, on workgroup memory the
+            // workgroup fills or on buffers whose bounds the launchers check, and
+            // kernels/tests/coop.rs checks them against the SIMT kernels and CPU twins on every
             // adapter that has them; AUTOREP_COOP=0 turns the path off.
             unsafe { wgpu::ExperimentalFeatures::enabled() }
         } else {
