@@ -77,23 +77,30 @@ fn ld_b(i: u32, ok: bool) -> f32 {
     return select(0.0, f32(b[select(0u, i, ok)]), ok);
 }
 
-fn stage_a(s: Slot, k0: u32) {
+// Four rows of A (or columns of B) of a slot at slice k0, zero outside the operands.
+fn fetch_a(s: Slot, k0: u32) -> vec4<f32> {
     let k_ok = k0 + s.depth < p.k;
     let i = s.off + k0 * p.a_cs;
     let rs = p.a_rs;
-    As[s.word] = vec4<f32>(ld_a(i, k_ok && s.first < p.m), ld_a(i + rs, k_ok && s.first + 1u < p.m),
-                           ld_a(i + 2u * rs, k_ok && s.first + 2u < p.m),
-                           ld_a(i + 3u * rs, k_ok && s.first + 3u < p.m));
+    return vec4<f32>(ld_a(i, k_ok && s.first < p.m), ld_a(i + rs, k_ok && s.first + 1u < p.m),
+                     ld_a(i + 2u * rs, k_ok && s.first + 2u < p.m),
+                     ld_a(i + 3u * rs, k_ok && s.first + 3u < p.m));
 }
 
-fn stage_b(s: Slot, k0: u32) {
+fn fetch_b(s: Slot, k0: u32) -> vec4<f32> {
     let k_ok = k0 + s.depth < p.k;
     let i = s.off + k0 * p.b_rs;
     let cs = p.b_cs;
-    Bs[s.word] = vec4<f32>(ld_b(i, k_ok && s.first < p.n), ld_b(i + cs, k_ok && s.first + 1u < p.n),
-                           ld_b(i + 2u * cs, k_ok && s.first + 2u < p.n),
-                           ld_b(i + 3u * cs, k_ok && s.first + 3u < p.n));
+    return vec4<f32>(ld_b(i, k_ok && s.first < p.n), ld_b(i + cs, k_ok && s.first + 1u < p.n),
+                     ld_b(i + 2u * cs, k_ok && s.first + 2u < p.n),
+                     ld_b(i + 3u * cs, k_ok && s.first + 3u < p.n));
 }
+
+// Software pipelining of the K loop (a pipeline constant, set by the launcher; conv.wgsl has
+// the same): 1 loads the next slice right after the barrier that publishes the current one
+// and holds it in registers through the multiply-adds, so the loads' latency hides behind
+// them; 0 loads each slice just before staging it. Both stage the same values.
+override PREFETCH: u32 = 0u;
 
 @compute @workgroup_size(8, 16)
 fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -117,13 +124,33 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     var acc2: Quad;
     var acc3: Quad;
 
+    // The slice in flight (past the last slice every load is out of range and reads nothing).
+    var fa0: vec4<f32>;
+    var fa1: vec4<f32>;
+    var fa2: vec4<f32>;
+    var fa3: vec4<f32>;
+    var fb0: vec4<f32>;
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
-        stage_a(sa0, k0);
-        stage_a(sa1, k0);
-        stage_a(sa2, k0);
-        stage_a(sa3, k0);
-        stage_b(sb0, k0);
+        if PREFETCH == 0u || k0 == 0u {
+            fa0 = fetch_a(sa0, k0);
+            fa1 = fetch_a(sa1, k0);
+            fa2 = fetch_a(sa2, k0);
+            fa3 = fetch_a(sa3, k0);
+            fb0 = fetch_b(sb0, k0);
+        }
+        As[sa0.word] = fa0;
+        As[sa1.word] = fa1;
+        As[sa2.word] = fa2;
+        As[sa3.word] = fa3;
+        Bs[sb0.word] = fb0;
         workgroupBarrier();
+        if PREFETCH != 0u {
+            fa0 = fetch_a(sa0, k0 + BK);
+            fa1 = fetch_a(sa1, k0 + BK);
+            fa2 = fetch_a(sa2, k0 + BK);
+            fa3 = fetch_a(sa3, k0 + BK);
+            fb0 = fetch_b(sb0, k0 + BK);
+        }
         for (var kk = 0u; kk < BK; kk++) {
             let ao = kk * AW + ty;
             let bo = kk * BW + tx;

@@ -155,8 +155,8 @@ pub struct GpuInner {
     pub(crate) split_target: AtomicU64,
     /// See [`Gpu::uses_coop_f16`].
     pub(crate) coop: AtomicBool,
-    /// See [`Gpu::conv_prefetch`].
-    pub(crate) conv_prefetch: AtomicBool,
+    /// See [`Gpu::prefetch`].
+    pub(crate) prefetch: AtomicBool,
 }
 
 /// Output elements (summed over split-K planes) a GEMM-shaped dispatch should produce on a
@@ -238,11 +238,10 @@ impl Gpu {
         let split_target = AtomicU64::new(split_target(&report));
         let coop_off = std::env::var("AUTOREP_COOP").is_ok_and(|v| v == "0");
         let coop = AtomicBool::new(report.coop_f16 && !coop_off);
-        let conv_prefetch =
-            AtomicBool::new(std::env::var("AUTOREP_CONV_PREFETCH").is_ok_and(|v| v == "1"));
+        let prefetch = AtomicBool::new(std::env::var("AUTOREP_PREFETCH").is_ok_and(|v| v == "1"));
         Ok(Gpu(Arc::new(GpuInner {
             coop,
-            conv_prefetch,
+            prefetch,
             split_target,
             pool: BufferPool::default(),
             pipelines: PipelineCache::default(),
@@ -328,17 +327,17 @@ impl Gpu {
 
     /// Whether submits and passes can be timed on the device ([`Gpu::flush_timed`],
     /// [`Gpu::set_profiling`]): timestamp queries, also between passes.
-    /// Whether the convolution tiles (SIMT and tensor-core) load each K slice ahead, during the
-    /// previous slice's multiply-adds (the PREFETCH constant of shaders/conv.wgsl and
-    /// coop_conv.wgsl): off unless `AUTOREP_CONV_PREFETCH=1` until a hardware GPU has
-    /// measured it.
-    pub fn conv_prefetch(&self) -> bool {
-        self.0.conv_prefetch.load(Ordering::Relaxed)
+    /// Whether the SIMT GEMM and the convolution tiles (SIMT and tensor-core) load each K slice
+    /// ahead, during the previous slice's multiply-adds (the PREFETCH constant of
+    /// shaders/gemm.wgsl, conv.wgsl and coop_conv.wgsl): off unless `AUTOREP_PREFETCH=1` until
+    /// a hardware GPU has measured it.
+    pub fn prefetch(&self) -> bool {
+        self.0.prefetch.load(Ordering::Relaxed)
     }
 
-    /// Test and benchmark hook: set [`Gpu::conv_prefetch`].
-    pub fn set_conv_prefetch(&self, on: bool) {
-        self.0.conv_prefetch.store(on, Ordering::Relaxed);
+    /// Test and benchmark hook: set [`Gpu::prefetch`].
+    pub fn set_prefetch(&self, on: bool) {
+        self.0.prefetch.store(on, Ordering::Relaxed);
     }
 
     pub fn has_timestamps(&self) -> bool {

@@ -270,7 +270,7 @@ fn run_passes(
     ]
 }
 
-/// The SIMT tiles' pipelined K loop (`Gpu::conv_prefetch`: the next slice loaded during this
+/// The SIMT tiles' pipelined K loop (`Gpu::prefetch`: the next slice loaded during this
 /// one's multiply-adds) stages the same values in the same order as the plain loop, so every
 /// pass agrees bit for bit: every tile size, stride phases, 1x1 and 5x5 kernels, K shorter
 /// than one slice, with and without split K, in f32 and f16.
@@ -291,11 +291,11 @@ fn prefetching_conv_tiles_match_the_plain_ones_bit_for_bit() {
         // f16 (where the adapter has it) on two cases: the same loop in the other variant.
         let dtypes = common::dtypes(&g);
         for &dtype in &dtypes[..if i < 2 { dtypes.len() } else { 1 }] {
-            g.set_conv_prefetch(false);
+            g.set_prefetch(false);
             let plain = run_passes(&g, &p, dtype);
-            g.set_conv_prefetch(true);
+            g.set_prefetch(true);
             let pipelined = run_passes(&g, &p, dtype);
-            g.set_conv_prefetch(false);
+            g.set_prefetch(false);
             let passes = ["forward", "input grad", "weight grad"];
             for (pass, (a, b)) in passes.iter().zip(plain.iter().zip(&pipelined)) {
                 let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());

@@ -198,7 +198,7 @@ fn tensor_core_convolutions_match_the_simt_passes_and_the_twin() {
     g.set_coop_for_tests(true);
 }
 
-/// The tensor-core tiles' pipelined K loop (`Gpu::conv_prefetch`: the next slice gathered
+/// The tensor-core tiles' pipelined K loop (`Gpu::prefetch`: the next slice gathered
 /// into registers during this one's multiply-adds) stages the same values in the same places
 /// as the plain loop, so every pass agrees bit for bit: narrow and wide tiles, stride phases,
 /// 1x1, a stem, K shorter than one slice, with and without split K.
@@ -221,11 +221,11 @@ fn prefetching_tensor_core_convolutions_match_the_plain_ones_bit_for_bit() {
             halves(6, p.w_len()),
             halves(7, p.y_len()),
         );
-        g.set_conv_prefetch(false);
+        g.set_prefetch(false);
         let plain = conv_passes(&g, true, &p, &x, &w, &dy);
-        g.set_conv_prefetch(true);
+        g.set_prefetch(true);
         let pipelined = conv_passes(&g, true, &p, &x, &w, &dy);
-        g.set_conv_prefetch(false);
+        g.set_prefetch(false);
         let passes = ["forward", "input grad", "weight grad"];
         for (pass, (a, b)) in passes.iter().zip(plain.iter().zip(&pipelined)) {
             let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());

@@ -206,7 +206,8 @@ fn transposed_gemm_equals_explicit_transpose() {
     }
 }
 
-fn check_gemm(g: &autorep_kernels::Gpu, p: &GemmParams, what: &str) {
+/// `p` on the GPU against the CPU twin; returns the GPU's C.
+fn check_gemm(g: &autorep_kernels::Gpu, p: &GemmParams, what: &str) -> Vec<f32> {
     let (ea, eb, ec) = p.extents();
     let a = rand_vec(9, ea);
     let b = rand_vec(10, eb);
@@ -225,8 +226,41 @@ fn check_gemm(g: &autorep_kernels::Gpu, p: &GemmParams, what: &str) {
     .unwrap();
     let mut want = c0.clone();
     cpu::gemm(p, &a, &b, &bias, &mut want);
-    let e = rel_err(&g.read_f32(&bc, 0, ec).unwrap(), &want);
+    let got = g.read_f32(&bc, 0, ec).unwrap();
+    let e = rel_err(&got, &want);
     assert!(e <= 1e-4, "gemm {what} {p:?}: rel err {e}");
+    got
+}
+
+/// gemm.wgsl's pipelined K loop (`Gpu::prefetch`: the next slice loaded during this one's
+/// multiply-adds) stages the same values as the plain loop: C agrees bit for bit, for K below,
+/// at and beyond one slice, transposes, several tiles, bias and accumulation.
+#[test]
+fn prefetching_gemm_matches_the_plain_one_bit_for_bit() {
+    let Some(g) = gpu() else { return };
+    let mut cases: Vec<GemmParams> = [(1, 1, 1), (7, 33, 129), (65, 63, 8), (520, 130, 19)]
+        .into_iter()
+        .flat_map(|(m, n, k)| {
+            [(false, false), (true, true), (false, true)]
+                .map(|(ta, tb)| GemmParams::dense(m, n, k, ta, tb))
+        })
+        .collect();
+    let mut p = GemmParams::dense(33, 65, 17, false, true);
+    p.bias_off = Some(3);
+    p.accumulate = true;
+    cases.push(p);
+    for p in &cases {
+        g.set_prefetch(false);
+        let plain = check_gemm(&g, p, "plain");
+        g.set_prefetch(true);
+        let pipelined = check_gemm(&g, p, "prefetch");
+        g.set_prefetch(false);
+        let same = plain
+            .iter()
+            .zip(&pipelined)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "{p:?}: prefetching changed the result");
+    }
 }
 
 #[test]

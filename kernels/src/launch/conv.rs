@@ -105,9 +105,9 @@ fn params(
 }
 
 /// The pipeline constants of a convolution dispatch: PREFETCH (conv.wgsl, coop_conv.wgsl) where
-/// the device runs the tiles' K loop pipelined ([`Gpu::conv_prefetch`]).
+/// the device runs the tiles' K loop pipelined ([`Gpu::prefetch`]).
 fn constants(gpu: &Gpu) -> &'static [(&'static str, f64)] {
-    if gpu.conv_prefetch() {
+    if gpu.prefetch() {
         &[("PREFETCH", 1.0)]
     } else {
         &[]

@@ -97,7 +97,13 @@ fn dispatch(gpu: &Gpu, p: &GemmParams, coop: bool, bindings: [BufRef<'_>; 4]) ->
         p.m.div_ceil(tile_m) as u32,
         p.batch as u32,
     ];
-    gpu.dispatch(kernel, &[], &params, &bindings, groups)
+    // gemm.wgsl's pipelined K loop (see Gpu::prefetch); the tensor-core GEMM has none.
+    let constants: &[(&str, f64)] = if !coop && gpu.prefetch() {
+        &[("PREFETCH", 1.0)]
+    } else {
+        &[]
+    };
+    gpu.dispatch(kernel, constants, &params, &bindings, groups)
 }
 
 fn uniform(p: &GemmParams) -> GemmUniform {
