@@ -34,7 +34,7 @@ var<workgroup> DK: array<Depth, 64>;
 override PREFETCH: u32 = 0u;
 
 // The slice in flight: this invocation's A row quads (at depths tid / 32 + 4i) and B column
-// quads (tid / cquads + passes_b() * j), rounded to f16 as staged.
+// quads (tid / cquads + b_step() * j), rounded to f16 as staged.
 var<private> pa: array<vec4<f16>, 8>;
 var<private> pb: array<vec4<f16>, 8>;
 
@@ -77,16 +77,20 @@ fn stage_slice(k0: u32) {
         CA[at + 3u] = v.w;
     }
     let cb = 4u * (tid % cquads);
-    for (var j = 0u; j < CT_K / b_step(); j++) {
-        var v = pb[j];
-        if gather_now {
-            v = b_quad(cur, j);
+    // A literal trip count (the passes, CT_K / b_step(), are 4 or 8), so that pb is indexed
+    // with constants once unrolled and stays in registers.
+    for (var j = 0u; j < 8u; j++) {
+        if j < CT_K / b_step() {
+            var v = pb[j];
+            if gather_now {
+                v = b_quad(cur, j);
+            }
+            let at = (tid / cquads + b_step() * j) * CB_STRIDE + cb;
+            CB[at] = v.x;
+            CB[at + 1u] = v.y;
+            CB[at + 2u] = v.z;
+            CB[at + 3u] = v.w;
         }
-        let at = (tid / cquads + b_step() * j) * CB_STRIDE + cb;
-        CB[at] = v.x;
-        CB[at + 1u] = v.y;
-        CB[at + 2u] = v.z;
-        CB[at + 3u] = v.w;
     }
 }
 
@@ -101,8 +105,10 @@ fn prefetch_next(k0: u32) {
     for (var i = 0u; i < CT_K / 4u; i++) {
         pa[i] = a_quad(next, i);
     }
-    for (var j = 0u; j < CT_K / b_step(); j++) {
-        pb[j] = b_quad(next, j);
+    for (var j = 0u; j < 8u; j++) {
+        if j < CT_K / b_step() {
+            pb[j] = b_quad(next, j);
+        }
     }
 }
 

@@ -27,21 +27,32 @@ pub struct ProfileRow {
     pub secs: f64,
 }
 
-type Key = (String, Option<Arc<str>>);
+/// Everything timed while profiling: per kernel and label, and the work each label stands for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Profile {
+    /// Most time first.
+    pub rows: Vec<ProfileRow>,
+    /// Per label: the floating-point operations its launcher calls stood for (multiply-adds
+    /// count two; 0 where the launcher counts none), summed over the calls.
+    pub flops: BTreeMap<String, f64>,
+}
+
+/// What one dispatch is timed under: its kernel and variant, and its launcher's label.
+pub(crate) type Key = (String, Option<Arc<str>>);
 
 #[derive(Default)]
 pub(crate) struct Profiler {
     pub(crate) on: bool,
     label: Option<Arc<str>>,
-    /// Keys of the dispatches queued since the last submit, in order.
-    pub(crate) pending: Vec<Key>,
     table: BTreeMap<Key, (u64, f64)>,
+    flops: BTreeMap<Arc<str>, f64>,
 }
 
 impl Profiler {
-    pub(crate) fn queue(&mut self, entry: &str, dtype: Dtype) {
-        self.pending
-            .push((format!("{entry} {}", dtype.name()), self.label.clone()));
+    /// The key of a dispatch queued now, while profiling.
+    pub(crate) fn key(&self, entry: &str, dtype: Dtype) -> Option<Key> {
+        self.on
+            .then(|| (format!("{entry} {}", dtype.name()), self.label.clone()))
     }
 
     /// Add the durations of `keys`' dispatches: `ticks` holds a (begin, end) pair per key.
@@ -124,10 +135,14 @@ impl Gpu {
         self.0.recorder.lock().unwrap().profile.on
     }
 
-    /// Everything timed since the last call, most time first (waits for queued work).
-    pub fn take_profile(&self) -> Result<Vec<ProfileRow>> {
+    /// Everything timed since the last call (waits for queued work).
+    pub fn take_profile(&self) -> Result<Profile> {
         self.wait()?;
-        let table = std::mem::take(&mut self.0.recorder.lock().unwrap().profile.table);
+        let (table, flops) = {
+            let mut rec = self.0.recorder.lock().unwrap();
+            let p = &mut rec.profile;
+            (std::mem::take(&mut p.table), std::mem::take(&mut p.flops))
+        };
         let mut rows: Vec<ProfileRow> = table
             .into_iter()
             .map(|((kernel, label), (calls, secs))| ProfileRow {
@@ -138,19 +153,28 @@ impl Gpu {
             })
             .collect();
         rows.sort_by(|a, b| b.secs.total_cmp(&a.secs));
-        Ok(rows)
+        let flops = flops.into_iter().map(|(l, f)| (l.to_string(), f)).collect();
+        Ok(Profile { rows, flops })
     }
 
     /// Label the dispatches queued until the returned guard drops (the launcher's scope) with
-    /// `label()` in a profile; `label` runs only while profiling, so launchers describe their
-    /// shapes at no cost otherwise. The guard restores the label of any enclosing scope.
+    /// `label()` in a profile, and count `flops` of work to it; `label` runs only while
+    /// profiling, so launchers describe their shapes at no cost otherwise. The guard restores
+    /// the label of any enclosing scope.
     #[must_use = "the label applies until the guard drops"]
-    pub fn profile_label(&self, label: impl FnOnce() -> String) -> ProfileLabel {
+    pub fn profile_label(&self, label: impl FnOnce() -> String, flops: f64) -> ProfileLabel {
+        if !self.profiling() {
+            return ProfileLabel { restore: None };
+        }
+        // Built outside the recorder's lock: the caller's closure may do anything.
+        let label: Arc<str> = label().into();
         let mut rec = self.0.recorder.lock().unwrap();
         let p = &mut rec.profile;
-        let restore =
-            p.on.then(|| (self.clone(), p.label.replace(label().into())));
-        ProfileLabel { restore }
+        *p.flops.entry(label.clone()).or_default() += flops;
+        let before = p.label.replace(label);
+        ProfileLabel {
+            restore: Some((self.clone(), before)),
+        }
     }
 }
 
@@ -161,8 +185,10 @@ pub struct ProfileLabel {
 
 impl Drop for ProfileLabel {
     fn drop(&mut self) {
+        // Also while unwinding from a panic that poisoned the lock: never a second panic.
         if let Some((gpu, before)) = self.restore.take() {
-            gpu.0.recorder.lock().unwrap().profile.label = before;
+            let mut rec = gpu.0.recorder.lock().unwrap_or_else(|e| e.into_inner());
+            rec.profile.label = before;
         }
     }
 }

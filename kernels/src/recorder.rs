@@ -6,7 +6,7 @@
 use crate::device::Gpu;
 use crate::dtype::Dtype;
 use crate::error::{KernelError, Result};
-use crate::gpu_profile::{Profiler, TimedSubmit, MAX_TIMED};
+use crate::gpu_profile::{Key, Profiler, TimedSubmit, MAX_TIMED};
 use crate::pipelines::{Kernel, PARAM_BYTES};
 use crate::pool::GpuBuffer;
 use crate::uniforms::Uniform;
@@ -22,6 +22,8 @@ enum Cmd {
         bind: Arc<wgpu::BindGroup>,
         offset: u32,
         groups: [u32; 3],
+        /// While profiling: what the dispatch is timed under (see [`Gpu::set_profiling`]).
+        key: Option<Key>,
     },
     Copy {
         src: wgpu::Buffer,
@@ -54,8 +56,10 @@ pub(crate) struct Recorder {
     /// into `upload` (grown as needed) and copied to their buffers in stream order.
     uploads: Vec<u8>,
     upload: Option<wgpu::Buffer>,
-    /// Per-dispatch timing, while on (see [`Gpu::set_profiling`]).
+    /// Per-dispatch timing, while on (see [`Gpu::set_profiling`]), and how many queued
+    /// dispatches carry a key.
     pub(crate) profile: Profiler,
+    timed_queued: usize,
 }
 
 impl Recorder {
@@ -78,6 +82,7 @@ impl Recorder {
             uploads: Vec::new(),
             upload: None,
             profile: Profiler::default(),
+            timed_queued: 0,
         }
     }
 }
@@ -147,8 +152,7 @@ impl Gpu {
         let pipeline = self.pipeline(kernel, constants, dtype)?;
         let full = {
             let rec = self.0.recorder.lock().unwrap();
-            rec.params.len() as u64 >= rec.stride * ARENA_SLOTS
-                || rec.profile.pending.len() >= MAX_TIMED
+            rec.params.len() as u64 >= rec.stride * ARENA_SLOTS || rec.timed_queued >= MAX_TIMED
         };
         if full {
             self.flush()?;
@@ -159,15 +163,15 @@ impl Gpu {
         let stride = rec.stride as usize;
         rec.params.extend_from_slice(bytemuck::bytes_of(params));
         rec.params.resize(offset as usize + stride, 0);
+        let key = rec.profile.key(kernel.name, dtype);
+        rec.timed_queued += key.is_some() as usize;
         rec.cmds.push(Cmd::Dispatch {
             pipeline,
             bind,
             offset,
             groups,
+            key,
         });
-        if rec.profile.on {
-            rec.profile.queue(kernel.name, dtype);
-        }
         rec.dispatches += 1;
         Ok(())
     }
@@ -234,7 +238,17 @@ impl Gpu {
             .0
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        let keys = std::mem::take(&mut rec.profile.pending);
+        // The keyed dispatches get timestamps, up to one query set's worth (more are queued
+        // only when several threads record at once; those run untimed).
+        let keys: Vec<Key> = cmds
+            .iter()
+            .filter_map(|c| match c {
+                Cmd::Dispatch { key, .. } => key.clone(),
+                _ => None,
+            })
+            .take(MAX_TIMED)
+            .collect();
+        rec.timed_queued = 0;
         let timed = (!keys.is_empty()).then(|| TimedSubmit::new(&self.0.device, keys));
         let mut n_timed = 0;
         if let Some((qs, _)) = timestamps {
@@ -263,26 +277,36 @@ impl Gpu {
                     enc.copy_buffer_to_buffer(src, *at, dst, *dst_offset, *size);
                     i += 1;
                 }
-                Cmd::Dispatch { .. } => {
-                    // Consecutive dispatches share a pass, except that a profiled dispatch
-                    // has a pass of its own to carry its timestamps.
-                    let writes = timed.as_ref().map(|t| t.writes(n_timed));
+                Cmd::Dispatch { key, .. } => {
+                    // Consecutive dispatches share a pass, except that a timed dispatch has a
+                    // pass of its own to carry its timestamps.
+                    let cap = timed.as_ref().map_or(0, |t| t.keys.len());
+                    let timed_here = key.is_some() && n_timed < cap;
+                    let writes = match &timed {
+                        Some(t) if timed_here => Some(t.writes(n_timed)),
+                        _ => None,
+                    };
                     let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: None,
                         timestamp_writes: writes,
                     });
+                    let first = i;
                     while let Some(Cmd::Dispatch {
                         pipeline,
                         bind,
                         offset,
                         groups,
+                        key,
                     }) = cmds.get(i)
                     {
+                        if i > first && key.is_some() && n_timed < cap {
+                            break;
+                        }
                         pass.set_pipeline(pipeline);
                         pass.set_bind_group(0, bind.as_ref(), &[*offset]);
                         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
                         i += 1;
-                        if timed.is_some() {
+                        if timed_here {
                             n_timed += 1;
                             break;
                         }

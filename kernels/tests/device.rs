@@ -116,10 +116,17 @@ fn profiling_times_every_dispatch_under_its_kernel_and_label() {
         "one query set's worth submitted"
     );
     g.set_profiling(false).unwrap();
-    let rows = g.take_profile().unwrap();
+    let profile = g.take_profile().unwrap();
+    let label = "conv forward 3x3 3->5 @6 s2";
+    assert_eq!(
+        profile.flops.get(label),
+        Some(&p.flops()),
+        "the work counted once per call"
+    );
+    let rows = profile.rows;
     let conv: Vec<_> = rows
         .iter()
-        .filter(|r| r.label.as_deref() == Some("conv forward 3x3 3->5 @6 s2"))
+        .filter(|r| r.label.as_deref() == Some(label))
         .collect();
     assert_eq!(conv.len(), 1, "{rows:?}");
     assert!(conv[0].kernel.starts_with("conv_gemm") && conv[0].kernel.ends_with(" f32"));
@@ -127,11 +134,11 @@ fn profiling_times_every_dispatch_under_its_kernel_and_label() {
     let fill = rows.iter().find(|r| r.kernel == "fill f32").unwrap();
     assert_eq!((fill.calls, fill.label.as_deref()), (n as u64, None));
     assert!(rows.iter().all(|r| r.secs >= 0.0) && rows.iter().any(|r| r.secs > 0.0));
-    assert!(g.take_profile().unwrap().is_empty(), "taken once");
+    assert_eq!(g.take_profile().unwrap(), Default::default(), "taken once");
 
     // Off again: nothing is recorded, and a profiled dispatch computed what an unprofiled one does.
     launch::conv2d_forward(&g, &p, &x, &w, &y).unwrap();
-    assert!(!g.profiling() && g.take_profile().unwrap().is_empty());
+    assert!(!g.profiling() && g.take_profile().unwrap().rows.is_empty());
     let got = g.read_f32(&y, 0, p.y_len()).unwrap();
     g.set_profiling(true).unwrap();
     launch::conv2d_forward(&g, &p, &x, &w, &y).unwrap();

@@ -23,10 +23,10 @@ pub struct StepTiming {
     /// On a GPU with timestamp queries: median device seconds of a step's submit, first
     /// command to last.
     pub device_secs: Option<f64>,
-    /// With `profile` on a GPU: the device time of every kernel (see
-    /// [`autorep_kernels::ProfileRow`]), summed over `profiled_steps` further steps, each
-    /// dispatch in a pass of its own.
-    pub gpu_profile: Vec<autorep_kernels::ProfileRow>,
+    /// With `profile` on a GPU: the device time of every kernel and the work of every labelled
+    /// layer pass (see [`autorep_kernels::Profile`]), summed over `profiled_steps` further
+    /// steps, each dispatch in a pass of its own.
+    pub gpu_profile: autorep_kernels::Profile,
     pub profiled_steps: usize,
     /// On a GPU: the bytes of device memory the engine's buffer pool holds after the steps.
     /// The pool keeps what it allocates for reuse and never returns it, so this is the step's
@@ -163,7 +163,7 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
         device_secs: (!busy.is_empty()).then(|| median(busy)),
         gpu_profile: match device {
             Device::Gpu(g) if profiled_steps > 0 => g.take_profile()?,
-            _ => Vec::new(),
+            _ => Default::default(),
         },
         profiled_steps,
         device_bytes: match device {

@@ -1,7 +1,7 @@
 //! What `autorep bench step` prints beyond its headline: where a step's time goes.
 
 use autorep::bench::StepTiming;
-use autorep_kernels::ProfileRow;
+use autorep_kernels::{Profile, ProfileRow};
 use std::collections::BTreeMap;
 
 /// The host's and the device's share of a step (after the headline).
@@ -82,8 +82,9 @@ fn group(
 }
 
 /// Device time per kernel (entry point and variant), then per labelled layer pass (a
-/// convolution's pass and shape, a GEMM's sizes) with the kernels that ran it.
-fn print_gpu(rows: &[ProfileRow], steps: usize, device_secs: Option<f64>) {
+/// convolution's pass and shape, a GEMM's sizes) with its rate and the kernels that ran it.
+fn print_gpu(profile: &Profile, steps: usize, device_secs: Option<f64>) {
+    let rows = &profile.rows;
     let total: f64 = rows.iter().map(|r| r.secs).sum();
     let line = |name: &str, calls: u64, secs: f64, width: usize| {
         println!(
@@ -116,18 +117,42 @@ fn print_gpu(rows: &[ProfileRow], steps: usize, device_secs: Option<f64>) {
             (d * 1e3 - kernels_ms).max(0.0)
         );
     }
-    let passes = group(rows, |r| {
-        r.label.as_ref().map(|l| format!("{l} [{}]", r.kernel))
-    });
-    if passes.is_empty() {
+    print_passes(profile, steps, total);
+}
+
+/// One row per labelled layer pass: its device time (every kernel it ran, split-K reductions
+/// included), its rate from the work its launcher counted, and its kernels.
+fn print_passes(profile: &Profile, steps: usize, total: f64) {
+    let mut by: BTreeMap<&str, (f64, Vec<&str>)> = BTreeMap::new();
+    for r in &profile.rows {
+        if let Some(l) = &r.label {
+            let e = by.entry(l).or_default();
+            e.0 += r.secs;
+            e.1.push(&r.kernel);
+        }
+    }
+    if by.is_empty() {
         return;
     }
+    let mut passes: Vec<_> = by.into_iter().collect();
+    passes.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
     println!("per layer pass (share of all kernels):");
     println!(
-        "{:<60} {:>9} {:>9} {:>7}",
-        "pass [kernel]", "calls", "ms/step", "share"
+        "{:<40} {:>9} {:>9} {:>7}  kernels",
+        "pass", "ms/step", "GFLOP/s", "share"
     );
-    for (k, calls, secs) in passes {
-        line(&k, calls, secs, 60);
+    for (label, (secs, kernels)) in passes {
+        let flops = profile.flops.get(label).copied().unwrap_or(0.0);
+        let rate = if flops > 0.0 && secs > 0.0 {
+            format!("{:.1}", flops / secs / 1e9)
+        } else {
+            "-".to_string()
+        };
+        println!(
+            "{label:<40} {:>9.3} {rate:>9} {:>6.1}%  {}",
+            secs / steps as f64 * 1e3,
+            100.0 * secs / total.max(f64::MIN_POSITIVE),
+            kernels.join(" + ")
+        );
     }
 }

@@ -293,7 +293,7 @@ pub fn conv2d_forward(
     w: &GpuBuffer,
     y: &GpuBuffer,
 ) -> Result<()> {
-    let _label = gpu.profile_label(|| format!("conv forward {}", p.shape_label()));
+    let _label = gpu.profile_label(|| format!("conv forward {}", p.shape_label()), p.flops());
     let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());
     let per = images_per_chunk(gpu, p, &[w], &[xi, yi])?;
     let (m, n, k) = (p.n * p.oh() * p.ow(), p.cout, p.taps());
@@ -335,7 +335,7 @@ pub fn conv2d_input_grad(
     w: &GpuBuffer,
     dx: &GpuBuffer,
 ) -> Result<()> {
-    let _label = gpu.profile_label(|| format!("conv input grad {}", p.shape_label()));
+    let _label = gpu.profile_label(|| format!("conv input grad {}", p.shape_label()), p.flops());
     let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());
     let per = images_per_chunk(gpu, p, &[w], &[xi, yi])?;
     let s = p.stride;
@@ -423,7 +423,10 @@ pub fn conv2d_weight_grad(
     scratch: &GpuBuffer,
     dw: &GpuBuffer,
 ) -> Result<()> {
-    let _label = gpu.profile_label(|| format!("conv weight grad {}", p.shape_label()));
+    let _label = gpu.profile_label(
+        || format!("conv weight grad {}", p.shape_label()),
+        p.flops(),
+    );
     // The shader computes dwᵀ (rows = taps, columns = Cout) into planes laid out as dw.
     let (m, n) = (p.taps(), p.cout);
     let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());

@@ -38,6 +38,11 @@ fn label(pass: &str, p: &DwConvParams) -> String {
     )
 }
 
+/// Multiply-adds of a pass, times two (the three passes do the same number).
+fn flops(p: &DwConvParams) -> f64 {
+    2.0 * p.y_len() as f64 * (p.kh * p.kw) as f64
+}
+
 /// y = depthwise conv(x, w); the CPU twin is [`crate::cpu::dwconv2d_forward`].
 pub fn dwconv2d_forward(
     gpu: &Gpu,
@@ -47,7 +52,7 @@ pub fn dwconv2d_forward(
     y: &GpuBuffer,
 ) -> Result<()> {
     let b = [x.into(), w.into(), y.into()];
-    let _label = gpu.profile_label(|| label("forward", p));
+    let _label = gpu.profile_label(|| label("forward", p), flops(p));
     gpu.dispatch(&FORWARD, &[], &params(p), &b, FORWARD.groups_for(p.y_len()))
 }
 
@@ -60,7 +65,7 @@ pub fn dwconv2d_input_grad(
     dx: &GpuBuffer,
 ) -> Result<()> {
     let b = [dy.into(), w.into(), dx.into()];
-    let _label = gpu.profile_label(|| label("input grad", p));
+    let _label = gpu.profile_label(|| label("input grad", p), flops(p));
     gpu.dispatch(
         &INPUT_GRAD,
         &[],
@@ -79,6 +84,6 @@ pub fn dwconv2d_weight_grad(
     dw: &GpuBuffer,
 ) -> Result<()> {
     let b = [x.into(), dy.into(), dw.into()];
-    let _label = gpu.profile_label(|| label("weight grad", p));
+    let _label = gpu.profile_label(|| label("weight grad", p), flops(p));
     gpu.dispatch(&WEIGHT_GRAD, &[], &params(p), &b, grid(p.w_len() as u32))
 }

@@ -46,10 +46,13 @@ pub fn gemm(
     if p.m == 0 || p.n == 0 || p.batch == 0 {
         return Ok(());
     }
-    let _label = gpu.profile_label(|| match p.batch {
-        1 => format!("gemm {}x{}x{}", p.m, p.n, p.k),
-        b => format!("gemm {b} x {}x{}x{}", p.m, p.n, p.k),
-    });
+    let _label = gpu.profile_label(
+        || match p.batch {
+            1 => format!("gemm {}x{}x{}", p.m, p.n, p.k),
+            b => format!("gemm {b} x {}x{}x{}", p.m, p.n, p.k),
+        },
+        p.flops(),
+    );
     let bias = bias.unwrap_or(a);
     let limit = gpu.max_binding();
     let fits = |buf: &GpuBuffer| BufRef::from(buf).size <= limit;
