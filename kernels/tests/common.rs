@@ -57,6 +57,30 @@ pub fn conv(
     }
 }
 
+/// The GPU's three passes of `p` on x, w and dy stored as `dtype`, into outputs that start as
+/// garbage (every pass must write every element): (y, dx, dw), widened to f32.
+pub fn gpu_conv_passes(
+    g: &autorep_kernels::Gpu,
+    p: &autorep_kernels::params::ConvParams,
+    [x, w, dy]: [&[f32]; 3],
+    dtype: autorep_kernels::Dtype,
+) -> [Vec<f32>; 3] {
+    use autorep_kernels::launch;
+    let up = |v: &[f32]| g.upload_as(v, dtype).unwrap();
+    let (bx, bw, bdy) = (up(x), up(w), up(dy));
+    let junk = |n: usize| up(&vec![7.5f32; n]);
+    let (by, bdx, bdw) = (junk(p.y_len()), junk(p.x_len()), junk(p.w_len()));
+    let scratch = junk(launch::conv2d_weight_grad_splits(g, p).1);
+    launch::conv2d_forward(g, p, &bx, &bw, &by).unwrap();
+    launch::conv2d_input_grad(g, p, &bdy, &bw, &bdx).unwrap();
+    launch::conv2d_weight_grad(g, p, &bx, &bdy, &scratch, &bdw).unwrap();
+    [
+        g.read_values(&by, 0, p.y_len()).unwrap(),
+        g.read_values(&bdx, 0, p.x_len()).unwrap(),
+        g.read_values(&bdw, 0, p.w_len()).unwrap(),
+    ]
+}
+
 /// The CPU twin's three passes of `p`: (y, dx, dw) from x, w and dy.
 pub fn conv_twins(
     p: &autorep_kernels::params::ConvParams,

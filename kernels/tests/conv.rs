@@ -251,23 +251,12 @@ fn run_passes(
     p: &ConvParams,
     dtype: autorep_kernels::Dtype,
 ) -> [Vec<f32>; 3] {
-    let up = |v: Vec<f32>| g.upload_as(&v, dtype).unwrap();
-    let (bx, bw, bdy) = (
-        up(rand_vec(1, p.x_len())),
-        up(rand_vec(2, p.w_len())),
-        up(rand_vec(3, p.y_len())),
+    let (x, w, dy) = (
+        rand_vec(1, p.x_len()),
+        rand_vec(2, p.w_len()),
+        rand_vec(3, p.y_len()),
     );
-    let junk = |n: usize| up(vec![7.5f32; n]);
-    let (by, bdx, bdw) = (junk(p.y_len()), junk(p.x_len()), junk(p.w_len()));
-    let scratch = junk(launch::conv2d_weight_grad_splits(g, p).1);
-    launch::conv2d_forward(g, p, &bx, &bw, &by).unwrap();
-    launch::conv2d_input_grad(g, p, &bdy, &bw, &bdx).unwrap();
-    launch::conv2d_weight_grad(g, p, &bx, &bdy, &scratch, &bdw).unwrap();
-    [
-        g.read_values(&by, 0, p.y_len()).unwrap(),
-        g.read_values(&bdx, 0, p.x_len()).unwrap(),
-        g.read_values(&bdw, 0, p.w_len()).unwrap(),
-    ]
+    common::gpu_conv_passes(g, p, [&x, &w, &dy], dtype)
 }
 
 /// The SIMT tiles' pipelined K loop (`Gpu::prefetch`: the next slice loaded during this

@@ -132,22 +132,7 @@ fn conv_passes(
     dy: &[f32],
 ) -> [Vec<f32>; 3] {
     g.set_coop_for_tests(coop);
-    let (bx, bw, bdy) = (
-        g.upload_f16(x).unwrap(),
-        g.upload_f16(w).unwrap(),
-        g.upload_f16(dy).unwrap(),
-    );
-    let junk = |n: usize| g.upload_f16(&vec![7.5f32; n]).unwrap();
-    let (by, bdx, bdw) = (junk(p.y_len()), junk(p.x_len()), junk(p.w_len()));
-    let scratch = junk(launch::conv2d_weight_grad_splits(g, p).1);
-    launch::conv2d_forward(g, p, &bx, &bw, &by).unwrap();
-    launch::conv2d_input_grad(g, p, &bdy, &bw, &bdx).unwrap();
-    launch::conv2d_weight_grad(g, p, &bx, &bdy, &scratch, &bdw).unwrap();
-    [
-        g.read_f16(&by, 0, p.y_len()).unwrap(),
-        g.read_f16(&bdx, 0, p.x_len()).unwrap(),
-        g.read_f16(&bdw, 0, p.w_len()).unwrap(),
-    ]
+    common::gpu_conv_passes(g, p, [x, w, dy], Dtype::F16)
 }
 
 #[test]
