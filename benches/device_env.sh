@@ -8,8 +8,11 @@ B=.devbin/autorep
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 # A fresh machine's first heavy GPU process ran conv passes up to 3-4x slower than later ones
 # (BENCHMARKS.md): one untimed pass over every conv and memory-bound kernel, in both
-# precisions, before anything is measured.
+# precisions, before anything is measured. Once per machine: scripts run back to back in one
+# call (e.g. `bash benches/device_profile.sh; bash benches/device_fusion.sh`) warm it up once.
 warm_up() {
+  [ -f /tmp/autorep_warm ] && return
   $B --device gpu bench kernels --reps 1 > /dev/null 2>&1
   $B --device gpu bench kernels --precision f16 --reps 1 > /dev/null 2>&1
+  touch /tmp/autorep_warm
 }
