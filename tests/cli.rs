@@ -230,8 +230,11 @@ fn bench_step_profile_lists_the_kernels_and_bad_sizes_are_rejected() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     // On a GPU: device time per kernel and per layer pass, and the host/device split.
     if std::env::var("AUTOREP_REQUIRE_GPU").as_deref() == Ok("1") {
+        let trace = std::env::temp_dir().join(format!("autorep-trace-{}.json", std::process::id()));
         let args = "--device gpu bench step --model small --batch 2 --input 8 --steps 1 --profile";
-        let out = autorep(&args.split(' ').collect::<Vec<_>>());
+        let mut args: Vec<&str> = args.split(' ').collect();
+        args.extend(["--trace", trace.to_str().unwrap()]);
+        let out = autorep(&args);
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -248,6 +251,22 @@ fn bench_step_profile_lists_the_kernels_and_bad_sizes_are_rejected() {
         ] {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");
         }
+        // The timeline: one complete event per dispatch of the profiled step, in order.
+        let t: serde_json::Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+        let events = t["traceEvents"].as_array().unwrap();
+        assert!(events.len() > 20, "{} events", events.len());
+        assert!(events
+            .iter()
+            .all(|e| e["ph"] == "X" && e["dur"].as_f64().unwrap() >= 0.0));
+        assert!(events
+            .iter()
+            .any(|e| e["name"] == "conv weight grad 3x3 3->16 @8 s1"));
+        let ts: Vec<f64> = events.iter().map(|e| e["ts"].as_f64().unwrap()).collect();
+        assert!(
+            ts.windows(2).all(|w| w[0] <= w[1]),
+            "dispatches run in order"
+        );
+        let _ = std::fs::remove_file(&trace);
     }
     let out = autorep(&["--device", "cpu", "bench", "gemm", "--size", "64x0x3"]);
     assert!(!out.status.success());

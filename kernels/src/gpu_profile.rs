@@ -27,11 +27,23 @@ pub struct ProfileRow {
     pub secs: f64,
 }
 
+/// One timed dispatch on the device's clock: seconds from the first dispatch timed since the
+/// last [`Gpu::take_profile`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileEvent {
+    pub kernel: String,
+    pub label: Option<String>,
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
 /// Everything timed while profiling: per kernel and label, and the work each label stands for.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Profile {
     /// Most time first.
     pub rows: Vec<ProfileRow>,
+    /// Every timed dispatch, in submission order (a timeline, e.g. for a trace viewer).
+    pub events: Vec<ProfileEvent>,
     /// Per label: the floating-point operations its launcher calls stood for (multiply-adds
     /// count two; 0 where the launcher counts none), summed over the calls.
     pub flops: BTreeMap<String, f64>,
@@ -46,6 +58,11 @@ pub(crate) struct Profiler {
     label: Option<Arc<str>>,
     table: BTreeMap<Key, (u64, f64)>,
     flops: BTreeMap<Arc<str>, f64>,
+    /// (key, begin, end) in ticks of the device's timestamp clock (kept as integers: device
+    /// clocks count from arbitrary origins, past f64's nanosecond precision), and the
+    /// nanoseconds per tick.
+    events: Vec<(Key, u64, u64)>,
+    period_ns: f64,
 }
 
 impl Profiler {
@@ -57,11 +74,13 @@ impl Profiler {
 
     /// Add the durations of `keys`' dispatches: `ticks` holds a (begin, end) pair per key.
     pub(crate) fn add(&mut self, keys: Vec<Key>, ticks: &[u64], period_ns: f64) {
+        self.period_ns = period_ns;
         for (key, t) in keys.into_iter().zip(ticks.chunks_exact(2)) {
             let secs = t[1].saturating_sub(t[0]) as f64 * period_ns * 1e-9;
-            let row = self.table.entry(key).or_insert((0, 0.0));
+            let row = self.table.entry(key.clone()).or_insert((0, 0.0));
             row.0 += 1;
             row.1 += secs;
+            self.events.push((key, t[0], t[0].max(t[1])));
         }
     }
 }
@@ -138,11 +157,27 @@ impl Gpu {
     /// Everything timed since the last call (waits for queued work).
     pub fn take_profile(&self) -> Result<Profile> {
         self.wait()?;
-        let (table, flops) = {
+        let (table, flops, events, period_ns) = {
             let mut rec = self.0.recorder.lock().unwrap();
             let p = &mut rec.profile;
-            (std::mem::take(&mut p.table), std::mem::take(&mut p.flops))
+            (
+                std::mem::take(&mut p.table),
+                std::mem::take(&mut p.flops),
+                std::mem::take(&mut p.events),
+                p.period_ns,
+            )
         };
+        let origin = events.iter().map(|e| e.1).min().unwrap_or(0);
+        let secs = |tick: u64| (tick - origin) as f64 * period_ns * 1e-9;
+        let events = events
+            .into_iter()
+            .map(|((kernel, label), begin, end)| ProfileEvent {
+                kernel,
+                label: label.map(|l| l.to_string()),
+                start_s: secs(begin),
+                end_s: secs(end),
+            })
+            .collect();
         let mut rows: Vec<ProfileRow> = table
             .into_iter()
             .map(|((kernel, label), (calls, secs))| ProfileRow {
@@ -154,7 +189,11 @@ impl Gpu {
             .collect();
         rows.sort_by(|a, b| b.secs.total_cmp(&a.secs));
         let flops = flops.into_iter().map(|(l, f)| (l.to_string(), f)).collect();
-        Ok(Profile { rows, flops })
+        Ok(Profile {
+            rows,
+            events,
+            flops,
+        })
     }
 
     /// Label the dispatches queued until the returned guard drops (the launcher's scope) with

@@ -5,11 +5,13 @@ mod conv;
 mod input;
 mod memory;
 mod step;
+mod trace;
 
 pub use conv::{conv_kernels, conv_layers, KernelTiming};
 pub use input::{input_pipeline, InputTiming};
 pub use memory::memory_kernels;
 pub use step::{training_step, StepSpec, StepTiming};
+pub use trace::chrome_trace;
 
 use crate::{Device, Result};
 use autorep_kernels::{cpu, launch, params::GemmParams, Gpu};

@@ -37,6 +37,10 @@ pub enum BenchWhat {
         /// steps that run each dispatch in a pass of its own).
         #[arg(long)]
         profile: bool,
+        /// With a GPU: also write the profiled steps' timeline, one event per dispatch, as a
+        /// Chrome trace (open in https://ui.perfetto.dev or chrome://tracing); implies --profile.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<std::path::PathBuf>,
         /// Activation precision of the step (as for the training commands).
         #[arg(long, value_enum, default_value_t = autorep::train::Precision::F32)]
         precision: autorep::train::Precision,
@@ -181,9 +185,14 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
             input,
             steps,
             profile,
+            trace,
             precision,
             gated,
         } => {
+            let profile = profile || trace.is_some();
+            if trace.is_some() && matches!(device, Device::Cpu) {
+                anyhow::bail!("--trace records a GPU timeline: use --device gpu (on the CPU backend --profile gives the time per kernel)");
+            }
             if !(8..=1024).contains(&input) {
                 anyhow::bail!("--input {input}: choose an image side from 8 to 1024");
             }
@@ -210,6 +219,16 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
             println!("adapter: {}", device.describe());
             if profile {
                 super::step_profile::print(&t, steps.max(1));
+            }
+            if let Some(path) = &trace {
+                let json = bench::chrome_trace(&t.gpu_profile);
+                std::fs::write(path, serde_json::to_vec(&json)?)
+                    .with_context(|| format!("writing the trace to {}", path.display()))?;
+                println!(
+                    "trace of {} dispatches: {} (open in https://ui.perfetto.dev)",
+                    t.gpu_profile.events.len(),
+                    path.display()
+                );
             }
             // The headline stays the last line (device scripts read it with `tail -1`).
             super::step_profile::print_split(&t);
