@@ -34,7 +34,7 @@ for model in resnet18_in wrn22_8; do
     AUTOREP_COOP=$coop AUTOREP_PREFETCH=$prefetch timeout 90 $B --device gpu bench step \
       --model $model --batch 128 --steps 5 --precision $precision --profile \
       --trace "$OUT/trace_${model}_$run.json" > "$file" 2>&1
-    tail -2 "$file" | sed "s/\$/ ($run)/" | tee -a "$OUT/profile.txt"
+    tail -4 "$file" | sed "s/\$/ ($run)/" | tee -a "$OUT/profile.txt"
   done
 done
 ls -la "$OUT"

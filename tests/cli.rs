@@ -248,6 +248,7 @@ fn bench_step_profile_lists_the_kernels_and_bad_sizes_are_rejected() {
             "conv_gemm_tiny f32 + sum_mid f32",
             "host",
             "then device",
+            "back to back",
         ] {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");
         }

@@ -23,6 +23,9 @@ pub struct StepTiming {
     /// On a GPU with timestamp queries: median device seconds of a step's submit, first
     /// command to last.
     pub device_secs: Option<f64>,
+    /// On a GPU: mean seconds per step of the same steps run back to back, each submitted
+    /// without waiting (as training runs them), so that recording overlaps the device's work.
+    pub back_to_back_secs: Option<f64>,
     /// With `profile` on a GPU: the device time of every kernel and the work of every labelled
     /// layer pass (see [`autorep_kernels::Profile`]), summed over `profiled_steps` further
     /// steps, each dispatch in a pass of its own.
@@ -98,7 +101,9 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
         _ => None,
     };
     // Records one step; returns the host seconds that took and, where timed, the device's.
-    let mut step = || -> Result<(f64, Option<f64>)> {
+    // Without `wait` it submits the step and returns at once (as training does), so the host
+    // records the next step while the device runs this one.
+    let mut step = |wait: bool| -> Result<(f64, Option<f64>)> {
         let start = Instant::now();
         opt.zero_grad()?;
         // The gated step also runs the stage's per-step work: hysteresis, the exact ReLU
@@ -117,6 +122,10 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
         loss.backward_from(opt.loss_seed()?)?;
         opt.step(1.0)?;
         let host = start.elapsed().as_secs_f64();
+        if !wait {
+            device.flush()?;
+            return Ok((host, None));
+        }
         let busy = match &timed_device {
             Some(g) if !g.profiling() => Some(g.flush_timed()?),
             _ => None,
@@ -124,25 +133,37 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
         device.sync()?;
         Ok((host, busy))
     };
-    step()?;
+    step(true)?;
     cpu::profile::enable(spec.profile);
     let _ = cpu::profile::take();
     let (mut times, mut hosts, mut busy) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..spec.steps.max(1) {
         let t = Instant::now();
-        let (host, device_secs) = step()?;
+        let (host, device_secs) = step(true)?;
         times.push(t.elapsed().as_secs_f64());
         hosts.push(host);
         busy.extend(device_secs);
     }
     cpu::profile::enable(false);
+    // On a GPU, the same steps back to back with one wait at the end: a training run's pace.
+    let back_to_back_secs = match device {
+        Device::Gpu(_) => {
+            let t = Instant::now();
+            for _ in 0..spec.steps.max(1) {
+                step(false)?;
+            }
+            device.sync()?;
+            Some(t.elapsed().as_secs_f64() / spec.steps.max(1) as f64)
+        }
+        Device::Cpu => None,
+    };
     // The per-kernel profile of a GPU comes from further steps: profiling encodes them
     // differently (a pass and two timestamps per dispatch, a readback per submit).
     let profiled_steps = match device {
         Device::Gpu(g) if spec.profile => {
             g.set_profiling(true)?;
             for _ in 0..spec.steps.max(1) {
-                step()?;
+                step(true)?;
             }
             g.set_profiling(false)?;
             spec.steps.max(1)
@@ -161,6 +182,7 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
         timed_secs: times.iter().sum(),
         host_secs: median(hosts),
         device_secs: (!busy.is_empty()).then(|| median(busy)),
+        back_to_back_secs,
         gpu_profile: match device {
             Device::Gpu(g) if profiled_steps > 0 => g.take_profile()?,
             _ => Default::default(),

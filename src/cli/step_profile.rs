@@ -15,6 +15,13 @@ pub fn print_split(t: &StepTiming) {
         ),
         None => println!("per step (median): host {:.1} ms recording", ms(t.host_secs)),
     }
+    if let Some(b) = t.back_to_back_secs {
+        println!(
+            "back to back (each step submitted without waiting, as training runs): {:.1} ms/step, {:.1} images/s",
+            ms(b),
+            t.images_per_s * t.secs / b
+        );
+    }
     if let (Some(pool), Some(live)) = (t.device_bytes, t.live_bytes) {
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
         println!(
