@@ -325,8 +325,6 @@ impl Gpu {
             .store(on && self.0.report.coop_f16, Ordering::Relaxed);
     }
 
-    /// Whether submits and passes can be timed on the device ([`Gpu::flush_timed`],
-    /// [`Gpu::set_profiling`]): timestamp queries, also between passes.
     /// Whether the SIMT GEMM and the convolution tiles (SIMT and tensor-core) load each K slice
     /// ahead, during the previous slice's multiply-adds (the PREFETCH constant of
     /// shaders/gemm.wgsl, conv.wgsl and coop_conv.wgsl): off unless `AUTOREP_PREFETCH=1` until
@@ -340,6 +338,8 @@ impl Gpu {
         self.0.prefetch.store(on, Ordering::Relaxed);
     }
 
+    /// Whether submits and passes can be timed on the device ([`Gpu::flush_timed`],
+    /// [`Gpu::set_profiling`]): timestamp queries, also between passes.
     pub fn has_timestamps(&self) -> bool {
         self.0.features.contains(
             wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS,

@@ -56,7 +56,6 @@ pub(crate) type Key = (String, Option<Arc<str>>);
 pub(crate) struct Profiler {
     pub(crate) on: bool,
     label: Option<Arc<str>>,
-    table: BTreeMap<Key, (u64, f64)>,
     flops: BTreeMap<Arc<str>, f64>,
     /// (key, begin, end) in ticks of the device's timestamp clock (kept as integers: device
     /// clocks count from arbitrary origins, past f64's nanosecond precision), and the
@@ -72,14 +71,10 @@ impl Profiler {
             .then(|| (format!("{entry} {}", dtype.name()), self.label.clone()))
     }
 
-    /// Add the durations of `keys`' dispatches: `ticks` holds a (begin, end) pair per key.
+    /// Record `keys`' dispatches: `ticks` holds a (begin, end) pair per key.
     pub(crate) fn add(&mut self, keys: Vec<Key>, ticks: &[u64], period_ns: f64) {
         self.period_ns = period_ns;
         for (key, t) in keys.into_iter().zip(ticks.chunks_exact(2)) {
-            let secs = t[1].saturating_sub(t[0]) as f64 * period_ns * 1e-9;
-            let row = self.table.entry(key.clone()).or_insert((0, 0.0));
-            row.0 += 1;
-            row.1 += secs;
             self.events.push((key, t[0], t[0].max(t[1])));
         }
     }
@@ -154,14 +149,14 @@ impl Gpu {
         self.0.recorder.lock().unwrap().profile.on
     }
 
-    /// Everything timed since the last call (waits for queued work).
+    /// Everything timed since the last call (waits for queued work): the events, and the rows
+    /// summed from them.
     pub fn take_profile(&self) -> Result<Profile> {
         self.wait()?;
-        let (table, flops, events, period_ns) = {
+        let (flops, events, period_ns) = {
             let mut rec = self.0.recorder.lock().unwrap();
             let p = &mut rec.profile;
             (
-                std::mem::take(&mut p.table),
                 std::mem::take(&mut p.flops),
                 std::mem::take(&mut p.events),
                 p.period_ns,
@@ -169,6 +164,22 @@ impl Gpu {
         };
         let origin = events.iter().map(|e| e.1).min().unwrap_or(0);
         let secs = |tick: u64| (tick - origin) as f64 * period_ns * 1e-9;
+        let mut table: BTreeMap<&Key, (u64, f64)> = BTreeMap::new();
+        for (key, begin, end) in &events {
+            let row = table.entry(key).or_default();
+            row.0 += 1;
+            row.1 += secs(*end) - secs(*begin);
+        }
+        let mut rows: Vec<ProfileRow> = table
+            .into_iter()
+            .map(|((kernel, label), (calls, secs))| ProfileRow {
+                kernel: kernel.clone(),
+                label: label.as_ref().map(|l| l.to_string()),
+                calls,
+                secs,
+            })
+            .collect();
+        rows.sort_by(|a, b| b.secs.total_cmp(&a.secs));
         let events = events
             .into_iter()
             .map(|((kernel, label), begin, end)| ProfileEvent {
@@ -178,16 +189,6 @@ impl Gpu {
                 end_s: secs(end),
             })
             .collect();
-        let mut rows: Vec<ProfileRow> = table
-            .into_iter()
-            .map(|((kernel, label), (calls, secs))| ProfileRow {
-                kernel,
-                label: label.map(|l| l.to_string()),
-                calls,
-                secs,
-            })
-            .collect();
-        rows.sort_by(|a, b| b.secs.total_cmp(&a.secs));
         let flops = flops.into_iter().map(|(l, f)| (l.to_string(), f)).collect();
         Ok(Profile {
             rows,

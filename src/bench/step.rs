@@ -170,6 +170,10 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
         }
         _ => 0,
     };
+    let pool = match device {
+        Device::Gpu(g) => Some(g.pool_stats()),
+        Device::Cpu => None,
+    };
     let s = median(times.clone());
     Ok(StepTiming {
         secs: s,
@@ -188,13 +192,7 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
             _ => Default::default(),
         },
         profiled_steps,
-        device_bytes: match device {
-            Device::Gpu(g) => Some(g.pool_stats().bytes_created),
-            Device::Cpu => None,
-        },
-        live_bytes: match device {
-            Device::Gpu(g) => Some(g.pool_stats().peak_live_bytes),
-            Device::Cpu => None,
-        },
+        device_bytes: pool.map(|p| p.bytes_created),
+        live_bytes: pool.map(|p| p.peak_live_bytes),
     })
 }

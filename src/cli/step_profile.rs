@@ -4,7 +4,8 @@ use autorep::bench::StepTiming;
 use autorep_kernels::{Profile, ProfileRow};
 use std::collections::BTreeMap;
 
-/// The host's and the device's share of a step (after the headline).
+/// The host's and the device's share of a step, the back-to-back pace and the memory (printed
+/// just before the headline).
 pub fn print_split(t: &StepTiming) {
     let ms = |s: f64| s * 1e3;
     match t.device_secs {
@@ -70,18 +71,13 @@ fn print_cpu(t: &StepTiming, steps: usize) {
     );
 }
 
-/// Rows summed by `key`, most time first: (key, calls, seconds).
-fn group(
-    rows: &[ProfileRow],
-    key: impl Fn(&ProfileRow) -> Option<String>,
-) -> Vec<(String, u64, f64)> {
-    let mut by: BTreeMap<String, (u64, f64)> = BTreeMap::new();
+/// Rows summed per kernel over their labels, most time first: (kernel, calls, seconds).
+fn by_kernel(rows: &[ProfileRow]) -> Vec<(&str, u64, f64)> {
+    let mut by: BTreeMap<&str, (u64, f64)> = BTreeMap::new();
     for r in rows {
-        if let Some(k) = key(r) {
-            let e = by.entry(k).or_default();
-            e.0 += r.calls;
-            e.1 += r.secs;
-        }
+        let e = by.entry(&r.kernel).or_default();
+        e.0 += r.calls;
+        e.1 += r.secs;
     }
     let mut out: Vec<_> = by.into_iter().map(|(k, (c, s))| (k, c, s)).collect();
     out.sort_by(|a, b| b.2.total_cmp(&a.2));
@@ -109,8 +105,8 @@ fn print_gpu(profile: &Profile, steps: usize, device_secs: Option<f64>) {
         "{:<34} {:>9} {:>9} {:>7}",
         "kernel", "calls", "ms/step", "share"
     );
-    for (k, calls, secs) in group(rows, |r| Some(r.kernel.clone())) {
-        line(&k, calls, secs, 34);
+    for (k, calls, secs) in by_kernel(rows) {
+        line(k, calls, secs, 34);
     }
     let kernels_ms = total / steps as f64 * 1e3;
     println!("{:<34} {:>9} {:>9.3}", "all kernels", "", kernels_ms);

@@ -104,16 +104,6 @@ fn params(
     }
 }
 
-/// The pipeline constants of a convolution dispatch: PREFETCH (conv.wgsl, coop_conv.wgsl) where
-/// the device runs the tiles' K loop pipelined ([`Gpu::prefetch`]).
-fn constants(gpu: &Gpu) -> &'static [(&'static str, f64)] {
-    if gpu.prefetch() {
-        &[("PREFETCH", 1.0)]
-    } else {
-        &[]
-    }
-}
-
 /// `AUTOREP_COOP_WIDE=0` keeps every tensor-core pass on the 64-column tile (for measuring the
 /// wide one against it on a new adapter).
 fn wide_coop_tile() -> bool {
@@ -271,7 +261,7 @@ fn split_k_pass(
     let planes = gpu.alloc((splits * len) as u64 * e)?.typed(out.dtype());
     gpu.dispatch(
         kern,
-        constants(gpu),
+        super::prefetch_constants(gpu),
         prm,
         &[a.into(), b.into(), (&planes).into()],
         grid,
@@ -320,7 +310,13 @@ pub fn conv2d_forward(
         let (yw, yo) = window(gpu, y, first * yi, nb * yi);
         let prm = params(&q, 0, m, n, k, k, 0, [xo, 0, yo], 0);
         let (kern, grid) = kernel(gpu, m, n, 1, super::on_tensor_cores(gpu, &[x, w, y]));
-        gpu.dispatch(kern, constants(gpu), &prm, &[xw, w.into(), yw], grid)?;
+        gpu.dispatch(
+            kern,
+            super::prefetch_constants(gpu),
+            &prm,
+            &[xw, w.into(), yw],
+            grid,
+        )?;
     }
     Ok(())
 }
@@ -374,7 +370,13 @@ pub fn conv2d_input_grad(
                 super::on_tensor_cores(gpu, &[dy, w, dx]),
             )
         };
-        gpu.dispatch(kern, constants(gpu), &prm, &[dyw, w.into(), dxw], grid)?;
+        gpu.dispatch(
+            kern,
+            super::prefetch_constants(gpu),
+            &prm,
+            &[dyw, w.into(), dxw],
+            grid,
+        )?;
     }
     Ok(())
 }
@@ -444,7 +446,13 @@ pub fn conv2d_weight_grad(
         let prm = params(&q, 2, m, n, k, k_split, flags, [dyo, xo, 0], m * n);
         let coop = super::on_tensor_cores(gpu, &[x, dy, scratch]);
         let (kern, grid) = kernel(gpu, m, n, splits, coop);
-        gpu.dispatch(kern, constants(gpu), &prm, &[dyw, xw, scratch.into()], grid)?;
+        gpu.dispatch(
+            kern,
+            super::prefetch_constants(gpu),
+            &prm,
+            &[dyw, xw, scratch.into()],
+            grid,
+        )?;
     }
     super::sum_mid(gpu, 1, splits, m * n, 1.0, scratch, dw)
 }

@@ -100,11 +100,11 @@ fn dispatch(gpu: &Gpu, p: &GemmParams, coop: bool, bindings: [BufRef<'_>; 4]) ->
         p.m.div_ceil(tile_m) as u32,
         p.batch as u32,
     ];
-    // gemm.wgsl's pipelined K loop (see Gpu::prefetch); the tensor-core GEMM has none.
-    let constants: &[(&str, f64)] = if !coop && gpu.prefetch() {
-        &[("PREFETCH", 1.0)]
-    } else {
+    // The tensor-core GEMM has no pipelined K loop.
+    let constants = if coop {
         &[]
+    } else {
+        super::prefetch_constants(gpu)
     };
     gpu.dispatch(kernel, constants, &params, &bindings, groups)
 }

@@ -40,6 +40,17 @@ pub(crate) fn on_tensor_cores(gpu: &crate::Gpu, operands: &[&GpuBuffer]) -> bool
     gpu.uses_coop_f16() && operands.iter().all(|b| b.dtype() == crate::Dtype::F16)
 }
 
+/// Pipeline constants of a SIMT GEMM or convolution tile (gemm.wgsl, conv.wgsl) or a
+/// tensor-core convolution tile (coop_conv.wgsl): PREFETCH where the device runs their K loop
+/// pipelined ([`crate::Gpu::prefetch`]).
+pub(crate) fn prefetch_constants(gpu: &crate::Gpu) -> &'static [(&'static str, f64)] {
+    if gpu.prefetch() {
+        &[("PREFETCH", 1.0)]
+    } else {
+        &[]
+    }
+}
+
 /// The entry points of the cooperative-matrix shaders ([`crate::shaders::COOP`]), checked the
 /// same way against their f16 variant.
 pub fn coop_entry_points() -> Vec<EntryPoint> {
