@@ -104,6 +104,17 @@ fn params(
     }
 }
 
+/// One dispatch of a tile (SIMT or tensor-core), with its pipeline constants.
+fn dispatch(
+    gpu: &Gpu,
+    kern: &K,
+    prm: &ConvUniform,
+    bindings: &[crate::BufRef<'_>],
+    grid: [u32; 3],
+) -> Result<()> {
+    gpu.dispatch(kern, super::prefetch_constants(gpu), prm, bindings, grid)
+}
+
 /// `AUTOREP_COOP_WIDE=0` keeps every tensor-core pass on the 64-column tile (for measuring the
 /// wide one against it on a new adapter).
 fn wide_coop_tile() -> bool {
@@ -259,9 +270,9 @@ fn split_k_pass(
 ) -> Result<()> {
     let e = out.dtype().bytes();
     let planes = gpu.alloc((splits * len) as u64 * e)?.typed(out.dtype());
-    gpu.dispatch(
+    dispatch(
+        gpu,
         kern,
-        super::prefetch_constants(gpu),
         prm,
         &[a.into(), b.into(), (&planes).into()],
         grid,
@@ -310,13 +321,7 @@ pub fn conv2d_forward(
         let (yw, yo) = window(gpu, y, first * yi, nb * yi);
         let prm = params(&q, 0, m, n, k, k, 0, [xo, 0, yo], 0);
         let (kern, grid) = kernel(gpu, m, n, 1, super::on_tensor_cores(gpu, &[x, w, y]));
-        gpu.dispatch(
-            kern,
-            super::prefetch_constants(gpu),
-            &prm,
-            &[xw, w.into(), yw],
-            grid,
-        )?;
+        dispatch(gpu, kern, &prm, &[xw, w.into(), yw], grid)?;
     }
     Ok(())
 }
@@ -370,13 +375,7 @@ pub fn conv2d_input_grad(
                 super::on_tensor_cores(gpu, &[dy, w, dx]),
             )
         };
-        gpu.dispatch(
-            kern,
-            super::prefetch_constants(gpu),
-            &prm,
-            &[dyw, w.into(), dxw],
-            grid,
-        )?;
+        dispatch(gpu, kern, &prm, &[dyw, w.into(), dxw], grid)?;
     }
     Ok(())
 }
@@ -446,13 +445,7 @@ pub fn conv2d_weight_grad(
         let prm = params(&q, 2, m, n, k, k_split, flags, [dyo, xo, 0], m * n);
         let coop = super::on_tensor_cores(gpu, &[x, dy, scratch]);
         let (kern, grid) = kernel(gpu, m, n, splits, coop);
-        gpu.dispatch(
-            kern,
-            super::prefetch_constants(gpu),
-            &prm,
-            &[dyw, xw, scratch.into()],
-            grid,
-        )?;
+        dispatch(gpu, kern, &prm, &[dyw, xw, scratch.into()], grid)?;
     }
     super::sum_mid(gpu, 1, splits, m * n, 1.0, scratch, dw)
 }
