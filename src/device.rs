@@ -34,13 +34,41 @@ impl std::str::FromStr for DeviceChoice {
     }
 }
 
+/// The conv plans file every GPU this process opens runs by (see [`use_conv_plans`]).
+static PLANS_FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Run the convolution passes of every GPU opened from now on by the plans measured in `path`
+/// (written by `autorep tune` on the same adapter): the CLI's `--plans` / `AUTOREP_PLANS`.
+/// A second call keeps the first file.
+pub fn use_conv_plans(path: &std::path::Path) {
+    let _ = PLANS_FILE.set(path.to_path_buf());
+}
+
+/// Read a conv plans file.
+pub fn read_conv_plans(path: &std::path::Path) -> Result<autorep_kernels::ConvPlans> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Invalid(format!(
+            "cannot read the conv plans file {}: {e} (write it with `autorep tune --out FILE`)",
+            path.display()
+        ))
+    })?;
+    Ok(autorep_kernels::ConvPlans::parse(
+        &text,
+        &path.display().to_string(),
+    )?)
+}
+
 impl Device {
     pub fn open(choice: DeviceChoice) -> Result<Device> {
-        match choice {
-            DeviceChoice::Cpu => Ok(Device::Cpu),
-            DeviceChoice::Gpu => Ok(Device::Gpu(Gpu::open()?)),
-            DeviceChoice::Auto => Ok(Gpu::open().map(Device::Gpu).unwrap_or(Device::Cpu)),
+        let device = match choice {
+            DeviceChoice::Cpu => Device::Cpu,
+            DeviceChoice::Gpu => Device::Gpu(Gpu::open()?),
+            DeviceChoice::Auto => Gpu::open().map(Device::Gpu).unwrap_or(Device::Cpu),
+        };
+        if let (Device::Gpu(g), Some(path)) = (&device, PLANS_FILE.get()) {
+            g.set_conv_plans(read_conv_plans(path)?)?;
         }
+        Ok(device)
     }
 
     pub fn is_gpu(&self) -> bool {
@@ -66,7 +94,13 @@ impl Device {
                 } else {
                     "hardware"
                 };
-                format!("{} ({:?}, {kind})", r.name, r.backend)
+                let tuned = g.conv_plans().plans.len();
+                let plans = if tuned > 0 {
+                    format!(", {tuned} measured conv plans")
+                } else {
+                    String::new()
+                };
+                format!("{} ({:?}, {kind}{plans})", r.name, r.backend)
             }
         }
     }

@@ -274,3 +274,91 @@ fn bench_step_profile_lists_the_kernels_and_bad_sizes_are_rejected() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("MxNxK"), "{err}");
 }
+
+#[test]
+fn tune_writes_plans_that_the_other_commands_run_by() {
+    let out = autorep(&["--device", "cpu", "tune", "--model", "small"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--device gpu"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    if std::env::var("AUTOREP_REQUIRE_GPU").as_deref() != Ok("1") {
+        return;
+    }
+    let plans = std::env::temp_dir().join(format!("autorep-plans-{}.txt", std::process::id()));
+    let path = plans.to_str().unwrap();
+    let tune = || {
+        autorep(&[
+            "--device", "gpu", "tune", "--model", "small", "--batch", "2", "--input", "8",
+            "--reps", "1", "--out", path,
+        ])
+    };
+    let out = tune();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The small ResNet's step: 7 convolutions with all three passes, the stem without its
+    // input gradient, and the shortcuts' forward.
+    assert!(text.contains("[1/"), "{text}");
+    let last = text.trim().lines().last().unwrap();
+    let distinct: usize = last.split(' ').next().unwrap().parse().unwrap();
+    assert!(last.contains("distinct conv passes"), "{last}");
+    let file = std::fs::read_to_string(&plans).unwrap();
+    assert!(file.starts_with("# autorep conv plans"), "{file}");
+    assert_eq!(file.matches(" : tile=").count(), distinct, "{file}");
+    // A second run on the same file keeps it whole.
+    assert!(tune().status.success());
+    let again = std::fs::read_to_string(&plans).unwrap();
+    assert_eq!(again.matches(" : tile=").count(), distinct, "{again}");
+    let step = |plans: &str| {
+        autorep(&[
+            "--device", "gpu", "--plans", plans, "bench", "step", "--model", "small", "--batch",
+            "2", "--input", "8", "--steps", "1",
+        ])
+    };
+    let out = step(path);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("{distinct} measured conv plans")),
+        "{text}"
+    );
+    // A damaged file, another adapter's, a missing one: one line each, naming the fix.
+    for (bad, says) in [
+        (file.replacen(" : tile=", " : tile=huge", 1), "unknown tile"),
+        (
+            file.lines()
+                .map(|l| {
+                    if l.starts_with("adapter =") {
+                        "adapter = Other | Metal | 1"
+                    } else {
+                        l
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            "not on this adapter",
+        ),
+    ] {
+        std::fs::write(&plans, bad).unwrap();
+        let out = step(path);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says) && err.contains("autorep tune"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    let _ = std::fs::remove_file(&plans);
+    let out = step(path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("cannot read the conv plans file"),
+        "{err}"
+    );
+}

@@ -1,5 +1,6 @@
 //! Opening a headless wgpu device and describing adapters.
 
+use crate::conv_plan::{ConvKey, ConvPlan, ConvPlans, PlanState};
 use crate::error::{KernelError, Result};
 use crate::recorder::Recorder;
 use crate::{pipelines::PipelineCache, pool::BufferPool};
@@ -68,6 +69,11 @@ impl AdapterReport {
                         && p.cr_type == wgpu::CooperativeScalarType::F32
                 }),
         }
+    }
+
+    /// The adapter in a line, as conv plans are stamped with it: name, backend and driver.
+    pub fn fingerprint(&self) -> String {
+        format!("{} | {:?} | {}", self.name, self.backend, self.driver_info)
     }
 
     /// A software rasteriser (lavapipe, llvmpipe, WARP, SwiftShader) rather than real hardware.
@@ -157,6 +163,8 @@ pub struct GpuInner {
     pub(crate) coop: AtomicBool,
     /// See [`Gpu::prefetch`].
     pub(crate) prefetch: AtomicBool,
+    /// See [`Gpu::set_conv_plans`] and [`Gpu::collect_conv_passes`].
+    pub(crate) plans: Mutex<PlanState>,
 }
 
 /// Output elements (summed over split-K planes) a GEMM-shaped dispatch should produce on a
@@ -242,6 +250,7 @@ impl Gpu {
         Ok(Gpu(Arc::new(GpuInner {
             coop,
             prefetch,
+            plans: Mutex::default(),
             split_target,
             pool: BufferPool::default(),
             pipelines: PipelineCache::default(),
@@ -336,6 +345,54 @@ impl Gpu {
     /// Test and benchmark hook: set [`Gpu::prefetch`].
     pub fn set_prefetch(&self, on: bool) {
         self.0.prefetch.store(on, Ordering::Relaxed);
+    }
+
+    /// Run the convolution passes these plans name by them (measured on this adapter: another
+    /// adapter's plans are an error); every other pass keeps the launchers' rule.
+    pub fn set_conv_plans(&self, plans: ConvPlans) -> Result<()> {
+        let here = self.0.report.fingerprint();
+        if plans.adapter != here {
+            return Err(KernelError::PlansAdapter {
+                file: plans.adapter,
+                here,
+            });
+        }
+        self.plan_state().tuned = plans;
+        Ok(())
+    }
+
+    /// The measured plans this device runs by (empty unless [`Gpu::set_conv_plans`]).
+    pub fn conv_plans(&self) -> ConvPlans {
+        let mut plans = self.plan_state().tuned.clone();
+        plans.adapter = self.0.report.fingerprint();
+        plans
+    }
+
+    /// Start (true) or stop recording every convolution pass planned (launched, or its scratch
+    /// sized); stopping returns them, distinct, in the order first seen (what `autorep tune`
+    /// measures).
+    pub fn collect_conv_passes(&self, on: bool) -> Vec<ConvKey> {
+        let mut st = self.plan_state();
+        let seen = st.seen.take().unwrap_or_default();
+        if on {
+            st.seen = Some(Vec::new());
+        }
+        seen
+    }
+
+    /// The measured plan of a pass, if any, noting the pass while collecting.
+    pub(crate) fn tuned_plan(&self, key: &ConvKey) -> Option<ConvPlan> {
+        let mut st = self.plan_state();
+        if let Some(seen) = st.seen.as_mut() {
+            if !seen.contains(key) {
+                seen.push(*key);
+            }
+        }
+        st.tuned.plans.get(key).copied()
+    }
+
+    fn plan_state(&self) -> std::sync::MutexGuard<'_, PlanState> {
+        self.0.plans.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether submits and passes can be timed on the device ([`Gpu::flush_timed`],

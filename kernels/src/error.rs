@@ -25,6 +25,14 @@ pub enum KernelError {
         "adapter '{adapter}' has no 16x16x16 f16 x f16 -> f32 cooperative matrices (tensor cores)"
     )]
     NoCooperativeMatrix { adapter: String },
+    #[error("{file} line {line}: {message}; rerun `autorep tune` to write it again")]
+    Plans {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    #[error("the conv plans were measured on '{file}', not on this adapter ('{here}'): run `autorep tune` here or leave them out")]
+    PlansAdapter { file: String, here: String },
     #[error("{kernel}: binding {binding} holds {got} but the f16 variant declares {want} there")]
     DtypeMismatch {
         kernel: String,

@@ -1,6 +1,7 @@
 //! autorep-kernels: the GPU device (wgpu), pooled buffers, cached pipelines, one typed launcher
 //! per WGSL entry point, and a CPU twin of every kernel. Knows nothing of autograd or models.
 
+mod conv_plan;
 pub mod cpu;
 mod device;
 mod dtype;
@@ -14,6 +15,7 @@ mod recorder;
 pub mod shaders;
 pub mod uniforms;
 
+pub use conv_plan::{ConvKey, ConvPass, ConvPlan, ConvPlans, Tile};
 pub use device::{list_adapters, AdapterReport, Gpu, WANTED_FEATURES};
 pub use dtype::{from_f16_bytes, round_to_f16, to_f16_bits, Dtype};
 pub use error::{KernelError, Result};

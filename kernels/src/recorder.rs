@@ -555,4 +555,30 @@ impl Gpu {
         let period = self.0.queue.get_timestamp_period() as f64;
         Ok(t[1].saturating_sub(t[0]) as f64 * period * 1e-9)
     }
+
+    /// Median seconds of the work `f` queues, over `reps` runs after one warm-up run: device
+    /// time where the adapter has timestamp queries, else wall time to completion.
+    pub fn median_secs<E: From<KernelError>>(
+        &self,
+        reps: usize,
+        mut f: impl FnMut() -> std::result::Result<(), E>,
+    ) -> std::result::Result<f64, E> {
+        f()?;
+        self.wait()?;
+        let mut times = Vec::with_capacity(reps);
+        for _ in 0..reps.max(1) {
+            let t = std::time::Instant::now();
+            f()?;
+            let secs = if self.has_timestamps() {
+                self.flush_timed()?
+            } else {
+                self.wait()?;
+                t.elapsed().as_secs_f64()
+            };
+            self.wait()?;
+            times.push(secs);
+        }
+        times.sort_by(|a, b| a.total_cmp(b));
+        Ok(times[times.len() / 2])
+    }
 }

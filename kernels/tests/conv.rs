@@ -1,7 +1,7 @@
 //! Convolution: GPU passes against the CPU twin, and the CPU twin against a direct loop.
 
 mod common;
-use autorep_kernels::{cpu, launch, params::ConvParams};
+use autorep_kernels::{cpu, launch, params::ConvParams, Dtype};
 use common::{conv, conv_twins, gpu, rand_vec, rel_err};
 
 fn shapes() -> Vec<ConvParams> {
@@ -149,12 +149,18 @@ fn split_k_passes_match_cpu() {
         c(30, 300, 5, 5, 260, 1, 2, 0),
     ];
     for p in &split {
-        let (forward, input_grad) = launch::conv2d_output_splits(&g, p).unwrap();
+        let (forward, input_grad) = launch::conv2d_output_splits(&g, p, Dtype::F32).unwrap();
         assert!(
             forward > 1 && input_grad > 1,
             "{p:?}: {forward} {input_grad}"
         );
-        assert!(launch::conv2d_weight_grad_splits(&g, p).0 > 1, "{p:?}");
+        assert!(
+            launch::conv2d_weight_grad_splits(&g, p, Dtype::F32)
+                .unwrap()
+                .0
+                > 1,
+            "{p:?}"
+        );
     }
     passes_match_cpu(&g, split.into_iter().chain(shapes()));
 }
@@ -176,7 +182,7 @@ fn passes_match_cpu(g: &autorep_kernels::Gpu, shapes: impl Iterator<Item = ConvP
         // split-K scratch must not leak old sums.
         let junk = |n: usize| g.upload(&vec![7.5f32; n]).unwrap();
         let (by, bdx, bdw) = (junk(p.y_len()), junk(p.x_len()), junk(p.w_len()));
-        let (_, scratch_len) = launch::conv2d_weight_grad_splits(g, &p);
+        let (_, scratch_len) = launch::conv2d_weight_grad_splits(g, &p, Dtype::F32).unwrap();
         let scratch = junk(scratch_len);
         launch::conv2d_forward(g, &p, &bx, &bw, &by).unwrap();
         launch::conv2d_input_grad(g, &p, &bdy, &bw, &bdx).unwrap();
@@ -206,7 +212,7 @@ fn weight_grad_split_k_matches_cpu_on_a_long_reduction() {
         stride: 1,
         pad: 1,
     };
-    let (splits, scratch_len) = launch::conv2d_weight_grad_splits(&g, &p);
+    let (splits, scratch_len) = launch::conv2d_weight_grad_splits(&g, &p, Dtype::F32).unwrap();
     assert!(splits > 1);
     let (x, dy) = (rand_vec(4, p.x_len()), rand_vec(5, p.y_len()));
     let (bdw, scratch) = (

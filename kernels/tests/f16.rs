@@ -160,7 +160,7 @@ fn convolution_passes_in_f16() {
         // Split over the batch (the hardware path) as well as whole.
         for split in [0, 1] {
             g.set_split_target_for_tests(split);
-            let (_, scratch_len) = launch::conv2d_weight_grad_splits(&g, &p);
+            let (_, scratch_len) = launch::conv2d_weight_grad_splits(&g, &p, Dtype::F16).unwrap();
             let scratch = out16(&g, scratch_len.max(1));
             let bdw = out16(&g, p.w_len());
             launch::conv2d_weight_grad(&g, &p, &bx, &bdy, &scratch, &bdw).unwrap();

@@ -130,8 +130,8 @@ pub fn conv_kernels(
         let flops = p.flops();
         let mut shape = format!("{label} n{batch}");
         if let Device::Gpu(g) = device {
-            let (f, d) = launch::conv2d_output_splits(g, &p)?;
-            let w = launch::conv2d_weight_grad_splits(g, &p).0;
+            let (f, d) = launch::conv2d_output_splits(g, &p, dtype)?;
+            let w = launch::conv2d_weight_grad_splits(g, &p, dtype)?.0;
             if f * d > 1 || !g.report().is_software() {
                 shape = format!("{shape} k/{f}/{d}/{w}");
             }
@@ -154,7 +154,7 @@ pub fn conv_kernels(
                 let out = |n: usize| g.alloc_elems(n, dtype);
                 let (bx, bw, bdy) = (up(&x)?, up(&w)?, up(&dy)?);
                 let (by, bdx, bdw) = (out(p.y_len())?, out(p.x_len())?, out(p.w_len())?);
-                let scratch = out(launch::conv2d_weight_grad_splits(g, &p).1)?;
+                let scratch = out(launch::conv2d_weight_grad_splits(g, &p, dtype)?.1)?;
                 (
                     time_gpu(g, reps, || {
                         Ok(launch::conv2d_forward(g, &p, &bx, &bw, &by)?)

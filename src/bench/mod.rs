@@ -6,12 +6,14 @@ mod input;
 mod memory;
 mod step;
 mod trace;
+mod tune;
 
 pub use conv::{conv_kernels, conv_layers, KernelTiming};
 pub use input::{input_pipeline, InputTiming};
 pub use memory::memory_kernels;
 pub use step::{training_step, StepSpec, StepTiming};
 pub use trace::chrome_trace;
+pub use tune::{step_conv_passes, tune_step};
 
 use crate::{Device, Result};
 use autorep_kernels::{cpu, launch, params::GemmParams, Gpu};
@@ -23,23 +25,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Median device seconds of `f` (which only queues work), after one warm-up run.
-fn time_gpu(g: &Gpu, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
-    f()?;
-    g.wait()?;
-    let mut times = Vec::with_capacity(reps);
-    for _ in 0..reps.max(1) {
-        let t = Instant::now();
-        f()?;
-        let secs = if g.has_timestamps() {
-            g.flush_timed()?
-        } else {
-            g.wait()?;
-            t.elapsed().as_secs_f64()
-        };
-        g.wait()?;
-        times.push(secs);
-    }
-    Ok(median(times))
+fn time_gpu(g: &Gpu, reps: usize, f: impl FnMut() -> Result<()>) -> Result<f64> {
+    g.median_secs(reps, f)
 }
 
 /// Median wall seconds of `f` on the CPU, after one warm-up run.

@@ -41,6 +41,7 @@ pub struct StepTiming {
 }
 
 /// What `autorep bench step` times.
+#[derive(Clone, Copy)]
 pub struct StepSpec<'a> {
     pub model: &'a str,
     pub batch: usize,

@@ -10,6 +10,7 @@ mod info;
 mod run;
 mod stages;
 mod step_profile;
+mod tune;
 
 use autorep::train::config::{defaults, Precision};
 use autorep::{Device, DeviceChoice};
@@ -26,6 +27,10 @@ pub struct Cli {
     /// Where to run: a hardware GPU, else a software adapter, else the CPU (auto); or force one.
     #[arg(long, global = true, env = "AUTOREP_DEVICE", default_value = "auto")]
     device: DeviceChoice,
+    /// Run the convolutions by the plans in this file (written by `autorep tune` on the same
+    /// GPU) instead of the built-in rule; passes it lacks keep the rule.
+    #[arg(long, global = true, env = "AUTOREP_PLANS", value_name = "FILE")]
+    plans: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,6 +71,9 @@ enum Command {
         #[command(subcommand)]
         what: info::DataWhat,
     },
+    /// Measure every convolution pass of a model's training step under each tile, K split and
+    /// prefetch this GPU can run, and write the fastest per pass to a plans file.
+    Tune(tune::TuneArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -210,6 +218,9 @@ fn training_device(choice: DeviceChoice) -> anyhow::Result<Device> {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let choice = cli.device;
+    if let Some(path) = &cli.plans {
+        autorep::device::use_conv_plans(path);
+    }
     match cli.command {
         Command::Devices => info::devices(choice),
         Command::Demo(a) => demo::demo(choice, a),
@@ -224,6 +235,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(a) => stages::eval(choice, a),
         Command::Export(a) => export::export(a),
         Command::Import(a) => export::import(a),
+        Command::Tune(a) => tune::tune(choice, a),
         Command::Bench { what } => bench::bench(choice, what),
         Command::Run(a) => run::run(choice, a),
         Command::Sweep(a) => run::sweep(choice, a),

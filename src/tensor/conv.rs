@@ -87,7 +87,7 @@ impl Tensor {
         let (xs, ys) = (self.storage(), dy.storage());
         match place("conv2d backward", [&*xs, &*ys, &out])? {
             Placed::Gpu(g, [x, gy, dw]) => {
-                let (_, scratch_len) = launch::conv2d_weight_grad_splits(g, p);
+                let (_, scratch_len) = launch::conv2d_weight_grad_splits(g, p, dw.dtype())?;
                 let scratch = g.alloc_elems(scratch_len, dw.dtype())?;
                 launch::conv2d_weight_grad(g, p, x, gy, &scratch, dw)?
             }

@@ -1,3 +1,4 @@
+use crate::conv_plan::{ConvKey, ConvPass, ConvPlan, Tile};
 use crate::error::{KernelError, Result};
 use crate::params::ConvParams;
 use crate::pipelines::{Access::*, EntryPoint, Kernel};
@@ -35,10 +36,10 @@ pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
 /// tiles stage more loads per multiply-add, and on a GPU their 32-invocation workgroups also
 /// hide less latency (an H100 ran every conv pass ~1.7x slower on the 64-row tile). The
 /// launcher picks the cheapest after rounding M up to whole tiles.
-const TILES: [(&K, usize, [f64; 2]); 3] = [
-    (&CONV_GEMM, 256, [1.0, 1.0]),
-    (&CONV_GEMM_SMALL, 64, [1.25, 1.7]),
-    (&CONV_GEMM_TINY, 32, [1.6, 2.5]),
+const TILES: [(Tile, usize, [f64; 2]); 3] = [
+    (Tile::Rows256, 256, [1.0, 1.0]),
+    (Tile::Rows64, 64, [1.25, 1.7]),
+    (Tile::Rows32, 32, [1.6, 2.5]),
 ];
 const TILE_N: usize = 64;
 /// Depth of the shader's K slices: the weight gradient's split-K ranges are multiples of it.
@@ -104,15 +105,20 @@ fn params(
     }
 }
 
-/// One dispatch of a tile (SIMT or tensor-core), with its pipeline constants.
+/// One dispatch of a pass's kernel, with the plan's pipeline constants.
 fn dispatch(
     gpu: &Gpu,
-    kern: &K,
+    (kern, grid): (&K, [u32; 3]),
+    plan: &ConvPlan,
     prm: &ConvUniform,
     bindings: &[crate::BufRef<'_>],
-    grid: [u32; 3],
 ) -> Result<()> {
-    gpu.dispatch(kern, super::prefetch_constants(gpu), prm, bindings, grid)
+    let constants: &[(&str, f64)] = if plan.prefetch {
+        &[("PREFETCH", 1.0)]
+    } else {
+        &[]
+    };
+    gpu.dispatch(kern, constants, prm, bindings, grid)
 }
 
 /// `AUTOREP_COOP_WIDE=0` keeps every tensor-core pass on the 64-column tile (for measuring the
@@ -135,36 +141,53 @@ fn forced_tile() -> Option<usize> {
     })
 }
 
-/// The tiled entry point for an `m x n` GEMM over `z` grid slices, and its grid: the
-/// tensor-core tile where `coop` (unless its 128-row tiles overflow a dispatch dimension, which
-/// the SIMT tiles' 256 rows may not), else the cheapest SIMT tile.
-fn kernel(gpu: &Gpu, m: usize, n: usize, z: usize, coop: bool) -> (&'static K, [u32; 3]) {
-    let rows = super::gemm::COOP_TILE_M;
-    if coop && m.div_ceil(rows) <= super::MAX_GROUPS {
-        let (kern, cols) = if n >= COOP_WIDE_N && wide_coop_tile() {
-            (&COOP_CONV_WIDE, COOP_WIDE_N)
+/// The rule's tile for an `m x n` GEMM: the tensor-core tile where `coop` (wide where the pass
+/// has [`COOP_WIDE_N`] columns), else the SIMT tile of least cost after rounding M up to whole
+/// tiles.
+fn rule_tile(gpu: &Gpu, m: usize, n: usize, coop: bool) -> Tile {
+    if coop {
+        return if n >= COOP_WIDE_N && wide_coop_tile() {
+            Tile::CoopWide
         } else {
-            (&COOP_CONV, super::gemm::COOP_TILE_N)
+            Tile::Coop
         };
-        return (
-            kern,
-            [n.div_ceil(cols) as u32, m.div_ceil(rows) as u32, z as u32],
-        );
     }
     let hw = usize::from(!gpu.report().is_software());
-    let cost = |&(_, rows, c): &(&K, usize, [f64; 2])| (m.div_ceil(rows) * rows) as f64 * c[hw];
-    let (kernel, rows, _) = TILES
+    let cost = |&(_, rows, c): &(Tile, usize, [f64; 2])| (m.div_ceil(rows) * rows) as f64 * c[hw];
+    TILES
         .iter()
         .filter(|t| forced_tile().is_none_or(|r| r == t.1))
         .min_by(|a, b| cost(a).total_cmp(&cost(b)))
-        .unwrap();
+        .unwrap()
+        .0
+}
+
+/// A tile's entry point, rows and columns.
+fn tile_kernel(tile: Tile) -> (&'static K, usize, usize) {
+    match tile {
+        Tile::Rows256 => (&CONV_GEMM, 256, TILE_N),
+        Tile::Rows64 => (&CONV_GEMM_SMALL, 64, TILE_N),
+        Tile::Rows32 => (&CONV_GEMM_TINY, 32, TILE_N),
+        Tile::Coop => (
+            &COOP_CONV,
+            super::gemm::COOP_TILE_M,
+            super::gemm::COOP_TILE_N,
+        ),
+        Tile::CoopWide => (&COOP_CONV_WIDE, super::gemm::COOP_TILE_M, COOP_WIDE_N),
+        Tile::Direct => (&CONV_INPUT_GRAD_DIRECT, DIRECT_WG, 1),
+    }
+}
+
+/// The entry point and grid of a tiled `m x n` GEMM over `z` grid slices; where the plan's tile
+/// would need more row tiles than a dispatch dimension holds, the 256-row tile.
+fn launch_grid(tile: Tile, m: usize, n: usize, z: usize) -> (&'static K, [u32; 3]) {
+    let (mut kern, mut rows, mut cols) = tile_kernel(tile);
+    if m.div_ceil(rows) > super::MAX_GROUPS {
+        (kern, rows, cols) = tile_kernel(Tile::Rows256);
+    }
     (
-        kernel,
-        [
-            n.div_ceil(TILE_N) as u32,
-            m.div_ceil(*rows) as u32,
-            z as u32,
-        ],
+        kern,
+        [n.div_ceil(cols) as u32, m.div_ceil(rows) as u32, z as u32],
     )
 }
 
@@ -212,17 +235,6 @@ fn chunks(n: usize, per: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..n).step_by(per.max(1)).map(move |i| (i, per.min(n - i)))
 }
 
-/// How many K ranges a forward or input-gradient pass of `outputs` elements and reduction
-/// length `k` splits into: 1 unless the adapter wants more work than the output makes
-/// ([`Gpu::split_target`]), each range at least [`MIN_K_PER_SPLIT`] long, and the planes
-/// within [`MAX_PARTIAL_BYTES`] and one binding.
-fn output_splits(gpu: &Gpu, outputs: usize, k: usize) -> usize {
-    let want = gpu.split_target().div_ceil(outputs.max(1));
-    let by_k = k / MIN_K_PER_SPLIT;
-    let by_memory = (MAX_PARTIAL_BYTES as u64).min(gpu.max_binding()) as usize / (outputs * 4);
-    want.min(by_k).min(by_memory).max(1)
-}
-
 /// Whether the input gradient takes the direct kernel (a stem: few input channels and at most
 /// 3x3 taps per stride phase).
 fn direct_input_grad(p: &ConvParams) -> bool {
@@ -238,46 +250,217 @@ fn phase_k(p: &ConvParams) -> usize {
     p.cout * p.kh.div_ceil(p.stride) * p.kw.div_ceil(p.stride)
 }
 
-/// The K splits of the forward and input-gradient passes on this adapter (1 = none): only
-/// where the whole batch fits one dispatch.
-pub fn conv2d_output_splits(gpu: &Gpu, p: &ConvParams) -> Result<(usize, usize)> {
+/// Whether the whole batch fits one dispatch (where modes 0 and 1 may split K).
+fn whole_batch(gpu: &Gpu, p: &ConvParams) -> Result<bool> {
     let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());
-    let whole = images_per_chunk(gpu, p, &[], &[xi, yi])? >= p.n;
-    let forward = if whole {
-        output_splits(gpu, p.y_len(), p.taps())
-    } else {
-        1
+    Ok(images_per_chunk(gpu, p, &[], &[xi, yi])? >= p.n)
+}
+
+/// A pass's GEMM: rows, columns, the K range a split divides (mode 1: the longest phase's),
+/// the output elements of one split plane, and the grid slices per split (stride phases).
+struct PassGemm {
+    m: usize,
+    n: usize,
+    k: usize,
+    plane: usize,
+    phases: usize,
+}
+
+fn pass_gemm(pass: ConvPass, p: &ConvParams) -> PassGemm {
+    let s = p.stride;
+    match pass {
+        ConvPass::Forward => PassGemm {
+            m: p.n * p.oh() * p.ow(),
+            n: p.cout,
+            k: p.taps(),
+            plane: p.y_len(),
+            phases: 1,
+        },
+        ConvPass::InputGrad => PassGemm {
+            m: p.n * p.h.div_ceil(s) * p.w.div_ceil(s),
+            n: p.cin,
+            k: phase_k(p),
+            plane: p.x_len(),
+            phases: s * s,
+        },
+        // The shader computes dwᵀ: rows = taps, columns = Cout.
+        ConvPass::WeightGrad => PassGemm {
+            m: p.taps(),
+            n: p.cout,
+            k: p.n * p.oh() * p.ow(),
+            plane: p.w_len(),
+            phases: 1,
+        },
+    }
+}
+
+/// The most split planes a pass may write: within [`MAX_PARTIAL_BYTES`] and one binding, and
+/// for modes 0 and 1 only where the whole batch fits one dispatch.
+fn max_splits(gpu: &Gpu, pass: ConvPass, p: &ConvParams) -> Result<usize> {
+    let g = pass_gemm(pass, p);
+    if pass != ConvPass::WeightGrad && !whole_batch(gpu, p)? {
+        return Ok(1);
+    }
+    let by_memory = (MAX_PARTIAL_BYTES as u64).min(gpu.max_binding()) as usize / (g.plane * 4);
+    Ok(by_memory.min(super::MAX_GROUPS / g.phases).max(1))
+}
+
+/// The rule's plan for a pass (see [`ConvPlan`]): the tile of least cost, split K where the
+/// output alone makes too few workgroups for the adapter, prefetch as [`Gpu::prefetch`].
+fn rule_plan(gpu: &Gpu, key: &ConvKey, coop: bool) -> Result<ConvPlan> {
+    let p = &key.shape;
+    let g = pass_gemm(key.pass, p);
+    let most = max_splits(gpu, key.pass, p)?;
+    let (tile, splits) = match key.pass {
+        ConvPass::InputGrad if direct_input_grad(p) => (Tile::Direct, 1),
+        ConvPass::WeightGrad => {
+            let (factor, min_k) = wgrad_split_tuning();
+            let want = (gpu.split_target() * factor)
+                .div_ceil(g.m * g.n)
+                .min(g.k / min_k);
+            let splits = g.k.div_ceil(K_PER_SPLIT).clamp(1, 64).max(want);
+            (rule_tile(gpu, g.m, g.n, coop), splits.min(most))
+        }
+        _ => {
+            let want = gpu.split_target().div_ceil(g.plane.max(1));
+            let splits = want.min(g.k / MIN_K_PER_SPLIT).max(1);
+            (rule_tile(gpu, g.m, g.n, coop), splits.min(most))
+        }
     };
-    let input_grad = if whole && !direct_input_grad(p) {
-        output_splits(gpu, p.x_len(), phase_k(p))
-    } else {
-        1
+    Ok(ConvPlan {
+        tile,
+        splits,
+        prefetch: gpu.prefetch() && tile != Tile::Direct,
+    })
+}
+
+/// Whether this device can run `plan` for the pass.
+fn runnable(gpu: &Gpu, key: &ConvKey, coop: bool, plan: &ConvPlan) -> Result<bool> {
+    let p = &key.shape;
+    let tile_ok = match plan.tile {
+        Tile::Coop | Tile::CoopWide => coop,
+        Tile::Direct => key.pass == ConvPass::InputGrad && direct_input_grad(p) && plan.splits == 1,
+        _ => true,
     };
-    Ok((forward, input_grad))
+    Ok(tile_ok && plan.splits >= 1 && plan.splits <= max_splits(gpu, key.pass, p)?)
+}
+
+/// The key of a pass over these operands (the first is an activation).
+fn key_of(pass: ConvPass, p: &ConvParams, act: &GpuBuffer) -> ConvKey {
+    ConvKey {
+        pass,
+        shape: *p,
+        f16: act.dtype() == crate::Dtype::F16,
+    }
+}
+
+/// The plan a pass runs by, on tensor cores or not: the one measured on this device where it
+/// has one it can run ([`Gpu::set_conv_plans`]), else the rule's.
+fn plan_for(gpu: &Gpu, key: &ConvKey, coop: bool) -> Result<ConvPlan> {
+    match gpu.tuned_plan(key) {
+        Some(plan) if runnable(gpu, key, coop, &plan)? => Ok(plan),
+        _ => rule_plan(gpu, key, coop),
+    }
+}
+
+/// The plan the launchers run a pass by on operands of `dtype` (tuned or the rule's): what
+/// benchmarks print beside their figures, and what sizes the weight gradient's scratch.
+pub fn conv_plan(
+    gpu: &Gpu,
+    pass: ConvPass,
+    p: &ConvParams,
+    dtype: crate::Dtype,
+) -> Result<ConvPlan> {
+    let f16 = dtype == crate::Dtype::F16;
+    let key = ConvKey {
+        pass,
+        shape: *p,
+        f16,
+    };
+    plan_for(gpu, &key, gpu.uses_coop_f16() && f16)
+}
+
+/// The plans worth measuring for a pass on this device (`autorep tune`): every tile it can
+/// run, with and without prefetch, at no split and at power-of-two splits that leave each
+/// range at least four slices of K; the rule's plan first.
+pub fn conv_plan_candidates(gpu: &Gpu, key: &ConvKey) -> Result<Vec<ConvPlan>> {
+    let p = &key.shape;
+    let coop = gpu.uses_coop_f16() && key.f16;
+    let g = pass_gemm(key.pass, p);
+    let mut tiles = vec![Tile::Rows256, Tile::Rows64, Tile::Rows32];
+    if coop {
+        tiles.push(Tile::Coop);
+        if g.n >= COOP_WIDE_N {
+            tiles.push(Tile::CoopWide);
+        }
+    }
+    if key.pass == ConvPass::InputGrad && direct_input_grad(p) {
+        tiles.push(Tile::Direct);
+    }
+    let most = max_splits(gpu, key.pass, p)?.min(g.k / (4 * TILE_K)).max(1);
+    let splits: Vec<usize> = std::iter::successors(Some(1), |s| Some(s * 2))
+        .take_while(|&s| s <= most)
+        .collect();
+    let mut out = vec![rule_plan(gpu, key, coop)?];
+    for &tile in &tiles {
+        for prefetch in [false, true] {
+            for &splits in &splits {
+                let plan = ConvPlan {
+                    tile,
+                    splits,
+                    prefetch,
+                };
+                if !out.contains(&plan) && runnable(gpu, key, coop, &plan)? {
+                    out.push(plan);
+                }
+                if tile == Tile::Direct {
+                    break;
+                }
+            }
+            if tile == Tile::Direct {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The K splits of the forward and input-gradient passes on operands of `dtype` (1 = none).
+pub fn conv2d_output_splits(
+    gpu: &Gpu,
+    p: &ConvParams,
+    dtype: crate::Dtype,
+) -> Result<(usize, usize)> {
+    Ok((
+        conv_plan(gpu, ConvPass::Forward, p, dtype)?.splits,
+        conv_plan(gpu, ConvPass::InputGrad, p, dtype)?.splits,
+    ))
 }
 
 /// A forward or input-gradient pass split over K: every split writes its whole output (`len`
-/// floats, laid out as `out`) into its own plane of a pooled scratch buffer, then the planes
+/// elements, laid out as `out`) into its own plane of a pooled scratch buffer, then the planes
 /// are summed into `out` in a fixed order.
 fn split_k_pass(
     gpu: &Gpu,
-    (kern, grid): (&K, [u32; 3]),
+    launch: (&K, [u32; 3]),
+    plan: &ConvPlan,
     prm: &ConvUniform,
     [a, b]: [&GpuBuffer; 2],
-    splits: usize,
     out: &GpuBuffer,
     len: usize,
 ) -> Result<()> {
     let e = out.dtype().bytes();
-    let planes = gpu.alloc((splits * len) as u64 * e)?.typed(out.dtype());
+    let planes = gpu
+        .alloc((plan.splits * len) as u64 * e)?
+        .typed(out.dtype());
     dispatch(
         gpu,
-        kern,
+        launch,
+        plan,
         prm,
         &[a.into(), b.into(), (&planes).into()],
-        grid,
     )?;
-    super::sum_mid(gpu, 1, splits, len, 1.0, &planes, out)
+    super::sum_mid(gpu, 1, plan.splits, len, 1.0, &planes, out)
 }
 
 /// K elements per split, a whole number of the shader's slices.
@@ -294,25 +477,26 @@ pub fn conv2d_forward(
     w: &GpuBuffer,
     y: &GpuBuffer,
 ) -> Result<()> {
+    let key = key_of(ConvPass::Forward, p, x);
+    let plan = plan_for(gpu, &key, super::on_tensor_cores(gpu, &[x, w, y]))?;
+    forward_by(gpu, p, [x, w, y], &plan)
+}
+
+pub(crate) fn forward_by(
+    gpu: &Gpu,
+    p: &ConvParams,
+    [x, w, y]: [&GpuBuffer; 3],
+    plan: &ConvPlan,
+) -> Result<()> {
     let _label = gpu.profile_label(|| format!("conv forward {}", p.shape_label()), p.flops());
     let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());
     let per = images_per_chunk(gpu, p, &[w], &[xi, yi])?;
     let (m, n, k) = (p.n * p.oh() * p.ow(), p.cout, p.taps());
-    let (splits, _) = conv2d_output_splits(gpu, p)?;
-    if splits > 1 {
-        let prm = params(
-            p,
-            0,
-            m,
-            n,
-            k,
-            k_per_split(k, splits),
-            0,
-            [0, 0, 0],
-            p.y_len(),
-        );
-        let launch = kernel(gpu, m, n, splits, super::on_tensor_cores(gpu, &[x, w, y]));
-        return split_k_pass(gpu, launch, &prm, [x, w], splits, y, p.y_len());
+    if plan.splits > 1 {
+        let k_split = k_per_split(k, plan.splits);
+        let prm = params(p, 0, m, n, k, k_split, 0, [0, 0, 0], p.y_len());
+        let launch = launch_grid(plan.tile, m, n, plan.splits);
+        return split_k_pass(gpu, launch, plan, &prm, [x, w], y, p.y_len());
     }
     for (first, nb) in chunks(p.n, per) {
         let q = p.with_batch(nb);
@@ -320,8 +504,8 @@ pub fn conv2d_forward(
         let (xw, xo) = window(gpu, x, first * xi, nb * xi);
         let (yw, yo) = window(gpu, y, first * yi, nb * yi);
         let prm = params(&q, 0, m, n, k, k, 0, [xo, 0, yo], 0);
-        let (kern, grid) = kernel(gpu, m, n, 1, super::on_tensor_cores(gpu, &[x, w, y]));
-        dispatch(gpu, kern, &prm, &[xw, w.into(), yw], grid)?;
+        let launch = launch_grid(plan.tile, m, n, 1);
+        dispatch(gpu, launch, plan, &prm, &[xw, w.into(), yw])?;
     }
     Ok(())
 }
@@ -336,20 +520,28 @@ pub fn conv2d_input_grad(
     w: &GpuBuffer,
     dx: &GpuBuffer,
 ) -> Result<()> {
+    let key = key_of(ConvPass::InputGrad, p, dy);
+    let plan = plan_for(gpu, &key, super::on_tensor_cores(gpu, &[dy, w, dx]))?;
+    input_grad_by(gpu, p, [dy, w, dx], &plan)
+}
+
+pub(crate) fn input_grad_by(
+    gpu: &Gpu,
+    p: &ConvParams,
+    [dy, w, dx]: [&GpuBuffer; 3],
+    plan: &ConvPlan,
+) -> Result<()> {
     let _label = gpu.profile_label(|| format!("conv input grad {}", p.shape_label()), p.flops());
     let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());
     let per = images_per_chunk(gpu, p, &[w], &[xi, yi])?;
     let s = p.stride;
-    let direct = direct_input_grad(p);
-    let (_, splits) = conv2d_output_splits(gpu, p)?;
-    if splits > 1 {
+    let (hp, wp) = (p.h.div_ceil(s), p.w.div_ceil(s));
+    if plan.splits > 1 {
         let (m, k) = (p.n * p.h * p.w, p.cout * p.kh * p.kw);
-        let k_split = k_per_split(phase_k(p), splits);
+        let k_split = k_per_split(phase_k(p), plan.splits);
         let prm = params(p, 1, m, p.cin, k, k_split, 0, [0, 0, 0], p.x_len());
-        let rows = p.n * p.h.div_ceil(s) * p.w.div_ceil(s);
-        let coop = super::on_tensor_cores(gpu, &[dy, w, dx]);
-        let launch = kernel(gpu, rows, p.cin, s * s * splits, coop);
-        return split_k_pass(gpu, launch, &prm, [dy, w], splits, dx, p.x_len());
+        let launch = launch_grid(plan.tile, p.n * hp * wp, p.cin, s * s * plan.splits);
+        return split_k_pass(gpu, launch, plan, &prm, [dy, w], dx, p.x_len());
     }
     for (first, nb) in chunks(p.n, per) {
         let q = p.with_batch(nb);
@@ -359,23 +551,16 @@ pub fn conv2d_input_grad(
         let prm = params(&q, 1, m, n, k, k, 0, [dyo, 0, dxo], 0);
         // One z-slice per stride phase (phases no tap reaches write zeros); the first phase has
         // the most rows.
-        let (hp, wp) = (p.h.div_ceil(s), p.w.div_ceil(s));
-        let (kern, grid) = if direct {
+        let launch = if plan.tile == Tile::Direct {
             let blocks = nb * hp.div_ceil(DIRECT_BLOCK) * wp.div_ceil(DIRECT_BLOCK);
             (
                 &CONV_INPUT_GRAD_DIRECT,
                 [1, blocks.div_ceil(DIRECT_WG) as u32, (s * s) as u32],
             )
         } else {
-            kernel(
-                gpu,
-                nb * hp * wp,
-                n,
-                s * s,
-                super::on_tensor_cores(gpu, &[dy, w, dx]),
-            )
+            launch_grid(plan.tile, nb * hp * wp, n, s * s)
         };
-        dispatch(gpu, kern, &prm, &[dyw, w.into(), dxw], grid)?;
+        dispatch(gpu, launch, plan, &prm, &[dyw, w.into(), dxw])?;
     }
     Ok(())
 }
@@ -396,26 +581,21 @@ fn wgrad_split_tuning() -> (usize, usize) {
     })
 }
 
-/// How many K splits the weight gradient uses on this adapter, and the scratch floats they
-/// need: one per [`K_PER_SPLIT`] (at most 64), or more where the adapter wants more work than
-/// that makes ([`Gpu::split_target`]; dw is small, N·OH·OW long).
-pub fn conv2d_weight_grad_splits(gpu: &Gpu, p: &ConvParams) -> (usize, usize) {
-    let (m, n, k) = (p.cout, p.taps(), p.n * p.oh() * p.ow());
-    let by_memory =
-        ((MAX_PARTIAL_BYTES as u64).min(gpu.max_binding()) as usize / (m * n * 4)).max(1);
-    let (factor, min_k) = wgrad_split_tuning();
-    let want = (gpu.split_target() * factor).div_ceil(m * n).min(k / min_k);
-    let splits = k
-        .div_ceil(K_PER_SPLIT)
-        .clamp(1, 64)
-        .max(want)
-        .min(by_memory);
-    (splits, splits * m * n)
+/// How many K splits the weight gradient of operands of `dtype` uses on this adapter, and the
+/// scratch elements they need (see [`conv2d_weight_grad`]).
+pub fn conv2d_weight_grad_splits(
+    gpu: &Gpu,
+    p: &ConvParams,
+    dtype: crate::Dtype,
+) -> Result<(usize, usize)> {
+    let splits = conv_plan(gpu, ConvPass::WeightGrad, p, dtype)?.splits;
+    Ok((splits, splits * p.w_len()))
 }
 
 /// dw from x and dy: split-K partial planes into `scratch` (see
-/// [`conv2d_weight_grad_splits`]), accumulated over batch chunks where needed, then a
-/// fixed-order sum over the planes into dw.
+/// [`conv2d_weight_grad_splits`]: one per [`K_PER_SPLIT`] of N·OH·OW, at most 64, or more where
+/// the adapter wants more work than that makes, [`Gpu::split_target`]), accumulated over batch
+/// chunks where needed, then a fixed-order sum over the planes into dw.
 pub fn conv2d_weight_grad(
     gpu: &Gpu,
     p: &ConvParams,
@@ -424,6 +604,17 @@ pub fn conv2d_weight_grad(
     scratch: &GpuBuffer,
     dw: &GpuBuffer,
 ) -> Result<()> {
+    let key = key_of(ConvPass::WeightGrad, p, x);
+    let plan = plan_for(gpu, &key, super::on_tensor_cores(gpu, &[x, dy, scratch]))?;
+    weight_grad_by(gpu, p, [x, dy, scratch, dw], &plan)
+}
+
+pub(crate) fn weight_grad_by(
+    gpu: &Gpu,
+    p: &ConvParams,
+    [x, dy, scratch, dw]: [&GpuBuffer; 4],
+    plan: &ConvPlan,
+) -> Result<()> {
     let _label = gpu.profile_label(
         || format!("conv weight grad {}", p.shape_label()),
         p.flops(),
@@ -431,7 +622,17 @@ pub fn conv2d_weight_grad(
     // The shader computes dwᵀ (rows = taps, columns = Cout) into planes laid out as dw.
     let (m, n) = (p.taps(), p.cout);
     let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());
-    let (splits, _) = conv2d_weight_grad_splits(gpu, p);
+    let splits = plan.splits;
+    let held = scratch.len_bytes() / scratch.dtype().bytes();
+    if held < (splits * m * n) as u64 {
+        return Err(KernelError::Validation {
+            context: "conv2d_weight_grad".into(),
+            message: format!(
+                "scratch holds {held} elements, {splits} splits need {}: size it with conv2d_weight_grad_splits",
+                splits * m * n
+            ),
+        });
+    }
     let per = images_per_chunk(gpu, p, &[scratch], &[xi, yi])?;
     for (c, (first, nb)) in chunks(p.n, per).enumerate() {
         let q = p.with_batch(nb);
@@ -443,9 +644,8 @@ pub fn conv2d_weight_grad(
         let (xw, xo) = window(gpu, x, first * xi, nb * xi);
         let flags = if c > 0 { ACCUMULATE } else { 0 };
         let prm = params(&q, 2, m, n, k, k_split, flags, [dyo, xo, 0], m * n);
-        let coop = super::on_tensor_cores(gpu, &[x, dy, scratch]);
-        let (kern, grid) = kernel(gpu, m, n, splits, coop);
-        dispatch(gpu, kern, &prm, &[dyw, xw, scratch.into()], grid)?;
+        let launch = launch_grid(plan.tile, m, n, splits);
+        dispatch(gpu, launch, plan, &prm, &[dyw, xw, scratch.into()])?;
     }
     super::sum_mid(gpu, 1, splits, m * n, 1.0, scratch, dw)
 }

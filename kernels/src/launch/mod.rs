@@ -4,6 +4,7 @@
 mod augment;
 mod bn_act;
 mod conv;
+mod conv_tune;
 mod coop_peak;
 mod dwconv;
 mod elementwise;
@@ -18,6 +19,7 @@ mod reduce;
 pub use augment::*;
 pub use bn_act::*;
 pub use conv::*;
+pub use conv_tune::*;
 pub use coop_peak::*;
 pub use dwconv::*;
 pub use elementwise::*;

@@ -1,7 +1,7 @@
 //! The shape of a 2-D convolution.
 
 /// Shape of one 2-D convolution (NCHW, groups = 1, square stride and padding).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConvParams {
     pub n: usize,
     pub cin: usize,

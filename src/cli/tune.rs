@@ -1,0 +1,124 @@
+//! `autorep tune`: measure every convolution pass of a model's training step under each plan
+//! this GPU can run, and write the fastest to a plans file (`--plans FILE` then uses it).
+
+use anyhow::Context;
+use autorep::{bench, Device, DeviceChoice};
+use autorep_kernels::{launch::TunedPass, ConvPlans};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct TuneArgs {
+    /// The model whose training step's convolutions are tuned.
+    #[arg(long, default_value = "resnet18_in")]
+    model: String,
+    /// Batch of the step (plans are per shape: tune at the batch you train with).
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    /// Image side (32: CIFAR; 64: Tiny-ImageNet; 224: ImageNet).
+    #[arg(long, default_value_t = 32)]
+    input: usize,
+    /// Activation precision of the step (as for the training commands).
+    #[arg(long, value_enum, default_value_t = autorep::train::Precision::F32)]
+    precision: autorep::train::Precision,
+    /// Timed runs per candidate plan (the median counts).
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// The plans file: passes already in it (from this adapter) are kept unless tuned again.
+    #[arg(long, default_value = "conv_plans.txt")]
+    out: PathBuf,
+}
+
+fn row(t: &TunedPass) -> String {
+    let p = &t.key.shape;
+    let gain = t.rule.secs / t.best.secs;
+    let best = if t.best.plan == t.rule.plan {
+        "rule kept".to_string()
+    } else {
+        format!("{} {:.3} ms ({gain:.2}x)", t.best.plan, t.best.secs * 1e3)
+    };
+    format!(
+        "{:<11} {:<20} n{} {}: {} {:.3} ms -> {best}, {} tried{}",
+        t.key.pass.name(),
+        p.shape_label(),
+        p.n,
+        if t.key.f16 { "f16" } else { "f32" },
+        t.rule.plan,
+        t.rule.secs * 1e3,
+        t.tried,
+        if t.wrong.is_empty() {
+            String::new()
+        } else {
+            format!(", {} WRONG (dropped)", t.wrong.len())
+        }
+    )
+}
+
+fn save(plans: &ConvPlans, out: &std::path::Path) -> anyhow::Result<()> {
+    let tmp = out.with_extension("tmp");
+    std::fs::write(&tmp, plans.to_text())
+        .and_then(|_| std::fs::rename(&tmp, out))
+        .with_context(|| format!("writing the plans to {}", out.display()))
+}
+
+pub fn tune(choice: DeviceChoice, a: TuneArgs) -> anyhow::Result<()> {
+    if !(8..=1024).contains(&a.input) {
+        anyhow::bail!("--input {}: choose an image side from 8 to 1024", a.input);
+    }
+    if a.batch == 0 {
+        anyhow::bail!("--batch 0: tune at the batch you train with, e.g. --batch 128");
+    }
+    let device = Device::open(choice)?;
+    let Device::Gpu(g) = &device else {
+        anyhow::bail!("tune measures GPU kernels and no GPU is in use: run it with --device gpu");
+    };
+    let act = a.precision.resolve(&device)?;
+    // Keep the passes already measured on this adapter (another model, batch or precision).
+    let mut plans = if a.out.exists() {
+        let old = autorep::device::read_conv_plans(&a.out)?;
+        if old.adapter != g.report().fingerprint() {
+            anyhow::bail!(
+                "{} holds plans measured on '{}', not on this adapter: choose another --out",
+                a.out.display(),
+                old.adapter
+            );
+        }
+        old
+    } else {
+        ConvPlans::new(&g.report().fingerprint())
+    };
+    println!(
+        "adapter: {}; tuning the convolutions of a {} step, batch {} at {}x{}, {} activations, median of {} per plan",
+        device.describe(),
+        a.model,
+        a.batch,
+        a.input,
+        a.input,
+        act.name(),
+        a.reps.max(1)
+    );
+    let spec = bench::StepSpec {
+        precision: act,
+        ..bench::StepSpec::new(&a.model, a.batch, a.input)
+    };
+    let (mut rule_secs, mut best_secs) = (0.0, 0.0);
+    let tuned = bench::tune_step(&device, &spec, a.reps.max(1), |i, n, t| {
+        println!("[{}/{n}] {}", i + 1, row(t));
+        rule_secs += t.rule.secs;
+        best_secs += t.best.secs;
+        plans.plans.insert(t.key, t.best.plan);
+        // Saved after every pass: a killed run keeps what it measured.
+        save(&plans, &a.out).map_err(|e| autorep::Error::Invalid(format!("{e:#}")))
+    })?;
+    let changed = tuned.iter().filter(|t| t.best.plan != t.rule.plan).count();
+    println!(
+        "{} distinct conv passes: {:.3} ms by the rule, {:.3} ms by the measured plans ({:.2}x); {changed} plans differ from the rule; {} plans in {} (use them with --plans {} or AUTOREP_PLANS)",
+        tuned.len(),
+        rule_secs * 1e3,
+        best_secs * 1e3,
+        rule_secs / best_secs.max(1e-12),
+        plans.plans.len(),
+        a.out.display(),
+        a.out.display()
+    );
+    Ok(())
+}
