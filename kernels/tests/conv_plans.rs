@@ -223,11 +223,25 @@ fn tuning_times_every_candidate_and_keeps_the_rule_unless_beaten() {
             let k = key(pass, p, false);
             let candidates = launch::conv_plan_candidates(&g, &k).unwrap();
             assert!(candidates.len() >= 6, "{k}: {candidates:?}");
-            let t = launch::tune_conv_pass(&g, &k, 1).unwrap();
+            let t = launch::tune_conv_pass(&g, &k, 1, true).unwrap();
             assert!(t.wrong.is_empty(), "{k}: {:?}", t.wrong);
             assert_eq!(t.tried, candidates.len(), "{k}");
             assert_eq!(t.rule.plan, candidates[0], "{k}");
             assert!(t.best.secs <= t.rule.secs, "{k}");
+            // The two-round search times the rule, every tile and prefetch setting, and fewer
+            // plans in all.
+            let quick = launch::tune_conv_pass(&g, &k, 1, false).unwrap();
+            assert_eq!(quick.rule.plan, candidates[0], "{k}");
+            let kinds = |c: &[ConvPlan]| {
+                let mut v: Vec<_> = c.iter().map(|p| (p.tile.name(), p.prefetch)).collect();
+                v.sort();
+                v.dedup();
+                v.len()
+            };
+            assert!(quick.tried >= kinds(&candidates), "{k}");
+            if candidates.iter().any(|c| c.splits > 1) {
+                assert!(quick.tried < candidates.len(), "{k}: {}", quick.tried);
+            }
         }
     }
 }

@@ -17,12 +17,14 @@ pub fn step_conv_passes(g: &Gpu, spec: &StepSpec) -> Result<Vec<ConvKey>> {
     Ok(keys)
 }
 
-/// Tune every convolution pass of `spec`'s training step; `each` sees every result as it
+/// Tune every convolution pass of `spec`'s training step (every candidate plan where
+/// `exhaustive`, else a two-round search); `each` sees every result as it
 /// comes (to print it and save the plans so far).
 pub fn tune_step(
     device: &Device,
     spec: &StepSpec,
     reps: usize,
+    exhaustive: bool,
     mut each: impl FnMut(usize, usize, &TunedPass) -> Result<()>,
 ) -> Result<Vec<TunedPass>> {
     let Device::Gpu(g) = device else {
@@ -34,7 +36,7 @@ pub fn tune_step(
     let keys = step_conv_passes(g, spec)?;
     let mut out = Vec::with_capacity(keys.len());
     for (i, key) in keys.iter().enumerate() {
-        let t = tune_conv_pass(g, key, reps)?;
+        let t = tune_conv_pass(g, key, reps, exhaustive)?;
         each(i, keys.len(), &t)?;
         out.push(t);
     }

@@ -23,6 +23,10 @@ pub struct TuneArgs {
     /// Timed runs per candidate plan (the median counts).
     #[arg(long, default_value_t = 5)]
     reps: usize,
+    /// Time every candidate plan (each tile and prefetch setting at every K split), not only
+    /// every split of the two best settings at the rule's split (about three times longer).
+    #[arg(long)]
+    exhaustive: bool,
     /// The plans file: passes already in it (from this adapter) are kept unless tuned again.
     #[arg(long, default_value = "conv_plans.txt")]
     out: PathBuf,
@@ -101,7 +105,7 @@ pub fn tune(choice: DeviceChoice, a: TuneArgs) -> anyhow::Result<()> {
         ..bench::StepSpec::new(&a.model, a.batch, a.input)
     };
     let (mut rule_secs, mut best_secs) = (0.0, 0.0);
-    let tuned = bench::tune_step(&device, &spec, a.reps.max(1), |i, n, t| {
+    let tuned = bench::tune_step(&device, &spec, a.reps.max(1), a.exhaustive, |i, n, t| {
         println!("[{}/{n}] {}", i + 1, row(t));
         rule_secs += t.rule.secs;
         best_secs += t.best.secs;

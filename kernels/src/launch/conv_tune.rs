@@ -96,31 +96,98 @@ fn relative_error(got: &[f32], reference: &[f32]) -> f32 {
         / scale
 }
 
-/// Time every candidate plan of `key` (median of `reps` after a warm-up each) and pick the
-/// pass's plan. Each candidate's result is compared with the rule's first (f32: 1e-3 of the
-/// largest output, f16: 2e-2), and one that disagrees is never picked.
-pub fn tune_conv_pass(gpu: &Gpu, key: &ConvKey, reps: usize) -> Result<TunedPass> {
-    let candidates = conv_plan_candidates(gpu, key)?;
-    let most_splits = candidates.iter().map(|c| c.splits).max().unwrap_or(1);
-    let o = operands(gpu, key, most_splits)?;
-    let tolerance = if key.f16 { 2e-2 } else { 1e-3 };
-    let mut reference = None;
-    let mut timed: Vec<PlanTiming> = Vec::new();
-    let mut wrong = Vec::new();
-    for plan in candidates {
-        run(gpu, key, &o, &plan)?;
+/// The candidates measured so far, against the first one's result.
+struct Trials {
+    tolerance: f32,
+    reference: Option<Vec<f32>>,
+    timed: Vec<PlanTiming>,
+    wrong: Vec<ConvPlan>,
+}
+
+impl Trials {
+    fn measure(
+        &mut self,
+        gpu: &Gpu,
+        key: &ConvKey,
+        o: &Operands,
+        plan: ConvPlan,
+        reps: usize,
+    ) -> Result<()> {
+        run(gpu, key, o, &plan)?;
         let result = gpu.read_values(&o.out, 0, o.out_len)?;
-        match &reference {
-            None => reference = Some(result),
-            Some(r) if relative_error(&result, r) > tolerance => {
-                wrong.push(plan);
-                continue;
+        match &self.reference {
+            None => self.reference = Some(result),
+            Some(r) if relative_error(&result, r) > self.tolerance => {
+                self.wrong.push(plan);
+                return Ok(());
             }
             Some(_) => {}
         }
-        let secs = gpu.median_secs(reps, || run(gpu, key, &o, &plan))?;
-        timed.push(PlanTiming { plan, secs });
+        let secs = gpu.median_secs(reps, || run(gpu, key, o, &plan))?;
+        self.timed.push(PlanTiming { plan, secs });
+        Ok(())
     }
+}
+
+/// The plans to time, in order: every candidate where `exhaustive`; else, in two rounds,
+/// each tile and prefetch setting at the K split nearest the rule's, then every split of the
+/// two fastest of those (about a third of the candidates).
+fn rounds(candidates: &[ConvPlan], exhaustive: bool) -> (Vec<ConvPlan>, Vec<ConvPlan>) {
+    if exhaustive {
+        return (candidates.to_vec(), Vec::new());
+    }
+    let rule = candidates[0];
+    let distance = |c: &ConvPlan| (c.splits as f64 / rule.splits as f64).log2().abs();
+    let mut first: Vec<ConvPlan> = vec![rule];
+    for c in candidates {
+        let same_kind = |f: &ConvPlan| (f.tile, f.prefetch) == (c.tile, c.prefetch);
+        match first.iter().position(same_kind) {
+            None => first.push(*c),
+            Some(i) if i > 0 && distance(c) < distance(&first[i]) => first[i] = *c,
+            Some(_) => {}
+        }
+    }
+    (first, candidates.to_vec())
+}
+
+/// Time the candidate plans of `key` (median of `reps` after a warm-up each; see [`rounds`])
+/// and pick the pass's plan. Each candidate's result is compared with the rule's first (f32:
+/// 1e-3 of the largest output, f16: 2e-2), and one that disagrees is never picked.
+pub fn tune_conv_pass(
+    gpu: &Gpu,
+    key: &ConvKey,
+    reps: usize,
+    exhaustive: bool,
+) -> Result<TunedPass> {
+    let candidates = conv_plan_candidates(gpu, key)?;
+    let most_splits = candidates.iter().map(|c| c.splits).max().unwrap_or(1);
+    let o = operands(gpu, key, most_splits)?;
+    let mut st = Trials {
+        tolerance: if key.f16 { 2e-2 } else { 1e-3 },
+        reference: None,
+        timed: Vec::new(),
+        wrong: Vec::new(),
+    };
+    let (first, rest) = rounds(&candidates, exhaustive);
+    for &plan in &first {
+        st.measure(gpu, key, &o, plan, reps)?;
+    }
+    if !rest.is_empty() {
+        // Every split of the two fastest tile and prefetch settings of the first round.
+        let mut by_time = st.timed.clone();
+        by_time.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+        let kinds: Vec<_> = by_time
+            .iter()
+            .take(2)
+            .map(|t| (t.plan.tile, t.plan.prefetch))
+            .collect();
+        for plan in rest {
+            if kinds.contains(&(plan.tile, plan.prefetch)) && !first.contains(&plan) {
+                st.measure(gpu, key, &o, plan, reps)?;
+            }
+        }
+    }
+    let Trials { timed, wrong, .. } = st;
     // The rule's plan is the first candidate.
     let rule = timed[0];
     let fastest = *timed
