@@ -114,8 +114,9 @@ pub fn tune(choice: DeviceChoice, a: TuneArgs) -> anyhow::Result<()> {
         save(&plans, &a.out).map_err(|e| autorep::Error::Invalid(format!("{e:#}")))
     })?;
     let changed = tuned.iter().filter(|t| t.best.plan != t.rule.plan).count();
+    let tried: usize = tuned.iter().map(|t| t.tried).sum();
     println!(
-        "{} distinct conv passes: {:.3} ms by the rule, {:.3} ms by the measured plans ({:.2}x); {changed} plans differ from the rule; {} plans in {} (use them with --plans {} or AUTOREP_PLANS)",
+        "{} distinct conv passes, {tried} plans timed: {:.3} ms by the rule, {:.3} ms by the measured plans ({:.2}x); {changed} plans differ from the rule; {} plans in {} (use them with --plans {} or AUTOREP_PLANS)",
         tuned.len(),
         rule_secs * 1e3,
         best_secs * 1e3,
