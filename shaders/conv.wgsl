@@ -22,16 +22,20 @@
 // The tile machinery is gemm.wgsl's (see there for why): every invocation accumulates 4*rq x 8
 // outputs in registers, the rows as the quads ty + wg_y*i and the columns as the quads
 // tx + wg_x*j; per BK = 8 deep slice of K, A and B are staged in workgroup memory as vec4 words
-// (four rows of A or four columns of B at one depth). Three entry points share it (conv_tile),
-// for GEMMs of different row counts, all 64 columns wide:
+// (four rows of A or four columns of B at one depth). Four entry points share it (conv_tile),
+// for GEMMs of different row counts, 64 columns wide (one, the narrow tile, 32):
 //   conv_gemm        8x16 invocations, 16x8 each: 256 rows. The large passes.
 //   conv_gemm_small  8x4 invocations,  16x8 each:  64 rows (late layers at small batch, the
 //                    weight grad of early layers), where 256 rows would mostly idle.
 //   conv_gemm_tiny   8x4 invocations,   8x8 each:  32 rows (the stem's weight grad: 27 taps).
+//   conv_gemm_narrow 4x32 invocations,  8x8 each: 256 rows by 32 columns, for passes with at
+//                    most 32 output columns past a multiple of 64 (16 -> WRN's first group's
+//                    input gradient, EfficientNet's 24- and 88-channel projections), where a
+//                    64-column tile would compute up to 75 % idle columns.
 // The smaller tiles cost more per multiply-add on CPU rasterisers (more staging loads per
 // output, fewer multiply-adds per workgroup-memory load); the launcher
 // (kernels/src/launch/conv.rs) weighs that against the idle rows, picks one per pass and sizes
-// the grid from its tile. A fourth entry point, conv_input_grad_direct at the end, is not a
+// the grid from its tile. A fifth entry point, conv_input_grad_direct at the end, is not a
 // GEMM: the input gradient of a stem (Cin <= 4), where any 64-column tile would idle.
 //
 // Address arithmetic: an im2col element is x[base(row) + off(k)], in bounds when
@@ -97,18 +101,19 @@ var<private> fb1: vec4<f32>;
 var<private> fb2: vec4<f32>;
 var<private> fb3: vec4<f32>;
 
-// Load depth k of the slots (rq and step as in conv_tile: literals after inlining). A depth
-// past the K range fails every bounds test, so the prefetch past the last slice loads nothing.
-fn fetch_slice(g: Geo, k: u32, rq: u32, step: u32) {
+// Load depth k of the slots (a_slots and b_slots as in conv_tile: literals after inlining).
+// A depth past the K range fails every bounds test, so the prefetch past the last slice loads
+// nothing.
+fn fetch_slice(g: Geo, k: u32, a_slots: u32, b_slots: u32) {
     let dk = depth(g, k);
     fa0 = fetch_a(g, ra0, dk);
     fa1 = fetch_a(g, ra1, dk);
-    if rq > 2u {
+    if a_slots > 2u {
         fa2 = fetch_a(g, ra2, dk);
         fa3 = fetch_a(g, ra3, dk);
     }
     fb0 = fetch_b(cb0, dk);
-    if step < 16u {
+    if b_slots > 1u {
         fb1 = fetch_b(cb1, dk);
         fb2 = fetch_b(cb2, dk);
         fb3 = fetch_b(cb3, dk);
@@ -140,9 +145,10 @@ fn store_quad(acc: ptr<function, Quad>, g: Geo, r0: u32, col: u32, col1: u32) {
     store4(ri.w, rok.w, col1, (*acc)[7]);
 }
 
-// The whole tile for a workgroup of wg_x * wg_y invocations owning rq row quads each (literals
-// at every call site, so everything derived from them folds to constants once the shader
-// compiler inlines this). Tile: 4 * rq * wg_y rows by 8 * wg_x = 64 columns.
+// The whole tile for a workgroup of wg_x * wg_y invocations owning rq (2 or 4) row quads and
+// two column quads each (literals at every call site, so everything derived from them folds to
+// constants once the shader compiler inlines this). Tile: 4 * rq * wg_y rows by 8 * wg_x
+// columns (64, or 32 for the narrow tile).
 fn conv_tile(wid: vec3<u32>, lid: vec3<u32>, wg_x: u32, wg_y: u32, rq: u32) {
     init();
     let g = geo(wid.z);
@@ -155,16 +161,20 @@ fn conv_tile(wid: vec3<u32>, lid: vec3<u32>, wg_x: u32, wg_y: u32, rq: u32) {
     let tid = ty * wg_x + tx;
 
     // Staging slots: every invocation stages depth d of the slice for the row quads
-    // q + step * i (i < rq: all bm / 4 of them) and the column quads q + step * j (all 16: one
-    // slot at 128 invocations, four at 32).
+    // q + step * i (i < a_slots: all bm / 4 of them; at most four) and the column quads
+    // q + step * j (j < b_slots: all 2 * wg_x of them; one slot at 128 invocations, four at 32;
+    // the narrow tile's 8 column quads leave half of its 16 slots idle).
     let d = tid % BK;
     let q = tid / BK;
     let step = wg_x * wg_y / BK;
+    let a_slots = 8u * rq / wg_x;
+    let b_slots = max(1u, 2u * wg_x / step);
     ra0 = rows(g, row0 + 4u * q);
     ra1 = rows(g, row0 + 4u * (q + step));
     ra2 = rows(g, row0 + 4u * (q + 2u * step));
     ra3 = rows(g, row0 + 4u * (q + 3u * step));
     cb0 = cols(col0 + 4u * q);
+    cb0.ok = cb0.ok & vec4<bool>(q < 2u * wg_x);   // past the tile's columns (narrow tile)
     cb1 = cols(col0 + 4u * (q + step));
     cb2 = cols(col0 + 4u * (q + 2u * step));
     cb3 = cols(col0 + 4u * (q + 3u * step));
@@ -178,23 +188,23 @@ fn conv_tile(wid: vec3<u32>, lid: vec3<u32>, wg_x: u32, wg_y: u32, rq: u32) {
 
     for (var k0 = g.k_begin; k0 < g.k_end; k0 += BK) {
         if PREFETCH == 0u || k0 == g.k_begin {
-            fetch_slice(g, k0 + d, rq, step);
+            fetch_slice(g, k0 + d, a_slots, b_slots);
         }
         As[wa] = fa0;
         As[wa + step] = fa1;
-        if rq > 2u {
+        if a_slots > 2u {
             As[wa + 2u * step] = fa2;
             As[wa + 3u * step] = fa3;
         }
         Bs[wb] = fb0;
-        if step < 16u {
+        if b_slots > 1u {
             Bs[wb + step] = fb1;
             Bs[wb + 2u * step] = fb2;
             Bs[wb + 3u * step] = fb3;
         }
         workgroupBarrier();
         if PREFETCH != 0u {
-            fetch_slice(g, k0 + BK + d, rq, step);
+            fetch_slice(g, k0 + BK + d, a_slots, b_slots);
         }
         for (var kk = 0u; kk < BK; kk++) {
             let ao = kk * AW + ty;
@@ -234,6 +244,11 @@ fn conv_gemm_small(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
 @compute @workgroup_size(8, 4)
 fn conv_gemm_tiny(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     conv_tile(wid, lid, 8u, 4u, 2u);
+}
+
+@compute @workgroup_size(4, 32)
+fn conv_gemm_narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    conv_tile(wid, lid, 4u, 32u, 2u);
 }
 
 // Input gradient with at most four input channels (a network's stem), where a 64-column

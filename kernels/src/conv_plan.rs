@@ -32,10 +32,12 @@ impl ConvPass {
 /// The kernel that runs a pass (shaders/conv.wgsl and coop_conv.wgsl).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tile {
-    /// The SIMT tiles, by rows per tile (all 64 columns wide).
+    /// The SIMT tiles, by rows per tile, 64 columns wide.
     Rows256,
     Rows64,
     Rows32,
+    /// The narrow SIMT tile: 256 rows by 32 columns.
+    Cols32,
     /// Tensor cores, 128 rows by 64 columns; f16 operands on an adapter that has them.
     Coop,
     /// Tensor cores, 128 by 128 (passes with at least 128 output columns).
@@ -45,10 +47,11 @@ pub enum Tile {
 }
 
 impl Tile {
-    const NAMES: [(Tile, &'static str); 6] = [
+    const NAMES: [(Tile, &'static str); 7] = [
         (Tile::Rows256, "rows256"),
         (Tile::Rows64, "rows64"),
         (Tile::Rows32, "rows32"),
+        (Tile::Cols32, "cols32"),
         (Tile::Coop, "coop"),
         (Tile::CoopWide, "coop_wide"),
         (Tile::Direct, "direct"),

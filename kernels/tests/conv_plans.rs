@@ -2,7 +2,7 @@
 
 mod common;
 use autorep_kernels::{launch, ConvKey, ConvPass, ConvPlan, ConvPlans, Dtype, KernelError, Tile};
-use common::{conv, conv_twins, gpu, gpu_conv_passes, rand_vec, rel_err};
+use common::{conv, conv_twins, gpu, gpu_conv_passes, halves, rand_vec, rel_err, tolerance};
 
 fn plan(tile: Tile, splits: usize, prefetch: bool) -> ConvPlan {
     ConvPlan {
@@ -242,6 +242,48 @@ fn tuning_times_every_candidate_and_keeps_the_rule_unless_beaten() {
             if candidates.iter().any(|c| c.splits > 1) {
                 assert!(quick.tried < candidates.len(), "{k}: {}", quick.tried);
             }
+        }
+    }
+}
+
+/// Every plan of every pass (each tile, the narrow one included, with and without prefetch, at
+/// each split) against the CPU twins, in f32 and in f16 (inputs rounded to f16; outputs
+/// stored in f16).
+#[test]
+fn every_plan_matches_the_cpu_twins() {
+    let Some(g) = gpu() else { return };
+    let shapes = [
+        conv(3, 16, 9, 11, 16, 3, 1, 1), // 16 -> 16: the narrow tile for every pass
+        conv(2, 40, 10, 10, 88, 1, 2, 0), // 88 columns: two narrow tiles against two wide
+        conv(2, 24, 12, 12, 40, 3, 2, 1), // stride-2 phases, 24 input channels
+    ];
+    for p in shapes {
+        // Values f16 holds exactly, so that both precisions share the twins' results.
+        let (x, w, dy) = (
+            halves(1, p.x_len()),
+            halves(2, p.w_len()),
+            halves(3, p.y_len()),
+        );
+        let want = conv_twins(&p, &x, &w, &dy);
+        for dtype in [Dtype::F32, Dtype::F16] {
+            let f16 = dtype == Dtype::F16;
+            let tol = tolerance(dtype, 1e-4);
+            let mut narrow = 0;
+            for (i, pass) in ConvPass::ALL.into_iter().enumerate() {
+                let k = key(pass, p, f16);
+                for pl in launch::conv_plan_candidates(&g, &k).unwrap() {
+                    narrow += usize::from(pl.tile == Tile::Cols32);
+                    let mut plans = g.conv_plans();
+                    plans.plans.clear();
+                    plans.plans.insert(k, pl);
+                    g.set_conv_plans(plans).unwrap();
+                    assert_eq!(launch::conv_plan(&g, pass, &p, dtype).unwrap(), pl);
+                    let got = gpu_conv_passes(&g, &p, [&x, &w, &dy], dtype);
+                    let e = rel_err(&got[i], &want[i]);
+                    assert!(e < tol, "{k} {pl}: {e}");
+                }
+            }
+            assert!(narrow >= 2, "{p:?}: the narrow tile is a candidate");
         }
     }
 }

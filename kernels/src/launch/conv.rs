@@ -10,6 +10,7 @@ const ABC: &[crate::Access] = &[Read, Read, ReadWrite];
 const CONV_GEMM: K = K::new("conv_gemm", ABC, [8, 16, 1]);
 const CONV_GEMM_SMALL: K = K::new("conv_gemm_small", ABC, [8, 4, 1]);
 const CONV_GEMM_TINY: K = K::new("conv_gemm_tiny", ABC, [8, 4, 1]);
+const CONV_GEMM_NARROW: K = K::new("conv_gemm_narrow", ABC, [4, 32, 1]);
 const CONV_INPUT_GRAD_DIRECT: K = K::new("conv_input_grad_direct", ABC, [DIRECT_WG as u32, 1, 1]);
 /// The three passes on tensor cores (shaders/coop_conv.wgsl), where the adapter has 16x16x16
 /// f16 x f16 -> f32 cooperative matrices and the operands are f16: 128 rows by 64 columns per
@@ -28,19 +29,27 @@ pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
     CONV_GEMM.entry,
     CONV_GEMM_SMALL.entry,
     CONV_GEMM_TINY.entry,
+    CONV_GEMM_NARROW.entry,
     CONV_INPUT_GRAD_DIRECT.entry,
 ];
-/// The tiled entry points: rows per tile (all are TILE_N columns wide; must match
-/// shaders/conv.wgsl) and the cost of an output element relative to the 256-row tile's on a
-/// software adapter (lavapipe) and on a hardware GPU, as measured (BENCHMARKS.md): smaller
-/// tiles stage more loads per multiply-add, and on a GPU their 32-invocation workgroups also
-/// hide less latency (an H100 ran every conv pass ~1.7x slower on the 64-row tile). The
-/// launcher picks the cheapest after rounding M up to whole tiles.
-const TILES: [(Tile, usize, [f64; 2]); 3] = [
-    (Tile::Rows256, 256, [1.0, 1.0]),
-    (Tile::Rows64, 64, [1.25, 1.7]),
-    (Tile::Rows32, 32, [1.6, 2.5]),
+/// The SIMT tiles: rows and columns per tile (must match shaders/conv.wgsl) and the cost of
+/// an output element relative to the 256-row tile's on a software adapter (lavapipe) and on a
+/// hardware GPU, as measured (BENCHMARKS.md): smaller tiles stage more loads per multiply-add,
+/// and on a GPU their 32-invocation workgroups also hide less latency (an H100 ran every conv
+/// pass ~1.7x slower on the 64-row tile). The rule picks the cheapest after rounding M and N up
+/// to whole tiles. The narrow tile has not run on a hardware GPU yet: there only `autorep
+/// tune` picks it.
+const TILES: [(Tile, [usize; 2], [f64; 2]); 4] = [
+    (Tile::Rows256, [256, TILE_N], [1.0, 1.0]),
+    (Tile::Rows64, [64, TILE_N], [1.25, 1.7]),
+    (Tile::Rows32, [32, TILE_N], [1.6, 2.5]),
+    (Tile::Cols32, [256, NARROW_N], [NARROW_COST, f64::INFINITY]),
 ];
+/// Columns of the narrow SIMT tile, and its cost per output element on lavapipe: 1.7-1.9 in
+/// forward passes with 16, 24, 32 and 88 output columns (BENCHMARKS.md), so that it wins only
+/// where the 64-column tile would idle half its columns or more, by about 10 %.
+const NARROW_N: usize = 32;
+const NARROW_COST: f64 = 1.8;
 const TILE_N: usize = 64;
 /// Depth of the shader's K slices: the weight gradient's split-K ranges are multiples of it.
 const TILE_K: usize = 8;
@@ -137,7 +146,7 @@ fn forced_tile() -> Option<usize> {
             .trim()
             .parse()
             .ok()?;
-        TILES.iter().any(|t| t.1 == rows).then_some(rows)
+        TILES.iter().any(|t| t.1[0] == rows).then_some(rows)
     })
 }
 
@@ -153,10 +162,12 @@ fn rule_tile(gpu: &Gpu, m: usize, n: usize, coop: bool) -> Tile {
         };
     }
     let hw = usize::from(!gpu.report().is_software());
-    let cost = |&(_, rows, c): &(Tile, usize, [f64; 2])| (m.div_ceil(rows) * rows) as f64 * c[hw];
+    let cost = |&(_, [rows, cols], c): &(Tile, [usize; 2], [f64; 2])| {
+        (m.div_ceil(rows) * rows * n.div_ceil(cols) * cols) as f64 * c[hw]
+    };
     TILES
         .iter()
-        .filter(|t| forced_tile().is_none_or(|r| r == t.1))
+        .filter(|t| forced_tile().is_none_or(|r| r == t.1[0] && t.1[1] == TILE_N))
         .min_by(|a, b| cost(a).total_cmp(&cost(b)))
         .unwrap()
         .0
@@ -168,6 +179,7 @@ fn tile_kernel(tile: Tile) -> (&'static K, usize, usize) {
         Tile::Rows256 => (&CONV_GEMM, 256, TILE_N),
         Tile::Rows64 => (&CONV_GEMM_SMALL, 64, TILE_N),
         Tile::Rows32 => (&CONV_GEMM_TINY, 32, TILE_N),
+        Tile::Cols32 => (&CONV_GEMM_NARROW, 256, NARROW_N),
         Tile::Coop => (
             &COOP_CONV,
             super::gemm::COOP_TILE_M,
@@ -388,6 +400,9 @@ pub fn conv_plan_candidates(gpu: &Gpu, key: &ConvKey) -> Result<Vec<ConvPlan>> {
     let coop = gpu.uses_coop_f16() && key.f16;
     let g = pass_gemm(key.pass, p);
     let mut tiles = vec![Tile::Rows256, Tile::Rows64, Tile::Rows32];
+    if g.n.div_ceil(NARROW_N) * NARROW_N < g.n.div_ceil(TILE_N) * TILE_N {
+        tiles.push(Tile::Cols32);
+    }
     if coop {
         tiles.push(Tile::Coop);
         if g.n >= COOP_WIDE_N {
