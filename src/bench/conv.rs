@@ -128,14 +128,18 @@ pub fn conv_kernels(
             ramp(p.y_len(), 11),
         );
         let flops = p.flops();
-        let mut shape = format!("{label} n{batch}");
-        if let Device::Gpu(g) = device {
-            let (f, d) = launch::conv2d_output_splits(g, &p, dtype)?;
-            let w = launch::conv2d_weight_grad_splits(g, &p, dtype)?.0;
-            if f * d > 1 || !g.report().is_software() {
-                shape = format!("{shape} k/{f}/{d}/{w}");
-            }
-        }
+        // On a GPU each row names the plan its pass ran by: tile/K splits, +pf where the K loop
+        // is pipelined.
+        let shape = |pass| -> Result<String> {
+            Ok(match device {
+                Device::Gpu(g) => {
+                    let plan = launch::conv_plan(g, pass, &p, dtype)?;
+                    let pf = if plan.prefetch { "+pf" } else { "" };
+                    format!("{label} n{batch} {}/{}{pf}", plan.tile.name(), plan.splits)
+                }
+                Device::Cpu => format!("{label} n{batch}"),
+            })
+        };
         let (fwd, dgrad, wgrad) = match device {
             Device::Cpu => {
                 let (mut y, mut dx, mut dw) = (
@@ -170,9 +174,10 @@ pub fn conv_kernels(
                 )
             }
         };
+        use autorep_kernels::ConvPass;
         out.push(KernelTiming::flops(
             "conv2d_forward",
-            shape.clone(),
+            shape(ConvPass::Forward)?,
             fwd,
             flops,
         ));
@@ -180,13 +185,13 @@ pub fn conv_kernels(
         // output grid read zeros), so its useful work equals the forward's.
         out.push(KernelTiming::flops(
             "conv2d_input_grad",
-            shape.clone(),
+            shape(ConvPass::InputGrad)?,
             dgrad,
             flops,
         ));
         out.push(KernelTiming::flops(
             "conv2d_weight_grad",
-            shape,
+            shape(ConvPass::WeightGrad)?,
             wgrad,
             flops,
         ));

@@ -314,7 +314,7 @@ fn bench_kernels(
         for r in &rows {
             let g = r.gflops.unwrap_or(0.0);
             println!(
-                "{:<20} {:<40} {:>9.3} ms {:>9.2} GFLOP/s  {:>5.0}% of GEMM",
+                "{:<20} {:<46} {:>9.3} ms {:>9.2} GFLOP/s  {:>5.0}% of GEMM",
                 r.kernel,
                 r.shape,
                 r.median_s * 1e3,
