@@ -52,10 +52,12 @@ pub fn read_conv_plans(path: &std::path::Path) -> Result<autorep_kernels::ConvPl
             path.display()
         ))
     })?;
-    Ok(autorep_kernels::ConvPlans::parse(
-        &text,
-        &path.display().to_string(),
-    )?)
+    autorep_kernels::ConvPlans::parse(&text, &path.display().to_string()).map_err(|e| {
+        Error::Invalid(format!(
+            "{e}: write the file again with `autorep tune --out {}`",
+            path.display()
+        ))
+    })
 }
 
 impl Device {

@@ -195,13 +195,17 @@ impl ConvPlans {
     }
 }
 
-/// `token` as `prefix` then a number.
+/// `token` as `prefix` then a number (at most 2^20: no convolution dimension comes near it,
+/// and the shape's sizes then fit the shaders' u32 arithmetic without overflow here).
 fn number(token: &str, prefix: &str) -> std::result::Result<usize, String> {
     token
         .strip_prefix(prefix)
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("expected '{prefix}N', found '{token}'"))
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&v| v <= MAX_DIM)
+        .ok_or_else(|| format!("expected '{prefix}N' with N up to {MAX_DIM}, found '{token}'"))
 }
+
+const MAX_DIM: usize = 1 << 20;
 
 /// "forward n128 cin64 h32 w32 cout128 k3x3 s2 p1 f16".
 fn parse_key(s: &str) -> std::result::Result<ConvKey, String> {
@@ -219,6 +223,7 @@ fn parse_key(s: &str) -> std::result::Result<ConvKey, String> {
         .strip_prefix('k')
         .and_then(|k| k.split_once('x'))
         .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        .filter(|&(a, b): &(usize, usize)| a <= MAX_DIM && b <= MAX_DIM)
         .ok_or_else(|| format!("expected 'kHxW', found '{k}'"))?;
     let f16 = match dtype {
         "f16" => true,
@@ -236,9 +241,15 @@ fn parse_key(s: &str) -> std::result::Result<ConvKey, String> {
         stride: number(stride, "s")?,
         pad: number(pad, "p")?,
     };
-    if shape.n * shape.cin * shape.cout * shape.kh * shape.kw * shape.stride == 0
-        || shape.h + 2 * shape.pad < shape.kh
-        || shape.w + 2 * shape.pad < shape.kw
+    let dims = [
+        shape.n,
+        shape.cin,
+        shape.cout,
+        shape.kh,
+        shape.kw,
+        shape.stride,
+    ];
+    if dims.contains(&0) || shape.h + 2 * shape.pad < shape.kh || shape.w + 2 * shape.pad < shape.kw
     {
         return Err(format!("not a valid convolution: '{s}'"));
     }
@@ -261,8 +272,20 @@ fn parse_plan(s: &str) -> std::result::Result<ConvPlan, String> {
                 plan.tile = Tile::parse(v).ok_or_else(|| format!("unknown tile '{v}'"))?;
                 seen_tile = true;
             }
-            "splits" => plan.splits = v.parse().map_err(|_| format!("splits='{v}'"))?,
-            "prefetch" => plan.prefetch = v == "1",
+            "splits" => {
+                plan.splits = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| n <= MAX_DIM)
+                    .ok_or_else(|| format!("splits='{v}'"))?
+            }
+            "prefetch" => {
+                plan.prefetch = match v {
+                    "0" => false,
+                    "1" => true,
+                    _ => return Err(format!("prefetch='{v}': 0 or 1")),
+                }
+            }
             _ => return Err(format!("unknown field '{k}'")),
         }
     }

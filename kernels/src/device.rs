@@ -73,7 +73,10 @@ impl AdapterReport {
 
     /// The adapter in a line, as conv plans are stamped with it: name, backend and driver.
     pub fn fingerprint(&self) -> String {
+        // Trimmed: the plans file stores it trimmed, and some drivers report no driver info.
         format!("{} | {:?} | {}", self.name, self.backend, self.driver_info)
+            .trim()
+            .to_string()
     }
 
     /// A software rasteriser (lavapipe, llvmpipe, WARP, SwiftShader) rather than real hardware.

@@ -11,6 +11,8 @@ pub enum KernelError {
     OutOfMemory { bytes: u64, reason: String },
     #[error("a binding of {bytes} bytes exceeds this adapter's storage-binding limit of {limit} bytes; use a smaller batch")]
     BindingTooLarge { bytes: u64, limit: u64 },
+    #[error("{kernel} would need {groups} workgroups in one grid dimension, over the limit of 65535; use a smaller batch")]
+    GridTooLarge { kernel: String, groups: usize },
     #[error("GPU device lost: {0}")]
     DeviceLost(String),
     #[error("GPU validation error in {context}: {message}")]
@@ -25,7 +27,7 @@ pub enum KernelError {
         "adapter '{adapter}' has no 16x16x16 f16 x f16 -> f32 cooperative matrices (tensor cores)"
     )]
     NoCooperativeMatrix { adapter: String },
-    #[error("{file} line {line}: {message}; rerun `autorep tune` to write it again")]
+    #[error("{file} line {line}: {message}")]
     Plans {
         file: String,
         line: usize,

@@ -41,6 +41,10 @@ fn plans_round_trip_through_their_text() {
         "{text}"
     );
     assert_eq!(ConvPlans::parse(&text, "plans.txt").unwrap(), plans);
+    // An adapter line with trailing blanks reads back trimmed, as fingerprints are.
+    let bare = ConvPlans::new("Some GPU | Metal |");
+    let back = ConvPlans::parse(&(bare.to_text().replace("Metal |", "Metal | ")), "p").unwrap();
+    assert_eq!(back, bare);
 }
 
 #[test]
@@ -74,6 +78,21 @@ fn a_bad_plans_file_names_its_line() {
             3,
             "expected 'PASS",
         ),
+        (
+            &format!("{good}forward n18446744073709551615 cin2 h8 w8 cout4 k3x3 s1 p1 f32 : tile=rows64 splits=1\n"),
+            3,
+            "up to 1048576",
+        ),
+        (
+            &format!("{good}forward n1 cin3 h8 w8 cout4 k3x3 s1 p18446744073709551615 f32 : tile=rows64 splits=1\n"),
+            3,
+            "up to 1048576",
+        ),
+        (
+            &format!("{good}forward n1 cin3 h8 w8 cout4 k3x3 s1 p1 f32 : tile=rows64 splits=1 prefetch=yes\n"),
+            3,
+            "0 or 1",
+        ),
     ];
     for (text, line, says) in cases {
         let e = ConvPlans::parse(text, "p.txt").unwrap_err();
@@ -95,6 +114,11 @@ fn plans_of_another_adapter_are_refused() {
     assert!(matches!(e, KernelError::PlansAdapter { .. }), "{e}");
     assert!(e.to_string().contains("autorep tune"), "{e}");
     assert!(g.set_conv_plans(g.conv_plans()).is_ok());
+    // This adapter's fingerprint survives the file's text.
+    let text = g.conv_plans().to_text();
+    assert!(g
+        .set_conv_plans(ConvPlans::parse(&text, "p").unwrap())
+        .is_ok());
 }
 
 /// The kernels a profile of `f`'s dispatches ran.

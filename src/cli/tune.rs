@@ -78,7 +78,10 @@ pub fn tune(choice: DeviceChoice, a: TuneArgs) -> anyhow::Result<()> {
     let act = a.precision.resolve(&device)?;
     // Keep the passes already measured on this adapter (another model, batch or precision).
     let mut plans = if a.out.exists() {
-        let old = autorep::device::read_conv_plans(&a.out)?;
+        let text = std::fs::read_to_string(&a.out)
+            .with_context(|| format!("reading the plans in {}", a.out.display()))?;
+        let old = ConvPlans::parse(&text, &a.out.display().to_string())
+            .map_err(|e| anyhow::anyhow!("{e}: delete the file or choose another --out"))?;
         if old.adapter != g.report().fingerprint() {
             anyhow::bail!(
                 "{} holds plans measured on '{}', not on this adapter: choose another --out",

@@ -191,16 +191,21 @@ fn tile_kernel(tile: Tile) -> (&'static K, usize, usize) {
 }
 
 /// The entry point and grid of a tiled `m x n` GEMM over `z` grid slices; where the plan's tile
-/// would need more row tiles than a dispatch dimension holds, the 256-row tile.
-fn launch_grid(tile: Tile, m: usize, n: usize, z: usize) -> (&'static K, [u32; 3]) {
+/// would need more row tiles than a dispatch dimension holds, the 256-row tile, and an error
+/// where even that would.
+fn launch_grid(tile: Tile, m: usize, n: usize, z: usize) -> Result<(&'static K, [u32; 3])> {
     let (mut kern, mut rows, mut cols) = tile_kernel(tile);
     if m.div_ceil(rows) > super::MAX_GROUPS {
         (kern, rows, cols) = tile_kernel(Tile::Rows256);
     }
-    (
-        kern,
-        [n.div_ceil(cols) as u32, m.div_ceil(rows) as u32, z as u32],
-    )
+    let groups = [n.div_ceil(cols), m.div_ceil(rows), z];
+    if let Some(&most) = groups.iter().find(|&&g| g > super::MAX_GROUPS) {
+        return Err(KernelError::GridTooLarge {
+            kernel: kern.entry.name.to_string(),
+            groups: most,
+        });
+    }
+    Ok((kern, groups.map(|g| g as u32)))
 }
 
 /// [`super::window`] at this adapter's offset alignment.
@@ -510,7 +515,7 @@ pub(crate) fn forward_by(
     if plan.splits > 1 {
         let k_split = k_per_split(k, plan.splits);
         let prm = params(p, 0, m, n, k, k_split, 0, [0, 0, 0], p.y_len());
-        let launch = launch_grid(plan.tile, m, n, plan.splits);
+        let launch = launch_grid(plan.tile, m, n, plan.splits)?;
         return split_k_pass(gpu, launch, plan, &prm, [x, w], y, p.y_len());
     }
     for (first, nb) in chunks(p.n, per) {
@@ -519,7 +524,7 @@ pub(crate) fn forward_by(
         let (xw, xo) = window(gpu, x, first * xi, nb * xi);
         let (yw, yo) = window(gpu, y, first * yi, nb * yi);
         let prm = params(&q, 0, m, n, k, k, 0, [xo, 0, yo], 0);
-        let launch = launch_grid(plan.tile, m, n, 1);
+        let launch = launch_grid(plan.tile, m, n, 1)?;
         dispatch(gpu, launch, plan, &prm, &[xw, w.into(), yw])?;
     }
     Ok(())
@@ -555,7 +560,7 @@ pub(crate) fn input_grad_by(
         let (m, k) = (p.n * p.h * p.w, p.cout * p.kh * p.kw);
         let k_split = k_per_split(phase_k(p), plan.splits);
         let prm = params(p, 1, m, p.cin, k, k_split, 0, [0, 0, 0], p.x_len());
-        let launch = launch_grid(plan.tile, p.n * hp * wp, p.cin, s * s * plan.splits);
+        let launch = launch_grid(plan.tile, p.n * hp * wp, p.cin, s * s * plan.splits)?;
         return split_k_pass(gpu, launch, plan, &prm, [dy, w], dx, p.x_len());
     }
     for (first, nb) in chunks(p.n, per) {
@@ -573,7 +578,7 @@ pub(crate) fn input_grad_by(
                 [1, blocks.div_ceil(DIRECT_WG) as u32, (s * s) as u32],
             )
         } else {
-            launch_grid(plan.tile, nb * hp * wp, n, s * s)
+            launch_grid(plan.tile, nb * hp * wp, n, s * s)?
         };
         dispatch(gpu, launch, plan, &prm, &[dyw, w.into(), dxw])?;
     }
@@ -659,7 +664,7 @@ pub(crate) fn weight_grad_by(
         let (xw, xo) = window(gpu, x, first * xi, nb * xi);
         let flags = if c > 0 { ACCUMULATE } else { 0 };
         let prm = params(&q, 2, m, n, k, k_split, flags, [dyo, xo, 0], m * n);
-        let launch = launch_grid(plan.tile, m, n, splits);
+        let launch = launch_grid(plan.tile, m, n, splits)?;
         dispatch(gpu, launch, plan, &prm, &[dyw, xw, scratch.into()])?;
     }
     super::sum_mid(gpu, 1, splits, m * n, 1.0, scratch, dw)
