@@ -22,9 +22,11 @@
 // The tile machinery is gemm.wgsl's (see there for why): every invocation accumulates 4*rq x 8
 // outputs in registers, the rows as the quads ty + wg_y*i and the columns as the quads
 // tx + wg_x*j; per BK = 8 deep slice of K, A and B are staged in workgroup memory as vec4 words
-// (four rows of A or four columns of B at one depth). Four entry points share it (conv_tile),
+// (four rows of A or four columns of B at one depth). Five entry points share it (conv_tile),
 // for GEMMs of different row counts, 64 columns wide (one, the narrow tile, 32):
 //   conv_gemm        8x16 invocations, 16x8 each: 256 rows. The large passes.
+//   conv_gemm_mid    8x8 invocations,  16x8 each: 128 rows, between the two (a plan
+//                    candidate for `autorep tune`).
 //   conv_gemm_small  8x4 invocations,  16x8 each:  64 rows (late layers at small batch, the
 //                    weight grad of early layers), where 256 rows would mostly idle.
 //   conv_gemm_tiny   8x4 invocations,   8x8 each:  32 rows (the stem's weight grad: 27 taps).
@@ -35,7 +37,7 @@
 // The smaller tiles cost more per multiply-add on CPU rasterisers (more staging loads per
 // output, fewer multiply-adds per workgroup-memory load); the launcher
 // (kernels/src/launch/conv.rs) weighs that against the idle rows, picks one per pass and sizes
-// the grid from its tile. A fifth entry point, conv_input_grad_direct at the end, is not a
+// the grid from its tile. A sixth entry point, conv_input_grad_direct at the end, is not a
 // GEMM: the input gradient of a stem (Cin <= 4), where any 64-column tile would idle.
 //
 // Address arithmetic: an im2col element is x[base(row) + off(k)], in bounds when
@@ -115,6 +117,8 @@ fn fetch_slice(g: Geo, k: u32, a_slots: u32, b_slots: u32) {
     fb0 = fetch_b(cb0, dk);
     if b_slots > 1u {
         fb1 = fetch_b(cb1, dk);
+    }
+    if b_slots > 2u {
         fb2 = fetch_b(cb2, dk);
         fb3 = fetch_b(cb3, dk);
     }
@@ -162,8 +166,8 @@ fn conv_tile(wid: vec3<u32>, lid: vec3<u32>, wg_x: u32, wg_y: u32, rq: u32) {
 
     // Staging slots: every invocation stages depth d of the slice for the row quads
     // q + step * i (i < a_slots: all bm / 4 of them; at most four) and the column quads
-    // q + step * j (j < b_slots: all 2 * wg_x of them; one slot at 128 invocations, four at 32;
-    // the narrow tile's 8 column quads leave half of its 16 slots idle).
+    // q + step * j (j < b_slots: all 2 * wg_x of them; one slot at 128 invocations, two at 64,
+    // four at 32; the narrow tile's 8 column quads leave half of its 16 slots idle).
     let d = tid % BK;
     let q = tid / BK;
     let step = wg_x * wg_y / BK;
@@ -199,6 +203,8 @@ fn conv_tile(wid: vec3<u32>, lid: vec3<u32>, wg_x: u32, wg_y: u32, rq: u32) {
         Bs[wb] = fb0;
         if b_slots > 1u {
             Bs[wb + step] = fb1;
+        }
+        if b_slots > 2u {
             Bs[wb + 2u * step] = fb2;
             Bs[wb + 3u * step] = fb3;
         }
@@ -244,6 +250,11 @@ fn conv_gemm_small(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
 @compute @workgroup_size(8, 4)
 fn conv_gemm_tiny(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     conv_tile(wid, lid, 8u, 4u, 2u);
+}
+
+@compute @workgroup_size(8, 8)
+fn conv_gemm_mid(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    conv_tile(wid, lid, 8u, 8u, 4u);
 }
 
 @compute @workgroup_size(4, 32)

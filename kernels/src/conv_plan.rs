@@ -34,6 +34,7 @@ impl ConvPass {
 pub enum Tile {
     /// The SIMT tiles, by rows per tile, 64 columns wide.
     Rows256,
+    Rows128,
     Rows64,
     Rows32,
     /// The narrow SIMT tile: 256 rows by 32 columns.
@@ -47,8 +48,9 @@ pub enum Tile {
 }
 
 impl Tile {
-    const NAMES: [(Tile, &'static str); 7] = [
+    const NAMES: [(Tile, &'static str); 8] = [
         (Tile::Rows256, "rows256"),
+        (Tile::Rows128, "rows128"),
         (Tile::Rows64, "rows64"),
         (Tile::Rows32, "rows32"),
         (Tile::Cols32, "cols32"),

@@ -8,6 +8,7 @@ use crate::{BufRef, Gpu, GpuBuffer};
 type K = Kernel<ConvUniform>;
 const ABC: &[crate::Access] = &[Read, Read, ReadWrite];
 const CONV_GEMM: K = K::new("conv_gemm", ABC, [8, 16, 1]);
+const CONV_GEMM_MID: K = K::new("conv_gemm_mid", ABC, [8, 8, 1]);
 const CONV_GEMM_SMALL: K = K::new("conv_gemm_small", ABC, [8, 4, 1]);
 const CONV_GEMM_TINY: K = K::new("conv_gemm_tiny", ABC, [8, 4, 1]);
 const CONV_GEMM_NARROW: K = K::new("conv_gemm_narrow", ABC, [4, 32, 1]);
@@ -27,6 +28,7 @@ pub(crate) const COOP_ENTRY_POINTS: &[EntryPoint] = &[COOP_CONV.entry, COOP_CONV
 const COOP_WIDE_N: usize = 128;
 pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
     CONV_GEMM.entry,
+    CONV_GEMM_MID.entry,
     CONV_GEMM_SMALL.entry,
     CONV_GEMM_TINY.entry,
     CONV_GEMM_NARROW.entry,
@@ -37,14 +39,18 @@ pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
 /// hardware GPU, as measured (BENCHMARKS.md): smaller tiles stage more loads per multiply-add,
 /// and on a GPU their 32-invocation workgroups also hide less latency (an H100 ran every conv
 /// pass ~1.7x slower on the 64-row tile). The rule picks the cheapest after rounding M and N up
-/// to whole tiles. The narrow tile has not run on a hardware GPU yet: there only `autorep
-/// tune` picks it.
-const TILES: [(Tile, [usize; 2], [f64; 2]); 4] = [
+/// to whole tiles. The 128-row and narrow tiles have not run on a hardware GPU yet: there only
+/// `autorep tune` picks them.
+const TILES: [(Tile, [usize; 2], [f64; 2]); 5] = [
     (Tile::Rows256, [256, TILE_N], [1.0, 1.0]),
+    (Tile::Rows128, [128, TILE_N], [MID_COST, f64::INFINITY]),
     (Tile::Rows64, [64, TILE_N], [1.25, 1.7]),
     (Tile::Rows32, [32, TILE_N], [1.6, 2.5]),
     (Tile::Cols32, [256, NARROW_N], [NARROW_COST, f64::INFINITY]),
 ];
+/// The 128-row tile's cost per output element on lavapipe: 1.03-1.07 in forward passes of
+/// 64 to 256 channels (BENCHMARKS.md).
+const MID_COST: f64 = 1.07;
 /// Columns of the narrow SIMT tile, and its cost per output element on lavapipe: 1.7-1.9 in
 /// forward passes with 16, 24, 32 and 88 output columns (BENCHMARKS.md), so that it wins only
 /// where the 64-column tile would idle half its columns or more, by about 10 %.
@@ -137,7 +143,7 @@ fn wide_coop_tile() -> bool {
     *ON.get_or_init(|| std::env::var("AUTOREP_COOP_WIDE").map_or(true, |v| v != "0"))
 }
 
-/// `AUTOREP_CONV_TILE=256|64|32` forces one tile (for tuning on a new adapter).
+/// `AUTOREP_CONV_TILE=256|128|64|32` forces one tile (for tuning on a new adapter).
 fn forced_tile() -> Option<usize> {
     static FORCED: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
     *FORCED.get_or_init(|| {
@@ -177,6 +183,7 @@ fn rule_tile(gpu: &Gpu, m: usize, n: usize, coop: bool) -> Tile {
 fn tile_kernel(tile: Tile) -> (&'static K, usize, usize) {
     match tile {
         Tile::Rows256 => (&CONV_GEMM, 256, TILE_N),
+        Tile::Rows128 => (&CONV_GEMM_MID, 128, TILE_N),
         Tile::Rows64 => (&CONV_GEMM_SMALL, 64, TILE_N),
         Tile::Rows32 => (&CONV_GEMM_TINY, 32, TILE_N),
         Tile::Cols32 => (&CONV_GEMM_NARROW, 256, NARROW_N),
@@ -404,7 +411,7 @@ pub fn conv_plan_candidates(gpu: &Gpu, key: &ConvKey) -> Result<Vec<ConvPlan>> {
     let p = &key.shape;
     let coop = gpu.uses_coop_f16() && key.f16;
     let g = pass_gemm(key.pass, p);
-    let mut tiles = vec![Tile::Rows256, Tile::Rows64, Tile::Rows32];
+    let mut tiles = vec![Tile::Rows256, Tile::Rows128, Tile::Rows64, Tile::Rows32];
     if g.n.div_ceil(NARROW_N) * NARROW_N < g.n.div_ceil(TILE_N) * TILE_N {
         tiles.push(Tile::Cols32);
     }
