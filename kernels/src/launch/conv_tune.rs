@@ -2,7 +2,8 @@
 //! ([`conv_plan_candidates`]) runs on the pass's own shape, is checked against the rule's
 //! result, and is timed; the fastest becomes the pass's plan where it beats the rule's clearly.
 
-use super::conv::{conv_plan_candidates, forward_by, input_grad_by, weight_grad_by};
+use super::conv::{forward_by, input_grad_by, weight_grad_by};
+use super::conv_rules::conv_plan_candidates;
 use crate::conv_plan::{ConvKey, ConvPass, ConvPlan};
 use crate::error::Result;
 use crate::{Dtype, Gpu, GpuBuffer};
@@ -24,8 +25,7 @@ pub struct TunedPass {
     pub key: ConvKey,
     /// The launchers' rule on this device.
     pub rule: PlanTiming,
-    /// The plan to run by: the fastest candidate, or the rule's where none beat it by
-    /// [`MIN_GAIN`].
+    /// The plan to run by: the fastest candidate, or the rule's where none beat it by 2 %.
     pub best: PlanTiming,
     /// Candidates timed (the rule's included).
     pub tried: usize,
@@ -150,8 +150,9 @@ fn rounds(candidates: &[ConvPlan], exhaustive: bool) -> (Vec<ConvPlan>, Vec<Conv
     (first, candidates.to_vec())
 }
 
-/// Time the candidate plans of `key` (median of `reps` after a warm-up each; see [`rounds`])
-/// and pick the pass's plan. Each candidate's result is compared with the rule's first (f32:
+/// Time the candidate plans of `key` (median of `reps` after a warm-up each; every candidate
+/// where `exhaustive`, else two rounds: each tile and prefetch setting at the split nearest the
+/// rule's, then every split of the two fastest) and pick the pass's plan. Each candidate's result is compared with the rule's first (f32:
 /// 1e-3 of the largest output, f16: 2e-2), and one that disagrees is never picked.
 pub fn tune_conv_pass(
     gpu: &Gpu,

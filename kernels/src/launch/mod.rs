@@ -4,6 +4,7 @@
 mod augment;
 mod bn_act;
 mod conv;
+mod conv_rules;
 mod conv_tune;
 mod coop_peak;
 mod dwconv;
@@ -19,6 +20,7 @@ mod reduce;
 pub use augment::*;
 pub use bn_act::*;
 pub use conv::*;
+pub use conv_rules::*;
 pub use conv_tune::*;
 pub use coop_peak::*;
 pub use dwconv::*;
