@@ -227,6 +227,18 @@ fn conv_tile(wid: vec3<u32>, lid: vec3<u32>, wg_x: u32, wg_y: u32, rq: u32) {
         workgroupBarrier();
     }
 
+    if STAGED_STORE != 0u {
+        let t = Tid(tx, ty, tid, wg_x, wg_y);
+        staged_group(&acc0, g, t, row0, col0, 0u);
+        staged_group(&acc1, g, t, row0, col0, 1u);
+        // A loop of 0 or 1 passes rather than `if rq > 2u`: naga's uniformity analysis counts
+        // function arguments as non-uniform, and these calls hold barriers.
+        for (var x = 0u; x < rq / 2u - 1u; x++) {
+            staged_group(&acc2, g, t, row0, col0, 2u);
+            staged_group(&acc3, g, t, row0, col0, 3u);
+        }
+        return;
+    }
     let col = col0 + 4u * tx;
     let col1 = col + 4u * wg_x;
     store_quad(&acc0, g, row0 + 4u * ty, col, col1);
@@ -234,6 +246,72 @@ fn conv_tile(wid: vec3<u32>, lid: vec3<u32>, wg_x: u32, wg_y: u32, rq: u32) {
     if rq > 2u {
         store_quad(&acc2, g, row0 + 4u * (ty + 2u * wg_y), col, col1);
         store_quad(&acc3, g, row0 + 4u * (ty + 3u * wg_y), col, col1);
+    }
+}
+
+// The staged epilogue (pipeline constant STAGED_STORE = 1, a plan setting): each row group's
+// accumulators go through workgroup memory (As, free after the K loop) so that consecutive
+// invocations store consecutive rows of one column: in the forward pass (NCHW) and the weight
+// gradient's planes those are consecutive addresses, which a GPU writes as whole memory
+// sectors, where the direct stores of 0 hand each subgroup 4-row pieces of eight columns
+// (a quarter of every sector it touches). Same values, same places.
+override STAGED_STORE: u32 = 0u;
+
+// An invocation's place in its workgroup, and the workgroup's shape (literals).
+struct Tid { tx: u32, ty: u32, id: u32, wg_x: u32, wg_y: u32 }
+
+// Element f of the staging area, [row][column] with a row pitch of columns + 1 (As as floats:
+// rows of at most 32, columns of at most 64, so 32 x 65 = 2080 floats = As exactly).
+fn e_put(f: u32, v: f32) {
+    As[f / 4u][f % 4u] = v;
+}
+
+fn e_get(f: u32) -> f32 {
+    return As[f / 4u][f % 4u];
+}
+
+// Row group i of the tile (the row quads ty + wg_y * i, held in acc), in rounds of at most
+// eight row quads (32 rows): the round's invocations stage their 4 x 8 blocks, then every
+// invocation stores (rows x columns) / invocations elements, consecutive invocations taking
+// consecutive rows of a column.
+fn staged_group(acc: ptr<function, Quad>, g: Geo, t: Tid, row0: u32, col0: u32, i: u32) {
+    let per_round = min(t.wg_y, 8u);
+    let rows = 4u * per_round;
+    let cols = 8u * t.wg_x;
+    let pitch = cols + 1u;
+    let invocations = t.wg_x * t.wg_y;
+    for (var round = 0u; round < t.wg_y / per_round; round++) {
+        let q0 = round * per_round;
+        if t.ty >= q0 && t.ty < q0 + per_round {
+            let lr = 4u * (t.ty - q0);
+            let c = 4u * t.tx;
+            let c1 = c + 4u * t.wg_x;
+            for (var r = 0u; r < 4u; r++) {
+                let v0 = (*acc)[2u * r];
+                let v1 = (*acc)[2u * r + 1u];
+                let f = (lr + r) * pitch;
+                e_put(f + c, v0.x);
+                e_put(f + c + 1u, v0.y);
+                e_put(f + c + 2u, v0.z);
+                e_put(f + c + 3u, v0.w);
+                e_put(f + c1, v1.x);
+                e_put(f + c1 + 1u, v1.y);
+                e_put(f + c1 + 2u, v1.z);
+                e_put(f + c1 + 3u, v1.w);
+            }
+        }
+        workgroupBarrier();
+        let grow0 = row0 + 4u * (t.wg_y * i + q0);
+        for (var e = 0u; e < rows * cols / invocations; e++) {
+            let idx = t.id + e * invocations;
+            let r = idx % rows;
+            let c = idx / rows;
+            let grow = grow0 + r;
+            let gcol = col0 + c;
+            let ok = grow < g.m && gcol < p.n;
+            store_one(out_rows(g, grow).x + gcol * out_col(1u), ok, e_get(r * pitch + c));
+        }
+        workgroupBarrier();
     }
 }
 

@@ -81,16 +81,27 @@ pub struct ConvPlan {
     /// The K loop loads the next slice during the current one's multiply-adds (the tiles'
     /// PREFETCH constant).
     pub prefetch: bool,
+    /// The SIMT tiles store their outputs through workgroup memory, consecutive invocations
+    /// writing consecutive rows of a column (the STAGED_STORE constant of shaders/conv.wgsl).
+    pub staged: bool,
+}
+
+impl ConvPlan {
+    /// The plan's kernel and its settings, without the split.
+    pub fn kind(&self) -> (Tile, bool, bool) {
+        (self.tile, self.prefetch, self.staged)
+    }
 }
 
 impl std::fmt::Display for ConvPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "tile={} splits={} prefetch={}",
+            "tile={} splits={} prefetch={} staged={}",
             self.tile.name(),
             self.splits,
-            u8::from(self.prefetch)
+            u8::from(self.prefetch),
+            u8::from(self.staged)
         )
     }
 }
@@ -258,11 +269,20 @@ fn parse_key(s: &str) -> std::result::Result<ConvKey, String> {
     Ok(ConvKey { pass, shape, f16 })
 }
 
+fn flag(key: &str, v: &str) -> std::result::Result<bool, String> {
+    match v {
+        "0" => Ok(false),
+        "1" => Ok(true),
+        _ => Err(format!("{key}='{v}': 0 or 1")),
+    }
+}
+
 fn parse_plan(s: &str) -> std::result::Result<ConvPlan, String> {
     let mut plan = ConvPlan {
         tile: Tile::Rows256,
         splits: 0,
         prefetch: false,
+        staged: false,
     };
     let mut seen_tile = false;
     for field in s.split_whitespace() {
@@ -281,13 +301,8 @@ fn parse_plan(s: &str) -> std::result::Result<ConvPlan, String> {
                     .filter(|&n| n <= MAX_DIM)
                     .ok_or_else(|| format!("splits='{v}'"))?
             }
-            "prefetch" => {
-                plan.prefetch = match v {
-                    "0" => false,
-                    "1" => true,
-                    _ => return Err(format!("prefetch='{v}': 0 or 1")),
-                }
-            }
+            "prefetch" => plan.prefetch = flag(k, v)?,
+            "staged" => plan.staged = flag(k, v)?,
             _ => return Err(format!("unknown field '{k}'")),
         }
     }

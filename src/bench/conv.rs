@@ -135,7 +135,12 @@ pub fn conv_kernels(
                 Device::Gpu(g) => {
                     let plan = launch::conv_plan(g, pass, &p, dtype)?;
                     let pf = if plan.prefetch { "+pf" } else { "" };
-                    format!("{label} n{batch} {}/{}{pf}", plan.tile.name(), plan.splits)
+                    let st = if plan.staged { "+st" } else { "" };
+                    format!(
+                        "{label} n{batch} {}/{}{pf}{st}",
+                        plan.tile.name(),
+                        plan.splits
+                    )
                 }
                 Device::Cpu => format!("{label} n{batch}"),
             })

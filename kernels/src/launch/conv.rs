@@ -92,12 +92,14 @@ fn dispatch(
     prm: &ConvUniform,
     bindings: &[crate::BufRef<'_>],
 ) -> Result<()> {
-    let constants: &[(&str, f64)] = if plan.prefetch {
-        &[("PREFETCH", 1.0)]
-    } else {
-        &[]
-    };
-    gpu.dispatch(kern, constants, prm, bindings, grid)
+    let mut constants = Vec::with_capacity(2);
+    if plan.prefetch {
+        constants.push(("PREFETCH", 1.0));
+    }
+    if plan.staged {
+        constants.push(("STAGED_STORE", 1.0));
+    }
+    gpu.dispatch(kern, &constants, prm, bindings, grid)
 }
 
 /// A tile's entry point, rows and columns.

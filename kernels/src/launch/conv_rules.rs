@@ -188,6 +188,7 @@ fn rule_plan(gpu: &Gpu, key: &ConvKey, coop: bool) -> Result<ConvPlan> {
         tile,
         splits,
         prefetch: gpu.prefetch() && tile != Tile::Direct,
+        staged: false,
     })
 }
 
@@ -195,8 +196,14 @@ fn rule_plan(gpu: &Gpu, key: &ConvKey, coop: bool) -> Result<ConvPlan> {
 fn runnable(gpu: &Gpu, key: &ConvKey, coop: bool, plan: &ConvPlan) -> Result<bool> {
     let p = &key.shape;
     let tile_ok = match plan.tile {
-        Tile::Coop | Tile::CoopWide => coop,
-        Tile::Direct => key.pass == ConvPass::InputGrad && direct_input_grad(p) && plan.splits == 1,
+        Tile::Coop | Tile::CoopWide => coop && !plan.staged,
+        Tile::Direct => {
+            key.pass == ConvPass::InputGrad
+                && direct_input_grad(p)
+                && plan.splits == 1
+                && !plan.staged
+                && !plan.prefetch
+        }
         _ => true,
     };
     Ok(tile_ok && plan.splits >= 1 && plan.splits <= max_splits(gpu, key.pass, p)?)
@@ -263,22 +270,25 @@ pub fn conv_plan_candidates(gpu: &Gpu, key: &ConvKey) -> Result<Vec<ConvPlan>> {
         .collect();
     let mut out = vec![rule_plan(gpu, key, coop)?];
     for &tile in &tiles {
-        for prefetch in [false, true] {
+        // (prefetch, staged): the direct kernel has neither, the tensor-core tiles no staged
+        // epilogue (theirs always goes through workgroup memory). The two together are not
+        // tried (each is a candidate alone) until a GPU has shown that either pays.
+        let settings: &[(bool, bool)] = match tile {
+            Tile::Direct => &[(false, false)],
+            Tile::Coop | Tile::CoopWide => &[(false, false), (true, false)],
+            _ => &[(false, false), (true, false), (false, true)],
+        };
+        for &(prefetch, staged) in settings {
             for &splits in &splits {
                 let plan = ConvPlan {
                     tile,
                     splits,
                     prefetch,
+                    staged,
                 };
                 if !out.contains(&plan) && runnable(gpu, key, coop, &plan)? {
                     out.push(plan);
                 }
-                if tile == Tile::Direct {
-                    break;
-                }
-            }
-            if tile == Tile::Direct {
-                break;
             }
         }
     }

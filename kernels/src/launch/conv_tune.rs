@@ -140,7 +140,7 @@ fn rounds(candidates: &[ConvPlan], exhaustive: bool) -> (Vec<ConvPlan>, Vec<Conv
     let distance = |c: &ConvPlan| (c.splits as f64 / rule.splits as f64).log2().abs();
     let mut first: Vec<ConvPlan> = vec![rule];
     for c in candidates {
-        let same_kind = |f: &ConvPlan| (f.tile, f.prefetch) == (c.tile, c.prefetch);
+        let same_kind = |f: &ConvPlan| f.kind() == c.kind();
         match first.iter().position(same_kind) {
             None => first.push(*c),
             Some(i) if i > 0 && distance(c) < distance(&first[i]) => first[i] = *c,
@@ -151,8 +151,8 @@ fn rounds(candidates: &[ConvPlan], exhaustive: bool) -> (Vec<ConvPlan>, Vec<Conv
 }
 
 /// Time the candidate plans of `key` (median of `reps` after a warm-up each; every candidate
-/// where `exhaustive`, else two rounds: each tile and prefetch setting at the split nearest the
-/// rule's, then every split of the two fastest) and pick the pass's plan. Each candidate's result is compared with the rule's first (f32:
+/// where `exhaustive`, else two rounds: each tile and setting (prefetch, staged epilogue) at the split
+/// nearest the rule's, then every split of the two fastest) and pick the pass's plan. Each candidate's result is compared with the rule's first (f32:
 /// 1e-3 of the largest output, f16: 2e-2), and one that disagrees is never picked.
 pub fn tune_conv_pass(
     gpu: &Gpu,
@@ -177,13 +177,9 @@ pub fn tune_conv_pass(
         // Every split of the two fastest tile and prefetch settings of the first round.
         let mut by_time = st.timed.clone();
         by_time.sort_by(|a, b| a.secs.total_cmp(&b.secs));
-        let kinds: Vec<_> = by_time
-            .iter()
-            .take(2)
-            .map(|t| (t.plan.tile, t.plan.prefetch))
-            .collect();
+        let kinds: Vec<_> = by_time.iter().take(2).map(|t| t.plan.kind()).collect();
         for plan in rest {
-            if kinds.contains(&(plan.tile, plan.prefetch)) && !first.contains(&plan) {
+            if kinds.contains(&plan.kind()) && !first.contains(&plan) {
                 st.measure(gpu, key, &o, plan, reps)?;
             }
         }
