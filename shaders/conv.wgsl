@@ -309,7 +309,7 @@ fn staged_group(acc: ptr<function, Quad>, g: Geo, t: Tid, row0: u32, col0: u32, 
             let grow = grow0 + r;
             let gcol = col0 + c;
             let ok = grow < g.m && gcol < p.n;
-            store_one(out_rows(g, grow).x + gcol * out_col(1u), ok, e_get(r * pitch + c));
+            store_one(out_row(g, grow) + gcol * out_col(1u), ok, e_get(r * pitch + c));
         }
         workgroupBarrier();
     }

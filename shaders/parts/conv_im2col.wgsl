@@ -250,6 +250,28 @@ fn out_rows(g: Geo, r0: u32) -> vec4<u32> {
     }
 }
 
+// out_rows for one row (the staged epilogue's stores, one row per invocation).
+fn out_row(g: Geo, r: u32) -> u32 {
+    let c0 = p.c_off + g.split * p.plane;
+    switch mode {
+        case 0u: {
+            let ohw = p.oh * p.ow;
+            let img = div1(r, ohw);
+            return c0 + img * (p.cout * ohw) + r - img * ohw;
+        }
+        case 1u: {
+            let hwp = max(g.hp * g.wp, 1u);
+            let img = div1(r, hwp);
+            let q = r - img * hwp;
+            let yy = div1(q, g.wp);
+            let y = yy * p.stride + g.py;
+            let x = (q - yy * g.wp) * p.stride + g.px;
+            return c0 + img * (p.cin * p.h * p.w) + y * p.w + x;
+        }
+        default: { return c0 + r; }
+    }
+}
+
 fn out_col(col: u32) -> u32 {
     switch mode {
         case 0u: { return col * (p.oh * p.ow); }
