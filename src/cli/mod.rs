@@ -71,8 +71,8 @@ enum Command {
         #[command(subcommand)]
         what: info::DataWhat,
     },
-    /// Measure every convolution pass of a model's training step under each tile, K split and
-    /// prefetch this GPU can run, and write the fastest per pass to a plans file.
+    /// Measure every convolution pass of a model's training step under each tile, K split,
+    /// prefetch and epilogue this GPU can run, and write the fastest per pass to a plans file.
     Tune(tune::TuneArgs),
     /// Benchmarks.
     Bench {

@@ -23,8 +23,8 @@ pub struct TuneArgs {
     /// Timed runs per candidate plan (the median counts).
     #[arg(long, default_value_t = 5)]
     reps: usize,
-    /// Time every candidate plan (each tile and prefetch setting at every K split), not only
-    /// every split of the two best settings at the rule's split (about three times longer).
+    /// Time every candidate plan (each tile and setting, prefetch or staged epilogue, at every
+    /// K split), not only every split of the two best at the rule's split (about twice as long).
     #[arg(long)]
     exhaustive: bool,
     /// The plans file: passes already in it (from this adapter) are kept unless tuned again.
