@@ -227,30 +227,13 @@ fn gather(i: vec4<u32>, ok: vec4<bool>, from_a: bool) -> vec4<f32> {
     return select(vec4<f32>(0.0), v, ok);
 }
 
-// Output element (row, col) of this slice sits at the row's index plus the column's.
+// Output element (row, col) of this slice sits at the row's index plus the column's: rows r0 to
+// r0 + 3 (the direct stores of a row quad).
 fn out_rows(g: Geo, r0: u32) -> vec4<u32> {
-    let r = vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u);
-    let c0 = p.c_off + g.split * p.plane;
-    switch mode {
-        case 0u: {
-            let ohw = p.oh * p.ow;
-            let img = div4(r, ohw);
-            return c0 + img * (p.cout * ohw) + r - img * ohw;
-        }
-        case 1u: {
-            let hwp = max(g.hp * g.wp, 1u);
-            let img = div4(r, hwp);
-            let q = r - img * hwp;
-            let yy = div4(q, g.wp);
-            let y = yy * p.stride + g.py;
-            let x = (q - yy * g.wp) * p.stride + g.px;
-            return c0 + img * (p.cin * p.h * p.w) + y * p.w + x;
-        }
-        default: { return c0 + r; }   // plane [co][tap]
-    }
+    return vec4<u32>(out_row(g, r0), out_row(g, r0 + 1u), out_row(g, r0 + 2u), out_row(g, r0 + 3u));
 }
 
-// out_rows for one row (the staged epilogue's stores, one row per invocation).
+// The index of row r's output element in column 0.
 fn out_row(g: Geo, r: u32) -> u32 {
     let c0 = p.c_off + g.split * p.plane;
     switch mode {
