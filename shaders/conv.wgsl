@@ -228,14 +228,14 @@ fn conv_tile(wid: vec3<u32>, lid: vec3<u32>, wg_x: u32, wg_y: u32, rq: u32) {
     }
 
     if STAGED_STORE != 0u {
-        let t = Tid(tx, ty, tid, wg_x, wg_y);
-        staged_group(&acc0, g, t, row0, col0, 0u);
-        staged_group(&acc1, g, t, row0, col0, 1u);
-        // A loop of 0 or 1 passes rather than `if rq > 2u`: naga's uniformity analysis counts
-        // function arguments as non-uniform, and these calls hold barriers.
-        for (var x = 0u; x < rq / 2u - 1u; x++) {
-            staged_group(&acc2, g, t, row0, col0, 2u);
-            staged_group(&acc3, g, t, row0, col0, 3u);
+        // The calls hold barriers: wg_x, wg_y and rq are literals at every call of conv_tile,
+        // so the workgroup takes every branch and loop bound here as one.
+        let t = Tid(tx, ty, tid);
+        staged_group(&acc0, g, t, wg_x, wg_y, row0, col0, 0u);
+        staged_group(&acc1, g, t, wg_x, wg_y, row0, col0, 1u);
+        if rq > 2u {
+            staged_group(&acc2, g, t, wg_x, wg_y, row0, col0, 2u);
+            staged_group(&acc3, g, t, wg_x, wg_y, row0, col0, 3u);
         }
         return;
     }
@@ -257,8 +257,9 @@ fn conv_tile(wid: vec3<u32>, lid: vec3<u32>, wg_x: u32, wg_y: u32, rq: u32) {
 // (a quarter of every sector it touches). Same values, same places.
 override STAGED_STORE: u32 = 0u;
 
-// An invocation's place in its workgroup, and the workgroup's shape (literals).
-struct Tid { tx: u32, ty: u32, id: u32, wg_x: u32, wg_y: u32 }
+// An invocation's place in its workgroup (the workgroup's shape travels apart from it, as
+// literals, so that the loop bounds that depend on it stay uniform).
+struct Tid { tx: u32, ty: u32, id: u32 }
 
 // Element f of the staging area, [row][column] with a row pitch of columns + 1 (As as floats:
 // rows of at most 32, columns of at most 64, so 32 x 65 = 2080 floats = As exactly).
@@ -274,18 +275,18 @@ fn e_get(f: u32) -> f32 {
 // eight row quads (32 rows): the round's invocations stage their 4 x 8 blocks, then every
 // invocation stores (rows x columns) / invocations elements, consecutive invocations taking
 // consecutive rows of a column.
-fn staged_group(acc: ptr<function, Quad>, g: Geo, t: Tid, row0: u32, col0: u32, i: u32) {
-    let per_round = min(t.wg_y, 8u);
+fn staged_group(acc: ptr<function, Quad>, g: Geo, t: Tid, wg_x: u32, wg_y: u32, row0: u32, col0: u32, i: u32) {
+    let per_round = min(wg_y, 8u);
     let rows = 4u * per_round;
-    let cols = 8u * t.wg_x;
+    let cols = 8u * wg_x;
     let pitch = cols + 1u;
-    let invocations = t.wg_x * t.wg_y;
-    for (var round = 0u; round < t.wg_y / per_round; round++) {
+    let invocations = wg_x * wg_y;
+    for (var round = 0u; round < wg_y / per_round; round++) {
         let q0 = round * per_round;
         if t.ty >= q0 && t.ty < q0 + per_round {
             let lr = 4u * (t.ty - q0);
             let c = 4u * t.tx;
-            let c1 = c + 4u * t.wg_x;
+            let c1 = c + 4u * wg_x;
             for (var r = 0u; r < 4u; r++) {
                 let v0 = (*acc)[2u * r];
                 let v1 = (*acc)[2u * r + 1u];
@@ -301,7 +302,7 @@ fn staged_group(acc: ptr<function, Quad>, g: Geo, t: Tid, row0: u32, col0: u32, 
             }
         }
         workgroupBarrier();
-        let grow0 = row0 + 4u * (t.wg_y * i + q0);
+        let grow0 = row0 + 4u * (wg_y * i + q0);
         for (var e = 0u; e < rows * cols / invocations; e++) {
             let idx = t.id + e * invocations;
             let r = idx % rows;
