@@ -1,4 +1,4 @@
-use super::conv_rules::{conv_plan, key_of, phase_k, plan_for};
+use super::conv_rules::{conv_plan, phase_k, plan_of};
 use crate::conv_plan::{ConvPass, ConvPlan, Tile};
 use crate::error::{KernelError, Result};
 use crate::params::ConvParams;
@@ -222,8 +222,7 @@ pub fn conv2d_forward(
     w: &GpuBuffer,
     y: &GpuBuffer,
 ) -> Result<()> {
-    let key = key_of(ConvPass::Forward, p, x);
-    let plan = plan_for(gpu, &key, super::on_tensor_cores(gpu, &[x, w, y]))?;
+    let plan = plan_of(gpu, ConvPass::Forward, p, [x, w, y])?;
     forward_by(gpu, p, [x, w, y], &plan)
 }
 
@@ -265,8 +264,7 @@ pub fn conv2d_input_grad(
     w: &GpuBuffer,
     dx: &GpuBuffer,
 ) -> Result<()> {
-    let key = key_of(ConvPass::InputGrad, p, dy);
-    let plan = plan_for(gpu, &key, super::on_tensor_cores(gpu, &[dy, w, dx]))?;
+    let plan = plan_of(gpu, ConvPass::InputGrad, p, [dy, w, dx])?;
     input_grad_by(gpu, p, [dy, w, dx], &plan)
 }
 
@@ -333,8 +331,7 @@ pub fn conv2d_weight_grad(
     scratch: &GpuBuffer,
     dw: &GpuBuffer,
 ) -> Result<()> {
-    let key = key_of(ConvPass::WeightGrad, p, x);
-    let plan = plan_for(gpu, &key, super::on_tensor_cores(gpu, &[x, dy, scratch]))?;
+    let plan = plan_of(gpu, ConvPass::WeightGrad, p, [x, dy, scratch])?;
     weight_grad_by(gpu, p, [x, dy, scratch, dw], &plan)
 }
 

@@ -209,22 +209,38 @@ fn runnable(gpu: &Gpu, key: &ConvKey, coop: bool, plan: &ConvPlan) -> Result<boo
     Ok(tile_ok && plan.splits >= 1 && plan.splits <= max_splits(gpu, key.pass, p)?)
 }
 
-/// The key of a pass over these operands (the first is an activation).
-pub(super) fn key_of(pass: ConvPass, p: &ConvParams, act: &GpuBuffer) -> ConvKey {
+/// The key of a pass whose activations are stored as `dtype`.
+fn key(pass: ConvPass, p: &ConvParams, dtype: crate::Dtype) -> ConvKey {
     ConvKey {
         pass,
         shape: *p,
-        f16: act.dtype() == crate::Dtype::F16,
+        f16: dtype == crate::Dtype::F16,
     }
+}
+
+/// Whether the pass's operands may go to tensor cores (f16 activations, and so f16 weights).
+fn coop_for(gpu: &Gpu, key: &ConvKey) -> bool {
+    gpu.uses_coop_f16() && key.f16
 }
 
 /// The plan a pass runs by, on tensor cores or not: the one measured on this device where it
 /// has one it can run ([`Gpu::set_conv_plans`]), else the rule's.
-pub(super) fn plan_for(gpu: &Gpu, key: &ConvKey, coop: bool) -> Result<ConvPlan> {
+fn plan_for(gpu: &Gpu, key: &ConvKey, coop: bool) -> Result<ConvPlan> {
     match gpu.tuned_plan(key) {
         Some(plan) if runnable(gpu, key, coop, &plan)? => Ok(plan),
         _ => rule_plan(gpu, key, coop),
     }
+}
+
+/// The plan of a launch over these operands (the first an activation).
+pub(super) fn plan_of(
+    gpu: &Gpu,
+    pass: ConvPass,
+    p: &ConvParams,
+    operands: [&GpuBuffer; 3],
+) -> Result<ConvPlan> {
+    let coop = super::on_tensor_cores(gpu, &operands);
+    plan_for(gpu, &key(pass, p, operands[0].dtype()), coop)
 }
 
 /// The plan the launchers run a pass by on operands of `dtype` (tuned or the rule's): what
@@ -235,13 +251,8 @@ pub fn conv_plan(
     p: &ConvParams,
     dtype: crate::Dtype,
 ) -> Result<ConvPlan> {
-    let f16 = dtype == crate::Dtype::F16;
-    let key = ConvKey {
-        pass,
-        shape: *p,
-        f16,
-    };
-    plan_for(gpu, &key, gpu.uses_coop_f16() && f16)
+    let key = key(pass, p, dtype);
+    plan_for(gpu, &key, coop_for(gpu, &key))
 }
 
 /// The plans worth measuring for a pass on this device (`autorep tune`): every tile it can
@@ -249,7 +260,7 @@ pub fn conv_plan(
 /// range at least four slices of K; the rule's plan first.
 pub fn conv_plan_candidates(gpu: &Gpu, key: &ConvKey) -> Result<Vec<ConvPlan>> {
     let p = &key.shape;
-    let coop = gpu.uses_coop_f16() && key.f16;
+    let coop = coop_for(gpu, key);
     let g = pass_gemm(key.pass, p);
     let mut tiles = vec![Tile::Rows256, Tile::Rows128, Tile::Rows64, Tile::Rows32];
     if g.n.div_ceil(NARROW_N) * NARROW_N < g.n.div_ceil(TILE_N) * TILE_N {
@@ -270,15 +281,9 @@ pub fn conv_plan_candidates(gpu: &Gpu, key: &ConvKey) -> Result<Vec<ConvPlan>> {
         .collect();
     let mut out = vec![rule_plan(gpu, key, coop)?];
     for &tile in &tiles {
-        // (prefetch, staged): the direct kernel has neither, the tensor-core tiles no staged
-        // epilogue (theirs always goes through workgroup memory). The two together are not
+        // (prefetch, staged), where the tile has them (`runnable`); the two together are not
         // tried (each is a candidate alone) until a GPU has shown that either pays.
-        let settings: &[(bool, bool)] = match tile {
-            Tile::Direct => &[(false, false)],
-            Tile::Coop | Tile::CoopWide => &[(false, false), (true, false)],
-            _ => &[(false, false), (true, false), (false, true)],
-        };
-        for &(prefetch, staged) in settings {
+        for (prefetch, staged) in [(false, false), (true, false), (false, true)] {
             for &splits in &splits {
                 let plan = ConvPlan {
                     tile,
