@@ -3,6 +3,40 @@
 use anyhow::Context;
 use autorep::{bench, Device, DeviceChoice};
 
+/// The training step `bench step` times and `tune` measures the convolutions of.
+#[derive(clap::Args)]
+pub struct StepArgs {
+    #[arg(long, default_value = "resnet18_in")]
+    pub model: String,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Image side (32: CIFAR; 64: Tiny-ImageNet; 224: ImageNet).
+    #[arg(long, default_value_t = 32)]
+    pub input: usize,
+    /// Activation precision of the step (as for the training commands).
+    #[arg(long, value_enum, default_value_t = autorep::train::Precision::F32)]
+    pub precision: autorep::train::Precision,
+}
+
+impl StepArgs {
+    /// The step on `device`, its arguments checked.
+    pub fn spec(&self, device: &Device) -> anyhow::Result<bench::StepSpec<'_>> {
+        if !(8..=1024).contains(&self.input) {
+            anyhow::bail!(
+                "--input {}: choose an image side from 8 to 1024",
+                self.input
+            );
+        }
+        if self.batch == 0 {
+            anyhow::bail!("--batch 0: choose a batch of at least one image, e.g. --batch 128");
+        }
+        Ok(bench::StepSpec {
+            precision: self.precision.resolve(device)?,
+            ..bench::StepSpec::new(&self.model, self.batch, self.input)
+        })
+    }
+}
+
 #[derive(clap::Subcommand)]
 pub enum BenchWhat {
     /// f32 GEMM throughput at 256³, 1024³ and resnet18_in's first conv as a GEMM.
@@ -22,13 +56,8 @@ pub enum BenchWhat {
     },
     /// Full training steps (forward, backward, optimizer) of a model; images per second.
     Step {
-        #[arg(long, default_value = "resnet18_in")]
-        model: String,
-        #[arg(long, default_value_t = 128)]
-        batch: usize,
-        /// Image side (32: CIFAR; 224: ImageNet for efficientnet_b2).
-        #[arg(long, default_value_t = 32)]
-        input: usize,
+        #[command(flatten)]
+        step: StepArgs,
         /// Timed steps (the median is reported).
         #[arg(long, default_value_t = 3)]
         steps: usize,
@@ -41,9 +70,6 @@ pub enum BenchWhat {
         /// Chrome trace (open in https://ui.perfetto.dev or chrome://tracing); implies --profile.
         #[arg(long, value_name = "FILE")]
         trace: Option<std::path::PathBuf>,
-        /// Activation precision of the step (as for the training commands).
-        #[arg(long, value_enum, default_value_t = autorep::train::Precision::F32)]
-        precision: autorep::train::Precision,
         /// Time the AutoReP stage's step instead: pixel-wise gates under this ReLU budget
         /// (e.g. 12.9k), DaPa statistics, gate parameters and coefficients trained.
         #[arg(long, value_name = "RELUS")]
@@ -180,41 +206,32 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
             Ok(())
         }
         BenchWhat::Step {
-            model,
-            batch,
-            input,
+            step,
             steps,
             profile,
             trace,
-            precision,
             gated,
         } => {
             let profile = profile || trace.is_some();
             if trace.is_some() && matches!(device, Device::Cpu) {
                 anyhow::bail!("--trace records a GPU timeline: use --device gpu (on the CPU backend --profile gives the time per kernel)");
             }
-            if !(8..=1024).contains(&input) {
-                anyhow::bail!("--input {input}: choose an image side from 8 to 1024");
-            }
+            let base = step.spec(&device)?;
             if let (true, Device::Gpu(g)) = (profile, &device) {
                 if !g.has_timestamps() {
                     anyhow::bail!("--profile times GPU kernels with timestamp queries, which this adapter lacks: profile the CPU backend with --device cpu");
                 }
             }
-            let act = precision.resolve(&device)?;
             let gated = gated
                 .map(|b| autorep::autorep::parse_count(&b))
                 .transpose()?;
             let spec = bench::StepSpec {
-                model: &model,
-                batch,
-                input,
                 steps,
                 profile,
-                precision: act,
                 gated,
-                fuse: autorep::nn::fusion_default(),
+                ..base
             };
+            let (model, batch, input, act) = (spec.model, spec.batch, spec.input, spec.precision);
             let t = bench::training_step(&device, &spec)?;
             println!("adapter: {}", device.describe());
             if profile {

@@ -8,18 +8,10 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct TuneArgs {
-    /// The model whose training step's convolutions are tuned.
-    #[arg(long, default_value = "resnet18_in")]
-    model: String,
-    /// Batch of the step (plans are per shape: tune at the batch you train with).
-    #[arg(long, default_value_t = 128)]
-    batch: usize,
-    /// Image side (32: CIFAR; 64: Tiny-ImageNet; 224: ImageNet).
-    #[arg(long, default_value_t = 32)]
-    input: usize,
-    /// Activation precision of the step (as for the training commands).
-    #[arg(long, value_enum, default_value_t = autorep::train::Precision::F32)]
-    precision: autorep::train::Precision,
+    /// The training step whose convolutions are tuned (plans are per shape: tune at the batch
+    /// you train with).
+    #[command(flatten)]
+    step: super::bench::StepArgs,
     /// Timed runs per candidate plan (the median counts).
     #[arg(long, default_value_t = 5)]
     reps: usize,
@@ -65,17 +57,11 @@ fn save(plans: &ConvPlans, out: &std::path::Path) -> anyhow::Result<()> {
 }
 
 pub fn tune(choice: DeviceChoice, a: TuneArgs) -> anyhow::Result<()> {
-    if !(8..=1024).contains(&a.input) {
-        anyhow::bail!("--input {}: choose an image side from 8 to 1024", a.input);
-    }
-    if a.batch == 0 {
-        anyhow::bail!("--batch 0: tune at the batch you train with, e.g. --batch 128");
-    }
     let device = Device::open(choice)?;
+    let spec = a.step.spec(&device)?;
     let Device::Gpu(g) = &device else {
         anyhow::bail!("tune measures GPU kernels and no GPU is in use: run it with --device gpu");
     };
-    let act = a.precision.resolve(&device)?;
     // Keep the passes already measured on this adapter (another model, batch or precision).
     let mut plans = if a.out.exists() {
         let text = std::fs::read_to_string(&a.out)
@@ -96,17 +82,13 @@ pub fn tune(choice: DeviceChoice, a: TuneArgs) -> anyhow::Result<()> {
     println!(
         "adapter: {}; tuning the convolutions of a {} step, batch {} at {}x{}, {} activations, median of {} per plan",
         device.describe(),
-        a.model,
-        a.batch,
-        a.input,
-        a.input,
-        act.name(),
+        spec.model,
+        spec.batch,
+        spec.input,
+        spec.input,
+        spec.precision.name(),
         a.reps.max(1)
     );
-    let spec = bench::StepSpec {
-        precision: act,
-        ..bench::StepSpec::new(&a.model, a.batch, a.input)
-    };
     let (mut rule_secs, mut best_secs) = (0.0, 0.0);
     let tuned = bench::tune_step(&device, &spec, a.reps.max(1), a.exhaustive, |i, n, t| {
         println!("[{}/{n}] {}", i + 1, row(t));
