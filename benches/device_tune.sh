@@ -19,7 +19,7 @@ done
 for model in resnet18_in wrn22_8; do
   for precision in f32 f16; do
     for plans in rule measured rule measured; do
-      args=""; [ $plans = measured ] && args="--plans $OUT/plans.txt"
+      args="--plans rule"; [ $plans = measured ] && args="--plans $OUT/plans.txt"
       timeout 60 $B --device gpu $args bench step --model $model --batch 128 --steps 10 \
         --precision $precision 2>&1 | tail -1 | sed "s/\$/ ($plans plans)/" | tee -a "$OUT/steps.txt"
     done

@@ -34,32 +34,6 @@ impl std::str::FromStr for DeviceChoice {
     }
 }
 
-/// The conv plans file every GPU this process opens runs by (see [`use_conv_plans`]).
-static PLANS_FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-
-/// Run the convolution passes of every GPU opened from now on by the plans measured in `path`
-/// (written by `autorep tune` on the same adapter): the CLI's `--plans` / `AUTOREP_PLANS`.
-/// A second call keeps the first file.
-pub fn use_conv_plans(path: &std::path::Path) {
-    let _ = PLANS_FILE.set(path.to_path_buf());
-}
-
-/// Read a conv plans file.
-pub fn read_conv_plans(path: &std::path::Path) -> Result<autorep_kernels::ConvPlans> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::Invalid(format!(
-            "cannot read the conv plans file {}: {e} (write it with `autorep tune --out FILE`)",
-            path.display()
-        ))
-    })?;
-    autorep_kernels::ConvPlans::parse(&text, &path.display().to_string()).map_err(|e| {
-        Error::Invalid(format!(
-            "{e}: write the file again with `autorep tune --out {}`",
-            path.display()
-        ))
-    })
-}
-
 impl Device {
     pub fn open(choice: DeviceChoice) -> Result<Device> {
         let device = match choice {
@@ -67,8 +41,8 @@ impl Device {
             DeviceChoice::Gpu => Device::Gpu(Gpu::open()?),
             DeviceChoice::Auto => Gpu::open().map(Device::Gpu).unwrap_or(Device::Cpu),
         };
-        if let (Device::Gpu(g), Some(path)) = (&device, PLANS_FILE.get()) {
-            g.set_conv_plans(read_conv_plans(path)?)?;
+        if let Device::Gpu(g) = &device {
+            crate::plans::apply(g)?;
         }
         Ok(device)
     }

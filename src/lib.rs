@@ -17,6 +17,7 @@ pub mod experiment;
 pub mod export;
 pub mod models;
 pub mod nn;
+pub mod plans;
 pub mod tensor;
 pub mod train;
 

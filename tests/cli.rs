@@ -3,8 +3,21 @@
 use std::process::Command;
 
 fn autorep(args: &[&str]) -> std::process::Output {
+    autorep_cached(args, &no_cache())
+}
+
+/// A plans cache folder no test writes: the tests run by the built-in rule, whatever the
+/// user's own cache holds.
+fn no_cache() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("autorep-cli-no-cache-{}", std::process::id()))
+}
+
+/// The binary with its plans cache in `cache`.
+fn autorep_cached(args: &[&str], cache: &std::path::Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_autorep"))
         .args(args)
+        .env("AUTOREP_CACHE_DIR", cache)
+        .env_remove("AUTOREP_PLANS")
         .output()
         .unwrap()
 }
@@ -13,7 +26,14 @@ fn autorep(args: &[&str]) -> std::process::Output {
 fn devices_lists_what_auto_picks() {
     let out = autorep(&["devices"]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("picks"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("picks"), "{text}");
+    // Every adapter says what its convolutions run by (nothing measured in an empty cache).
+    assert_eq!(
+        text.matches("\n[").count() + usize::from(text.starts_with('[')),
+        text.matches("conv plans: the built-in rule").count(),
+        "{text}"
+    );
 }
 
 #[test]
@@ -285,13 +305,16 @@ fn tune_writes_plans_that_the_other_commands_run_by() {
     if std::env::var("AUTOREP_REQUIRE_GPU").as_deref() != Ok("1") {
         return;
     }
-    let plans = std::env::temp_dir().join(format!("autorep-plans-{}.txt", std::process::id()));
-    let path = plans.to_str().unwrap();
+    let cache = std::env::temp_dir().join(format!("autorep-plans-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
     let tune = || {
-        autorep(&[
-            "--device", "gpu", "tune", "--model", "small", "--batch", "2", "--input", "8",
-            "--reps", "1", "--out", path,
-        ])
+        autorep_cached(
+            &[
+                "--device", "gpu", "tune", "--model", "small", "--batch", "2", "--input", "8",
+                "--reps", "1",
+            ],
+            &cache,
+        )
     };
     let out = tune();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -306,59 +329,80 @@ fn tune_writes_plans_that_the_other_commands_run_by() {
     let last = text.trim().lines().last().unwrap();
     let distinct: usize = last.split(' ').next().unwrap().parse().unwrap();
     assert!(last.contains("distinct conv passes"), "{last}");
-    let file = std::fs::read_to_string(&plans).unwrap();
+    // By default into this adapter's entry of the cache, and only there.
+    let entries: Vec<_> = std::fs::read_dir(cache.join("conv_plans"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let cached = &entries[0];
+    let file = std::fs::read_to_string(cached).unwrap();
     assert!(file.starts_with("# autorep conv plans"), "{file}");
     assert_eq!(file.matches(" : tile=").count(), distinct, "{file}");
     // A second run on the same file keeps it whole.
     assert!(tune().status.success());
-    let again = std::fs::read_to_string(&plans).unwrap();
+    let again = std::fs::read_to_string(cached).unwrap();
     assert_eq!(again.matches(" : tile=").count(), distinct, "{again}");
-    let step = |plans: &str| {
-        autorep(&[
-            "--device", "gpu", "--plans", plans, "bench", "step", "--model", "small", "--batch",
-            "2", "--input", "8", "--steps", "1",
-        ])
+    let step = |plans: &[&str], cache: &std::path::Path| {
+        let mut args = vec!["--device", "gpu"];
+        args.extend_from_slice(plans);
+        args.extend_from_slice(&[
+            "bench", "step", "--model", "small", "--batch", "2", "--input", "8", "--steps", "1",
+        ]);
+        let out = autorep_cached(&args, cache);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        (out.status.success(), text, err)
     };
-    let out = step(path);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        text.contains(&format!("{distinct} measured conv plans")),
-        "{text}"
-    );
+    let measured = format!("{distinct} measured conv plans");
+    // Every later command on the adapter runs by the cache, unless told to keep the rule.
+    let (ok, text, err) = step(&[], &cache);
+    assert!(ok && text.contains(&measured), "{text}{err}");
+    let (ok, text, err) = step(&["--plans", "rule"], &cache);
+    assert!(ok && !text.contains("measured conv plans"), "{text}{err}");
+    // A file named on the command line, with an empty cache.
+    let plans = cache.join("explicit.txt");
+    let path = plans.to_str().unwrap();
+    std::fs::write(&plans, &file).unwrap();
+    let (ok, text, err) = step(&["--plans", path], &no_cache());
+    assert!(ok && text.contains(&measured), "{text}{err}");
     // A damaged file, another adapter's, a missing one: one line each, naming the fix.
+    let damaged = file.replacen(" : tile=", " : tile=huge", 1);
+    let foreign = file
+        .lines()
+        .map(|l| {
+            if l.starts_with("adapter =") {
+                "adapter = Other | Metal | 1"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     for (bad, says) in [
-        (file.replacen(" : tile=", " : tile=huge", 1), "unknown tile"),
-        (
-            file.lines()
-                .map(|l| {
-                    if l.starts_with("adapter =") {
-                        "adapter = Other | Metal | 1"
-                    } else {
-                        l
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("\n"),
-            "not on this adapter",
-        ),
+        (&damaged, "unknown tile"),
+        (&foreign, "not on this adapter"),
     ] {
         std::fs::write(&plans, bad).unwrap();
-        let out = step(path);
-        assert!(!out.status.success());
-        let err = String::from_utf8_lossy(&out.stderr);
+        let (ok, _, err) = step(&["--plans", path], &no_cache());
+        assert!(!ok);
         assert!(err.contains(says) && err.contains("autorep tune"), "{err}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
-    let _ = std::fs::remove_file(&plans);
-    let out = step(path);
-    let err = String::from_utf8_lossy(&out.stderr);
+    std::fs::remove_file(&plans).unwrap();
+    let (ok, _, err) = step(&["--plans", path], &no_cache());
     assert!(
-        !out.status.success() && err.contains("cannot read the conv plans file"),
+        !ok && err.contains("cannot read the conv plans file"),
         "{err}"
     );
+    // A damaged cache entry does not stop the commands: one warning, then the rule.
+    std::fs::write(cached, &damaged).unwrap();
+    let (ok, text, err) = step(&[], &cache);
+    assert!(ok && !text.contains("measured conv plans"), "{text}{err}");
+    assert!(
+        err.contains("warning") && err.contains("unknown tile") && err.contains("autorep tune"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let _ = std::fs::remove_dir_all(&cache);
 }

@@ -11,7 +11,12 @@ use std::process::{Command, Output, Stdio};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_autorep"));
-    c.env_remove("AUTOREP_DEVICE");
+    c.env_remove("AUTOREP_DEVICE").env_remove("AUTOREP_PLANS");
+    // A plans cache no test writes: the built-in rule, whatever the user's cache holds.
+    c.env(
+        "AUTOREP_CACHE_DIR",
+        std::env::temp_dir().join(format!("autorep-faults-no-cache-{}", std::process::id())),
+    );
     c
 }
 

@@ -12,6 +12,7 @@ mod stages;
 mod step_profile;
 mod tune;
 
+use autorep::plans::{use_plans, PlansSource};
 use autorep::train::config::{defaults, Precision};
 use autorep::{Device, DeviceChoice};
 use clap::{Parser, Subcommand};
@@ -27,9 +28,10 @@ pub struct Cli {
     /// Where to run: a hardware GPU, else a software adapter, else the CPU (auto); or force one.
     #[arg(long, global = true, env = "AUTOREP_DEVICE", default_value = "auto")]
     device: DeviceChoice,
-    /// Run the convolutions by the plans in this file (written by `autorep tune` on the same
-    /// GPU) instead of the built-in rule; passes it lacks keep the rule.
-    #[arg(long, global = true, env = "AUTOREP_PLANS", value_name = "FILE")]
+    /// Run the convolutions by the plans in this file (written by `autorep tune --out FILE` on
+    /// the same GPU) instead of the adapter's cached plans (what `autorep tune` measured here,
+    /// if anything); `rule`: the built-in rule only. Passes without a plan keep the rule.
+    #[arg(long, global = true, env = "AUTOREP_PLANS", value_name = "FILE|rule")]
     plans: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -218,8 +220,14 @@ fn training_device(choice: DeviceChoice) -> anyhow::Result<Device> {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let choice = cli.device;
-    if let Some(path) = &cli.plans {
-        autorep::device::use_conv_plans(path);
+    match &cli.plans {
+        Some(rule) if rule.as_os_str() == "rule" => {}
+        Some(path) => use_plans(PlansSource::File(path.clone())),
+        None => {
+            if let Some(dir) = autorep::plans::cache_dir() {
+                use_plans(PlansSource::Cache(dir));
+            }
+        }
     }
     match cli.command {
         Command::Devices => info::devices(choice),

@@ -1,5 +1,6 @@
 //! `autorep tune`: measure every convolution pass of a model's training step under each plan
-//! this GPU can run, and write the fastest to a plans file (`--plans FILE` then uses it).
+//! this GPU can run, and write the fastest to the adapter's plans cache (every later command on
+//! the adapter runs by it) or to `--out FILE` (`--plans FILE` then uses it).
 
 use anyhow::Context;
 use autorep::{bench, Device, DeviceChoice};
@@ -20,8 +21,10 @@ pub struct TuneArgs {
     #[arg(long)]
     exhaustive: bool,
     /// The plans file: passes already in it (from this adapter) are kept unless tuned again.
-    #[arg(long, default_value = "conv_plans.txt")]
-    out: PathBuf,
+    /// Default: this adapter's entry in the plans cache, which every later command on this
+    /// adapter runs by (`--plans rule` ignores it).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 fn row(t: &TunedPass) -> String {
@@ -62,22 +65,47 @@ pub fn tune(choice: DeviceChoice, a: TuneArgs) -> anyhow::Result<()> {
     let Device::Gpu(g) = &device else {
         anyhow::bail!("tune measures GPU kernels and no GPU is in use: run it with --device gpu");
     };
+    let fingerprint = g.report().fingerprint();
+    let cached = a.out.is_none();
+    let out = match a.out {
+        Some(out) => out,
+        None => {
+            let dir = autorep::plans::cache_dir().context(
+                "no cache folder for the plans (AUTOREP_CACHE_DIR, XDG_CACHE_HOME and HOME are unset): pass --out FILE",
+            )?;
+            let file = autorep::plans::cache_file(&dir, &fingerprint);
+            if let Some(parent) = file.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating the plans cache {}", parent.display()))?;
+            }
+            file
+        }
+    };
+    // A damaged cache entry is measured afresh (the other commands warn about it and run by
+    // the rule); a damaged --out file is the user's to resolve.
+    if cached && out.exists() {
+        if let Err(e) = autorep::plans::read_cached(&out) {
+            println!("replacing the damaged cache entry ({e})");
+            std::fs::remove_file(&out)
+                .with_context(|| format!("removing the damaged {}", out.display()))?;
+        }
+    }
     // Keep the passes already measured on this adapter (another model, batch or precision).
-    let mut plans = if a.out.exists() {
-        let text = std::fs::read_to_string(&a.out)
-            .with_context(|| format!("reading the plans in {}", a.out.display()))?;
-        let old = ConvPlans::parse(&text, &a.out.display().to_string())
+    let mut plans = if out.exists() {
+        let text = std::fs::read_to_string(&out)
+            .with_context(|| format!("reading the plans in {}", out.display()))?;
+        let old = ConvPlans::parse(&text, &out.display().to_string())
             .map_err(|e| anyhow::anyhow!("{e}: delete the file or choose another --out"))?;
-        if old.adapter != g.report().fingerprint() {
+        if old.adapter != fingerprint {
             anyhow::bail!(
                 "{} holds plans measured on '{}', not on this adapter: choose another --out",
-                a.out.display(),
+                out.display(),
                 old.adapter
             );
         }
         old
     } else {
-        ConvPlans::new(&g.report().fingerprint())
+        ConvPlans::new(&fingerprint)
     };
     println!(
         "adapter: {}; tuning the convolutions of a {} step, batch {} at {}x{}, {} activations, median of {} per plan",
@@ -96,19 +124,23 @@ pub fn tune(choice: DeviceChoice, a: TuneArgs) -> anyhow::Result<()> {
         best_secs += t.best.secs;
         plans.plans.insert(t.key, t.best.plan);
         // Saved after every pass: a killed run keeps what it measured.
-        save(&plans, &a.out).map_err(|e| autorep::Error::Invalid(format!("{e:#}")))
+        save(&plans, &out).map_err(|e| autorep::Error::Invalid(format!("{e:#}")))
     })?;
     let changed = tuned.iter().filter(|t| t.best.plan != t.rule.plan).count();
     let tried: usize = tuned.iter().map(|t| t.tried).sum();
+    let using = if cached {
+        "every command on this adapter runs by them; --plans rule ignores them".to_string()
+    } else {
+        format!("use them with --plans {} or AUTOREP_PLANS", out.display())
+    };
     println!(
-        "{} distinct conv passes, {tried} plans timed: {:.3} ms by the rule, {:.3} ms by the measured plans ({:.2}x); {changed} plans differ from the rule; {} plans in {} (use them with --plans {} or AUTOREP_PLANS)",
+        "{} distinct conv passes, {tried} plans timed: {:.3} ms by the rule, {:.3} ms by the measured plans ({:.2}x); {changed} plans differ from the rule; {} plans in {} ({using})",
         tuned.len(),
         rule_secs * 1e3,
         best_secs * 1e3,
         rule_secs / best_secs.max(1e-12),
         plans.plans.len(),
-        a.out.display(),
-        a.out.display()
+        out.display(),
     );
     Ok(())
 }

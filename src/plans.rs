@@ -1,0 +1,156 @@
+//! Where a GPU's measured conv plans come from: a file named on the command line, or the
+//! adapter's own entry in the plans cache, which `autorep tune` fills by default so that every
+//! later command on the same adapter runs by what was measured there.
+//!
+//! The cache holds one file per adapter, `<cache>/conv_plans/<name>-<hash>.txt`, named from the
+//! adapter's fingerprint (name, backend, driver): another GPU, or the same GPU under another
+//! driver, never reads plans it did not measure. `<cache>` is `AUTOREP_CACHE_DIR`, else
+//! `$XDG_CACHE_HOME/autorep`, else `%LOCALAPPDATA%\autorep`, else `~/.cache/autorep`.
+
+use crate::error::{Error, Result};
+use autorep_kernels::{ConvPlans, Gpu};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+/// What the GPUs this process opens run their convolutions by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlansSource {
+    /// The plans in this file (an error if it cannot be read or was measured elsewhere).
+    File(PathBuf),
+    /// The adapter's entry in the cache under this folder, if there is one (a damaged entry
+    /// is a warning: the built-in rule runs).
+    Cache(PathBuf),
+}
+
+static SOURCE: OnceLock<PlansSource> = OnceLock::new();
+static WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Run the convolution passes of every GPU opened from now on by `source` (the CLI's
+/// `--plans`); without a call, GPUs run by the built-in rule. A second call keeps the first.
+pub fn use_plans(source: PlansSource) {
+    let _ = SOURCE.set(source);
+}
+
+/// The plans cache folder, from the environment (see the module's documentation); `None` when
+/// no variable names one.
+pub fn cache_dir() -> Option<PathBuf> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("AUTOREP_CACHE_DIR")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("autorep")))
+        .or_else(|| var("LOCALAPPDATA").map(|d| d.join("autorep")))
+        .or_else(|| var("HOME").map(|d| d.join(".cache").join("autorep")))
+}
+
+/// The cache entry of the adapter with this fingerprint under `dir`: a readable slug of the
+/// adapter's name and a hash of the whole fingerprint (FNV-1a, stable across builds).
+pub fn cache_file(dir: &Path, fingerprint: &str) -> PathBuf {
+    let hash = fingerprint.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    let name = fingerprint.split('|').next().unwrap_or_default();
+    let mut slug = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug: String = slug.trim_end_matches('-').chars().take(40).collect();
+    let slug = if slug.is_empty() { "adapter" } else { &slug };
+    dir.join("conv_plans")
+        .join(format!("{}-{hash:016x}.txt", slug.trim_end_matches('-')))
+}
+
+/// Read a conv plans file.
+pub fn read_conv_plans(path: &Path) -> Result<ConvPlans> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Invalid(format!(
+            "cannot read the conv plans file {}: {e} (write it with `autorep tune --out FILE`)",
+            path.display()
+        ))
+    })?;
+    ConvPlans::parse(&text, &path.display().to_string()).map_err(|e| {
+        Error::Invalid(format!(
+            "{e}: write the file again with `autorep tune --out {}`",
+            path.display()
+        ))
+    })
+}
+
+/// Read a cache entry; the error names the file and what is wrong with it.
+pub fn read_cached(file: &Path) -> std::result::Result<ConvPlans, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    ConvPlans::parse(&text, &file.display().to_string()).map_err(|e| e.to_string())
+}
+
+/// Give a freshly opened GPU the plans [`use_plans`] chose.
+pub(crate) fn apply(gpu: &Gpu) -> Result<()> {
+    match SOURCE.get() {
+        None => Ok(()),
+        Some(PlansSource::File(path)) => Ok(gpu.set_conv_plans(read_conv_plans(path)?)?),
+        Some(PlansSource::Cache(dir)) => {
+            let file = cache_file(dir, &gpu.report().fingerprint());
+            if !file.exists() {
+                return Ok(());
+            }
+            let loaded = read_cached(&file)
+                .and_then(|plans| gpu.set_conv_plans(plans).map_err(|e| e.to_string()));
+            // A damaged cache must not stop every command: say so once and keep the rule.
+            if let Err(e) = loaded {
+                if !WARNED.swap(true, Ordering::Relaxed) {
+                    eprintln!(
+                        "warning: running by the built-in conv rule, the cached plans are damaged ({e}); `autorep tune` measures them again"
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_adapter_has_its_own_readable_cache_file() {
+        let dir = Path::new("/cache");
+        let a = cache_file(dir, "NVIDIA H100 80GB HBM3 | Vulkan | 580.95.05");
+        assert_eq!(a.parent().unwrap(), dir.join("conv_plans"));
+        let name = a.file_name().unwrap().to_str().unwrap();
+        assert!(name.starts_with("nvidia-h100-80gb-hbm3-"), "{name}");
+        assert!(name.ends_with(".txt") && name.len() == "nvidia-h100-80gb-hbm3-".len() + 20);
+        // Stable across runs and builds, and another driver is another file.
+        assert_eq!(
+            a,
+            cache_file(dir, "NVIDIA H100 80GB HBM3 | Vulkan | 580.95.05")
+        );
+        assert_ne!(
+            a,
+            cache_file(dir, "NVIDIA H100 80GB HBM3 | Vulkan | 575.57.08")
+        );
+        // Odd names stay inside the folder, as one plain file name.
+        for odd in [
+            "../../etc/passwd | Vulkan | x",
+            "",
+            " | Gl | ",
+            "ÄÖ/\\:*? | Dx12 | 1",
+        ] {
+            let f = cache_file(dir, odd);
+            assert_eq!(f.parent().unwrap(), dir.join("conv_plans"), "{odd}");
+            let name = f.file_name().unwrap().to_str().unwrap();
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'),
+                "{name}"
+            );
+            assert!(!name.starts_with('-'), "{name}");
+        }
+    }
+}
