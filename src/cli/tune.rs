@@ -84,7 +84,12 @@ pub fn tune(choice: DeviceChoice, a: TuneArgs) -> anyhow::Result<()> {
     // A damaged cache entry is measured afresh (the other commands warn about it and run by
     // the rule); a damaged --out file is the user's to resolve.
     if cached && out.exists() {
-        if let Err(e) = autorep::plans::read_cached(&out) {
+        let entry = autorep::plans::read_cached(&out).and_then(|p| {
+            (p.adapter == fingerprint)
+                .then_some(())
+                .ok_or_else(|| format!("{} was measured on '{}'", out.display(), p.adapter))
+        });
+        if let Err(e) = entry {
             println!("replacing the damaged cache entry ({e})");
             std::fs::remove_file(&out)
                 .with_context(|| format!("removing the damaged {}", out.display()))?;
