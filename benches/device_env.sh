@@ -4,6 +4,9 @@ for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -f "$icd" ] && export VK_DRIVER_FILES=$icd
 export WGPU_BACKEND=vulkan
+# The built-in conv rule unless a script names a plans file: a machine where `autorep tune`
+# once filled the plans cache would otherwise measure the tuned plans instead of the rule.
+export AUTOREP_PLANS=rule
 B=.devbin/autorep
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 # A fresh machine's first heavy GPU process ran conv passes up to 3-4x slower than later ones

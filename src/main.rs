@@ -11,6 +11,7 @@ fn main() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     quiet_wayland();
+    empty_is_unset();
     if let Err(e) = cli::run(cli::Cli::parse()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -31,6 +32,17 @@ fn quiet_wayland() {
         if ok {
             // SAFETY: called at the start of main, before any thread exists.
             unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+        }
+    }
+}
+
+/// An environment option set to nothing (`AUTOREP_PLANS= autorep …`, a blanked variable in a
+/// script) means "not set", not a value the parser rejects.
+fn empty_is_unset() {
+    for var in ["AUTOREP_PLANS", "AUTOREP_DEVICE"] {
+        if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
+            // SAFETY: called at the start of main, before any thread exists.
+            unsafe { std::env::remove_var(var) };
         }
     }
 }

@@ -21,6 +21,8 @@ pub enum PlansSource {
     /// The adapter's entry in the cache under this folder, if there is one (a damaged entry
     /// is a warning: the built-in rule runs).
     Cache(PathBuf),
+    /// The built-in rule, whatever the cache holds (`--plans rule`).
+    Rule,
 }
 
 static SOURCE: OnceLock<PlansSource> = OnceLock::new();
@@ -32,19 +34,30 @@ pub fn use_plans(source: PlansSource) {
     let _ = SOURCE.set(source);
 }
 
+/// What [`use_plans`] chose, if anything.
+pub fn source() -> Option<&'static PlansSource> {
+    SOURCE.get()
+}
+
 /// The plans cache folder, from the environment (see the module's documentation); `None` when
 /// no variable names one.
 pub fn cache_dir() -> Option<PathBuf> {
+    // Unset and empty alike; a relative XDG or home folder is ignored, as the XDG base
+    // directory specification says, so the cache never depends on the working directory.
     let var = |k: &str| {
         std::env::var_os(k)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     };
+    let absolute = |k: &str| var(k).filter(|d| d.is_absolute());
     var("AUTOREP_CACHE_DIR")
-        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("autorep")))
-        .or_else(|| var("LOCALAPPDATA").map(|d| d.join("autorep")))
-        .or_else(|| var("HOME").map(|d| d.join(".cache").join("autorep")))
+        .or_else(|| absolute("XDG_CACHE_HOME").map(|d| d.join("autorep")))
+        .or_else(|| absolute("LOCALAPPDATA").map(|d| d.join("autorep")))
+        .or_else(|| absolute("HOME").map(|d| d.join(".cache").join("autorep")))
 }
+
+/// Why [`cache_dir`] found none, and the fix.
+pub const NO_CACHE_DIR: &str = "no cache folder for conv plans (AUTOREP_CACHE_DIR is unset, and XDG_CACHE_HOME, LOCALAPPDATA and HOME are unset, empty or relative)";
 
 /// The cache entry of the adapter with this fingerprint under `dir`: a readable slug of the
 /// adapter's name and a hash of the whole fingerprint (FNV-1a, stable across builds).
@@ -77,29 +90,61 @@ pub fn read_conv_plans(path: &Path) -> Result<ConvPlans> {
     })?;
     ConvPlans::parse(&text, &path.display().to_string()).map_err(|e| {
         Error::Invalid(format!(
-            "{e}: write the file again with `autorep tune --out {}`",
+            "{e}: delete it and measure again with `autorep tune --out {}`",
             path.display()
         ))
     })
 }
 
-/// Read a cache entry; the error names the file and what is wrong with it.
-pub fn read_cached(file: &Path) -> std::result::Result<ConvPlans, String> {
+/// Read the cache entry of the adapter with this fingerprint; the error names the file and
+/// what is wrong with it (unreadable, malformed, or stamped with another adapter).
+pub fn read_cached(file: &Path, fingerprint: &str) -> std::result::Result<ConvPlans, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    ConvPlans::parse(&text, &file.display().to_string()).map_err(|e| e.to_string())
+    let plans = ConvPlans::parse(&text, &file.display().to_string()).map_err(|e| e.to_string())?;
+    if plans.adapter != fingerprint {
+        return Err(format!(
+            "{} was measured on '{}'",
+            file.display(),
+            plans.adapter
+        ));
+    }
+    Ok(plans)
+}
+
+/// What the convolutions of the adapter with this fingerprint run by under `source` (the CLI's
+/// choice; `None`: the built-in rule), in a phrase for `autorep devices`.
+pub fn describe_source(source: Option<&PlansSource>, fingerprint: &str) -> String {
+    match source {
+        None => format!("the built-in rule ({NO_CACHE_DIR})"),
+        Some(PlansSource::Rule) => "the built-in rule (--plans rule)".to_string(),
+        Some(PlansSource::File(path)) => format!("the plans in {} (--plans)", path.display()),
+        Some(PlansSource::Cache(dir)) => {
+            let file = cache_file(dir, fingerprint);
+            if !file.exists() {
+                return format!(
+                    "the built-in rule (`autorep tune` on this adapter measures its plans into {})",
+                    file.display()
+                );
+            }
+            match read_cached(&file, fingerprint) {
+                Ok(p) => format!("{} measured passes in {}", p.plans.len(), file.display()),
+                Err(e) => format!("the built-in rule; the cached plans are damaged: {e}"),
+            }
+        }
+    }
 }
 
 /// Give a freshly opened GPU the plans [`use_plans`] chose.
 pub(crate) fn apply(gpu: &Gpu) -> Result<()> {
     match SOURCE.get() {
-        None => Ok(()),
+        None | Some(PlansSource::Rule) => Ok(()),
         Some(PlansSource::File(path)) => Ok(gpu.set_conv_plans(read_conv_plans(path)?)?),
         Some(PlansSource::Cache(dir)) => {
             let file = cache_file(dir, &gpu.report().fingerprint());
             if !file.exists() {
                 return Ok(());
             }
-            let loaded = read_cached(&file)
+            let loaded = read_cached(&file, &gpu.report().fingerprint())
                 .and_then(|plans| gpu.set_conv_plans(plans).map_err(|e| e.to_string()));
             // A damaged cache must not stop every command: say so once and keep the rule.
             if let Err(e) = loaded {

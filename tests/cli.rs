@@ -28,12 +28,33 @@ fn devices_lists_what_auto_picks() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("picks"), "{text}");
-    // Every adapter says what its convolutions run by (nothing measured in an empty cache).
-    assert_eq!(
-        text.matches("\n[").count() + usize::from(text.starts_with('[')),
-        text.matches("conv plans: the built-in rule").count(),
-        "{text}"
+    // Every adapter says what its convolutions run by (nothing measured in an empty cache);
+    // an empty AUTOREP_PLANS counts as unset.
+    let adapters = text.matches("\n[").count() + usize::from(text.starts_with('['));
+    let rule = "conv plans: the built-in rule (`autorep tune` on this adapter";
+    assert_eq!(adapters, text.matches(rule).count(), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_autorep"))
+        .args(["--plans", "rule", "devices"])
+        .env("AUTOREP_CACHE_DIR", no_cache())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let forced = "conv plans: the built-in rule (--plans rule)";
+    assert!(out.status.success(), "{text}");
+    assert_eq!(adapters, text.matches(forced).count(), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_autorep"))
+        .arg("devices")
+        .env("AUTOREP_CACHE_DIR", no_cache())
+        .env("AUTOREP_PLANS", "")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    assert_eq!(adapters, text.matches(rule).count(), "{text}");
 }
 
 #[test]
@@ -404,5 +425,20 @@ fn tune_writes_plans_that_the_other_commands_run_by() {
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // So is an entry stamped with another adapter.
+    std::fs::write(cached, &foreign).unwrap();
+    let (ok, text, err) = step(&[], &cache);
+    assert!(ok && !text.contains("measured conv plans"), "{text}{err}");
+    assert!(err.contains("was measured on 'Other | Metal | 1'"), "{err}");
+    // `tune` measures a damaged entry afresh.
+    std::fs::write(cached, &damaged).unwrap();
+    let out = tune();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("replacing the damaged cache entry"),
+        "{text}"
+    );
+    let whole = std::fs::read_to_string(cached).unwrap();
+    assert_eq!(whole.matches(" : tile=").count(), distinct, "{whole}");
     let _ = std::fs::remove_dir_all(&cache);
 }

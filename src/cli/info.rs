@@ -109,25 +109,6 @@ pub fn data(what: DataWhat) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What an adapter's convolutions run by when no `--plans` is given: its cached plans, if
-/// `autorep tune` measured it, else the built-in rule.
-fn plans_status(fingerprint: &str) -> String {
-    let Some(dir) = autorep::plans::cache_dir() else {
-        return "the built-in rule (no cache folder: HOME is unset)".to_string();
-    };
-    let file = autorep::plans::cache_file(&dir, fingerprint);
-    if !file.exists() {
-        return format!(
-            "the built-in rule (`autorep tune --device gpu` measures this adapter's into {})",
-            file.display()
-        );
-    }
-    match autorep::plans::read_cached(&file) {
-        Ok(p) => format!("{} measured passes in {}", p.plans.len(), file.display()),
-        Err(e) => format!("the built-in rule; the cache entry is unreadable: {e}"),
-    }
-}
-
 pub fn devices(choice: DeviceChoice) -> anyhow::Result<()> {
     let adapters = autorep_kernels::list_adapters();
     if adapters.is_empty() {
@@ -154,7 +135,10 @@ pub fn devices(choice: DeviceChoice) -> anyhow::Result<()> {
             yes(a.timestamps),
             yes(a.coop_f16)
         );
-        println!("    conv plans: {}", plans_status(&a.fingerprint()));
+        println!(
+            "    conv plans: {}",
+            autorep::plans::describe_source(autorep::plans::source(), &a.fingerprint())
+        );
     }
     let picked = Device::open(choice)?;
     println!("--device {choice:?} picks: {}", picked.describe());

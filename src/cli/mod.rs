@@ -30,7 +30,8 @@ pub struct Cli {
     device: DeviceChoice,
     /// Run the convolutions by the plans in this file (written by `autorep tune --out FILE` on
     /// the same GPU) instead of the adapter's cached plans (what `autorep tune` measured here,
-    /// if anything); `rule`: the built-in rule only. Passes without a plan keep the rule.
+    /// if anything); `rule`: the built-in rule only (a file named rule: ./rule). Passes without
+    /// a plan keep the rule.
     #[arg(long, global = true, env = "AUTOREP_PLANS", value_name = "FILE|rule")]
     plans: Option<PathBuf>,
     #[command(subcommand)]
@@ -221,7 +222,7 @@ fn training_device(choice: DeviceChoice) -> anyhow::Result<Device> {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let choice = cli.device;
     match &cli.plans {
-        Some(rule) if rule.as_os_str() == "rule" => {}
+        Some(rule) if rule.as_os_str() == "rule" => use_plans(PlansSource::Rule),
         Some(path) => use_plans(PlansSource::File(path.clone())),
         None => {
             if let Some(dir) = autorep::plans::cache_dir() {

@@ -5,7 +5,7 @@
 use anyhow::Context;
 use autorep::{bench, Device, DeviceChoice};
 use autorep_kernels::{launch::TunedPass, ConvPlans};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct TuneArgs {
@@ -52,11 +52,37 @@ fn row(t: &TunedPass) -> String {
     )
 }
 
-fn save(plans: &ConvPlans, out: &std::path::Path) -> anyhow::Result<()> {
-    let tmp = out.with_extension("tmp");
-    std::fs::write(&tmp, plans.to_text())
+/// The plans `out` holds now, if any (an error says what is wrong with the file).
+fn on_disk(out: &Path, fingerprint: &str) -> Result<Option<ConvPlans>, String> {
+    if !out.exists() {
+        return Ok(None);
+    }
+    autorep::plans::read_cached(out, fingerprint).map(Some)
+}
+
+/// Write the plans measured by this run into `out`, merged with what it holds now (another
+/// model's passes, or another tune's that finished meanwhile), through a temporary file of this
+/// process's own; returns how many passes the file then holds.
+fn save(mine: &ConvPlans, out: &Path) -> anyhow::Result<usize> {
+    let mut merged = match on_disk(out, &mine.adapter) {
+        Ok(Some(plans)) => plans,
+        _ => ConvPlans::new(&mine.adapter),
+    };
+    merged
+        .plans
+        .extend(mine.plans.iter().map(|(k, p)| (*k, *p)));
+    let mut tmp = out.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, merged.to_text())
         .and_then(|_| std::fs::rename(&tmp, out))
-        .with_context(|| format!("writing the plans to {}", out.display()))
+        .with_context(|| {
+            format!(
+                "writing the plans to {} (choose a writable file with --out FILE)",
+                out.display()
+            )
+        })?;
+    Ok(merged.plans.len())
 }
 
 pub fn tune(choice: DeviceChoice, a: TuneArgs) -> anyhow::Result<()> {
@@ -70,48 +96,33 @@ pub fn tune(choice: DeviceChoice, a: TuneArgs) -> anyhow::Result<()> {
     let out = match a.out {
         Some(out) => out,
         None => {
-            let dir = autorep::plans::cache_dir().context(
-                "no cache folder for the plans (AUTOREP_CACHE_DIR, XDG_CACHE_HOME and HOME are unset): pass --out FILE",
-            )?;
+            let dir = autorep::plans::cache_dir()
+                .with_context(|| format!("{}: pass --out FILE", autorep::plans::NO_CACHE_DIR))?;
             let file = autorep::plans::cache_file(&dir, &fingerprint);
             if let Some(parent) = file.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("creating the plans cache {}", parent.display()))?;
+                std::fs::create_dir_all(parent).with_context(|| {
+                    format!(
+                        "creating the plans cache {} (or pass --out FILE)",
+                        parent.display()
+                    )
+                })?;
             }
             file
         }
     };
-    // A damaged cache entry is measured afresh (the other commands warn about it and run by
-    // the rule); a damaged --out file is the user's to resolve.
-    if cached && out.exists() {
-        let entry = autorep::plans::read_cached(&out).and_then(|p| {
-            (p.adapter == fingerprint)
-                .then_some(())
-                .ok_or_else(|| format!("{} was measured on '{}'", out.display(), p.adapter))
-        });
-        if let Err(e) = entry {
-            println!("replacing the damaged cache entry ({e})");
-            std::fs::remove_file(&out)
-                .with_context(|| format!("removing the damaged {}", out.display()))?;
+    // The passes already measured on this adapter (another model, batch or precision) stay. A
+    // damaged cache entry is measured afresh (the other commands warn about it and run by the
+    // rule); a damaged --out file is the user's to resolve.
+    if let Err(e) = on_disk(&out, &fingerprint) {
+        if !cached {
+            anyhow::bail!("{e}: delete the file or choose another --out");
         }
+        println!("replacing the damaged cache entry ({e})");
+        std::fs::remove_file(&out)
+            .with_context(|| format!("removing the damaged {}", out.display()))?;
     }
-    // Keep the passes already measured on this adapter (another model, batch or precision).
-    let mut plans = if out.exists() {
-        let text = std::fs::read_to_string(&out)
-            .with_context(|| format!("reading the plans in {}", out.display()))?;
-        let old = ConvPlans::parse(&text, &out.display().to_string())
-            .map_err(|e| anyhow::anyhow!("{e}: delete the file or choose another --out"))?;
-        if old.adapter != fingerprint {
-            anyhow::bail!(
-                "{} holds plans measured on '{}', not on this adapter: choose another --out",
-                out.display(),
-                old.adapter
-            );
-        }
-        old
-    } else {
-        ConvPlans::new(&fingerprint)
-    };
+    let mut mine = ConvPlans::new(&fingerprint);
+    let mut held = 0;
     println!(
         "adapter: {}; tuning the convolutions of a {} step, batch {} at {}x{}, {} activations, median of {} per plan",
         device.describe(),
@@ -127,9 +138,10 @@ pub fn tune(choice: DeviceChoice, a: TuneArgs) -> anyhow::Result<()> {
         println!("[{}/{n}] {}", i + 1, row(t));
         rule_secs += t.rule.secs;
         best_secs += t.best.secs;
-        plans.plans.insert(t.key, t.best.plan);
+        mine.plans.insert(t.key, t.best.plan);
         // Saved after every pass: a killed run keeps what it measured.
-        save(&plans, &out).map_err(|e| autorep::Error::Invalid(format!("{e:#}")))
+        held = save(&mine, &out).map_err(|e| autorep::Error::Invalid(format!("{e:#}")))?;
+        Ok(())
     })?;
     let changed = tuned.iter().filter(|t| t.best.plan != t.rule.plan).count();
     let tried: usize = tuned.iter().map(|t| t.tried).sum();
@@ -144,7 +156,7 @@ pub fn tune(choice: DeviceChoice, a: TuneArgs) -> anyhow::Result<()> {
         rule_secs * 1e3,
         best_secs * 1e3,
         rule_secs / best_secs.max(1e-12),
-        plans.plans.len(),
+        held,
         out.display(),
     );
     Ok(())
