@@ -55,6 +55,35 @@ fn devices_lists_what_auto_picks() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(adapters, text.matches(rule).count(), "{text}");
+    // Where the cache is: AUTOREP_CACHE_DIR, else an absolute XDG_CACHE_HOME, else HOME's.
+    let tmp = std::env::temp_dir();
+    let (xdg, home) = (tmp.join("autorep-xdg"), tmp.join("autorep-home"));
+    let cache_of = |env: &[(&str, &std::path::Path)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_autorep"));
+        c.arg("devices");
+        for var in [
+            "AUTOREP_CACHE_DIR",
+            "XDG_CACHE_HOME",
+            "LOCALAPPDATA",
+            "AUTOREP_PLANS",
+        ] {
+            c.env_remove(var);
+        }
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        String::from_utf8_lossy(&c.output().unwrap().stdout).to_string()
+    };
+    if adapters > 0 {
+        let at = |dir: std::path::PathBuf| dir.join("conv_plans").display().to_string();
+        let text = cache_of(&[("XDG_CACHE_HOME", &xdg), ("HOME", &home)]);
+        assert!(text.contains(&at(xdg.join("autorep"))), "{text}");
+        let relative = std::path::Path::new("relative/cache");
+        let text = cache_of(&[("XDG_CACHE_HOME", relative), ("HOME", &home)]);
+        assert!(text.contains(&at(home.join(".cache/autorep"))), "{text}");
+        let text = cache_of(&[("AUTOREP_CACHE_DIR", &tmp), ("XDG_CACHE_HOME", &xdg)]);
+        assert!(text.contains(&at(tmp.clone())), "{text}");
+    }
 }
 
 #[test]
