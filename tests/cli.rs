@@ -440,6 +440,23 @@ fn tune_writes_plans_that_the_other_commands_run_by() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
     std::fs::remove_file(&plans).unwrap();
+    // An --out in a missing folder is refused before anything is timed.
+    let nowhere = cache.join("missing").join("plans.txt");
+    let out = autorep(&[
+        "--device",
+        "gpu",
+        "tune",
+        "--model",
+        "small",
+        "--out",
+        nowhere.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("folder does not exist"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
     let (ok, _, err) = step(&["--plans", path], &no_cache());
     assert!(
         !ok && err.contains("cannot read the conv plans file"),

@@ -94,7 +94,17 @@ pub fn tune(choice: DeviceChoice, a: TuneArgs) -> anyhow::Result<()> {
     let fingerprint = g.report().fingerprint();
     let cached = a.out.is_none();
     let out = match a.out {
-        Some(out) => out,
+        Some(out) => {
+            // Checked before the first pass is timed rather than when its plan is saved.
+            let folder = out.parent().filter(|d| !d.as_os_str().is_empty());
+            if folder.is_some_and(|d| !d.is_dir()) {
+                anyhow::bail!(
+                    "--out {}: its folder does not exist (create it or choose another file)",
+                    out.display()
+                );
+            }
+            out
+        }
         None => {
             let dir = autorep::plans::cache_dir()
                 .with_context(|| format!("{}: pass --out FILE", autorep::plans::NO_CACHE_DIR))?;
