@@ -4,7 +4,7 @@
 //! launchers, CPU twins) → [`tensor`] (tensors, autograd) → [`nn`] (layers, activation sites,
 //! parameter groups, optimizers) → [`models`] → [`autorep`] (gates, hysteresis, budget, DaPa,
 //! SNL) → [`data`] and [`train`] (loops, stages, jobs, checkpoints) → [`experiment`], [`demo`],
-//! [`bench`], [`cost`] → the CLI in `main.rs`.
+//! [`bench`](mod@bench), [`cost`] → the CLI in `main.rs`.
 
 pub mod autorep;
 pub mod bench;

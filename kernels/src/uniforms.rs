@@ -125,7 +125,7 @@ uniform!(
         m: u32,
         n: u32,
         k: u32,
-        /// 1: add bias[col]; 2: accumulate into C.
+        /// 1: add bias\[col\]; 2: accumulate into C.
         flags: u32,
         a_off: u32,
         a_rs: u32,

@@ -44,7 +44,7 @@ impl ImageSet {
         &self.images[i * n..(i + 1) * n]
     }
 
-    /// Images `idx` normalised per channel, (v/255 − mean[c]) / std[c], into f32 NCHW.
+    /// Images `idx` normalised per channel, (v/255 − mean\[c\]) / std\[c\], into f32 NCHW.
     /// `mean` and `std` hold at least `channels` values (an array or a slice).
     pub fn normalized(
         &self,

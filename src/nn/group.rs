@@ -10,7 +10,7 @@ const ALIGN: usize = 64;
 pub struct ParamGroup {
     pub name: String,
     pub params: Vec<Tensor>,
-    /// Every parameter, padded to [`ALIGN`]; padding stays zero under every update rule here.
+    /// Every parameter, padded to `ALIGN` (64 floats); padding stays zero under every update rule here.
     pub flat: Tensor,
     /// Every gradient, laid out like `flat`.
     pub grads: Tensor,

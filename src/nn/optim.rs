@@ -136,7 +136,7 @@ impl Optimizer {
     }
 
     /// Train in `precision`: f16 turns on dynamic loss scaling with PyTorch GradScaler's
-    /// constants ([`LOSS_SCALE_INIT`], [`LOSS_SCALE_GROWTH_INTERVAL`]); f32 changes nothing.
+    /// constants (`LOSS_SCALE_INIT`, `LOSS_SCALE_GROWTH_INTERVAL`); f32 changes nothing.
     pub fn with_precision(self, precision: Dtype) -> Result<Self> {
         let mut opt = match precision {
             Dtype::F16 => self.with_loss_scaling(LOSS_SCALE_INIT, LOSS_SCALE_GROWTH_INTERVAL)?,

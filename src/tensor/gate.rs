@@ -60,7 +60,7 @@ impl ReluCounter {
 }
 
 impl Tensor {
-    /// In place: mask ← mask·1[h > −τ] + (1 − mask)·1[h > τ], with h = self (no graph).
+    /// In place: mask ← mask·1\[h > −τ\] + (1 − mask)·1\[h > τ\], with h = self (no graph).
     pub fn gate_hysteresis(&self, mask: &Tensor, tau: f32) -> Result<()> {
         let p = GateParams {
             batch: 1,

@@ -297,7 +297,7 @@ impl Tensor {
         self.matmul_t(other, false, false)
     }
 
-    /// self[o, c, ...] + bias[c]: a bias along axis 1 (features of a matrix, channels of NCHW).
+    /// self\[o, c, ...\] + bias\[c\]: a bias along axis 1 (features of a matrix, channels of NCHW).
     pub fn bias_add(&self, bias: &Tensor) -> Result<Tensor> {
         check_device("bias_add", self, bias)?;
         if self.shape().len() < 2 || bias.shape() != [self.shape()[1]] {

@@ -36,7 +36,7 @@ fn byte_at(data: &[u32], off: usize) -> Option<u32> {
     data.get(off / 4).map(|w| (w >> ((off % 4) * 8)) & 0xff)
 }
 
-/// out[b, c, y, x] = (v / 255 − mean[c]) / std[c], where v is pixel (y + dy − pad, x' + dx − pad)
+/// out\[b, c, y, x\] = (v / 255 − mean\[c\]) / std\[c\], where v is pixel (y + dy − pad, x' + dx − pad)
 /// of image `samples[2b]` (0 outside the image: zero padding), x' = W − 1 − x when the flip bit
 /// of `samples[2b + 1]` is set, else x. `data` is the packed dataset (see [`pack_u8`]), `samples`
 /// holds 2 words per sample.

@@ -215,7 +215,7 @@ pub fn bn_act_backward_input<T: Real>(
     }
 }
 
-/// dm[gate] = Σ g·(ReLU(s) − P(s)) over the batch and the gate's pixels.
+/// dm\[gate\] = Σ g·(ReLU(s) − P(s)) over the batch and the gate's pixels.
 pub fn bn_act_grad_mask<T: Real>(a: &BnAct, inp: &BnActSlices<T>, g: &[T], dm: &mut [T]) {
     let _p = super::profile::span("bn_act_grad_mask");
     inp.check(a);

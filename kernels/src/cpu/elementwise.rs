@@ -67,7 +67,7 @@ pub fn sigmoid_backward<T: Real>(x: &[T], g: &[T], out: &mut [T]) {
     }
 }
 
-/// out[o, c, i] = x[o, c, i] + bias[c] with `inner` elements per channel.
+/// out\[o, c, i\] = x\[o, c, i\] + bias\[c\] with `inner` elements per channel.
 pub fn bias_add<T: Real>(x: &[T], bias: &[T], inner: usize, out: &mut [T]) {
     let _p = super::profile::span("bias_add");
     let channels = bias.len();

@@ -33,7 +33,7 @@ pub fn gate_forward<T: Real>(p: &GateParams, x: &[T], mask: &[T], coef: &[T], y:
     }
 }
 
-/// dx = g·(m·1[x > 0] + (1 − m)·P'(x))
+/// dx = g·(m·1\[x > 0\] + (1 − m)·P'(x))
 pub fn gate_grad_x<T: Real>(
     p: &GateParams,
     x: &[T],
@@ -59,7 +59,7 @@ pub fn gate_grad_x<T: Real>(
     }
 }
 
-/// dm[gate] = Σ_{batch, gate's pixels} g·(ReLU(x) − P(x))
+/// dm\[gate\] = Σ_{batch, gate's pixels} g·(ReLU(x) − P(x))
 pub fn gate_grad_mask<T: Real>(p: &GateParams, x: &[T], g: &[T], coef: &[T], dm: &mut [T]) {
     let _p = super::profile::span("gate_grad_mask");
     for (gate, o) in dm.iter_mut().enumerate() {
@@ -152,7 +152,7 @@ pub fn gate_grad_h<T: Real>(
     }
 }
 
-/// m ← m·1[h > −τ] + (1 − m)·1[h > τ]
+/// m ← m·1\[h > −τ\] + (1 − m)·1\[h > τ\]
 pub fn gate_hysteresis<T: Real>(tau: f32, h: &[T], mask: &mut [T]) {
     let _p = super::profile::span("gate_hysteresis");
     let tau = T::lit(tau as f64);

@@ -32,7 +32,7 @@ pub fn ce_forward<T: Real>(
     }
 }
 
-/// glogits[r, k] = gloss[r] * (softmax(logits[r])_k - target_k)
+/// glogits\[r, k\] = gloss\[r\] * (softmax(logits\[r\])_k - target_k)
 pub fn ce_backward<T: Real>(
     logits: &[T],
     labels: &[u32],
@@ -93,7 +93,7 @@ pub fn kd_forward<T: Real>(
     }
 }
 
-/// gstudent[r, k] = gloss[r] · T · (softmax(student[r]/T)_k − softmax(teacher[r]/T)_k).
+/// gstudent\[r, k\] = gloss\[r\] · T · (softmax(student\[r\]/T)_k − softmax(teacher\[r\]/T)_k).
 pub fn kd_backward<T: Real>(
     student: &[T],
     teacher: &[T],

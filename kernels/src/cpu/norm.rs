@@ -73,7 +73,7 @@ fn invstd<T: Real>(var: T, eps: T) -> T {
 }
 
 /// Per-channel batch mean and biased variance. Two passes (mean, then Σ(x−mean)²): the
-/// one-pass E[x²]−E[x]² cancels catastrophically once |mean| ≫ std, as after a ReLU.
+/// one-pass E\[x²\]−E\[x\]² cancels catastrophically once |mean| ≫ std, as after a ReLU.
 pub fn bn_stats<T: Real>(s: BnShape, x: &[T], mean: &mut [T], var: &mut [T]) {
     let _p = super::profile::span("bn_stats");
     s.check(x.len(), mean.len());

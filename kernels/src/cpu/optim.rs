@@ -139,7 +139,7 @@ pub fn sum_squares<T: Real>(x: &[T]) -> T {
     x.iter().map(|&v| v * v).sum()
 }
 
-/// The loss scaler's finite check: amp[2] = 1 if any gradient is inf or NaN.
+/// The loss scaler's finite check: amp\[2\] = 1 if any gradient is inf or NaN.
 pub fn amp_check_finite(grad: &[f32], amp: &mut [f32]) {
     if grad.iter().any(|g| !g.is_finite()) {
         amp[2] = 1.0;

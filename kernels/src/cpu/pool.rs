@@ -25,7 +25,7 @@ pub fn avg_pool2d_forward<T: Real>(p: &PoolParams, x: &[T], y: &mut [T]) {
     }
 }
 
-/// dx[i] = Σ dy over the windows covering i, divided by k².
+/// dx\[i\] = Σ dy over the windows covering i, divided by k².
 pub fn avg_pool2d_backward<T: Real>(p: &PoolParams, dy: &[T], dx: &mut [T]) {
     let _p = super::profile::span("avg_pool2d_backward");
     p.check();
@@ -78,7 +78,7 @@ pub fn max_pool2d_forward<T: Real>(p: &PoolParams, x: &[T], y: &mut [T], idx: &m
     }
 }
 
-/// dx[i] = Σ dy over the outputs whose maximum is i: a gather, so no two writers collide.
+/// dx\[i\] = Σ dy over the outputs whose maximum is i: a gather, so no two writers collide.
 pub fn max_pool2d_backward<T: Real>(p: &PoolParams, dy: &[T], idx: &[u32], dx: &mut [T]) {
     let _p = super::profile::span("max_pool2d_backward");
     p.check();

@@ -1,6 +1,6 @@
 use super::Real;
 
-/// out[r] = alpha * sum of x[r*len .. (r+1)*len] (the last row may be short).
+/// out\[r\] = alpha * sum of x\[r*len .. (r+1)*len\] (the last row may be short).
 pub fn sum_rows<T: Real>(x: &[T], len: usize, alpha: T, out: &mut [T]) {
     let _p = super::profile::span("sum_rows");
     for (o, row) in out.iter_mut().zip(x.chunks(len.max(1))) {

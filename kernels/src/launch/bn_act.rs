@@ -213,7 +213,7 @@ pub fn bn_act_backward_input(
     )
 }
 
-/// dm[gate] = Σ g·(ReLU(s) − P(s)) over the batch and the gate's pixels (a gate only).
+/// dm\[gate\] = Σ g·(ReLU(s) − P(s)) over the batch and the gate's pixels (a gate only).
 pub fn bn_act_grad_mask(
     gpu: &Gpu,
     a: &BnAct,

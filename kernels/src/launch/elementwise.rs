@@ -114,7 +114,7 @@ pub fn relu_backward(
     binary(gpu, &RELU_BACKWARD, over(n), x, g, out)
 }
 
-/// out[o, c, i] = x[o, c, i] + bias[c] over `n` elements with `inner` per channel.
+/// out\[o, c, i\] = x\[o, c, i\] + bias\[c\] over `n` elements with `inner` per channel.
 pub fn bias_add(
     gpu: &Gpu,
     n: usize,

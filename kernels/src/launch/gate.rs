@@ -162,7 +162,7 @@ pub fn gate_hysteresis(
     )
 }
 
-/// count[0] += weight · #{gates with mask > threshold}; `count` is one u32.
+/// count\[0\] += weight · #{gates with mask > threshold}; `count` is one u32.
 pub fn gate_count(
     gpu: &Gpu,
     p: &GateParams,
@@ -180,7 +180,7 @@ pub fn gate_count(
     )
 }
 
-/// count[0] = 0 (in stream order, unlike a host write).
+/// count\[0\] = 0 (in stream order, unlike a host write).
 pub fn count_reset(gpu: &Gpu, count: &GpuBuffer) -> Result<()> {
     gpu.dispatch(&COUNT_RESET, &[], &U::default(), &[count.into()], [1, 1, 1])
 }

@@ -97,7 +97,7 @@ pub fn kd_forward(
     )
 }
 
-/// gstudent[r, k] = gloss[r] · T · (softmax(student[r]/T)_k − softmax(teacher[r]/T)_k).
+/// gstudent\[r, k\] = gloss\[r\] · T · (softmax(student\[r\]/T)_k − softmax(teacher\[r\]/T)_k).
 #[allow(clippy::too_many_arguments)]
 pub fn kd_backward(
     gpu: &Gpu,

@@ -54,7 +54,7 @@ fn params(s: BnShape, affine: bool, eps: f32, momentum: f32) -> U {
 }
 
 /// Per-channel batch mean and biased variance of x: each channel split over workgroups
-/// ([`channel_split`]), then the parts combined per channel.
+/// ([`BnShape::split`](crate::params::BnShape::split)), then the parts combined per channel.
 pub fn bn_stats(
     gpu: &Gpu,
     s: BnShape,

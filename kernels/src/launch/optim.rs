@@ -177,7 +177,7 @@ pub fn sum_squares_scratch_len(n: usize) -> usize {
     n.div_ceil(sum_all_chunk(n)).max(1)
 }
 
-/// out[0] = Σ x² over `n` elements, in two deterministic passes through `scratch`
+/// out\[0\] = Σ x² over `n` elements, in two deterministic passes through `scratch`
 /// (which must hold [`sum_squares_scratch_len`]`(n)` floats).
 pub fn sum_squares(
     gpu: &Gpu,

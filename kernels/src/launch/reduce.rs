@@ -8,7 +8,7 @@ const SUM_ROWS: Kernel<U> = Kernel::new("sum_rows", &[Read, ReadWrite], [256, 1,
 const SUM_MID: Kernel<U> = Kernel::new("sum_mid", &[Read, ReadWrite], [256, 1, 1]);
 pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[SUM_ROWS.entry, SUM_MID.entry];
 
-/// out[r] = alpha * sum of row r of x (rows of `len`, `n` valid elements in all).
+/// out\[r\] = alpha * sum of row r of x (rows of `len`, `n` valid elements in all).
 pub fn sum_rows(
     gpu: &Gpu,
     n: usize,
@@ -60,7 +60,7 @@ pub fn sum_all_chunk(n: usize) -> usize {
     n.div_ceil(65_535).max(4096)
 }
 
-/// out[0] = alpha * sum of all n elements of x, in two deterministic passes through `scratch`
+/// out\[0\] = alpha * sum of all n elements of x, in two deterministic passes through `scratch`
 /// (which must hold `n.div_ceil(sum_all_chunk(n))` floats).
 pub fn sum_all(
     gpu: &Gpu,

@@ -40,7 +40,7 @@ impl GateParams {
 /// How the gate parameter's gradient is formed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum GateGrad {
-    /// AutoReP: dh = softplus(h)·(dm + penalty·weight·1[count > budget]) (the STE), with
+    /// AutoReP: dh = softplus(h)·(dm + penalty·weight·1\[count > budget\]) (the STE), with
     /// penalty = λ/N.
     Ste { penalty: f32, budget: u64 },
     /// SNL: α trained directly, dα = dm + λ₁·sign(α).

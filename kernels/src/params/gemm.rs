@@ -38,7 +38,7 @@ impl Strided {
     }
 }
 
-/// C[b] = alpha * A[b]·B[b] (+ bias[col]) (+ C[b] when `accumulate`); A is m x k, B is k x n,
+/// C\[b\] = alpha * A\[b\]·B\[b\] (+ bias\[col\]) (+ C\[b\] when `accumulate`); A is m x k, B is k x n,
 /// C is m x n row-major with row stride `c.rs` (c.cs must be 1).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GemmParams {
