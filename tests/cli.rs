@@ -60,7 +60,9 @@ fn devices_lists_what_auto_picks() {
     let (xdg, home) = (tmp.join("autorep-xdg"), tmp.join("autorep-home"));
     let cache_of = |env: &[(&str, &std::path::Path)]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_autorep"));
-        c.arg("devices");
+        // Mesa keeps its shader cache under XDG_CACHE_HOME too: a relative one lands in the
+        // temporary folder, not in the repository.
+        c.arg("devices").current_dir(&tmp);
         for var in [
             "AUTOREP_CACHE_DIR",
             "XDG_CACHE_HOME",
