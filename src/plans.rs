@@ -80,30 +80,16 @@ pub fn cache_file(dir: &Path, fingerprint: &str) -> PathBuf {
         .join(format!("{}-{hash:016x}.txt", slug.trim_end_matches('-')))
 }
 
-/// Read a conv plans file.
-pub fn read_conv_plans(path: &Path) -> Result<ConvPlans> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::Invalid(format!(
-            "cannot read the conv plans file {}: {e} (write it with `autorep tune --out FILE`)",
-            path.display()
-        ))
-    })?;
-    ConvPlans::parse(&text, &path.display().to_string()).map_err(|e| {
-        Error::Invalid(format!(
-            "{e}: delete it and measure again with `autorep tune --out {}`",
-            path.display()
-        ))
-    })
-}
-
-/// Read the cache entry of the adapter with this fingerprint; the error names the file and
-/// what is wrong with it (unreadable, malformed, or stamped with another adapter).
-pub fn read_cached(file: &Path, fingerprint: &str) -> std::result::Result<ConvPlans, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+/// Read the plans file of the adapter with this fingerprint (a cache entry, an `--out` or a
+/// `--plans` file); the error names the file and what is wrong with it: unreadable, malformed,
+/// or measured on another adapter.
+pub fn read_plans(file: &Path, fingerprint: &str) -> std::result::Result<ConvPlans, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read the conv plans file {}: {e}", file.display()))?;
     let plans = ConvPlans::parse(&text, &file.display().to_string()).map_err(|e| e.to_string())?;
     if plans.adapter != fingerprint {
         return Err(format!(
-            "{} was measured on '{}'",
+            "{} was measured on '{}', not on this adapter",
             file.display(),
             plans.adapter
         ));
@@ -126,7 +112,7 @@ pub fn describe_source(source: Option<&PlansSource>, fingerprint: &str) -> Strin
                     file.display()
                 );
             }
-            match read_cached(&file, fingerprint) {
+            match read_plans(&file, fingerprint) {
                 Ok(p) => format!("{} measured passes in {}", p.plans.len(), file.display()),
                 Err(e) => format!("the built-in rule; the cached plans are damaged: {e}"),
             }
@@ -138,13 +124,21 @@ pub fn describe_source(source: Option<&PlansSource>, fingerprint: &str) -> Strin
 pub(crate) fn apply(gpu: &Gpu) -> Result<()> {
     match SOURCE.get() {
         None | Some(PlansSource::Rule) => Ok(()),
-        Some(PlansSource::File(path)) => Ok(gpu.set_conv_plans(read_conv_plans(path)?)?),
+        Some(PlansSource::File(path)) => {
+            let plans = read_plans(path, &gpu.report().fingerprint()).map_err(|e| {
+                Error::Invalid(format!(
+                    "{e}: measure this adapter's with `autorep tune --out {}`",
+                    path.display()
+                ))
+            })?;
+            Ok(gpu.set_conv_plans(plans)?)
+        }
         Some(PlansSource::Cache(dir)) => {
             let file = cache_file(dir, &gpu.report().fingerprint());
             if !file.exists() {
                 return Ok(());
             }
-            let loaded = read_cached(&file, &gpu.report().fingerprint())
+            let loaded = read_plans(&file, &gpu.report().fingerprint())
                 .and_then(|plans| gpu.set_conv_plans(plans).map_err(|e| e.to_string()));
             // A damaged cache must not stop every command: say so once and keep the rule.
             if let Err(e) = loaded {

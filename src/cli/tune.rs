@@ -57,7 +57,7 @@ fn on_disk(out: &Path, fingerprint: &str) -> Result<Option<ConvPlans>, String> {
     if !out.exists() {
         return Ok(None);
     }
-    autorep::plans::read_cached(out, fingerprint).map(Some)
+    autorep::plans::read_plans(out, fingerprint).map(Some)
 }
 
 /// Write the plans measured by this run into `out`, merged with what it holds now (another
