@@ -95,6 +95,12 @@ pub fn train_mlp(
     cfg: &DemoConfig,
     mut on_log: impl FnMut(usize, f32),
 ) -> Result<DemoReport> {
+    if cfg.steps == 0 {
+        // No step leaves no loss to report (NaN) and an untrained accuracy.
+        return Err(crate::Error::Invalid(
+            "--steps 0: train at least one step, e.g. --steps 600".into(),
+        ));
+    }
     let start = std::time::Instant::now();
     let (xs, ys) = disc_and_ring(cfg.points, cfg.seed);
     let x = Tensor::from_vec(device, &[cfg.points, 2], xs)?;

@@ -103,7 +103,15 @@ pub fn describe_source(source: Option<&PlansSource>, fingerprint: &str) -> Strin
     match source {
         None => format!("the built-in rule ({NO_CACHE_DIR})"),
         Some(PlansSource::Rule) => "the built-in rule (--plans rule)".to_string(),
-        Some(PlansSource::File(path)) => format!("the plans in {} (--plans)", path.display()),
+        // Read, not just named: `devices` is where one checks that a file suits an adapter.
+        Some(PlansSource::File(path)) => match read_plans(path, fingerprint) {
+            Ok(p) => format!(
+                "{} measured passes in {} (--plans)",
+                p.plans.len(),
+                path.display()
+            ),
+            Err(e) => format!("none: {e} (--plans)"),
+        },
         Some(PlansSource::Cache(dir)) => {
             let file = cache_file(dir, fingerprint);
             if !file.exists() {

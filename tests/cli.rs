@@ -233,6 +233,20 @@ fn pipeline_commands_reject_bad_input_in_one_line() {
             ],
             "'lots' is not a ReLU count",
         ),
+        (
+            vec!["--device", "cpu", "eval", "--checkpoint", "/tmp"],
+            "checkpoint /tmp is a folder",
+        ),
+        (
+            vec!["--device", "cpu", "demo", "--engine", "--steps", "0"],
+            "--steps 0: train at least one step",
+        ),
+        (
+            vec![
+                "--device", "cpu", "bench", "step", "--model", "small", "--steps", "0",
+            ],
+            "--steps 0: time at least one step",
+        ),
     ];
     for (args, needle) in cases {
         let out = autorep(&args);
@@ -418,6 +432,14 @@ fn tune_writes_plans_that_the_other_commands_run_by() {
     std::fs::write(&plans, &file).unwrap();
     let (ok, text, err) = step(&["--plans", path], &no_cache());
     assert!(ok && text.contains(&measured), "{text}{err}");
+    // `devices` reads the file for each adapter rather than only naming it.
+    let listed = |cache: &std::path::Path| {
+        let out = autorep_cached(&["--plans", path, "devices"], cache);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let text = listed(&no_cache());
+    let usable = format!("conv plans: {distinct} measured passes in {path} (--plans)");
+    assert!(text.contains(&usable), "{text}");
     // A damaged file, another adapter's, a missing one: one line each, naming the fix.
     let damaged = file.replacen(" : tile=", " : tile=huge", 1);
     let foreign = file
@@ -440,6 +462,11 @@ fn tune_writes_plans_that_the_other_commands_run_by() {
         assert!(!ok);
         assert!(err.contains(says) && err.contains("autorep tune"), "{err}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
+        let text = listed(&no_cache());
+        assert!(
+            text.contains("conv plans: none: ") && text.contains(says) && !text.contains(&usable),
+            "{text}"
+        );
     }
     std::fs::remove_file(&plans).unwrap();
     // An --out in a missing folder is refused before anything is timed.

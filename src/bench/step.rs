@@ -73,6 +73,12 @@ impl<'a> StepSpec<'a> {
 }
 
 pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
+    if spec.steps == 0 {
+        // The median of no steps would be the warm-up's, reported as a timing.
+        return Err(crate::Error::Invalid(
+            "--steps 0: time at least one step, e.g. --steps 3".into(),
+        ));
+    }
     use crate::autorep::{ReplaceConfig, Replacement};
     use crate::nn::{ForwardCtx, Optimizer, OptimizerKind, ParamGroup};
     let (batch, input, precision) = (spec.batch, spec.input, spec.precision);

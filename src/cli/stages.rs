@@ -229,6 +229,9 @@ pub struct EvalArgs {
 
 /// The checkpoint a stage starts from, read once to learn its dataset.
 fn source(path: &Path, what: &str, hint: &str) -> anyhow::Result<Checkpoint> {
+    if path.is_dir() {
+        anyhow::bail!("{what} checkpoint {} is a folder: {hint}", path.display());
+    }
     if !path.is_file() {
         anyhow::bail!("{what} checkpoint {} not found: {hint}", path.display());
     }
