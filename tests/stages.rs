@@ -320,6 +320,13 @@ fn one_writer_per_folder_and_no_silent_overwrite() {
         "{e}"
     );
     drop(lock);
+    // An --out that names a file is refused as such.
+    let file = tmp.join("metrics.jsonl");
+    let e = autorep::train::run_dir::FolderLock::acquire(&file)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("is a file") && e.contains("--out"), "{e}");
     // A resumed run with other options is refused, naming the option and both values.
     let other = StageConfig::Train(TrainConfig {
         epochs: 1,

@@ -33,6 +33,12 @@ pub struct FolderLock {
 impl FolderLock {
     /// Lock `dir` (created if missing), or fail at once naming the process that holds it.
     pub fn acquire(dir: &Path) -> Result<FolderLock> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(Error::Invalid(format!(
+                "output folder {} is a file: choose another --out",
+                dir.display()
+            )));
+        }
         std::fs::create_dir_all(dir).map_err(|e| {
             Error::Invalid(format!(
                 "cannot create output folder {}: {e}",
