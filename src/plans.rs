@@ -74,10 +74,13 @@ pub fn cache_file(dir: &Path, fingerprint: &str) -> PathBuf {
             slug.push('-');
         }
     }
-    let slug: String = slug.trim_end_matches('-').chars().take(40).collect();
-    let slug = if slug.is_empty() { "adapter" } else { &slug };
+    let slug: String = slug.chars().take(40).collect();
+    let slug = match slug.trim_end_matches('-') {
+        "" => "adapter",
+        s => s,
+    };
     dir.join("conv_plans")
-        .join(format!("{}-{hash:016x}.txt", slug.trim_end_matches('-')))
+        .join(format!("{slug}-{hash:016x}.txt"))
 }
 
 /// Read the plans file of the adapter with this fingerprint (a cache entry, an `--out` or a
@@ -97,6 +100,18 @@ pub fn read_plans(file: &Path, fingerprint: &str) -> std::result::Result<ConvPla
     Ok(plans)
 }
 
+/// [`read_plans`] of a file that may not exist yet (a cache entry, a `tune --out`): `None`
+/// when it does not.
+pub fn read_existing(
+    file: &Path,
+    fingerprint: &str,
+) -> std::result::Result<Option<ConvPlans>, String> {
+    if !file.exists() {
+        return Ok(None);
+    }
+    read_plans(file, fingerprint).map(Some)
+}
+
 /// What the convolutions of the adapter with this fingerprint run by under `source` (the CLI's
 /// choice; `None`: the built-in rule), in a phrase for `autorep devices`.
 pub fn describe_source(source: Option<&PlansSource>, fingerprint: &str) -> String {
@@ -114,14 +129,12 @@ pub fn describe_source(source: Option<&PlansSource>, fingerprint: &str) -> Strin
         },
         Some(PlansSource::Cache(dir)) => {
             let file = cache_file(dir, fingerprint);
-            if !file.exists() {
-                return format!(
+            match read_existing(&file, fingerprint) {
+                Ok(None) => format!(
                     "the built-in rule (`autorep tune` on this adapter measures its plans into {})",
                     file.display()
-                );
-            }
-            match read_plans(&file, fingerprint) {
-                Ok(p) => format!("{} measured passes in {}", p.plans.len(), file.display()),
+                ),
+                Ok(Some(p)) => format!("{} measured passes in {}", p.plans.len(), file.display()),
                 Err(e) => format!("the built-in rule; the cached plans are damaged: {e}"),
             }
         }
@@ -142,12 +155,13 @@ pub(crate) fn apply(gpu: &Gpu) -> Result<()> {
             Ok(gpu.set_conv_plans(plans)?)
         }
         Some(PlansSource::Cache(dir)) => {
-            let file = cache_file(dir, &gpu.report().fingerprint());
-            if !file.exists() {
-                return Ok(());
-            }
-            let loaded = read_plans(&file, &gpu.report().fingerprint())
-                .and_then(|plans| gpu.set_conv_plans(plans).map_err(|e| e.to_string()));
+            let fingerprint = gpu.report().fingerprint();
+            let loaded =
+                read_existing(&cache_file(dir, &fingerprint), &fingerprint).and_then(|p| {
+                    p.map_or(Ok(()), |plans| {
+                        gpu.set_conv_plans(plans).map_err(|e| e.to_string())
+                    })
+                });
             // A damaged cache must not stop every command: say so once and keep the rule.
             if let Err(e) = loaded {
                 if !WARNED.swap(true, Ordering::Relaxed) {

@@ -33,11 +33,7 @@ fn devices_lists_what_auto_picks() {
     let adapters = text.matches("\n[").count() + usize::from(text.starts_with('['));
     let rule = "conv plans: the built-in rule (`autorep tune` on this adapter";
     assert_eq!(adapters, text.matches(rule).count(), "{text}");
-    let out = Command::new(env!("CARGO_BIN_EXE_autorep"))
-        .args(["--plans", "rule", "devices"])
-        .env("AUTOREP_CACHE_DIR", no_cache())
-        .output()
-        .unwrap();
+    let out = autorep(&["--plans", "rule", "devices"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let forced = "conv plans: the built-in rule (--plans rule)";
     assert!(out.status.success(), "{text}");

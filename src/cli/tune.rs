@@ -3,6 +3,7 @@
 //! the adapter runs by it) or to `--out FILE` (`--plans FILE` then uses it).
 
 use anyhow::Context;
+use autorep::plans::read_existing;
 use autorep::{bench, Device, DeviceChoice};
 use autorep_kernels::{launch::TunedPass, ConvPlans};
 use std::path::{Path, PathBuf};
@@ -52,19 +53,11 @@ fn row(t: &TunedPass) -> String {
     )
 }
 
-/// The plans `out` holds now, if any (an error says what is wrong with the file).
-fn on_disk(out: &Path, fingerprint: &str) -> Result<Option<ConvPlans>, String> {
-    if !out.exists() {
-        return Ok(None);
-    }
-    autorep::plans::read_plans(out, fingerprint).map(Some)
-}
-
 /// Write the plans measured by this run into `out`, merged with what it holds now (another
 /// model's passes, or another tune's that finished meanwhile), through a temporary file of this
 /// process's own; returns how many passes the file then holds.
 fn save(mine: &ConvPlans, out: &Path) -> anyhow::Result<usize> {
-    let mut merged = match on_disk(out, &mine.adapter) {
+    let mut merged = match read_existing(out, &mine.adapter) {
         Ok(Some(plans)) => plans,
         _ => ConvPlans::new(&mine.adapter),
     };
@@ -73,7 +66,7 @@ fn save(mine: &ConvPlans, out: &Path) -> anyhow::Result<usize> {
         .extend(mine.plans.iter().map(|(k, p)| (*k, *p)));
     let mut tmp = out.as_os_str().to_owned();
     tmp.push(format!(".{}.tmp", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp);
+    let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, merged.to_text())
         .and_then(|_| std::fs::rename(&tmp, out))
         .with_context(|| {
@@ -123,7 +116,7 @@ pub fn tune(choice: DeviceChoice, a: TuneArgs) -> anyhow::Result<()> {
     // The passes already measured on this adapter (another model, batch or precision) stay. A
     // damaged cache entry is measured afresh (the other commands warn about it and run by the
     // rule); a damaged --out file is the user's to resolve.
-    if let Err(e) = on_disk(&out, &fingerprint) {
+    if let Err(e) = read_existing(&out, &fingerprint) {
         if !cached {
             anyhow::bail!("{e}: delete the file or choose another --out");
         }
