@@ -304,7 +304,7 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
     let mut last: Option<(u64, EvalStats)> = None;
     while !stage.done() && o.stop_after.is_none_or(|s| ran < s) {
         let epoch = progress.epochs_done;
-        let planned = stage.planned_epochs();
+        let planned = stage.planned_epochs(epoch);
         let bar = progress_bar(o.quiet, batches, format!("{name} {}/{planned}", epoch + 1));
         let e = stage.epoch(data, bar.as_ref())?;
         if let Some(b) = bar {

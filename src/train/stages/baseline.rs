@@ -72,7 +72,7 @@ impl Stage for BaselineStage {
     fn optimizer(&self) -> &Optimizer {
         &self.opt
     }
-    fn planned_epochs(&self) -> usize {
+    fn planned_epochs(&self, _epochs_done: usize) -> usize {
         self.cfg.epochs
     }
     fn phase(&self) -> Phase {

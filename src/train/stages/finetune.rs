@@ -70,7 +70,7 @@ impl FinetuneStage {
 
 impl Stage for FinetuneStage {
     gated_stage_methods!();
-    fn planned_epochs(&self) -> usize {
+    fn planned_epochs(&self, _epochs_done: usize) -> usize {
         self.epochs
     }
     fn phase(&self) -> Phase {

@@ -41,8 +41,9 @@ pub trait Stage {
     fn model(&self) -> &dyn Model;
     fn replacement(&self) -> Option<&Replacement>;
     fn optimizer(&self) -> &Optimizer;
-    /// Epochs the stage runs at most, over all phases (for progress lines).
-    fn planned_epochs(&self) -> usize;
+    /// Epochs the stage runs at most over all phases, `epochs_done` of them run (for progress
+    /// lines: a phase that ends early shortens the stage).
+    fn planned_epochs(&self, epochs_done: usize) -> usize;
     fn phase(&self) -> Phase;
     /// Epochs completed in the current phase.
     fn phase_epochs(&self) -> usize;

@@ -113,7 +113,7 @@ impl ReplaceStage {
 
 impl Stage for ReplaceStage {
     gated_stage_methods!();
-    fn planned_epochs(&self) -> usize {
+    fn planned_epochs(&self, _epochs_done: usize) -> usize {
         self.epochs
     }
     fn phase(&self) -> Phase {

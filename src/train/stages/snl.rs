@@ -26,6 +26,20 @@ pub fn paced_target(n: f64, b: f64, done: usize, epochs: usize) -> f64 {
 /// budget, as the official per-epoch check does under its ×1.1 growth.
 pub const PACED_CHECKS_PER_EPOCH: usize = 10;
 
+/// SNL's epochs at most: all selection epochs and the finetune; once selection has ended
+/// (often early, when the count meets the budget), the selection epochs it ran.
+fn snl_planned_epochs(
+    cfg: &SnlConfig,
+    phase: Phase,
+    epochs_done: usize,
+    phase_epochs: usize,
+) -> usize {
+    match phase {
+        Phase::Finetune => epochs_done.saturating_sub(phase_epochs) + cfg.finetune_epochs,
+        Phase::Main => cfg.epochs + cfg.finetune_epochs,
+    }
+}
+
 pub struct SnlStage {
     config: StageConfig,
     cfg: SnlConfig,
@@ -75,8 +89,13 @@ impl SnlStage {
 
 impl Stage for SnlStage {
     gated_stage_methods!();
-    fn planned_epochs(&self) -> usize {
-        self.cfg.epochs + self.cfg.finetune_epochs
+    fn planned_epochs(&self, epochs_done: usize) -> usize {
+        snl_planned_epochs(
+            &self.cfg,
+            self.run.phase,
+            epochs_done,
+            self.run.phase_epochs,
+        )
     }
     fn phase(&self) -> Phase {
         self.run.phase
@@ -164,5 +183,26 @@ impl Stage for SnlStage {
         }
         self.lowest = ck.meta.progress.snl_lowest;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection_that_ends_early_shortens_the_planned_epochs() {
+        let cfg = SnlConfig {
+            epochs: 4,
+            finetune_epochs: 2,
+            ..SnlConfig::new(100)
+        };
+        assert_eq!(snl_planned_epochs(&cfg, Phase::Main, 0, 0), 6);
+        assert_eq!(snl_planned_epochs(&cfg, Phase::Main, 2, 2), 6);
+        // Selection reached the budget after 3 epochs: the finetune's are the 4th and 5th of 5.
+        assert_eq!(snl_planned_epochs(&cfg, Phase::Finetune, 3, 0), 5);
+        assert_eq!(snl_planned_epochs(&cfg, Phase::Finetune, 4, 1), 5);
+        // Selection ran all its epochs.
+        assert_eq!(snl_planned_epochs(&cfg, Phase::Finetune, 5, 1), 6);
     }
 }
