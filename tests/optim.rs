@@ -103,24 +103,29 @@ fn clipping_shrinks_the_update() {
 fn schedules_follow_their_formulas() {
     let cos = LrSchedule::new(Schedule::Cosine {
         total: 10,
-        base: 0.1,
         floor: 1e-5,
     });
-    assert!((cos.factor(0) - 1.0).abs() < 1e-6);
-    assert!((cos.factor(5) - (1e-4 + (1.0 - 1e-4) * 0.5)).abs() < 1e-6);
-    assert!((cos.factor(10) - 1e-4).abs() < 1e-7);
+    assert!((cos.at(0).of(0.1) - 0.1).abs() < 1e-7);
+    assert!((cos.at(5).of(0.1) - (1e-5 + (0.1 - 1e-5) * 0.5)).abs() < 1e-7);
+    assert!((cos.at(10).of(0.1) - 1e-5).abs() < 1e-9);
+    // Every group anneals to the same floor from its own base rate, as PyTorch's
+    // CosineAnnealingLR does (AutoReP's Tiny recipe: weights 1e-4, indicators 1e-3).
+    assert!((cos.at(10).of(1e-3) - 1e-5).abs() < 1e-9);
+    assert!((cos.at(5).of(1e-3) - (1e-5 + (1e-3 - 1e-5) * 0.5)).abs() < 1e-9);
+    // A base rate under the floor stays where it is.
+    assert_eq!(cos.at(10).of(1e-6), 1e-6);
     let ms = LrSchedule::new(Schedule::MultiStep {
         milestones: vec![80, 120],
         gamma: 0.1,
     });
-    assert_eq!((ms.factor(79), ms.factor(80)), (1.0, 0.1));
-    assert!((ms.factor(150) - 0.01).abs() < 1e-7);
+    assert_eq!((ms.at(79).of(1.0), ms.at(80).of(1.0)), (1.0, 0.1));
+    assert!((ms.at(150).of(0.5) - 0.005).abs() < 1e-8);
     let warm = LrSchedule {
         schedule: Schedule::Constant,
         warmup: 3,
     };
     assert_eq!(
-        [warm.factor(0), warm.factor(2), warm.factor(3)],
+        [warm.at(0).of(1.0), warm.at(2).of(1.0), warm.at(3).of(1.0)],
         [0.25, 0.75, 1.0]
     );
 }

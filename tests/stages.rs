@@ -347,6 +347,27 @@ fn one_writer_per_folder_and_no_silent_overwrite() {
     let o = stage(&data, &cfg, &tmp, Existing::Overwrite, None);
     assert_eq!(o.epochs_done, 1);
     assert_eq!(common::logged_epochs(&tmp), vec![0]);
+    // A run into the folder its baseline lives in would replace (with --overwrite, delete)
+    // that baseline: refused however the path is spelled, and the baseline survives.
+    let best = tmp.join("best.safetensors");
+    let spelled = tmp.join(".").join("best.safetensors");
+    for existing in [Existing::Overwrite, Existing::Resume, Existing::Refuse] {
+        let replace = StageConfig::Replace(fast_replace(&spelled, 20_000, 1));
+        let e = run_stage(
+            &Device::Cpu,
+            &data,
+            None,
+            replace,
+            &opts(&tmp, existing, None),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("holds the baseline checkpoint") && e.contains("choose another --out"),
+            "{e}"
+        );
+        assert!(best.is_file());
+    }
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
@@ -504,9 +525,10 @@ fn the_faithful_refit_clock_counts_training_and_evaluation_passes() {
     });
     stage(&data, &cfg, &tmp.join("rep"), Existing::Refuse, None);
     let ck = Checkpoint::load(&tmp.join("rep/last.safetensors")).unwrap();
-    // 256 images in batches of 32: 8 training passes, then 128 test images in one
-    // evaluation pass of 256, per epoch.
-    assert_eq!(ck.meta.replacement.unwrap().passes, 2 * (8 + 1));
+    // 256 images in batches of 32: 8 training passes, then 128 test images, which the
+    // official validation loader runs in 4 passes at the training batch (whatever batch the
+    // evaluation here uses), per epoch.
+    assert_eq!(ck.meta.replacement.unwrap().passes, 2 * (8 + 4));
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
@@ -581,4 +603,76 @@ fn an_epoch_stops_once_the_gated_count_meets_its_target() {
     // the first check, and a target below it never does.
     assert_eq!(images(total), 3 * 32);
     assert_eq!(images(total - 1), 256);
+}
+
+#[test]
+fn finetune_keeps_a_mask_within_its_slack_and_refuses_one_over_it() {
+    let data = data();
+    let tmp = common::tmp_dir("stages-slack");
+    let base = baseline(&data, &tmp, 1, 0.1);
+    let rep = StageConfig::Replace(fast_replace(base.best_path.as_ref().unwrap(), 20_000, 1));
+    stage(&data, &rep, &tmp.join("rep"), Existing::Refuse, None);
+    let ck = Checkpoint::load(&tmp.join("rep/last.safetensors")).unwrap();
+    let count = autorep::train::eval_checkpoint(
+        &Device::Cpu,
+        &tmp.join("rep/last.safetensors"),
+        &data,
+        false,
+    )
+    .unwrap()
+    .relus;
+    // The same network, as if selected at a budget 10 under its count with a slack of 100
+    // (the official code accepts B + 2K), or of 0.
+    let selected_at = |slack: usize, name: &str| {
+        let mut c = ck.clone();
+        let budget = count as usize - 10;
+        if let StageConfig::Replace(r) = &mut c.meta.config {
+            r.budget.relus = budget;
+            r.budget_slack = slack;
+        }
+        c.meta.replacement.as_mut().unwrap().config.budget = budget;
+        let path = tmp.join(name);
+        c.save(&path).unwrap();
+        path
+    };
+    let finetune = |from: PathBuf| {
+        StageConfig::Finetune(FinetuneConfig {
+            from: Some(from),
+            epochs: 1,
+            batch: 32,
+            ..FinetuneConfig::default()
+        })
+    };
+    let within = selected_at(100, "within.safetensors");
+    let o = stage(
+        &data,
+        &finetune(within),
+        &tmp.join("ft"),
+        Existing::Refuse,
+        None,
+    );
+    assert_eq!((o.projected_gates, o.relus), (0, count));
+    assert!(
+        o.best_path.is_some(),
+        "a mask within its slack is finetuned as it is"
+    );
+
+    let over = selected_at(0, "over.safetensors");
+    let e = run_stage(
+        &Device::Cpu,
+        &data,
+        None,
+        finetune(over),
+        &opts(&tmp.join("ft-over"), Existing::Refuse, None),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains(&format!(
+            "keeps {count} ReLUs, over its budget of {}",
+            count - 10
+        )),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -367,6 +367,10 @@ impl Replacement {
             && !self.frozen
             && self.cfg.refit.refit_now(self.passes)
         {
+            // The official update_poly folds the current batch into the statistics before it
+            // refits; here the refit reads them before the pass (the coefficients are
+            // computed on the host, and the batch's statistics exist only inside the pass),
+            // so a refit lags by one momentum-0.1 update of the statistics.
             self.refit(model, Polynomial::Faithful)?;
         }
         Ok(ForwardCtx {

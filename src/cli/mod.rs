@@ -102,9 +102,10 @@ pub struct JobArgs {
     data: DataArgs,
     #[command(flatten)]
     schedule: ScheduleArgs,
-    /// Run folder: checkpoints and metrics.jsonl.
-    #[arg(long, default_value = "runs/latest")]
-    out: PathBuf,
+    /// Run folder: checkpoints and metrics.jsonl (default runs/<command>: runs/train,
+    /// runs/replace, runs/snl, runs/finetune).
+    #[arg(long)]
+    out: Option<PathBuf>,
     #[command(flatten)]
     folder: FolderArgs,
 }

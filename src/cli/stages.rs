@@ -42,7 +42,8 @@ pub struct GateOpts {
     /// pixel (one gate per activation, the paper) or channel (one per channel).
     #[arg(long, default_value = defaults::GRANULARITY)]
     pub granularity: String,
-    /// clean (exact DaPa fit, then trained) or faithful (the official code's refits).
+    /// faithful (the official code's refits and shrinkage) or clean (exact DaPa fit, then
+    /// trained; pair it with --clip-x2 on residual networks).
     #[arg(long, default_value = defaults::DAPA)]
     dapa: String,
     /// Distil from the baseline (temperature 4).
@@ -166,7 +167,7 @@ pub struct SnlArgs {
     #[arg(long, default_value_t = defaults::ADAM_LR)]
     alpha_lr: f32,
     /// How λ₁ grows: paced (to reach the budget within --epochs) or official (×1.1 on a
-    /// stalled epoch from the fifth).
+    /// stalled epoch from the sixth).
     #[arg(long, default_value = "paced")]
     schedule: autorep::train::config::SnlSchedule,
     #[arg(long, default_value_t = defaults::SNL_FINETUNE_EPOCHS)]
@@ -279,7 +280,10 @@ fn execute(
     cfg.precision().resolve(&device)?;
     let data = job_data(job, dataset, &device)?;
     let opts = RunOptions {
-        out: job.out.clone(),
+        out: job
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs").join(cfg.name())),
         existing: job.folder.existing(),
         quiet: job.folder.quiet,
         stop_after: None,

@@ -89,7 +89,9 @@ pub fn run_with_data(
             let source = outcomes
                 .iter()
                 .find(|o| cfg.stage_dir(o.stage) == from.parent().unwrap_or(&from));
-            if let (Some(o), false) = (source, from.is_file()) {
+            // A mask over its budget has no best, and its last state would have to be
+            // projected: a projected network is not finetuned.
+            if let Some(o) = source.filter(|o| !from.is_file() || !o.reached_by_selection()) {
                 return Err(Error::Invalid(format!(
                     "[finetune] cannot start: the {} stage's mask ended at {} ReLUs, over its budget of {}, so it has no best checkpoint (its projected network is not finetuned); give it more epochs or a larger mask_lr",
                     o.stage,

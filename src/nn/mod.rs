@@ -17,7 +17,7 @@ pub use optim::{Lookahead, Optimizer, OptimizerKind};
 pub use regularise::{
     dropout, dropout_mask, stochastic_depth, stochastic_depth_scale, upload_together,
 };
-pub use schedule::{LrSchedule, Schedule};
+pub use schedule::{Lr, LrSchedule, Schedule};
 pub use site::{fusion_default, ActivationSite, ForwardCtx, Gated, SiteMode};
 
 use crate::Tensor;

@@ -1,7 +1,7 @@
 //! Optimizers over parameter groups: each group is updated with ONE dispatch over its flat
 //! parameter, gradient and state buffers.
 
-use super::ParamGroup;
+use super::{Lr, ParamGroup};
 use crate::{no_grad, Device, Dtype, Error, Result, Tensor};
 use autorep_kernels::launch::{amp_start, AMP_LEN, AMP_NONE};
 use autorep_kernels::params::{AdamParams, SgdParams};
@@ -247,8 +247,18 @@ impl Optimizer {
         Ok((total.sqrt() * inv) as f32)
     }
 
-    /// One update of every group at learning rate base_lr · `lr_factor` (the schedule's value).
-    pub fn step(&mut self, lr_factor: f32) -> Result<()> {
+    /// Each group's name and learning rate under `lr`.
+    pub fn rates(&self, lr: Lr) -> Vec<(String, f32)> {
+        self.groups
+            .iter()
+            .map(|g| (g.group.name.clone(), lr.of(g.base_lr)))
+            .collect()
+    }
+
+    /// One update of every group at its rate under `lr` (the schedule's value, or a factor of
+    /// every base rate).
+    pub fn step(&mut self, lr: impl Into<Lr>) -> Result<()> {
+        let lr: Lr = lr.into();
         self.steps += 1;
         let t = self.steps;
         let grad_scale = match self.clip_norm {
@@ -270,7 +280,7 @@ impl Optimizer {
                 }
             }
             for g in &self.groups {
-                let lr = g.base_lr * lr_factor;
+                let lr = lr.of(g.base_lr);
                 let (param, grad) = (&g.group.flat, &g.group.grads);
                 match self.kind {
                     OptimizerKind::Sgd {

@@ -192,7 +192,7 @@ fn metrics_line(
         "relus": e.count,
         "relu_total": relu_total,
         "budget": budget,
-        "lr_factor": e.lr_factor,
+        "lr": e.lr.iter().map(|(g, r)| (g.clone(), (*r).into())).collect::<serde_json::Map<_, _>>(),
         "seconds": e.train.seconds + e.test.seconds,
         "images_per_s": e.train.images as f64 / e.train.seconds.max(1e-9),
     })
@@ -244,17 +244,37 @@ fn over_budget_advice(
 ) -> String {
     let total = stage.model().relu_total();
     let epochs = progress.epochs_done.max(1);
-    let fell = total as f64 - count as f64;
+    // SNL selects, then finetunes a projected mask: the rate is selection's, up to its
+    // lowest count, and its knobs are the selection epochs, α's rate and λ₁.
+    let (count_seen, epochs_seen, knobs) = match stage.snl_lowest() {
+        Some(lowest) => (
+            lowest,
+            match progress.phase {
+                Phase::Finetune => progress.epochs_done - progress.phase_epochs,
+                Phase::Main => progress.epochs_done,
+            }
+            .max(1),
+            (
+                "selection epochs (--epochs)",
+                "--alpha-lr",
+                "--alpha-lr or --lambda",
+            ),
+        ),
+        None => (count, epochs, ("epochs", "mask rate", "the mask rate or λ")),
+    };
+    let fell = total as f64 - count_seen as f64;
     let need = total as f64 - budget as f64;
     let estimate = if fell > 0.0 {
         let factor = need / fell;
         format!(
-            "; at this run's rate the budget needs about {:.0} epochs, or a mask rate about {:.1}x higher",
-            (epochs as f64 * factor).ceil(),
+            "; at this run's rate the budget needs about {:.0} {}, or a {} about {:.1}x higher",
+            (epochs_seen as f64 * factor).ceil(),
+            knobs.0,
+            knobs.1,
             factor
         )
     } else {
-        "; the count did not fall at all: raise the mask rate or λ".into()
+        format!("; the count did not fall at all: raise {}", knobs.2)
     };
     let what = if projected_now {
         format!("mask ended at {count} ReLUs, over its budget of {budget}")

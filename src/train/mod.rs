@@ -175,7 +175,8 @@ impl DeviceSet {
 
 /// What drives a training epoch besides the model and optimizer.
 pub struct EpochPlan<'a> {
-    pub lr_factor: f32,
+    /// The learning rates of this epoch.
+    pub lr: crate::nn::Lr,
     pub batch_size: usize,
     /// Random crops and flips (training); off for calibration or checks.
     pub augment: bool,
@@ -205,7 +206,7 @@ pub struct StopAt {
 impl EpochPlan<'_> {
     pub fn plain(batch_size: usize, seed: u64, epoch: u64) -> EpochPlan<'static> {
         EpochPlan {
-            lr_factor: 1.0,
+            lr: crate::nn::Lr::BASE,
             batch_size,
             augment: true,
             seed,
@@ -267,7 +268,7 @@ pub fn train_epoch(
     device: &Device,
 ) -> Result<EpochStats> {
     let EpochPlan {
-        lr_factor,
+        lr,
         batch_size,
         augment,
         seed,
@@ -305,7 +306,7 @@ pub fn train_epoch(
             loss = loss.add(&logits.distill(&t_logits, temperature)?.mean()?)?;
         }
         loss.backward_from(opt.loss_seed()?)?;
-        opt.step(lr_factor)?;
+        opt.step(lr)?;
         let (l, c) = no_grad(|| {
             Ok::<_, crate::Error>((loss.scale(samples.len() as f32)?, ce.correct.sum()?))
         })?;

@@ -5,6 +5,7 @@ use super::checkpoint::Checkpoint;
 use super::config::StageConfig;
 use super::data::Data;
 use super::driver::{drive, Outcome, RunOptions};
+use super::run_dir::writes_over;
 use super::stages::{load_baseline, BaselineStage, FinetuneStage, ReplaceStage, SnlStage};
 use crate::{Device, Error, Result};
 use std::path::{Path, PathBuf};
@@ -46,6 +47,21 @@ pub fn run_stage(
 ) -> Result<Outcome> {
     const BASELINE: &str = "train one with `autorep train --out DIR` and pass DIR/best.safetensors";
     cfg.validate()?;
+    let inputs = match &cfg {
+        StageConfig::Train(_) => vec![],
+        StageConfig::Replace(c) => vec![("baseline", &c.baseline)],
+        StageConfig::Snl(c) => vec![("baseline", &c.baseline)],
+        StageConfig::Finetune(c) => vec![("gated", &c.from), ("teacher", &c.teacher)],
+    };
+    for (key, path) in inputs {
+        if let Some(p) = path.as_deref().filter(|p| writes_over(&o.out, p)) {
+            return Err(Error::Invalid(format!(
+                "the run folder {} holds the {key} checkpoint {} this run starts from, and the run would replace it: choose another --out",
+                o.out.display(),
+                p.display()
+            )));
+        }
+    }
     match cfg {
         StageConfig::Train(c) => {
             let model = model.ok_or_else(|| Error::Invalid("train needs a model".into()))?;

@@ -13,6 +13,21 @@ pub const BEST: &str = "best.safetensors";
 pub const PROJECTED: &str = "projected.safetensors";
 pub const METRICS: &str = "metrics.jsonl";
 
+/// Whether `input` is one of the checkpoints a run into `out` writes (and `--overwrite`
+/// deletes): a run must not start from a file it replaces.
+pub fn writes_over(out: &Path, input: &Path) -> bool {
+    let named = input
+        .file_name()
+        .is_some_and(|n| [LAST, BEST, PROJECTED].iter().any(|f| n == *f));
+    let dir = |p: &Path| std::fs::canonicalize(p).ok();
+    let parent = match input.parent() {
+        Some(p) if p.as_os_str().is_empty() => Path::new("."),
+        Some(p) => p,
+        None => return false,
+    };
+    named && dir(out).is_some() && dir(out) == dir(parent)
+}
+
 /// What to do with a folder that already holds a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Existing {

@@ -44,8 +44,7 @@ impl BaselineStage {
         .with_precision(cfg.precision.resolve(device)?)?;
         let sched = LrSchedule::new(Schedule::Cosine {
             total: cfg.epochs,
-            base: cfg.lr,
-            floor: defaults::LR_FLOOR.min(cfg.lr),
+            floor: defaults::LR_FLOOR,
         });
         Ok(BaselineStage {
             config,
@@ -90,9 +89,10 @@ impl Stage for BaselineStage {
         data: &Data,
         progress: Option<&indicatif::ProgressBar>,
     ) -> Result<StageEpoch> {
-        let lr_factor = self.sched.factor(self.epochs_done);
+        let lr = self.sched.at(self.epochs_done);
+        let rates = self.opt.rates(lr);
         let plan = EpochPlan {
-            lr_factor,
+            lr,
             progress,
             ..EpochPlan::plain(self.cfg.batch, self.cfg.seed, self.epochs_done as u64)
         };
@@ -110,7 +110,7 @@ impl Stage for BaselineStage {
             train,
             count,
             test,
-            lr_factor,
+            lr: rates,
         })
     }
 

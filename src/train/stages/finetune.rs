@@ -2,7 +2,7 @@
 //! decay 5e-4, cosine), with KD from an all-ReLU teacher when one is given.
 
 use super::super::checkpoint::{Checkpoint, Phase};
-use super::super::config::{FinetuneConfig, StageConfig};
+use super::super::config::{defaults, FinetuneConfig, StageConfig};
 use super::super::data::Data;
 use super::super::eval::EvalStats;
 use super::gated::{gated_stage_methods, GatedRun};
@@ -59,7 +59,27 @@ impl FinetuneStage {
             .with_precision(cfg.precision.resolve(device)?)?;
         let constant = LrSchedule::new(Schedule::Constant);
         let mut run = GatedRun::new(model, rep, opt, constant, teacher, &config, device);
-        run.start_finetune(cfg.lr, cfg.epochs)?;
+        // The mask keeps the slack it was selected with: a best within the replacement's
+        // budget plus its slack is finetuned as it is. A mask over it would have to be
+        // projected, and a projected network is not finetuned (as above).
+        if let StageConfig::Replace(r) = &from.1.meta.config {
+            run.slack = r.budget_slack as u64;
+        }
+        run.rep.freeze(run.model.as_mut())?;
+        run.rep.sync(run.model.as_ref())?;
+        let count = run.rep.count()?;
+        if count > run.budget() {
+            let slack = match run.slack {
+                0 => String::new(),
+                s => format!(" plus its slack of {s}"),
+            };
+            return Err(Error::Invalid(format!(
+                "{}'s mask keeps {count} ReLUs, over its budget of {}{slack}: finetune a checkpoint that met its budget (the run's best.safetensors), or replace for longer so the mask reaches it",
+                from.0.display(),
+                run.rep.cfg.budget
+            )));
+        }
+        run.start_finetune(cfg.lr, defaults::LR_FLOOR, cfg.epochs)?;
         Ok(FinetuneStage {
             config,
             epochs: cfg.epochs,

@@ -78,7 +78,8 @@ impl GatedRun {
         data: &Data,
         progress: Option<&indicatif::ProgressBar>,
     ) -> Result<StageEpoch> {
-        let lr_factor = self.sched.factor(self.phase_epochs);
+        let lr = self.sched.at(self.phase_epochs);
+        let rates = self.opt.rates(lr);
         // A phase of its own shuffling: SNL's finetune epochs must not replay selection's.
         let offset = if self.phase == Phase::Finetune {
             1 << 20
@@ -91,7 +92,7 @@ impl GatedRun {
             every: batches.div_ceil(self.checks_per_epoch),
         });
         let plan = EpochPlan {
-            lr_factor,
+            lr,
             batch_size: self.batch,
             augment: true,
             seed: self.seed,
@@ -118,7 +119,7 @@ impl GatedRun {
             train,
             count,
             test,
-            lr_factor,
+            lr: rates,
         })
     }
 
@@ -129,7 +130,9 @@ impl GatedRun {
         self.recalibrate(data)?;
         let count = self.rep.count()?;
         let test = evaluate(self.model.as_ref(), Some(&self.rep), &data.test, EVAL_BATCH)?;
-        let passes = data.test.len().div_ceil(EVAL_BATCH) as u64;
+        // The official validation loader runs at the training batch size (CIFAR, batch 128:
+        // 79 passes), whatever batch the evaluation here ran at.
+        let passes = data.test.len().div_ceil(self.batch.max(1)) as u64;
         self.rep.advance_clock(self.model.as_ref(), passes)?;
         Ok((count, test))
     }
@@ -151,13 +154,12 @@ impl GatedRun {
     }
 
     /// Fix the mask and finetune the weights and polynomial coefficients with SGD (momentum
-    /// 0.9, weight decay 5e-4 on all, cosine to 1e-5 over `epochs`), as the official finetune:
-    /// its optimizer takes every weight but h. Gates over the budget are projected first;
-    /// returns how many.
-    pub fn start_finetune(&mut self, lr: f32, epochs: usize) -> Result<usize> {
+    /// 0.9, weight decay 5e-4 on all, cosine to `floor` over `epochs`), as the official
+    /// finetunes: their optimizers take every weight but h. A mask over the budget plus the
+    /// slack is projected to the budget first; returns how many gates that switched off.
+    pub fn start_finetune(&mut self, lr: f32, floor: f32, epochs: usize) -> Result<usize> {
         self.rep.freeze(self.model.as_mut())?;
-        let projected = self.rep.enforce_budget(self.model.as_ref())?;
-        self.projected += projected;
+        let projected = self.project()?;
         let mut weights = self.model.params();
         weights.extend(self.rep.coef_params(self.model.as_ref()));
         let g = ParamGroup::new(&self.device, "weights", weights)?;
@@ -169,8 +171,7 @@ impl GatedRun {
         .with_precision(self.opt.precision())?;
         self.sched = LrSchedule::new(Schedule::Cosine {
             total: epochs.max(1),
-            base: lr,
-            floor: defaults::LR_FLOOR.min(lr),
+            floor,
         });
         self.phase = Phase::Finetune;
         self.phase_epochs = 0;

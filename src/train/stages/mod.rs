@@ -25,14 +25,15 @@ use crate::{Device, Error, Result};
 use std::path::Path;
 
 /// One epoch of a stage, as logged.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct StageEpoch {
     pub phase: Phase,
     pub train: EpochStats,
     /// ReLUs of the mask that is evaluated and saved (the model's total without gates).
     pub count: u64,
     pub test: EvalStats,
-    pub lr_factor: f32,
+    /// Each parameter group's learning rate during the epoch.
+    pub lr: Vec<(String, f32)>,
 }
 
 /// A stage the driver can run, checkpoint and resume.

@@ -98,8 +98,7 @@ impl ReplaceStage {
         }
         let sched = LrSchedule::new(Schedule::Cosine {
             total: cfg.epochs,
-            base: cfg.weight_lr,
-            floor: defaults::LR_FLOOR.min(cfg.weight_lr),
+            floor: defaults::LR_FLOOR,
         });
         let run = GatedRun::new(model, rep, opt, sched, teacher, &config, device);
         Ok(ReplaceStage {
@@ -127,7 +126,8 @@ impl Stage for ReplaceStage {
     }
     fn forecast(&self, batches_per_epoch: usize) -> Option<String> {
         let total = self.run.model.relu_total();
-        let factors = (0..self.epochs).map(|e| self.run.sched.factor(e));
+        let mask_lr = self.cfg.mask_lr;
+        let factors = (0..self.epochs).map(|e| self.run.sched.at(e).of(mask_lr) / mask_lr);
         let (can, need, rate) = reachable(&self.cfg, total, batches_per_epoch, factors)?;
         Some(format!(
             "the budget needs {:.1}% of the gates off, but at mask rate {} over {} epochs of {batches_per_epoch} steps at most {:.1}% can cross -tau from h in [{}, {}]: a mask rate of about {rate:.2e} (or proportionally more epochs, or a lower --h-init) would reach it",

@@ -1,5 +1,5 @@
 //! SNL (Cho et al., 2022): continuous α per gate with an L1 weight λ₁ that grows ×1.1 whenever
-//! an epoch (from the fifth) fails to lower the count; once the count meets the budget, α is
+//! an epoch (from the sixth) fails to lower the count; once the count meets the budget, α is
 //! binarised and the weights are finetuned with SGD.
 
 use super::super::checkpoint::{Checkpoint, Phase};
@@ -82,8 +82,9 @@ impl SnlStage {
     }
 
     fn start_finetune(&mut self) -> Result<usize> {
+        // SNL's finetune anneals to 0 (CosineAnnealingLR's default eta_min).
         self.run
-            .start_finetune(self.cfg.finetune_lr, self.cfg.finetune_epochs)
+            .start_finetune(self.cfg.finetune_lr, 0.0, self.cfg.finetune_epochs)
     }
 }
 
@@ -120,7 +121,9 @@ impl Stage for SnlStage {
                 self.lowest = Some(e.count);
             }
             let growth = match self.cfg.schedule {
-                SnlSchedule::Official => (!lowered && self.run.phase_epochs >= 5).then_some(1.1),
+                // The official check, `epoch >= 5` on the 0-based epoch just run: from the
+                // sixth epoch on (phase_epochs already counts this one).
+                SnlSchedule::Official => (!lowered && self.run.phase_epochs >= 6).then_some(1.1),
                 SnlSchedule::Paced => {
                     // Aim at the path's next point. Measured on the small ResNet, the count
                     // falls less than in proportion to λ₁'s growth near the budget, so λ₁
@@ -160,7 +163,7 @@ impl Stage for SnlStage {
         let travel = (self.cfg.epochs * batches_per_epoch) as f64 * self.cfg.alpha_lr as f64;
         (travel < 0.99).then(|| {
             format!(
-                "SNL cannot switch any gate off: α starts at 1 and moves at most alpha_lr = {} per step, {travel:.2} over {} selection epochs of {batches_per_epoch} steps; an alpha_lr of about {:.1e} would",
+                "SNL cannot switch any gate off: α starts at 1 and moves at most alpha_lr = {} per step, {travel:.2} over {} selection epochs of {batches_per_epoch} steps; it needs an alpha_lr of at least about {:.1e}, or proportionally more epochs",
                 self.cfg.alpha_lr,
                 self.cfg.epochs,
                 2.0 / (self.cfg.epochs * batches_per_epoch).max(1) as f64
