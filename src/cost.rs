@@ -38,6 +38,13 @@ pub struct Protocol {
     pub poly_us: f64,
     /// Offline (preprocessing) communication per ReLU, bytes.
     pub offline_relu_bytes: f64,
+    /// The polynomial's coefficients are secret, as CrypTen holds every parameter: Horner's
+    /// rule then takes d multiplications for degree d (two for the preset's degree 2, one
+    /// for degree 1). Otherwise they are the server's plaintext, as in Delphi: only the
+    /// powers of x need a multiplication (one for degree 2, none for degree 1: a linear map,
+    /// whose cost is the linear layers', not counted here). The identity (SNL's linearised
+    /// elements, the identity ablation) costs nothing either way.
+    pub secret_coefficients: bool,
     /// Where the constants come from, and which are estimates.
     pub notes: String,
 }
@@ -58,6 +65,7 @@ impl Protocol {
             poly_rounds: 2.0,
             poly_us: 0.0,
             offline_relu_bytes: 0.0,
+            secret_coefficients: true,
             notes: "measured with CrypTen 0.4.1 (PyTorch 2.0.1), two parties on one machine, \
                     10,000 elements, bytes as CrypTen counts them for the whole system \
                     (RESULTS.md): ReLU 464 B per element in 9 rounds (a third-party figure of \
@@ -81,6 +89,7 @@ impl Protocol {
             poly_rounds: 1.0,
             poly_us: 0.0,
             offline_relu_bytes: 15_896.0,
+            secret_coefficients: false,
             notes: "ReLU: 15,896 B garbled circuit sent offline, 18,248 B client storage, \
                     52 µs single-thread evaluation (AMD EPYC 7502); the online label traffic per \
                     ReLU is not in the sources, so relu_bytes = 0 and relu_rounds = 1 are \
@@ -88,6 +97,17 @@ impl Protocol {
                     (32 B as u64) in 1 online round"
                 .into(),
         }
+    }
+
+    /// The cost of a degree-`degree` polynomial (0: the identity) as a share of the preset's
+    /// degree-2 one: the ratio of their multiplications.
+    pub fn poly_share(&self, degree: usize) -> f64 {
+        let mults = |d: usize| match (d, self.secret_coefficients) {
+            (0, _) => 0.0,
+            (d, true) => d as f64,
+            (d, false) => d as f64 - 1.0,
+        };
+        mults(degree) / mults(2)
     }
 
     /// A preset by name, case-insensitive.
@@ -118,25 +138,38 @@ pub struct CostReport {
     pub latency_s: f64,
 }
 
-/// Cost of `relus` ReLUs spread over `layers_with_relu` layers and `polys` polynomials spread
-/// over `layers_with_poly` layers, over a link of `bandwidth_bytes_per_s` and `rtt_s`
-/// (see [`LAN_BANDWIDTH_BYTES_PER_S`], [`LAN_RTT_S`]).
+/// One activation site: the ReLUs it keeps among its activations, and the degree of the
+/// polynomial that replaces the others (0: the identity, free in every protocol).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteCount {
+    pub name: String,
+    pub relus: usize,
+    pub total: usize,
+    pub degree: usize,
+}
+
+/// Cost of `relus` ReLUs spread over `layers_with_relu` layers and `polys` polynomials of
+/// degree `degree` (0: the identity) spread over `layers_with_poly` layers, over a link of
+/// `bandwidth_bytes_per_s` and `rtt_s` (see [`LAN_BANDWIDTH_BYTES_PER_S`], [`LAN_RTT_S`]).
 ///
 /// Rounds are paid once per layer, not per element, because a layer's elements are evaluated
 /// in parallel: a layer that keeps a single ReLU still pays the full ReLU round count. Compute
 /// is counted single-threaded, as the protocols' per-element figures were measured.
+#[allow(clippy::too_many_arguments)]
 pub fn estimate(
     p: &Protocol,
     relus: u64,
     polys: u64,
+    degree: usize,
     layers_with_relu: usize,
     layers_with_poly: usize,
     bandwidth_bytes_per_s: f64,
     rtt_s: f64,
 ) -> CostReport {
-    let (r, q) = (relus as f64, polys as f64);
+    let (r, q) = (relus as f64, polys as f64 * p.poly_share(degree));
     let comm_bytes = r * p.relu_bytes + q * p.poly_bytes;
-    let rounds = layers_with_relu as f64 * p.relu_rounds + layers_with_poly as f64 * p.poly_rounds;
+    let rounds = layers_with_relu as f64 * p.relu_rounds
+        + layers_with_poly as f64 * p.poly_rounds * p.poly_share(degree);
     let compute_s = (r * p.relu_us + q * p.poly_us) * 1e-6;
     let transfer_s = if comm_bytes == 0.0 {
         0.0
@@ -154,32 +187,47 @@ pub fn estimate(
     }
 }
 
-/// Cost of a network from its activation sites, each as (name, ReLUs kept, activations):
-/// the one place the ReLU and polynomial layer counts are derived from a mask.
+/// Cost of a network from its activation sites: the one place the ReLU and polynomial layer
+/// counts are derived from a mask. Sites may differ in degree; each pays for its own.
 pub fn estimate_sites(
     p: &Protocol,
-    sites: &[(String, usize, usize)],
+    sites: &[SiteCount],
     bandwidth_bytes_per_s: f64,
     rtt_s: f64,
 ) -> CostReport {
-    let relus: usize = sites.iter().map(|s| s.1).sum();
-    let total: usize = sites.iter().map(|s| s.2).sum();
-    let relu_layers = sites.iter().filter(|s| s.1 > 0).count();
-    let poly_layers = sites.iter().filter(|s| s.1 < s.2).count();
-    estimate(
-        p,
-        relus as u64,
-        total.saturating_sub(relus) as u64,
-        relu_layers,
-        poly_layers,
-        bandwidth_bytes_per_s,
-        rtt_s,
-    )
+    let none = estimate(p, 0, 0, 0, 0, 0, bandwidth_bytes_per_s, rtt_s);
+    sites.iter().fold(none, |acc, s| {
+        let polys = s.total.saturating_sub(s.relus);
+        let one = estimate(
+            p,
+            s.relus as u64,
+            polys as u64,
+            s.degree,
+            (s.relus > 0) as usize,
+            (polys > 0) as usize,
+            bandwidth_bytes_per_s,
+            rtt_s,
+        );
+        CostReport {
+            protocol: acc.protocol,
+            relus: acc.relus + one.relus,
+            polys: acc.polys + one.polys,
+            comm_bytes: acc.comm_bytes + one.comm_bytes,
+            offline_bytes: acc.offline_bytes + one.offline_bytes,
+            rounds: acc.rounds + one.rounds,
+            latency_s: acc.latency_s + one.latency_s,
+        }
+    })
 }
 
 /// Sites of a network with no mask at hand: `relus` of the model's ReLUs kept, assumed spread
-/// over every site (so each site keeps some ReLUs and, unless all are kept, has polynomials).
-pub fn assumed_sites(model_sites: &[(String, usize)], relus: usize) -> Vec<(String, usize, usize)> {
+/// over every site (so each site keeps some ReLUs and, unless all are kept, has polynomials
+/// of degree `degree`).
+pub fn assumed_sites(
+    model_sites: &[(String, usize)],
+    relus: usize,
+    degree: usize,
+) -> Vec<SiteCount> {
     let total: usize = model_sites.iter().map(|s| s.1).sum();
     model_sites
         .iter()
@@ -191,7 +239,12 @@ pub fn assumed_sites(model_sites: &[(String, usize)], relus: usize) -> Vec<(Stri
                 ((relus as f64 * *n as f64 / total.max(1) as f64).round() as usize)
                     .clamp((relus > 0) as usize, n.saturating_sub(1))
             };
-            (name.clone(), kept, *n)
+            SiteCount {
+                name: name.clone(),
+                relus: kept,
+                total: *n,
+                degree,
+            }
         })
         .collect()
 }

@@ -298,11 +298,18 @@ pub fn pipeline_demo(device: &Device, d: &PipelineDemo) -> Result<Vec<DemoRow>> 
         ),
     ];
     let crypten = crate::cost::Protocol::crypten();
+    // SNL's and the identity ablation's linearised elements are free; AutoReP's are degree 2.
     let with_cost = |label: &str, row: report::Row| {
+        let degree = if ["snl", "identity"].contains(&row.method.as_str()) {
+            0
+        } else {
+            2
+        };
         let c = crate::cost::estimate(
             &crypten,
             row.relus,
             row.relu_total as u64 - row.relus,
+            degree,
             0,
             0,
             crate::cost::LAN_BANDWIDTH_BYTES_PER_S,

@@ -31,6 +31,7 @@ fn meta(config: StageConfig, gates: Option<GateState>) -> Meta {
         normalisation: None,
         sites: vec![],
         imported_from: None,
+        images: Some([4_000, 1_000]),
     }
 }
 

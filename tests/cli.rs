@@ -163,9 +163,46 @@ fn count_and_cost_report_the_models_relus() {
         text.contains("12,900") && text.contains("478,620") && text.contains("6.2x"),
         "{text}"
     );
+    // SNL's linearised elements are the identity: no traffic beyond the ReLUs'.
+    let out = autorep(&[
+        "cost",
+        "--relus",
+        "12.9k",
+        "--degree",
+        "0",
+        "--protocol",
+        "crypten",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("478620 identities (free)") && text.contains("5.99 MB"),
+        "{text}"
+    );
     let out = autorep(&["cost", "--relus", "600k"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("exceeds resnet18_in's 491520 ReLUs"));
+    for (args, needle) in [
+        (
+            vec!["cost", "--protocol", "foo"],
+            "unknown protocol 'foo': use one of crypten, delphi, or all",
+        ),
+        (vec!["cost", "--degree", "3"], "--degree 3"),
+        (
+            vec!["cost", "--checkpoint", "x.safetensors", "--relus", "100"],
+            "cannot be used with",
+        ),
+    ] {
+        let out = autorep(&args);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            !out.status.success() && stdout.is_empty(),
+            "{args:?}: {stdout}"
+        );
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
     let out = autorep(&["count", "--model", "vgg"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model 'vgg'"));
 }

@@ -179,6 +179,43 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
     .unwrap();
     let o = autorep(&["run", toml.to_str().unwrap(), "--dry-run"]);
     one_line_error(&o, &["[replace]", "lambda NaN"], "toml lambda = nan");
+    // A dry run checks what the run would read first: the data folder and every checkpoint
+    // the file names; `from = "best"` names the replacement's own.
+    let dry = |name: &str, body: String| {
+        let toml = dir.join(name);
+        std::fs::write(&toml, body).unwrap();
+        autorep(&["run", toml.to_str().unwrap(), "--dry-run"])
+    };
+    let head = |data: &str| {
+        format!("[experiment]\nname = \"x\"\nmodel = \"small\"\ndataset = \"fashion-mnist\"\ndata = \"{data}\"\n")
+    };
+    one_line_error(
+        &dry(
+            "nodata.toml",
+            head("no/such/folder") + "[train]\nepochs = 1\n",
+        ),
+        &[
+            "data folder no/such/folder not found",
+            "relative to the folder autorep runs in",
+        ],
+        "dry run, missing data",
+    );
+    one_line_error(
+        &dry(
+            "nobase.toml",
+            head(&d) + "[replace]\nbudget = 100\nbaseline = \"nope.safetensors\"\n",
+        ),
+        &["[replace] baseline nope.safetensors not found"],
+        "dry run, missing baseline",
+    );
+    let o = dry(
+        "best.toml",
+        head(&d)
+            + &format!(
+                "[replace]\nbudget = 100\nbaseline = \"{b}\"\n[finetune]\nfrom = \"best\"\n"
+            ),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Counting and benchmarks refuse what they cannot do.
     one_line_error(
         &autorep(&["count", "--input", "4000000000"]),
@@ -275,7 +312,12 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
         ],
         "import of another network",
     );
-    one_line_error(&import(&d), &["not found"], "import of a folder");
+    one_line_error(&import(&d), &["is a folder"], "import of a folder");
+    one_line_error(
+        &autorep(&["export", "--checkpoint", &d, "--out", &out]),
+        &["is a folder", "pass a best.safetensors"],
+        "export of a folder",
+    );
     assert!(!Path::new(&out).exists(), "a failed import wrote {out}");
     // An autorep checkpoint is itself a state dict under these names.
     assert!(import(&b).status.success());

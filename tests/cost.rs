@@ -2,7 +2,10 @@
 //! notes' Delphi ones (§7), and the estimate adds up communication, rounds and latency as
 //! documented.
 
-use autorep::cost::{estimate, Protocol, LAN_BANDWIDTH_BYTES_PER_S, LAN_RTT_S, PRESET_NAMES};
+use autorep::cost::{
+    estimate, estimate_sites, Protocol, SiteCount, LAN_BANDWIDTH_BYTES_PER_S, LAN_RTT_S,
+    PRESET_NAMES,
+};
 
 #[test]
 fn presets_carry_their_constants() {
@@ -49,9 +52,10 @@ fn estimate_arithmetic_by_hand() {
         poly_rounds: 1.0,
         poly_us: 0.5,
         offline_relu_bytes: 1000.0,
+        secret_coefficients: true,
         notes: String::new(),
     };
-    let r = estimate(&p, 1_000, 4_000, 3, 2, 1e6, 0.01);
+    let r = estimate(&p, 1_000, 4_000, 2, 3, 2, 1e6, 0.01);
     // 1,000·100 + 4,000·10 = 140,000 B online; 1,000·1,000 B offline.
     assert_eq!(r.comm_bytes, 140_000.0);
     assert_eq!(r.offline_bytes, 1_000_000.0);
@@ -75,8 +79,45 @@ fn estimate_arithmetic_by_hand() {
     }
 
     // No polynomial layers: no polynomial rounds or traffic.
-    let r = estimate(&p, 10, 0, 1, 0, 1e6, 0.01);
+    let r = estimate(&p, 10, 0, 2, 1, 0, 1e6, 0.01);
     assert_eq!((r.comm_bytes, r.rounds), (1_000.0, 5.0));
+}
+
+#[test]
+fn polynomials_cost_their_multiplications_and_the_identity_nothing() {
+    // CrypTen holds the coefficients secret: Horner's rule takes d multiplications, so degree
+    // 1 is half the measured degree-2 cost (64 B, 2 rounds); Delphi's plaintext coefficients
+    // need one for x² and none for a linear map.
+    let (c, d) = (Protocol::crypten(), Protocol::delphi());
+    assert_eq!(
+        [0, 1, 2].map(|k| c.poly_share(k)),
+        [0.0, 0.5, 1.0],
+        "CrypTen"
+    );
+    assert_eq!(
+        [0, 1, 2].map(|k| d.poly_share(k)),
+        [0.0, 0.0, 1.0],
+        "Delphi"
+    );
+    let site = |relus, degree| SiteCount {
+        name: "s".into(),
+        relus,
+        total: 1_000,
+        degree,
+    };
+    let cost = |degree| estimate_sites(&c, &[site(100, degree), site(0, degree)], 1e9, 0.0);
+    // 100 ReLUs at 464 B in 9 rounds (one layer), 1,900 replaced elements.
+    let (q, i, l) = (cost(2), cost(0), cost(1));
+    assert_eq!(
+        (q.comm_bytes, q.rounds),
+        (46_400.0 + 1_900.0 * 64.0, 9.0 + 2.0 * 2.0)
+    );
+    assert_eq!(
+        (l.comm_bytes, l.rounds),
+        (46_400.0 + 1_900.0 * 32.0, 9.0 + 2.0)
+    );
+    assert_eq!((i.comm_bytes, i.rounds), (46_400.0, 9.0));
+    assert_eq!((i.relus, i.polys), (100, 1_900));
 }
 
 #[test]
@@ -88,6 +129,7 @@ fn resnet18_budget_under_crypten() {
         &p,
         total,
         0,
+        2,
         layers,
         0,
         LAN_BANDWIDTH_BYTES_PER_S,
@@ -98,6 +140,7 @@ fn resnet18_budget_under_crypten() {
         &p,
         budget,
         total - budget,
+        2,
         layers,
         layers,
         LAN_BANDWIDTH_BYTES_PER_S,

@@ -83,10 +83,15 @@ fn check(py: &Pythons, data: &Data, ck: &Path, dir: &Path, name: &str) {
     )
     .unwrap();
     let r = eval_checkpoint(&Device::Cpu, ck, data, true).unwrap();
-    // The cost read from the graph: the same sites, ReLUs and activations as the checkpoint's.
+    // The cost read from the graph: the same sites, ReLUs, activations and degree of the
+    // replaced ones (SNL's: the identity, exported as no multiplication) as the checkpoint's.
     let from_graph = autorep::export::onnx::sites_of_onnx(&std::fs::read(&model).unwrap()).unwrap();
-    let mut a: Vec<(usize, usize)> = from_graph.iter().map(|s| (s.1, s.2)).collect();
-    let mut b: Vec<(usize, usize)> = r.sites.iter().map(|s| (s.1, s.2)).collect();
+    let key = |s: &autorep::cost::SiteCount| {
+        let degree = if s.total > s.relus { s.degree } else { 0 };
+        (s.relus, s.total, degree)
+    };
+    let mut a: Vec<_> = from_graph.iter().map(key).collect();
+    let mut b: Vec<_> = r.sites.iter().map(key).collect();
     a.sort_unstable();
     b.sort_unstable();
     assert_eq!(a, b, "{name}: sites from the ONNX graph vs the checkpoint");

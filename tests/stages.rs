@@ -344,6 +344,20 @@ fn one_writer_per_folder_and_no_silent_overwrite() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("lr = 0.1") && e.contains("lr = 0.5"), "{e}");
+    // So is one on other data (other --limit-train / --limit-test).
+    let e = run_stage(
+        &Device::Cpu,
+        &common::fashion(128, 64),
+        Some("small"),
+        cfg.clone(),
+        &opts(&tmp, Existing::Resume, None),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("256 training and 128 test images, but this run has 128 and 64"),
+        "{e}"
+    );
     let o = stage(&data, &cfg, &tmp, Existing::Overwrite, None);
     assert_eq!(o.epochs_done, 1);
     assert_eq!(common::logged_epochs(&tmp), vec![0]);

@@ -136,7 +136,8 @@ pub fn truncated_moments(mean: f64, std: f64, n_max: usize) -> Result<Vec<f64>> 
 /// Per-channel gate coefficients [c₀, c₁, c₂] for clean mode: the exact DaPa fit under
 /// N(mean, var), divided by the gate's scales so that the gate's polynomial equals the fit.
 ///
-/// The gate computes P(x) = s₂·c₂·x² + c₁·x + c₀ (degree 2) or P(x) = s₁·c₁·x + c₀ (degree 1).
+/// The gate computes P(x) = s₂·c₂·x² + c₁·x + c₀ (degree 2: its s₁ is 1) or
+/// P(x) = s₁·c₁·x + c₀ (degree 1).
 pub fn clean_coeffs(mean: f64, var: f64, degree: usize, s1: f64, s2: f64) -> Result<[f64; 3]> {
     check_degree(degree, MAX_GATE_DEGREE, "DaPa gate polynomial")?;
     check_variance(var, "variance")?;
@@ -176,9 +177,15 @@ pub fn faithful_coeffs(
         1 => [w[0] / 5.0, w[1] / check_scale(s1, "s1 (scale_x1)")?, 0.0],
         // The official code ignores s₂ when installing c₂ (the gate applies it in the forward),
         // which is why the effective x² coefficient is s₂·w₂/10; s₂ is only checked here.
+        // c₁ = w₁/s₁ as the official code installs it for every degree (its degree-2 forward
+        // applies no s₁, so the effective linear term is w₁/s₁; every script has s₁ = 1).
         _ => {
             check_scale(s2, "s2 (scale_x2)")?;
-            [w[0] / 5.0, w[1], w[2] / 10.0]
+            [
+                w[0] / 5.0,
+                w[1] / check_scale(s1, "s1 (scale_x1)")?,
+                w[2] / 10.0,
+            ]
         }
     })
 }

@@ -312,7 +312,9 @@ impl Replacement {
                         mask,
                         coef,
                         channel_wise: cfg.granularity == Granularity::Channel,
-                        s1: cfg.s1,
+                        // The official degree-2 forward has no s₁ (s₂·c₂·x² + c₁·x + c₀):
+                        // the gate's s₁ is 1 there, and s₁ only divides the fitted c₁.
+                        s1: if cfg.degree == 2 { 1.0 } else { cfg.s1 },
                         s2,
                         clip2: cfg.clip_x2,
                         grad: GateGrad::Ste {
@@ -623,8 +625,13 @@ impl Replacement {
         Ok(off)
     }
 
-    /// Per-site (name, kept ReLUs, total ReLUs), read from the masks.
-    pub fn site_counts(&self, model: &dyn Model) -> Result<Vec<(String, usize, usize)>> {
+    /// Per site: the ReLUs kept (read from the masks), its activations, and the degree of
+    /// what replaces the rest (0: the identity of SNL and the identity ablation).
+    pub fn site_counts(&self, model: &dyn Model) -> Result<Vec<crate::cost::SiteCount>> {
+        let degree = match self.cfg.method {
+            Method::AutoRep => self.cfg.degree,
+            Method::Identity | Method::Snl => 0,
+        };
         let thresh = if self.cfg.method == Method::Snl {
             self.cfg.snl_threshold
         } else {
@@ -637,7 +644,12 @@ impl Replacement {
                 let g = Self::gated(s);
                 let w = if g.channel_wise { s.hw } else { 1 };
                 let kept = g.mask.to_vec()?.iter().filter(|&&m| m > thresh).count() * w;
-                Ok((s.name.clone(), kept, s.relus()))
+                Ok(crate::cost::SiteCount {
+                    name: s.name.clone(),
+                    relus: kept,
+                    total: s.relus(),
+                    degree,
+                })
             })
             .collect()
     }

@@ -91,11 +91,34 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
         )?),
         None => None,
     };
-    let mut params = model.params();
-    params.extend(model.sites().iter().flat_map(|s| s.params()));
-    let g = ParamGroup::new(device, "weights", params)?;
-    let mut opt = Optimizer::new(device, OptimizerKind::sgd(0.9, 5e-4, false), vec![(g, 0.1)])?
-        .with_precision(precision)?;
+    // The replace stage's step: Adam over the weights and coefficients and over the gates,
+    // and the all-ReLU teacher's forward for distillation (its DaPa refits, a few host round
+    // trips in the first ~500 passes, are left out: the clean mode here has none). The
+    // baseline's: SGD with momentum.
+    let teacher = match &rep {
+        Some(_) => Some(crate::models::build(spec.model, device, 3, input, 10, 0)?),
+        None => None,
+    };
+    let mut opt = match &rep {
+        Some(r) => {
+            let mut weights = model.params();
+            weights.extend(r.coef_params(model.as_ref()));
+            let gates = r.gate_params(model.as_ref());
+            Optimizer::new(
+                device,
+                OptimizerKind::adam(0.0),
+                vec![
+                    (ParamGroup::new(device, "weights", weights)?, 1e-3),
+                    (ParamGroup::new(device, "gates", gates)?, 1e-3),
+                ],
+            )?
+        }
+        None => {
+            let g = ParamGroup::new(device, "weights", model.params())?;
+            Optimizer::new(device, OptimizerKind::sgd(0.9, 5e-4, false), vec![(g, 0.1)])?
+        }
+    }
+    .with_precision(precision)?;
     let x = crate::Tensor::from_vec(
         device,
         &[batch, 3, input, input],
@@ -120,12 +143,17 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
             None => ForwardCtx::train(),
         };
         ctx.fuse = spec.fuse;
-        let loss = model
-            .forward(&x.cast(precision)?, &ctx)?
-            .cast(crate::Dtype::F32)?
-            .cross_entropy(&y, 0.0)?
-            .loss
-            .mean()?;
+        let xs = x.cast(precision)?;
+        let logits = model.forward(&xs, &ctx)?.cast(crate::Dtype::F32)?;
+        let mut loss = logits.cross_entropy(&y, 0.0)?.loss.mean()?;
+        if let Some(t) = &teacher {
+            let eval = ForwardCtx {
+                fuse: spec.fuse,
+                ..ForwardCtx::eval()
+            };
+            let t_logits = crate::no_grad(|| t.forward(&xs, &eval)?.cast(crate::Dtype::F32))?;
+            loss = loss.add(&logits.distill(&t_logits, 4.0)?.mean()?)?;
+        }
         loss.backward_from(opt.loss_seed()?)?;
         opt.step(1.0)?;
         let host = start.elapsed().as_secs_f64();

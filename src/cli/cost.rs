@@ -2,16 +2,16 @@
 //! presets, from a ReLU count or from a checkpoint's mask.
 
 use super::info::counting_model;
-use autorep::cost::{assumed_sites, estimate_sites, Protocol, PRESET_NAMES};
+use autorep::cost::{assumed_sites, estimate_sites, Protocol, SiteCount, PRESET_NAMES};
 
 #[derive(clap::Args)]
 pub struct CostArgs {
-    #[arg(long, default_value = "resnet18_in")]
+    #[arg(long, default_value = "resnet18_in", conflicts_with_all = ["checkpoint", "onnx"])]
     model: String,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, conflicts_with_all = ["checkpoint", "onnx"])]
     input: usize,
     /// ReLUs kept (the rest are polynomials), e.g. 12.9k; all of them by default.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["checkpoint", "onnx"])]
     relus: Option<String>,
     /// Take the model and its per-site ReLU counts from this checkpoint's mask instead.
     #[arg(long, conflicts_with = "onnx")]
@@ -29,6 +29,10 @@ pub struct CostArgs {
     /// Round-trip time, seconds.
     #[arg(long, default_value_t = autorep::cost::LAN_RTT_S)]
     rtt: f64,
+    /// Degree of the polynomials that replace the ReLUs not kept with --relus (0: the
+    /// identity, as SNL's linearised elements).
+    #[arg(long, default_value_t = 2, conflicts_with_all = ["checkpoint", "onnx"])]
+    degree: usize,
     /// Override the preset's online bytes per ReLU.
     #[arg(long)]
     relu_bytes: Option<f64>,
@@ -74,11 +78,30 @@ pub fn cost(a: CostArgs) -> anyhow::Result<()> {
             check(name, v, false)?;
         }
     }
+    if a.degree > 2 {
+        anyhow::bail!(
+            "--degree {} is not one the gate runs: use 2, 1 or 0 (the identity)",
+            a.degree
+        );
+    }
+    let names: Vec<&str> = match a.protocol.to_ascii_lowercase().as_str() {
+        "all" => PRESET_NAMES.to_vec(),
+        _ => vec![a.protocol.as_str()],
+    };
+    for name in &names {
+        Protocol::by_name(name).map_err(|_| {
+            anyhow::anyhow!(
+                "unknown protocol '{name}': use one of {}, or all",
+                PRESET_NAMES.join(", ")
+            )
+        })?;
+    }
     let (name, sites) = match (&a.checkpoint, &a.onnx) {
         (_, Some(path)) => {
             let bytes = std::fs::read(path)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-            let sites = autorep::export::onnx::sites_of_onnx(&bytes)?;
+            let sites = autorep::export::onnx::sites_of_onnx(&bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             (path.display().to_string(), sites)
         }
         (Some(path), None) => {
@@ -89,7 +112,12 @@ pub fn cost(a: CostArgs) -> anyhow::Result<()> {
                 None => m
                     .sites()
                     .iter()
-                    .map(|s| (s.name.clone(), s.relus(), s.relus()))
+                    .map(|s| SiteCount {
+                        name: s.name.clone(),
+                        relus: s.relus(),
+                        total: s.relus(),
+                        degree: 0,
+                    })
                     .collect(),
             };
             (m.name().to_string(), sites)
@@ -114,22 +142,26 @@ pub fn cost(a: CostArgs) -> anyhow::Result<()> {
                 .iter()
                 .map(|s| (s.name.clone(), s.relus()))
                 .collect();
-            (a.model.clone(), assumed_sites(&model_sites, relus))
+            (
+                a.model.clone(),
+                assumed_sites(&model_sites, relus, a.degree),
+            )
         }
     };
-    let relus: usize = sites.iter().map(|s| s.1).sum();
-    let total: usize = sites.iter().map(|s| s.2).sum();
-    let names: Vec<&str> = match a.protocol.to_ascii_lowercase().as_str() {
-        "all" => PRESET_NAMES.to_vec(),
-        _ => vec![a.protocol.as_str()],
-    };
+    let relus: usize = sites.iter().map(|s| s.relus).sum();
+    let total: usize = sites.iter().map(|s| s.total).sum();
     println!(
-        "{name}: {total} activations, {relus} ReLUs kept, {} polynomials ({} sites)",
-        total - relus,
+        "{name}: {total} activations, {relus} ReLUs kept, {} ({} sites)",
+        replaced_by(&sites, total - relus),
         sites.len()
     );
-    let all_relu: Vec<(String, usize, usize)> =
-        sites.iter().map(|s| (s.0.clone(), s.2, s.2)).collect();
+    let all_relu: Vec<SiteCount> = sites
+        .iter()
+        .map(|s| SiteCount {
+            relus: s.total,
+            ..s.clone()
+        })
+        .collect();
     for name in names {
         let mut p = Protocol::by_name(name)?;
         let fields = [
@@ -159,4 +191,23 @@ pub fn cost(a: CostArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// "N polynomials of degree 2", "N identities", or a mix, for the summary line.
+fn replaced_by(sites: &[SiteCount], replaced: usize) -> String {
+    let mut by_degree = std::collections::BTreeMap::<usize, usize>::new();
+    for s in sites.iter().filter(|s| s.total > s.relus) {
+        *by_degree.entry(s.degree).or_default() += s.total - s.relus;
+    }
+    if by_degree.is_empty() {
+        return format!("{replaced} replaced");
+    }
+    by_degree
+        .iter()
+        .map(|(d, n)| match d {
+            0 => format!("{n} identities (free)"),
+            d => format!("{n} polynomials of degree {d}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -9,7 +9,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "runs/demo")]
     out: std::path::PathBuf,
     /// Fraction of ReLUs to keep.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.05)]
     budget: f64,
     /// Epochs of each stage (baseline, replacement, SNL selection).
     #[arg(long, default_value_t = 4)]
@@ -54,7 +54,7 @@ pub fn demo(choice: DeviceChoice, a: DemoArgs) -> anyhow::Result<()> {
     if a.epochs == 0 {
         anyhow::bail!("--epochs 0: each stage needs at least one epoch");
     }
-    let device = super::training_device(choice)?;
+    let device = super::training_device(choice, a.quiet)?;
     println!("device: {}", device.describe());
     let d = demo::PipelineDemo {
         out: a.out,

@@ -26,12 +26,11 @@ pub struct ExportArgs {
 }
 
 pub fn export(a: ExportArgs) -> anyhow::Result<()> {
-    if !a.checkpoint.is_file() {
-        anyhow::bail!(
-            "checkpoint {} not found: pass a best.safetensors or last.safetensors",
-            a.checkpoint.display()
-        );
-    }
+    super::existing_file(
+        &a.checkpoint,
+        "checkpoint",
+        "pass a best.safetensors or last.safetensors",
+    )?;
     if a.format == Format::Torch {
         let bytes = autorep::export::torch::checkpoint_to_torch(&a.checkpoint)?;
         std::fs::write(&a.out, &bytes).with_context(|| format!("writing {}", a.out.display()))?;
@@ -87,12 +86,7 @@ pub struct ImportArgs {
 }
 
 pub fn import(a: ImportArgs) -> anyhow::Result<()> {
-    if !a.from.is_file() {
-        anyhow::bail!(
-            "{} not found: pass a .pth or .safetensors state dict",
-            a.from.display()
-        );
-    }
+    super::existing_file(&a.from, "state dict", "pass a .pth or .safetensors file")?;
     let spec = autorep::export::torch::ImportSpec {
         model: a.model,
         dataset: a.dataset,

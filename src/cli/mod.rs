@@ -94,8 +94,8 @@ enum Command {
 /// What every training command shares.
 #[derive(clap::Args)]
 pub struct JobArgs {
-    /// resnet18_in, resnet18, wrn22_8 or small (train: resnet18_in; other stages: the
-    /// checkpoint's, and a different one is an error).
+    /// resnet18_in, resnet18, wrn22_8, efficientnet_b2 or small (train: resnet18_in; other
+    /// stages: the checkpoint's, and a different one is an error).
     #[arg(long)]
     model: Option<String>,
     #[command(flatten)]
@@ -155,13 +155,17 @@ impl DataArgs {
         self.dataset.as_deref().unwrap_or(fallback)
     }
 
+    /// The dataset's folder: the one given, else the default for `fallback`'s dataset.
+    fn dir(&self, fallback: &str) -> PathBuf {
+        self.data
+            .clone()
+            .unwrap_or_else(|| autorep::train::default_data_dir(self.name(fallback)))
+    }
+
     /// Both splits of the dataset (the given one, else `fallback`) on `device`.
     fn load(&self, fallback: &str, device: &Device) -> anyhow::Result<autorep::train::Data> {
         let dataset = self.name(fallback);
-        let dir = self
-            .data
-            .clone()
-            .unwrap_or_else(|| autorep::train::default_data_dir(dataset));
+        let dir = self.dir(fallback);
         let side = match self.image_size {
             Some(side) => side,
             None => autorep::data::Dataset::from_name(dataset)?.input_size(),
@@ -209,11 +213,27 @@ impl FolderArgs {
 
 /// The device of the training commands: as `auto` prefers a hardware GPU, a software adapter
 /// loses to the CPU backend for training, so `auto` takes the CPU then.
-fn training_device(choice: DeviceChoice) -> anyhow::Result<Device> {
+/// `path` must be a file: a folder or a missing path is a one-line error naming `what` and
+/// ending with `hint`.
+fn existing_file(path: &std::path::Path, what: &str, hint: &str) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!("{what} {} is a folder: {hint}", path.display());
+    }
+    if !path.is_file() {
+        anyhow::bail!("{what} {} not found: {hint}", path.display());
+    }
+    Ok(())
+}
+
+/// The device a training or evaluation command runs on: `--device auto` skips a software
+/// adapter (lavapipe, WARP), which is slower than the CPU backend, saying so unless `quiet`.
+fn training_device(choice: DeviceChoice, quiet: bool) -> anyhow::Result<Device> {
     let device = Device::open(choice)?;
     if let Device::Gpu(g) = &device {
         if g.report().is_software() && choice == DeviceChoice::Auto {
-            println!("{} is a software adapter, slower than the CPU backend for training: using the CPU (--device gpu forces it)", g.report().name);
+            if !quiet {
+                println!("{} is a software adapter, slower than the CPU backend for training: using the CPU (--device gpu forces it)", g.report().name);
+            }
             return Ok(Device::Cpu);
         }
     }

@@ -29,10 +29,12 @@ pub fn run(choice: DeviceChoice, a: RunArgs) -> anyhow::Result<()> {
         cfg.experiment.out = a.out;
     }
     print!("{}", cfg.plan());
+    cfg.check_data()?;
+    cfg.check_checkpoints()?;
     if a.dry_run {
         return Ok(());
     }
-    let device = training_device(choice)?;
+    let device = training_device(choice, a.folder.quiet)?;
     let opts = experiment::RunOptions {
         quiet: a.folder.quiet,
         existing: a.folder.existing(),
@@ -75,22 +77,22 @@ pub struct SweepArgs {
     #[command(flatten)]
     gates: GateOpts,
     /// SNL: initial L1 weight λ₁.
-    #[arg(long, default_value_t = defaults::SNL_LAMBDA)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::SNL_LAMBDA)]
     snl_lambda: f32,
     /// SNL: selection epochs at most (default: --epochs).
     #[arg(long)]
     snl_epochs: Option<usize>,
-    #[arg(long, default_value_t = defaults::ADAM_LR)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::ADAM_LR)]
     snl_lr: f32,
     /// SNL: Adam rate of α.
-    #[arg(long, default_value_t = defaults::ADAM_LR)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::ADAM_LR)]
     snl_alpha_lr: f32,
     /// SNL: paced or official λ₁ growth.
     #[arg(long, default_value = "paced")]
     snl_schedule: autorep::train::config::SnlSchedule,
     #[arg(long, default_value_t = defaults::SNL_FINETUNE_EPOCHS)]
     finetune_epochs: usize,
-    #[arg(long, default_value_t = defaults::FINETUNE_LR)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::FINETUNE_LR)]
     finetune_lr: f32,
 }
 
@@ -126,9 +128,11 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
     if let Some(s) = &snl {
         autorep::train::StageConfig::Snl(s.clone()).validate()?;
     }
-    if !a.baseline.is_file() {
-        anyhow::bail!("baseline checkpoint {} not found: train one with `autorep train --out DIR` and pass DIR/best.safetensors", a.baseline.display());
-    }
+    super::existing_file(
+        &a.baseline,
+        "baseline checkpoint",
+        "train one with `autorep train --out DIR` and pass DIR/best.safetensors",
+    )?;
     let recorded = match &a.data.dataset {
         Some(_) => String::new(),
         None => autorep::train::checkpoint::Checkpoint::load(&a.baseline)?
@@ -136,7 +140,7 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
             .dataset
             .clone(),
     };
-    let device = training_device(choice)?;
+    let device = training_device(choice, a.folder.quiet)?;
     let data = a.data.load(&recorded, &device)?;
     if !a.folder.quiet {
         println!("{}", data.banner(&device, None));

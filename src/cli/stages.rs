@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 pub struct TrainArgs {
     #[command(flatten)]
     job: JobArgs,
-    #[arg(long, default_value_t = defaults::TRAIN_LR)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::TRAIN_LR)]
     lr: f32,
-    #[arg(long, default_value_t = defaults::MOMENTUM)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::MOMENTUM)]
     momentum: f32,
-    #[arg(long, default_value_t = defaults::WEIGHT_DECAY)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::WEIGHT_DECAY)]
     weight_decay: f32,
 }
 
@@ -53,14 +53,19 @@ pub struct GateOpts {
     #[arg(long)]
     identity: bool,
     /// Adam rate of weights and polynomial coefficients.
-    #[arg(long, default_value_t = defaults::ADAM_LR)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::ADAM_LR)]
     weight_lr: f32,
     /// Adam rate of the gate indicators h.
-    #[arg(long, default_value_t = defaults::ADAM_LR)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::ADAM_LR)]
     mask_lr: f32,
     /// Range of the initial gate indicators h, as LO,HI (smaller values reach a small budget
     /// in fewer epochs).
-    #[arg(long, value_delimiter = ',', default_values_t = defaults::H_INIT, allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0,1",
+        allow_hyphen_values = true
+    )]
     h_init: Vec<f32>,
     /// ReLUs above the budget an epoch may keep and still be selected (the official code:
     /// 2k); 0 keeps the budget exact.
@@ -72,7 +77,7 @@ pub struct GateOpts {
     pub bn_recalib: usize,
     /// Clamp the x² coefficient to ±C in every forward (the official --clip_x2; the Tiny
     /// recipe uses 1); 0: off.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     clip_x2: f32,
     /// Wrap Adam in Lookahead with period K (the official Tiny-ImageNet script: 6): every K
     /// steps the slow weights move --lookahead-alpha of the way to the fast ones, which restart
@@ -80,7 +85,7 @@ pub struct GateOpts {
     #[arg(long, default_value_t = 0, value_name = "K")]
     lookahead: u64,
     /// Lookahead's interpolation weight, in (0, 1].
-    #[arg(long, default_value_t = defaults::LOOKAHEAD_ALPHA)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::LOOKAHEAD_ALPHA)]
     lookahead_alpha: f32,
 }
 
@@ -151,7 +156,7 @@ pub struct SnlArgs {
     #[command(flatten)]
     from: BaselineBudget,
     /// Initial L1 weight λ₁.
-    #[arg(long, default_value_t = defaults::SNL_LAMBDA)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::SNL_LAMBDA)]
     lambda: f32,
     /// pixel or channel.
     #[arg(long, default_value = defaults::GRANULARITY)]
@@ -160,11 +165,11 @@ pub struct SnlArgs {
     #[arg(long, default_value_t = defaults::KD, action = clap::ArgAction::Set)]
     kd: bool,
     /// Adam rate of the weights during selection (at most --epochs epochs).
-    #[arg(long, default_value_t = defaults::ADAM_LR)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::ADAM_LR)]
     lr: f32,
     /// Adam rate of α (the official code: the same as --lr). Selection needs epochs × steps ×
     /// alpha-lr ≳ 1.
-    #[arg(long, default_value_t = defaults::ADAM_LR)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::ADAM_LR)]
     alpha_lr: f32,
     /// How λ₁ grows: paced (to reach the budget within --epochs) or official (×1.1 on a
     /// stalled epoch from the sixth).
@@ -172,7 +177,7 @@ pub struct SnlArgs {
     schedule: autorep::train::config::SnlSchedule,
     #[arg(long, default_value_t = defaults::SNL_FINETUNE_EPOCHS)]
     finetune_epochs: usize,
-    #[arg(long, default_value_t = defaults::FINETUNE_LR)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::FINETUNE_LR)]
     finetune_lr: f32,
     /// Re-estimate the BatchNorm statistics over N training batches with the current mask
     /// before each evaluation (0: off).
@@ -191,7 +196,7 @@ pub struct FinetuneArgs {
     /// All-ReLU checkpoint to distil from.
     #[arg(long)]
     teacher: Option<PathBuf>,
-    #[arg(long, default_value_t = defaults::FINETUNE_LR)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::FINETUNE_LR)]
     lr: f32,
     /// Re-estimate the BatchNorm statistics over N training batches with the current mask
     /// before each evaluation (0: off).
@@ -230,12 +235,7 @@ pub struct EvalArgs {
 
 /// The checkpoint a stage starts from, read once to learn its dataset.
 fn source(path: &Path, what: &str, hint: &str) -> anyhow::Result<Checkpoint> {
-    if path.is_dir() {
-        anyhow::bail!("{what} checkpoint {} is a folder: {hint}", path.display());
-    }
-    if !path.is_file() {
-        anyhow::bail!("{what} checkpoint {} not found: {hint}", path.display());
-    }
+    super::existing_file(path, &format!("{what} checkpoint"), hint)?;
     Ok(Checkpoint::load(path)?)
 }
 
@@ -246,7 +246,11 @@ const BASELINE_HINT: &str =
 fn job_data(job: &JobArgs, fallback: &str, device: &Device) -> anyhow::Result<Data> {
     let data = job.data.load(fallback, device)?;
     if !job.folder.quiet {
-        println!("{}", data.banner(device, job.model.as_deref()));
+        println!(
+            "{}; data from {}",
+            data.banner(device, job.model.as_deref()),
+            job.data.dir(fallback).display()
+        );
     }
     Ok(data)
 }
@@ -275,7 +279,7 @@ fn execute(
             );
         }
     }
-    let device = training_device(choice)?;
+    let device = training_device(choice, job.folder.quiet)?;
     // Before any data is read: f16 where the device has none is a one-line error.
     cfg.precision().resolve(&device)?;
     let data = job_data(job, dataset, &device)?;
@@ -449,7 +453,7 @@ pub fn eval(choice: DeviceChoice, a: EvalArgs) -> anyhow::Result<()> {
         "pass a best.safetensors or last.safetensors",
     )?;
     let dataset = a.dataset.as_deref().unwrap_or(&ck.meta.dataset);
-    let device = Device::open(choice)?;
+    let device = super::training_device(choice, false)?;
     let dir = a.data.clone().unwrap_or_else(|| default_data_dir(dataset));
     let side = match autorep::data::Dataset::from_name(dataset)? {
         autorep::data::Dataset::ImageNet => ck.meta.input,
@@ -480,10 +484,13 @@ pub fn eval(choice: DeviceChoice, a: EvalArgs) -> anyhow::Result<()> {
         }
     );
     println!("{:<22} {:>9} {:>9} {:>7}", "site", "kept", "total", "kept%");
-    for (name, kept, total) in &r.sites {
+    for s in &r.sites {
         println!(
-            "{name:<22} {kept:>9} {total:>9} {:>6.2}%",
-            100.0 * *kept as f64 / (*total).max(1) as f64
+            "{:<22} {:>9} {:>9} {:>6.2}%",
+            s.name,
+            s.relus,
+            s.total,
+            100.0 * s.relus as f64 / s.total.max(1) as f64
         );
     }
     let c = autorep::cost::estimate_sites(

@@ -172,6 +172,57 @@ impl Config {
             .unwrap_or_else(|| default_data_dir(&self.experiment.dataset))
     }
 
+    /// Checkpoints named in the file (not written by its own stages) must exist before any
+    /// training starts; `from = "best"` or `"last"` names the replacement's own.
+    pub fn check_checkpoints(&self) -> Result<()> {
+        let from = self
+            .finetune
+            .as_ref()
+            .and_then(|f| f.from.clone())
+            .filter(|p| !["best", "last"].contains(&p.to_str().unwrap_or_default()));
+        let named = [
+            (
+                "[replace] baseline",
+                self.replace.as_ref().and_then(|r| r.baseline.clone()),
+            ),
+            (
+                "[snl] baseline",
+                self.snl.as_ref().and_then(|s| s.baseline.clone()),
+            ),
+            ("[finetune] from", from),
+            (
+                "[finetune] teacher",
+                self.finetune.as_ref().and_then(|f| f.teacher.clone()),
+            ),
+        ];
+        for (key, p) in named.iter().filter_map(|(k, p)| Some((k, p.as_ref()?))) {
+            if !p.is_file() {
+                return Err(Error::Invalid(format!(
+                    "{}: {key} {} not found{}",
+                    self.origin,
+                    p.display(),
+                    relative_hint(p)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The data folder must exist (checked before the plan is trusted).
+    pub fn check_data(&self) -> Result<()> {
+        let dir = self.data_dir();
+        if dir.is_dir() {
+            return Ok(());
+        }
+        Err(Error::Invalid(format!(
+            "{}: data folder {} not found{}: set `data` in [experiment] to the {} folder",
+            self.origin,
+            dir.display(),
+            relative_hint(&dir),
+            self.experiment.dataset
+        )))
+    }
+
     /// The stages this file runs, in order.
     pub fn stages(&self) -> Vec<&'static str> {
         let on = [
@@ -439,5 +490,16 @@ impl Config {
             );
         }
         s
+    }
+}
+
+/// For a relative path that is missing: where it was looked for.
+fn relative_hint(p: &Path) -> String {
+    match std::env::current_dir() {
+        Ok(cwd) if p.is_relative() => format!(
+            " (paths in an experiment file are relative to the folder autorep runs in, here {})",
+            cwd.display()
+        ),
+        _ => String::new(),
     }
 }

@@ -61,22 +61,7 @@ pub fn run_with_data(
     let e = &cfg.experiment;
     let out = cfg.out();
     let _lock = FolderLock::acquire(&out)?;
-    // Checkpoints named in the file must exist before any training starts.
-    let named = [
-        cfg.replace.as_ref().and_then(|r| r.baseline.clone()),
-        cfg.snl.as_ref().and_then(|s| s.baseline.clone()),
-        cfg.finetune.as_ref().and_then(|f| f.from.clone()),
-        cfg.finetune.as_ref().and_then(|f| f.teacher.clone()),
-    ];
-    for p in named.iter().flatten() {
-        if !p.is_file() {
-            return Err(Error::Invalid(format!(
-                "{}: checkpoint {} not found",
-                cfg.origin,
-                p.display()
-            )));
-        }
-    }
+    cfg.check_checkpoints()?;
     if !cfg.source.is_empty() {
         report::write(&out.join("config.toml"), &cfg.source)?;
     }
@@ -129,6 +114,8 @@ pub fn run_with_data(
 /// Load the experiment's data (its folder, limits) and run it: `autorep run`.
 pub fn run(device: &Device, cfg: &Config, opts: &RunOptions) -> Result<Summary> {
     cfg.validate()?;
+    cfg.check_data()?;
+    cfg.check_checkpoints()?;
     let e = &cfg.experiment;
     let side = match e.image_size {
         Some(side) => side,

@@ -21,7 +21,7 @@ pub fn checkpoint_to_onnx(path: &Path) -> Result<Vec<u8>> {
     let (model, rep) = load_model(&Device::Cpu, &ck)?;
     let (kept, total) = match &rep {
         Some(r) => (
-            r.site_counts(model.as_ref())?.iter().map(|s| s.1).sum(),
+            r.site_counts(model.as_ref())?.iter().map(|s| s.relus).sum(),
             model.relu_total(),
         ),
         None => (model.relu_total(), model.relu_total()),

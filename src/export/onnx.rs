@@ -9,6 +9,7 @@
 //! channel). A site whose mask is all ones is a plain `Relu`, all zeros a plain polynomial.
 
 use crate::autorep::Replacement;
+use crate::cost::SiteCount;
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::nn::ForwardCtx;
@@ -356,10 +357,16 @@ impl Graph {
         }
         let [a0, a1, a2] = super::polynomial(coef, p);
         let has_x2 = a2.iter().any(|&v| v != 0.0);
+        // SNL's linearised elements and the identity ablation: the replaced elements pass
+        // through with no multiplication, which a secret coefficient of 1 would cost.
+        let identity = !has_x2 && a0.iter().all(|&v| v == 0.0) && a1.iter().all(|&v| v == 1.0);
         // Horner's form, p(x) = (x·A2 + A1)·x + A0: two multiplications by x where the
         // coefficients are secret (CrypTen encrypts every initializer), and no node takes
         // one value twice (CrypTen's graph runner never schedules such a node).
         let poly = |g: &mut Graph, x: &str, dims: &[usize], a0: &[f32], a1: &[f32], a2: &[f32]| {
+            if identity {
+                return x.to_string();
+            }
             let a1v = g.constant("poly_a1", dims, a1);
             let v = if has_x2 {
                 let a2v = g.constant("poly_a2", dims, a2);
@@ -374,6 +381,14 @@ impl Graph {
         };
         if mask.iter().all(|&m| m == 0.0) {
             // Per-channel constants broadcast as [C, 1, 1] over [B, C, H, W], as [C] over [B, C].
+            if identity {
+                // A reshape to its own shape: free in every protocol, and a node of the site
+                // that `sites_of_onnx` finds (CrypTen's importer has no Identity).
+                let mut dims = vec![-1i64];
+                dims.extend(shape[1..].iter().map(|&d| d as i64));
+                let same = self.constant_i64("shape", &dims);
+                return Ok(self.node("Reshape", &[x, &same], vec![]));
+            }
             let mut per_channel = vec![c];
             per_channel.extend(std::iter::repeat_n(1, shape.len().saturating_sub(2)));
             return Ok(poly(self, x, &per_channel, &a0, &a1, &a2));
@@ -526,13 +541,15 @@ pub fn op_counts(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, usiz
     Ok(counts)
 }
 
-/// The activation sites of an exported model, read from the graph itself: (site, ReLUs kept,
-/// activations) per image, in graph order. Every `Relu` node and every SiLU (`x·Sigmoid(x)`)
-/// is a site whose activations all count as kept; a gated site (nodes named `site{k}/…`)
-/// keeps as many ReLUs as its `kept` index constant lists, all of them when it is a lone
-/// `Relu`, none when it has no `Relu`; the rest are polynomials. Activation counts come from
-/// the traced shape of the site's input.
-pub fn sites_of_onnx(bytes: &[u8]) -> Result<Vec<(String, usize, usize)>> {
+/// The activation sites of an exported model, read from the graph itself: ReLUs kept,
+/// activations per image and the degree of the rest, in graph order. Every `Relu` node and
+/// every SiLU (`x·Sigmoid(x)`) is a site whose activations all count as kept; a gated site
+/// (nodes named `site{k}/…`) keeps as many ReLUs as its `kept` index constant lists, all of
+/// them when it is a lone `Relu`, none when it has no `Relu`; the rest are polynomials of
+/// degree 2 when the site has x² coefficients (`poly_a2`), 1 when it has only linear ones,
+/// and the identity otherwise. Activation counts come from the traced shape of the site's
+/// input.
+pub fn sites_of_onnx(bytes: &[u8]) -> Result<Vec<SiteCount>> {
     let bad = |why: String| Error::Invalid(format!("ONNX model: {why}"));
     let m = ModelProto::parse_from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
     let g = &m.graph;
@@ -580,6 +597,20 @@ pub fn sites_of_onnx(bytes: &[u8]) -> Result<Vec<(String, usize, usize)>> {
             .map(String::as_str)
             .ok_or_else(|| Error::Invalid(format!("ONNX model: {} has no input", n.name)))
     }
+    let mut degree: HashMap<String, usize> = HashMap::new();
+    for t in &g.initializer {
+        if let Some((site, rest)) = t.name.split_once('/') {
+            let d = if rest.starts_with("poly_a2") {
+                2
+            } else if rest.starts_with("poly_a1") {
+                1
+            } else {
+                0
+            };
+            let e = degree.entry(site.to_string()).or_default();
+            *e = (*e).max(d);
+        }
+    }
     let mut kept_lists: HashMap<String, usize> = HashMap::new();
     for n in &g.node {
         if n.op_type == "Constant" {
@@ -624,7 +655,12 @@ pub fn sites_of_onnx(bytes: &[u8]) -> Result<Vec<(String, usize, usize)>> {
                 None if has_relu.get(&site) == Some(&true) => total,
                 None => 0,
             });
-            Ok((site, kept, total))
+            Ok(SiteCount {
+                degree: degree.get(&site).copied().unwrap_or(0),
+                name: site,
+                relus: kept,
+                total,
+            })
         })
         .collect()
 }

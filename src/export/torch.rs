@@ -106,6 +106,7 @@ pub fn import_checkpoint(path: &Path, spec: &ImportSpec) -> Result<Checkpoint> {
         }),
         sites: model.sites().iter().map(|s| s.name.clone()).collect(),
         imported_from: Some(path.display().to_string()),
+        images: None,
     };
     let mut ck = Checkpoint::new(meta);
     ck.put_model(model.as_ref())?;

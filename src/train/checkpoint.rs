@@ -53,6 +53,9 @@ pub struct Meta {
     /// The PyTorch file an `autorep import` read, when this checkpoint came from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_from: Option<String>,
+    /// Training and test images of the run that wrote it (a resume must see the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<[usize; 2]>,
 }
 
 /// Per-channel input normalisation.

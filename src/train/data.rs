@@ -70,7 +70,10 @@ pub fn load_data(
     device: &Device,
 ) -> Result<Data> {
     let dataset = Dataset::from_name(name)?;
-    for (n, what) in [(limit_train, "limit_train"), (limit_test, "limit_test")] {
+    for (n, what) in [
+        (limit_train, "limit_train (--limit-train)"),
+        (limit_test, "limit_test (--limit-test)"),
+    ] {
         if n == Some(0) {
             return Err(Error::Invalid(format!("{what} must be at least 1")));
         }

@@ -86,6 +86,7 @@ fn meta(stage: &dyn Stage, data: &Data, progress: &Progress) -> Meta {
         classes: data.classes,
         config: stage.config().clone(),
         progress: progress.clone(),
+        images: Some([data.train.len(), data.test.len()]),
         replacement: stage.replacement().map(|r| GateState {
             config: r.cfg.clone(),
             passes: r.passes,
@@ -126,6 +127,17 @@ fn checkpoint(stage: &dyn Stage, data: &Data, progress: &Progress) -> Result<Che
 fn check_resume(ck: &Checkpoint, stage: &dyn Stage, data: &Data, path: &Path) -> Result<()> {
     data.check(&ck.meta, path)?;
     let m = &ck.meta;
+    let ours = [data.train.len(), data.test.len()];
+    if let Some(theirs) = m.images.filter(|t| *t != ours) {
+        return Err(Error::Invalid(format!(
+            "{} was trained on {} training and {} test images, but this run has {} and {}: pass the same --data, --limit-train and --limit-test, or --overwrite to start over",
+            path.display(),
+            theirs[0],
+            theirs[1],
+            ours[0],
+            ours[1]
+        )));
+    }
     if m.model != stage.model().name() {
         return Err(Error::Invalid(format!(
             "{} is of model {}, but this run builds {}: pass the same options, or --overwrite to start over",

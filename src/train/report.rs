@@ -11,8 +11,8 @@ pub struct EvalReport {
     pub test: EvalStats,
     pub relus: u64,
     pub relu_total: usize,
-    /// (site, kept, total)
-    pub sites: Vec<(String, usize, usize)>,
+    /// Per site: ReLUs kept, activations, and the degree of their replacement.
+    pub sites: Vec<crate::cost::SiteCount>,
     /// Gates switched off after training to meet the budget (0 for a learned mask).
     pub projected_gates: usize,
     pub checkpoint: Checkpoint,
@@ -37,12 +37,17 @@ pub fn eval_checkpoint(
         None => model
             .sites()
             .iter()
-            .map(|s| (s.name.clone(), s.relus(), s.relus()))
+            .map(|s| crate::cost::SiteCount {
+                name: s.name.clone(),
+                relus: s.relus(),
+                total: s.relus(),
+                degree: 0,
+            })
             .collect(),
     };
     Ok(EvalReport {
         test,
-        relus: sites.iter().map(|s| s.1 as u64).sum(),
+        relus: sites.iter().map(|s| s.relus as u64).sum(),
         relu_total: model.relu_total(),
         sites,
         projected_gates: ck.meta.progress.projected_gates,
