@@ -4,7 +4,7 @@
 
 use autorep::autorep::dapa::{
     clean_coeffs, erfc, expected_sq_error, faithful_coeffs, fit, moments, norm_cdf, norm_pdf,
-    truncated_moments, RefitSchedule, FAITHFUL_VAR_MIN,
+    truncated_moments, RefitSchedule, FAITHFUL_SHRINK, FAITHFUL_VAR_MIN,
 };
 use std::f64::consts::PI;
 
@@ -325,7 +325,7 @@ fn faithful_coeffs_reproduce_the_official_quirks() {
     // with c₀ = w₀/5 and the effective x² coefficient s₂·w₂/10.
     let w = fit(0.0, 1.0, 2).unwrap().coeffs;
     for (s2, mse_table) in [(0.1, 0.217), (0.2, 0.214), (2.0, 0.164), (10.0, 0.037)] {
-        let c = faithful_coeffs(0.0, 1.0, 2, 1.0, s2, FAITHFUL_VAR_MIN).unwrap();
+        let c = faithful_coeffs(0.0, 1.0, 2, 1.0, s2, FAITHFUL_VAR_MIN, FAITHFUL_SHRINK).unwrap();
         assert!((c[0] - w[0] / 5.0).abs() < 1e-15);
         assert_eq!(c[1], w[1]);
         assert!((s2 * c[2] - s2 * w[2] / 10.0).abs() < 1e-15);
@@ -337,14 +337,19 @@ fn faithful_coeffs_reproduce_the_official_quirks() {
     }
 
     // The variance is used as the standard deviation: var 4 fits as σ = 4, not 2.
-    let c = faithful_coeffs(0.7, 4.0, 2, 1.0, 1.0, FAITHFUL_VAR_MIN).unwrap();
+    let c = faithful_coeffs(0.7, 4.0, 2, 1.0, 1.0, FAITHFUL_VAR_MIN, FAITHFUL_SHRINK).unwrap();
     let w = fit(0.7, 4.0, 2).unwrap().coeffs;
     assert_eq!(c, [w[0] / 5.0, w[1], w[2] / 10.0]);
 
     // Below var_min the variance is clipped to it.
-    let c = faithful_coeffs(0.7, 0.1, 1, 2.0, 1.0, 0.5).unwrap();
+    let c = faithful_coeffs(0.7, 0.1, 1, 2.0, 1.0, 0.5, FAITHFUL_SHRINK).unwrap();
     let w = fit(0.7, 0.5, 1).unwrap().coeffs;
     assert_eq!(c, [w[0] / 5.0, w[1] / 2.0, 0.0]);
+
+    // With no shrinkage the installed coefficients are the fit itself (variance as σ).
+    let w = fit(0.7, 4.0, 2).unwrap().coeffs;
+    let plain = faithful_coeffs(0.7, 4.0, 2, 1.0, 1.0, FAITHFUL_VAR_MIN, [1.0, 1.0]).unwrap();
+    assert_eq!(plain, [w[0], w[1], w[2]]);
 }
 
 #[test]
@@ -387,7 +392,7 @@ fn bad_inputs_name_the_problem() {
 
     let e = err_text(clean_coeffs(0.0, 1.0, 3, 1.0, 1.0));
     assert!(e.contains("degree 3") && e.contains("1 or 2"), "{e}");
-    let e = err_text(faithful_coeffs(0.0, 1.0, 4, 1.0, 1.0, 0.5));
+    let e = err_text(faithful_coeffs(0.0, 1.0, 4, 1.0, 1.0, 0.5, FAITHFUL_SHRINK));
     assert!(e.contains("degree 4") && e.contains("1 or 2"), "{e}");
     let e = err_text(clean_coeffs(0.0, -1.0, 2, 1.0, 1.0));
     assert!(e.contains("variance"), "{e}");
@@ -395,8 +400,16 @@ fn bad_inputs_name_the_problem() {
     assert!(e.contains("s2"), "{e}");
     let e = err_text(clean_coeffs(0.0, 1.0, 1, f64::NAN, 1.0));
     assert!(e.contains("s1"), "{e}");
-    let e = err_text(faithful_coeffs(0.0, 1.0, 2, 1.0, 1.0, 0.0));
+    let e = err_text(faithful_coeffs(0.0, 1.0, 2, 1.0, 1.0, 0.0, FAITHFUL_SHRINK));
     assert!(e.contains("var_min"), "{e}");
-    let e = err_text(faithful_coeffs(0.0, f64::NAN, 2, 1.0, 1.0, 0.5));
+    let e = err_text(faithful_coeffs(
+        0.0,
+        f64::NAN,
+        2,
+        1.0,
+        1.0,
+        0.5,
+        FAITHFUL_SHRINK,
+    ));
     assert!(e.contains("running variance"), "{e}");
 }

@@ -101,6 +101,17 @@ fn omitted_keys_take_the_cli_defaults() {
         (r.epochs, r.weight_lr, r.mask_lr, r.kd, r.identity),
         (200, 1e-3, 1e-3, true, false)
     );
+    // The official constants (notes §2.3, §1.7), each a key of its own.
+    assert_eq!((r.kd_temperature, r.kd_weight, r.s1), (4.0, 1.0, 1.0));
+    assert_eq!(
+        (r.var_min, r.refit_period, r.refit_limit, r.shrink),
+        (0.5, 10, 508, [5.0, 10.0])
+    );
+    let g = r.gates();
+    assert_eq!(
+        (g.refit.period, g.refit.limit, g.shrink),
+        (10, 508, [5.0, 10.0])
+    );
     let s = c.snl.as_ref().unwrap();
     assert_eq!(s.budget.relus, 5_000);
     assert_eq!(
@@ -140,6 +151,18 @@ fn malformed_configs_name_the_key() {
         "{e}"
     );
     assert!(!e.contains('\n'), "one line: {e}");
+    // Out-of-range constants, each named.
+    for (line, needle) in [
+        ("refit_period = 0", "refit_period 0"),
+        ("shrink = [5.0, 0.0]", "shrink of w2"),
+        ("kd_temperature = 0.0", "kd_temperature 0"),
+        ("kd_weight = -1.0", "kd_weight -1"),
+        ("var_min = 0.0", "var_min"),
+        ("s1 = -2.0", "s1"),
+    ] {
+        let e = err(&format!("{head}[replace]\nbudget = \"1k\"\n{line}\n"));
+        assert!(e.contains(needle) && !e.contains('\n'), "{line}: {e}");
+    }
     let e = err("[experiment]\nname = \"x\"\nseed = 1.5\n[train]\n");
     assert!(e.contains("experiment.seed"), "{e}");
     // An image size for a dataset of one size; ImageNet takes one.

@@ -176,8 +176,9 @@ fn every_stage_resumes_to_the_tensors_of_an_uninterrupted_run() {
         batch: 32,
         seed: 5,
         lr: 1e-3,
-        bn_recalib: 0,
-        precision: Default::default(),
+        // Off its default, so that a resume must carry it.
+        kd_temperature: 2.0,
+        ..FinetuneConfig::default()
     });
     resume_matches(&data, &finetune, &tmp, "finetune", 1);
     let _ = std::fs::remove_dir_all(&tmp);
@@ -687,6 +688,38 @@ fn finetune_keeps_a_mask_within_its_slack_and_refuses_one_over_it() {
             count - 10
         )),
         "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn a_distillation_weight_of_zero_trains_as_no_distillation() {
+    let data = data();
+    let tmp = common::tmp_dir("stages-kd");
+    let base = baseline(&data, &tmp, 1, 0.1);
+    let base = base.best_path.as_ref().unwrap();
+    let with = |kd: bool, kd_weight: f32, name: &str| {
+        let cfg = StageConfig::Replace(ReplaceStageConfig {
+            kd,
+            kd_weight,
+            ..fast_replace(base, 20_000, 1)
+        });
+        stage(&data, &cfg, &tmp.join(name), Existing::Refuse, None);
+        tmp.join(name).join("last.safetensors")
+    };
+    let (zero, off, on) = (
+        with(true, 0.0, "zero"),
+        with(false, 1.0, "off"),
+        with(true, 1.0, "on"),
+    );
+    same_tensors(&zero, &off);
+    let (a, b) = (
+        Checkpoint::load(&on).unwrap(),
+        Checkpoint::load(&off).unwrap(),
+    );
+    assert!(
+        a.tensors.iter().any(|(k, t)| b.tensors[k].1 != t.1),
+        "distillation at weight 1 changed nothing"
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }

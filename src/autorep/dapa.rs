@@ -21,6 +21,8 @@ pub const MAX_GATE_DEGREE: usize = 2;
 
 /// The official code's default lower clip of the running variance (`var_min`, §2.3 point 1).
 pub const FAITHFUL_VAR_MIN: f64 = 0.5;
+/// The official divisors of w₀ and w₂ (added on 2023-02-09, commit e855627).
+pub const FAITHFUL_SHRINK: [f64; 2] = [5.0, 10.0];
 
 /// Floor of the variance in clean mode. A channel whose pre-activation is constant has variance
 /// 0, for which the Gaussian model degenerates (w₂ = φ(z)/(2σ) blows up at u = 0); flooring at
@@ -151,7 +153,8 @@ pub fn clean_coeffs(mean: f64, var: f64, degree: usize, s1: f64, s2: f64) -> Res
 
 /// Per-channel gate coefficients [c₀, c₁, c₂] exactly as the official code installs them
 /// (§2.3): v = max(running_var, var_min) is used where the formulas expect a standard deviation,
-/// and the result is shrunk to c₀ = w₀/5, c₁ = w₁/s₁ (degree 1) or w₁ (degree 2), c₂ = w₂/10.
+/// and the result is shrunk to c₀ = w₀/5, c₁ = w₁/s₁, c₂ = w₂/10 (`shrink` holds the 5 and
+/// the 10).
 ///
 /// Reproducing these quirks matters for fidelity runs: the effective x² coefficient is s₂·w₂/10,
 /// so the installed polynomial is a damped DaPa unless s₂ = 10.
@@ -162,9 +165,14 @@ pub fn faithful_coeffs(
     s1: f64,
     s2: f64,
     var_min: f64,
+    shrink: [f64; 2],
 ) -> Result<[f64; 3]> {
     check_degree(degree, MAX_GATE_DEGREE, "DaPa gate polynomial")?;
     check_variance(running_var, "running variance")?;
+    let [s0, s2_div] = [
+        check_scale(shrink[0], "shrink of w0")?,
+        check_scale(shrink[1], "shrink of w2")?,
+    ];
     if !var_min.is_finite() || var_min <= 0.0 {
         return Err(Error::Invalid(format!(
             "var_min {var_min} must be a positive finite number (the official default is {FAITHFUL_VAR_MIN})"
@@ -174,7 +182,7 @@ pub fn faithful_coeffs(
     let v = running_var.max(var_min);
     let w = fit(mean, v, degree)?.coeffs;
     Ok(match degree {
-        1 => [w[0] / 5.0, w[1] / check_scale(s1, "s1 (scale_x1)")?, 0.0],
+        1 => [w[0] / s0, w[1] / check_scale(s1, "s1 (scale_x1)")?, 0.0],
         // The official code ignores s₂ when installing c₂ (the gate applies it in the forward),
         // which is why the effective x² coefficient is s₂·w₂/10; s₂ is only checked here.
         // c₁ = w₁/s₁ as the official code installs it for every degree (its degree-2 forward
@@ -182,9 +190,9 @@ pub fn faithful_coeffs(
         _ => {
             check_scale(s2, "s2 (scale_x2)")?;
             [
-                w[0] / 5.0,
+                w[0] / s0,
                 w[1] / check_scale(s1, "s1 (scale_x1)")?,
-                w[2] / 10.0,
+                w[2] / s2_div,
             ]
         }
     })

@@ -107,6 +107,10 @@ impl Polynomial {
     }
 }
 
+fn faithful_shrink() -> [f64; 2] {
+    dapa::FAITHFUL_SHRINK
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceConfig {
@@ -128,6 +132,9 @@ pub struct ReplaceConfig {
     /// h is initialised uniformly in this range.
     pub h_init: (f32, f32),
     pub refit: RefitSchedule,
+    /// Faithful DaPa's divisors of w₀ and w₂ (the official 5 and 10).
+    #[serde(default = "faithful_shrink")]
+    pub shrink: [f64; 2],
     /// Clamp c2 to ±clip_x2 wherever the polynomial uses it (the official `--clip_x2`; the
     /// Tiny-ImageNet script uses 1); 0 turns it off.
     #[serde(default)]
@@ -153,6 +160,7 @@ impl ReplaceConfig {
             var_min: 0.5,
             h_init: (0.0, 1.0),
             refit: RefitSchedule::default(),
+            shrink: dapa::FAITHFUL_SHRINK,
             clip_x2: 0.0,
             snl_threshold: 0.01,
             seed: 2,
@@ -198,6 +206,22 @@ impl ReplaceConfig {
         }
         if !(self.var_min.is_finite() && self.var_min > 0.0) {
             return bad("var_min", self.var_min, "a finite number > 0");
+        }
+        for (what, v) in [
+            ("shrink of w0", self.shrink[0]),
+            ("shrink of w2", self.shrink[1]),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(what, v, "a finite number > 0");
+            }
+        }
+        if !(self.s1.is_finite() && self.s1 > 0.0) {
+            return bad("s1", self.s1 as f64, "a finite number > 0");
+        }
+        if self.refit.period == 0 {
+            return Err(Error::Invalid(
+                "refit_period 0 is invalid: refits happen every refit_period forward passes, at least 1".into(),
+            ));
         }
         let (a, b) = self.h_init;
         if !(a.is_finite() && b.is_finite() && a <= b) {
@@ -463,6 +487,7 @@ impl Replacement {
                         self.cfg.s1 as f64,
                         self.cfg.s2 as f64,
                         self.cfg.var_min,
+                        self.cfg.shrink,
                     )?,
                 };
                 for k in 0..3 {

@@ -120,6 +120,8 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
         finetune_lr: a.finetune_lr,
         granularity,
         kd: a.gates.kd,
+        kd_temperature: a.gates.distill.kd_temperature,
+        kd_weight: a.gates.distill.kd_weight,
         bn_recalib: a.gates.bn_recalib,
         precision: a.schedule.precision,
         ..SnlConfig::new(budgets[0].relus)

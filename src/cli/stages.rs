@@ -24,6 +24,17 @@ pub struct TrainArgs {
     weight_decay: f32,
 }
 
+/// Distillation from the all-ReLU baseline (replace, snl, finetune, sweep).
+#[derive(clap::Args)]
+pub struct KdOpts {
+    /// Distillation temperature T.
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::KD_TEMPERATURE)]
+    pub kd_temperature: f32,
+    /// Weight of the distillation term: loss = CE + weight · T²·KL.
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::KD_WEIGHT)]
+    pub kd_weight: f32,
+}
+
 /// How AutoReP's gates are learned and what replaces a switched-off ReLU (replace, sweep).
 #[derive(clap::Args)]
 pub struct GateOpts {
@@ -46,9 +57,31 @@ pub struct GateOpts {
     /// trained; pair it with --clip-x2 on residual networks).
     #[arg(long, default_value = defaults::DAPA)]
     dapa: String,
-    /// Distil from the baseline (temperature 4).
+    /// Distil from the baseline (--kd-temperature, --kd-weight).
     #[arg(long, default_value_t = defaults::KD, action = clap::ArgAction::Set)]
     pub kd: bool,
+    #[command(flatten)]
+    pub distill: KdOpts,
+    /// Scale of x in a degree-1 gate (the official --scale_x1).
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::S1)]
+    s1: f32,
+    /// Faithful DaPa: the floor of the running variance (the official --var_min).
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::VAR_MIN)]
+    var_min: f64,
+    /// Faithful DaPa: refit every N forward passes (evaluation included)...
+    #[arg(long, default_value_t = defaults::REFIT_PERIOD, value_name = "N")]
+    refit_period: u64,
+    /// ...until this pass (the official 508: 50 refits).
+    #[arg(long, default_value_t = defaults::REFIT_LIMIT, value_name = "PASS")]
+    refit_limit: u64,
+    /// Faithful DaPa: the divisors of the fit's w0 and w2, as W0,W2 (the official 5,10).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "5,10",
+        allow_hyphen_values = true
+    )]
+    shrink: Vec<f64>,
     /// Replace switched-off ReLUs by x instead of a polynomial (the ablation).
     #[arg(long)]
     identity: bool,
@@ -99,6 +132,9 @@ impl GateOpts {
         let &[lo, hi] = self.h_init.as_slice() else {
             anyhow::bail!("--h-init takes two numbers, LO,HI (e.g. 0,1)");
         };
+        let &[w0, w2] = self.shrink.as_slice() else {
+            anyhow::bail!("--shrink takes two numbers, W0,W2 (e.g. 5,10)");
+        };
         let cfg = ReplaceStageConfig {
             baseline: None,
             budget,
@@ -115,6 +151,13 @@ impl GateOpts {
             weight_lr: self.weight_lr,
             mask_lr: self.mask_lr,
             kd: self.kd,
+            kd_temperature: self.distill.kd_temperature,
+            kd_weight: self.distill.kd_weight,
+            s1: self.s1,
+            var_min: self.var_min,
+            refit_period: self.refit_period,
+            refit_limit: self.refit_limit,
+            shrink: [w0, w2],
             h_init: [lo, hi],
             budget_slack: autorep::autorep::parse_count(&self.budget_slack)?,
             bn_recalib: self.bn_recalib,
@@ -161,9 +204,11 @@ pub struct SnlArgs {
     /// pixel or channel.
     #[arg(long, default_value = defaults::GRANULARITY)]
     granularity: String,
-    /// Distil from the baseline (temperature 4).
+    /// Distil from the baseline (--kd-temperature, --kd-weight).
     #[arg(long, default_value_t = defaults::KD, action = clap::ArgAction::Set)]
     kd: bool,
+    #[command(flatten)]
+    distill: KdOpts,
     /// Adam rate of the weights during selection (at most --epochs epochs).
     #[arg(long, allow_negative_numbers = true, default_value_t = defaults::ADAM_LR)]
     lr: f32,
@@ -196,6 +241,8 @@ pub struct FinetuneArgs {
     /// All-ReLU checkpoint to distil from.
     #[arg(long)]
     teacher: Option<PathBuf>,
+    #[command(flatten)]
+    distill: KdOpts,
     #[arg(long, allow_negative_numbers = true, default_value_t = defaults::FINETUNE_LR)]
     lr: f32,
     /// Re-estimate the BatchNorm statistics over N training batches with the current mask
@@ -386,6 +433,8 @@ pub fn snl(choice: DeviceChoice, a: SnlArgs) -> anyhow::Result<()> {
         finetune_lr: a.finetune_lr,
         granularity: Granularity::from_name(&a.granularity)?,
         kd: a.kd,
+        kd_temperature: a.distill.kd_temperature,
+        kd_weight: a.distill.kd_weight,
         bn_recalib: a.bn_recalib,
         precision: a.job.schedule.precision,
     };
@@ -402,6 +451,8 @@ pub fn finetune(choice: DeviceChoice, mut a: FinetuneArgs) -> anyhow::Result<()>
         from: Some(a.from.clone()),
         teacher: a.teacher.clone(),
         kd: a.teacher.is_some(),
+        kd_temperature: a.distill.kd_temperature,
+        kd_weight: a.distill.kd_weight,
         epochs: a.job.schedule.epochs,
         batch: a.job.schedule.batch,
         seed: a.job.schedule.seed,

@@ -456,7 +456,7 @@ impl Config {
                 r.mask_lr,
                 r.lookahead()
                     .map_or(String::new(), |l| format!(" in Lookahead (k {}, α {})", l.k, l.alpha)),
-                r.kd,
+                kd_label(r.kd, r.kd_temperature, r.kd_weight),
                 show(self.baseline_for(r.baseline.as_ref()))
             );
         }
@@ -490,6 +490,15 @@ impl Config {
             );
         }
         s
+    }
+}
+
+/// "true (T 4, weight 1)" or "false".
+fn kd_label(on: bool, temperature: f32, weight: f32) -> String {
+    if on {
+        format!("true (T {temperature}, weight {weight})")
+    } else {
+        "false".into()
     }
 }
 

@@ -3,6 +3,7 @@
 //! configuration is stored whole in every checkpoint of its stage (as JSON) and read back
 //! strictly, so a resumed run can check that it continues the same job.
 
+use crate::autorep::dapa::RefitSchedule;
 use crate::autorep::{Budget, Granularity, Method, Polynomial, ReplaceConfig};
 use crate::nn::Lookahead;
 use crate::{Error, Result};
@@ -38,6 +39,15 @@ pub mod defaults {
     pub const SNL_FINETUNE_EPOCHS: usize = 100;
     pub const KD: bool = true;
     pub const KD_TEMPERATURE: f32 = 4.0;
+    /// The weight of the distillation term: loss = CE + weight · T²·KL.
+    pub const KD_WEIGHT: f32 = 1.0;
+    /// Faithful DaPa (notes §2.3): the scale of x in a degree-1 gate, the variance floor, the
+    /// refit period and limit (forward passes), and the divisors of w₀ and w₂.
+    pub const S1: f32 = 1.0;
+    pub const VAR_MIN: f64 = crate::autorep::dapa::FAITHFUL_VAR_MIN;
+    pub const REFIT_PERIOD: u64 = 10;
+    pub const REFIT_LIMIT: u64 = 508;
+    pub const SHRINK: [f64; 2] = crate::autorep::dapa::FAITHFUL_SHRINK;
     pub const H_INIT: [f32; 2] = [0.0, 1.0];
     /// Lookahead's interpolation weight (the official Tiny-ImageNet script's 0.5).
     pub const LOOKAHEAD_ALPHA: f32 = 0.5;
@@ -105,6 +115,27 @@ mod serde_defaults {
     }
     pub fn h_init() -> [f32; 2] {
         d::H_INIT
+    }
+    pub fn kd_temperature() -> f32 {
+        d::KD_TEMPERATURE
+    }
+    pub fn kd_weight() -> f32 {
+        d::KD_WEIGHT
+    }
+    pub fn s1() -> f32 {
+        d::S1
+    }
+    pub fn var_min() -> f64 {
+        d::VAR_MIN
+    }
+    pub fn refit_period() -> u64 {
+        d::REFIT_PERIOD
+    }
+    pub fn refit_limit() -> u64 {
+        d::REFIT_LIMIT
+    }
+    pub fn shrink() -> [f64; 2] {
+        d::SHRINK
     }
 }
 use serde_defaults as sd;
@@ -211,6 +242,25 @@ pub struct ReplaceStageConfig {
     pub mask_lr: f32,
     #[serde(default = "sd::kd")]
     pub kd: bool,
+    /// Distillation temperature T and weight: loss = CE + weight · T²·KL.
+    #[serde(default = "sd::kd_temperature")]
+    pub kd_temperature: f32,
+    #[serde(default = "sd::kd_weight")]
+    pub kd_weight: f32,
+    /// Scale of x in a degree-1 gate (the official `scale_x1`).
+    #[serde(default = "sd::s1")]
+    pub s1: f32,
+    /// Faithful DaPa: the floor of the running variance (the official `var_min`), the refit
+    /// period and the forward pass from which refits stop, and the divisors of w₀ and w₂
+    /// (the official 5 and 10).
+    #[serde(default = "sd::var_min")]
+    pub var_min: f64,
+    #[serde(default = "sd::refit_period")]
+    pub refit_period: u64,
+    #[serde(default = "sd::refit_limit")]
+    pub refit_limit: u64,
+    #[serde(default = "sd::shrink")]
+    pub shrink: [f64; 2],
     /// Range of the initial gate indicators h.
     #[serde(default = "sd::h_init")]
     pub h_init: [f32; 2],
@@ -259,6 +309,13 @@ impl ReplaceStageConfig {
             weight_lr: defaults::ADAM_LR,
             mask_lr: defaults::ADAM_LR,
             kd: defaults::KD,
+            kd_temperature: defaults::KD_TEMPERATURE,
+            kd_weight: defaults::KD_WEIGHT,
+            s1: defaults::S1,
+            var_min: defaults::VAR_MIN,
+            refit_period: defaults::REFIT_PERIOD,
+            refit_limit: defaults::REFIT_LIMIT,
+            shrink: defaults::SHRINK,
             h_init: defaults::H_INIT,
             budget_slack: 0,
             bn_recalib: 0,
@@ -293,6 +350,13 @@ impl ReplaceStageConfig {
             polynomial: self.dapa,
             h_init: (self.h_init[0], self.h_init[1]),
             clip_x2: self.clip_x2,
+            s1: self.s1,
+            var_min: self.var_min,
+            refit: RefitSchedule {
+                period: self.refit_period,
+                limit: self.refit_limit,
+            },
+            shrink: self.shrink,
             seed: self.seed,
             ..ReplaceConfig::autorep(self.budget.relus)
         }
@@ -360,6 +424,11 @@ pub struct SnlConfig {
     pub granularity: Granularity,
     #[serde(default = "sd::kd")]
     pub kd: bool,
+    /// As [`ReplaceStageConfig::kd_temperature`] and `kd_weight`.
+    #[serde(default = "sd::kd_temperature")]
+    pub kd_temperature: f32,
+    #[serde(default = "sd::kd_weight")]
+    pub kd_weight: f32,
     /// As [`ReplaceStageConfig::bn_recalib`].
     #[serde(default)]
     pub bn_recalib: usize,
@@ -384,6 +453,8 @@ impl SnlConfig {
             finetune_lr: defaults::FINETUNE_LR,
             granularity: sd::granularity(),
             kd: defaults::KD,
+            kd_temperature: defaults::KD_TEMPERATURE,
+            kd_weight: defaults::KD_WEIGHT,
             bn_recalib: 0,
             precision: Precision::F32,
         }
@@ -413,6 +484,11 @@ pub struct FinetuneConfig {
     /// official finetune does).
     #[serde(default = "sd::kd")]
     pub kd: bool,
+    /// As [`ReplaceStageConfig::kd_temperature`] and `kd_weight`.
+    #[serde(default = "sd::kd_temperature")]
+    pub kd_temperature: f32,
+    #[serde(default = "sd::kd_weight")]
+    pub kd_weight: f32,
     #[serde(default = "sd::epochs")]
     pub epochs: usize,
     #[serde(default = "sd::batch")]
@@ -435,6 +511,8 @@ impl Default for FinetuneConfig {
             from: None,
             teacher: None,
             kd: defaults::KD,
+            kd_temperature: defaults::KD_TEMPERATURE,
+            kd_weight: defaults::KD_WEIGHT,
             epochs: defaults::EPOCHS,
             batch: defaults::BATCH,
             seed: defaults::SEED,
@@ -511,6 +589,7 @@ impl StageConfig {
                 common(c.epochs, c.batch)?;
                 positive("weight_lr", c.weight_lr)?;
                 positive("mask_lr", c.mask_lr)?;
+                distillation(c.kd_temperature, c.kd_weight)?;
                 if c.lookahead > 0 && !(c.lookahead_alpha > 0.0 && c.lookahead_alpha <= 1.0) {
                     return Err(Error::Invalid(format!(
                         "lookahead_alpha must lie in (0, 1], got {}",
@@ -523,6 +602,7 @@ impl StageConfig {
                 common(c.epochs, c.batch)?;
                 positive("lr", c.lr)?;
                 positive("alpha_lr", c.alpha_lr)?;
+                distillation(c.kd_temperature, c.kd_weight)?;
                 if c.finetune_epochs > 0 {
                     positive("finetune_lr", c.finetune_lr)?;
                 }
@@ -530,6 +610,7 @@ impl StageConfig {
             }
             StageConfig::Finetune(c) => {
                 common(c.epochs, c.batch)?;
+                distillation(c.kd_temperature, c.kd_weight)?;
                 positive("lr", c.lr)
             }
         }
@@ -545,6 +626,12 @@ pub fn positive(what: &str, v: f32) -> Result<()> {
             "{what} {v} is invalid: it must be a finite number above 0"
         )))
     }
+}
+
+/// The distillation temperature (above 0) and weight (0 or more).
+fn distillation(temperature: f32, weight: f32) -> Result<()> {
+    positive("kd_temperature", temperature)?;
+    non_negative("kd_weight", weight)
 }
 
 fn non_negative(what: &str, v: f32) -> Result<()> {

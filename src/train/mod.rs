@@ -185,8 +185,9 @@ pub struct EpochPlan<'a> {
     pub epoch: u64,
     /// Gated sites to update (hysteresis, count) before every forward pass.
     pub replacement: Option<&'a mut Replacement>,
-    /// Distil from this all-ReLU teacher at this temperature (loss = CE + KD).
-    pub teacher: Option<(&'a dyn Model, f32)>,
+    /// Distil from this all-ReLU teacher at this temperature and weight (loss = CE +
+    /// weight · KD).
+    pub teacher: Option<(&'a dyn Model, f32, f32)>,
     /// Advanced by one per batch.
     pub progress: Option<&'a indicatif::ProgressBar>,
     /// End the epoch early once the gated count meets a budget (SNL selection).
@@ -301,9 +302,13 @@ pub fn train_epoch(
         let logits = model.forward(&x, &ctx)?.cast(Dtype::F32)?;
         let ce = logits.cross_entropy(&y, 0.0)?;
         let mut loss = ce.loss.mean()?;
-        if let Some((t, temperature)) = teacher {
+        if let Some((t, temperature, weight)) = teacher {
             let t_logits = no_grad(|| t.forward(&x, &ForwardCtx::eval())?.cast(Dtype::F32))?;
-            loss = loss.add(&logits.distill(&t_logits, temperature)?.mean()?)?;
+            let mut kd = logits.distill(&t_logits, temperature)?.mean()?;
+            if weight != 1.0 {
+                kd = kd.scale(weight)?;
+            }
+            loss = loss.add(&kd)?;
         }
         loss.backward_from(opt.loss_seed()?)?;
         opt.step(lr)?;

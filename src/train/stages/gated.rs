@@ -21,6 +21,8 @@ pub struct GatedRun {
     pub opt: Optimizer,
     pub sched: LrSchedule,
     pub teacher: Option<Box<dyn Model>>,
+    /// The distillation temperature and weight.
+    pub kd: (f32, f32),
     pub phase: Phase,
     pub phase_epochs: usize,
     pub batch: usize,
@@ -53,12 +55,19 @@ impl GatedRun {
             StageConfig::Finetune(c) => (c.batch, c.seed, c.bn_recalib, 0),
             StageConfig::Train(c) => (c.batch, c.seed, 0, 0),
         };
+        let kd = match config {
+            StageConfig::Replace(c) => (c.kd_temperature, c.kd_weight),
+            StageConfig::Snl(c) => (c.kd_temperature, c.kd_weight),
+            StageConfig::Finetune(c) => (c.kd_temperature, c.kd_weight),
+            StageConfig::Train(_) => (defaults::KD_TEMPERATURE, defaults::KD_WEIGHT),
+        };
         GatedRun {
             model,
             rep,
             opt,
             sched,
             teacher,
+            kd,
             phase: Phase::Main,
             phase_epochs: 0,
             batch,
@@ -98,10 +107,7 @@ impl GatedRun {
             seed: self.seed,
             epoch: (self.phase_epochs + offset) as u64,
             replacement: Some(&mut self.rep),
-            teacher: self
-                .teacher
-                .as_deref()
-                .map(|t| (t, defaults::KD_TEMPERATURE)),
+            teacher: self.teacher.as_deref().map(|t| (t, self.kd.0, self.kd.1)),
             progress,
             stop_at,
         };
