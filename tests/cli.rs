@@ -274,6 +274,17 @@ fn pipeline_commands_reject_bad_input_in_one_line() {
             vec!["--device", "cpu", "demo", "--engine", "--steps", "0"],
             "--steps 0: train at least one step",
         ),
+        // The demo's budget is a fraction or a count of the small ResNet's ReLUs, within it.
+        (
+            vec!["--device", "cpu", "demo", "--budget", "100k"],
+            "--budget 100k is invalid",
+        ),
+        (
+            vec![
+                "--device", "cpu", "demo", "--budget", "2.8k", "--epochs", "0",
+            ],
+            "--epochs 0",
+        ),
         (
             vec![
                 "--device", "cpu", "bench", "step", "--model", "small", "--steps", "0",

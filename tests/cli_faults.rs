@@ -355,6 +355,27 @@ fn folders_checkpoints_and_pipes_lose_nothing() {
         &["does not match its checksum", "tensor '"],
         "flipped byte",
     );
+    // Evaluation reads the test split alone: a folder without the training files will do.
+    let test_only = dir.join("test-only");
+    std::fs::create_dir_all(&test_only).unwrap();
+    for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        std::fs::copy(Path::new(&data_dir()).join(f), test_only.join(f)).unwrap();
+    }
+    let o = autorep(&[
+        "--device",
+        "cpu",
+        "eval",
+        "--checkpoint",
+        base.to_str().unwrap(),
+        "--data",
+        test_only.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && text.contains("top-1"),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let mut ck = Checkpoint::load(&base).unwrap();
     // NaN weights (with valid checksums) are reported as such, never as an accuracy.
     for (_, (_, v)) in ck

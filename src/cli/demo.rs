@@ -8,9 +8,9 @@ pub struct DemoArgs {
     /// Run folder for the demo's checkpoints and metrics (started over each time).
     #[arg(long, default_value = "runs/demo")]
     out: std::path::PathBuf,
-    /// Fraction of ReLUs to keep.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.05)]
-    budget: f64,
+    /// ReLUs to keep: a fraction of the small ResNet's 56,448 (0.05) or a count (2.8k).
+    #[arg(long, allow_hyphen_values = true, default_value = "0.05")]
+    budget: String,
     /// Epochs of each stage (baseline, replacement, SNL selection).
     #[arg(long, default_value_t = 4)]
     epochs: usize,
@@ -45,12 +45,20 @@ pub fn demo(choice: DeviceChoice, a: DemoArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    if !(a.budget > 0.0 && a.budget < 1.0) {
-        anyhow::bail!(
-            "--budget {} must be a fraction between 0 and 1, e.g. 0.05",
+    let total = super::info::counting_model("small", 28)?.relu_total();
+    let bad = || {
+        anyhow::anyhow!(
+            "--budget {} is invalid: give a fraction of the small ResNet's {total} ReLUs between 0 and 1 (e.g. 0.05) or a count of them (e.g. 2.8k)",
             a.budget
-        );
-    }
+        )
+    };
+    let budget_fraction = match a.budget.trim().parse::<f64>() {
+        Ok(f) if f > 0.0 && f < 1.0 => f,
+        _ => match autorep::autorep::parse_count(&a.budget) {
+            Ok(n) if n > 0 && n < total => n as f64 / total as f64,
+            _ => return Err(bad()),
+        },
+    };
     if a.epochs == 0 {
         anyhow::bail!("--epochs 0: each stage needs at least one epoch");
     }
@@ -58,7 +66,7 @@ pub fn demo(choice: DeviceChoice, a: DemoArgs) -> anyhow::Result<()> {
     println!("device: {}", device.describe());
     let d = demo::PipelineDemo {
         out: a.out,
-        budget_fraction: a.budget,
+        budget_fraction,
         baseline_epochs: a.epochs,
         replace_epochs: a.epochs,
         snl_epochs: a.epochs,

@@ -8,7 +8,7 @@ use autorep::train::checkpoint::Checkpoint;
 use autorep::train::config::{
     defaults, FinetuneConfig, ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig,
 };
-use autorep::train::{default_data_dir, load_data_sized, run_stage, Data, Outcome, RunOptions};
+use autorep::train::{default_data_dir, run_stage, Data, Outcome, RunOptions};
 use autorep::{Device, DeviceChoice};
 use std::path::{Path, PathBuf};
 
@@ -510,7 +510,7 @@ pub fn eval(choice: DeviceChoice, a: EvalArgs) -> anyhow::Result<()> {
         autorep::data::Dataset::ImageNet => ck.meta.input,
         d => d.input_size(),
     };
-    let data = load_data_sized(dataset, &dir, side, Some(1), a.limit_test, &device)?;
+    let data = autorep::train::load_test_data(dataset, &dir, side, a.limit_test, &device)?;
     let r = autorep::train::eval_checkpoint(&device, &a.checkpoint, &data, a.inputs.is_some())?;
     write_outputs(&a, &data, &r.outputs)?;
     if r.test.non_finite > 0 {

@@ -107,6 +107,32 @@ pub fn load_data_sized(
     }
 }
 
+/// The test split alone, for evaluation: the training split is neither read nor needed on
+/// disk (its place holds the first test image). ImageNet, read lazily, loads as usual.
+pub fn load_test_data(
+    name: &str,
+    dir: &Path,
+    side: usize,
+    limit_test: Option<usize>,
+    device: &Device,
+) -> Result<Data> {
+    let dataset = Dataset::from_name(name)?;
+    if dataset == Dataset::ImageNet || side != dataset.input_size() {
+        return load_data_sized(name, dir, side, Some(1), limit_test, device);
+    }
+    if limit_test == Some(0) {
+        return Err(Error::Invalid(
+            "limit_test (--limit-test) must be at least 1".into(),
+        ));
+    }
+    let mut test = dataset.load(dir, Split::Test)?;
+    if let Some(n) = limit_test {
+        test = test.subset(..n.min(test.len()));
+    }
+    let train = test.subset(..1.min(test.len()));
+    Data::new(device, dataset, train, test)
+}
+
 fn load_resident(
     dataset: Dataset,
     dir: &Path,
