@@ -237,8 +237,11 @@ fn small_experiment_and_sweep_run_end_to_end() {
     cfg.train.as_mut().unwrap().epochs = 1;
     let r = cfg.replace.as_mut().unwrap();
     r.epochs = 1;
-    // Two steps an epoch: gates this fast reach the budget in one (finetune starts from it).
-    r.mask_lr = 0.03;
+    // Two steps an epoch: gates this fast (Adam moves h by about 0.05 a step, twice the
+    // 0.05 + τ the highest initial h needs) under a penalty this strong reach the budget in
+    // one, and finetune starts from it.
+    r.mask_lr = 0.05;
+    r.lambda = 200.0;
     let snl = cfg.snl.as_mut().unwrap();
     snl.epochs = 1;
     snl.finetune_epochs = 1;

@@ -78,3 +78,38 @@ fn small_models_run_forward_on_the_cpu() {
         assert!(y.to_vec().unwrap().iter().all(|v| v.is_finite()));
     }
 }
+
+#[test]
+fn linear_layers_start_as_the_models_init_them() {
+    // Kaiming-normal (fan_in, gain √2) on every linear layer, as the SNL/AutoReP ResNets and
+    // the AutoReP wrapper initialise them; the WRN class zeroes its fc bias.
+    let d = Device::Cpu;
+    let param = |m: &dyn Model, name: &str| -> Vec<f32> {
+        let (_, t) = m
+            .named_params()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name}"));
+        t.to_vec().unwrap()
+    };
+    let std = |v: &[f32]| {
+        let mean = v.iter().sum::<f32>() / v.len() as f32;
+        (v.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / v.len() as f32).sqrt()
+    };
+    let r = build("resnet18_in", &d, 3, 32, 100, 0).unwrap();
+    let w = param(r.as_ref(), "linear.weight");
+    let want = (2.0f32 / 512.0).sqrt();
+    assert!(
+        (std(&w) - want).abs() < 0.05 * want,
+        "{} vs {want}",
+        std(&w)
+    );
+    let wrn = build("wrn22_8", &d, 3, 32, 100, 0).unwrap();
+    assert!(param(wrn.as_ref(), "fc.bias").iter().all(|&b| b == 0.0));
+    let w = param(wrn.as_ref(), "fc.weight");
+    assert!(
+        (std(&w) - want).abs() < 0.05 * want,
+        "{} vs {want}",
+        std(&w)
+    );
+}

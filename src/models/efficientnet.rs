@@ -193,6 +193,8 @@ impl EfficientNet {
             blocks,
             head,
             head_bn: bn(device, "features.8.1", last)?,
+            // PyTorch's default init for the linear layers: EfficientNet-B2's runs start from
+            // torchvision's pretrained weights (`autorep import`), not from scratch.
             classifier: Linear::new(device, "classifier.1", last, classes, &mut rng)?,
             sites,
         })

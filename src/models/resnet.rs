@@ -139,7 +139,7 @@ impl ResNet {
                 cin = w;
             }
         }
-        let fc = Linear::new(device, "linear", cin, classes, &mut rng)?;
+        let fc = Linear::kaiming(device, "linear", cin, classes, false, &mut rng)?;
         Ok(ResNet {
             spec,
             stem,

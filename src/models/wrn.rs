@@ -102,7 +102,7 @@ impl WideResNet {
             conv1,
             blocks,
             bn: BatchNorm2d::new(device, "bn", cin)?,
-            fc: Linear::new(device, "fc", cin, classes, &mut rng)?,
+            fc: Linear::kaiming(device, "fc", cin, classes, true, &mut rng)?,
             sites,
         })
     }

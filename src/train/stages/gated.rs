@@ -129,17 +129,19 @@ impl GatedRun {
         })
     }
 
-    /// Sync and count the mask, evaluate, and let the faithful refit clock see the
-    /// evaluation's passes as the official code's does.
+    /// Sync and count the mask, let the faithful refit clock see the evaluation's passes as
+    /// the official code's does, and evaluate. A refit due during those passes is applied
+    /// before them (the official code applies it partway through validation): the
+    /// coefficients evaluated are then the ones saved with the epoch.
     pub fn evaluate(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
         self.rep.sync(self.model.as_ref())?;
         self.recalibrate(data)?;
         let count = self.rep.count()?;
-        let test = evaluate(self.model.as_ref(), Some(&self.rep), &data.test, EVAL_BATCH)?;
         // The official validation loader runs at the training batch size (CIFAR, batch 128:
-        // 79 passes), whatever batch the evaluation here ran at.
+        // 79 passes), whatever batch the evaluation here runs at.
         let passes = data.test.len().div_ceil(self.batch.max(1)) as u64;
         self.rep.advance_clock(self.model.as_ref(), passes)?;
+        let test = evaluate(self.model.as_ref(), Some(&self.rep), &data.test, EVAL_BATCH)?;
         Ok((count, test))
     }
 
