@@ -67,22 +67,35 @@ pub fn run_with_data(
     }
     let mut rows = Vec::new();
     let mut outcomes: Vec<crate::train::Outcome> = Vec::new();
-    for stage in cfg.resolved() {
+    for mut stage in cfg.resolved() {
         let name = stage.name();
-        if let StageConfig::Finetune(f) = &stage {
+        if let StageConfig::Finetune(f) = &mut stage {
             let from = f.from.clone().unwrap_or_default();
             let source = outcomes
                 .iter()
                 .find(|o| cfg.stage_dir(o.stage) == from.parent().unwrap_or(&from));
-            // A mask over its budget has no best, and its last state would have to be
-            // projected: a projected network is not finetuned.
+            // A last mask over its budget would have to be projected, and a projected network
+            // is not finetuned: finetune starts from the best epoch within the budget instead,
+            // and without one it cannot start.
             if let Some(o) = source.filter(|o| !from.is_file() || !o.reached_by_selection()) {
-                return Err(Error::Invalid(format!(
-                    "[finetune] cannot start: the {} stage's mask ended at {} ReLUs, over its budget of {}, so it has no best checkpoint (its projected network is not finetuned); give it more epochs or a larger mask_lr",
-                    o.stage,
-                    o.count_before_projection,
-                    o.budget.unwrap_or_default()
-                )));
+                let Some(best) = o.best_path.clone().filter(|b| *b != from) else {
+                    return Err(Error::Invalid(format!(
+                        "[finetune] cannot start: the {} stage's mask ended at {} ReLUs, over its budget of {}, and no epoch met it, so there is no best checkpoint (a projected network is not finetuned); give it more epochs or a larger mask_lr",
+                        o.stage,
+                        o.count_before_projection,
+                        o.budget.unwrap_or_default()
+                    )));
+                };
+                if !opts.quiet {
+                    println!(
+                        "[finetune] starts from {}: the {} stage's last mask ended at {} ReLUs, over its budget of {}",
+                        best.display(),
+                        o.stage,
+                        o.count_before_projection,
+                        o.budget.unwrap_or_default()
+                    );
+                }
+                f.from = Some(best);
             }
         }
         if !opts.quiet {
