@@ -298,33 +298,28 @@ pub fn pipeline_demo(device: &Device, d: &PipelineDemo) -> Result<Vec<DemoRow>> 
         ),
     ];
     let crypten = crate::cost::Protocol::crypten();
-    // SNL's and the identity ablation's linearised elements are free; AutoReP's are degree 2.
-    let with_cost = |label: &str, row: report::Row| {
-        let degree = if ["snl", "identity"].contains(&row.method.as_str()) {
-            0
-        } else {
-            2
-        };
-        let c = crate::cost::estimate(
+    // Each network's cost from its own sites: what replaces a ReLU (a polynomial, or SNL's
+    // and the identity ablation's free identity) and how many each keeps.
+    let with_cost = |label: &str, row: report::Row| -> Result<DemoRow> {
+        let ck = crate::train::checkpoint::Checkpoint::load(&row.checkpoint)?;
+        let (model, rep) = crate::train::stages::load_model(&Device::Cpu, &ck)?;
+        let sites = crate::autorep::sites_of(model.as_ref(), rep.as_ref())?;
+        let c = crate::cost::estimate_sites(
             &crypten,
-            row.relus,
-            row.relu_total as u64 - row.relus,
-            degree,
-            0,
-            0,
+            &sites,
             crate::cost::LAN_BANDWIDTH_BYTES_PER_S,
             crate::cost::LAN_RTT_S,
         );
-        DemoRow {
+        Ok(DemoRow {
             label: label.into(),
             row,
             crypten_bytes: c.comm_bytes,
-        }
+        })
     };
     let mut rows = vec![with_cost(
         "all-ReLU baseline",
         report::row(device, &data, "baseline", &base)?,
-    )];
+    )?];
     for (label, dir, stage) in runs {
         say(&format!(
             "== {label} at {budget} ReLUs ({:.1}% of {total})",
@@ -332,7 +327,7 @@ pub fn pipeline_demo(device: &Device, d: &PipelineDemo) -> Result<Vec<DemoRow>> 
         ));
         let method = crate::experiment::method(&stage);
         let o = run_stage(device, &data, None, stage, &opts(dir))?;
-        rows.push(with_cost(label, report::row(device, &data, method, &o)?));
+        rows.push(with_cost(label, report::row(device, &data, method, &o)?)?);
     }
     let all: Vec<report::Row> = rows.iter().map(|r| r.row.clone()).collect();
     report::write(&d.out.join("summary.json"), &report::json(&all))?;

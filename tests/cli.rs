@@ -146,6 +146,20 @@ fn dapa_prints_the_closed_form_and_rejects_bad_input() {
 }
 
 #[test]
+fn comma_pair_defaults_follow_the_library_defaults() {
+    // --h-init and --shrink show their defaults as typed (LO,HI), so they are written out as
+    // text in the CLI: they must stay the library's.
+    use autorep::train::config::defaults::{H_INIT, SHRINK};
+    let help = String::from_utf8_lossy(&autorep(&["replace", "--help"]).stdout).to_string();
+    for want in [
+        format!("[default: {},{}]", H_INIT[0], H_INIT[1]),
+        format!("[default: {},{}]", SHRINK[0], SHRINK[1]),
+    ] {
+        assert!(help.contains(&want), "replace --help lacks {want}:\n{help}");
+    }
+}
+
+#[test]
 fn count_and_cost_report_the_models_relus() {
     let out = autorep(&["count", "--model", "resnet18_in", "--input", "64"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("total 1966080 ReLUs over 16 sites"));

@@ -679,3 +679,23 @@ impl Replacement {
             .collect()
     }
 }
+
+/// Every site's counts: read from the masks when the model is gated, else every ReLU kept.
+pub fn sites_of(
+    model: &dyn Model,
+    rep: Option<&Replacement>,
+) -> Result<Vec<crate::cost::SiteCount>> {
+    match rep {
+        Some(r) => r.site_counts(model),
+        None => Ok(model
+            .sites()
+            .iter()
+            .map(|s| crate::cost::SiteCount {
+                name: s.name.clone(),
+                relus: s.relus(),
+                total: s.relus(),
+                degree: 0,
+            })
+            .collect()),
+    }
+}

@@ -152,7 +152,8 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
                 ..ForwardCtx::eval()
             };
             let t_logits = crate::no_grad(|| t.forward(&xs, &eval)?.cast(crate::Dtype::F32))?;
-            loss = loss.add(&logits.distill(&t_logits, 4.0)?.mean()?)?;
+            let temperature = crate::train::config::defaults::KD_TEMPERATURE;
+            loss = loss.add(&logits.distill(&t_logits, temperature)?.mean()?)?;
         }
         loss.backward_from(opt.loss_seed()?)?;
         opt.step(1.0)?;

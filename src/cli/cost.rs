@@ -107,19 +107,7 @@ pub fn cost(a: CostArgs) -> anyhow::Result<()> {
         (Some(path), None) => {
             let ck = autorep::train::checkpoint::Checkpoint::load(path)?;
             let (m, rep) = autorep::train::stages::load_model(&autorep::Device::Cpu, &ck)?;
-            let sites = match &rep {
-                Some(r) => r.site_counts(m.as_ref())?,
-                None => m
-                    .sites()
-                    .iter()
-                    .map(|s| SiteCount {
-                        name: s.name.clone(),
-                        relus: s.relus(),
-                        total: s.relus(),
-                        degree: 0,
-                    })
-                    .collect(),
-            };
+            let sites = autorep::autorep::sites_of(m.as_ref(), rep.as_ref())?;
             (m.name().to_string(), sites)
         }
         (None, None) => {

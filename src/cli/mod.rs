@@ -211,8 +211,6 @@ impl FolderArgs {
     }
 }
 
-/// The device of the training commands: as `auto` prefers a hardware GPU, a software adapter
-/// loses to the CPU backend for training, so `auto` takes the CPU then.
 /// `path` must be a file: a folder or a missing path is a one-line error naming `what` and
 /// ending with `hint`.
 fn existing_file(path: &std::path::Path, what: &str, hint: &str) -> anyhow::Result<()> {

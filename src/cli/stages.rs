@@ -129,12 +129,8 @@ impl GateOpts {
         budget: Budget,
         schedule: &ScheduleArgs,
     ) -> anyhow::Result<ReplaceStageConfig> {
-        let &[lo, hi] = self.h_init.as_slice() else {
-            anyhow::bail!("--h-init takes two numbers, LO,HI (e.g. 0,1)");
-        };
-        let &[w0, w2] = self.shrink.as_slice() else {
-            anyhow::bail!("--shrink takes two numbers, W0,W2 (e.g. 5,10)");
-        };
+        let [lo, hi] = pair(&self.h_init, "--h-init", "LO,HI", "0,1")?;
+        let [w0, w2] = pair(&self.shrink, "--shrink", "W0,W2", "5,10")?;
         let cfg = ReplaceStageConfig {
             baseline: None,
             budget,
@@ -168,6 +164,14 @@ impl GateOpts {
         };
         StageConfig::Replace(cfg.clone()).validate()?;
         Ok(cfg)
+    }
+}
+
+/// The two numbers of a comma-separated option such as `--h-init 0,1`.
+fn pair<T: Copy>(v: &[T], flag: &str, form: &str, example: &str) -> anyhow::Result<[T; 2]> {
+    match v {
+        &[a, b] => Ok([a, b]),
+        _ => anyhow::bail!("{flag} takes two numbers, {form} (e.g. {example})"),
     }
 }
 

@@ -128,7 +128,6 @@ pub fn run_with_data(
 pub fn run(device: &Device, cfg: &Config, opts: &RunOptions) -> Result<Summary> {
     cfg.validate()?;
     cfg.check_data()?;
-    cfg.check_checkpoints()?;
     let e = &cfg.experiment;
     let side = match e.image_size {
         Some(side) => side,

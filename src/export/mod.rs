@@ -19,13 +19,11 @@ pub fn checkpoint_to_onnx(path: &Path) -> Result<Vec<u8>> {
     let ck = Checkpoint::load(path)?;
     let m = &ck.meta;
     let (model, rep) = load_model(&Device::Cpu, &ck)?;
-    let (kept, total) = match &rep {
-        Some(r) => (
-            r.site_counts(model.as_ref())?.iter().map(|s| s.relus).sum(),
-            model.relu_total(),
-        ),
-        None => (model.relu_total(), model.relu_total()),
-    };
+    let kept: usize = crate::autorep::sites_of(model.as_ref(), rep.as_ref())?
+        .iter()
+        .map(|s| s.relus)
+        .sum();
+    let total = model.relu_total();
     let list = |v: &[f32]| {
         v.iter()
             .map(|x| x.to_string())

@@ -32,19 +32,7 @@ pub fn eval_checkpoint(
     data.check(&ck.meta, path)?;
     let (model, rep) = load_model(device, &ck)?;
     let (test, outputs) = evaluate_outputs(model.as_ref(), rep.as_ref(), &data.test, 256, inputs)?;
-    let sites = match &rep {
-        Some(r) => r.site_counts(model.as_ref())?,
-        None => model
-            .sites()
-            .iter()
-            .map(|s| crate::cost::SiteCount {
-                name: s.name.clone(),
-                relus: s.relus(),
-                total: s.relus(),
-                degree: 0,
-            })
-            .collect(),
-    };
+    let sites = crate::autorep::sites_of(model.as_ref(), rep.as_ref())?;
     Ok(EvalReport {
         test,
         relus: sites.iter().map(|s| s.relus as u64).sum(),

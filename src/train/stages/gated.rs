@@ -49,17 +49,35 @@ impl GatedRun {
         config: &StageConfig,
         device: &Device,
     ) -> GatedRun {
-        let (batch, seed, bn_recalib, slack) = match config {
-            StageConfig::Replace(c) => (c.batch, c.seed, c.bn_recalib, c.budget_slack as u64),
-            StageConfig::Snl(c) => (c.batch, c.seed, c.bn_recalib, 0),
-            StageConfig::Finetune(c) => (c.batch, c.seed, c.bn_recalib, 0),
-            StageConfig::Train(c) => (c.batch, c.seed, 0, 0),
-        };
-        let kd = match config {
-            StageConfig::Replace(c) => (c.kd_temperature, c.kd_weight),
-            StageConfig::Snl(c) => (c.kd_temperature, c.kd_weight),
-            StageConfig::Finetune(c) => (c.kd_temperature, c.kd_weight),
-            StageConfig::Train(_) => (defaults::KD_TEMPERATURE, defaults::KD_WEIGHT),
+        let (batch, seed, bn_recalib, slack, kd) = match config {
+            StageConfig::Replace(c) => (
+                c.batch,
+                c.seed,
+                c.bn_recalib,
+                c.budget_slack as u64,
+                (c.kd_temperature, c.kd_weight),
+            ),
+            StageConfig::Snl(c) => (
+                c.batch,
+                c.seed,
+                c.bn_recalib,
+                0,
+                (c.kd_temperature, c.kd_weight),
+            ),
+            StageConfig::Finetune(c) => (
+                c.batch,
+                c.seed,
+                c.bn_recalib,
+                0,
+                (c.kd_temperature, c.kd_weight),
+            ),
+            StageConfig::Train(c) => (
+                c.batch,
+                c.seed,
+                0,
+                0,
+                (defaults::KD_TEMPERATURE, defaults::KD_WEIGHT),
+            ),
         };
         GatedRun {
             model,
