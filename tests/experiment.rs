@@ -87,19 +87,20 @@ fn omitted_keys_take_the_cli_defaults() {
         (e.model.as_str(), e.dataset.as_str()),
         ("resnet18_in", "cifar10")
     );
-    assert_eq!((e.seed, e.batch, e.limit_train), (2, 128, None));
+    assert_eq!((e.seed, e.batch, e.limit_train), (2, None, None));
     assert_eq!(c.out(), PathBuf::from("runs/d"));
     let t = c.train.as_ref().unwrap();
+    // The official baseline script's 400 epochs at batch 256; the other stages at 128.
     assert_eq!(
-        (t.epochs, t.lr, t.momentum, t.weight_decay),
-        (200, 0.1, 0.9, 5e-4)
+        (t.epochs, t.batch, t.lr, t.momentum, t.weight_decay),
+        (400, 256, 0.1, 0.9, 5e-4)
     );
     let r = c.replace.as_ref().unwrap();
     assert_eq!(r.budget.relus, 12_900);
     assert_eq!((r.lambda, r.tau, r.degree, r.s2), (140.0, 0.003, 2, 0.1));
     assert_eq!(
-        (r.epochs, r.weight_lr, r.mask_lr, r.kd, r.identity),
-        (200, 1e-3, 1e-3, true, false)
+        (r.epochs, r.batch, r.weight_lr, r.mask_lr, r.kd, r.identity),
+        (200, 128, 1e-3, 1e-3, true, false)
     );
     // The official constants (notes §2.3, §1.7), each a key of its own.
     assert_eq!((r.kd_temperature, r.kd_weight, r.s1), (4.0, 1.0, 1.0));
@@ -119,12 +120,26 @@ fn omitted_keys_take_the_cli_defaults() {
         (200, 1e-3, 100, 1e-3)
     );
     let f = c.finetune.as_ref().unwrap();
-    assert_eq!((f.epochs, f.lr, f.kd), (200, 1e-3, true));
+    assert_eq!((f.epochs, f.batch, f.lr, f.kd), (50, 128, 1e-3, true));
     assert!(
         c.plan().contains("runs/d/replace/last.safetensors"),
         "{}",
         c.plan()
     );
+}
+
+#[test]
+fn the_experiments_batch_and_seed_reach_every_stage_without_its_own() {
+    let text = "[experiment]\nname = \"b\"\nbatch = 64\nseed = 7\n[train]\n[replace]\nbudget = 100\n[finetune]\nbatch = 32\nseed = 3\n";
+    let c = Config::from_toml(text, "b.toml").unwrap();
+    let t = c.train.as_ref().unwrap();
+    let r = c.replace.as_ref().unwrap();
+    let f = c.finetune.as_ref().unwrap();
+    assert_eq!((t.batch, t.seed), (64, 7));
+    assert_eq!((r.batch, r.seed), (64, 7));
+    assert_eq!((f.batch, f.seed), (32, 3));
+    let e = err("[experiment]\nname = \"b\"\nbatch = 1\n[train]\n");
+    assert!(e.contains("batch 1: must be at least 2"), "{e}");
 }
 
 fn err(text: &str) -> String {

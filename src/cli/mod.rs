@@ -113,10 +113,12 @@ pub struct JobArgs {
 /// Epochs, batch and seed of a training command or a sweep.
 #[derive(clap::Args)]
 pub struct ScheduleArgs {
-    #[arg(long, default_value_t = defaults::EPOCHS)]
-    epochs: usize,
-    #[arg(long, default_value_t = defaults::BATCH)]
-    batch: usize,
+    /// Epochs [default: as the official scripts: train 400, replace and snl 200, finetune 50]
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Batch size [default: as the official scripts: train 256, the others 128]
+    #[arg(long)]
+    batch: Option<usize>,
     #[arg(long, default_value_t = defaults::SEED)]
     seed: u64,
     /// Activation precision: f16 stores activations and their gradients in half precision
@@ -125,6 +127,17 @@ pub struct ScheduleArgs {
     /// GPU and f32 elsewhere. Evaluation runs in f32.
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     precision: Precision,
+}
+
+impl ScheduleArgs {
+    /// `--epochs`, else this stage's default.
+    fn epochs_or(&self, default: usize) -> usize {
+        self.epochs.unwrap_or(default)
+    }
+    /// `--batch`, else this stage's default.
+    fn batch_or(&self, default: usize) -> usize {
+        self.batch.unwrap_or(default)
+    }
 }
 
 /// The dataset of a training command or a sweep.

@@ -109,8 +109,8 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
     let replace = a.gates.config(budgets[0], &a.schedule)?;
     let granularity = replace.granularity;
     let snl = a.snl.then(|| SnlConfig {
-        epochs: a.snl_epochs.unwrap_or(a.schedule.epochs),
-        batch: a.schedule.batch,
+        epochs: a.snl_epochs.unwrap_or(replace.epochs),
+        batch: replace.batch,
         seed: a.schedule.seed,
         lambda: a.snl_lambda,
         lr: a.snl_lr,

@@ -134,8 +134,8 @@ impl GateOpts {
         let cfg = ReplaceStageConfig {
             baseline: None,
             budget,
-            epochs: schedule.epochs,
-            batch: schedule.batch,
+            epochs: schedule.epochs_or(defaults::EPOCHS),
+            batch: schedule.batch_or(defaults::BATCH),
             seed: schedule.seed,
             lambda: self.lambda,
             tau: self.tau,
@@ -396,8 +396,8 @@ fn budget(s: &str) -> anyhow::Result<Budget> {
 
 pub fn train(choice: DeviceChoice, a: TrainArgs) -> anyhow::Result<()> {
     let cfg = TrainConfig {
-        epochs: a.job.schedule.epochs,
-        batch: a.job.schedule.batch,
+        epochs: a.job.schedule.epochs_or(defaults::TRAIN_EPOCHS),
+        batch: a.job.schedule.batch_or(defaults::TRAIN_BATCH),
         seed: a.job.schedule.seed,
         lr: a.lr,
         momentum: a.momentum,
@@ -426,8 +426,8 @@ pub fn snl(choice: DeviceChoice, a: SnlArgs) -> anyhow::Result<()> {
     let cfg = SnlConfig {
         baseline: Some(a.from.baseline.clone()),
         budget,
-        epochs: a.job.schedule.epochs,
-        batch: a.job.schedule.batch,
+        epochs: a.job.schedule.epochs_or(defaults::EPOCHS),
+        batch: a.job.schedule.batch_or(defaults::BATCH),
         seed: a.job.schedule.seed,
         lambda: a.lambda,
         lr: a.lr,
@@ -457,8 +457,8 @@ pub fn finetune(choice: DeviceChoice, mut a: FinetuneArgs) -> anyhow::Result<()>
         kd: a.teacher.is_some(),
         kd_temperature: a.distill.kd_temperature,
         kd_weight: a.distill.kd_weight,
-        epochs: a.job.schedule.epochs,
-        batch: a.job.schedule.batch,
+        epochs: a.job.schedule.epochs_or(defaults::FINETUNE_EPOCHS),
+        batch: a.job.schedule.batch_or(defaults::BATCH),
         seed: a.job.schedule.seed,
         lr: a.lr,
         bn_recalib: a.bn_recalib,

@@ -40,9 +40,6 @@ fn d_dataset() -> String {
 fn d_seed() -> u64 {
     crate::train::config::defaults::SEED
 }
-fn d_batch() -> usize {
-    crate::train::config::defaults::BATCH
-}
 
 /// `[experiment]`: what every stage shares.
 #[derive(Debug, Clone, Deserialize)]
@@ -60,9 +57,9 @@ pub struct Experiment {
     /// Seed of every stage that does not set its own.
     #[serde(default = "d_seed")]
     pub seed: u64,
-    /// Batch size of every stage that does not set its own.
-    #[serde(default = "d_batch")]
-    pub batch: usize,
+    /// Batch size of every stage that does not set its own; when omitted, each stage keeps
+    /// its own default (train 256, the others 128, as the official scripts).
+    pub batch: Option<usize>,
     /// Use only the first N training images.
     pub limit_train: Option<usize>,
     /// Use only the first N test images.
@@ -128,8 +125,8 @@ impl Config {
         macro_rules! inherit {
             ($field:ident, $name:literal) => {
                 if let Some(c) = cfg.$field.as_mut() {
-                    if !own($name, "batch") {
-                        c.batch = batch;
+                    if let (false, Some(b)) = (own($name, "batch"), batch) {
+                        c.batch = b;
                     }
                     if !own($name, "seed") {
                         c.seed = seed;
@@ -336,8 +333,8 @@ impl Config {
             ));
         }
         let ds = Dataset::from_name(&e.dataset).map_err(|err| invalid(o, err))?;
-        if e.batch < 2 {
-            return Err(invalid(o, format!("[experiment] batch {}: must be at least 2 (batch norm needs more than one sample)", e.batch)));
+        if let Some(b @ 0..=1) = e.batch {
+            return Err(invalid(o, format!("[experiment] batch {b}: must be at least 2 (batch norm needs more than one sample)")));
         }
         if let Some(side) = e.image_size {
             if ds != Dataset::ImageNet && side != ds.input_size() {
