@@ -142,6 +142,46 @@ fn the_experiments_batch_and_seed_reach_every_stage_without_its_own() {
     assert!(e.contains("batch 1: must be at least 2"), "{e}");
 }
 
+#[test]
+fn finetune_starts_from_the_best_epoch_when_the_last_mask_ended_over_budget() {
+    let out = tmp("regrow");
+    // As in tests/stages.rs: every gate starts off and the first epoch's steps cannot switch
+    // one back on, so epoch 0 meets the budget; with no penalty (λ = 0) the gates return.
+    let text = format!(
+        "[experiment]\nname = \"regrow\"\nmodel = \"small\"\ndataset = \"fashion-mnist\"\ndata = {:?}\nlimit_train = 256\nlimit_test = 64\nbatch = 32\n[train]\nepochs = 1\n[replace]\nbudget = 50\nlambda = 0.0\nh_init = [-0.15, -0.12]\nmask_lr = 0.01\nepochs = 3\nseed = 5\n[finetune]\nepochs = 1\n",
+        root().join("assets/fashion-mnist-small")
+    );
+    let mut cfg = Config::from_toml(&text, "regrow.toml").unwrap();
+    cfg.experiment.out = Some(out.clone());
+    let s = experiment::run(
+        &Device::Cpu,
+        &cfg,
+        &RunOptions {
+            quiet: true,
+            existing: Existing::Refuse,
+            project: false,
+        },
+    )
+    .unwrap();
+    // The stage's result is its best epoch (here 0, 31, then 406 ReLUs by epoch).
+    let replace = &s.rows[1];
+    assert_eq!(replace.checkpoint, out.join("replace/best.safetensors"));
+    assert!(replace.reached_by_selection, "{replace:?}");
+    assert!(replace.relus <= 50, "{replace:?}");
+    // The last mask ended over the budget: projected, and not finetuned.
+    assert!(out.join("replace/projected.safetensors").exists());
+    let ft = autorep::train::checkpoint::Checkpoint::load(&out.join("finetune/last.safetensors"))
+        .unwrap();
+    match ft.meta.config {
+        autorep::train::StageConfig::Finetune(f) => {
+            assert_eq!(f.from, Some(out.join("replace/best.safetensors")))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(s.rows[2].relus <= 50, "{:?}", s.rows[2]);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 fn err(text: &str) -> String {
     Config::from_toml(text, "bad.toml").unwrap_err().to_string()
 }

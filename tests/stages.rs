@@ -442,6 +442,61 @@ fn a_mask_over_budget_fails_unless_projected_and_the_projection_is_never_best() 
 }
 
 #[test]
+fn a_mask_that_ends_over_budget_after_an_earlier_epoch_met_it_succeeds_with_that_best() {
+    let data = data();
+    let tmp = common::tmp_dir("stages-regrow");
+    let base = baseline(&data, &tmp, 1, 0.1);
+    let base = base.best_path.unwrap();
+    // Every gate starts off (h ≤ −τ switches the initial all-on mask off at the first
+    // forward) and at least 0.12 below +τ: at Adam's 0.01 per step, the first epoch's eight
+    // steps do not switch one back on, so that epoch meets the budget. Without a penalty to
+    // hold them (λ = 0), the gates the loss wants back on return in the next two (here 0, 301,
+    // then 2,828 ReLUs).
+    let budget = 50;
+    let cfg = ReplaceStageConfig {
+        lambda: 0.0,
+        h_init: [-0.15, -0.12],
+        mask_lr: 0.01,
+        ..fast_replace(&base, budget, 3)
+    };
+    let mut o = opts(&tmp.join("rep"), Existing::Refuse, None);
+    o.allow_projection = false;
+    let out = run_stage(&Device::Cpu, &data, None, StageConfig::Replace(cfg), &o).unwrap();
+    let logged: Vec<u64> = std::fs::read_to_string(tmp.join("rep/metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["relus"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert!(logged[0] <= budget as u64, "counts by epoch {logged:?}");
+    assert!(
+        out.count_before_projection > budget as u64,
+        "the premise failed: the last mask is within the budget ({logged:?})"
+    );
+    // The run's result is its best epoch; the projected last mask is written beside it.
+    let best = out.best.expect("a best epoch");
+    assert!(logged[best.epoch] <= budget as u64, "{logged:?}");
+    assert_eq!(
+        out.result_path(),
+        Some(tmp.join("rep/best.safetensors").as_path())
+    );
+    assert!(tmp.join("rep/projected.safetensors").exists());
+    assert!(!out.reached_by_selection());
+    let r = autorep::train::eval_checkpoint(
+        &Device::Cpu,
+        out.best_path.as_ref().unwrap(),
+        &data,
+        false,
+    )
+    .unwrap();
+    assert_eq!(r.relus, logged[best.epoch]);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
 fn seed_seeds_h_and_finetune_trains_the_coefficients() {
     use autorep::autorep::Replacement;
     let d = Device::Cpu;
