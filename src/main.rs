@@ -1,7 +1,5 @@
 mod cli;
 
-use clap::Parser;
-
 fn main() {
     // A closed stdout (`autorep train … | head -1`) ends the program quietly, as it does any
     // Unix tool: every stage writes its checkpoint and metrics before it prints an epoch.
@@ -12,7 +10,7 @@ fn main() {
     }
     quiet_wayland();
     empty_is_unset();
-    if let Err(e) = cli::run(cli::Cli::parse()) {
+    if let Err(e) = cli::run(cli::Cli::parse_args()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

@@ -305,7 +305,30 @@ fn pipeline_commands_reject_bad_input_in_one_line() {
             ],
             "--steps 0: time at least one step",
         ),
+        // A negative value meets the option's own check, not "unexpected argument '-1'".
+        (
+            vec!["cost", "--relus", "10k", "--bandwidth", "-1"],
+            "--bandwidth -1 is invalid",
+        ),
+        (
+            vec![
+                "--device",
+                "cpu",
+                "replace",
+                "--baseline",
+                "/nonexistent",
+                "--budget",
+                "-3",
+            ],
+            "must be a non-negative number, got '-3'",
+        ),
     ];
+    let out = autorep(&["--device", "cpu", "train", "--epochs", "-1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: invalid value '-1' for '--epochs"),
+        "{err}"
+    );
     for (args, needle) in cases {
         let out = autorep(&args);
         assert!(!out.status.success(), "{args:?} should fail");

@@ -251,6 +251,26 @@ fn training_device(choice: DeviceChoice, quiet: bool) -> anyhow::Result<Device> 
     Ok(device)
 }
 
+impl Cli {
+    /// The command line, parsed. Every option that takes a value accepts one that looks like
+    /// a negative number, so `--epochs -1` or `--bandwidth -1` meets the option's own check
+    /// ("invalid value '-1' for '--epochs'", "--bandwidth -1 is invalid") instead of being
+    /// read as an unknown flag.
+    pub fn parse_args() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = negative_values(Cli::command()).get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
+fn negative_values(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| {
+        let takes = a.get_action().takes_values();
+        a.allow_negative_numbers(takes)
+    })
+    .mut_subcommands(negative_values)
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let choice = cli.device;
     match &cli.plans {

@@ -77,22 +77,22 @@ pub struct SweepArgs {
     #[command(flatten)]
     gates: GateOpts,
     /// SNL: initial L1 weight λ₁.
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::SNL_LAMBDA)]
+    #[arg(long, default_value_t = defaults::SNL_LAMBDA)]
     snl_lambda: f32,
     /// SNL: selection epochs at most (default: --epochs).
     #[arg(long)]
     snl_epochs: Option<usize>,
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::ADAM_LR)]
+    #[arg(long, default_value_t = defaults::ADAM_LR)]
     snl_lr: f32,
     /// SNL: Adam rate of α.
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::ADAM_LR)]
+    #[arg(long, default_value_t = defaults::ADAM_LR)]
     snl_alpha_lr: f32,
     /// SNL: paced or official λ₁ growth.
     #[arg(long, default_value = "paced")]
     snl_schedule: autorep::train::config::SnlSchedule,
     #[arg(long, default_value_t = defaults::SNL_FINETUNE_EPOCHS)]
     finetune_epochs: usize,
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::FINETUNE_LR)]
+    #[arg(long, default_value_t = defaults::FINETUNE_LR)]
     finetune_lr: f32,
 }
 

@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 pub struct TrainArgs {
     #[command(flatten)]
     job: JobArgs,
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::TRAIN_LR)]
+    #[arg(long, default_value_t = defaults::TRAIN_LR)]
     lr: f32,
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::MOMENTUM)]
+    #[arg(long, default_value_t = defaults::MOMENTUM)]
     momentum: f32,
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::WEIGHT_DECAY)]
+    #[arg(long, default_value_t = defaults::WEIGHT_DECAY)]
     weight_decay: f32,
 }
 
@@ -28,10 +28,10 @@ pub struct TrainArgs {
 #[derive(clap::Args)]
 pub struct KdOpts {
     /// Distillation temperature T.
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::KD_TEMPERATURE)]
+    #[arg(long, default_value_t = defaults::KD_TEMPERATURE)]
     pub kd_temperature: f32,
     /// Weight of the distillation term: loss = CE + weight · T²·KL.
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::KD_WEIGHT)]
+    #[arg(long, default_value_t = defaults::KD_WEIGHT)]
     pub kd_weight: f32,
 }
 
@@ -63,10 +63,10 @@ pub struct GateOpts {
     #[command(flatten)]
     pub distill: KdOpts,
     /// Scale of x in a degree-1 gate (the official --scale_x1).
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::S1)]
+    #[arg(long, default_value_t = defaults::S1)]
     s1: f32,
     /// Faithful DaPa: the floor of the running variance (the official --var_min).
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::VAR_MIN)]
+    #[arg(long, default_value_t = defaults::VAR_MIN)]
     var_min: f64,
     /// Faithful DaPa: refit every N forward passes (evaluation included)...
     #[arg(long, default_value_t = defaults::REFIT_PERIOD, value_name = "N")]
@@ -86,10 +86,10 @@ pub struct GateOpts {
     #[arg(long)]
     identity: bool,
     /// Adam rate of weights and polynomial coefficients.
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::ADAM_LR)]
+    #[arg(long, default_value_t = defaults::ADAM_LR)]
     weight_lr: f32,
     /// Adam rate of the gate indicators h.
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::ADAM_LR)]
+    #[arg(long, default_value_t = defaults::ADAM_LR)]
     mask_lr: f32,
     /// Range of the initial gate indicators h, as LO,HI (smaller values reach a small budget
     /// in fewer epochs).
@@ -110,7 +110,7 @@ pub struct GateOpts {
     pub bn_recalib: usize,
     /// Clamp the x² coefficient to ±C in every forward (the official --clip_x2; the Tiny
     /// recipe uses 1); 0: off.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0)]
     clip_x2: f32,
     /// Wrap Adam in Lookahead with period K (the official Tiny-ImageNet script: 6): every K
     /// steps the slow weights move --lookahead-alpha of the way to the fast ones, which restart
@@ -118,7 +118,7 @@ pub struct GateOpts {
     #[arg(long, default_value_t = 0, value_name = "K")]
     lookahead: u64,
     /// Lookahead's interpolation weight, in (0, 1].
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::LOOKAHEAD_ALPHA)]
+    #[arg(long, default_value_t = defaults::LOOKAHEAD_ALPHA)]
     lookahead_alpha: f32,
 }
 
@@ -203,7 +203,7 @@ pub struct SnlArgs {
     #[command(flatten)]
     from: BaselineBudget,
     /// Initial L1 weight λ₁.
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::SNL_LAMBDA)]
+    #[arg(long, default_value_t = defaults::SNL_LAMBDA)]
     lambda: f32,
     /// pixel or channel.
     #[arg(long, default_value = defaults::GRANULARITY)]
@@ -214,11 +214,11 @@ pub struct SnlArgs {
     #[command(flatten)]
     distill: KdOpts,
     /// Adam rate of the weights during selection (at most --epochs epochs).
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::ADAM_LR)]
+    #[arg(long, default_value_t = defaults::ADAM_LR)]
     lr: f32,
     /// Adam rate of α (the official code: the same as --lr). Selection needs epochs × steps ×
     /// alpha-lr ≳ 1.
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::ADAM_LR)]
+    #[arg(long, default_value_t = defaults::ADAM_LR)]
     alpha_lr: f32,
     /// How λ₁ grows: paced (to reach the budget within --epochs) or official (×1.1 on a
     /// stalled epoch from the sixth).
@@ -226,7 +226,7 @@ pub struct SnlArgs {
     schedule: autorep::train::config::SnlSchedule,
     #[arg(long, default_value_t = defaults::SNL_FINETUNE_EPOCHS)]
     finetune_epochs: usize,
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::FINETUNE_LR)]
+    #[arg(long, default_value_t = defaults::FINETUNE_LR)]
     finetune_lr: f32,
     /// Re-estimate the BatchNorm statistics over N training batches with the current mask
     /// before each evaluation (0: off).
@@ -247,7 +247,7 @@ pub struct FinetuneArgs {
     teacher: Option<PathBuf>,
     #[command(flatten)]
     distill: KdOpts,
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults::FINETUNE_LR)]
+    #[arg(long, default_value_t = defaults::FINETUNE_LR)]
     lr: f32,
     /// Re-estimate the BatchNorm statistics over N training batches with the current mask
     /// before each evaluation (0: off).
