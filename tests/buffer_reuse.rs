@@ -68,7 +68,8 @@ fn a_device_batch_adds_no_submit() {
         classes: 3,
         class_names: vec![],
     };
-    let data = autorep::train::DeviceSet::new(&device, set, &[0.5; 3], &[0.25; 3], 2).unwrap();
+    let data =
+        autorep::train::DeviceSet::new(&device, set, &[0.5; 3], &[0.25; 3], Some(2)).unwrap();
     device.flush().unwrap();
     let before = gpu.stream_stats().submits;
     let plan = data.plan(1, 0, 4, true);

@@ -470,7 +470,8 @@ const RED: [u8; 3] = [200, 30, 40];
 const BLUE: [u8; 3] = [20, 60, 220];
 
 fn tiny_tree(t: &Tmp) {
-    t.write("tiny-imagenet-200/wnids.txt", b"n001\nn002\n");
+    // Not sorted, as the official file is not: labels follow the sorted ids.
+    t.write("tiny-imagenet-200/wnids.txt", b"n002\nn001\n");
     jpeg_rgb(
         t,
         "tiny-imagenet-200/train/n001/images/n001_0.JPEG",
@@ -524,13 +525,18 @@ fn tiny_imagenet_loads_the_folder_layout() {
         ),
         (4, 3, 64, 64, 2)
     );
-    assert_eq!(train.labels, [0, 0, 1, 1]);
     assert_eq!(train.class_names, ["n001", "n002"]);
-    assert!(
-        close(train.image(0), RED) && close(train.image(1), RED) && close(train.image(2), BLUE)
+    // Class by class on disk (n001_0, n001_1, n002_0, n002_1), held in a fixed random order.
+    let order = autorep::data::shuffled(0, 0, 4);
+    assert_eq!(
+        train.labels,
+        order.iter().map(|&i| [0, 0, 1, 1][i]).collect::<Vec<u32>>()
     );
+    let at = |file: usize| order.iter().position(|&i| i == file).unwrap();
+    assert!(close(train.image(at(0)), RED) && close(train.image(at(1)), RED));
+    assert!(close(train.image(at(2)), BLUE));
     assert!(
-        close(train.image(3), [90, 90, 90]),
+        close(train.image(at(3)), [90, 90, 90]),
         "greyscale JPEG becomes RGB"
     );
     let val = Dataset::TinyImageNet
@@ -539,9 +545,9 @@ fn tiny_imagenet_loads_the_folder_layout() {
     assert_eq!(val.labels, [1, 0, 1]);
     assert!(close(val.image(0), BLUE) && close(val.image(1), RED));
 
-    // A val folder reorganised into class folders reads the same labels.
+    // A val folder reorganised into class folders reads the same labels. The official
+    // download script moves the images and removes val/images but keeps the annotations.
     let root = t.path().join("tiny-imagenet-200");
-    std::fs::remove_file(root.join("val/val_annotations.txt")).unwrap();
     std::fs::create_dir_all(root.join("val/n001")).unwrap();
     std::fs::create_dir_all(root.join("val/n002")).unwrap();
     std::fs::rename(
@@ -554,6 +560,7 @@ fn tiny_imagenet_loads_the_folder_layout() {
         root.join("val/n002/val_0.JPEG"),
     )
     .unwrap();
+    std::fs::remove_dir_all(root.join("val/images")).unwrap();
     let val = Dataset::TinyImageNet.load(&root, Split::Test).unwrap();
     assert_eq!(val.labels, [0, 1]);
     assert!(close(val.image(0), RED) && close(val.image(1), BLUE));
@@ -721,22 +728,22 @@ fn image_set_subset_and_normalise() {
 #[test]
 fn batch_plan_is_seeded_and_reproducible() {
     let n = 103;
-    let plan = batch_plan(2, 0, n, 16, true, 4);
+    let plan = batch_plan(2, 0, n, 16, true, Some(4));
     assert_eq!(plan.len(), 7);
     assert_eq!(plan[6].len(), 7);
     assert_eq!(
         plan,
-        batch_plan(2, 0, n, 16, true, 4),
+        batch_plan(2, 0, n, 16, true, Some(4)),
         "same seed and epoch, same plan"
     );
     assert_ne!(
         plan,
-        batch_plan(2, 1, n, 16, true, 4),
+        batch_plan(2, 1, n, 16, true, Some(4)),
         "another epoch reshuffles"
     );
     assert_ne!(
         plan,
-        batch_plan(3, 0, n, 16, true, 4),
+        batch_plan(3, 0, n, 16, true, Some(4)),
         "another seed reshuffles"
     );
     let mut seen: Vec<u32> = plan.iter().flatten().map(|s| s[0]).collect();
@@ -761,7 +768,14 @@ fn batch_plan_is_seeded_and_reproducible() {
     let flips = words.iter().filter(|w| w.2).count();
     assert!((25..=78).contains(&flips), "{flips} flips of {n}");
 
-    let eval = batch_plan(2, 5, n, 50, false, 4);
+    // A dataset without augmentation (Fashion-MNIST) is still shuffled, every image centred.
+    let plain = batch_plan(2, 0, n, 16, true, None);
+    let order: Vec<usize> = plain.iter().flatten().map(|s| s[0] as usize).collect();
+    assert_eq!(order, shuffled(2, 0, n));
+    let centred = autorep_kernels::cpu::aug_word(0, 0, false);
+    assert!(plain.iter().flatten().all(|s| s[1] == centred));
+
+    let eval = batch_plan(2, 5, n, 50, false, Some(4));
     assert_eq!(eval.iter().map(Vec::len).collect::<Vec<_>>(), [50, 50, 3]);
     assert!(eval
         .iter()
@@ -776,7 +790,7 @@ fn batch_plan_is_seeded_and_reproducible() {
 fn eval_plan_through_the_augment_twin_is_plain_normalisation() {
     let s = toy_set();
     let (mean, std) = ([0.5, 0.25], [2.0, 4.0]);
-    let plan = batch_plan(0, 0, s.len(), 4, false, 1);
+    let plan = batch_plan(0, 0, s.len(), 4, false, Some(1));
     let p = s.augment_params(plan[0].len(), 1, &mean, &std).unwrap();
     let samples: Vec<u32> = plan[0].iter().flatten().copied().collect();
     let mut out = vec![0f32; p.n()];

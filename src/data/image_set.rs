@@ -328,29 +328,36 @@ pub fn shuffled(seed: u64, epoch: u64, n: usize) -> Vec<usize> {
 
 /// The batches of one epoch over `n` images: per sample `[dataset index, random word]`, the
 /// layout [`autorep_kernels::launch::augment_batch`] reads (flatten one batch into its
-/// samples buffer). With `augment`, the order is a seeded shuffle and each sample gets crop
-/// offsets uniform in `0..=2*pad` and a fair flip bit; without, the order is `0..n` and every
-/// word is the centred, unflipped crop (evaluation). The last batch may be short. The same
-/// (seed, epoch, n, batch, augment, pad) always gives the same plan.
+/// samples buffer). With `augment` (training), the order is a seeded shuffle, and with
+/// `crop_flip = Some(pad)` each sample gets crop offsets uniform in `0..=2*pad` and a fair flip
+/// bit (with `None`, the centred, unflipped image: a dataset trained without augmentation);
+/// without `augment`, the order is `0..n` and every word is the centred, unflipped crop
+/// (evaluation). The last batch may be short. The same arguments always give the same plan.
 pub fn batch_plan(
     seed: u64,
     epoch: u64,
     n: usize,
     batch: usize,
     augment: bool,
-    pad: usize,
+    crop_flip: Option<usize>,
 ) -> Vec<Vec<[u32; 2]>> {
     assert!(batch > 0, "batch_plan: batch size 0");
+    let pad = crop_flip.unwrap_or(0);
     assert!(pad <= 127, "batch_plan: padding {pad} is above 127");
     let plain = aug_word(pad as u32, pad as u32, false);
-    if !augment {
-        return (0..n)
-            .collect::<Vec<_>>()
+    let in_plain = |order: Vec<usize>| {
+        order
             .chunks(batch)
             .map(|c| c.iter().map(|&i| [i as u32, plain]).collect())
-            .collect();
+            .collect()
+    };
+    if !augment {
+        return in_plain((0..n).collect());
     }
     let order = shuffled(seed, epoch, n);
+    if crop_flip.is_none() {
+        return in_plain(order);
+    }
     let mut rng = epoch_rng(seed.wrapping_add(1), epoch);
     let span = 2 * pad as u64 + 1;
     order

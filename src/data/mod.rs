@@ -178,13 +178,14 @@ impl Dataset {
         }
     }
 
-    /// Training-time zero padding before the random crop (4 for all of them, as in the
-    /// reference recipes; Fashion-MNIST has no reference recipe and uses the same). ImageNet
+    /// Training-time augmentation of a resident set, as the official loaders: a random crop
+    /// after this much zero padding and a horizontal flip (CIFAR and Tiny-ImageNet: 4), or
+    /// none (Fashion-MNIST: the official loader only normalises). ImageNet, read from files,
     /// crops with RandomResizedCrop instead.
-    pub fn pad(self) -> usize {
+    pub fn crop_flip(self) -> Option<usize> {
         match self {
-            Dataset::ImageNet => 0,
-            _ => 4,
+            Dataset::FashionMnist | Dataset::ImageNet => None,
+            Dataset::Cifar10 | Dataset::Cifar100 | Dataset::TinyImageNet => Some(4),
         }
     }
 

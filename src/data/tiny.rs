@@ -1,8 +1,15 @@
-//! Tiny-ImageNet-200 in its official folder layout: `wnids.txt` (one class id per line; line
-//! order = label), `train/<wnid>/images/*.JPEG`, and `val/images/*.JPEG` labelled by
-//! `val/val_annotations.txt` (file, wnid, bounding box; tab-separated). A `val` folder already
-//! reorganised into class folders (`val/<wnid>/[images/]*.JPEG`) is read too. Every image must
-//! decode to 64x64 (greyscale ones become RGB).
+//! Tiny-ImageNet-200 in its official folder layout: `wnids.txt` (one class id per line),
+//! `train/<wnid>/images/*.JPEG`, and `val/images/*.JPEG` labelled by `val/val_annotations.txt`
+//! (file, wnid, bounding box; tab-separated). A `val` folder reorganised into class folders
+//! (`val/<wnid>/[images/]*.JPEG`, as the official AutoReP download script leaves it, with the
+//! annotation file still beside them) is read too. Every image must decode to 64x64
+//! (greyscale ones become RGB).
+//!
+//! Labels number the class ids in sorted order, as torchvision's `ImageFolder` numbers the
+//! class folders the official code trains from (`wnids.txt` itself is not sorted), so a
+//! PyTorch Tiny-ImageNet classifier imported here keeps its classes. The training images are
+//! kept in a fixed random order rather than class by class, so the batches taken in order
+//! (DaPa's calibration, BN re-estimation) and a `--limit-train` subset mix the classes.
 
 use super::{Dataset, ImageSet, Split};
 use crate::error::{Error, Result};
@@ -22,12 +29,13 @@ pub fn read_tiny_imagenet(root: &Path, split: Split) -> Result<ImageSet> {
     let wnids_path = root.join("wnids.txt");
     let text = super::read_file(&wnids_path, &hint)?;
     let text = String::from_utf8_lossy(&text);
-    let wnids: Vec<String> = text
+    let mut wnids: Vec<String> = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .map(String::from)
         .collect();
+    wnids.sort();
     if wnids.is_empty() {
         return Err(Error::Invalid(format!(
             "{}: no class ids",
@@ -44,14 +52,19 @@ pub fn read_tiny_imagenet(root: &Path, split: Split) -> Result<ImageSet> {
         }
     }
     let files = match split {
-        Split::Train => class_folders(&root.join("train"), &wnids, &hint)?,
+        Split::Train => {
+            let files = class_folders(&root.join("train"), &wnids, &hint)?;
+            super::shuffled(0, 0, files.len())
+                .into_iter()
+                .map(|i| files[i].clone())
+                .collect()
+        }
         Split::Test => {
             let val = root.join("val");
-            let ann = val.join("val_annotations.txt");
-            if ann.exists() || !val.join(&wnids[0]).is_dir() {
-                annotated(&val, &ann, &index, &hint)?
-            } else {
+            if val.join(&wnids[0]).is_dir() {
                 class_folders(&val, &wnids, &hint)?
+            } else {
+                annotated(&val, &val.join("val_annotations.txt"), &index, &hint)?
             }
         }
     };

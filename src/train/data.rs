@@ -40,8 +40,8 @@ impl Data {
         let (channels, input, classes) = (train.channels, train.height, train.classes);
         Ok(Data {
             name: dataset.name().to_string(),
-            train: DeviceSet::new(device, train, mean, std, dataset.pad())?,
-            test: DeviceSet::new(device, test, mean, std, dataset.pad())?,
+            train: DeviceSet::new(device, train, mean, std, dataset.crop_flip())?,
+            test: DeviceSet::new(device, test, mean, std, dataset.crop_flip())?,
             channels,
             input,
             classes,

@@ -41,7 +41,7 @@ impl FileSource {
     /// of its RandomResizedCrop and flip (never 0) when `augment`, else 0 (resize and centre
     /// crop). Reproducible from (seed, epoch).
     pub fn plan(&self, seed: u64, epoch: u64, batch: usize, augment: bool) -> Vec<Vec<[u32; 2]>> {
-        let mut plan = batch_plan(seed, epoch, self.files.len(), batch, augment, 0);
+        let mut plan = batch_plan(seed, epoch, self.files.len(), batch, augment, None);
         if augment {
             let mut rng =
                 SplitMix64::new(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xF11E);

@@ -48,8 +48,9 @@ pub struct DeviceSet {
     pub set: ImageSet,
     pub mean: Vec<f32>,
     pub std: Vec<f32>,
-    /// Zero padding for the random crop (4 on CIFAR and Tiny-ImageNet).
-    pub pad: usize,
+    /// Training-time random crop after this zero padding, and flip (see
+    /// [`crate::data::Dataset::crop_flip`]); None: no augmentation.
+    pub crop_flip: Option<usize>,
     source: Source,
     device: Device,
 }
@@ -65,15 +66,16 @@ impl DeviceSet {
         set: ImageSet,
         mean: &[f32],
         std: &[f32],
-        pad: usize,
+        crop_flip: Option<usize>,
     ) -> Result<DeviceSet> {
-        set.augment_params(1, pad, mean, std)?; // validates channels and statistics up front
+        // Validates channels and statistics up front.
+        set.augment_params(1, crop_flip.unwrap_or(0), mean, std)?;
         let packed = PackedImages::new(device, set.packed())?;
         Ok(DeviceSet {
             set,
             mean: mean.to_vec(),
             std: std.to_vec(),
-            pad,
+            crop_flip,
             source: Source::Resident(packed),
             device: device.clone(),
         })
@@ -100,7 +102,7 @@ impl DeviceSet {
             set,
             mean: mean.to_vec(),
             std: std.to_vec(),
-            pad: 0,
+            crop_flip: None,
             source: Source::Files(file_source::FileSource::new(folder, side, mean, std)),
             device: device.clone(),
         }
@@ -114,13 +116,18 @@ impl DeviceSet {
         self.set.is_empty()
     }
 
-    /// The batches of one epoch: shuffled with random crops and flips when `augment`, else in
-    /// order and centred. Reproducible from (seed, epoch).
+    /// The batches of one epoch: shuffled (with random crops and flips where the dataset has
+    /// them) when `augment`, else in order and centred. Reproducible from (seed, epoch).
     pub fn plan(&self, seed: u64, epoch: u64, batch: usize, augment: bool) -> Vec<Vec<[u32; 2]>> {
         match &self.source {
-            Source::Resident(_) => {
-                batch_plan(seed, epoch, self.len(), batch.max(1), augment, self.pad)
-            }
+            Source::Resident(_) => batch_plan(
+                seed,
+                epoch,
+                self.len(),
+                batch.max(1),
+                augment,
+                self.crop_flip,
+            ),
             Source::Files(f) => f.plan(seed, epoch, batch.max(1), augment),
         }
     }
@@ -152,9 +159,12 @@ impl DeviceSet {
         let labels = Rc::new(Labels::new(&self.device, &y)?);
         let x = match &self.source {
             Source::Resident(packed) => {
-                let p = self
-                    .set
-                    .augment_params(samples.len(), self.pad, &self.mean, &self.std)?;
+                let p = self.set.augment_params(
+                    samples.len(),
+                    self.crop_flip.unwrap_or(0),
+                    &self.mean,
+                    &self.std,
+                )?;
                 packed.augment(&p, samples)?
             }
             Source::Files(f) => Tensor::from_vec(
@@ -178,7 +188,8 @@ pub struct EpochPlan<'a> {
     /// The learning rates of this epoch.
     pub lr: crate::nn::Lr,
     pub batch_size: usize,
-    /// Random crops and flips (training); off for calibration or checks.
+    /// Training order: shuffled, with the dataset's random crops and flips; off (in order,
+    /// centred) for calibration or checks.
     pub augment: bool,
     pub seed: u64,
     /// Index of this epoch in the run (with `seed`, it fixes the order and the crops).
