@@ -192,6 +192,24 @@ fn count_and_cost_report_the_models_relus() {
         text.contains("478620 identities (free)") && text.contains("5.99 MB"),
         "{text}"
     );
+    // Plaintext coefficients make a degree-1 polynomial a linear map: free, as the identity.
+    let out = autorep(&[
+        "cost",
+        "--relus",
+        "12.9k",
+        "--degree",
+        "1",
+        "--protocol",
+        "crypten",
+        "--secret-coefficients",
+        "false",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("5.99 MB"), "{text}");
+    // Delphi's client keeps 18,248 B of preprocessing per ReLU.
+    let out = autorep(&["cost", "--relus", "12.9k", "--protocol", "delphi"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("client store  235.40 MB"), "{text}");
     let out = autorep(&["cost", "--relus", "600k"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("exceeds resnet18_in's 491520 ReLUs"));

@@ -24,7 +24,8 @@ fn presets_carry_their_constants() {
     assert_eq!(d.relu_us, 52.0);
     assert_eq!(d.poly_bytes, 32.0);
     assert_eq!(d.poly_rounds, 1.0);
-    assert!(d.notes.contains("18,248"), "client storage is documented");
+    assert_eq!(d.client_storage_relu_bytes, 18_248.0);
+    assert_eq!(c.client_storage_relu_bytes, 0.0);
 
     assert_eq!(LAN_BANDWIDTH_BYTES_PER_S, 1e9);
     assert_eq!(LAN_RTT_S, 5e-4);
@@ -52,6 +53,7 @@ fn estimate_arithmetic_by_hand() {
         poly_rounds: 1.0,
         poly_us: 0.5,
         offline_relu_bytes: 1000.0,
+        client_storage_relu_bytes: 3000.0,
         secret_coefficients: true,
         notes: String::new(),
     };
@@ -59,6 +61,7 @@ fn estimate_arithmetic_by_hand() {
     // 1,000·100 + 4,000·10 = 140,000 B online; 1,000·1,000 B offline.
     assert_eq!(r.comm_bytes, 140_000.0);
     assert_eq!(r.offline_bytes, 1_000_000.0);
+    assert_eq!(r.client_storage_bytes, 3_000_000.0);
     // 3 ReLU layers × 5 + 2 polynomial layers × 1.
     assert_eq!(r.rounds, 17.0);
     // 0.14 s transfer + 17 × 0.01 s + (1,000·2 + 4,000·0.5) µs = 0.14 + 0.17 + 0.004.
@@ -72,6 +75,7 @@ fn estimate_arithmetic_by_hand() {
         "4,000",
         "140.00 KB",
         "1.00 MB",
+        "3.00 MB",
         "17",
         "0.3140 s",
     ] {
@@ -118,6 +122,13 @@ fn polynomials_cost_their_multiplications_and_the_identity_nothing() {
     );
     assert_eq!((i.comm_bytes, i.rounds), (46_400.0, 9.0));
     assert_eq!((i.relus, i.polys), (100, 1_900));
+    // Rounds are whole: with a single-round degree-2 figure, degree 1 still takes one.
+    let one_round = Protocol {
+        poly_rounds: 1.0,
+        ..c.clone()
+    };
+    let l = estimate_sites(&one_round, &[site(100, 1), site(0, 1)], 1e9, 0.0);
+    assert_eq!(l.rounds, 9.0 + 2.0);
 }
 
 #[test]

@@ -48,6 +48,14 @@ pub struct CostArgs {
     poly_us: Option<f64>,
     #[arg(long)]
     offline_relu_bytes: Option<f64>,
+    /// Override the preset's client storage per ReLU, bytes.
+    #[arg(long)]
+    client_storage_relu_bytes: Option<f64>,
+    /// Override whether the polynomials' coefficients are secret (CrypTen: true, Horner's
+    /// d multiplications for degree d) or the server's plaintext (Delphi: false, one for x²
+    /// and none for a linear map).
+    #[arg(long)]
+    secret_coefficients: Option<bool>,
 }
 
 /// A cost figure: finite and not negative (bandwidth above zero).
@@ -72,6 +80,7 @@ pub fn cost(a: CostArgs) -> anyhow::Result<()> {
         ("poly-rounds", a.poly_rounds),
         ("poly-us", a.poly_us),
         ("offline-relu-bytes", a.offline_relu_bytes),
+        ("client-storage-relu-bytes", a.client_storage_relu_bytes),
     ];
     for (name, v) in overrides {
         if let Some(v) = v {
@@ -160,11 +169,15 @@ pub fn cost(a: CostArgs) -> anyhow::Result<()> {
             &mut p.poly_rounds,
             &mut p.poly_us,
             &mut p.offline_relu_bytes,
+            &mut p.client_storage_relu_bytes,
         ];
         for (field, (_, v)) in fields.into_iter().zip(overrides) {
             if let Some(v) = v {
                 *field = v;
             }
+        }
+        if let Some(secret) = a.secret_coefficients {
+            p.secret_coefficients = secret;
         }
         let r = estimate_sites(&p, &sites, a.bandwidth, a.rtt);
         let all = estimate_sites(&p, &all_relu, a.bandwidth, a.rtt);
