@@ -297,11 +297,15 @@ const BASELINE_HINT: &str =
 fn job_data(job: &JobArgs, fallback: &str, device: &Device) -> anyhow::Result<Data> {
     let data = job.data.load(fallback, device)?;
     if !job.folder.quiet {
+        let dir = job.data.dir(fallback);
         println!(
             "{}; data from {}",
             data.banner(device, job.model.as_deref()),
-            job.data.dir(fallback).display()
+            dir.display()
         );
+        if let Some(caveat) = autorep::train::data_dir_caveat(&dir) {
+            println!("note: {} is {caveat}", dir.display());
+        }
     }
     Ok(data)
 }
@@ -353,13 +357,17 @@ fn execute(
     Ok(())
 }
 
+fn epochs(n: usize) -> String {
+    format!("{n} epoch{}", if n == 1 { "" } else { "s" })
+}
+
 /// The line a stage ends with.
 pub fn summary(o: &Outcome) -> String {
     let test = o.last_test.unwrap_or_default();
     let mut s = format!(
-        "{} done: {} epochs ({} this run), test top-1 {:.2}% top-5 {:.2}%, {} of {} ReLUs ({:.2}%)",
+        "{} done: {} ({} this run), test top-1 {:.2}% top-5 {:.2}%, {} of {} ReLUs ({:.2}%)",
         o.stage,
-        o.epochs_done,
+        epochs(o.epochs_done),
         o.epochs_run,
         100.0 * test.top1,
         100.0 * test.top5,
@@ -368,7 +376,7 @@ pub fn summary(o: &Outcome) -> String {
         100.0 * o.relus as f64 / o.relu_total.max(1) as f64
     );
     if o.over_budget_epochs > 0 {
-        s += &format!(", {} epochs ended over budget", o.over_budget_epochs);
+        s += &format!(", {} ended over budget", epochs(o.over_budget_epochs));
     }
     match (&o.best, &o.best_path) {
         (Some(b), Some(p)) => {

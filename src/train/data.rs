@@ -49,15 +49,26 @@ impl Data {
     }
 }
 
+/// The workplace's local CIFAR-10: every image, but each decoded from a quality-75 JPEG.
+const SHARED_CIFAR10: &str = "../shared/data/cifar-10-jpeg75-bin";
+
 /// The default dataset folder: `../shared/data/cifar-10-jpeg75-bin` for cifar10 when it
 /// exists, else `data/<dataset>`.
 pub fn default_data_dir(dataset: &str) -> PathBuf {
-    let shared = PathBuf::from("../shared/data/cifar-10-jpeg75-bin");
+    let shared = PathBuf::from(SHARED_CIFAR10);
     if dataset == "cifar10" && shared.is_dir() {
         shared
     } else {
         PathBuf::from(format!("data/{dataset}"))
     }
+}
+
+/// What a run's banner should say about `dir`: the default CIFAR-10 copy's pixels are lossy,
+/// so its accuracies compare with each other, not with published CIFAR-10 figures.
+pub fn data_dir_caveat(dir: &Path) -> Option<&'static str> {
+    (dir == Path::new(SHARED_CIFAR10)).then_some(
+        "a JPEG-75 copy of CIFAR-10: accuracies compare with each other, not with published CIFAR-10 figures (pass --data for the official files)",
+    )
 }
 
 /// Load a dataset by name from `dir` (train and test splits) onto `device`, keeping only the
