@@ -30,12 +30,14 @@ pub struct Protocol {
     pub relu_rounds: f64,
     /// Single-thread compute per ReLU, microseconds.
     pub relu_us: f64,
-    /// Online communication per polynomial (degree 2) evaluation, bytes.
-    pub poly_bytes: f64,
-    /// Communication rounds of one layer's polynomials.
-    pub poly_rounds: f64,
-    /// Single-thread compute per polynomial, microseconds.
-    pub poly_us: f64,
+    /// Online communication of one secret multiplication in a polynomial (a Horner step or
+    /// x²), bytes. A polynomial costs [`Protocol::mults`] of them.
+    pub mult_bytes: f64,
+    /// Communication rounds of one multiplication; a layer's polynomials run in parallel, so
+    /// a layer pays this once per multiplication of its degree.
+    pub mult_rounds: f64,
+    /// Single-thread compute per multiplication, microseconds.
+    pub mult_us: f64,
     /// Offline (preprocessing) communication per ReLU, bytes.
     pub offline_relu_bytes: f64,
     /// Preprocessed material the client stores per ReLU until the inference, bytes (Delphi:
@@ -65,9 +67,9 @@ impl Protocol {
             relu_bytes: 464.0,
             relu_rounds: 9.0,
             relu_us: 0.0,
-            poly_bytes: 64.0,
-            poly_rounds: 2.0,
-            poly_us: 0.0,
+            mult_bytes: 32.0,
+            mult_rounds: 1.0,
+            mult_us: 0.0,
             offline_relu_bytes: 0.0,
             client_storage_relu_bytes: 0.0,
             secret_coefficients: true,
@@ -76,7 +78,7 @@ impl Protocol {
                     (RESULTS.md): ReLU 464 B per element in 9 rounds (a third-party figure of \
                     1.0 KB was for leaky ReLU); a multiplication of two secrets 32 B in 1 \
                     round, and a degree-2 polynomial with the model's coefficients (secret, as \
-                    CrypTen encrypts every parameter) takes two, (x·a2 + a1)·x + a0, as the \
+                    CrypTen encrypts every parameter) takes two, 64 B in 2 rounds, (x·a2 + a1)·x + a0, as the \
                     ONNX export writes it; triples come from a trusted dealer, so no offline \
                     traffic is counted; linear layers and compute time are not modelled"
                 .into(),
@@ -90,9 +92,9 @@ impl Protocol {
             relu_bytes: 0.0,
             relu_rounds: 1.0,
             relu_us: 52.0,
-            poly_bytes: 32.0,
-            poly_rounds: 1.0,
-            poly_us: 0.0,
+            mult_bytes: 32.0,
+            mult_rounds: 1.0,
+            mult_us: 0.0,
             offline_relu_bytes: 15_896.0,
             client_storage_relu_bytes: 18_248.0,
             secret_coefficients: false,
@@ -107,15 +109,14 @@ impl Protocol {
         }
     }
 
-    /// The cost of a degree-`degree` polynomial (0: the identity) as a share of the preset's
-    /// degree-2 one: the ratio of their multiplications.
-    pub fn poly_share(&self, degree: usize) -> f64 {
-        let mults = |d: usize| match (d, self.secret_coefficients) {
+    /// The secret multiplications of one degree-`degree` polynomial (0: the identity, free):
+    /// d with secret coefficients (Horner's rule), d − 1 with plaintext ones (the powers of x).
+    pub fn mults(&self, degree: usize) -> f64 {
+        match (degree, self.secret_coefficients) {
             (0, _) => 0.0,
             (d, true) => d as f64,
             (d, false) => d as f64 - 1.0,
-        };
-        mults(degree) / mults(2)
+        }
     }
 
     /// A preset by name, case-insensitive.
@@ -176,14 +177,11 @@ pub fn estimate(
     bandwidth_bytes_per_s: f64,
     rtt_s: f64,
 ) -> CostReport {
-    let (r, q) = (relus as f64, polys as f64 * p.poly_share(degree));
-    let comm_bytes = r * p.relu_bytes + q * p.poly_bytes;
-    // A layer's polynomials take their share of the degree-2 rounds, but whole rounds: a
-    // degree-1 polynomial with secret coefficients is one multiplication, one round, even
-    // where the degree-2 figure is a single round.
+    let (r, q) = (relus as f64, polys as f64 * p.mults(degree));
+    let comm_bytes = r * p.relu_bytes + q * p.mult_bytes;
     let rounds = layers_with_relu as f64 * p.relu_rounds
-        + layers_with_poly as f64 * (p.poly_rounds * p.poly_share(degree)).ceil();
-    let compute_s = (r * p.relu_us + q * p.poly_us) * 1e-6;
+        + layers_with_poly as f64 * p.mult_rounds * p.mults(degree);
+    let compute_s = (r * p.relu_us + q * p.mult_us) * 1e-6;
     let transfer_s = if comm_bytes == 0.0 {
         0.0
     } else {

@@ -12,8 +12,8 @@ fn presets_carry_their_constants() {
     let c = Protocol::crypten();
     assert_eq!(c.relu_bytes, 464.0);
     assert_eq!(c.relu_rounds, 9.0);
-    assert_eq!(c.poly_bytes, 64.0);
-    assert_eq!(c.poly_rounds, 2.0);
+    // A secret multiplication: 32 B in one round; degree 2 with secret coefficients takes two.
+    assert_eq!((c.mult_bytes, c.mult_rounds, c.mults(2)), (32.0, 1.0, 2.0));
     assert!(
         c.notes.contains("CrypTen 0.4.1"),
         "the CrypTen constants name the measurement"
@@ -22,8 +22,7 @@ fn presets_carry_their_constants() {
     let d = Protocol::delphi();
     assert_eq!(d.offline_relu_bytes, 15_896.0);
     assert_eq!(d.relu_us, 52.0);
-    assert_eq!(d.poly_bytes, 32.0);
-    assert_eq!(d.poly_rounds, 1.0);
+    assert_eq!((d.mult_bytes, d.mult_rounds, d.mults(2)), (32.0, 1.0, 1.0));
     assert_eq!(d.client_storage_relu_bytes, 18_248.0);
     assert_eq!(c.client_storage_relu_bytes, 0.0);
 
@@ -49,12 +48,13 @@ fn estimate_arithmetic_by_hand() {
         relu_bytes: 100.0,
         relu_rounds: 5.0,
         relu_us: 2.0,
-        poly_bytes: 10.0,
-        poly_rounds: 1.0,
-        poly_us: 0.5,
+        mult_bytes: 10.0,
+        mult_rounds: 1.0,
+        mult_us: 0.5,
         offline_relu_bytes: 1000.0,
         client_storage_relu_bytes: 3000.0,
-        secret_coefficients: true,
+        // Plaintext coefficients: one multiplication for degree 2.
+        secret_coefficients: false,
         notes: String::new(),
     };
     let r = estimate(&p, 1_000, 4_000, 2, 3, 2, 1e6, 0.01);
@@ -93,16 +93,8 @@ fn polynomials_cost_their_multiplications_and_the_identity_nothing() {
     // 1 is half the measured degree-2 cost (64 B, 2 rounds); Delphi's plaintext coefficients
     // need one for x² and none for a linear map.
     let (c, d) = (Protocol::crypten(), Protocol::delphi());
-    assert_eq!(
-        [0, 1, 2].map(|k| c.poly_share(k)),
-        [0.0, 0.5, 1.0],
-        "CrypTen"
-    );
-    assert_eq!(
-        [0, 1, 2].map(|k| d.poly_share(k)),
-        [0.0, 0.0, 1.0],
-        "Delphi"
-    );
+    assert_eq!([0, 1, 2].map(|k| c.mults(k)), [0.0, 1.0, 2.0], "CrypTen");
+    assert_eq!([0, 1, 2].map(|k| d.mults(k)), [0.0, 0.0, 1.0], "Delphi");
     let site = |relus, degree| SiteCount {
         name: "s".into(),
         relus,
@@ -122,13 +114,20 @@ fn polynomials_cost_their_multiplications_and_the_identity_nothing() {
     );
     assert_eq!((i.comm_bytes, i.rounds), (46_400.0, 9.0));
     assert_eq!((i.relus, i.polys), (100, 1_900));
-    // Rounds are whole: with a single-round degree-2 figure, degree 1 still takes one.
-    let one_round = Protocol {
-        poly_rounds: 1.0,
+    // The coefficient setting decides the multiplications, whichever preset it is applied to:
+    // Delphi with secret coefficients pays two for degree 2, CrypTen with plaintext ones one.
+    let secret = Protocol {
+        secret_coefficients: true,
+        ..d.clone()
+    };
+    let public = Protocol {
+        secret_coefficients: false,
         ..c.clone()
     };
-    let l = estimate_sites(&one_round, &[site(100, 1), site(0, 1)], 1e9, 0.0);
-    assert_eq!(l.rounds, 9.0 + 2.0);
+    let q = estimate_sites(&secret, &[site(0, 2)], 1e9, 0.0);
+    assert_eq!((q.comm_bytes, q.rounds), (1_000.0 * 64.0, 2.0));
+    let q = estimate_sites(&public, &[site(0, 2)], 1e9, 0.0);
+    assert_eq!((q.comm_bytes, q.rounds), (1_000.0 * 32.0, 1.0));
 }
 
 #[test]

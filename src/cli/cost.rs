@@ -11,7 +11,7 @@ pub struct CostArgs {
     #[arg(long, default_value_t = 32, conflicts_with_all = ["checkpoint", "onnx"])]
     input: usize,
     /// ReLUs kept (the rest are polynomials), e.g. 12.9k; all of them by default.
-    #[arg(long, conflicts_with_all = ["checkpoint", "onnx"])]
+    #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["checkpoint", "onnx"])]
     relus: Option<String>,
     /// Take the model and its per-site ReLU counts from this checkpoint's mask instead.
     #[arg(long, conflicts_with = "onnx")]
@@ -40,12 +40,14 @@ pub struct CostArgs {
     relu_rounds: Option<f64>,
     #[arg(long)]
     relu_us: Option<f64>,
+    /// Override the preset's online bytes per secret multiplication in a polynomial (a
+    /// degree-d polynomial takes d of them with secret coefficients, d − 1 with plaintext).
     #[arg(long)]
-    poly_bytes: Option<f64>,
+    mult_bytes: Option<f64>,
     #[arg(long)]
-    poly_rounds: Option<f64>,
+    mult_rounds: Option<f64>,
     #[arg(long)]
-    poly_us: Option<f64>,
+    mult_us: Option<f64>,
     #[arg(long)]
     offline_relu_bytes: Option<f64>,
     /// Override the preset's client storage per ReLU, bytes.
@@ -76,9 +78,9 @@ pub fn cost(a: CostArgs) -> anyhow::Result<()> {
         ("relu-bytes", a.relu_bytes),
         ("relu-rounds", a.relu_rounds),
         ("relu-us", a.relu_us),
-        ("poly-bytes", a.poly_bytes),
-        ("poly-rounds", a.poly_rounds),
-        ("poly-us", a.poly_us),
+        ("mult-bytes", a.mult_bytes),
+        ("mult-rounds", a.mult_rounds),
+        ("mult-us", a.mult_us),
         ("offline-relu-bytes", a.offline_relu_bytes),
         ("client-storage-relu-bytes", a.client_storage_relu_bytes),
     ];
@@ -165,9 +167,9 @@ pub fn cost(a: CostArgs) -> anyhow::Result<()> {
             &mut p.relu_bytes,
             &mut p.relu_rounds,
             &mut p.relu_us,
-            &mut p.poly_bytes,
-            &mut p.poly_rounds,
-            &mut p.poly_us,
+            &mut p.mult_bytes,
+            &mut p.mult_rounds,
+            &mut p.mult_us,
             &mut p.offline_relu_bytes,
             &mut p.client_storage_relu_bytes,
         ];
