@@ -4,7 +4,7 @@
 # that it reaches the budget by selection (the tables say, per row, whether it did).
 #
 #   bash benches/fidelity_cpu.sh fashion     # bundled Fashion-MNIST, 3 budgets (~10 min, 2 cores)
-#   bash benches/fidelity_cpu.sh cifar10     # ../shared/data CIFAR-10 copy, first 5,000 images
+#   bash benches/fidelity_cpu.sh cifar10     # ../shared/data CIFAR-10 copy, first 5,000 images (~12 min)
 #
 # Writes runs/fidelity_<dataset>/{baseline,autorep+snl sweep,identity sweep} and prints the
 # tables; times on stderr.

@@ -32,6 +32,7 @@ fn meta(config: StageConfig, gates: Option<GateState>) -> Meta {
         sites: vec![],
         imported_from: None,
         images: Some([4_000, 1_000]),
+        class_order: None,
     }
 }
 
@@ -231,4 +232,32 @@ fn tensors_are_named_by_module_path_and_positional_checkpoints_still_load() {
         assert_eq!(&again.tensors[k], v, "{k} after a format-2 round trip");
     }
     let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn a_tiny_imagenet_checkpoint_from_before_sorted_labels_is_refused() {
+    use autorep::data::{Dataset, ImageSet};
+    let set = ImageSet {
+        images: vec![0; 2 * 3 * 64 * 64],
+        labels: vec![0, 1],
+        channels: 3,
+        height: 64,
+        width: 64,
+        classes: 2,
+        class_names: vec!["n001".into(), "n002".into()],
+    };
+    let data =
+        autorep::train::Data::new(&Device::Cpu, Dataset::TinyImageNet, set.clone(), set).unwrap();
+    let mut m = meta(StageConfig::Train(Default::default()), None);
+    (m.dataset, m.channels, m.input, m.classes) = ("tiny-imagenet".into(), 3, 64, 2);
+    let e = data
+        .check(&m, Path::new("old.safetensors"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("old.safetensors numbers the tiny-imagenet classes in wnids.txt order"),
+        "{e}"
+    );
+    m.class_order = Dataset::TinyImageNet.class_order().map(String::from);
+    data.check(&m, Path::new("new.safetensors")).unwrap();
 }

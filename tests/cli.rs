@@ -146,7 +146,7 @@ fn dapa_prints_the_closed_form_and_rejects_bad_input() {
 }
 
 #[test]
-fn comma_pair_defaults_follow_the_library_defaults() {
+fn written_out_defaults_follow_the_library_defaults() {
     // --h-init and --shrink show their defaults as typed (LO,HI), so they are written out as
     // text in the CLI: they must stay the library's.
     use autorep::train::config::defaults::{H_INIT, SHRINK};
@@ -156,6 +156,18 @@ fn comma_pair_defaults_follow_the_library_defaults() {
         format!("[default: {},{}]", SHRINK[0], SHRINK[1]),
     ] {
         assert!(help.contains(&want), "replace --help lacks {want}:\n{help}");
+    }
+    // --epochs and --batch default per stage, so their help names the stages' constants.
+    use autorep::train::config::defaults::{
+        BATCH, EPOCHS, FINETUNE_EPOCHS, TRAIN_BATCH, TRAIN_EPOCHS,
+    };
+    let help = String::from_utf8_lossy(&autorep(&["train", "--help"]).stdout).to_string();
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    for want in [
+        format!("train {TRAIN_EPOCHS}, replace and snl {EPOCHS}, finetune {FINETUNE_EPOCHS}]"),
+        format!("train {TRAIN_BATCH}, the others {BATCH}]"),
+    ] {
+        assert!(help.contains(&want), "train --help lacks {want}:\n{help}");
     }
 }
 
@@ -206,6 +218,18 @@ fn count_and_cost_report_the_models_relus() {
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("5.99 MB"), "{text}");
+    // At degree 2 plaintext coefficients need one multiplication (32 B) instead of two.
+    let out = autorep(&[
+        "cost",
+        "--relus",
+        "12.9k",
+        "--protocol",
+        "crypten",
+        "--secret-coefficients",
+        "false",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("21.30 MB"), "{text}");
     // Delphi's client keeps 18,248 B of preprocessing per ReLU.
     let out = autorep(&["cost", "--relus", "12.9k", "--protocol", "delphi"]);
     let text = String::from_utf8_lossy(&out.stdout);

@@ -49,9 +49,11 @@ enum Command {
     Count(info::CountArgs),
     /// DaPa: the least-squares polynomial fit of ReLU under N(mean, std²).
     Dapa(info::DapaArgs),
-    /// Private-inference cost of a model with some ReLUs replaced by degree-2 polynomials.
+    /// Private-inference cost (communication, rounds, latency, client storage) of a model with
+    /// some ReLUs replaced by polynomials, under the CrypTen and Delphi presets.
     Cost(cost::CostArgs),
-    /// Train the all-ReLU baseline (SGD 0.1, momentum 0.9, weight decay 5e-4, cosine).
+    /// Train the all-ReLU baseline (SGD 0.1, momentum 0.9, weight decay 5e-4, cosine; 400
+    /// epochs at batch 256 unless told otherwise, as the official script).
     Train(stages::TrainArgs),
     /// AutoReP: learn which ReLUs to keep under a budget and replace the rest with DaPa
     /// polynomials, starting from (and distilling from) a baseline checkpoint.

@@ -58,7 +58,12 @@ pub struct SweepArgs {
     #[arg(long)]
     baseline: PathBuf,
     /// Budgets, comma-separated, e.g. 5k,10k,20k.
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        required = true,
+        allow_hyphen_values = true
+    )]
     budgets: Vec<String>,
     /// Also run SNL at each budget.
     #[arg(long)]
@@ -145,7 +150,10 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
     let device = training_device(choice, a.folder.quiet)?;
     let data = a.data.load(&recorded, &device)?;
     if !a.folder.quiet {
-        println!("{}", data.banner(&device, None));
+        println!(
+            "{}",
+            data.banner_from(&device, None, &a.data.dir(&recorded))
+        );
     }
     let cfg = experiment::SweepConfig {
         baseline: a.baseline,

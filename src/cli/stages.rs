@@ -182,7 +182,7 @@ pub struct BaselineBudget {
     #[arg(long)]
     baseline: PathBuf,
     /// ReLUs to keep, e.g. 12.9k (a whole number).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     budget: String,
 }
 
@@ -298,14 +298,7 @@ fn job_data(job: &JobArgs, fallback: &str, device: &Device) -> anyhow::Result<Da
     let data = job.data.load(fallback, device)?;
     if !job.folder.quiet {
         let dir = job.data.dir(fallback);
-        println!(
-            "{}; data from {}",
-            data.banner(device, job.model.as_deref()),
-            dir.display()
-        );
-        if let Some(caveat) = autorep::train::data_dir_caveat(&dir) {
-            println!("note: {} is {caveat}", dir.display());
-        }
+        println!("{}", data.banner_from(device, job.model.as_deref(), &dir));
     }
     Ok(data)
 }

@@ -178,6 +178,14 @@ impl Dataset {
         }
     }
 
+    /// A name for how class ids become labels, recorded in checkpoints where the numbering
+    /// changed: Tiny-ImageNet's labels follow the sorted class ids (torchvision's order) since
+    /// 2026-11-28, and followed `wnids.txt` before, so an older checkpoint's classifier rows
+    /// belong to other classes.
+    pub fn class_order(self) -> Option<&'static str> {
+        (self == Dataset::TinyImageNet).then_some("sorted-ids")
+    }
+
     /// Training-time augmentation of a resident set, as the official loaders: a random crop
     /// after this much zero padding and a horizontal flip (CIFAR and Tiny-ImageNet: 4), or
     /// none (Fashion-MNIST: the official loader only normalises). ImageNet, read from files,

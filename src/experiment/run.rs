@@ -142,7 +142,10 @@ pub fn run(device: &Device, cfg: &Config, opts: &RunOptions) -> Result<Summary> 
         device,
     )?;
     if !opts.quiet {
-        println!("{}", data.banner(device, Some(&e.model)));
+        println!(
+            "{}",
+            data.banner_from(device, Some(&e.model), &cfg.data_dir())
+        );
     }
     run_with_data(device, cfg, &data, opts)
 }

@@ -107,6 +107,8 @@ pub fn import_checkpoint(path: &Path, spec: &ImportSpec) -> Result<Checkpoint> {
         sites: model.sites().iter().map(|s| s.name.clone()).collect(),
         imported_from: Some(path.display().to_string()),
         images: None,
+        // PyTorch's datasets number Tiny-ImageNet's classes as torchvision's ImageFolder does.
+        class_order: dataset.class_order().map(String::from),
     };
     let mut ck = Checkpoint::new(meta);
     ck.put_model(model.as_ref())?;

@@ -56,6 +56,11 @@ pub struct Meta {
     /// Training and test images of the run that wrote it (a resume must see the same).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images: Option<[usize; 2]>,
+    /// How the dataset's class ids were numbered, where that changed: see
+    /// [`crate::data::Dataset::class_order`]. Absent in Tiny-ImageNet checkpoints written
+    /// before it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_order: Option<String>,
 }
 
 /// Per-channel input normalisation.

@@ -607,7 +607,8 @@ impl StageConfig {
                 positive("weight_lr", c.weight_lr)?;
                 positive("mask_lr", c.mask_lr)?;
                 distillation(c.kd_temperature, c.kd_weight)?;
-                if c.lookahead > 0 && !(c.lookahead_alpha > 0.0 && c.lookahead_alpha <= 1.0) {
+                // Checked even without Lookahead: a bad value is a mistake either way.
+                if !(c.lookahead_alpha > 0.0 && c.lookahead_alpha <= 1.0) {
                     return Err(Error::Invalid(format!(
                         "lookahead_alpha must lie in (0, 1], got {}",
                         c.lookahead_alpha

@@ -29,6 +29,20 @@ impl Data {
         )
     }
 
+    /// [`Data::banner`] and the folder the data came from, with a second line when that
+    /// folder's accuracies need a caveat ([`data_dir_caveat`]).
+    pub fn banner_from(&self, device: &Device, model: Option<&str>, dir: &Path) -> String {
+        let mut s = format!(
+            "{}; data from {}",
+            self.banner(device, model),
+            dir.display()
+        );
+        if let Some(caveat) = data_dir_caveat(dir) {
+            s += &format!("\nnote: {} is {caveat}", dir.display());
+        }
+        s
+    }
+
     /// Train and test splits of `dataset`, placed on `device`.
     pub fn new(
         device: &Device,
@@ -65,8 +79,13 @@ pub fn default_data_dir(dataset: &str) -> PathBuf {
 
 /// What a run's banner should say about `dir`: the default CIFAR-10 copy's pixels are lossy,
 /// so its accuracies compare with each other, not with published CIFAR-10 figures.
-pub fn data_dir_caveat(dir: &Path) -> Option<&'static str> {
-    (dir == Path::new(SHARED_CIFAR10)).then_some(
+fn data_dir_caveat(dir: &Path) -> Option<&'static str> {
+    let shared = Path::new(SHARED_CIFAR10);
+    let same = match (dir.canonicalize(), shared.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => dir == shared,
+    };
+    same.then_some(
         "a JPEG-75 copy of CIFAR-10: accuracies compare with each other, not with published CIFAR-10 figures (pass --data for the official files)",
     )
 }
@@ -228,6 +247,16 @@ impl Data {
                     }
                 )));
             }
+        }
+        let order = Dataset::from_name(&self.name)
+            .ok()
+            .and_then(|d| d.class_order());
+        if order.is_some() && meta.class_order.as_deref() != order {
+            return Err(Error::Invalid(format!(
+                "{} numbers the {} classes in wnids.txt order, as this program did before 2026-11-28; labels now follow the sorted class ids (torchvision's order), so its classifier does not match: retrain it, or import the PyTorch weights again",
+                what.display(),
+                self.name
+            )));
         }
         Ok(())
     }

@@ -23,10 +23,7 @@ pub mod stages;
 pub use config::{
     FinetuneConfig, Precision, ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig,
 };
-pub use data::{
-    data_dir_caveat, default_data_dir, load_data, load_data_sized, load_imagenet, load_test_data,
-    Data,
-};
+pub use data::{default_data_dir, load_data, load_data_sized, load_imagenet, load_test_data, Data};
 pub use driver::{drive, Outcome, RunOptions};
 pub use eval::{evaluate, evaluate_outputs, EvalOutputs, EvalStats};
 pub use report::{eval_checkpoint, EvalReport};
