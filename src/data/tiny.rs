@@ -9,7 +9,8 @@
 //! class folders the official code trains from (`wnids.txt` itself is not sorted), so a
 //! PyTorch Tiny-ImageNet classifier imported here keeps its classes. The training images are
 //! kept in a fixed random order rather than class by class, so the batches taken in order
-//! (DaPa's calibration, BN re-estimation) and a `--limit-train` subset mix the classes.
+//! (DaPa's calibration, BN re-estimation) and a `--limit-train` subset mix the classes; so
+//! are the images of a `val` in class folders, for `--limit-test`.
 
 use super::{Dataset, ImageSet, Split};
 use crate::error::{Error, Result};
@@ -51,19 +52,20 @@ pub fn read_tiny_imagenet(root: &Path, split: Split) -> Result<ImageSet> {
             )));
         }
     }
+    let mixed = |files: Vec<(PathBuf, u32)>| -> Vec<(PathBuf, u32)> {
+        super::shuffled(0, 0, files.len())
+            .into_iter()
+            .map(|i| files[i].clone())
+            .collect()
+    };
     let files = match split {
-        Split::Train => {
-            let files = class_folders(&root.join("train"), &wnids, &hint)?;
-            super::shuffled(0, 0, files.len())
-                .into_iter()
-                .map(|i| files[i].clone())
-                .collect()
-        }
+        Split::Train => mixed(class_folders(&root.join("train"), &wnids, &hint)?),
         Split::Test => {
             let val = root.join("val");
             if val.join(&wnids[0]).is_dir() {
-                class_folders(&val, &wnids, &hint)?
+                mixed(class_folders(&val, &wnids, &hint)?)
             } else {
+                // The annotation file lists the images in an order that mixes the classes.
                 annotated(&val, &val.join("val_annotations.txt"), &index, &hint)?
             }
         }
