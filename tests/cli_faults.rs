@@ -91,6 +91,35 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
     let base = baseline(&dir);
     let b = base.display().to_string();
     let d = data_dir();
+    // --resume without --epochs or --batch continues the run with its own (1 epoch at 32),
+    // not the stage's defaults (400 at 256): the finished run only reports.
+    let base_dir = dir.join("base").display().to_string();
+    let o = autorep(&[
+        "--device",
+        "cpu",
+        "train",
+        "--model",
+        "small",
+        "--dataset",
+        "fashion-mnist",
+        "--data",
+        &d,
+        "--limit-train",
+        "128",
+        "--limit-test",
+        "64",
+        "--lr",
+        "0.05",
+        "--resume",
+        "--out",
+        &base_dir,
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && stdout.contains("train done: 1 epoch (0 this run)"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let replace = |extra: &[&str]| {
         let mut v: Vec<String> = [
             "--device",

@@ -308,8 +308,13 @@ fn execute(
     choice: DeviceChoice,
     job: &JobArgs,
     dataset: &str,
-    cfg: StageConfig,
+    mut cfg: StageConfig,
 ) -> anyhow::Result<()> {
+    let out = job
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(cfg.name()));
+    keep_resumed_schedule(&mut cfg, job, &out);
     cfg.validate()?;
     if let (false, Some(d)) = (matches!(cfg, StageConfig::Train(_)), &job.data.dataset) {
         let name = autorep::data::Dataset::from_name(d)?.name();
@@ -332,10 +337,7 @@ fn execute(
     cfg.precision().resolve(&device)?;
     let data = job_data(job, dataset, &device)?;
     let opts = RunOptions {
-        out: job
-            .out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("runs").join(cfg.name())),
+        out,
         existing: job.folder.existing(),
         quiet: job.folder.quiet,
         stop_after: None,
@@ -348,6 +350,32 @@ fn execute(
     let o = run_stage(&device, &data, model, cfg, &opts)?;
     println!("{}", summary(&o));
     Ok(())
+}
+
+/// `--resume` without `--epochs` or `--batch` continues the run in `out` with its own: the
+/// stage's defaults may have changed since it started, and the run is the same job either
+/// way. A folder without a readable checkpoint of this stage keeps the defaults, and the
+/// driver then says what is wrong with it.
+fn keep_resumed_schedule(cfg: &mut StageConfig, job: &JobArgs, out: &Path) {
+    let s = &job.schedule;
+    if !job.folder.resume || (s.epochs.is_some() && s.batch.is_some()) {
+        return;
+    }
+    let Ok(ck) = Checkpoint::load(&out.join(autorep::train::run_dir::LAST)) else {
+        return;
+    };
+    let mut stored = ck.meta.config;
+    if stored.name() != cfg.name() {
+        return;
+    }
+    let (epochs, batch) = cfg.schedule_mut();
+    let (stored_epochs, stored_batch) = stored.schedule_mut();
+    if s.epochs.is_none() {
+        *epochs = *stored_epochs;
+    }
+    if s.batch.is_none() {
+        *batch = *stored_batch;
+    }
 }
 
 fn epochs(n: usize) -> String {
