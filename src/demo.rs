@@ -138,6 +138,9 @@ pub fn train_mlp(
     })
 }
 
+/// The training and test images of the embedded subset, as a checkpoint records them.
+pub const EMBEDDED_IMAGES: [usize; 2] = [4_000, 1_000];
+
 /// The embedded dataset of `autorep demo`: 4,000 training and 1,000 test images of
 /// Fashion-MNIST (assets/fashion-mnist-small, Expat licence).
 const FM_TRAIN_IMAGES: &[u8] =

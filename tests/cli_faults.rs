@@ -405,6 +405,24 @@ fn folders_checkpoints_and_pipes_lose_nothing() {
         "{text}{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // A checkpoint of the demo's data evaluates on the embedded subset where no folder is
+    // given or found (here, run from a folder without data/).
+    let mut ck = Checkpoint::load(&base).unwrap();
+    ck.meta.images = Some(autorep::demo::EMBEDDED_IMAGES);
+    let demo_ck = dir.join("demo.safetensors");
+    ck.save(&demo_ck).unwrap();
+    let o = bin()
+        .current_dir(&dir)
+        .args(["--device", "cpu", "eval", "--checkpoint"])
+        .arg(&demo_ck)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && text.contains("embedded in this binary (1000 test images)"),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let mut ck = Checkpoint::load(&base).unwrap();
     // NaN weights (with valid checksums) are reported as such, never as an accuracy.
     for (_, (_, v)) in ck

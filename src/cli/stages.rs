@@ -543,7 +543,24 @@ pub fn eval(choice: DeviceChoice, a: EvalArgs) -> anyhow::Result<()> {
         autorep::data::Dataset::ImageNet => ck.meta.input,
         d => d.input_size(),
     };
-    let data = autorep::train::load_test_data(dataset, &dir, side, a.limit_test, &device)?;
+    // A checkpoint of `autorep demo` evaluates on the subset embedded in this binary when no
+    // folder is given and the default one is absent.
+    let embedded = a.data.is_none()
+        && dataset == "fashion-mnist"
+        && !dir.exists()
+        && ck.meta.images == Some(autorep::demo::EMBEDDED_IMAGES);
+    let data = if embedded {
+        if a.limit_test == Some(0) {
+            anyhow::bail!("limit_test (--limit-test) must be at least 1");
+        }
+        println!(
+            "data: the Fashion-MNIST subset `autorep demo` trains on, embedded in this binary ({} test images)",
+            a.limit_test.map_or(autorep::demo::EMBEDDED_IMAGES[1], |n| n.min(autorep::demo::EMBEDDED_IMAGES[1]))
+        );
+        autorep::demo::embedded_data(&device, a.limit_test.map(|n| (1, n)))?
+    } else {
+        autorep::train::load_test_data(dataset, &dir, side, a.limit_test, &device)?
+    };
     let r = autorep::train::eval_checkpoint(&device, &a.checkpoint, &data, a.inputs.is_some())?;
     write_outputs(&a, &data, &r.outputs)?;
     if r.test.non_finite > 0 {
