@@ -8,6 +8,7 @@ use autorep::cost::{assumed_sites, estimate_sites, Protocol, SiteCount, PRESET_N
 pub struct CostArgs {
     #[arg(long, default_value = "resnet18_in", conflicts_with_all = ["checkpoint", "onnx"])]
     model: String,
+    /// Input side in pixels (32 for CIFAR, 64 for Tiny-ImageNet, 224 for ImageNet).
     #[arg(long, default_value_t = 32, conflicts_with_all = ["checkpoint", "onnx"])]
     input: usize,
     /// ReLUs kept (the rest are polynomials), e.g. 12.9k; all of them by default.
@@ -36,18 +37,23 @@ pub struct CostArgs {
     /// Override the preset's online bytes per ReLU.
     #[arg(long)]
     relu_bytes: Option<f64>,
+    /// Override the preset's rounds of one layer's ReLUs.
     #[arg(long)]
     relu_rounds: Option<f64>,
+    /// Override the preset's single-thread compute per ReLU, microseconds.
     #[arg(long)]
     relu_us: Option<f64>,
     /// Override the preset's online bytes per secret multiplication in a polynomial (a
     /// degree-d polynomial takes d of them with secret coefficients, d − 1 with plaintext).
     #[arg(long)]
     mult_bytes: Option<f64>,
+    /// Override the preset's rounds per secret multiplication.
     #[arg(long)]
     mult_rounds: Option<f64>,
+    /// Override the preset's single-thread compute per secret multiplication, microseconds.
     #[arg(long)]
     mult_us: Option<f64>,
+    /// Override the preset's offline (preprocessing) communication per ReLU, bytes.
     #[arg(long)]
     offline_relu_bytes: Option<f64>,
     /// Override the preset's client storage per ReLU, bytes.
@@ -187,13 +193,29 @@ pub fn cost(a: CostArgs) -> anyhow::Result<()> {
         if relus < total {
             let bytes = |c: &autorep::cost::CostReport| c.comm_bytes + c.offline_bytes;
             println!(
-                "  vs all-ReLU: {:.1}x less communication (online + offline), {:.1}x lower latency",
-                bytes(&all) / bytes(&r).max(1.0),
-                all.latency_s / r.latency_s.max(1e-12)
+                "  vs all-ReLU: online + offline communication {}, latency {}",
+                ratio(bytes(&all), bytes(&r), "less", "more"),
+                ratio(all.latency_s, r.latency_s, "lower", "higher")
             );
         }
     }
     Ok(())
+}
+
+/// How `ours` compares with `all_relu`: "3.1x less", "2.0x more", "the same" or "none"
+/// (constants overridden to zero can make the replaced network the dearer one).
+fn ratio(all_relu: f64, ours: f64, less: &str, more: &str) -> String {
+    if all_relu == ours {
+        "the same".into()
+    } else if ours == 0.0 {
+        "none".into()
+    } else if ours < all_relu {
+        format!("{:.1}x {less}", all_relu / ours)
+    } else if all_relu == 0.0 {
+        format!("{more} (all-ReLU: 0)")
+    } else {
+        format!("{:.1}x {more}", ours / all_relu)
+    }
 }
 
 /// "N polynomials of degree 2", "N identities", or a mix, for the summary line.

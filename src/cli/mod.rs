@@ -208,9 +208,10 @@ pub struct FolderArgs {
     /// No progress bars or per-epoch lines (metrics.jsonl is still written).
     #[arg(long)]
     quiet: bool,
-    /// Accept a mask that ends over the budget: its gates with the smallest indicator are
-    /// switched off and that network is written as projected.safetensors (never best).
-    /// Without it such a run fails, saying what would reach the budget.
+    /// replace, snl (and run, sweep): accept a mask that ends over the budget: its gates with
+    /// the smallest indicator are switched off and that network is written as
+    /// projected.safetensors (never best). Without it such a run fails, saying what would
+    /// reach the budget. train and finetune have no budget to miss.
     #[arg(long)]
     project: bool,
 }

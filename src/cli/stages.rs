@@ -257,11 +257,16 @@ pub struct FinetuneArgs {
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
+    /// The checkpoint to evaluate: any stage's best.safetensors, last.safetensors or
+    /// projected.safetensors, or an imported one.
     #[arg(long)]
     checkpoint: PathBuf,
     /// Dataset (default: the checkpoint's).
     #[arg(long)]
     dataset: Option<String>,
+    /// Dataset folder; only its test split is read (default: as the training commands; a
+    /// checkpoint of `autorep demo` uses the subset embedded in the binary when that folder
+    /// is absent).
     #[arg(long)]
     data: Option<PathBuf>,
     /// Use only the first N test images.

@@ -46,17 +46,19 @@ pub fn sweep(device: &Device, data: &Data, cfg: &SweepConfig) -> Result<Vec<Row>
             cfg.baseline.display()
         )));
     }
+    // Budgets against the baseline's ReLUs before the folder is locked or anything runs.
+    let ck = crate::train::checkpoint::Checkpoint::load(&cfg.baseline)?;
+    let total = crate::train::stages::load_model(&Device::Cpu, &ck)?
+        .0
+        .relu_total();
+    if let Some(b) = cfg.budgets.iter().find(|b| b.relus > total) {
+        return Err(Error::Invalid(format!(
+            "budget {} exceeds the baseline's {total} ReLUs: choose budgets of at most {total}",
+            b.relus
+        )));
+    }
     let _lock = FolderLock::acquire(&cfg.out)?;
     let base = report::checkpoint_row(device, data, "baseline", "baseline", &cfg.baseline)?;
-    let total = base.relu_total;
-    for b in &cfg.budgets {
-        if b.relus > total {
-            return Err(Error::Invalid(format!(
-                "budget {} exceeds the baseline's {total} ReLUs",
-                b.relus
-            )));
-        }
-    }
     let mut stages = Vec::new();
     for &budget in &cfg.budgets {
         stages.push(StageConfig::Replace(ReplaceStageConfig {

@@ -551,7 +551,11 @@ pub fn op_counts(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, usiz
 /// input.
 pub fn sites_of_onnx(bytes: &[u8]) -> Result<Vec<SiteCount>> {
     let bad = |why: String| Error::Invalid(format!("ONNX model: {why}"));
-    let m = ModelProto::parse_from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
+    let m = ModelProto::parse_from_bytes(bytes).map_err(|e| {
+        Error::Invalid(format!(
+            "not an ONNX model ({e}): pass a file written by `autorep export`"
+        ))
+    })?;
     let g = &m.graph;
     let per_image = |vi: &ValueInfoProto| -> Option<usize> {
         let type_proto::Value::TensorType(t) = vi.type_.value.as_ref()? else {

@@ -282,12 +282,13 @@ fn over_budget_advice(
     let need = total as f64 - budget as f64;
     let estimate = if fell > 0.0 {
         let factor = need / fell;
+        // Just over the budget, one decimal would read "1.0x higher".
+        let digits = if factor < 1.1 { 2 } else { 1 };
         format!(
-            "; at this run's rate the budget needs about {:.0} {}, or a {} about {:.1}x higher",
+            "; at this run's rate the budget needs about {:.0} {}, or a {} about {factor:.digits$}x higher",
             (epochs_seen as f64 * factor).ceil(),
             knobs.0,
             knobs.1,
-            factor
         )
     } else {
         format!("; the count did not fall at all: raise {}", knobs.2)
