@@ -120,6 +120,45 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
         "{stdout}{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // SNL's α rate well above its 0.01 threshold is warned about before the first epoch
+    // (switched-off α flicker back on); 0.02 is not.
+    let snl_out = dir.join("snl").display().to_string();
+    let snl = |rate: &str| {
+        autorep(&[
+            "--device",
+            "cpu",
+            "snl",
+            "--baseline",
+            &b,
+            "--data",
+            &d,
+            "--limit-train",
+            "128",
+            "--limit-test",
+            "32",
+            "--batch",
+            "32",
+            "--budget",
+            "2k",
+            "--epochs",
+            "3",
+            "--finetune-epochs",
+            "0",
+            "--alpha-lr",
+            rate,
+            "--project",
+            "--quiet",
+            "--overwrite",
+            "--out",
+            &snl_out,
+        ])
+    };
+    for (rate, warned) in [("0.1", true), ("0.02", false)] {
+        let o = snl(rate);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{rate}: {err}");
+        assert_eq!(err.contains("flicker back on"), warned, "{rate}: {err}");
+    }
     let replace = |extra: &[&str]| {
         let mut v: Vec<String> = [
             "--device",

@@ -9,4 +9,6 @@ pub mod dapa;
 pub mod replace;
 
 pub use budget::{count_label, parse_count, Budget};
-pub use replace::{sites_of, Granularity, Method, Polynomial, ReplaceConfig, Replacement};
+pub use replace::{
+    sites_of, Granularity, Method, Polynomial, ReplaceConfig, Replacement, SNL_THRESHOLD,
+};

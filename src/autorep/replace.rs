@@ -111,6 +111,9 @@ fn faithful_shrink() -> [f64; 2] {
     dapa::FAITHFUL_SHRINK
 }
 
+/// SNL's threshold on α: above it a gate is a ReLU (the official `threshold`, 0.01).
+pub const SNL_THRESHOLD: f32 = 0.01;
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceConfig {
@@ -139,7 +142,7 @@ pub struct ReplaceConfig {
     /// Tiny-ImageNet script uses 1); 0 turns it off.
     #[serde(default)]
     pub clip_x2: f32,
-    /// SNL counts α above this as a ReLU.
+    /// SNL counts α above this as a ReLU ([`SNL_THRESHOLD`]; 0.5 once α is binarised).
     pub snl_threshold: f32,
     pub seed: u64,
 }
@@ -162,7 +165,7 @@ impl ReplaceConfig {
             refit: RefitSchedule::default(),
             shrink: dapa::FAITHFUL_SHRINK,
             clip_x2: 0.0,
-            snl_threshold: 0.01,
+            snl_threshold: SNL_THRESHOLD,
             seed: 2,
         }
     }

@@ -280,7 +280,21 @@ fn over_budget_advice(
     };
     let fell = total as f64 - count_seen as f64;
     let need = total as f64 - budget as f64;
-    let estimate = if fell > 0.0 {
+    // SNL's α well above the threshold flickers back on (see the SNL forecast): a higher
+    // rate would only make that worse.
+    let flicker = match stage.config() {
+        super::config::StageConfig::Snl(c) => {
+            let safe = 2.0 * crate::autorep::SNL_THRESHOLD;
+            (c.alpha_lr > safe).then_some((c.alpha_lr, safe))
+        }
+        _ => None,
+    };
+    let estimate = if let Some((rate, safe)) = flicker {
+        format!(
+            "; α's rate (--alpha-lr {rate}) is several times the {} threshold, so switched-off gates flicker back on: lower --alpha-lr to about {safe} or less and give selection more epochs",
+            safe / 2.0
+        )
+    } else if fell > 0.0 {
         let factor = need / fell;
         // Just over the budget, one decimal would read "1.0x higher".
         let digits = if factor < 1.1 { 2 } else { 1 };
