@@ -196,6 +196,7 @@ pub struct DemoRow {
 /// or its first `limit` images.
 pub fn embedded_data(device: &Device, limit: Option<(usize, usize)>) -> Result<crate::train::Data> {
     use crate::data::{idx_pair_from_bytes, Dataset};
+    crate::train::check_limits(limit.map(|l| l.0), limit.map(|l| l.1))?;
     let mut train = idx_pair_from_bytes(
         "train-images (embedded)",
         FM_TRAIN_IMAGES,

@@ -555,9 +555,6 @@ pub fn eval(choice: DeviceChoice, a: EvalArgs) -> anyhow::Result<()> {
         && !dir.exists()
         && ck.meta.images == Some(autorep::demo::EMBEDDED_IMAGES);
     let data = if embedded {
-        if a.limit_test == Some(0) {
-            anyhow::bail!("limit_test (--limit-test) must be at least 1");
-        }
         println!(
             "data: the Fashion-MNIST subset `autorep demo` trains on, embedded in this binary ({} test images)",
             a.limit_test.map_or(autorep::demo::EMBEDDED_IMAGES[1], |n| n.min(autorep::demo::EMBEDDED_IMAGES[1]))

@@ -100,14 +100,7 @@ pub fn load_data(
     device: &Device,
 ) -> Result<Data> {
     let dataset = Dataset::from_name(name)?;
-    for (n, what) in [
-        (limit_train, "limit_train (--limit-train)"),
-        (limit_test, "limit_test (--limit-test)"),
-    ] {
-        if n == Some(0) {
-            return Err(Error::Invalid(format!("{what} must be at least 1")));
-        }
-    }
+    check_limits(limit_train, limit_test)?;
     if dataset == Dataset::ImageNet {
         return load_imagenet(dir, dataset.input_size(), limit_train, limit_test, device);
     }
@@ -137,6 +130,19 @@ pub fn load_data_sized(
     }
 }
 
+/// `--limit-train` and `--limit-test` keep at least one image each.
+pub fn check_limits(limit_train: Option<usize>, limit_test: Option<usize>) -> Result<()> {
+    for (n, what) in [
+        (limit_train, "limit_train (--limit-train)"),
+        (limit_test, "limit_test (--limit-test)"),
+    ] {
+        if n == Some(0) {
+            return Err(Error::Invalid(format!("{what} must be at least 1")));
+        }
+    }
+    Ok(())
+}
+
 /// The test split alone, for evaluation: the training split is neither read nor needed on
 /// disk (its place holds the first test image). ImageNet, read lazily, loads as usual.
 pub fn load_test_data(
@@ -150,11 +156,7 @@ pub fn load_test_data(
     if dataset == Dataset::ImageNet || side != dataset.input_size() {
         return load_data_sized(name, dir, side, Some(1), limit_test, device);
     }
-    if limit_test == Some(0) {
-        return Err(Error::Invalid(
-            "limit_test (--limit-test) must be at least 1".into(),
-        ));
-    }
+    check_limits(None, limit_test)?;
     let mut test = dataset.load(dir, Split::Test)?;
     if let Some(n) = limit_test {
         test = test.subset(..n.min(test.len()));

@@ -280,19 +280,18 @@ fn over_budget_advice(
     };
     let fell = total as f64 - count_seen as f64;
     let need = total as f64 - budget as f64;
-    // SNL's α well above the threshold flickers back on (see the SNL forecast): a higher
-    // rate would only make that worse.
+    // SNL's α well above the threshold flickers back on: a higher rate would only make that
+    // worse.
     let flicker = match stage.config() {
         super::config::StageConfig::Snl(c) => {
-            let safe = 2.0 * crate::autorep::SNL_THRESHOLD;
-            (c.alpha_lr > safe).then_some((c.alpha_lr, safe))
+            super::stages::flickering_rate(c.alpha_lr).map(|safe| (c.alpha_lr, safe))
         }
         _ => None,
     };
     let estimate = if let Some((rate, safe)) = flicker {
         format!(
             "; α's rate (--alpha-lr {rate}) is several times the {} threshold, so switched-off gates flicker back on: lower --alpha-lr to about {safe} or less and give selection more epochs",
-            safe / 2.0
+            crate::autorep::SNL_THRESHOLD
         )
     } else if fell > 0.0 {
         let factor = need / fell;

@@ -23,7 +23,9 @@ pub mod stages;
 pub use config::{
     FinetuneConfig, Precision, ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig,
 };
-pub use data::{default_data_dir, load_data, load_data_sized, load_imagenet, load_test_data, Data};
+pub use data::{
+    check_limits, default_data_dir, load_data, load_data_sized, load_imagenet, load_test_data, Data,
+};
 pub use driver::{drive, Outcome, RunOptions};
 pub use eval::{evaluate, evaluate_outputs, EvalOutputs, EvalStats};
 pub use report::{eval_checkpoint, EvalReport};

@@ -11,7 +11,7 @@ mod snl;
 pub use baseline::BaselineStage;
 pub use finetune::FinetuneStage;
 pub use replace::ReplaceStage;
-pub use snl::SnlStage;
+pub use snl::{flickering_rate, SnlStage};
 
 use super::checkpoint::{Checkpoint, Phase};
 use super::config::StageConfig;

@@ -21,6 +21,17 @@ pub fn paced_target(n: f64, b: f64, done: usize, epochs: usize) -> f64 {
     n * ((0.7 * b).max(1.0) / n.max(1.0)).powf(t)
 }
 
+/// The α rate above which SNL's switched-off gates flicker back on, when `alpha_lr` is above
+/// it. The L1 term pulls α to 0 from either side, so a switched-off α hovers about 0 by up
+/// to a step; well above the threshold the hovering ones flicker back on and the count
+/// stalls. Measured on the small ResNet (1,024 images, 32 steps an epoch, 6 epochs, budget
+/// 2.8K of 56K): it stalled at 13-16K at 0.05 and 21-26K at 0.1, and reached the budget at
+/// 0.02 and (in 7 epochs) at 0.005.
+pub fn flickering_rate(alpha_lr: f32) -> Option<f32> {
+    let safe = 2.0 * crate::autorep::SNL_THRESHOLD;
+    (alpha_lr > safe).then_some(safe)
+}
+
 /// The paced schedule grows λ₁ up to 30× an epoch, and a count can cross the budget and fall
 /// far below it within one epoch; checking it ten times an epoch stops selection near the
 /// budget, as the official per-epoch check does under its ×1.1 growth.
@@ -170,17 +181,11 @@ impl Stage for SnlStage {
                 2.0 / steps
             ));
         }
-        // The L1 term pulls α to 0 from either side, so a switched-off α hovers about 0 by
-        // up to a step; well above the threshold the hovering ones flicker back on and the
-        // count stalls. Measured on the small ResNet (1,024 images, 32 steps an epoch, 6
-        // epochs, budget 2.8K of 56K): it stalled at 13-16K at 0.05 and 21-26K at 0.1, and
-        // reached the budget at 0.02 and (in 7 epochs) at 0.005.
-        let threshold = crate::autorep::SNL_THRESHOLD;
-        let safe = 2.0 * threshold;
-        (self.cfg.alpha_lr > safe).then(|| {
+        flickering_rate(self.cfg.alpha_lr).map(|safe| {
             format!(
-                "SNL's α moves by about alpha_lr = {} per step, several times the {threshold} threshold below which a gate counts as off: switched-off α hover about 0 by up to that much and flicker back on, so the count can stall far above the budget; an alpha_lr of at most about {safe} with epochs × steps × alpha_lr ≳ 1 (here about {:.0} selection epochs) avoids it",
+                "SNL's α moves by about alpha_lr = {} per step, several times the {} threshold below which a gate counts as off: switched-off α hover about 0 by up to that much and flicker back on, so the count can stall far above the budget; an alpha_lr of at most about {safe} with epochs × steps × alpha_lr ≳ 1 (here about {:.0} selection epochs) avoids it",
                 self.cfg.alpha_lr,
+                crate::autorep::SNL_THRESHOLD,
                 (2.0 / (safe as f64 * batches_per_epoch.max(1) as f64)).ceil()
             )
         })
