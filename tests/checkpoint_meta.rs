@@ -89,6 +89,11 @@ fn metadata_round_trips_for_every_method_granularity_and_mode() {
                 let mut want = ck.meta.clone();
                 want.checksums = back.meta.checksums.clone();
                 assert_eq!(back.meta, want, "{what}");
+                let header = Checkpoint::read_meta(&path).unwrap();
+                assert_eq!(
+                    header, back.meta,
+                    "{what}: the header alone gives the metadata"
+                );
                 assert_eq!(back.tensors, ck.tensors, "{what}");
                 let (m2, rep2) = load_model(&d, &back).unwrap();
                 let rep2 = rep2.unwrap();
@@ -129,7 +134,14 @@ fn unknown_or_malformed_metadata_is_an_error_naming_it() {
     type Edit = Box<dyn FnOnce(&mut HashMap<String, String>)>;
     let err = |edit: Edit| {
         rewrite(&good, &bad, edit);
-        Checkpoint::load(&bad).unwrap_err().to_string()
+        let e = Checkpoint::load(&bad).unwrap_err().to_string();
+        // Reading the header alone finds the same fault, unless it is in the tensors.
+        if let Err(h) = Checkpoint::read_meta(&bad) {
+            assert_eq!(h.to_string(), e);
+        } else {
+            assert!(e.contains("checksum"), "{e}");
+        }
+        e
     };
     let e = err(Box::new(|m| {
         m.insert("rep.method".into(), "autorep".into());
@@ -157,6 +169,28 @@ fn unknown_or_malformed_metadata_is_an_error_naming_it() {
         m.insert(META_KEY.into(), v.to_string());
     }));
     assert!(e.contains("does not match its checksum"), "{e}");
+    // A truncated or foreign file: one line from either reader, no panic.
+    let bytes = std::fs::read(&good).unwrap();
+    for (cut, why) in [
+        (4, "8-byte header length"),
+        (40, "past the end of the file"),
+    ] {
+        std::fs::write(&bad, &bytes[..cut]).unwrap();
+        let e = Checkpoint::read_meta(&bad).unwrap_err().to_string();
+        assert!(
+            e.contains("not a valid safetensors checkpoint") && e.contains(why),
+            "{e}"
+        );
+        assert!(Checkpoint::load(&bad).is_err());
+    }
+    let mut garbled = bytes.clone();
+    garbled[8] = b'[';
+    std::fs::write(&bad, &garbled).unwrap();
+    let e = Checkpoint::read_meta(&bad).unwrap_err().to_string();
+    assert!(
+        e.contains("not a valid safetensors checkpoint") && e.contains("header:"),
+        "{e}"
+    );
     for p in [good, bad] {
         let _ = std::fs::remove_file(p);
     }

@@ -179,6 +179,47 @@ fn finetune_starts_from_the_best_epoch_when_the_last_mask_ended_over_budget() {
         other => panic!("{other:?}"),
     }
     assert!(s.rows[2].relus <= 50, "{:?}", s.rows[2]);
+
+    // The same file without the epochs and batch sizes it ran with, as a file written under
+    // older defaults reads under newer ones (train 400 epochs at 256 now): resumed, every
+    // stage continues with its own schedule, finds itself finished and only reports.
+    let defaults = text
+        .replace("batch = 32\n", "")
+        .replace("[train]\nepochs = 1\n", "[train]\n")
+        .replace("[finetune]\nepochs = 1\n", "[finetune]\n");
+    let mut again = Config::from_toml(&defaults, "regrow.toml").unwrap();
+    assert_eq!(again.train.as_ref().unwrap().epochs, 400);
+    again.experiment.out = Some(out.clone());
+    let resumed = experiment::run(
+        &Device::Cpu,
+        &again,
+        &RunOptions {
+            quiet: true,
+            existing: Existing::Resume,
+            project: false,
+        },
+    )
+    .unwrap();
+    for (a, b) in s.rows.iter().zip(&resumed.rows) {
+        assert_eq!(
+            (a.relus, a.top1, &a.checkpoint),
+            (b.relus, b.top1, &b.checkpoint)
+        );
+    }
+    // A schedule the file does give still has to match the run's.
+    let longer = defaults.replace("[train]\n", "[train]\nepochs = 2\nbatch = 32\n");
+    let mut longer = Config::from_toml(&longer, "regrow.toml").unwrap();
+    longer.experiment.out = Some(out.clone());
+    let mut planned = longer.clone();
+    planned.adopt_resumed_schedules();
+    assert_eq!(
+        planned.train.as_ref().map(|t| (t.epochs, t.batch)),
+        Some((2, 32))
+    );
+    assert_eq!(
+        planned.finetune.as_ref().map(|f| (f.epochs, f.batch)),
+        Some((1, 32))
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
 

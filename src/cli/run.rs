@@ -28,6 +28,9 @@ pub fn run(choice: DeviceChoice, a: RunArgs) -> anyhow::Result<()> {
     if a.out.is_some() {
         cfg.experiment.out = a.out;
     }
+    if a.folder.resume {
+        cfg.adopt_resumed_schedules();
+    }
     print!("{}", cfg.plan());
     cfg.check_data()?;
     cfg.check_checkpoints()?;
@@ -142,8 +145,7 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
     )?;
     let recorded = match &a.data.dataset {
         Some(_) => String::new(),
-        None => autorep::train::checkpoint::Checkpoint::load(&a.baseline)?
-            .meta
+        None => autorep::train::checkpoint::Checkpoint::read_meta(&a.baseline)?
             .dataset
             .clone(),
     };

@@ -4,7 +4,7 @@
 use super::{training_device, JobArgs, ScheduleArgs};
 use anyhow::Context;
 use autorep::autorep::{Budget, Granularity, Polynomial};
-use autorep::train::checkpoint::Checkpoint;
+use autorep::train::checkpoint::{Checkpoint, Meta};
 use autorep::train::config::{
     defaults, FinetuneConfig, ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig,
 };
@@ -289,10 +289,11 @@ pub struct EvalArgs {
     labels: Option<PathBuf>,
 }
 
-/// The checkpoint a stage starts from, read once to learn its dataset.
-fn source(path: &Path, what: &str, hint: &str) -> anyhow::Result<Checkpoint> {
+/// The metadata of the checkpoint a command starts from (its header only; the stage loads
+/// and checks the whole file), to learn its dataset.
+fn source(path: &Path, what: &str, hint: &str) -> anyhow::Result<Meta> {
     super::existing_file(path, &format!("{what} checkpoint"), hint)?;
-    Ok(Checkpoint::load(path)?)
+    Ok(Checkpoint::read_meta(path)?)
 }
 
 const BASELINE_HINT: &str =
@@ -357,30 +358,18 @@ fn execute(
     Ok(())
 }
 
-/// `--resume` without `--epochs` or `--batch` continues the run in `out` with its own: the
-/// stage's defaults may have changed since it started, and the run is the same job either
-/// way. A folder without a readable checkpoint of this stage keeps the defaults, and the
-/// driver then says what is wrong with it.
+/// `--resume` without `--epochs` or `--batch` continues the run in `out` with its own.
 fn keep_resumed_schedule(cfg: &mut StageConfig, job: &JobArgs, out: &Path) {
     let s = &job.schedule;
-    if !job.folder.resume || (s.epochs.is_some() && s.batch.is_some()) {
+    if !job.folder.resume {
         return;
     }
-    let Ok(ck) = Checkpoint::load(&out.join(autorep::train::run_dir::LAST)) else {
+    let Some(stored) = autorep::train::run_dir::resumed_schedule(out, cfg.name()) else {
         return;
     };
-    let mut stored = ck.meta.config;
-    if stored.name() != cfg.name() {
-        return;
-    }
     let (epochs, batch) = cfg.schedule_mut();
-    let (stored_epochs, stored_batch) = stored.schedule_mut();
-    if s.epochs.is_none() {
-        *epochs = *stored_epochs;
-    }
-    if s.batch.is_none() {
-        *batch = *stored_batch;
-    }
+    *epochs = s.epochs.unwrap_or(stored.0);
+    *batch = s.batch.unwrap_or(stored.1);
 }
 
 fn epochs(n: usize) -> String {
@@ -447,12 +436,7 @@ pub fn replace(choice: DeviceChoice, a: ReplaceArgs) -> anyhow::Result<()> {
         ..a.gates.config(budget(&a.from.budget)?, &a.job.schedule)?
     };
     let base = source(&a.from.baseline, "baseline", BASELINE_HINT)?;
-    execute(
-        choice,
-        &a.job,
-        &base.meta.dataset,
-        StageConfig::Replace(cfg),
-    )
+    execute(choice, &a.job, &base.dataset, StageConfig::Replace(cfg))
 }
 
 pub fn snl(choice: DeviceChoice, a: SnlArgs) -> anyhow::Result<()> {
@@ -478,7 +462,7 @@ pub fn snl(choice: DeviceChoice, a: SnlArgs) -> anyhow::Result<()> {
     };
     StageConfig::Snl(cfg.clone()).validate()?;
     let base = source(&a.from.baseline, "baseline", BASELINE_HINT)?;
-    execute(choice, &a.job, &base.meta.dataset, StageConfig::Snl(cfg))
+    execute(choice, &a.job, &base.dataset, StageConfig::Snl(cfg))
 }
 
 pub fn finetune(choice: DeviceChoice, mut a: FinetuneArgs) -> anyhow::Result<()> {
@@ -504,12 +488,7 @@ pub fn finetune(choice: DeviceChoice, mut a: FinetuneArgs) -> anyhow::Result<()>
         "gated",
         "pass the best.safetensors of `autorep replace` or `autorep snl`",
     )?;
-    execute(
-        choice,
-        &a.job,
-        &from.meta.dataset,
-        StageConfig::Finetune(cfg),
-    )
+    execute(choice, &a.job, &from.dataset, StageConfig::Finetune(cfg))
 }
 
 /// The per-image files `eval` was asked for (written even when some logits are not finite:
@@ -536,16 +515,16 @@ fn write_outputs(a: &EvalArgs, data: &Data, o: &autorep::train::EvalOutputs) -> 
 }
 
 pub fn eval(choice: DeviceChoice, a: EvalArgs) -> anyhow::Result<()> {
-    let ck = source(
+    let meta = source(
         &a.checkpoint,
         "the",
         "pass a best.safetensors or last.safetensors",
     )?;
-    let dataset = a.dataset.as_deref().unwrap_or(&ck.meta.dataset);
+    let dataset = a.dataset.as_deref().unwrap_or(&meta.dataset);
     let device = super::training_device(choice, false)?;
     let dir = a.data.clone().unwrap_or_else(|| default_data_dir(dataset));
     let side = match autorep::data::Dataset::from_name(dataset)? {
-        autorep::data::Dataset::ImageNet => ck.meta.input,
+        autorep::data::Dataset::ImageNet => meta.input,
         d => d.input_size(),
     };
     // A checkpoint of `autorep demo` evaluates on the subset embedded in this binary when no
@@ -553,7 +532,7 @@ pub fn eval(choice: DeviceChoice, a: EvalArgs) -> anyhow::Result<()> {
     let embedded = a.data.is_none()
         && dataset == "fashion-mnist"
         && !dir.exists()
-        && ck.meta.images == Some(autorep::demo::EMBEDDED_IMAGES);
+        && meta.images == Some(autorep::demo::EMBEDDED_IMAGES);
     let data = if embedded {
         println!(
             "data: the Fashion-MNIST subset `autorep demo` trains on, embedded in this binary ({} test images)",

@@ -29,6 +29,10 @@ pub struct Config {
     pub origin: String,
     #[serde(skip)]
     pub source: String,
+    /// Per stage table, whether the file gives its epochs and its batch size (its own or
+    /// `[experiment] batch`): the others are defaults, which a resumed run replaces by its own.
+    #[serde(skip)]
+    pub given: std::collections::BTreeMap<String, (bool, bool)>,
 }
 
 fn d_model() -> String {
@@ -138,6 +142,10 @@ impl Config {
         inherit!(replace, "replace");
         inherit!(snl, "snl");
         inherit!(finetune, "finetune");
+        for name in STAGES {
+            let given = (own(name, "epochs"), own(name, "batch") || batch.is_some());
+            cfg.given.insert(name.to_string(), given);
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -167,6 +175,39 @@ impl Config {
             .data
             .clone()
             .unwrap_or_else(|| default_data_dir(&self.experiment.dataset))
+    }
+
+    /// For a resumed experiment: each stage whose folder holds a run continues with that run's
+    /// epochs and batch size where the file leaves them to the defaults, which may have
+    /// changed since it started.
+    pub fn adopt_resumed_schedules(&mut self) {
+        for name in STAGES {
+            let (epochs_given, batch_given) = self.given.get(name).copied().unwrap_or_default();
+            if epochs_given && batch_given {
+                continue;
+            }
+            let Some(stored) = crate::train::run_dir::resumed_schedule(&self.stage_dir(name), name)
+            else {
+                continue;
+            };
+            let slot = match name {
+                "train" => self.train.as_mut().map(|c| (&mut c.epochs, &mut c.batch)),
+                "replace" => self.replace.as_mut().map(|c| (&mut c.epochs, &mut c.batch)),
+                "snl" => self.snl.as_mut().map(|c| (&mut c.epochs, &mut c.batch)),
+                _ => self
+                    .finetune
+                    .as_mut()
+                    .map(|c| (&mut c.epochs, &mut c.batch)),
+            };
+            if let Some((epochs, batch)) = slot {
+                if !epochs_given {
+                    *epochs = stored.0;
+                }
+                if !batch_given {
+                    *batch = stored.1;
+                }
+            }
+        }
     }
 
     /// Checkpoints named in the file (not written by its own stages) must exist before any

@@ -56,6 +56,15 @@ pub fn run_with_data(
     data: &Data,
     opts: &RunOptions,
 ) -> Result<Summary> {
+    let resumed;
+    let cfg = if opts.existing == Existing::Resume {
+        let mut c = cfg.clone();
+        c.adopt_resumed_schedules();
+        resumed = c;
+        &resumed
+    } else {
+        cfg
+    };
     cfg.validate()?;
     let start = std::time::Instant::now();
     let e = &cfg.experiment;

@@ -47,9 +47,8 @@ pub fn sweep(device: &Device, data: &Data, cfg: &SweepConfig) -> Result<Vec<Row>
         )));
     }
     // Budgets against the baseline's ReLUs before the folder is locked or anything runs.
-    let ck = crate::train::checkpoint::Checkpoint::load(&cfg.baseline)?;
-    let total = crate::train::stages::load_model(&Device::Cpu, &ck)?
-        .0
+    let m = crate::train::checkpoint::Checkpoint::read_meta(&cfg.baseline)?;
+    let total = crate::models::build(&m.model, &Device::Cpu, m.channels, m.input, m.classes, 0)?
         .relu_total();
     if let Some(b) = cfg.budgets.iter().find(|b| b.relus > total) {
         return Err(Error::Invalid(format!(

@@ -159,6 +159,32 @@ impl Default for Progress {
     }
 }
 
+/// The one metadata value of a checkpoint header, checked: only our key, a known format.
+fn parse_meta(raw: HashMap<String, String>, path: &Path) -> Result<Meta> {
+    if let Some(k) = raw.keys().find(|k| k.as_str() != META_KEY) {
+        return Err(Error::Invalid(format!(
+            "{}: unknown metadata key '{k}': not a checkpoint of this version of autorep",
+            path.display()
+        )));
+    }
+    let json = raw.get(META_KEY).ok_or_else(|| {
+        Error::Invalid(format!(
+            "{}: no '{META_KEY}' metadata: not a checkpoint written by this version of autorep",
+            path.display()
+        ))
+    })?;
+    let meta: Meta = serde_json::from_str(json)
+        .map_err(|e| Error::Invalid(format!("{}: checkpoint metadata: {e}", path.display())))?;
+    if !(OLDEST_READ..=FORMAT).contains(&meta.format) {
+        return Err(Error::Invalid(format!(
+            "{}: checkpoint format {} (this autorep reads {OLDEST_READ} to {FORMAT})",
+            path.display(),
+            meta.format
+        )));
+    }
+    Ok(meta)
+}
+
 /// FNV-1a over 64 bits: detects a flipped byte, needs no dependency, ~1 GB/s.
 pub fn checksum(data: &[f32]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -273,6 +299,42 @@ impl Checkpoint {
         })
     }
 
+    /// Only the metadata, from the file's header: what a command needs to know before it
+    /// starts (the dataset, the stage's schedule) without reading every tensor. The tensors
+    /// and their checksums are checked when the file is loaded.
+    pub fn read_meta(path: &Path) -> Result<Meta> {
+        use std::io::Read;
+        let cannot = |e: std::io::Error| {
+            Error::Invalid(format!("cannot read checkpoint {}: {e}", path.display()))
+        };
+        let corrupt = |why: &str| {
+            Error::Invalid(format!(
+                "{} is not a valid safetensors checkpoint (truncated or corrupt?): {why}",
+                path.display()
+            ))
+        };
+        let mut f = std::fs::File::open(path).map_err(cannot)?;
+        let file_len = f.metadata().map_err(cannot)?.len();
+        let mut len = [0u8; 8];
+        f.read_exact(&mut len)
+            .map_err(|_| corrupt("shorter than its 8-byte header length"))?;
+        let len = u64::from_le_bytes(len);
+        // safetensors caps its header at 100 MB.
+        if len > 100_000_000 || len > file_len.saturating_sub(8) {
+            return Err(corrupt("header length past the end of the file"));
+        }
+        let mut header = vec![0u8; len as usize];
+        f.read_exact(&mut header).map_err(cannot)?;
+        #[derive(Deserialize)]
+        struct Header {
+            #[serde(rename = "__metadata__", default)]
+            metadata: HashMap<String, String>,
+        }
+        let h: Header =
+            serde_json::from_slice(&header).map_err(|e| corrupt(&format!("header: {e}")))?;
+        parse_meta(h.metadata, path)
+    }
+
     pub fn load(path: &Path) -> Result<Checkpoint> {
         let bytes = std::fs::read(path).map_err(|e| {
             Error::Invalid(format!("cannot read checkpoint {}: {e}", path.display()))
@@ -285,28 +347,7 @@ impl Checkpoint {
         })?;
         let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
             .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-        let raw = header.metadata().clone().unwrap_or_default();
-        if let Some(k) = raw.keys().find(|k| k.as_str() != META_KEY) {
-            return Err(Error::Invalid(format!(
-                "{}: unknown metadata key '{k}': not a checkpoint of this version of autorep",
-                path.display()
-            )));
-        }
-        let json = raw.get(META_KEY).ok_or_else(|| {
-            Error::Invalid(format!(
-                "{}: no '{META_KEY}' metadata: not a checkpoint written by this version of autorep",
-                path.display()
-            ))
-        })?;
-        let meta: Meta = serde_json::from_str(json)
-            .map_err(|e| Error::Invalid(format!("{}: checkpoint metadata: {e}", path.display())))?;
-        if !(OLDEST_READ..=FORMAT).contains(&meta.format) {
-            return Err(Error::Invalid(format!(
-                "{}: checkpoint format {} (this autorep reads {OLDEST_READ} to {FORMAT})",
-                path.display(),
-                meta.format
-            )));
-        }
+        let meta = parse_meta(header.metadata().clone().unwrap_or_default(), path)?;
         let mut ck = Checkpoint::new(meta);
         for (name, view) in st.tensors() {
             if view.dtype() != Dtype::F32 {

@@ -182,3 +182,19 @@ impl RunDir {
         f.sync_data().map_err(io)
     }
 }
+
+/// The epochs and batch size of the run of stage `stage` in `out`, from its last checkpoint's
+/// header: a resumed run continues with its own where the command or file does not give them,
+/// since the stage's defaults may have changed since it started and it is the same job either
+/// way. `None` for a folder without a readable last checkpoint of that stage (the driver then
+/// says what is wrong with it).
+pub fn resumed_schedule(out: &Path, stage: &str) -> Option<(usize, usize)> {
+    let mut stored = crate::train::checkpoint::Checkpoint::read_meta(&out.join(LAST))
+        .ok()?
+        .config;
+    if stored.name() != stage {
+        return None;
+    }
+    let (epochs, batch) = stored.schedule_mut();
+    Some((*epochs, *batch))
+}
