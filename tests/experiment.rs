@@ -220,6 +220,25 @@ fn finetune_starts_from_the_best_epoch_when_the_last_mask_ended_over_budget() {
         planned.finetune.as_ref().map(|f| (f.epochs, f.batch)),
         Some((1, 32))
     );
+    let plan = planned.plan();
+    assert!(plan.contains("train:    2 epochs, batch 32"), "{plan}");
+    assert!(plan.contains("finetune: 1 epoch, SGD"), "{plan}");
+    // The file's own schedule is what a longer run resumes to, and the run says so.
+    let e = experiment::run(
+        &Device::Cpu,
+        &longer,
+        &RunOptions {
+            quiet: true,
+            existing: Existing::Resume,
+            project: false,
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("was written with epochs = 1, but this run has epochs = 2"),
+        "{e}"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
 

@@ -372,9 +372,7 @@ fn keep_resumed_schedule(cfg: &mut StageConfig, job: &JobArgs, out: &Path) {
     *batch = s.batch.unwrap_or(stored.1);
 }
 
-fn epochs(n: usize) -> String {
-    format!("{n} epoch{}", if n == 1 { "" } else { "s" })
-}
+use autorep::train::report::epochs;
 
 /// The line a stage ends with.
 pub fn summary(o: &Outcome) -> String {

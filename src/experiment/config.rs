@@ -7,6 +7,7 @@ use crate::train::config::{
     FinetuneConfig, ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig,
 };
 use crate::train::default_data_dir;
+use crate::train::report::epochs;
 use crate::{Device, Error, Result};
 use serde::Deserialize;
 use std::fmt::Write as _;
@@ -473,14 +474,18 @@ impl Config {
         if let Some(t) = &self.train {
             let _ = writeln!(
                 s,
-                "  train:    {} epochs, batch {}, SGD lr {} momentum {} weight decay {}",
-                t.epochs, t.batch, t.lr, t.momentum, t.weight_decay
+                "  train:    {}, batch {}, SGD lr {} momentum {} weight decay {}",
+                epochs(t.epochs),
+                t.batch,
+                t.lr,
+                t.momentum,
+                t.weight_decay
             );
         }
         if let Some(r) = &self.replace {
             let _ = writeln!(
                 s,
-                "  replace:  {} at {} ReLUs, λ {}, τ {}, degree {} (s2 {}), {} DaPa, {} epochs, batch {}, Adam {}/{}{}, KD {}, from {}",
+                "  replace:  {} at {} ReLUs, λ {}, τ {}, degree {} (s2 {}), {} DaPa, {}, batch {}, Adam {}/{}{}, KD {}, from {}",
                 if r.identity { "identity" } else { "AutoReP" },
                 r.budget.relus,
                 r.lambda,
@@ -488,7 +493,7 @@ impl Config {
                 r.degree,
                 r.s2,
                 r.dapa.name(),
-                r.epochs,
+                epochs(r.epochs),
                 r.batch,
                 r.weight_lr,
                 r.mask_lr,
@@ -501,12 +506,12 @@ impl Config {
         if let Some(n) = &self.snl {
             let _ = writeln!(
                 s,
-                "  snl:      {} ReLUs, λ₁ {}, at most {} epochs (lr {}), then {} finetune epochs (lr {}), batch {}, from {}",
+                "  snl:      {} ReLUs, λ₁ {}, at most {} (lr {}), then {} of finetuning (lr {}), batch {}, from {}",
                 n.budget.relus,
                 n.lambda,
-                n.epochs,
+                epochs(n.epochs),
                 n.lr,
-                n.finetune_epochs,
+                epochs(n.finetune_epochs),
                 n.finetune_lr,
                 n.batch,
                 show(self.baseline_for(n.baseline.as_ref()))
@@ -515,8 +520,8 @@ impl Config {
         if let Some(f) = &self.finetune {
             let _ = writeln!(
                 s,
-                "  finetune: {} epochs, SGD lr {}, batch {}, from {}{}",
-                f.epochs,
+                "  finetune: {}, SGD lr {}, batch {}, from {}{}",
+                epochs(f.epochs),
                 f.lr,
                 f.batch,
                 show(self.finetune_from()),

@@ -43,3 +43,8 @@ pub fn eval_checkpoint(
         outputs,
     })
 }
+
+/// "1 epoch", "3 epochs": how plans, summaries and errors count epochs.
+pub fn epochs(n: usize) -> String {
+    format!("{n} epoch{}", if n == 1 { "" } else { "s" })
+}
