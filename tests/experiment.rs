@@ -434,6 +434,7 @@ fn small_experiment_and_sweep_run_end_to_end() {
         quiet: true,
         existing: Existing::Refuse,
         project: true,
+        given: Default::default(),
     };
     let rows = experiment::sweep(&d, &data, &sc).unwrap();
     eprintln!("{}", report::table(&rows));
@@ -455,6 +456,28 @@ fn small_experiment_and_sweep_run_end_to_end() {
     let svg = std::fs::read_to_string(sweep_out.join("sweep.svg")).unwrap();
     well_formed(&svg);
     assert_eq!(svg.matches("<polyline").count(), 2);
+    // Resumed without the epochs it ran with (the commands' defaults now): every point
+    // continues with its own, finds itself finished and reports the same row.
+    let mut resumed = sc.clone();
+    resumed.existing = Existing::Resume;
+    resumed.replace.epochs = 200;
+    resumed.snl.as_mut().unwrap().epochs = 200;
+    let again = experiment::sweep(&d, &data, &resumed).unwrap();
+    for (a, b) in rows.iter().zip(&again) {
+        assert_eq!(
+            (a.relus, a.top1, &a.checkpoint),
+            (b.relus, b.top1, &b.checkpoint)
+        );
+    }
+    // Epochs the command does give must match the run's.
+    resumed.given.replace = (true, false);
+    let e = experiment::sweep(&d, &data, &resumed)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("epochs = 1, but this run has epochs = 200"),
+        "{e}"
+    );
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_dir_all(&sweep_out);
 }

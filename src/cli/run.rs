@@ -166,6 +166,13 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
         quiet: a.folder.quiet,
         existing: a.folder.existing(),
         project: a.folder.project,
+        given: experiment::Given {
+            replace: (a.schedule.epochs.is_some(), a.schedule.batch.is_some()),
+            snl: (
+                a.snl_epochs.is_some() || a.schedule.epochs.is_some(),
+                a.schedule.batch.is_some(),
+            ),
+        },
     };
     let start = std::time::Instant::now();
     let rows = experiment::sweep(&device, &data, &cfg)?;

@@ -360,16 +360,11 @@ fn execute(
 
 /// `--resume` without `--epochs` or `--batch` continues the run in `out` with its own.
 fn keep_resumed_schedule(cfg: &mut StageConfig, job: &JobArgs, out: &Path) {
-    let s = &job.schedule;
-    if !job.folder.resume {
-        return;
+    if job.folder.resume {
+        let s = &job.schedule;
+        let given = (s.epochs.is_some(), s.batch.is_some());
+        autorep::train::run_dir::adopt_resumed_schedule(cfg, out, given);
     }
-    let Some(stored) = autorep::train::run_dir::resumed_schedule(out, cfg.name()) else {
-        return;
-    };
-    let (epochs, batch) = cfg.schedule_mut();
-    *epochs = s.epochs.unwrap_or(stored.0);
-    *batch = s.batch.unwrap_or(stored.1);
 }
 
 use autorep::train::report::epochs;

@@ -22,4 +22,4 @@ pub use config::{Config, Experiment, STAGES};
 pub use plot::sweep_svg;
 pub use report::Row;
 pub use run::{method, run, run_with_data, RunOptions, Summary};
-pub use sweep::{sweep, sweep_dir, write_sweep, SweepConfig};
+pub use sweep::{sweep, sweep_dir, write_sweep, Given, SweepConfig};

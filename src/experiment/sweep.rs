@@ -25,6 +25,16 @@ pub struct SweepConfig {
     pub existing: Existing,
     /// Accept points whose mask ends over budget (their projected networks are reported).
     pub project: bool,
+    /// Whether the command gave each method's epochs and batch size: a resumed point
+    /// continues with its own where it did not.
+    pub given: Given,
+}
+
+/// Which of (epochs, batch) a sweep's command gave, for the replacement and for SNL.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Given {
+    pub replace: (bool, bool),
+    pub snl: (bool, bool),
 }
 
 /// The run folder of one point: `OUT/<method>_<budget label>`.
@@ -77,7 +87,7 @@ pub fn sweep(device: &Device, data: &Data, cfg: &SweepConfig) -> Result<Vec<Row>
         s.validate()?;
     }
     let mut rows = vec![base];
-    for stage in stages {
+    for mut stage in stages {
         let budget = match &stage {
             StageConfig::Replace(c) => c.budget,
             StageConfig::Snl(c) => c.budget,
@@ -100,6 +110,13 @@ pub fn sweep(device: &Device, data: &Data, cfg: &SweepConfig) -> Result<Vec<Row>
             stop_after: None,
             allow_projection: cfg.project,
         };
+        if cfg.existing == Existing::Resume {
+            let given = match stage {
+                StageConfig::Snl(_) => cfg.given.snl,
+                _ => cfg.given.replace,
+            };
+            crate::train::run_dir::adopt_resumed_schedule(&mut stage, &o.out, given);
+        }
         let outcome = run_stage(device, data, None, stage, &o)?;
         rows.push(report::row(device, data, method, &outcome)?);
     }

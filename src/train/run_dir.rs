@@ -198,3 +198,25 @@ pub fn resumed_schedule(out: &Path, stage: &str) -> Option<(usize, usize)> {
     let (epochs, batch) = stored.schedule_mut();
     Some((*epochs, *batch))
 }
+
+/// `cfg`, about to resume the run in `out`, takes that run's epochs and batch size where
+/// `given` (epochs, batch) says the command did not give them.
+pub fn adopt_resumed_schedule(
+    cfg: &mut crate::train::config::StageConfig,
+    out: &Path,
+    given: (bool, bool),
+) {
+    if given == (true, true) {
+        return;
+    }
+    let Some(stored) = resumed_schedule(out, cfg.name()) else {
+        return;
+    };
+    let (epochs, batch) = cfg.schedule_mut();
+    if !given.0 {
+        *epochs = stored.0;
+    }
+    if !given.1 {
+        *batch = stored.1;
+    }
+}
