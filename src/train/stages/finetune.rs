@@ -79,7 +79,8 @@ impl FinetuneStage {
                 run.rep.cfg.budget
             )));
         }
-        run.start_finetune(cfg.lr, defaults::LR_FLOOR, cfg.epochs)?;
+        // Frozen, synced and within its budget: nothing to project.
+        run.begin_finetune(cfg.lr, defaults::LR_FLOOR, cfg.epochs)?;
         Ok(FinetuneStage {
             config,
             epochs: cfg.epochs,

@@ -186,6 +186,12 @@ impl GatedRun {
     pub fn start_finetune(&mut self, lr: f32, floor: f32, epochs: usize) -> Result<usize> {
         self.rep.freeze(self.model.as_mut())?;
         let projected = self.project()?;
+        self.begin_finetune(lr, floor, epochs)?;
+        Ok(projected)
+    }
+
+    /// The finetune optimizer and schedule, for a mask already frozen and within its budget.
+    pub fn begin_finetune(&mut self, lr: f32, floor: f32, epochs: usize) -> Result<()> {
         let mut weights = self.model.params();
         weights.extend(self.rep.coef_params(self.model.as_ref()));
         let g = ParamGroup::new(&self.device, "weights", weights)?;
@@ -201,7 +207,7 @@ impl GatedRun {
         });
         self.phase = Phase::Finetune;
         self.phase_epochs = 0;
-        Ok(projected)
+        Ok(())
     }
 
     /// Project the mask to the exact budget when it is over the budget plus the slack.
