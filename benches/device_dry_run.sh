@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Here, before a lent-GPU session, in a minute or two: run device scripts against a stand-in
+# Here, before a lent-GPU session, in a few minutes: run device scripts against a stand-in
 # for the binary, so that a command the CLI no longer accepts (a renamed flag, a model or a
 # precision it refuses) shows here and not in the 15 minutes of a device session. Each
 # `autorep` command of the scripts runs the release binary on this machine's adapter
@@ -7,7 +7,7 @@
 # failed its checks; one still running then got past them, and is stopped. The scripts run
 # in a scratch copy of benches/ with a dry device_env.sh (no loader debs, no warm-up), so
 # .devbin/ and .gl/ are left alone; nvidia-smi and the tensor-core test binary are stand-ins.
-# Commands the scripts point at /tmp/runs write there, as on the device. Besides ok and FAIL,
+# What they write to /tmp/runs on the device goes to the scratch folder. Besides ok and FAIL,
 # a command is marked "needs" when it starts from a checkpoint an earlier, stopped command
 # would have trained, and "limit" when only this adapter's limits refuse it (lavapipe binds
 # 128 MiB at most; a GPU's driver allows more, and the binary requests what it allows).
@@ -18,11 +18,16 @@ cd "$(dirname "$0")/.."
 root=$PWD
 [ $# -gt 0 ] || set -- device_tune.sh device_profile.sh device_fusion.sh device_f16_anomalies.sh
 cargo build --release --quiet || exit 1
+bin=${CARGO_TARGET_DIR:-$root/target}/release/autorep
 tmp=$(mktemp -d /tmp/autorep-dry.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/benches" "$tmp/.devbin" "$tmp/bin" "$tmp/out"
 cp benches/*.sh benches/*.py benches/*.toml "$tmp/benches/" 2>/dev/null
-ln -s "$root/assets" "$tmp/assets"
+mkdir "$tmp/assets"
+for a in assets/*; do [ "$a" = assets/configs ] || ln -s "$root/$a" "$tmp/$a"; done
+cp -r assets/configs "$tmp/assets/"
+# What the scripts write to /tmp/runs on the device goes to the scratch folder here.
+sed -i "s#/tmp/runs#$tmp/runs#g" "$tmp"/benches/*.sh "$tmp"/benches/*.toml "$tmp"/assets/configs/*.toml
 # The CIFAR-10 data the scripts expect in .devbin/: the local copies they are cut from.
 data=$root/../shared/data
 [ -d "$data/cifar-10-jpeg75-bin" ] && ln -s "$data/cifar-10-jpeg75-bin" "$tmp/.devbin/c10"
@@ -35,13 +40,13 @@ warm_up() { :; }
 EOF
 cat > "$tmp/.devbin/autorep" <<EOF
 #!/usr/bin/env bash
-timeout -s KILL \${DRY_SECONDS:-3} "$root/target/release/autorep" "\$@" > "$tmp/last.txt" 2>&1
+timeout -s KILL \${DRY_SECONDS:-3} "$bin" "\$@" > "$tmp/last.txt" 2>&1
 rc=\$?
 # A tune stopped before its first pass leaves no plans file, which the script's next commands
 # read: a real tune of a small network writes one for this adapter (the rule covers the rest).
 prev=""; for a in "\$@"; do
   if [ "\$prev" = --out ] && [ "\$1 \$2" = "--device gpu" ] && [ "\$3" = tune ] && [ ! -f "\$a" ]; then
-    "$root/target/release/autorep" --device gpu tune --model small --batch 2 --input 8 --reps 1 --out "\$a" > /dev/null 2>&1
+    "$bin" --device gpu tune --model small --batch 2 --input 8 --reps 1 --out "\$a" > /dev/null 2>&1
   fi
   prev=\$a
 done

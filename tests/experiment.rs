@@ -462,6 +462,10 @@ fn small_experiment_and_sweep_run_end_to_end() {
     resumed.existing = Existing::Resume;
     resumed.replace.epochs = 200;
     resumed.snl.as_mut().unwrap().epochs = 200;
+    resumed.given = experiment::Given {
+        replace: (false, false),
+        snl: (false, false),
+    };
     let again = experiment::sweep(&d, &data, &resumed).unwrap();
     for (a, b) in rows.iter().zip(&again) {
         assert_eq!(

@@ -8,6 +8,7 @@ use autorep::train::checkpoint::{Checkpoint, Meta};
 use autorep::train::config::{
     defaults, FinetuneConfig, ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig,
 };
+use autorep::train::report::epochs;
 use autorep::train::{default_data_dir, run_stage, Data, Outcome, RunOptions};
 use autorep::{Device, DeviceChoice};
 use std::path::{Path, PathBuf};
@@ -289,8 +290,9 @@ pub struct EvalArgs {
     labels: Option<PathBuf>,
 }
 
-/// The metadata of the checkpoint a command starts from (its header only; the stage loads
-/// and checks the whole file), to learn its dataset.
+/// The metadata of the checkpoint a command starts from, to learn its dataset: its header
+/// only. A file whose tensors are cut short or altered is refused when the stage (or `eval`)
+/// loads the whole of it, after the data is read.
 fn source(path: &Path, what: &str, hint: &str) -> anyhow::Result<Meta> {
     super::existing_file(path, &format!("{what} checkpoint"), hint)?;
     Ok(Checkpoint::read_meta(path)?)
@@ -366,8 +368,6 @@ fn keep_resumed_schedule(cfg: &mut StageConfig, job: &JobArgs, out: &Path) {
         autorep::train::run_dir::adopt_resumed_schedule(cfg, out, given);
     }
 }
-
-use autorep::train::report::epochs;
 
 /// The line a stage ends with.
 pub fn summary(o: &Outcome) -> String {

@@ -183,7 +183,8 @@ impl Config {
     /// changed since it started.
     pub fn adopt_resumed_schedules(&mut self) {
         for name in STAGES {
-            let (epochs_given, batch_given) = self.given.get(name).copied().unwrap_or_default();
+            // A configuration not read from a file is taken as it is.
+            let (epochs_given, batch_given) = self.given.get(name).copied().unwrap_or((true, true));
             if epochs_given && batch_given {
                 continue;
             }

@@ -30,11 +30,21 @@ pub struct SweepConfig {
     pub given: Given,
 }
 
-/// Which of (epochs, batch) a sweep's command gave, for the replacement and for SNL.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Which of (epochs, batch) a sweep's command gave, for the replacement and for SNL. The
+/// default is both, for both: a sweep configured in code resumes with exactly its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Given {
     pub replace: (bool, bool),
     pub snl: (bool, bool),
+}
+
+impl Default for Given {
+    fn default() -> Self {
+        Given {
+            replace: (true, true),
+            snl: (true, true),
+        }
+    }
 }
 
 /// The run folder of one point: `OUT/<method>_<budget label>`.

@@ -316,8 +316,11 @@ impl Checkpoint {
         let mut f = std::fs::File::open(path).map_err(cannot)?;
         let file_len = f.metadata().map_err(cannot)?.len();
         let mut len = [0u8; 8];
-        f.read_exact(&mut len)
-            .map_err(|_| corrupt("shorter than its 8-byte header length"))?;
+        let short = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => corrupt("shorter than its 8-byte header length"),
+            _ => cannot(e),
+        };
+        f.read_exact(&mut len).map_err(short)?;
         let len = u64::from_le_bytes(len);
         // safetensors caps its header at 100 MB.
         if len > 100_000_000 || len > file_len.saturating_sub(8) {

@@ -44,7 +44,7 @@ pub fn eval_checkpoint(
     })
 }
 
-/// "1 epoch", "3 epochs": how plans, summaries and errors count epochs.
+/// "1 epoch", "3 epochs": how experiment plans and stage summaries count epochs.
 pub fn epochs(n: usize) -> String {
     format!("{n} epoch{}", if n == 1 { "" } else { "s" })
 }

@@ -187,7 +187,9 @@ impl RunDir {
 /// header: a resumed run continues with its own where the command or file does not give them,
 /// since the stage's defaults may have changed since it started and it is the same job either
 /// way. `None` for a folder without a readable last checkpoint of that stage (the driver then
-/// says what is wrong with it).
+/// says what is wrong with it). SNL's finetune epochs are not among them: their default has a
+/// value on the command line, so given and defaulted cannot be told apart, and a resume that
+/// differs there is refused with both values named.
 pub fn resumed_schedule(out: &Path, stage: &str) -> Option<(usize, usize)> {
     let mut stored = crate::train::checkpoint::Checkpoint::read_meta(&out.join(LAST))
         .ok()?
