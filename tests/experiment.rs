@@ -180,16 +180,43 @@ fn finetune_starts_from_the_best_epoch_when_the_last_mask_ended_over_budget() {
     }
     assert!(s.rows[2].relus <= 50, "{:?}", s.rows[2]);
 
-    // The same file without the epochs and batch sizes it ran with, as a file written under
-    // older defaults reads under newer ones (train 400 epochs at 256 now): resumed, every
-    // stage continues with its own schedule, finds itself finished and only reports.
+    // The same file without the epochs, batch sizes and gate options it ran with, as a file
+    // written under older defaults reads under newer ones (train 400 epochs at 256 now):
+    // resumed, every stage continues with its own options, finds itself finished and only
+    // reports.
     let defaults = text
         .replace("batch = 32\n", "")
         .replace("[train]\nepochs = 1\n", "[train]\n")
+        .replace(
+            "lambda = 0.0\nh_init = [-0.15, -0.12]\nmask_lr = 0.01\n",
+            "",
+        )
         .replace("[finetune]\nepochs = 1\n", "[finetune]\n");
     let mut again = Config::from_toml(&defaults, "regrow.toml").unwrap();
     assert_eq!(again.train.as_ref().unwrap().epochs, 400);
+    assert_ne!(again.replace.as_ref().unwrap().lambda, 0.0);
     again.experiment.out = Some(out.clone());
+    let mut shown = again.clone();
+    let adopted = shown.adopt_resumed_options();
+    assert_eq!(
+        adopted,
+        [
+            (
+                "train".to_string(),
+                vec!["batch".to_string(), "epochs".into()]
+            ),
+            (
+                "replace".into(),
+                vec![
+                    "batch".into(),
+                    "h_init".into(),
+                    "lambda".into(),
+                    "mask_lr".into()
+                ]
+            ),
+            ("finetune".into(), vec!["batch".into(), "epochs".into()]),
+        ]
+    );
     let resumed = experiment::run(
         &Device::Cpu,
         &again,
@@ -211,7 +238,7 @@ fn finetune_starts_from_the_best_epoch_when_the_last_mask_ended_over_budget() {
     let mut longer = Config::from_toml(&longer, "regrow.toml").unwrap();
     longer.experiment.out = Some(out.clone());
     let mut planned = longer.clone();
-    planned.adopt_resumed_schedules();
+    planned.adopt_resumed_options();
     assert_eq!(
         planned.train.as_ref().map(|t| (t.epochs, t.batch)),
         Some((2, 32))

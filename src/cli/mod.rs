@@ -199,7 +199,8 @@ impl DataArgs {
 /// What a command does with a run folder that already holds a run, and how it reports.
 #[derive(clap::Args)]
 pub struct FolderArgs {
-    /// Continue from the last.safetensors of every stage (a finished stage only reports).
+    /// Continue from the last.safetensors of every stage (a finished stage only reports);
+    /// stage options not given take the run's own values.
     #[arg(long, conflicts_with = "overwrite")]
     resume: bool,
     /// Delete an earlier run's checkpoints and metrics and start over.
@@ -262,8 +263,32 @@ impl Cli {
     pub fn parse_args() -> Cli {
         use clap::{CommandFactory, FromArgMatches};
         let matches = negative_values(Cli::command()).get_matches();
+        if let Some((_, sub)) = matches.subcommand() {
+            use clap::parser::ValueSource;
+            let given = sub
+                .ids()
+                .filter(|id| {
+                    matches!(
+                        sub.value_source(id.as_str()),
+                        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+                    )
+                })
+                .map(|id| id.to_string())
+                .collect();
+            let _ = GIVEN.set(given);
+        }
         Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
     }
+}
+
+/// The command's options that were given (on the command line or through the environment)
+/// rather than left to their defaults, by name.
+static GIVEN: std::sync::OnceLock<std::collections::HashSet<String>> = std::sync::OnceLock::new();
+
+/// Whether the command gave option `id` (its field name: `epochs`, `kd_weight`, `teacher`):
+/// `--resume` takes every other one from the run. Unknown (not parsed here): given.
+fn given(id: &str) -> bool {
+    GIVEN.get().is_none_or(|g| g.contains(id))
 }
 
 fn negative_values(cmd: clap::Command) -> clap::Command {

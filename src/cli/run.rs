@@ -29,7 +29,12 @@ pub fn run(choice: DeviceChoice, a: RunArgs) -> anyhow::Result<()> {
         cfg.experiment.out = a.out;
     }
     if a.folder.resume {
-        cfg.adopt_resumed_schedules();
+        for (stage, keys) in cfg.adopt_resumed_options() {
+            println!(
+                "[{stage}] resumes with the run's own {} (not in the file; the defaults differ)",
+                keys.join(", ")
+            );
+        }
     }
     print!("{}", cfg.plan());
     cfg.check_data()?;

@@ -322,7 +322,7 @@ fn execute(
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(cfg.name()));
-    keep_resumed_schedule(&mut cfg, job, &out);
+    keep_resumed_options(&mut cfg, job, &out);
     cfg.validate()?;
     if let (false, Some(d)) = (matches!(cfg, StageConfig::Train(_)), &job.data.dataset) {
         let name = autorep::data::Dataset::from_name(d)?.name();
@@ -360,12 +360,17 @@ fn execute(
     Ok(())
 }
 
-/// `--resume` without `--epochs` or `--batch` continues the run in `out` with its own.
-fn keep_resumed_schedule(cfg: &mut StageConfig, job: &JobArgs, out: &Path) {
-    if job.folder.resume {
-        let s = &job.schedule;
-        let given = (s.epochs.is_some(), s.batch.is_some());
-        autorep::train::run_dir::adopt_resumed_schedule(cfg, out, given);
+/// `--resume` continues the run in `out` with its own value of every option not given here.
+fn keep_resumed_options(cfg: &mut StageConfig, job: &JobArgs, out: &Path) {
+    if !job.folder.resume {
+        return;
+    }
+    let adopted = autorep::train::run_dir::adopt_resumed_options(cfg, out, &super::given);
+    if !adopted.is_empty() && !job.folder.quiet {
+        println!(
+            "resuming with the run's own {} (not given here; the defaults differ)",
+            adopted.join(", ")
+        );
     }
 }
 

@@ -30,10 +30,11 @@ pub struct Config {
     pub origin: String,
     #[serde(skip)]
     pub source: String,
-    /// Per stage table, whether the file gives its epochs and its batch size (its own or
-    /// `[experiment] batch`): the others are defaults, which a resumed run replaces by its own.
+    /// Per stage table, the keys the file gives (its own, `[experiment] batch` and `seed`,
+    /// and the checkpoints it chains): the others are defaults, which a resumed run replaces
+    /// by its own.
     #[serde(skip)]
-    pub given: std::collections::BTreeMap<String, (bool, bool)>,
+    pub given: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 fn d_model() -> String {
@@ -144,7 +145,18 @@ impl Config {
         inherit!(snl, "snl");
         inherit!(finetune, "finetune");
         for name in STAGES {
-            let given = (own(name, "epochs"), own(name, "batch") || batch.is_some());
+            let table = raw.get(name).and_then(|t| t.as_table());
+            let mut given: std::collections::BTreeSet<String> =
+                table.into_iter().flat_map(|t| t.keys().cloned()).collect();
+            given.extend(
+                ["batch", "seed"]
+                    .into_iter()
+                    .filter(|k| own("experiment", k))
+                    .map(String::from),
+            );
+            // The checkpoints a stage starts from are the file's to name (a moved run folder
+            // must not resume from the old place).
+            given.extend(["baseline", "from", "teacher"].map(String::from));
             cfg.given.insert(name.to_string(), given);
         }
         cfg.validate()?;
@@ -178,38 +190,37 @@ impl Config {
             .unwrap_or_else(|| default_data_dir(&self.experiment.dataset))
     }
 
-    /// For a resumed experiment: each stage whose folder holds a run continues with that run's
-    /// epochs and batch size where the file leaves them to the defaults, which may have
-    /// changed since it started.
-    pub fn adopt_resumed_schedules(&mut self) {
-        for name in STAGES {
-            // A configuration not read from a file is taken as it is.
-            let (epochs_given, batch_given) = self.given.get(name).copied().unwrap_or((true, true));
-            if epochs_given && batch_given {
-                continue;
-            }
-            let Some(stored) = crate::train::run_dir::resumed_schedule(&self.stage_dir(name), name)
-            else {
-                continue;
-            };
-            let slot = match name {
-                "train" => self.train.as_mut().map(|c| (&mut c.epochs, &mut c.batch)),
-                "replace" => self.replace.as_mut().map(|c| (&mut c.epochs, &mut c.batch)),
-                "snl" => self.snl.as_mut().map(|c| (&mut c.epochs, &mut c.batch)),
-                _ => self
-                    .finetune
-                    .as_mut()
-                    .map(|c| (&mut c.epochs, &mut c.batch)),
-            };
-            if let Some((epochs, batch)) = slot {
-                if !epochs_given {
-                    *epochs = stored.0;
+    /// For a resumed experiment: each stage whose folder holds a run continues with that
+    /// run's value of every key the file leaves to the defaults, which may have changed since
+    /// it started. Returns the adopted keys by stage.
+    pub fn adopt_resumed_options(&mut self) -> Vec<(String, Vec<String>)> {
+        let mut adopted = Vec::new();
+        macro_rules! adopt {
+            ($field:ident, $variant:ident, $name:literal) => {
+                if let Some(c) = self.$field.clone() {
+                    // A configuration not read from a file is taken as it is.
+                    let given = self.given.get($name);
+                    let given = |k: &str| given.is_none_or(|g| g.contains(k));
+                    let mut stage = StageConfig::$variant(c);
+                    let keys = crate::train::run_dir::adopt_resumed_options(
+                        &mut stage,
+                        &self.stage_dir($name),
+                        &given,
+                    );
+                    if let StageConfig::$variant(n) = stage {
+                        self.$field = Some(n);
+                    }
+                    if !keys.is_empty() {
+                        adopted.push(($name.to_string(), keys));
+                    }
                 }
-                if !batch_given {
-                    *batch = stored.1;
-                }
-            }
+            };
         }
+        adopt!(train, Train, "train");
+        adopt!(replace, Replace, "replace");
+        adopt!(snl, Snl, "snl");
+        adopt!(finetune, Finetune, "finetune");
+        adopted
     }
 
     /// Checkpoints named in the file (not written by its own stages) must exist before any

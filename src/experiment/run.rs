@@ -59,7 +59,7 @@ pub fn run_with_data(
     let resumed;
     let cfg = if opts.existing == Existing::Resume {
         let mut c = cfg.clone();
-        c.adopt_resumed_schedules();
+        c.adopt_resumed_options();
         resumed = c;
         &resumed
     } else {

@@ -125,7 +125,12 @@ pub fn sweep(device: &Device, data: &Data, cfg: &SweepConfig) -> Result<Vec<Row>
                 StageConfig::Snl(_) => cfg.given.snl,
                 _ => cfg.given.replace,
             };
-            crate::train::run_dir::adopt_resumed_schedule(&mut stage, &o.out, given);
+            let given = |key: &str| match key {
+                "epochs" => given.0,
+                "batch" => given.1,
+                _ => true,
+            };
+            crate::train::run_dir::adopt_resumed_options(&mut stage, &o.out, &given);
         }
         let outcome = run_stage(device, data, None, stage, &o)?;
         rows.push(report::row(device, data, method, &outcome)?);

@@ -183,42 +183,46 @@ impl RunDir {
     }
 }
 
-/// The epochs and batch size of the run of stage `stage` in `out`, from its last checkpoint's
-/// header: a resumed run continues with its own where the command or file does not give them,
-/// since the stage's defaults may have changed since it started and it is the same job either
-/// way. `None` for a folder without a readable last checkpoint of that stage (the driver then
-/// says what is wrong with it). SNL's finetune epochs are not among them: their default has a
-/// value on the command line, so given and defaulted cannot be told apart, and a resume that
-/// differs there is refused with both values named.
-pub fn resumed_schedule(out: &Path, stage: &str) -> Option<(usize, usize)> {
-    let mut stored = crate::train::checkpoint::Checkpoint::read_meta(&out.join(LAST))
-        .ok()?
-        .config;
-    if stored.name() != stage {
-        return None;
-    }
-    let (epochs, batch) = stored.schedule_mut();
-    Some((*epochs, *batch))
-}
-
-/// `cfg`, about to resume the run in `out`, takes that run's epochs and batch size where
-/// `given` (epochs, batch) says the command did not give them.
-pub fn adopt_resumed_schedule(
+/// `cfg`, about to resume the run in `out`, takes that run's value of every option `given`
+/// says the command or file did not give (`given` is asked by configuration key: `epochs`,
+/// `lambda`, `teacher` …). A resumed run is the same job: the stage's defaults may have changed
+/// since it started, and `--resume` should not need its options typed again. What was given
+/// is kept and must match the run's, which the driver checks. A folder without a readable last
+/// checkpoint of this stage leaves `cfg` as it is (the driver then says what is wrong). Returns
+/// the keys whose value was adopted and differs from the one `cfg` had.
+pub fn adopt_resumed_options(
     cfg: &mut crate::train::config::StageConfig,
     out: &Path,
-    given: (bool, bool),
-) {
-    if given == (true, true) {
-        return;
-    }
-    let Some(stored) = resumed_schedule(out, cfg.name()) else {
-        return;
+    given: &dyn Fn(&str) -> bool,
+) -> Vec<String> {
+    use serde_json::Value;
+    let Ok(meta) = crate::train::checkpoint::Checkpoint::read_meta(&out.join(LAST)) else {
+        return Vec::new();
     };
-    let (epochs, batch) = cfg.schedule_mut();
-    if !given.0 {
-        *epochs = stored.0;
+    if meta.config.name() != cfg.name() {
+        return Vec::new();
     }
-    if !given.1 {
-        *batch = stored.1;
+    // Externally tagged: {"replace": {"lambda": …, …}}.
+    let inner = |c: &crate::train::config::StageConfig| match serde_json::to_value(c) {
+        Ok(Value::Object(o)) => o.into_iter().next(),
+        _ => None,
+    };
+    let (Some((tag, Value::Object(mut ours))), Some((_, Value::Object(theirs)))) =
+        (inner(cfg), inner(&meta.config))
+    else {
+        return Vec::new();
+    };
+    let mut adopted = Vec::new();
+    for (key, value) in theirs {
+        if !given(&key) && ours.get(&key) != Some(&value) {
+            ours.insert(key.clone(), value);
+            adopted.push(key);
+        }
     }
+    let tagged = Value::Object([(tag, Value::Object(ours))].into_iter().collect());
+    match serde_json::from_value(tagged) {
+        Ok(c) => *cfg = c,
+        Err(_) => adopted.clear(),
+    }
+    adopted
 }
