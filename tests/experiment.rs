@@ -483,15 +483,17 @@ fn small_experiment_and_sweep_run_end_to_end() {
     let svg = std::fs::read_to_string(sweep_out.join("sweep.svg")).unwrap();
     well_formed(&svg);
     assert_eq!(svg.matches("<polyline").count(), 2);
-    // Resumed without the epochs it ran with (the commands' defaults now): every point
+    // Resumed without the options it ran with (the commands' defaults now): every point
     // continues with its own, finds itself finished and reports the same row.
     let mut resumed = sc.clone();
     resumed.existing = Existing::Resume;
     resumed.replace.epochs = 200;
+    resumed.replace.mask_lr = 1e-3;
+    resumed.replace.lambda = 7.0;
     resumed.snl.as_mut().unwrap().epochs = 200;
     resumed.given = experiment::Given {
-        replace: (false, false),
-        snl: (false, false),
+        replace: Some(Default::default()),
+        snl: Some(Default::default()),
     };
     let again = experiment::sweep(&d, &data, &resumed).unwrap();
     for (a, b) in rows.iter().zip(&again) {
@@ -501,7 +503,7 @@ fn small_experiment_and_sweep_run_end_to_end() {
         );
     }
     // Epochs the command does give must match the run's.
-    resumed.given.replace = (true, false);
+    resumed.given.replace = Some(["epochs".to_string()].into());
     let e = experiment::sweep(&d, &data, &resumed)
         .unwrap_err()
         .to_string();

@@ -392,11 +392,13 @@ fn a_mask_over_budget_fails_unless_projected_and_the_projection_is_never_best() 
     let tmp = common::tmp_dir("stages-project");
     let base = baseline(&data, &tmp, 1, 0.1);
     let base = base.best_path.unwrap();
-    // h from [0, 1] at the default mask rate cannot get near 5% in one epoch of 8 steps.
+    // h from [0, 1] at the default mask rate cannot get near 5% in one epoch of 4 steps.
+    // Batch 64: the epoch's 4 steps and 2 evaluation passes, then the projected network's 2,
+    // leave the DaPa refit clock (period 10) at 8, so one more evaluation would refit.
     let cfg = ReplaceStageConfig {
         baseline: Some(base.clone()),
         epochs: 1,
-        batch: 32,
+        batch: 64,
         ..ReplaceStageConfig::new(2_800)
     };
     let mut o = opts(&tmp.join("rep"), Existing::Refuse, None);
@@ -421,6 +423,25 @@ fn a_mask_over_budget_fails_unless_projected_and_the_projection_is_never_best() 
     );
     let p = Checkpoint::load(&tmp.join("rep/projected.safetensors")).unwrap();
     assert!(p.meta.progress.projected_gates > 0);
+    // Resumed with --project, the finished run only reports: its projected network is the
+    // one it wrote, not one projected after another evaluation (which ticks the DaPa refit
+    // clock), and a second resume changes nothing either.
+    let first = tmp.join("first_projected.safetensors");
+    std::fs::copy(tmp.join("rep/projected.safetensors"), &first).unwrap();
+    let mut reports = Vec::new();
+    for _ in 0..2 {
+        let o = stage(
+            &data,
+            &StageConfig::Replace(cfg.clone()),
+            &tmp.join("rep"),
+            Existing::Resume,
+            None,
+        );
+        assert_eq!(o.epochs_run, 0);
+        same_tensors(&first, &tmp.join("rep/projected.safetensors"));
+        reports.push((o.relus, o.last_test.map(|t| (t.top1, t.loss))));
+    }
+    assert_eq!(reports[0], reports[1]);
     // Finetune refuses it.
     let ft = StageConfig::Finetune(FinetuneConfig {
         from: Some(tmp.join("rep/projected.safetensors")),

@@ -6,7 +6,9 @@ use anyhow::Context;
 use autorep::autorep::Budget;
 use autorep::experiment::{self, Config};
 use autorep::train::config::{defaults, SnlConfig};
+use autorep::train::StageConfig;
 use autorep::DeviceChoice;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -162,6 +164,7 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
             data.banner_from(&device, None, &a.data.dir(&recorded))
         );
     }
+    let (replace_cfg, snl_cfg) = (replace.clone(), snl.clone());
     let cfg = experiment::SweepConfig {
         baseline: a.baseline,
         budgets,
@@ -172,11 +175,8 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
         existing: a.folder.existing(),
         project: a.folder.project,
         given: experiment::Given {
-            replace: (a.schedule.epochs.is_some(), a.schedule.batch.is_some()),
-            snl: (
-                a.snl_epochs.is_some() || a.schedule.epochs.is_some(),
-                a.schedule.batch.is_some(),
-            ),
+            replace: Some(given_keys(&StageConfig::Replace(replace_cfg), super::given)),
+            snl: snl_cfg.map(|c| given_keys(&StageConfig::Snl(c), snl_given)),
         },
     };
     let start = std::time::Instant::now();
@@ -188,4 +188,30 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
         start.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The keys of `cfg` the command gave (`given` is asked by key); each point's budget is the
+/// sweep's own.
+fn given_keys(cfg: &StageConfig, given: fn(&str) -> bool) -> BTreeSet<String> {
+    let keys = match serde_json::to_value(cfg) {
+        Ok(serde_json::Value::Object(o)) => o
+            .into_iter()
+            .next()
+            .and_then(|(_, v)| v.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    keys.into_iter()
+        .filter(|k| k == "budget" || given(k))
+        .collect()
+}
+
+/// Whether the sweep's command gave SNL's option `key`: SNL's own option where the
+/// replacement has one of the name, and its epochs by either.
+fn snl_given(key: &str) -> bool {
+    match key {
+        "epochs" => super::given("snl_epochs") || super::given("epochs"),
+        "lambda" | "lr" | "alpha_lr" | "schedule" => super::given(&format!("snl_{key}")),
+        k => super::given(k),
+    }
 }

@@ -25,26 +25,17 @@ pub struct SweepConfig {
     pub existing: Existing,
     /// Accept points whose mask ends over budget (their projected networks are reported).
     pub project: bool,
-    /// Whether the command gave each method's epochs and batch size: a resumed point
-    /// continues with its own where it did not.
+    /// The options the command gave, by configuration key, for each method: a resumed point
+    /// takes every other one from its run.
     pub given: Given,
 }
 
-/// Which of (epochs, batch) a sweep's command gave, for the replacement and for SNL. The
-/// default is both, for both: a sweep configured in code resumes with exactly its values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The configuration keys a sweep's command gave, for the replacement and for SNL; `None`
+/// (the default) is all of them: a sweep configured in code resumes with exactly its values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Given {
-    pub replace: (bool, bool),
-    pub snl: (bool, bool),
-}
-
-impl Default for Given {
-    fn default() -> Self {
-        Given {
-            replace: (true, true),
-            snl: (true, true),
-        }
-    }
+    pub replace: Option<std::collections::BTreeSet<String>>,
+    pub snl: Option<std::collections::BTreeSet<String>>,
 }
 
 /// The run folder of one point: `OUT/<method>_<budget label>`.
@@ -121,15 +112,11 @@ pub fn sweep(device: &Device, data: &Data, cfg: &SweepConfig) -> Result<Vec<Row>
             allow_projection: cfg.project,
         };
         if cfg.existing == Existing::Resume {
-            let given = match stage {
-                StageConfig::Snl(_) => cfg.given.snl,
-                _ => cfg.given.replace,
+            let keys = match stage {
+                StageConfig::Snl(_) => &cfg.given.snl,
+                _ => &cfg.given.replace,
             };
-            let given = |key: &str| match key {
-                "epochs" => given.0,
-                "batch" => given.1,
-                _ => true,
-            };
+            let given = |key: &str| keys.as_ref().is_none_or(|k| k.contains(key));
             crate::train::run_dir::adopt_resumed_options(&mut stage, &o.out, &given);
         }
         let outcome = run_stage(device, data, None, stage, &o)?;

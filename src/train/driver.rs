@@ -398,16 +398,21 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
         ran += 1;
     }
     let finished = stage.done();
-    let (count_before, mut test) = match last {
-        Some(l) => l,
-        None => stage.evaluate(data)?,
+    // A finished run resumed ran no epoch here: its mask is counted, not evaluated, before a
+    // projection, so the projected network is the one the run itself wrote (an evaluation
+    // ticks the DaPa refit clock).
+    let (count_before, test) = match last {
+        Some((count, test)) => (count, Some(test)),
+        None => (stage.count()?, None),
     };
+    let mut test = test;
     let mut relus = count_before;
     let mut projected_path = None;
     if let (true, Some(b)) = (finished, budget) {
         let now = stage.project()?;
         if now > 0 || stage.projected_gates() > 0 {
-            (relus, test) = stage.evaluate(data)?;
+            let (r, t) = stage.evaluate(data)?;
+            (relus, test) = (r, Some(t));
             progress.projected_gates = stage.projected_gates();
             checkpoint(stage, data, &progress)?.save(&dir.projected())?;
             let how = if now > 0 {
@@ -422,7 +427,7 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
                 o.quiet,
                 &format!(
                     "{name}: {how}: that network (test {:.2}%) is {}, not best",
-                    100.0 * test.top1,
+                    100.0 * t.top1,
                     dir.projected().display()
                 ),
             );
@@ -442,16 +447,21 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
         } else if progress.best.is_none() && count_before <= b {
             // A stage whose last phase ran no epoch (SNL with no finetune): its final,
             // binarised network is the result.
-            (relus, test) = stage.evaluate(data)?;
+            let (r, t) = stage.evaluate(data)?;
+            (relus, test) = (r, Some(t));
             progress.best = Some(Best {
                 epoch: progress.epochs_done.saturating_sub(1),
-                top1: test.top1,
+                top1: t.top1,
             });
             checkpoint(stage, data, &progress)?
                 .weights_only()
                 .save(&dir.best())?;
         }
     }
+    let test = match test {
+        Some(t) => t,
+        None => stage.evaluate(data)?.1,
+    };
     let best_path = dir.best().exists().then(|| dir.best());
     Ok(Outcome {
         stage: name,

@@ -278,6 +278,10 @@ macro_rules! gated_stage_methods {
         fn evaluate(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
             self.run.evaluate(data)
         }
+        fn count(&mut self) -> Result<u64> {
+            self.run.rep.sync(self.run.model.as_ref())?;
+            self.run.rep.count()
+        }
     };
 }
 pub(crate) use gated_stage_methods;
