@@ -190,8 +190,7 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The keys of `cfg` the command gave (`given` is asked by key); each point's budget is the
-/// sweep's own.
+/// The keys of `cfg` the command gave (`given` is asked by key).
 fn given_keys(cfg: &StageConfig, given: fn(&str) -> bool) -> BTreeSet<String> {
     let keys = match serde_json::to_value(cfg) {
         Ok(serde_json::Value::Object(o)) => o
@@ -201,17 +200,102 @@ fn given_keys(cfg: &StageConfig, given: fn(&str) -> bool) -> BTreeSet<String> {
             .unwrap_or_default(),
         _ => Vec::new(),
     };
-    keys.into_iter()
-        .filter(|k| k == "budget" || given(k))
-        .collect()
+    keys.into_iter().filter(|k| given(k)).collect()
 }
 
-/// Whether the sweep's command gave SNL's option `key`: SNL's own option where the
-/// replacement has one of the name, and its epochs by either.
+/// Whether the sweep's command gave SNL's option `key`.
 fn snl_given(key: &str) -> bool {
+    snl_options(key).iter().any(|o| super::given(o))
+}
+
+/// The sweep's options that set SNL's key `key`: SNL's own where the replacement has one of
+/// the name, and its epochs by either.
+fn snl_options(key: &str) -> Vec<String> {
     match key {
-        "epochs" => super::given("snl_epochs") || super::given("epochs"),
-        "lambda" | "lr" | "alpha_lr" | "schedule" => super::given(&format!("snl_{key}")),
-        k => super::given(k),
+        "epochs" => vec!["snl_epochs".into(), "epochs".into()],
+        "lambda" | "lr" | "alpha_lr" | "schedule" => vec![format!("snl_{key}")],
+        k => vec![k.to_string()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use autorep::train::config::{
+        FinetuneConfig, ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig,
+    };
+    use std::collections::BTreeSet;
+
+    /// The configuration keys of a stage.
+    fn keys(cfg: StageConfig) -> Vec<String> {
+        match serde_json::to_value(cfg).unwrap() {
+            serde_json::Value::Object(o) => o
+                .into_iter()
+                .next()
+                .unwrap()
+                .1
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect(),
+            _ => unreachable!(),
+        }
+    }
+
+    fn arg_ids(command: &str) -> BTreeSet<String> {
+        use clap::CommandFactory;
+        let cmd = super::super::Cli::command();
+        let sub = cmd.find_subcommand(command).unwrap();
+        sub.get_arguments()
+            .chain(cmd.get_arguments())
+            .map(|a| a.get_id().to_string())
+            .collect()
+    }
+
+    /// `--resume` asks whether each configuration key was given by the option of that id
+    /// (`super::super::given`): a key without one would always be taken from the run, even
+    /// where the command gave its value under another name.
+    #[test]
+    fn every_stage_key_is_an_option_of_its_command() {
+        let stages = [
+            ("train", StageConfig::Train(TrainConfig::default()), vec![]),
+            (
+                "replace",
+                StageConfig::Replace(ReplaceStageConfig::new(1)),
+                vec![],
+            ),
+            ("snl", StageConfig::Snl(SnlConfig::new(1)), vec![]),
+            // Set by --teacher (keep_resumed_options asks for it).
+            (
+                "finetune",
+                StageConfig::Finetune(FinetuneConfig::default()),
+                vec!["kd"],
+            ),
+        ];
+        for (command, cfg, derived) in stages {
+            let ids = arg_ids(command);
+            for k in keys(cfg) {
+                assert!(
+                    ids.contains(&k) || derived.contains(&k.as_str()),
+                    "`{command}` has no option for its key {k}"
+                );
+            }
+        }
+        // A sweep: the replacement's keys by their own options (the budget and baseline are
+        // the sweep's), SNL's through snl_options.
+        let ids = arg_ids("sweep");
+        for k in keys(StageConfig::Replace(ReplaceStageConfig::new(1))) {
+            assert!(
+                ids.contains(&k) || k == "budget",
+                "`sweep` has no option for {k}"
+            );
+        }
+        for k in keys(StageConfig::Snl(SnlConfig::new(1))) {
+            let options = super::snl_options(&k);
+            assert!(
+                options.iter().all(|o| ids.contains(o)) || k == "budget",
+                "`sweep` sets SNL's {k} by {options:?}, which are not all its options"
+            );
+        }
     }
 }

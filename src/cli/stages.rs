@@ -365,7 +365,13 @@ fn keep_resumed_options(cfg: &mut StageConfig, job: &JobArgs, out: &Path) {
     if !job.folder.resume {
         return;
     }
-    let adopted = autorep::train::run_dir::adopt_resumed_options(cfg, out, &super::given);
+    // Finetune's distillation is switched by --teacher; every other key is its option's id.
+    let finetune = matches!(cfg, StageConfig::Finetune(_));
+    let given = |key: &str| match key {
+        "kd" if finetune => super::given("teacher"),
+        k => super::given(k),
+    };
+    let adopted = autorep::train::run_dir::adopt_resumed_options(cfg, out, &given);
     if !adopted.is_empty() && !job.folder.quiet {
         println!(
             "resuming with the run's own {} (not given here; the defaults differ)",

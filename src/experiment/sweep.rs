@@ -116,8 +116,18 @@ pub fn sweep(device: &Device, data: &Data, cfg: &SweepConfig) -> Result<Vec<Row>
                 StageConfig::Snl(_) => &cfg.given.snl,
                 _ => &cfg.given.replace,
             };
-            let given = |key: &str| keys.as_ref().is_none_or(|k| k.contains(key));
-            crate::train::run_dir::adopt_resumed_options(&mut stage, &o.out, &given);
+            // The point's budget and baseline are the sweep's own.
+            let given = |key: &str| {
+                ["budget", "baseline"].contains(&key)
+                    || keys.as_ref().is_none_or(|k| k.contains(key))
+            };
+            let adopted = crate::train::run_dir::adopt_resumed_options(&mut stage, &o.out, &given);
+            if !cfg.quiet && !adopted.is_empty() {
+                println!(
+                    "resuming with the run's own {} (not given here; the defaults differ)",
+                    adopted.join(", ")
+                );
+            }
         }
         let outcome = run_stage(device, data, None, stage, &o)?;
         rows.push(report::row(device, data, method, &outcome)?);

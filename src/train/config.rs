@@ -571,16 +571,6 @@ impl StageConfig {
         }
     }
 
-    /// The stage's epochs and batch size, to set.
-    pub fn schedule_mut(&mut self) -> (&mut usize, &mut usize) {
-        match self {
-            StageConfig::Train(c) => (&mut c.epochs, &mut c.batch),
-            StageConfig::Replace(c) => (&mut c.epochs, &mut c.batch),
-            StageConfig::Snl(c) => (&mut c.epochs, &mut c.batch),
-            StageConfig::Finetune(c) => (&mut c.epochs, &mut c.batch),
-        }
-    }
-
     pub fn batch(&self) -> usize {
         match self {
             StageConfig::Train(c) => c.batch,
