@@ -33,6 +33,11 @@ fn meta(config: StageConfig, gates: Option<GateState>) -> Meta {
         imported_from: None,
         images: Some([4_000, 1_000]),
         class_order: None,
+        data: Some(autorep::train::DataSource {
+            dir: "assets/fashion-mnist-small".into(),
+            limit_train: Some(4_000),
+            limit_test: None,
+        }),
     }
 }
 

@@ -91,29 +91,13 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
     let base = baseline(&dir);
     let b = base.display().to_string();
     let d = data_dir();
-    // --resume without the options the run was started with (1 epoch at batch 32, lr 0.05)
-    // continues it with its own, not the stage's defaults (400 at 256, lr 0.1), and says so:
-    // the finished run only reports. An option given again must match the run's.
+    // --resume without the options the run was started with (the small model on 128
+    // Fashion-MNIST images from the bundled folder, 1 epoch at batch 32, lr 0.05) continues
+    // it with its own, not the defaults (resnet18_in on CIFAR-10, 400 at 256, lr 0.1), and
+    // says so: the finished run only reports. An option given again must match the run's.
     let base_dir = dir.join("base").display().to_string();
     let resume = |extra: &[&str]| {
-        let mut args = vec![
-            "--device",
-            "cpu",
-            "train",
-            "--model",
-            "small",
-            "--dataset",
-            "fashion-mnist",
-            "--data",
-            &d,
-            "--limit-train",
-            "128",
-            "--limit-test",
-            "64",
-            "--resume",
-            "--out",
-            &base_dir,
-        ];
+        let mut args = vec!["--device", "cpu", "train", "--resume", "--out", &base_dir];
         args.extend_from_slice(extra);
         autorep(&args)
     };
@@ -121,21 +105,37 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success()
-            && stdout.contains("resuming with the run's own batch, epochs, lr (not given here")
+            && stdout.contains("resuming with the run's own batch, epochs, lr, model, dataset, data folder, training limit, test limit (not given here)")
             && stdout.contains("train done: 1 epoch (0 this run)"),
         "{stdout}{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let o = resume(&["--lr", "0.05", "--epochs", "1", "--batch", "32"]);
+    let same = ["--model", "small", "--data", &d, "--limit-train", "128"];
+    let o = resume(
+        &[
+            &same[..],
+            &["--lr", "0.05", "--epochs", "1", "--batch", "32"],
+        ]
+        .concat(),
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
-        o.status.success() && !stdout.contains("resuming with"),
+        o.status.success()
+            && stdout.contains("resuming with the run's own dataset, test limit (not given here)"),
         "{stdout}"
     );
     one_line_error(
         &resume(&["--lr", "0.2"]),
         &["was written with lr = 0.05", "this run has lr = 0.2"],
         "a given option that differs from the run's",
+    );
+    one_line_error(
+        &resume(&["--limit-train", "64"]),
+        &[
+            "was trained on 128 training and 64 test images",
+            "this run has 64 and 64",
+        ],
+        "a given limit that differs from the run's",
     );
     // SNL's α rate well above its 0.01 threshold is warned about before the first epoch
     // (switched-off α flicker back on); 0.02 is not.

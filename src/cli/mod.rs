@@ -94,7 +94,7 @@ enum Command {
 }
 
 /// What every training command shares.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct JobArgs {
     /// resnet18_in, resnet18, wrn22_8, efficientnet_b2 or small (train: resnet18_in; other
     /// stages: the checkpoint's, and a different one is an error).
@@ -113,7 +113,7 @@ pub struct JobArgs {
 }
 
 /// Epochs, batch and seed of a training command or a sweep.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct ScheduleArgs {
     /// Epochs [default: as the official scripts: train 400, replace and snl 200, finetune 50]
     #[arg(long)]
@@ -143,7 +143,7 @@ impl ScheduleArgs {
 }
 
 /// The dataset of a training command or a sweep.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct DataArgs {
     /// cifar10, cifar100, tiny-imagenet, fashion-mnist or imagenet (train: cifar10;
     /// otherwise the checkpoint's).
@@ -197,7 +197,7 @@ impl DataArgs {
 }
 
 /// What a command does with a run folder that already holds a run, and how it reports.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct FolderArgs {
     /// Continue from the last.safetensors of every stage (a finished stage only reports);
     /// stage options not given take the run's own values.

@@ -322,7 +322,9 @@ fn execute(
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(cfg.name()));
-    keep_resumed_options(&mut cfg, job, &out);
+    let mut job = job.clone();
+    keep_resumed_options(&mut cfg, &mut job, &out);
+    let job = &job;
     cfg.validate()?;
     if let (false, Some(d)) = (matches!(cfg, StageConfig::Train(_)), &job.data.dataset) {
         let name = autorep::data::Dataset::from_name(d)?.name();
@@ -360,8 +362,10 @@ fn execute(
     Ok(())
 }
 
-/// `--resume` continues the run in `out` with its own value of every option not given here.
-fn keep_resumed_options(cfg: &mut StageConfig, job: &JobArgs, out: &Path) {
+/// `--resume` continues the run in `out` with its own value of every option not given here:
+/// the stage's options, the model, and the data (dataset, folder and limits as the run read
+/// them).
+fn keep_resumed_options(cfg: &mut StageConfig, job: &mut JobArgs, out: &Path) {
     if !job.folder.resume {
         return;
     }
@@ -371,10 +375,40 @@ fn keep_resumed_options(cfg: &mut StageConfig, job: &JobArgs, out: &Path) {
         "kd" if finetune => super::given("teacher"),
         k => super::given(k),
     };
-    let adopted = autorep::train::run_dir::adopt_resumed_options(cfg, out, &given);
+    let mut adopted = autorep::train::run_dir::adopt_resumed_options(cfg, out, &given);
+    let meta = Checkpoint::read_meta(&out.join(autorep::train::run_dir::LAST))
+        .ok()
+        .filter(|m| m.config.name() == cfg.name());
+    if let Some(m) = meta {
+        let d = &mut job.data;
+        let mut take = |slot: bool, name: &str| {
+            if slot {
+                adopted.push(name.to_string());
+            }
+        };
+        take(job.model.is_none(), "model");
+        job.model.get_or_insert(m.model.clone());
+        take(d.dataset.is_none(), "dataset");
+        d.dataset.get_or_insert(m.dataset.clone());
+        if m.dataset == "imagenet" {
+            d.image_size.get_or_insert(m.input);
+        }
+        if let Some(src) = m.data {
+            take(d.data.is_none(), "data folder");
+            d.data.get_or_insert(src.dir);
+            if d.limit_train.is_none() && src.limit_train.is_some() {
+                take(true, "training limit");
+                d.limit_train = src.limit_train;
+            }
+            if d.limit_test.is_none() && src.limit_test.is_some() {
+                take(true, "test limit");
+                d.limit_test = src.limit_test;
+            }
+        }
+    }
     if !adopted.is_empty() && !job.folder.quiet {
         println!(
-            "resuming with the run's own {} (not given here; the defaults differ)",
+            "resuming with the run's own {} (not given here)",
             adopted.join(", ")
         );
     }

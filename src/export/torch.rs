@@ -109,6 +109,7 @@ pub fn import_checkpoint(path: &Path, spec: &ImportSpec) -> Result<Checkpoint> {
         images: None,
         // PyTorch's datasets number Tiny-ImageNet's classes as torchvision's ImageFolder does.
         class_order: dataset.class_order().map(String::from),
+        data: None,
     };
     let mut ck = Checkpoint::new(meta);
     ck.put_model(model.as_ref())?;

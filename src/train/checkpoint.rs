@@ -61,6 +61,10 @@ pub struct Meta {
     /// before it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class_order: Option<String>,
+    /// The folder and limits the run read its data with, for `--resume` (absent in
+    /// checkpoints written before, and for data not read from a folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<super::data::DataSource>,
 }
 
 /// Per-channel input normalisation.

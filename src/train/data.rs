@@ -14,6 +14,18 @@ pub struct Data {
     pub channels: usize,
     pub input: usize,
     pub classes: usize,
+    /// The folder and limits it was loaded with, when it came from a folder: checkpoints
+    /// record them, so that `--resume` reads the same data without being told again.
+    pub source: Option<DataSource>,
+}
+
+/// Where a run's data came from: the folder as given and the limits.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSource {
+    pub dir: PathBuf,
+    pub limit_train: Option<usize>,
+    pub limit_test: Option<usize>,
 }
 
 impl Data {
@@ -59,6 +71,7 @@ impl Data {
             channels,
             input,
             classes,
+            source: None,
         })
     }
 }
@@ -101,10 +114,17 @@ pub fn load_data(
 ) -> Result<Data> {
     let dataset = Dataset::from_name(name)?;
     check_limits(limit_train, limit_test)?;
-    if dataset == Dataset::ImageNet {
-        return load_imagenet(dir, dataset.input_size(), limit_train, limit_test, device);
-    }
-    load_resident(dataset, dir, limit_train, limit_test, device)
+    let mut data = if dataset == Dataset::ImageNet {
+        load_imagenet(dir, dataset.input_size(), limit_train, limit_test, device)?
+    } else {
+        load_resident(dataset, dir, limit_train, limit_test, device)?
+    };
+    data.source = Some(DataSource {
+        dir: dir.to_path_buf(),
+        limit_train,
+        limit_test,
+    });
+    Ok(data)
 }
 
 /// [`load_data`] with ImageNet's images at `side`×`side` instead of 224×224 (the other
@@ -118,16 +138,24 @@ pub fn load_data_sized(
     device: &Device,
 ) -> Result<Data> {
     let dataset = Dataset::from_name(name)?;
-    match dataset {
-        Dataset::ImageNet => load_imagenet(dir, side, limit_train, limit_test, device),
-        _ if side == dataset.input_size() => load_data(name, dir, limit_train, limit_test, device),
-        _ => Err(Error::Invalid(format!(
-            "{} images are {}x{}: an image size of {side} applies to imagenet only",
-            dataset.name(),
-            dataset.input_size(),
-            dataset.input_size()
-        ))),
-    }
+    let mut data = match dataset {
+        Dataset::ImageNet => load_imagenet(dir, side, limit_train, limit_test, device)?,
+        _ if side == dataset.input_size() => load_data(name, dir, limit_train, limit_test, device)?,
+        _ => {
+            return Err(Error::Invalid(format!(
+                "{} images are {}x{}: an image size of {side} applies to imagenet only",
+                dataset.name(),
+                dataset.input_size(),
+                dataset.input_size()
+            )))
+        }
+    };
+    data.source = Some(DataSource {
+        dir: dir.to_path_buf(),
+        limit_train,
+        limit_test,
+    });
+    Ok(data)
 }
 
 /// `--limit-train` and `--limit-test` keep at least one image each.
@@ -217,6 +245,7 @@ pub fn load_imagenet(
         channels: 3,
         input: side,
         classes: train.classes.len(),
+        source: None,
     })
 }
 

@@ -105,6 +105,7 @@ fn meta(stage: &dyn Stage, data: &Data, progress: &Progress) -> Meta {
             .map(|s| s.name.clone())
             .collect(),
         imported_from: None,
+        data: data.source.clone(),
         class_order: crate::data::Dataset::from_name(&data.name)
             .ok()
             .and_then(|d| d.class_order())

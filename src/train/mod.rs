@@ -24,7 +24,8 @@ pub use config::{
     FinetuneConfig, Precision, ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig,
 };
 pub use data::{
-    check_limits, default_data_dir, load_data, load_data_sized, load_imagenet, load_test_data, Data,
+    check_limits, default_data_dir, load_data, load_data_sized, load_imagenet, load_test_data,
+    Data, DataSource,
 };
 pub use driver::{drive, Outcome, RunOptions};
 pub use eval::{evaluate, evaluate_outputs, EvalOutputs, EvalStats};
