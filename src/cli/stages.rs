@@ -386,9 +386,11 @@ fn keep_resumed_options(cfg: &mut StageConfig, job: &mut JobArgs, out: &Path) {
                 adopted.push(name.to_string());
             }
         };
-        take(job.model.is_none(), "model");
+        // The other stages take their model and dataset from the checkpoint they start from.
+        let train = matches!(cfg, StageConfig::Train(_));
+        take(train && job.model.is_none(), "model");
         job.model.get_or_insert(m.model.clone());
-        take(d.dataset.is_none(), "dataset");
+        take(train && d.dataset.is_none(), "dataset");
         d.dataset.get_or_insert(m.dataset.clone());
         if m.dataset == "imagenet" {
             d.image_size.get_or_insert(m.input);
