@@ -226,6 +226,30 @@ fn a_short_replacement_reaches_its_budget_by_selection() {
 }
 
 #[test]
+fn a_finished_run_resumed_reports_what_it_reported() {
+    let data = data();
+    let tmp = common::tmp_dir("stages-report");
+    let base = baseline(&data, &tmp, 1, 0.1).best_path.unwrap();
+    // Batch 64: 4 steps and 2 evaluation passes an epoch leave the DaPa refit clock (period
+    // 10) at 18 after 3 epochs, so one more evaluation would refit the polynomials.
+    let cfg = StageConfig::Replace(ReplaceStageConfig {
+        batch: 64,
+        ..fast_replace(&base, 40_000, 3)
+    });
+    let o = stage(&data, &cfg, &tmp.join("rep"), Existing::Refuse, None);
+    assert_eq!(o.projected_gates, 0, "{o:?}");
+    for _ in 0..2 {
+        let again = stage(&data, &cfg, &tmp.join("rep"), Existing::Resume, None);
+        assert_eq!(again.epochs_run, 0);
+        assert_eq!(
+            (again.relus, again.last_test.map(|t| (t.top1, t.loss))),
+            (o.relus, o.last_test.map(|t| (t.top1, t.loss)))
+        );
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
 fn a_diverging_run_stops_with_a_clear_error_and_keeps_its_earlier_checkpoint() {
     let data = data();
     let tmp = common::tmp_dir("stages-diverge");

@@ -461,7 +461,7 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
     }
     let test = match test {
         Some(t) => t,
-        None => stage.evaluate(data)?.1,
+        None => stage.report(data)?.1,
     };
     let best_path = dir.best().exists().then(|| dir.best());
     Ok(Outcome {

@@ -152,13 +152,25 @@ impl GatedRun {
     /// before them (the official code applies it partway through validation): the
     /// coefficients evaluated are then the ones saved with the epoch.
     pub fn evaluate(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
+        self.evaluate_with_clock(data, true)
+    }
+
+    /// [`Self::evaluate`] without moving the refit clock: the network as it was saved, for a
+    /// finished run that only reports.
+    pub fn report(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
+        self.evaluate_with_clock(data, false)
+    }
+
+    fn evaluate_with_clock(&mut self, data: &Data, tick: bool) -> Result<(u64, EvalStats)> {
         self.rep.sync(self.model.as_ref())?;
         self.recalibrate(data)?;
         let count = self.rep.count()?;
-        // The official validation loader runs at the training batch size (CIFAR, batch 128:
-        // 79 passes), whatever batch the evaluation here runs at.
-        let passes = data.test.len().div_ceil(self.batch.max(1)) as u64;
-        self.rep.advance_clock(self.model.as_ref(), passes)?;
+        if tick {
+            // The official validation loader runs at the training batch size (CIFAR, batch
+            // 128: 79 passes), whatever batch the evaluation here runs at.
+            let passes = data.test.len().div_ceil(self.batch.max(1)) as u64;
+            self.rep.advance_clock(self.model.as_ref(), passes)?;
+        }
         let test = evaluate(self.model.as_ref(), Some(&self.rep), &data.test, EVAL_BATCH)?;
         Ok((count, test))
     }
@@ -281,6 +293,9 @@ macro_rules! gated_stage_methods {
         fn count(&mut self) -> Result<u64> {
             self.run.rep.sync(self.run.model.as_ref())?;
             self.run.rep.count()
+        }
+        fn report(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
+            self.run.report(data)
         }
     };
 }

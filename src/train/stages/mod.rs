@@ -88,6 +88,11 @@ pub trait Stage {
     fn resume(&mut self, ck: &Checkpoint) -> Result<()>;
     /// Evaluate the model as it is now (after a projection, say).
     fn evaluate(&mut self, data: &Data) -> Result<(u64, EvalStats)>;
+    /// Evaluate a finished run's network as it was saved, for its report: as
+    /// [`Stage::evaluate`], but the DaPa refit clock does not move.
+    fn report(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
+        self.evaluate(data)
+    }
     /// The ReLUs the mask keeps now, without evaluating (an evaluation moves a gated
     /// stage's DaPa refit clock, and its BN re-estimation, so it is not a read).
     fn count(&mut self) -> Result<u64> {
