@@ -230,21 +230,28 @@ fn a_finished_run_resumed_reports_what_it_reported() {
     let data = data();
     let tmp = common::tmp_dir("stages-report");
     let base = baseline(&data, &tmp, 1, 0.1).best_path.unwrap();
-    // Batch 64: 4 steps and 2 evaluation passes an epoch leave the DaPa refit clock (period
-    // 10) at 18 after 3 epochs, so one more evaluation would refit the polynomials.
-    let cfg = StageConfig::Replace(ReplaceStageConfig {
-        batch: 64,
-        ..fast_replace(&base, 40_000, 3)
-    });
-    let o = stage(&data, &cfg, &tmp.join("rep"), Existing::Refuse, None);
-    assert_eq!(o.projected_gates, 0, "{o:?}");
-    for _ in 0..2 {
-        let again = stage(&data, &cfg, &tmp.join("rep"), Existing::Resume, None);
-        assert_eq!(again.epochs_run, 0);
-        assert_eq!(
-            (again.relus, again.last_test.map(|t| (t.top1, t.loss))),
-            (o.relus, o.last_test.map(|t| (t.top1, t.loss)))
-        );
+    // Batch 64: each epoch ticks the DaPa refit clock (period 10) by 4 steps, then by its
+    // evaluation's 2 passes. After 3 epochs it stands at 18, so one more evaluation would
+    // refit the polynomials; after 5, the last evaluation refit them (28 → 30) after
+    // re-estimating the BN statistics, so re-estimating them again would change them.
+    for epochs in [3, 5] {
+        let cfg = StageConfig::Replace(ReplaceStageConfig {
+            batch: 64,
+            bn_recalib: 2,
+            ..fast_replace(&base, 40_000, epochs)
+        });
+        let out = tmp.join(format!("rep{epochs}"));
+        let o = stage(&data, &cfg, &out, Existing::Refuse, None);
+        assert_eq!(o.projected_gates, 0, "{o:?}");
+        for _ in 0..2 {
+            let again = stage(&data, &cfg, &out, Existing::Resume, None);
+            assert_eq!(again.epochs_run, 0);
+            assert_eq!(
+                (again.relus, again.last_test.map(|t| (t.top1, t.loss))),
+                (o.relus, o.last_test.map(|t| (t.top1, t.loss))),
+                "{epochs} epochs"
+            );
+        }
     }
     let _ = std::fs::remove_dir_all(&tmp);
 }

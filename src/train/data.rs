@@ -19,7 +19,13 @@ pub struct Data {
     pub source: Option<DataSource>,
 }
 
-/// Where a run's data came from: the folder as given and the limits.
+/// The folder `dir` names, absolute, so that a run resumed from another working folder reads
+/// the same one (as given when it cannot be resolved).
+fn absolute(dir: &Path) -> PathBuf {
+    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// Where a run's data came from: its folder (absolute) and the limits.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSource {
@@ -120,7 +126,7 @@ pub fn load_data(
         load_resident(dataset, dir, limit_train, limit_test, device)?
     };
     data.source = Some(DataSource {
-        dir: dir.to_path_buf(),
+        dir: absolute(dir),
         limit_train,
         limit_test,
     });
@@ -151,7 +157,7 @@ pub fn load_data_sized(
         }
     };
     data.source = Some(DataSource {
-        dir: dir.to_path_buf(),
+        dir: absolute(dir),
         limit_train,
         limit_test,
     });

@@ -152,25 +152,23 @@ impl GatedRun {
     /// before them (the official code applies it partway through validation): the
     /// coefficients evaluated are then the ones saved with the epoch.
     pub fn evaluate(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
-        self.evaluate_with_clock(data, true)
-    }
-
-    /// [`Self::evaluate`] without moving the refit clock: the network as it was saved, for a
-    /// finished run that only reports.
-    pub fn report(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
-        self.evaluate_with_clock(data, false)
-    }
-
-    fn evaluate_with_clock(&mut self, data: &Data, tick: bool) -> Result<(u64, EvalStats)> {
         self.rep.sync(self.model.as_ref())?;
         self.recalibrate(data)?;
         let count = self.rep.count()?;
-        if tick {
-            // The official validation loader runs at the training batch size (CIFAR, batch
-            // 128: 79 passes), whatever batch the evaluation here runs at.
-            let passes = data.test.len().div_ceil(self.batch.max(1)) as u64;
-            self.rep.advance_clock(self.model.as_ref(), passes)?;
-        }
+        // The official validation loader runs at the training batch size (CIFAR, batch 128:
+        // 79 passes), whatever batch the evaluation here runs at.
+        let passes = data.test.len().div_ceil(self.batch.max(1)) as u64;
+        self.rep.advance_clock(self.model.as_ref(), passes)?;
+        let test = evaluate(self.model.as_ref(), Some(&self.rep), &data.test, EVAL_BATCH)?;
+        Ok((count, test))
+    }
+
+    /// The network exactly as it was saved, for a finished run that only reports: no BN
+    /// re-estimation and no tick of the refit clock (the saved statistics and coefficients are
+    /// the ones its last evaluation used, and either step could change them).
+    pub fn report(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
+        self.rep.sync(self.model.as_ref())?;
+        let count = self.rep.count()?;
         let test = evaluate(self.model.as_ref(), Some(&self.rep), &data.test, EVAL_BATCH)?;
         Ok((count, test))
     }

@@ -88,8 +88,9 @@ pub trait Stage {
     fn resume(&mut self, ck: &Checkpoint) -> Result<()>;
     /// Evaluate the model as it is now (after a projection, say).
     fn evaluate(&mut self, data: &Data) -> Result<(u64, EvalStats)>;
-    /// Evaluate a finished run's network as it was saved, for its report: as
-    /// [`Stage::evaluate`], but the DaPa refit clock does not move.
+    /// Evaluate a finished run's network exactly as it was saved, for its report: as
+    /// [`Stage::evaluate`], but without re-estimating BN statistics or moving the DaPa refit
+    /// clock.
     fn report(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
         self.evaluate(data)
     }
