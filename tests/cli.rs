@@ -204,36 +204,20 @@ fn count_and_cost_report_the_models_relus() {
         text.contains("478620 identities (free)") && text.contains("5.99 MB"),
         "{text}"
     );
-    // Plaintext coefficients make a degree-1 polynomial a linear map: free, as the identity.
-    let out = autorep(&[
-        "cost",
-        "--relus",
-        "12.9k",
-        "--degree",
-        "1",
-        "--protocol",
-        "crypten",
-        "--secret-coefficients",
-        "false",
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("5.99 MB"), "{text}");
-    // At degree 2 plaintext coefficients need one multiplication (32 B) instead of two.
-    let out = autorep(&[
-        "cost",
-        "--relus",
-        "12.9k",
-        "--protocol",
-        "crypten",
-        "--secret-coefficients",
-        "false",
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("21.30 MB"), "{text}");
-    // Delphi's client keeps 18,248 B of preprocessing per ReLU.
-    let out = autorep(&["cost", "--relus", "12.9k", "--protocol", "delphi"]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("client store  235.40 MB"), "{text}");
+    let plaintext = ["--protocol", "crypten", "--secret-coefficients", "false"];
+    for (extra, needle) in [
+        // Plaintext coefficients make a degree-1 polynomial a linear map: free, as the
+        // identity.
+        (&[&["--degree", "1"][..], &plaintext].concat(), "5.99 MB"),
+        // At degree 2 plaintext coefficients need one multiplication (32 B) instead of two.
+        (&plaintext.to_vec(), "21.30 MB"),
+        // Delphi's client keeps 18,248 B of preprocessing per ReLU.
+        (&vec!["--protocol", "delphi"], "client store  235.40 MB"),
+    ] {
+        let out = autorep(&[&["cost", "--relus", "12.9k"][..], extra].concat());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(needle), "{extra:?}: {text}");
+    }
     let out = autorep(&["cost", "--relus", "600k"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("exceeds resnet18_in's 491520 ReLUs"));

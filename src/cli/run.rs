@@ -192,15 +192,11 @@ pub fn sweep(choice: DeviceChoice, a: SweepArgs) -> anyhow::Result<()> {
 
 /// The keys of `cfg` the command gave (`given` is asked by key).
 fn given_keys(cfg: &StageConfig, given: fn(&str) -> bool) -> BTreeSet<String> {
-    let keys = match serde_json::to_value(cfg) {
-        Ok(serde_json::Value::Object(o)) => o
-            .into_iter()
-            .next()
-            .and_then(|(_, v)| v.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()))
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    };
-    keys.into_iter().filter(|k| given(k)).collect()
+    cfg.fields()
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| given(k))
+        .collect()
 }
 
 /// Whether the sweep's command gave SNL's option `key`.
@@ -227,19 +223,9 @@ mod tests {
 
     /// The configuration keys of a stage.
     fn keys(cfg: StageConfig) -> Vec<String> {
-        match serde_json::to_value(cfg).unwrap() {
-            serde_json::Value::Object(o) => o
-                .into_iter()
-                .next()
-                .unwrap()
-                .1
-                .as_object()
-                .unwrap()
-                .keys()
-                .cloned()
-                .collect(),
-            _ => unreachable!(),
-        }
+        let keys: Vec<String> = cfg.fields().into_iter().map(|(k, _)| k).collect();
+        assert!(!keys.is_empty());
+        keys
     }
 
     fn arg_ids(command: &str) -> BTreeSet<String> {

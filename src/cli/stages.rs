@@ -375,53 +375,53 @@ fn keep_resumed_options(cfg: &mut StageConfig, job: &mut JobArgs, out: &Path) {
         "kd" if finetune => super::given("teacher"),
         k => super::given(k),
     };
-    let mut adopted = autorep::train::run_dir::adopt_resumed_options(cfg, out, &given);
-    let meta = Checkpoint::read_meta(&out.join(autorep::train::run_dir::LAST))
-        .ok()
-        .filter(|m| m.config.name() == cfg.name());
-    if let Some(m) = meta {
-        let d = &mut job.data;
-        let mut take = |slot: bool, name: &str| {
-            if slot {
-                adopted.push(name.to_string());
-            }
-        };
-        // The other stages take their model and dataset from the checkpoint they start from,
-        // and check the run's against it.
-        if matches!(cfg, StageConfig::Train(_)) {
-            take(job.model.is_none(), "model");
-            job.model.get_or_insert(m.model.clone());
-            take(d.dataset.is_none(), "dataset");
-            d.dataset.get_or_insert(m.dataset.clone());
+    let Some(m) = autorep::train::run_dir::resumed_meta(out, cfg.name()) else {
+        return;
+    };
+    let mut adopted = autorep::train::run_dir::adopt_resumed_options(cfg, &m.config, &given);
+    let d = &mut job.data;
+    let mut take = |slot: bool, name: &str| {
+        if slot {
+            adopted.push(name.to_string());
         }
-        // The folder and limits of the run's own dataset (another one given is refused
-        // against the checkpoint, naming both).
-        let same_dataset = d.dataset.as_ref().is_none_or(|g| *g == m.dataset);
-        if let (true, Some(src)) = (same_dataset, m.data) {
-            if m.dataset == "imagenet" && d.image_size.is_none() {
-                take(true, "image size");
-                d.image_size = Some(m.input);
+    };
+    // The other stages take their model and dataset from the checkpoint they start from,
+    // and check the run's against it.
+    if matches!(cfg, StageConfig::Train(_)) {
+        take(job.model.is_none(), "model");
+        job.model.get_or_insert(m.model.clone());
+        take(d.dataset.is_none(), "dataset");
+        d.dataset.get_or_insert(m.dataset.clone());
+    }
+    // The folder and limits of the run's own dataset (another one given is refused
+    // against the checkpoint, naming both).
+    let same_dataset = d.dataset.as_ref().is_none_or(|g| *g == m.dataset);
+    if let (true, Some(src)) = (same_dataset, m.data) {
+        if m.dataset == "imagenet" && d.image_size.is_none() {
+            take(true, "image size");
+            d.image_size = Some(m.input);
+        }
+        match &d.data {
+            None => {
+                take(true, "data folder");
+                d.data = Some(src.dir);
             }
-            match &d.data {
-                None => {
-                    take(true, "data folder");
-                    d.data = Some(src.dir);
-                }
-                Some(given) if !job.folder.quiet && !same_folder(given, &src.dir) => println!(
+            Some(given) if !job.folder.quiet && !autorep::train::same_folder(given, &src.dir) => {
+                println!(
                     "note: the run read its data from {}; this resume reads {}",
                     src.dir.display(),
                     given.display()
-                ),
-                Some(_) => {}
+                )
             }
-            if d.limit_train.is_none() && src.limit_train.is_some() {
-                take(true, "training limit");
-                d.limit_train = src.limit_train;
-            }
-            if d.limit_test.is_none() && src.limit_test.is_some() {
-                take(true, "test limit");
-                d.limit_test = src.limit_test;
-            }
+            Some(_) => {}
+        }
+        if d.limit_train.is_none() && src.limit_train.is_some() {
+            take(true, "training limit");
+            d.limit_train = src.limit_train;
+        }
+        if d.limit_test.is_none() && src.limit_test.is_some() {
+            take(true, "test limit");
+            d.limit_test = src.limit_test;
         }
     }
     if !adopted.is_empty() && !job.folder.quiet {
@@ -429,14 +429,6 @@ fn keep_resumed_options(cfg: &mut StageConfig, job: &mut JobArgs, out: &Path) {
             "resuming with the run's own {} (not given here)",
             adopted.join(", ")
         );
-    }
-}
-
-/// Whether two folder names lead to the same folder.
-fn same_folder(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
     }
 }
 

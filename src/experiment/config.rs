@@ -202,11 +202,13 @@ impl Config {
                     let given = self.given.get($name);
                     let given = |k: &str| given.is_none_or(|g| g.contains(k));
                     let mut stage = StageConfig::$variant(c);
-                    let keys = crate::train::run_dir::adopt_resumed_options(
-                        &mut stage,
-                        &self.stage_dir($name),
-                        &given,
-                    );
+                    let keys = crate::train::run_dir::resumed_meta(&self.stage_dir($name), $name)
+                        .map(|m| {
+                            crate::train::run_dir::adopt_resumed_options(
+                                &mut stage, &m.config, &given,
+                            )
+                        })
+                        .unwrap_or_default();
                     if let StageConfig::$variant(n) = stage {
                         self.$field = Some(n);
                     }

@@ -121,7 +121,11 @@ pub fn sweep(device: &Device, data: &Data, cfg: &SweepConfig) -> Result<Vec<Row>
                 ["budget", "baseline"].contains(&key)
                     || keys.as_ref().is_none_or(|k| k.contains(key))
             };
-            let adopted = crate::train::run_dir::adopt_resumed_options(&mut stage, &o.out, &given);
+            let adopted = crate::train::run_dir::resumed_meta(&o.out, stage.name())
+                .map(|m| {
+                    crate::train::run_dir::adopt_resumed_options(&mut stage, &m.config, &given)
+                })
+                .unwrap_or_default();
             if !cfg.quiet && !adopted.is_empty() {
                 println!(
                     "resuming with the run's own {} (not given here; the defaults differ)",

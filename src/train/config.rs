@@ -550,7 +550,34 @@ pub enum StageConfig {
     Finetune(FinetuneConfig),
 }
 
+/// A stage configuration's fields by key, as JSON values (the keys of its table in an
+/// experiment file and, on the command line, its options' ids).
+pub type Fields = serde_json::Map<String, serde_json::Value>;
+
 impl StageConfig {
+    /// Its fields by key (it is stored externally tagged: `{"replace": {"lambda": …}}`).
+    pub fn fields(&self) -> Fields {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(o)) => o
+                .into_iter()
+                .next()
+                .and_then(|(_, v)| v.as_object().cloned())
+                .unwrap_or_default(),
+            _ => Fields::new(),
+        }
+    }
+
+    /// The configuration of this stage with `fields` (see [`StageConfig::fields`]).
+    pub fn with_fields(&self, fields: Fields) -> Result<StageConfig> {
+        let tagged = serde_json::Value::Object(
+            [(self.name().to_string(), serde_json::Value::Object(fields))]
+                .into_iter()
+                .collect(),
+        );
+        serde_json::from_value(tagged)
+            .map_err(|e| Error::Invalid(format!("[{}] configuration: {e}", self.name())))
+    }
+
     /// The activation precision the stage trains in.
     pub fn precision(&self) -> Precision {
         match self {

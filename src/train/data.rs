@@ -19,6 +19,15 @@ pub struct Data {
     pub source: Option<DataSource>,
 }
 
+/// Whether two folder names lead to the same folder (compared as written where either
+/// cannot be resolved).
+pub fn same_folder(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 /// The folder `dir` names, absolute, so that a run resumed from another working folder reads
 /// the same one (as given when it cannot be resolved).
 fn absolute(dir: &Path) -> PathBuf {
@@ -99,12 +108,7 @@ pub fn default_data_dir(dataset: &str) -> PathBuf {
 /// What a run's banner should say about `dir`: the default CIFAR-10 copy's pixels are lossy,
 /// so its accuracies compare with each other, not with published CIFAR-10 figures.
 fn data_dir_caveat(dir: &Path) -> Option<&'static str> {
-    let shared = Path::new(SHARED_CIFAR10);
-    let same = match (dir.canonicalize(), shared.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => dir == shared,
-    };
-    same.then_some(
+    same_folder(dir, Path::new(SHARED_CIFAR10)).then_some(
         "a JPEG-75 copy of CIFAR-10: accuracies compare with each other, not with published CIFAR-10 figures (pass --data for the official files)",
     )
 }
@@ -118,19 +122,8 @@ pub fn load_data(
     limit_test: Option<usize>,
     device: &Device,
 ) -> Result<Data> {
-    let dataset = Dataset::from_name(name)?;
-    check_limits(limit_train, limit_test)?;
-    let mut data = if dataset == Dataset::ImageNet {
-        load_imagenet(dir, dataset.input_size(), limit_train, limit_test, device)?
-    } else {
-        load_resident(dataset, dir, limit_train, limit_test, device)?
-    };
-    data.source = Some(DataSource {
-        dir: absolute(dir),
-        limit_train,
-        limit_test,
-    });
-    Ok(data)
+    let side = Dataset::from_name(name)?.input_size();
+    load_data_sized(name, dir, side, limit_train, limit_test, device)
 }
 
 /// [`load_data`] with ImageNet's images at `side`×`side` instead of 224×224 (the other
@@ -144,9 +137,12 @@ pub fn load_data_sized(
     device: &Device,
 ) -> Result<Data> {
     let dataset = Dataset::from_name(name)?;
+    check_limits(limit_train, limit_test)?;
     let mut data = match dataset {
         Dataset::ImageNet => load_imagenet(dir, side, limit_train, limit_test, device)?,
-        _ if side == dataset.input_size() => load_data(name, dir, limit_train, limit_test, device)?,
+        _ if side == dataset.input_size() => {
+            load_resident(dataset, dir, limit_train, limit_test, device)?
+        }
         _ => {
             return Err(Error::Invalid(format!(
                 "{} images are {}x{}: an image size of {side} applies to imagenet only",

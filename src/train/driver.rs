@@ -161,17 +161,7 @@ fn check_resume(ck: &Checkpoint, stage: &dyn Stage, data: &Data, path: &Path) ->
         )));
     }
     if &m.config != stage.config() {
-        let inner = |c| -> serde_json::Map<String, serde_json::Value> {
-            match serde_json::to_value(c) {
-                Ok(serde_json::Value::Object(o)) => o
-                    .into_iter()
-                    .next()
-                    .and_then(|(_, v)| v.as_object().cloned())
-                    .unwrap_or_default(),
-                _ => Default::default(),
-            }
-        };
-        let (theirs, ours) = (inner(&m.config), inner(stage.config()));
+        let (theirs, ours) = (m.config.fields(), stage.config().fields());
         let key = ours
             .keys()
             .find(|k| theirs.get(*k) != ours.get(*k))
@@ -402,11 +392,10 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
     // A finished run resumed ran no epoch here: its mask is counted, not evaluated, before a
     // projection, so the projected network is the one the run itself wrote (an evaluation
     // ticks the DaPa refit clock).
-    let (count_before, test) = match last {
+    let (count_before, mut test) = match last {
         Some((count, test)) => (count, Some(test)),
         None => (stage.count()?, None),
     };
-    let mut test = test;
     let mut relus = count_before;
     let mut projected_path = None;
     if let (true, Some(b)) = (finished, budget) {

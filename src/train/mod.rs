@@ -25,7 +25,7 @@ pub use config::{
 };
 pub use data::{
     check_limits, default_data_dir, load_data, load_data_sized, load_imagenet, load_test_data,
-    Data, DataSource,
+    same_folder, Data, DataSource,
 };
 pub use driver::{drive, Outcome, RunOptions};
 pub use eval::{evaluate, evaluate_outputs, EvalOutputs, EvalStats};

@@ -183,44 +183,38 @@ impl RunDir {
     }
 }
 
-/// `cfg`, about to resume the run in `out`, takes that run's value of every option `given`
-/// says the command or file did not give (`given` is asked by configuration key: `epochs`,
-/// `lambda`, `teacher` …). A resumed run is the same job: the stage's defaults may have changed
-/// since it started, and `--resume` should not need its options typed again. What was given
-/// is kept and must match the run's, which the driver checks. A folder without a readable last
-/// checkpoint of this stage leaves `cfg` as it is (the driver then says what is wrong). Returns
-/// the keys whose value was adopted and differs from the one `cfg` had.
+/// The metadata of the run of stage `stage` in `out`, from its last checkpoint's header;
+/// `None` for a folder without a readable one of that stage (the driver then says what is
+/// wrong with it).
+pub fn resumed_meta(out: &Path, stage: &str) -> Option<crate::train::checkpoint::Meta> {
+    crate::train::checkpoint::Checkpoint::read_meta(&out.join(LAST))
+        .ok()
+        .filter(|m| m.config.name() == stage)
+}
+
+/// `cfg`, about to resume a run configured as `stored`, takes the run's value of every option
+/// `given` says the command or file did not give (`given` is asked by configuration key:
+/// `epochs`, `lambda`, `teacher` …). A resumed run is the same job: the stage's defaults may
+/// have changed since it started, and `--resume` should not need its options typed again.
+/// What was given is kept and must match the run's, which the driver checks. Returns the
+/// keys whose value was adopted and differs from the one `cfg` had.
 pub fn adopt_resumed_options(
     cfg: &mut crate::train::config::StageConfig,
-    out: &Path,
+    stored: &crate::train::config::StageConfig,
     given: &dyn Fn(&str) -> bool,
 ) -> Vec<String> {
-    use serde_json::Value;
-    let Ok(meta) = crate::train::checkpoint::Checkpoint::read_meta(&out.join(LAST)) else {
-        return Vec::new();
-    };
-    if meta.config.name() != cfg.name() {
+    if stored.name() != cfg.name() {
         return Vec::new();
     }
-    // Externally tagged: {"replace": {"lambda": …, …}}.
-    let inner = |c: &crate::train::config::StageConfig| match serde_json::to_value(c) {
-        Ok(Value::Object(o)) => o.into_iter().next(),
-        _ => None,
-    };
-    let (Some((tag, Value::Object(mut ours))), Some((_, Value::Object(theirs)))) =
-        (inner(cfg), inner(&meta.config))
-    else {
-        return Vec::new();
-    };
+    let mut ours = cfg.fields();
     let mut adopted = Vec::new();
-    for (key, value) in theirs {
+    for (key, value) in stored.fields() {
         if !given(&key) && ours.get(&key) != Some(&value) {
             ours.insert(key.clone(), value);
             adopted.push(key);
         }
     }
-    let tagged = Value::Object([(tag, Value::Object(ours))].into_iter().collect());
-    match serde_json::from_value(tagged) {
+    match cfg.with_fields(ours) {
         Ok(c) => *cfg = c,
         Err(_) => adopted.clear(),
     }

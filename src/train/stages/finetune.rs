@@ -66,8 +66,7 @@ impl FinetuneStage {
             run.slack = r.budget_slack as u64;
         }
         run.rep.freeze(run.model.as_mut())?;
-        run.rep.sync(run.model.as_ref())?;
-        let count = run.rep.count()?;
+        let count = run.count()?;
         if count > run.budget() {
             let slack = match run.slack {
                 0 => String::new(),

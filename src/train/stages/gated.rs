@@ -152,9 +152,8 @@ impl GatedRun {
     /// before them (the official code applies it partway through validation): the
     /// coefficients evaluated are then the ones saved with the epoch.
     pub fn evaluate(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
-        self.rep.sync(self.model.as_ref())?;
+        let count = self.count()?;
         self.recalibrate(data)?;
-        let count = self.rep.count()?;
         // The official validation loader runs at the training batch size (CIFAR, batch 128:
         // 79 passes), whatever batch the evaluation here runs at.
         let passes = data.test.len().div_ceil(self.batch.max(1)) as u64;
@@ -167,8 +166,7 @@ impl GatedRun {
     /// re-estimation and no tick of the refit clock (the saved statistics and coefficients are
     /// the ones its last evaluation used, and either step could change them).
     pub fn report(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
-        self.rep.sync(self.model.as_ref())?;
-        let count = self.rep.count()?;
+        let count = self.count()?;
         let test = evaluate(self.model.as_ref(), Some(&self.rep), &data.test, EVAL_BATCH)?;
         Ok((count, test))
     }
@@ -220,10 +218,15 @@ impl GatedRun {
         Ok(())
     }
 
+    /// The mask brought up to date with the gate parameters, and its ReLUs.
+    pub fn count(&mut self) -> Result<u64> {
+        self.rep.sync(self.model.as_ref())?;
+        self.rep.count()
+    }
+
     /// Project the mask to the exact budget when it is over the budget plus the slack.
     pub fn project(&mut self) -> Result<usize> {
-        self.rep.sync(self.model.as_ref())?;
-        if self.rep.count()? <= self.budget() {
+        if self.count()? <= self.budget() {
             return Ok(0);
         }
         let n = self.rep.enforce_budget(self.model.as_ref())?;
@@ -289,8 +292,7 @@ macro_rules! gated_stage_methods {
             self.run.evaluate(data)
         }
         fn count(&mut self) -> Result<u64> {
-            self.run.rep.sync(self.run.model.as_ref())?;
-            self.run.rep.count()
+            self.run.count()
         }
         fn report(&mut self, data: &Data) -> Result<(u64, EvalStats)> {
             self.run.report(data)
