@@ -8,7 +8,8 @@
 # AUTOREP_PREFETCH=1), and in f16 with the tensor cores off (AUTOREP_COOP=0: the f16 SIMT
 # convolutions inside a real step, the first anomaly of BENCHMARKS.md's mixed-precision
 # section): the host's recording time against the device's per step, the device time per
-# kernel and per layer pass, and each run's timeline as a Chrome trace. One file per run in
+# kernel and per layer pass, the device buffers at the memory peak by size (--memory), and
+# each run's timeline as a Chrome trace. One file per run in
 # $OUT; headlines and splits in $OUT/profile.txt.
 set -u
 source benches/device_env.sh
@@ -32,7 +33,7 @@ for model in resnet18_in wrn22_8; do
     prefetch=0; [ "${run#*_}" = prefetch ] && prefetch=1
     file="$OUT/profile_${model}_$run.txt"
     AUTOREP_COOP=$coop AUTOREP_PREFETCH=$prefetch timeout 90 $B --device gpu bench step \
-      --model $model --batch 128 --steps 5 --precision $precision --profile \
+      --model $model --batch 128 --steps 5 --precision $precision --profile --memory \
       --trace "$OUT/trace_${model}_$run.json" > "$file" 2>&1
     tail -4 "$file" | sed "s/\$/ ($run)/" | tee -a "$OUT/profile.txt"
   done

@@ -198,3 +198,34 @@ fn a_mid_step_upload_does_not_split_the_step() {
     // The staged masks reached the device before the kernels that read them.
     assert_eq!(staged, direct);
 }
+
+/// The backward pass releases what each op saved as soon as its gradient has moved on
+/// (PyTorch's `retain_graph=False`), so the activations are gone when it returns even while
+/// the loss is still held; a second backward through the consumed graph is refused.
+#[test]
+fn backward_releases_the_graph_it_consumes() {
+    let Some(device) = common::gpu() else { return };
+    let Device::Gpu(gpu) = &device else {
+        unreachable!()
+    };
+    const N: usize = 1 << 16;
+    let tensor_bytes = (N * 4) as u64;
+    let x = Tensor::param(&device, &[N], vec![0.5; N]).unwrap();
+    let mut h = x.clone();
+    for _ in 0..6 {
+        h = h.mul(&x).unwrap(); // saves both operands
+    }
+    let loss = h.sum().unwrap();
+    drop(h);
+    let before = gpu.pool_stats().live_bytes;
+    assert!(before >= 7 * tensor_bytes, "x and six products: {before}");
+    loss.backward().unwrap();
+    let after = gpu.pool_stats().live_bytes;
+    // x and its gradient (and the loss and its seed) remain.
+    assert!(
+        after < 3 * tensor_bytes,
+        "{after} bytes still on loan after backward ({before} before)"
+    );
+    let err = loss.backward().unwrap_err().to_string();
+    assert!(err.contains("already consumed"), "{err}");
+}

@@ -424,7 +424,8 @@ fn bench_step_profile_lists_the_kernels_and_bad_sizes_are_rejected() {
     // On a GPU: device time per kernel and per layer pass, and the host/device split.
     if std::env::var("AUTOREP_REQUIRE_GPU").as_deref() == Ok("1") {
         let trace = std::env::temp_dir().join(format!("autorep-trace-{}.json", std::process::id()));
-        let args = "--device gpu bench step --model small --batch 2 --input 8 --steps 1 --profile";
+        let args =
+            "--device gpu bench step --model small --batch 2 --input 8 --steps 1 --profile --memory";
         let mut args: Vec<&str> = args.split(' ').collect();
         args.extend(["--trace", trace.to_str().unwrap()]);
         let out = autorep(&args);
@@ -442,6 +443,8 @@ fn bench_step_profile_lists_the_kernels_and_bad_sizes_are_rejected() {
             "host",
             "then device",
             "back to back",
+            "buffers by size: how many at the memory peak / held by the pool",
+            "smaller sizes",
         ] {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");
         }

@@ -320,6 +320,13 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
         "bench gemm",
     );
     one_line_error(
+        &autorep(&[
+            "--device", "cpu", "bench", "step", "--model", "small", "--memory",
+        ]),
+        &["--memory", "--device gpu"],
+        "bench step --memory on the CPU",
+    );
+    one_line_error(
         &autorep(&["--device", "cpu", "bench", "kernels", "--precision", "f16"]),
         &["--precision f16", "SHADER_F16"],
         "bench kernels f16 on the CPU",

@@ -104,6 +104,20 @@ fn gradients_accumulate_across_uses_of_a_tensor() {
     assert!(x.grad().is_none());
 }
 
+/// A backward pass consumes its graph (PyTorch's default): differentiating it again is an
+/// error, not a silent second accumulation; a fresh forward pass can be differentiated.
+#[test]
+fn a_graph_is_differentiated_once() {
+    let x = Tensor::param(&Device::Cpu, &[2], vec![1.0, 2.0]).unwrap();
+    let y = x.mul(&x).unwrap().sum().unwrap();
+    y.backward().unwrap();
+    let err = y.backward().unwrap_err().to_string();
+    assert!(err.contains("run the forward pass again"), "{err}");
+    assert_eq!(vals(&x.grad().unwrap()), vec![2.0, 4.0]);
+    x.mul(&x).unwrap().sum().unwrap().backward().unwrap();
+    assert_eq!(vals(&x.grad().unwrap()), vec![4.0, 8.0]);
+}
+
 #[test]
 fn no_grad_records_nothing() {
     let x = Tensor::param(&Device::Cpu, &[2], vec![1.0, 2.0]).unwrap();

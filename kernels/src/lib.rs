@@ -21,6 +21,6 @@ pub use dtype::{from_f16_bytes, round_to_f16, to_f16_bits, Dtype};
 pub use error::{KernelError, Result};
 pub use gpu_profile::{Profile, ProfileEvent, ProfileRow};
 pub use pipelines::{Access, EntryPoint, Kernel, Shader};
-pub use pool::{GpuBuffer, PoolStats, VIEW_ALIGN};
+pub use pool::{BufferCount, GpuBuffer, PoolStats, VIEW_ALIGN};
 pub use recorder::{grid, BufRef, StreamStats};
 pub use wgpu;

@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 /// Storage buffers are rounded up to this many bytes so near sizes share a free list.
 const GRANULE: u64 = 256;
+/// The smallest scratch buffer (see [`Gpu::alloc_scratch`]).
+const SCRATCH_MIN: u64 = 64 << 10;
 
 pub(crate) struct RawBuffer {
     pub id: u64,
@@ -27,6 +29,25 @@ pub(crate) struct BufferPool {
     /// Bytes of storage buffers on loan now, and the most ever on loan at once.
     live: AtomicU64,
     peak_live: AtomicU64,
+    census: Mutex<Census>,
+}
+
+/// Which buffers are on loan, by id and size, and which were at the peak of
+/// [`BufferPool::live`]: what `bench step --memory` lists.
+#[derive(Default)]
+struct Census {
+    live: HashMap<u64, u64>,
+    at_peak: Vec<u64>,
+    /// Storage buffers created, by size.
+    held: HashMap<u64, u64>,
+}
+
+/// Buffers of one size: how many were on loan at the memory peak and how many the pool holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferCount {
+    pub bytes: u64,
+    pub at_peak: u64,
+    pub held: u64,
 }
 
 /// Counters for tests and reports (storage and readback buffers alike).
@@ -39,6 +60,8 @@ pub struct PoolStats {
     /// reuse any free memory for any size would need (the pool's bytes_created, beyond it, is
     /// the price of reusing buffers by exact size).
     pub peak_live_bytes: u64,
+    /// Bytes of storage buffers on loan now.
+    pub live_bytes: u64,
 }
 
 /// Byte alignment of views: the largest `min_storage_buffer_offset_alignment` any adapter may
@@ -57,6 +80,7 @@ impl Drop for Loan {
         if let Some(owner) = self.owner.upgrade() {
             let raw = self.raw.clone();
             owner.pool.live.fetch_sub(raw.size, Ordering::Relaxed);
+            owner.pool.census.lock().unwrap().live.remove(&raw.id);
             owner
                 .pool
                 .free
@@ -159,7 +183,29 @@ impl BufferPool {
 impl Gpu {
     /// A storage buffer of at least `bytes` bytes; contents are unspecified.
     pub fn alloc(&self, bytes: u64) -> Result<GpuBuffer> {
-        let size = bytes.max(4).div_ceil(GRANULE) * GRANULE;
+        self.loan(bytes, bytes.max(4).div_ceil(GRANULE) * GRANULE)
+    }
+
+    /// A buffer for scratch that lives only through one pass (split-K planes, reduction
+    /// partials), from a free list of the next power of two in size: the passes of a step
+    /// then share a few buffers between them. Pooled by exact size, every distinct pass would
+    /// keep its own for the life of the device (on an H100-like split plan, resnet18_in held
+    /// four of about 64 MiB each where one serves).
+    pub fn alloc_scratch(&self, bytes: u64) -> Result<GpuBuffer> {
+        let class = bytes.max(SCRATCH_MIN).next_power_of_two();
+        match class <= self.0.limits.max_buffer_size {
+            true => self.loan(bytes, class),
+            false => self.alloc(bytes),
+        }
+    }
+
+    /// [`Gpu::alloc_scratch`] of `n` elements of `dtype`.
+    pub fn alloc_scratch_elems(&self, n: usize, dtype: Dtype) -> Result<GpuBuffer> {
+        Ok(self.alloc_scratch(n as u64 * dtype.bytes())?.typed(dtype))
+    }
+
+    /// A buffer of `size` bytes (a multiple of [`GRANULE`]) lent as `bytes` of it.
+    fn loan(&self, bytes: u64, size: u64) -> Result<GpuBuffer> {
         let pool = &self.0.pool;
         let reused = pool
             .free
@@ -172,7 +218,13 @@ impl Gpu {
             None => self.create_raw(size)?,
         };
         let live = pool.live.fetch_add(size, Ordering::Relaxed) + size;
-        pool.peak_live.fetch_max(live, Ordering::Relaxed);
+        let prev = pool.peak_live.fetch_max(live, Ordering::Relaxed);
+        let mut census = pool.census.lock().unwrap();
+        census.live.insert(raw.id, size);
+        if live > prev {
+            census.at_peak = census.live.values().copied().collect();
+        }
+        drop(census);
         Ok(GpuBuffer {
             loan: Arc::new(Loan {
                 raw,
@@ -217,6 +269,7 @@ impl Gpu {
         let pool = &self.0.pool;
         pool.created.fetch_add(1, Ordering::Relaxed);
         pool.bytes_created.fetch_add(size, Ordering::Relaxed);
+        *pool.census.lock().unwrap().held.entry(size).or_default() += 1;
         Ok(Arc::new(RawBuffer {
             id: pool.next_id.fetch_add(1, Ordering::Relaxed),
             buffer,
@@ -246,6 +299,23 @@ impl Gpu {
         })
     }
 
+    /// The storage buffers by size, largest first: how many were on loan when the most
+    /// bytes were, and how many the pool holds (on loan or free).
+    pub fn buffer_census(&self) -> Vec<BufferCount> {
+        let census = self.0.pool.census.lock().unwrap();
+        let mut v: Vec<BufferCount> = census
+            .held
+            .iter()
+            .map(|(&bytes, &held)| BufferCount {
+                bytes,
+                at_peak: census.at_peak.iter().filter(|&&b| b == bytes).count() as u64,
+                held,
+            })
+            .collect();
+        v.sort_unstable_by_key(|c| std::cmp::Reverse(c.bytes));
+        v
+    }
+
     pub fn pool_stats(&self) -> PoolStats {
         let pool = &self.0.pool;
         PoolStats {
@@ -259,6 +329,7 @@ impl Gpu {
                 .map(|v| v.len() as u64)
                 .sum(),
             peak_live_bytes: pool.peak_live.load(Ordering::Relaxed),
+            live_bytes: pool.live.load(Ordering::Relaxed),
         }
     }
 }

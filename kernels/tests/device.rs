@@ -56,6 +56,46 @@ fn buffers_are_reused_after_release() {
     assert_eq!((s.peak_live_bytes, s.bytes_created), (8192, 6144 + 8192));
 }
 
+/// Scratch of near sizes comes from one power-of-two free list (a split pass's planes of each
+/// layer then share a buffer), while the buffer lent is only as long as asked; the census
+/// lists the buffers that were on loan at the peak of bytes on loan.
+#[test]
+fn scratch_shares_power_of_two_buffers_and_the_census_sees_the_peak() {
+    let Some(g) = common::gpu() else { return };
+    let a = g.alloc_scratch(100_000).unwrap();
+    assert_eq!(a.len_bytes(), 100_000);
+    drop(a);
+    let b = g.alloc_scratch(120_000).unwrap();
+    assert_eq!(b.len_bytes(), 120_000);
+    assert_eq!(
+        g.pool_stats().buffers_created,
+        1,
+        "near sizes made two buffers"
+    );
+    // b (128 KiB) and c (1 MiB) on loan together is the peak; d comes after c is returned.
+    let c = g.alloc(1 << 20).unwrap();
+    drop(c);
+    let d = g.alloc(4096).unwrap();
+    let census = g.buffer_census();
+    let count = |bytes: u64| census.iter().find(|c| c.bytes == bytes).copied();
+    let row = |bytes, at_peak, held| autorep_kernels::BufferCount {
+        bytes,
+        at_peak,
+        held,
+    };
+    assert_eq!(count(1 << 20), Some(row(1 << 20, 1, 1)));
+    assert_eq!(count(128 << 10), Some(row(128 << 10, 1, 1)));
+    assert_eq!(count(4096), Some(row(4096, 0, 1)));
+    assert_eq!(census.len(), 3);
+    assert_eq!(
+        g.pool_stats().live_bytes,
+        (128 << 10) + 4096,
+        "b and d are on loan"
+    );
+    drop((b, d));
+    assert_eq!(g.pool_stats().live_bytes, 0);
+}
+
 /// A host write into a buffer that queued work still reads is ordered after that work and
 /// before the work queued after it, without submitting anything.
 #[test]

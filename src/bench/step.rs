@@ -38,6 +38,8 @@ pub struct StepTiming {
     /// On a GPU: the most bytes of buffers in use at one time during the steps (see
     /// [`autorep_kernels::PoolStats::peak_live_bytes`]).
     pub live_bytes: Option<u64>,
+    /// On a GPU: the buffers by size, at the memory peak and held by the pool.
+    pub buffers: Vec<autorep_kernels::BufferCount>,
 }
 
 /// What `autorep bench step` times.
@@ -230,5 +232,9 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
         profiled_steps,
         device_bytes: pool.map(|p| p.bytes_created),
         live_bytes: pool.map(|p| p.peak_live_bytes),
+        buffers: match device {
+            Device::Gpu(g) => g.buffer_census(),
+            Device::Cpu => Vec::new(),
+        },
     })
 }

@@ -74,6 +74,10 @@ pub enum BenchWhat {
         /// (e.g. 12.9k), DaPa statistics, gate parameters and coefficients trained.
         #[arg(long, value_name = "RELUS")]
         gated: Option<String>,
+        /// With a GPU: also list the device buffers by size, how many were in use at the
+        /// memory peak and how many the buffer pool holds.
+        #[arg(long)]
+        memory: bool,
     },
     /// The ImageNet input pipeline: training batches (RandomResizedCrop, flip) decoded from
     /// JPEG on every core, images per second, to set against `bench step`.
@@ -211,8 +215,12 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
             profile,
             trace,
             gated,
+            memory,
         } => {
             let profile = profile || trace.is_some();
+            if memory && matches!(device, Device::Cpu) {
+                anyhow::bail!("--memory lists a GPU's device buffers: use --device gpu (the CPU backend allocates from the heap)");
+            }
             if trace.is_some() && matches!(device, Device::Cpu) {
                 anyhow::bail!("--trace records a GPU timeline: use --device gpu (on the CPU backend --profile gives the time per kernel)");
             }
@@ -236,6 +244,9 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
             println!("adapter: {}", device.describe());
             if profile {
                 super::step_profile::print(&t, steps.max(1));
+            }
+            if memory {
+                super::step_profile::print_buffers(&t.buffers);
             }
             if let Some(path) = &trace {
                 let json = bench::chrome_trace(&t.gpu_profile);

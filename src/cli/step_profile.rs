@@ -1,7 +1,7 @@
 //! What `autorep bench step` prints beyond its headline: where a step's time goes.
 
 use autorep::bench::StepTiming;
-use autorep_kernels::{Profile, ProfileRow};
+use autorep_kernels::{BufferCount, Profile, ProfileRow};
 use std::collections::BTreeMap;
 
 /// The host's and the device's share of a step, the back-to-back pace and the memory (printed
@@ -29,6 +29,46 @@ pub fn print_split(t: &StepTiming) {
             "device memory: the buffer pool holds {:.1} MiB; at most {:.1} MiB were in use at once",
             mib(pool),
             mib(live)
+        );
+    }
+}
+
+/// `--memory`: the buffers behind the two memory figures, by size, largest first (the pool
+/// lends buffers by exact size, so a size's buffers serve only requests of that size).
+pub fn print_buffers(buffers: &[BufferCount]) {
+    const SHOWN: usize = 16;
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    println!("buffers by size: how many at the memory peak / held by the pool, and their MiB");
+    let row = |label: String, at_peak: u64, peak_bytes: u64, held: u64, held_bytes: u64| {
+        println!(
+            "{label:>16}  {at_peak:>5} {:>9.1}  / {held:>5} {:>9.1}",
+            mib(peak_bytes),
+            mib(held_bytes)
+        )
+    };
+    for c in buffers.iter().take(SHOWN) {
+        let label = match c.bytes {
+            b if b >= 1 << 20 => format!("{:.2} MiB", mib(b)),
+            b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+            b => format!("{b} B"),
+        };
+        row(
+            label,
+            c.at_peak,
+            c.bytes * c.at_peak,
+            c.held,
+            c.bytes * c.held,
+        );
+    }
+    let rest = buffers.get(SHOWN..).unwrap_or_default();
+    if !rest.is_empty() {
+        let sum = |f: fn(&BufferCount) -> u64| rest.iter().map(f).sum::<u64>();
+        row(
+            format!("{} smaller sizes", rest.len()),
+            sum(|c| c.at_peak),
+            sum(|c| c.bytes * c.at_peak),
+            sum(|c| c.held),
+            sum(|c| c.bytes * c.held),
         );
     }
 }

@@ -148,7 +148,7 @@ impl Graph {
         if let Some(n) = self.names.get(&t.id()) {
             return Ok(n.clone());
         }
-        let name = match t.op() {
+        let name = match &*t.op() {
             None if t.id() == input.id() => INPUT.to_string(),
             None => self.constant("w", t.shape(), &t.to_vec()?),
             Some(op) => {

@@ -253,7 +253,7 @@ impl Tensor {
                 continue;
             }
             stack.push((t.clone(), true));
-            if let Some(op) = &t.0.op {
+            if let Some(op) = &*t.op() {
                 for i in op.inputs() {
                     if i.requires_grad() && !seen.contains(&i.id()) {
                         stack.push((i.clone(), false));
@@ -291,19 +291,37 @@ impl Tensor {
         };
         no_grad(|| {
             let mut grads: HashMap<usize, Tensor> = HashMap::from([(self.id(), seed.clone())]);
+            // Consumed in reverse order: once a node's gradient has gone to its inputs, the
+            // node, its op and what the op saved are dropped (unless held elsewhere), so
+            // memory falls through the pass instead of holding every activation to its end.
             for t in self.topo_order().into_iter().rev() {
                 let Some(g) = grads.remove(&t.id()) else {
                     continue;
                 };
-                match &t.0.op {
-                    None => t.add_to_grad(g)?,
-                    Some(op) => {
-                        for (input, gi) in op.inputs().into_iter().zip(op.grads(&g, &seed)?) {
-                            if let (Some(gi), true) = (gi, input.requires_grad()) {
-                                let prev = grads.remove(&input.id());
-                                grads.insert(input.id(), accumulate(prev, gi)?);
-                            }
-                        }
+                if t.0.spent.get() {
+                    return Err(Error::Invalid(
+                        "backward() through a graph a backward pass has already consumed: \
+                         run the forward pass again"
+                            .into(),
+                    ));
+                }
+                let op = t.0.op.borrow_mut().take();
+                let Some(op) = op else {
+                    t.add_to_grad(g)?;
+                    continue;
+                };
+                t.0.spent.set(true);
+                for (input, gi) in op.inputs().into_iter().zip(op.grads(&g, &seed)?) {
+                    let Some(gi) = gi.filter(|_| input.requires_grad()) else {
+                        continue;
+                    };
+                    // A parameter's gradient goes to its slot at once rather than waiting
+                    // for the parameter's turn in the order (it would only be added there).
+                    if input.op().is_none() && !input.0.spent.get() {
+                        input.add_to_grad(gi)?;
+                    } else {
+                        let prev = grads.remove(&input.id());
+                        grads.insert(input.id(), accumulate(prev, gi)?);
                     }
                 }
             }

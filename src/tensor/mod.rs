@@ -150,7 +150,11 @@ pub(crate) struct Inner {
     shape: Vec<usize>,
     /// Re-pointed only when a parameter moves into its group's flat buffer.
     storage: RefCell<Rc<Storage>>,
-    op: Option<Op>,
+    /// Taken by the backward pass once it has used it, releasing the tensors the op saved
+    /// (PyTorch's default, `retain_graph=False`): they are what a step's memory peaks on.
+    op: RefCell<Option<Op>>,
+    /// The backward pass has taken `op`: this node can carry no further gradient.
+    spent: Cell<bool>,
     requires_grad: bool,
     grad: RefCell<Option<Tensor>>,
     /// The gradient is a fixed slot (a view of a group's flat gradient buffer) that backward
@@ -194,7 +198,8 @@ impl Tensor {
             id,
             shape,
             storage: RefCell::new(storage),
-            op,
+            op: RefCell::new(op),
+            spent: Cell::new(false),
             requires_grad,
             grad: RefCell::new(None),
             grad_in_place: Cell::new(false),
@@ -257,9 +262,10 @@ impl Tensor {
         self.0.id
     }
 
-    /// The operation that made this tensor, when it was recorded.
-    pub(crate) fn op(&self) -> Option<&Op> {
-        self.0.op.as_ref()
+    /// The operation that made this tensor, when it was recorded (and not yet consumed by a
+    /// backward pass).
+    pub(crate) fn op(&self) -> std::cell::Ref<'_, Option<Op>> {
+        self.0.op.borrow()
     }
 
     pub fn requires_grad(&self) -> bool {

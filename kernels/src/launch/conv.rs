@@ -196,7 +196,7 @@ fn split_k_pass(
 ) -> Result<()> {
     let e = out.dtype().bytes();
     let planes = gpu
-        .alloc((plan.splits * len) as u64 * e)?
+        .alloc_scratch((plan.splits * len) as u64 * e)?
         .typed(out.dtype());
     dispatch(
         gpu,

@@ -93,7 +93,7 @@ pub(crate) fn bn_stats_finish(
 /// Partial results of a split per-channel reduction: `per` floats per part.
 pub(crate) fn parts(gpu: &Gpu, s: BnShape, per: usize) -> Result<GpuBuffer> {
     let n = s.channels * s.split() * per;
-    gpu.alloc(n as u64 * 4)
+    gpu.alloc_scratch(n as u64 * 4)
 }
 
 /// PyTorch's momentum update of the running statistics in place; `count` = N·H·W of the batch
