@@ -443,8 +443,8 @@ fn bench_step_profile_lists_the_kernels_and_bad_sizes_are_rejected() {
             "host",
             "then device",
             "back to back",
-            "buffers by size: how many at the memory peak / held by the pool",
-            "smaller sizes",
+            "storage buffers by size: how many at the memory peak / held by the pool",
+            " KiB ",
         ] {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");
         }

@@ -114,8 +114,19 @@ fn a_graph_is_differentiated_once() {
     let err = y.backward().unwrap_err().to_string();
     assert!(err.contains("run the forward pass again"), "{err}");
     assert_eq!(vals(&x.grad().unwrap()), vec![2.0, 4.0]);
+    // A new loss over part of a consumed graph is refused before any gradient moves.
+    let h = x.mul(&x).unwrap();
+    h.sum().unwrap().backward().unwrap();
+    let err = h.mul(&x).unwrap().sum().unwrap().backward().unwrap_err();
+    assert!(err.to_string().contains("already consumed"), "{err}");
+    assert_eq!(
+        vals(&x.grad().unwrap()),
+        vec![4.0, 8.0],
+        "the refused pass added"
+    );
+    x.zero_grad().unwrap();
     x.mul(&x).unwrap().sum().unwrap().backward().unwrap();
-    assert_eq!(vals(&x.grad().unwrap()), vec![4.0, 8.0]);
+    assert_eq!(vals(&x.grad().unwrap()), vec![2.0, 4.0]);
 }
 
 #[test]

@@ -58,7 +58,7 @@ pub struct PoolStats {
     pub buffers_free: u64,
     /// The most bytes of storage buffers on loan at one time: what an allocator that could
     /// reuse any free memory for any size would need (the pool's bytes_created, beyond it, is
-    /// the price of reusing buffers by exact size).
+    /// the price of reusing buffers by size).
     pub peak_live_bytes: u64,
     /// Bytes of storage buffers on loan now.
     pub live_bytes: u64,

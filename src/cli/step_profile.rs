@@ -33,12 +33,15 @@ pub fn print_split(t: &StepTiming) {
     }
 }
 
-/// `--memory`: the buffers behind the two memory figures, by size, largest first (the pool
-/// lends buffers by exact size, so a size's buffers serve only requests of that size).
+/// `--memory`: the storage buffers by size, largest first (the pool lends a buffer only to
+/// requests of its size, or of its power-of-two class for scratch; the held figure above also
+/// counts the few readback buffers).
 pub fn print_buffers(buffers: &[BufferCount]) {
     const SHOWN: usize = 16;
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
-    println!("buffers by size: how many at the memory peak / held by the pool, and their MiB");
+    println!(
+        "storage buffers by size: how many at the memory peak / held by the pool, and their MiB"
+    );
     let row = |label: String, at_peak: u64, peak_bytes: u64, held: u64, held_bytes: u64| {
         println!(
             "{label:>16}  {at_peak:>5} {:>9.1}  / {held:>5} {:>9.1}",

@@ -266,6 +266,8 @@ impl Tensor {
 
     /// Back-propagate from this one-element tensor; every parameter it depends on gets its
     /// gradient added to [`Tensor::grad`] (gradients accumulate across calls until zeroed).
+    /// The pass consumes the graph, releasing what each op saved as it goes: differentiating
+    /// the same graph again is an error (run the forward pass again).
     pub fn backward(&self) -> Result<()> {
         let seed = no_grad(|| Tensor::full(&self.device(), self.shape(), 1.0))?;
         self.backward_from(seed)
@@ -294,17 +296,19 @@ impl Tensor {
             // Consumed in reverse order: once a node's gradient has gone to its inputs, the
             // node, its op and what the op saved are dropped (unless held elsewhere), so
             // memory falls through the pass instead of holding every activation to its end.
-            for t in self.topo_order().into_iter().rev() {
+            let order = self.topo_order();
+            // Refused before any gradient moves, so that a refused pass changes nothing.
+            if order.iter().any(|t| t.0.spent.get()) {
+                return Err(Error::Invalid(
+                    "backward() through a graph a backward pass has already consumed: \
+                     run the forward pass again"
+                        .into(),
+                ));
+            }
+            for t in order.into_iter().rev() {
                 let Some(g) = grads.remove(&t.id()) else {
                     continue;
                 };
-                if t.0.spent.get() {
-                    return Err(Error::Invalid(
-                        "backward() through a graph a backward pass has already consumed: \
-                         run the forward pass again"
-                            .into(),
-                    ));
-                }
                 let op = t.0.op.borrow_mut().take();
                 let Some(op) = op else {
                     t.add_to_grad(g)?;
@@ -317,7 +321,7 @@ impl Tensor {
                     };
                     // A parameter's gradient goes to its slot at once rather than waiting
                     // for the parameter's turn in the order (it would only be added there).
-                    if input.op().is_none() && !input.0.spent.get() {
+                    if input.op().is_none() {
                         input.add_to_grad(gi)?;
                     } else {
                         let prev = grads.remove(&input.id());
