@@ -26,20 +26,17 @@ pub(crate) struct BufferPool {
     created: AtomicU64,
     bytes_created: AtomicU64,
     next_id: AtomicU64,
-    /// Bytes of storage buffers on loan now, and the most ever on loan at once.
-    live: AtomicU64,
-    peak_live: AtomicU64,
-    census: Mutex<Census>,
+    loans: Mutex<Loans>,
 }
 
-/// Which buffers are on loan, by id and size, and which were at the peak of
-/// [`BufferPool::live`]: what `bench step --memory` lists.
+/// The storage buffers on loan, by id and size; their bytes, and the most bytes ever on loan
+/// at once with the sizes of the buffers on loan then (what `bench step --memory` lists).
 #[derive(Default)]
-struct Census {
-    live: HashMap<u64, u64>,
+struct Loans {
+    sizes: HashMap<u64, u64>,
+    bytes: u64,
+    peak: u64,
     at_peak: Vec<u64>,
-    /// Storage buffers created, by size.
-    held: HashMap<u64, u64>,
 }
 
 /// Buffers of one size: how many were on loan at the memory peak and how many the pool holds.
@@ -79,8 +76,10 @@ impl Drop for Loan {
     fn drop(&mut self) {
         if let Some(owner) = self.owner.upgrade() {
             let raw = self.raw.clone();
-            owner.pool.live.fetch_sub(raw.size, Ordering::Relaxed);
-            owner.pool.census.lock().unwrap().live.remove(&raw.id);
+            let mut loans = owner.pool.loans.lock().unwrap();
+            loans.sizes.remove(&raw.id);
+            loans.bytes -= raw.size;
+            drop(loans);
             owner
                 .pool
                 .free
@@ -217,14 +216,14 @@ impl Gpu {
             Some(raw) => raw,
             None => self.create_raw(size)?,
         };
-        let live = pool.live.fetch_add(size, Ordering::Relaxed) + size;
-        let prev = pool.peak_live.fetch_max(live, Ordering::Relaxed);
-        let mut census = pool.census.lock().unwrap();
-        census.live.insert(raw.id, size);
-        if live > prev {
-            census.at_peak = census.live.values().copied().collect();
+        let mut loans = pool.loans.lock().unwrap();
+        loans.sizes.insert(raw.id, size);
+        loans.bytes += size;
+        if loans.bytes > loans.peak {
+            loans.peak = loans.bytes;
+            loans.at_peak = loans.sizes.values().copied().collect();
         }
-        drop(census);
+        drop(loans);
         Ok(GpuBuffer {
             loan: Arc::new(Loan {
                 raw,
@@ -269,7 +268,6 @@ impl Gpu {
         let pool = &self.0.pool;
         pool.created.fetch_add(1, Ordering::Relaxed);
         pool.bytes_created.fetch_add(size, Ordering::Relaxed);
-        *pool.census.lock().unwrap().held.entry(size).or_default() += 1;
         Ok(Arc::new(RawBuffer {
             id: pool.next_id.fetch_add(1, Ordering::Relaxed),
             buffer,
@@ -302,13 +300,21 @@ impl Gpu {
     /// The storage buffers by size, largest first: how many were on loan when the most
     /// bytes were, and how many the pool holds (on loan or free).
     pub fn buffer_census(&self) -> Vec<BufferCount> {
-        let census = self.0.pool.census.lock().unwrap();
-        let mut v: Vec<BufferCount> = census
-            .held
-            .iter()
-            .map(|(&bytes, &held)| BufferCount {
+        // Held: the free buffers of each size and the ones on loan.
+        let mut held: HashMap<u64, u64> = HashMap::new();
+        for (&bytes, free) in self.0.pool.free.lock().unwrap().iter() {
+            *held.entry(bytes).or_default() += free.len() as u64;
+        }
+        let loans = self.0.pool.loans.lock().unwrap();
+        for &bytes in loans.sizes.values() {
+            *held.entry(bytes).or_default() += 1;
+        }
+        let mut v: Vec<BufferCount> = held
+            .into_iter()
+            .filter(|&(_, held)| held > 0)
+            .map(|(bytes, held)| BufferCount {
                 bytes,
-                at_peak: census.at_peak.iter().filter(|&&b| b == bytes).count() as u64,
+                at_peak: loans.at_peak.iter().filter(|&&b| b == bytes).count() as u64,
                 held,
             })
             .collect();
@@ -318,18 +324,16 @@ impl Gpu {
 
     pub fn pool_stats(&self) -> PoolStats {
         let pool = &self.0.pool;
+        let free = pool.free.lock().unwrap();
+        let buffers_free = free.values().map(|v| v.len() as u64).sum();
+        drop(free);
+        let loans = pool.loans.lock().unwrap();
         PoolStats {
             buffers_created: pool.created.load(Ordering::Relaxed),
             bytes_created: pool.bytes_created.load(Ordering::Relaxed),
-            buffers_free: pool
-                .free
-                .lock()
-                .unwrap()
-                .values()
-                .map(|v| v.len() as u64)
-                .sum(),
-            peak_live_bytes: pool.peak_live.load(Ordering::Relaxed),
-            live_bytes: pool.live.load(Ordering::Relaxed),
+            buffers_free,
+            peak_live_bytes: loans.peak,
+            live_bytes: loans.bytes,
         }
     }
 }
