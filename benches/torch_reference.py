@@ -143,7 +143,10 @@ def step(args):
     s = statistics.median(times)
     memory = ""
     if dev == "cuda":
-        memory = f", peak memory {torch.cuda.max_memory_allocated() / 2**20:.1f} MiB"
+        # Allocated is the counterpart of `bench step`'s "in use at once"; reserved (what the
+        # caching allocator holds) of its buffer-pool total, the headline's peak.
+        memory = (f", peak memory {torch.cuda.max_memory_allocated() / 2**20:.1f} MiB allocated, "
+                  f"{torch.cuda.max_memory_reserved() / 2**20:.1f} MiB reserved")
     print(f"torch {torch.__version__} {dev} threads {torch.get_num_threads()} {args.model} "
           f"batch {args.batch} at {args.input}x{args.input} {args.precision}: {s * 1e3:.1f} ms/step, "
           f"{args.batch / s:.1f} images/s (median of {args.steps}){memory}")

@@ -241,25 +241,56 @@ pub fn assumed_sites(
     relus: usize,
     degree: usize,
 ) -> Vec<SiteCount> {
-    let total: usize = model_sites.iter().map(|s| s.1).sum();
+    let kept = apportion(&model_sites.iter().map(|s| s.1).collect::<Vec<_>>(), relus);
     model_sites
         .iter()
-        .map(|(name, n)| {
-            let kept = if relus >= total {
-                *n
-            } else {
-                // At least one ReLU per site while any are kept, the rest in proportion.
-                ((relus as f64 * *n as f64 / total.max(1) as f64).round() as usize)
-                    .clamp((relus > 0) as usize, n.saturating_sub(1))
-            };
-            SiteCount {
-                name: name.clone(),
-                relus: kept,
-                total: *n,
-                degree,
-            }
+        .zip(kept)
+        .map(|((name, n), kept)| SiteCount {
+            name: name.clone(),
+            relus: kept,
+            total: *n,
+            degree,
         })
         .collect()
+}
+
+/// `relus` spread over sites of `sizes` activations in proportion, summing to exactly `relus`
+/// (largest remainders): while any are kept and there are enough, at least one per site, and
+/// while any are replaced and there is room, at least one polynomial per site.
+fn apportion(sizes: &[usize], relus: usize) -> Vec<usize> {
+    let total: usize = sizes.iter().sum();
+    if relus >= total {
+        return sizes.to_vec();
+    }
+    let low = |_: usize| usize::from(relus >= sizes.len());
+    let room = total - sizes.len() >= relus;
+    let high = |n: usize| if room { n.saturating_sub(1) } else { n };
+    let quota = |n: usize| relus as f64 * n as f64 / total.max(1) as f64;
+    let mut kept: Vec<usize> = sizes
+        .iter()
+        .map(|&n| (quota(n).floor() as usize).clamp(low(n).min(high(n)), high(n)))
+        .collect();
+    // Hand out (or take back) one at a time where the share lags (or leads) its quota most.
+    loop {
+        let sum: usize = kept.iter().sum();
+        let lag = |i: usize| quota(sizes[i]) - kept[i] as f64;
+        let pick = if sum < relus {
+            (0..sizes.len())
+                .filter(|&i| kept[i] < high(sizes[i]))
+                .max_by(|&a, &b| lag(a).total_cmp(&lag(b)))
+        } else if sum > relus {
+            (0..sizes.len())
+                .filter(|&i| kept[i] > low(sizes[i]))
+                .min_by(|&a, &b| lag(a).total_cmp(&lag(b)))
+        } else {
+            return kept;
+        };
+        match (pick, sum < relus) {
+            (Some(i), true) => kept[i] += 1,
+            (Some(i), false) => kept[i] -= 1,
+            (None, _) => return kept,
+        }
+    }
 }
 
 impl CostReport {

@@ -15,6 +15,7 @@ pub mod device;
 pub mod error;
 pub mod experiment;
 pub mod export;
+pub mod files;
 pub mod models;
 pub mod nn;
 pub mod plans;

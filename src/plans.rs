@@ -87,7 +87,7 @@ pub fn cache_file(dir: &Path, fingerprint: &str) -> PathBuf {
 /// `--plans` file); the error names the file and what is wrong with it: unreadable, malformed,
 /// or measured on another adapter.
 pub fn read_plans(file: &Path, fingerprint: &str) -> std::result::Result<ConvPlans, String> {
-    let text = std::fs::read_to_string(file)
+    let text = crate::files::read_to_string(file)
         .map_err(|e| format!("cannot read the conv plans file {}: {e}", file.display()))?;
     let plans = ConvPlans::parse(&text, &file.display().to_string()).map_err(|e| e.to_string())?;
     if plans.adapter != fingerprint {
@@ -147,10 +147,13 @@ pub(crate) fn apply(gpu: &Gpu) -> Result<()> {
         None | Some(PlansSource::Rule) => Ok(()),
         Some(PlansSource::File(path)) => {
             let plans = read_plans(path, &gpu.report().fingerprint()).map_err(|e| {
-                Error::Invalid(format!(
-                    "{e}: measure this adapter's with `autorep tune --out {}`",
-                    path.display()
-                ))
+                match path.is_file() {
+                    true => Error::Invalid(format!(
+                        "{e}: measure this adapter's with `autorep tune --out {}`",
+                        path.display()
+                    )),
+                    false => Error::Invalid(e),
+                }
             })?;
             Ok(gpu.set_conv_plans(plans)?)
         }

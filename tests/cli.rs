@@ -355,6 +355,30 @@ fn pipeline_commands_reject_bad_input_in_one_line() {
         err.starts_with("error: invalid value '-1' for '--epochs"),
         "{err}"
     );
+    // The parser's own errors are one line too, tips and missing options kept.
+    for (args, needle) in [
+        (
+            vec!["train", "--bach", "3"],
+            "tip: a similar argument exists: '--batch'",
+        ),
+        (
+            vec!["import"],
+            "required arguments were not provided: --from",
+        ),
+        (
+            vec!["bench", "step", "--batch", "x"],
+            "invalid value 'x' for '--batch",
+        ),
+    ] {
+        let out = autorep(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(needle) && err.contains("see --help"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
     for (args, needle) in cases {
         let out = autorep(&args);
         assert!(!out.status.success(), "{args:?} should fail");

@@ -413,6 +413,168 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
     assert!(!Path::new(&out).exists(), "a failed import wrote {out}");
     // An autorep checkpoint is itself a state dict under these names.
     assert!(import(&b).status.success());
+    // A NaN weight behind a ReLU can leave the logits finite: import refuses it by name.
+    let mut nan = Checkpoint::load(Path::new(&b)).unwrap();
+    let name = nan
+        .tensors
+        .keys()
+        .find(|k| k.ends_with("conv1.weight"))
+        .unwrap()
+        .clone();
+    nan.tensors.get_mut(&name).unwrap().1[0] = f32::NAN;
+    let nan_path = dir.join("nan.safetensors");
+    nan.save(&nan_path).unwrap();
+    one_line_error(
+        &import(&nan_path.display().to_string()),
+        &[&format!("tensor '{name}' holds NaN")],
+        "import of a NaN weight",
+    );
+    // An output that is the input is refused before anything is written.
+    one_line_error(
+        &autorep(&["export", "--checkpoint", &b, "--out", &b]),
+        &["--out", "is the input"],
+        "export over its checkpoint",
+    );
+    one_line_error(
+        &autorep(&[
+            "--device",
+            "cpu",
+            "eval",
+            "--checkpoint",
+            &b,
+            "--data",
+            &d,
+            "--logits",
+            &b,
+        ]),
+        &["--logits", "is the input"],
+        "eval logits over the checkpoint",
+    );
+    assert!(
+        Checkpoint::load(Path::new(&b)).is_ok(),
+        "the checkpoint survived"
+    );
+    // A pipe is never read whole (it may never end) nor renamed over (as a device node would
+    // be, replaced by a file).
+    let fifo = dir.join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let f = fifo.display().to_string();
+    one_line_error(
+        &autorep(&["cost", "--onnx", &f]),
+        &["pipe", "not a regular file"],
+        "cost of a pipe",
+    );
+    one_line_error(
+        &autorep(&["run", &f]),
+        &["pipe", "not a regular file"],
+        "run of a pipe",
+    );
+    one_line_error(
+        &autorep(&[
+            "import",
+            "--from",
+            &b,
+            "--model",
+            "small",
+            "--dataset",
+            "fashion-mnist",
+            "--out",
+            &f,
+        ]),
+        &["checkpoint", "not a regular file"],
+        "import onto a pipe",
+    );
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::metadata(&fifo).unwrap().file_type().is_fifo(),
+        "the pipe is still one"
+    );
+    // Sizes past any machine: one line, not an allocator abort.
+    one_line_error(
+        &autorep(&[
+            "--device",
+            "cpu",
+            "bench",
+            "step",
+            "--model",
+            "small",
+            "--batch",
+            "18446744073709551615",
+        ]),
+        &["--batch 18446744073709551615", "at most 65536"],
+        "bench step with a huge batch",
+    );
+    one_line_error(
+        &autorep(&["bench", "input", "--data", &d, "--image-size", "0"]),
+        &["--image-size 0"],
+        "bench input at size 0",
+    );
+    // Duplicate budgets would share a run folder.
+    one_line_error(
+        &autorep(&[
+            "--device",
+            "cpu",
+            "sweep",
+            "--baseline",
+            &b,
+            "--budgets",
+            "2k,2000",
+            "--data",
+            &d,
+            "--out",
+            &dir.join("sweep").display().to_string(),
+            "--epochs",
+            "1",
+        ]),
+        &["budget 2k is listed twice"],
+        "sweep with a budget twice",
+    );
+    // A dry run reads each named checkpoint's header: what the stage would refuse at its
+    // start is refused now (a text file, an all-ReLU network to finetune, another dataset's).
+    let text_base =
+        head(&d) + "[replace]\nbudget = 100\nbaseline = \"" + &toml.display().to_string() + "\"\n";
+    one_line_error(
+        &dry("textbase.toml", text_base),
+        &["[replace] baseline", "not a valid safetensors checkpoint"],
+        "dry run, a text file as baseline",
+    );
+    one_line_error(
+        &dry(
+            "ftrelu.toml",
+            head(&d) + &format!("[finetune]\nfrom = \"{b}\"\n"),
+        ),
+        &["[finetune] from", "has no gated sites"],
+        "dry run, finetuning an all-ReLU network",
+    );
+    one_line_error(
+        &dry(
+            "shrink3.toml",
+            head(&d)
+                + &format!("[replace]\nbudget = 100\nbaseline = \"{b}\"\nshrink = [5, 10, 3]\n"),
+        ),
+        &["shrink", "expected a list of two numbers, got 3"],
+        "dry run, three values for a pair",
+    );
+    let mut other = Checkpoint::load(Path::new(&b)).unwrap();
+    other.meta.dataset = "cifar10".into();
+    let other_path = dir.join("cifar.safetensors");
+    other.save(&other_path).unwrap();
+    one_line_error(
+        &dry(
+            "otherdata.toml",
+            head(&d)
+                + &format!(
+                    "[replace]\nbudget = 100\nbaseline = \"{}\"\n",
+                    other_path.display()
+                ),
+        ),
+        &["a cifar10 checkpoint", "trains on fashion-mnist"],
+        "dry run, another dataset's baseline",
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -174,3 +174,55 @@ fn resnet18_budget_under_crypten() {
     assert_eq!(mixed.rounds, 16.0 * 9.0 + 16.0 * 2.0);
     assert!(mixed.latency_s < all_relu.latency_s);
 }
+
+#[test]
+fn an_assumed_mask_keeps_exactly_the_relus_asked_for() {
+    use autorep::cost::assumed_sites;
+    // ResNet-like site sizes, and EfficientNet's many small sites among large ones.
+    let shapes: [Vec<usize>; 2] = [
+        vec![
+            65_536, 65_536, 32_768, 32_768, 16_384, 8_192, 4_096, 2_048, 512,
+        ],
+        (0..69).map(|i| 2 + (i * 7_919) % 50_000).collect(),
+    ];
+    for sizes in shapes {
+        let named: Vec<(String, usize)> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (format!("s{i}"), n))
+            .collect();
+        let total: usize = sizes.iter().sum();
+        for relus in [
+            0,
+            1,
+            15,
+            68,
+            69,
+            70,
+            12_950,
+            total / 2,
+            total - 70,
+            total - 1,
+            total,
+        ] {
+            let sites = assumed_sites(&named, relus, 2);
+            let kept: usize = sites.iter().map(|s| s.relus).sum();
+            assert_eq!(kept, relus, "{relus} of {total} over {} sites", sizes.len());
+            for s in &sites {
+                assert!(s.relus <= s.total, "{s:?}");
+                if relus >= sizes.len() {
+                    assert!(
+                        s.relus >= 1,
+                        "a site keeps a ReLU while enough are kept: {s:?}"
+                    );
+                }
+                if total - relus >= sizes.len() {
+                    assert!(
+                        s.relus < s.total,
+                        "a site keeps a polynomial while enough are replaced: {s:?}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -343,6 +343,18 @@ fn idx_loads_raw_and_gzip() {
 }
 
 #[test]
+fn an_empty_split_is_an_error_not_a_zero_accuracy() {
+    let t = Tmp::new("idxempty");
+    t.write("t10k-images-idx3-ubyte", &idx_images(0, 28, 28, &[]));
+    t.write("t10k-labels-idx1-ubyte", &idx_labels(&[]));
+    let e = err_text(Dataset::FashionMnist.load(t.path(), Split::Test));
+    assert!(
+        e.contains("the test split of fashion-mnist") && e.contains("holds no images"),
+        "{e}"
+    );
+}
+
+#[test]
 fn idx_rejects_bad_files() {
     let t = Tmp::new("idxbad");
     let px = pixels(1, 3 * 784);

@@ -767,6 +767,22 @@ fn finetune_keeps_a_mask_within_its_slack_and_refuses_one_over_it() {
         })
     };
     let within = selected_at(100, "within.safetensors");
+    // A finetune that diverges names the run's epoch (its epochs shuffle from a stream of
+    // their own, which once leaked into the message as epoch 1048577).
+    let mut wild = finetune(within.clone());
+    if let StageConfig::Finetune(f) = &mut wild {
+        f.lr = 1e30;
+    }
+    let e = run_stage(
+        &Device::Cpu,
+        &data,
+        None,
+        wild,
+        &opts(&tmp.join("ft-wild"), Existing::Refuse, None),
+    )
+    .expect_err("finetuning at lr 1e30 must diverge")
+    .to_string();
+    assert!(e.contains("diverged in epoch 1:"), "{e}");
     let o = stage(
         &data,
         &finetune(within),

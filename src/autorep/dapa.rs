@@ -63,6 +63,11 @@ pub fn fit(mean: f64, std: f64, degree: usize) -> Result<Fit> {
         ],
         _ => solve_normal_equations(u, v, degree)?,
     };
+    if coeffs.iter().any(|c| !c.is_finite()) {
+        return Err(Error::Invalid(format!(
+            "DaPa of N({mean}, {std}²) overflows (coefficients {coeffs:?}): choose a mean and standard deviation of smaller magnitude"
+        )));
+    }
     let mse = expected_sq_error(u, v, &coeffs)?;
     Ok(Fit { coeffs, mse })
 }

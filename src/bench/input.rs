@@ -25,10 +25,16 @@ pub fn input_pipeline(
     batch: usize,
     batches: usize,
 ) -> Result<InputTiming> {
-    if batch == 0 || batches == 0 {
-        return Err(Error::Invalid(
-            "bench input: --batch and --batches must be at least 1".into(),
-        ));
+    crate::train::check_batch("--batch", batch, 1, "")?;
+    if !(1..=100_000).contains(&batches) {
+        return Err(Error::Invalid(format!(
+            "--batches {batches}: time from 1 to 100000 batches, e.g. --batches 8"
+        )));
+    }
+    if !(8..=1024).contains(&side) {
+        return Err(Error::Invalid(format!(
+            "--image-size {side}: choose an image side from 8 to 1024, e.g. 224"
+        )));
     }
     let set = scan(dir, Split::Train)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -64,9 +64,14 @@ pub fn gemm_shapes(quick: bool) -> Vec<(usize, usize, usize)> {
 }
 
 fn ramp(n: usize, period: usize) -> Vec<f32> {
-    (0..n)
-        .map(|i| ((i % period) as f32 - (period / 2) as f32) * 0.01)
-        .collect()
+    ramp_values(period).take(n).collect()
+}
+
+/// The values of [`ramp`], endless.
+fn ramp_values(period: usize) -> impl Iterator<Item = f32> {
+    (0..period)
+        .map(move |i| (i as f32 - (period / 2) as f32) * 0.01)
+        .cycle()
 }
 
 /// Time C = A·B (row-major, f32).

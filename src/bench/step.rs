@@ -1,6 +1,6 @@
 //! Whole training steps of a model.
 
-use super::{median, ramp};
+use super::{median, ramp_values};
 use crate::{Device, Result};
 use autorep_kernels::cpu;
 use std::time::Instant;
@@ -121,11 +121,11 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
         }
     }
     .with_precision(precision)?;
-    let x = crate::Tensor::from_vec(
-        device,
-        &[batch, 3, input, input],
-        ramp(batch * 3 * input * input, 251),
-    )?;
+    let mut pixels = crate::tensor::zeroed_host(batch * 3 * input * input)?;
+    for (v, r) in pixels.iter_mut().zip(ramp_values(251)) {
+        *v = r;
+    }
+    let x = crate::Tensor::from_vec(device, &[batch, 3, input, input], pixels)?;
     let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
     let y = std::rc::Rc::new(crate::Labels::new(device, &labels)?);
     let timed_device = match device {

@@ -27,9 +27,7 @@ impl StepArgs {
                 self.input
             );
         }
-        if self.batch == 0 {
-            anyhow::bail!("--batch 0: choose a batch of at least one image, e.g. --batch 128");
-        }
+        autorep::train::check_batch("--batch", self.batch, 1, ", e.g. --batch 128")?;
         Ok(bench::StepSpec {
             precision: self.precision.resolve(device)?,
             ..bench::StepSpec::new(&self.model, self.batch, self.input)
@@ -221,6 +219,9 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
             if memory && matches!(device, Device::Cpu) {
                 anyhow::bail!("--memory lists a GPU's device buffers: use --device gpu (the CPU backend allocates from the heap)");
             }
+            if let Some(path) = &trace {
+                super::writable_later(path, "--trace")?;
+            }
             if trace.is_some() && matches!(device, Device::Cpu) {
                 anyhow::bail!("--trace records a GPU timeline: use --device gpu (on the CPU backend --profile gives the time per kernel)");
             }
@@ -291,6 +292,13 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
             } else {
                 (batch, reps)
             };
+            // The largest layer's operands are made on the host first: far smaller than
+            // MAX_BATCH keeps them within a machine's memory.
+            if !(1..=4096).contains(&batch) {
+                anyhow::bail!(
+                    "--batch {batch}: bench kernels takes a batch from 1 to 4096, e.g. --batch 128"
+                );
+            }
             let act = precision.resolve(&device)?;
             bench_kernels(&device, batch, model, reps, json, act)
         }
@@ -305,6 +313,9 @@ fn bench_kernels(
     json: Option<std::path::PathBuf>,
     act: autorep::Dtype,
 ) -> anyhow::Result<()> {
+    if let Some(path) = &json {
+        super::writable_later(path, "--json")?;
+    }
     let models = match model.as_deref() {
         None => vec!["resnet18_in", "wrn22_8"],
         Some(m @ ("resnet18_in" | "wrn22_8" | "efficientnet_b2")) => vec![m],

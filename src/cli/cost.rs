@@ -115,10 +115,16 @@ pub fn cost(a: CostArgs) -> anyhow::Result<()> {
     }
     let (name, sites) = match (&a.checkpoint, &a.onnx) {
         (_, Some(path)) => {
-            let bytes = std::fs::read(path)
+            let bytes = autorep::files::read(path)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
             let sites = autorep::export::onnx::sites_of_onnx(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            if sites.is_empty() {
+                anyhow::bail!(
+                    "{}: no activation sites (no Relu node and no autorep mask): pass an ONNX file that `autorep export` wrote",
+                    path.display()
+                );
+            }
             (path.display().to_string(), sites)
         }
         (Some(path), None) => {

@@ -31,6 +31,7 @@ pub fn export(a: ExportArgs) -> anyhow::Result<()> {
         "checkpoint",
         "pass a best.safetensors or last.safetensors",
     )?;
+    super::not_the_input(&a.out, "--out", &a.checkpoint)?;
     if a.format == Format::Torch {
         let bytes = autorep::export::torch::checkpoint_to_torch(&a.checkpoint)?;
         std::fs::write(&a.out, &bytes).with_context(|| format!("writing {}", a.out.display()))?;
@@ -87,6 +88,7 @@ pub struct ImportArgs {
 
 pub fn import(a: ImportArgs) -> anyhow::Result<()> {
     super::existing_file(&a.from, "state dict", "pass a .pth or .safetensors file")?;
+    super::not_the_input(&a.out, "--out", &a.from)?;
     let spec = autorep::export::torch::ImportSpec {
         model: a.model,
         dataset: a.dataset,

@@ -234,8 +234,48 @@ fn existing_file(path: &std::path::Path, what: &str, hint: &str) -> anyhow::Resu
     if path.is_dir() {
         anyhow::bail!("{what} {} is a folder: {hint}", path.display());
     }
+    if path.exists() && !path.is_file() {
+        anyhow::bail!("{what} {} is not a regular file: {hint}", path.display());
+    }
     if !path.is_file() {
         anyhow::bail!("{what} {} not found: {hint}", path.display());
+    }
+    Ok(())
+}
+
+/// An output written only after a long measurement must have somewhere to go: checked first,
+/// so a mistyped folder fails at once rather than after the work.
+fn writable_later(out: &std::path::Path, option: &str) -> anyhow::Result<()> {
+    if out.is_dir() {
+        anyhow::bail!("{option} {} is a folder: name a file in it", out.display());
+    }
+    match out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => anyhow::bail!(
+            "{option} {}: the folder {} does not exist; create it or choose another path",
+            out.display(),
+            dir.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Output `out` (given as `option`) must not be the file `input` names: writing it would
+/// destroy the input the command reads.
+fn not_the_input(
+    out: &std::path::Path,
+    option: &str,
+    input: &std::path::Path,
+) -> anyhow::Result<()> {
+    let same = match (out.canonicalize(), input.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        anyhow::bail!(
+            "{option} {} is the input {}: writing it would destroy the input; choose another path",
+            out.display(),
+            input.display()
+        );
     }
     Ok(())
 }
@@ -262,7 +302,9 @@ impl Cli {
     /// read as an unknown flag.
     pub fn parse_args() -> Cli {
         use clap::{CommandFactory, FromArgMatches};
-        let matches = negative_values(Cli::command()).get_matches();
+        let matches = negative_values(Cli::command())
+            .try_get_matches()
+            .unwrap_or_else(|e| exit_in_one_line(e));
         if let Some((_, sub)) = matches.subcommand() {
             use clap::parser::ValueSource;
             let given = sub
@@ -277,8 +319,36 @@ impl Cli {
                 .collect();
             let _ = GIVEN.set(given);
         }
-        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| exit_in_one_line(e))
     }
+}
+
+/// A command-line error in one line, as every other error (clap's own spans the usage and a
+/// pointer to --help over five): what is wrong, any tip, then "see --help"; exit status 2.
+/// Help and version requests print as clap prints them.
+fn exit_in_one_line(e: clap::Error) -> ! {
+    use clap::error::ErrorKind::*;
+    if matches!(
+        e.kind(),
+        DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit()
+    }
+    let text = e.render().to_string();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let (tips, what): (Vec<&str>, Vec<&str>) =
+        lines.into_iter().partition(|l| l.starts_with("tip:"));
+    let mut line = what.join(" ");
+    for tip in tips {
+        line += &format!("; {tip}");
+    }
+    eprintln!("{line} (see --help)");
+    std::process::exit(2)
 }
 
 /// The command's options that were given (on the command line or through the environment)

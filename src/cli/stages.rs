@@ -156,7 +156,8 @@ impl GateOpts {
             refit_limit: self.refit_limit,
             shrink: [w0, w2],
             h_init: [lo, hi],
-            budget_slack: autorep::autorep::parse_count(&self.budget_slack)?,
+            budget_slack: autorep::autorep::parse_count(&self.budget_slack)
+                .map_err(|e| anyhow::anyhow!("--budget-slack: {e}"))?,
             bn_recalib: self.bn_recalib,
             clip_x2: self.clip_x2,
             lookahead: self.lookahead,
@@ -576,6 +577,16 @@ pub fn eval(choice: DeviceChoice, a: EvalArgs) -> anyhow::Result<()> {
         "the",
         "pass a best.safetensors or last.safetensors",
     )?;
+    for (option, out) in [
+        ("--logits", &a.logits),
+        ("--predictions", &a.predictions),
+        ("--inputs", &a.inputs),
+        ("--labels", &a.labels),
+    ] {
+        if let Some(out) = out {
+            super::not_the_input(out, option, &a.checkpoint)?;
+        }
+    }
     let dataset = a.dataset.as_deref().unwrap_or(&meta.dataset);
     let device = super::training_device(choice, false)?;
     let dir = a.data.clone().unwrap_or_else(|| default_data_dir(dataset));

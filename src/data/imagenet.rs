@@ -134,7 +134,7 @@ fn flat_val(
             val.display()
         ))
     })?;
-    let text = std::fs::read_to_string(&csv)
+    let text = crate::files::read_to_string(&csv)
         .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", csv.display())))?;
     let mut label_of = HashMap::new();
     for (n, line) in text.lines().enumerate().skip(1) {
@@ -342,7 +342,7 @@ pub fn load_batch(
     threads: usize,
 ) -> Result<Vec<f32>> {
     let len = 3 * side * side;
-    let mut out = vec![0f32; files.len() * len];
+    let mut out = crate::tensor::zeroed_host(files.len() * len)?;
     let per = files.len().div_ceil(threads.max(1)).max(1);
     std::thread::scope(|scope| {
         let jobs: Vec<_> = out

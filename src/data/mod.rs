@@ -199,7 +199,7 @@ impl Dataset {
 
     /// Load one split from `dir`: the extracted official folder, or a folder containing it.
     pub fn load(self, dir: &Path, split: Split) -> Result<ImageSet> {
-        match self {
+        let set = match self {
             Dataset::Cifar10 => cifar::load_cifar10(dir, split),
             Dataset::Cifar100 => cifar::load_cifar100(dir, split),
             Dataset::TinyImageNet => tiny::load(dir, split),
@@ -208,7 +208,18 @@ impl Dataset {
                 "ImageNet does not fit in memory: it is read batch by batch (train::load_data)"
                     .into(),
             )),
+        }?;
+        // An empty split would train on nothing and report 0 % as an accuracy.
+        if set.is_empty() {
+            return Err(Error::Invalid(format!(
+                "the {} split of {} in {} holds no images: {}",
+                split.name(),
+                self.name(),
+                dir.display(),
+                self.how_to_get()
+            )));
         }
+        Ok(set)
     }
 
     /// How to get the data, for "not found" messages.
@@ -242,6 +253,12 @@ impl Dataset {
         }
         let what = if dir.is_dir() {
             format!("{} not found", dir.join(probes[0]).display())
+        } else if dir.exists() {
+            format!(
+                "{} data directory {} is not a folder",
+                self.name(),
+                dir.display()
+            )
         } else {
             format!("{} data directory {} not found", self.name(), dir.display())
         };
@@ -264,7 +281,7 @@ impl FromStr for Dataset {
 
 /// Read a whole file; a missing file names the path and `hint`.
 pub(crate) fn read_file(path: &Path, hint: &str) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
+    crate::files::read(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::Invalid(format!("{} not found: {hint}", path.display()))
         } else {
@@ -276,7 +293,7 @@ pub(crate) fn read_file(path: &Path, hint: &str) -> Result<Vec<u8>> {
 /// Non-empty trimmed lines of an optional text file of class names; `None` when absent. The
 /// count must be `classes`.
 pub(crate) fn read_class_names(path: &Path, classes: usize) -> Result<Option<Vec<String>>> {
-    let text = match std::fs::read(path) {
+    let text = match crate::files::read(path) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {

@@ -67,7 +67,7 @@ pub fn read_npy<T: NpyElement>(path: &Path) -> Result<(Vec<usize>, Vec<T>)> {
         ))
     };
     let bytes =
-        std::fs::read(path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+        crate::files::read(path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
     if bytes.len() < 10 || &bytes[..8] != MAGIC {
         return Err(bad("no NumPy 1.0 magic"));
     }

@@ -170,7 +170,7 @@ fn annotated(
 
 /// Decode one image file to u8 CHW 3x64x64.
 fn decode(path: &Path, out: &mut [u8]) -> Result<()> {
-    let bytes = std::fs::read(path)
+    let bytes = crate::files::read(path)
         .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", path.display())))?;
     let img = image::load_from_memory(&bytes)
         .map_err(|e| Error::Invalid(format!("{}: cannot decode image ({e})", path.display())))?;

@@ -165,7 +165,7 @@ impl Config {
 
     /// Read, parse and validate an experiment file.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::files::read_to_string(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::Invalid(format!("experiment file {} not found", path.display()))
             } else {
@@ -225,8 +225,9 @@ impl Config {
         adopted
     }
 
-    /// Checkpoints named in the file (not written by its own stages) must exist before any
-    /// training starts; `from = "best"` or `"last"` names the replacement's own.
+    /// Checkpoints named in the file (not written by its own stages) must exist and suit their
+    /// stage (dataset; all-ReLU or gated; not projected) before any training starts;
+    /// `from = "best"` or `"last"` names the replacement's own.
     pub fn check_checkpoints(&self) -> Result<()> {
         let from = self
             .finetune
@@ -248,14 +249,60 @@ impl Config {
                 self.finetune.as_ref().and_then(|f| f.teacher.clone()),
             ),
         ];
+        let mut from_model = None;
         for (key, p) in named.iter().filter_map(|(k, p)| Some((k, p.as_ref()?))) {
             if !p.is_file() {
+                let why = match p.exists() {
+                    true => "is not a file",
+                    false => "not found",
+                };
                 return Err(Error::Invalid(format!(
-                    "{}: {key} {} not found{}",
+                    "{}: {key} {} {why}{}",
                     self.origin,
                     p.display(),
                     relative_hint(p)
                 )));
+            }
+            // What each stage refuses when it starts, from the header alone, so that a dry
+            // run finds it before hours of earlier stages.
+            let bad = |why: String| {
+                Error::Invalid(format!("{}: {key} {}: {why}", self.origin, p.display()))
+            };
+            let m = crate::train::checkpoint::Checkpoint::read_meta(p)
+                .map_err(|e| bad(e.to_string()))?;
+            let same = |a: &str, b: &str| match (Dataset::from_name(a), Dataset::from_name(b)) {
+                (Ok(x), Ok(y)) => x == y,
+                _ => a == b,
+            };
+            if !same(&m.dataset, &self.experiment.dataset) {
+                return Err(bad(format!(
+                    "a {} checkpoint, but the experiment trains on {}: name a checkpoint of {}",
+                    m.dataset, self.experiment.dataset, self.experiment.dataset
+                )));
+            }
+            let gated = m.replacement.is_some();
+            if *key == "[finetune] from" {
+                if !gated {
+                    return Err(bad(
+                        "has no gated sites: finetune a checkpoint from replace or snl".into(),
+                    ));
+                }
+                if m.progress.projected_gates > 0 {
+                    return Err(bad("is a projected network (gates switched off after training, not learned): finetune a best.safetensors".into()));
+                }
+                from_model = Some(m.model.clone());
+            } else if gated {
+                return Err(bad(
+                    "already has gated sites: name an all-ReLU baseline from train".into(),
+                ));
+            }
+            if *key == "[finetune] teacher" {
+                if let Some(f) = from_model.as_ref().filter(|f| **f != m.model) {
+                    return Err(bad(format!(
+                        "the teacher is a {} but [finetune] from is a {f}: distil from its own baseline",
+                        m.model
+                    )));
+                }
             }
         }
         Ok(())

@@ -51,6 +51,15 @@ pub fn sweep(device: &Device, data: &Data, cfg: &SweepConfig) -> Result<Vec<Row>
             "no budgets to sweep: pass e.g. --budgets 5k,10k,20k".into(),
         ));
     }
+    // Two points of one label would share a run folder (5k and 5000 are one budget).
+    for (i, b) in cfg.budgets.iter().enumerate() {
+        if cfg.budgets[..i].iter().any(|a| a.label() == b.label()) {
+            return Err(Error::Invalid(format!(
+                "budget {} is listed twice in the sweep's budgets: list each budget once",
+                b.label()
+            )));
+        }
+    }
     if !cfg.baseline.is_file() {
         return Err(Error::Invalid(format!(
             "baseline checkpoint {} not found: train one with `autorep train --out DIR` and pass DIR/best.safetensors",

@@ -60,7 +60,7 @@ pub type StateDict = BTreeMap<String, TorchTensor>;
 /// (beside an optimizer's state, say) is taken from there, and a `module.` prefix on every key
 /// (`nn.DataParallel`) is dropped.
 pub fn read_state_dict(path: &Path) -> Result<StateDict> {
-    let bytes = std::fs::read(path)
+    let bytes = crate::files::read(path)
         .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", path.display())))?;
     let mut sd = if looks_like_safetensors(&bytes) {
         read_safetensors(&bytes, path)?

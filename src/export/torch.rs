@@ -113,6 +113,14 @@ pub fn import_checkpoint(path: &Path, spec: &ImportSpec) -> Result<Checkpoint> {
     };
     let mut ck = Checkpoint::new(meta);
     ck.put_model(model.as_ref())?;
+    // A NaN weight behind a ReLU can still give finite logits, so evaluation would not catch
+    // it, and training would call it divergence.
+    if let Some((name, v)) = ck.first_non_finite() {
+        return Err(Error::Invalid(format!(
+            "{}: tensor '{name}' holds {v}: import a state dict of finite values (save it again from a model that trained without diverging)",
+            path.display()
+        )));
+    }
     Ok(ck)
 }
 

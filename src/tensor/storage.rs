@@ -25,15 +25,30 @@ thread_local! {
 /// Buffers kept per length; beyond this, released buffers go back to the allocator.
 const HOST_POOL_PER_SIZE: usize = 16;
 
-fn host_zeroed(n: usize) -> Vec<f32> {
+fn host_zeroed(n: usize) -> Result<Vec<f32>> {
     let reused = HOST_POOL.with(|p| p.borrow_mut().get_mut(&n).and_then(Vec::pop));
     match reused {
         Some(mut v) => {
             v.fill(0.0);
-            v
+            Ok(v)
         }
-        None => vec![0.0; n],
+        None => zeroed_host(n),
     }
+}
+
+/// `n` zeroed floats in host memory, or a one-line error where the allocator refuses them (a
+/// batch or image size far too large for this machine), instead of the abort that `vec!`
+/// gives.
+pub fn zeroed_host(n: usize) -> Result<Vec<f32>> {
+    let mut v = Vec::new();
+    if v.try_reserve_exact(n).is_err() {
+        return Err(Error::Invalid(format!(
+            "out of host memory: {:.1} MiB for one buffer could not be allocated; lower --batch (or the image size)",
+            n as f64 * 4.0 / 1048576.0
+        )));
+    }
+    v.resize(n, 0.0);
+    Ok(v)
 }
 
 impl Drop for Storage {
@@ -70,7 +85,7 @@ impl Storage {
                     "f16 tensors need a GPU with SHADER_F16; use --precision f32 on the CPU".into(),
                 ))
             }
-            Device::Cpu => Storage::host(host_zeroed(n)),
+            Device::Cpu => Storage::host(host_zeroed(n)?),
             Device::Gpu(g) => Storage::Gpu(g.clone(), g.alloc_elems(n, dtype)?),
         })
     }

@@ -283,6 +283,7 @@ impl Checkpoint {
                     .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", dir.display())))?;
             }
         }
+        crate::files::replaceable(path, "checkpoint", "write it to a file path instead")?;
         static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut tmp = path.as_os_str().to_owned();
@@ -317,6 +318,7 @@ impl Checkpoint {
                 path.display()
             ))
         };
+        crate::files::regular(path).map_err(cannot)?;
         let mut f = std::fs::File::open(path).map_err(cannot)?;
         let file_len = f.metadata().map_err(cannot)?.len();
         let mut len = [0u8; 8];
@@ -343,7 +345,7 @@ impl Checkpoint {
     }
 
     pub fn load(path: &Path) -> Result<Checkpoint> {
-        let bytes = std::fs::read(path).map_err(|e| {
+        let bytes = crate::files::read(path).map_err(|e| {
             Error::Invalid(format!("cannot read checkpoint {}: {e}", path.display()))
         })?;
         let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {

@@ -178,6 +178,39 @@ pub struct TrainConfig {
     pub precision: Precision,
 }
 
+/// A pair from a list of exactly two: serde fills a `[T; 2]` from the first two of a longer
+/// list and drops the rest without a word.
+fn pair<'de, D, T>(d: D) -> std::result::Result<[T; 2], D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let v: Vec<T> = Vec::deserialize(d)?;
+    let n = v.len();
+    <[T; 2]>::try_from(v)
+        .map_err(|_| serde::de::Error::custom(format!("expected a list of two numbers, got {n}")))
+}
+
+/// The largest batch any command takes: far past what one device trains with, and small
+/// enough that a batch's sizes cannot overflow (a larger value is a typo, refused in one line
+/// rather than attempted until the allocator aborts).
+pub const MAX_BATCH: usize = 65_536;
+
+/// `batch` within `min..=MAX_BATCH`, else a one-line error naming `option` and why `min`.
+pub fn check_batch(option: &str, batch: usize, min: usize, why_min: &str) -> Result<()> {
+    if batch < min {
+        return Err(Error::Invalid(format!(
+            "{option} {batch}: must be at least {min}{why_min}"
+        )));
+    }
+    if batch > MAX_BATCH {
+        return Err(Error::Invalid(format!(
+            "{option} {batch}: must be at most {MAX_BATCH}; choose a batch that fits the device, e.g. 128"
+        )));
+    }
+    Ok(())
+}
+
 /// What a training step stores activations and their gradients in. `F16` keeps f32 master
 /// weights, optimizer state, batch-norm statistics, AutoReP's gate math and the loss, with
 /// dynamic loss scaling on the device; `Auto` is f16 on a hardware GPU with SHADER_F16 and
@@ -276,10 +309,10 @@ pub struct ReplaceStageConfig {
     pub refit_period: u64,
     #[serde(default = "sd::refit_limit")]
     pub refit_limit: u64,
-    #[serde(default = "sd::shrink")]
+    #[serde(default = "sd::shrink", deserialize_with = "pair")]
     pub shrink: [f64; 2],
     /// Range of the initial gate indicators h.
-    #[serde(default = "sd::h_init")]
+    #[serde(default = "sd::h_init", deserialize_with = "pair")]
     pub h_init: [f32; 2],
     /// ReLUs above the budget an epoch may keep and still be selected (the official code
     /// accepts B + 2K); 0 keeps the budget exact.
@@ -615,12 +648,12 @@ impl StageConfig {
                     "epochs 0: a stage needs at least one epoch".into(),
                 ));
             }
-            if batch < 2 {
-                return Err(Error::Invalid(format!(
-                    "batch {batch}: must be at least 2 (batch norm needs more than one sample)"
-                )));
-            }
-            Ok(())
+            check_batch(
+                "batch",
+                batch,
+                2,
+                " (batch norm needs more than one sample)",
+            )
         };
         match self {
             StageConfig::Train(c) => {

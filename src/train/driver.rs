@@ -347,7 +347,9 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
         let epoch = progress.epochs_done;
         let planned = stage.planned_epochs(epoch);
         let bar = progress_bar(o.quiet, batches, format!("{name} {}/{planned}", epoch + 1));
-        let e = stage.epoch(data, bar.as_ref())?;
+        let e = stage
+            .epoch(data, bar.as_ref())
+            .map_err(|e| e.in_epoch(epoch as u64 + 1))?;
         if let Some(b) = bar {
             b.finish_and_clear();
         }

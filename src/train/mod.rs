@@ -21,7 +21,8 @@ pub mod run_dir;
 pub mod stages;
 
 pub use config::{
-    FinetuneConfig, Precision, ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig,
+    check_batch, FinetuneConfig, Precision, ReplaceStageConfig, SnlConfig, StageConfig,
+    TrainConfig, MAX_BATCH,
 };
 pub use data::{
     check_limits, default_data_dir, load_data, load_data_sized, load_imagenet, load_test_data,

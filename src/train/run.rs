@@ -15,8 +15,12 @@ fn need(path: &Option<PathBuf>, key: &str, hint: &str) -> Result<PathBuf> {
         .clone()
         .ok_or_else(|| Error::Invalid(format!("no {key} checkpoint given: {hint}")))?;
     if !p.is_file() {
+        let why = match p.exists() {
+            true => "is not a file",
+            false => "not found",
+        };
         return Err(Error::Invalid(format!(
-            "{key} checkpoint {} not found: {hint}",
+            "{key} checkpoint {} {why}: {hint}",
             p.display()
         )));
     }
