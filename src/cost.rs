@@ -255,20 +255,21 @@ pub fn assumed_sites(
 }
 
 /// `relus` spread over sites of `sizes` activations in proportion, summing to exactly `relus`
-/// (largest remainders): while any are kept and there are enough, at least one per site, and
-/// while any are replaced and there is room, at least one polynomial per site.
+/// (largest remainders): at least one polynomial per site while `relus` leaves one for each,
+/// and at least one ReLU per site while there are enough (a site of one activation keeps the
+/// polynomial).
 fn apportion(sizes: &[usize], relus: usize) -> Vec<usize> {
     let total: usize = sizes.iter().sum();
     if relus >= total {
         return sizes.to_vec();
     }
-    let low = |_: usize| usize::from(relus >= sizes.len());
-    let room = total - sizes.len() >= relus;
+    let floor = usize::from(relus >= sizes.len());
+    let room = total.saturating_sub(sizes.len()) >= relus;
     let high = |n: usize| if room { n.saturating_sub(1) } else { n };
     let quota = |n: usize| relus as f64 * n as f64 / total.max(1) as f64;
     let mut kept: Vec<usize> = sizes
         .iter()
-        .map(|&n| (quota(n).floor() as usize).clamp(low(n).min(high(n)), high(n)))
+        .map(|&n| (quota(n).floor() as usize).clamp(floor.min(high(n)), high(n)))
         .collect();
     // Hand out (or take back) one at a time where the share lags (or leads) its quota most.
     loop {
@@ -280,7 +281,7 @@ fn apportion(sizes: &[usize], relus: usize) -> Vec<usize> {
                 .max_by(|&a, &b| lag(a).total_cmp(&lag(b)))
         } else if sum > relus {
             (0..sizes.len())
-                .filter(|&i| kept[i] > low(sizes[i]))
+                .filter(|&i| kept[i] > floor)
                 .min_by(|&a, &b| lag(a).total_cmp(&lag(b)))
         } else {
             return kept;

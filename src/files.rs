@@ -1,46 +1,67 @@
-//! Files the user names, read whole or replaced: only regular files. A device or a pipe named
-//! as an input (`/dev/zero`, a FIFO) would be read without end, and renaming a freshly written
-//! file over one named as an output would replace the device node itself.
+//! Files the user names. A device named as an input (`/dev/zero`, a disk) may never end, so it
+//! is refused before it is read whole (a pipe is read: it ends when its writer closes, and
+//! `<(…)` is one); and a freshly written file is never renamed over anything but a regular file
+//! named as an output, which would replace a device node or a pipe with the file.
 
 use crate::error::{Error, Result};
 use std::path::Path;
 
-/// Why `path` is not a regular file, if it exists and is not one (links are followed).
-fn not_regular(path: &Path) -> Option<&'static str> {
-    let m = std::fs::metadata(path).ok()?;
-    if m.is_file() {
+/// What `path` is, if it exists and is not a regular file (links are followed).
+fn kind(path: &Path) -> Option<&'static str> {
+    let t = std::fs::metadata(path).ok()?.file_type();
+    if t.is_file() {
         None
-    } else if m.is_dir() {
+    } else if t.is_dir() {
         Some("a folder")
+    } else if is_device(&t) {
+        Some("a device")
     } else {
-        Some("a device, pipe or socket")
+        Some("a pipe or socket")
     }
 }
 
-fn refused(path: &Path) -> Option<std::io::Error> {
-    not_regular(path).map(|kind| {
-        std::io::Error::new(
+#[cfg(unix)]
+fn is_device(t: &std::fs::FileType) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    t.is_char_device() || t.is_block_device()
+}
+
+#[cfg(not(unix))]
+fn is_device(_: &std::fs::FileType) -> bool {
+    false
+}
+
+/// Why `path` cannot be opened as a file, for a message "{what} {path} {why}: {fix}": "not
+/// found", "is a folder", "is a device, not a regular file", or `None` for a regular file.
+pub fn not_a_file(path: &Path) -> Option<String> {
+    match (path.exists(), kind(path)) {
+        (false, _) => Some("not found".into()),
+        (true, Some("a folder")) => Some("is a folder".into()),
+        (true, Some(k)) => Some(format!("is {k}, not a regular file")),
+        (true, None) => None,
+    }
+}
+
+/// Ok unless `path` is a device (a missing path is left to the caller's open to report).
+pub fn readable(path: &Path) -> std::io::Result<()> {
+    match kind(path) {
+        Some(k @ "a device") => Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!("it is {kind}, not a regular file; name a file"),
-        )
-    })
+            format!("it is {k}, not a regular file; name a file"),
+        )),
+        _ => Ok(()),
+    }
 }
 
-/// Ok for a regular file (or a missing path, which the caller's open reports); an error of
-/// kind `InvalidInput` for anything else.
-pub fn regular(path: &Path) -> std::io::Result<()> {
-    refused(path).map_or(Ok(()), Err)
-}
-
-/// `std::fs::read`, refusing anything but a regular file (an error of kind `InvalidInput`).
+/// `std::fs::read`, refusing a device (an error of kind `InvalidInput`).
 pub fn read(path: &Path) -> std::io::Result<Vec<u8>> {
-    regular(path)?;
+    readable(path)?;
     std::fs::read(path)
 }
 
-/// `std::fs::read_to_string`, refusing anything but a regular file.
+/// `std::fs::read_to_string`, refusing a device.
 pub fn read_to_string(path: &Path) -> std::io::Result<String> {
-    regular(path)?;
+    readable(path)?;
     std::fs::read_to_string(path)
 }
 
@@ -49,9 +70,9 @@ pub fn read_to_string(path: &Path) -> std::io::Result<String> {
 /// what to pass instead.
 pub fn replaceable(path: &Path, what: &str, fix: &str) -> Result<()> {
     let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    match not_regular(path).filter(|_| !link) {
-        Some(kind) => Err(Error::Invalid(format!(
-            "{what} {} is {kind}, not a regular file: {fix}",
+    match kind(path).filter(|_| !link) {
+        Some(k) => Err(Error::Invalid(format!(
+            "{what} {} is {k}, not a regular file: {fix}",
             path.display()
         ))),
         None => Ok(()),

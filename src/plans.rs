@@ -87,6 +87,12 @@ pub fn cache_file(dir: &Path, fingerprint: &str) -> PathBuf {
 /// `--plans` file); the error names the file and what is wrong with it: unreadable, malformed,
 /// or measured on another adapter.
 pub fn read_plans(file: &Path, fingerprint: &str) -> std::result::Result<ConvPlans, String> {
+    if let Some(why) = crate::files::not_a_file(file) {
+        return Err(format!(
+            "the conv plans file {} {why}: pass one that `autorep tune --out FILE` wrote",
+            file.display()
+        ));
+    }
     let text = crate::files::read_to_string(file)
         .map_err(|e| format!("cannot read the conv plans file {}: {e}", file.display()))?;
     let plans = ConvPlans::parse(&text, &file.display().to_string()).map_err(|e| e.to_string())?;

@@ -454,8 +454,23 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
         Checkpoint::load(Path::new(&b)).is_ok(),
         "the checkpoint survived"
     );
-    // A pipe is never read whole (it may never end) nor renamed over (as a device node would
-    // be, replaced by a file).
+    // A device is never read whole (/dev/zero never ends), and nothing but a regular file is
+    // renamed over (a device node or a pipe would be replaced by the file).
+    for args in [
+        ["cost", "--onnx", "/dev/zero"],
+        ["cost", "--checkpoint", "/dev/zero"],
+    ] {
+        one_line_error(
+            &autorep(&args),
+            &["/dev/zero", "a device, not a regular file"],
+            &format!("{args:?}"),
+        );
+    }
+    one_line_error(
+        &autorep(&["run", "/dev/zero"]),
+        &["a device, not a regular file"],
+        "run of a device",
+    );
     let fifo = dir.join("fifo");
     assert!(Command::new("mkfifo")
         .arg(&fifo)
@@ -463,16 +478,6 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
         .unwrap()
         .success());
     let f = fifo.display().to_string();
-    one_line_error(
-        &autorep(&["cost", "--onnx", &f]),
-        &["pipe", "not a regular file"],
-        "cost of a pipe",
-    );
-    one_line_error(
-        &autorep(&["run", &f]),
-        &["pipe", "not a regular file"],
-        "run of a pipe",
-    );
     one_line_error(
         &autorep(&[
             "import",
@@ -485,7 +490,7 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
             "--out",
             &f,
         ]),
-        &["checkpoint", "not a regular file"],
+        &["checkpoint", "is a pipe or socket, not a regular file"],
         "import onto a pipe",
     );
     use std::os::unix::fs::FileTypeExt;
@@ -530,7 +535,7 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
             "--epochs",
             "1",
         ]),
-        &["budget 2k is listed twice"],
+        &["budgets 2000 and 2000 would share the run folder of budget 2k"],
         "sweep with a budget twice",
     );
     // A dry run reads each named checkpoint's header: what the stage would refuse at its
@@ -574,6 +579,42 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
         ),
         &["a cifar10 checkpoint", "trains on fashion-mnist"],
         "dry run, another dataset's baseline",
+    );
+    let mut other = Checkpoint::load(Path::new(&b)).unwrap();
+    other.meta.model = "resnet18_in".into();
+    other.save(&other_path).unwrap();
+    one_line_error(
+        &dry(
+            "othermodel.toml",
+            head(&d)
+                + &format!(
+                    "[replace]\nbudget = 100\nbaseline = \"{}\"\n",
+                    other_path.display()
+                ),
+        ),
+        &[
+            "a resnet18_in checkpoint",
+            "the experiment's model is small",
+        ],
+        "dry run, another model's baseline",
+    );
+    let npy = dir.join("out.npy").display().to_string();
+    one_line_error(
+        &autorep(&[
+            "--device",
+            "cpu",
+            "eval",
+            "--checkpoint",
+            &b,
+            "--data",
+            &d,
+            "--logits",
+            &npy,
+            "--labels",
+            &npy,
+        ]),
+        &["--labels and --logits both name"],
+        "eval with two outputs in one file",
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -25,7 +25,7 @@ pub fn input_pipeline(
     batch: usize,
     batches: usize,
 ) -> Result<InputTiming> {
-    crate::train::check_batch("--batch", batch, 1, "")?;
+    crate::train::check_batch("--batch", batch, 1, ", e.g. --batch 128")?;
     if !(1..=100_000).contains(&batches) {
         return Err(Error::Invalid(format!(
             "--batches {batches}: time from 1 to 100000 batches, e.g. --batches 8"

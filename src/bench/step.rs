@@ -121,7 +121,7 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
         }
     }
     .with_precision(precision)?;
-    let mut pixels = crate::tensor::zeroed_host(batch * 3 * input * input)?;
+    let mut pixels = crate::tensor::try_zeroed_host(batch * 3 * input * input)?;
     for (v, r) in pixels.iter_mut().zip(ramp_values(251)) {
         *v = r;
     }

@@ -219,11 +219,11 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
             if memory && matches!(device, Device::Cpu) {
                 anyhow::bail!("--memory lists a GPU's device buffers: use --device gpu (the CPU backend allocates from the heap)");
             }
-            if let Some(path) = &trace {
-                super::writable_later(path, "--trace")?;
-            }
             if trace.is_some() && matches!(device, Device::Cpu) {
                 anyhow::bail!("--trace records a GPU timeline: use --device gpu (on the CPU backend --profile gives the time per kernel)");
+            }
+            if let Some(path) = &trace {
+                super::writable_later(path, "--trace")?;
             }
             let base = step.spec(&device)?;
             if let (true, Device::Gpu(g)) = (profile, &device) {

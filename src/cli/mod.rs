@@ -231,16 +231,10 @@ impl FolderArgs {
 /// `path` must be a file: a folder or a missing path is a one-line error naming `what` and
 /// ending with `hint`.
 fn existing_file(path: &std::path::Path, what: &str, hint: &str) -> anyhow::Result<()> {
-    if path.is_dir() {
-        anyhow::bail!("{what} {} is a folder: {hint}", path.display());
+    match autorep::files::not_a_file(path) {
+        Some(why) => anyhow::bail!("{what} {} {why}: {hint}", path.display()),
+        None => Ok(()),
     }
-    if path.exists() && !path.is_file() {
-        anyhow::bail!("{what} {} is not a regular file: {hint}", path.display());
-    }
-    if !path.is_file() {
-        anyhow::bail!("{what} {} not found: {hint}", path.display());
-    }
-    Ok(())
 }
 
 /// An output written only after a long measurement must have somewhere to go: checked first,

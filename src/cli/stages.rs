@@ -577,14 +577,22 @@ pub fn eval(choice: DeviceChoice, a: EvalArgs) -> anyhow::Result<()> {
         "the",
         "pass a best.safetensors or last.safetensors",
     )?;
-    for (option, out) in [
+    let outputs: Vec<(&str, &PathBuf)> = [
         ("--logits", &a.logits),
         ("--predictions", &a.predictions),
         ("--inputs", &a.inputs),
         ("--labels", &a.labels),
-    ] {
-        if let Some(out) = out {
-            super::not_the_input(out, option, &a.checkpoint)?;
+    ]
+    .into_iter()
+    .filter_map(|(option, out)| Some((option, out.as_ref()?)))
+    .collect();
+    for (i, (option, out)) in outputs.iter().enumerate() {
+        super::not_the_input(out, option, &a.checkpoint)?;
+        if let Some((first, _)) = outputs[..i].iter().find(|(_, o)| o == out) {
+            anyhow::bail!(
+                "{option} and {first} both name {}: give each output its own file",
+                out.display()
+            );
         }
     }
     let dataset = a.dataset.as_deref().unwrap_or(&meta.dataset);

@@ -113,10 +113,10 @@ pub fn tune(choice: DeviceChoice, a: TuneArgs) -> anyhow::Result<()> {
             file
         }
     };
+    autorep::files::replaceable(&out, "the plans file", "choose a file with --out FILE")?;
     // The passes already measured on this adapter (another model, batch or precision) stay. A
     // damaged cache entry is measured afresh (the other commands warn about it and run by the
     // rule); a damaged --out file is the user's to resolve.
-    autorep::files::replaceable(&out, "the plans file", "choose a file with --out FILE")?;
     if let Err(e) = read_existing(&out, &fingerprint) {
         if !cached {
             anyhow::bail!("{e}: delete the file or choose another --out");

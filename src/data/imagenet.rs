@@ -342,7 +342,7 @@ pub fn load_batch(
     threads: usize,
 ) -> Result<Vec<f32>> {
     let len = 3 * side * side;
-    let mut out = crate::tensor::zeroed_host(files.len() * len)?;
+    let mut out = crate::tensor::try_zeroed_host(files.len() * len)?;
     let per = files.len().div_ceil(threads.max(1)).max(1);
     std::thread::scope(|scope| {
         let jobs: Vec<_> = out

@@ -249,13 +249,8 @@ impl Config {
                 self.finetune.as_ref().and_then(|f| f.teacher.clone()),
             ),
         ];
-        let mut from_model = None;
         for (key, p) in named.iter().filter_map(|(k, p)| Some((k, p.as_ref()?))) {
-            if !p.is_file() {
-                let why = match p.exists() {
-                    true => "is not a file",
-                    false => "not found",
-                };
+            if let Some(why) = crate::files::not_a_file(p) {
                 return Err(Error::Invalid(format!(
                     "{}: {key} {} {why}{}",
                     self.origin,
@@ -263,49 +258,54 @@ impl Config {
                     relative_hint(p)
                 )));
             }
-            // What each stage refuses when it starts, from the header alone, so that a dry
-            // run finds it before hours of earlier stages.
-            let bad = |why: String| {
-                Error::Invalid(format!("{}: {key} {}: {why}", self.origin, p.display()))
-            };
-            let m = crate::train::checkpoint::Checkpoint::read_meta(p)
-                .map_err(|e| bad(e.to_string()))?;
-            let same = |a: &str, b: &str| match (Dataset::from_name(a), Dataset::from_name(b)) {
-                (Ok(x), Ok(y)) => x == y,
-                _ => a == b,
-            };
-            if !same(&m.dataset, &self.experiment.dataset) {
-                return Err(bad(format!(
-                    "a {} checkpoint, but the experiment trains on {}: name a checkpoint of {}",
-                    m.dataset, self.experiment.dataset, self.experiment.dataset
-                )));
+            // A checkpoint of this experiment's own stages is the run's to choose (it takes a
+            // stage's best for a projected last, as for `from = "last"`).
+            if p.starts_with(self.out()) {
+                continue;
             }
-            let gated = m.replacement.is_some();
-            if *key == "[finetune] from" {
-                if !gated {
-                    return Err(bad(
-                        "has no gated sites: finetune a checkpoint from replace or snl".into(),
-                    ));
-                }
-                if m.progress.projected_gates > 0 {
-                    return Err(bad("is a projected network (gates switched off after training, not learned): finetune a best.safetensors".into()));
-                }
-                from_model = Some(m.model.clone());
-            } else if gated {
-                return Err(bad(
-                    "already has gated sites: name an all-ReLU baseline from train".into(),
-                ));
-            }
-            if *key == "[finetune] teacher" {
-                if let Some(f) = from_model.as_ref().filter(|f| **f != m.model) {
-                    return Err(bad(format!(
-                        "the teacher is a {} but [finetune] from is a {f}: distil from its own baseline",
-                        m.model
-                    )));
-                }
-            }
+            self.check_header(key, p)?;
         }
         Ok(())
+    }
+
+    /// What the stage refuses when it starts, from the checkpoint's header alone, so that a
+    /// dry run (and the run, before its first stage) finds it instead of the stage, hours in.
+    fn check_header(&self, key: &str, p: &Path) -> Result<()> {
+        let bad =
+            |why: String| Error::Invalid(format!("{}: {key} {}: {why}", self.origin, p.display()));
+        let m =
+            crate::train::checkpoint::Checkpoint::read_meta(p).map_err(|e| bad(e.to_string()))?;
+        let e = &self.experiment;
+        let same = |a: &str, b: &str| match (Dataset::from_name(a), Dataset::from_name(b)) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => a == b,
+        };
+        if !same(&m.dataset, &e.dataset) {
+            return Err(bad(format!(
+                "a {} checkpoint, but the experiment trains on {}: name a checkpoint of {}",
+                m.dataset, e.dataset, e.dataset
+            )));
+        }
+        if m.model != e.model {
+            return Err(bad(format!(
+                "a {} checkpoint, but the experiment's model is {}: name a {} checkpoint or set model",
+                m.model, e.model, e.model
+            )));
+        }
+        let gated = m.replacement.is_some();
+        match key {
+            "[finetune] from" if !gated => Err(bad(
+                "has no gated sites: finetune a checkpoint from replace or snl".into(),
+            )),
+            "[finetune] from" if m.progress.projected_gates > 0 => Err(bad(
+                "is a projected network (gates switched off after training, not learned): finetune a best.safetensors".into(),
+            )),
+            "[finetune] from" => Ok(()),
+            _ if gated => Err(bad(
+                "already has gated sites: name an all-ReLU baseline from train".into(),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The data folder must exist (checked before the plan is trusted).

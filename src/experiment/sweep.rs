@@ -53,9 +53,11 @@ pub fn sweep(device: &Device, data: &Data, cfg: &SweepConfig) -> Result<Vec<Row>
     }
     // Two points of one label would share a run folder (5k and 5000 are one budget).
     for (i, b) in cfg.budgets.iter().enumerate() {
-        if cfg.budgets[..i].iter().any(|a| a.label() == b.label()) {
+        if let Some(a) = cfg.budgets[..i].iter().find(|a| a.label() == b.label()) {
             return Err(Error::Invalid(format!(
-                "budget {} is listed twice in the sweep's budgets: list each budget once",
+                "budgets {} and {} would share the run folder of budget {}: list each budget once (at least 1k apart from 1m up)",
+                a.relus,
+                b.relus,
                 b.label()
             )));
         }

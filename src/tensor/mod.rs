@@ -20,7 +20,7 @@ pub use gate::ReluCounter;
 pub use images::PackedImages;
 pub use norm::BnConfig;
 pub use ops::CrossEntropy;
-pub use storage::{zeroed_host, Labels, Storage};
+pub use storage::{try_zeroed_host, Labels, Storage};
 
 use crate::device::Device;
 use crate::error::{Error, Result};

@@ -32,23 +32,33 @@ fn host_zeroed(n: usize) -> Result<Vec<f32>> {
             v.fill(0.0);
             Ok(v)
         }
-        None => zeroed_host(n),
+        None => try_zeroed_host(n),
     }
 }
 
 /// `n` zeroed floats in host memory, or a one-line error where the allocator refuses them (a
-/// batch or image size far too large for this machine), instead of the abort that `vec!`
-/// gives.
-pub fn zeroed_host(n: usize) -> Result<Vec<f32>> {
-    let mut v = Vec::new();
-    if v.try_reserve_exact(n).is_err() {
-        return Err(Error::Invalid(format!(
+/// batch or image size far too large for this machine) instead of the abort that `vec!` gives.
+/// Zeroed as `vec!` does, by the allocator: fresh pages are not written here.
+pub fn try_zeroed_host(n: usize) -> Result<Vec<f32>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let refused = || {
+        Error::Invalid(format!(
             "out of host memory: {:.1} MiB for one buffer could not be allocated; lower --batch (or the image size)",
             n as f64 * 4.0 / 1048576.0
-        )));
+        ))
+    };
+    let layout = std::alloc::Layout::array::<f32>(n).map_err(|_| refused())?;
+    // SAFETY: the layout's size is not zero; a non-null block from the global allocator with
+    // the layout of [f32; n] is what a Vec<f32> of capacity n owns, and all-zero bits are 0.0.
+    unsafe {
+        let p = std::alloc::alloc_zeroed(layout).cast::<f32>();
+        if p.is_null() {
+            return Err(refused());
+        }
+        Ok(Vec::from_raw_parts(p, n, n))
     }
-    v.resize(n, 0.0);
-    Ok(v)
 }
 
 impl Drop for Storage {

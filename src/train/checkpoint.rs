@@ -318,7 +318,7 @@ impl Checkpoint {
                 path.display()
             ))
         };
-        crate::files::regular(path).map_err(cannot)?;
+        crate::files::readable(path).map_err(cannot)?;
         let mut f = std::fs::File::open(path).map_err(cannot)?;
         let file_len = f.metadata().map_err(cannot)?.len();
         let mut len = [0u8; 8];

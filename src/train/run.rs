@@ -14,11 +14,7 @@ fn need(path: &Option<PathBuf>, key: &str, hint: &str) -> Result<PathBuf> {
     let p = path
         .clone()
         .ok_or_else(|| Error::Invalid(format!("no {key} checkpoint given: {hint}")))?;
-    if !p.is_file() {
-        let why = match p.exists() {
-            true => "is not a file",
-            false => "not found",
-        };
+    if let Some(why) = crate::files::not_a_file(&p) {
         return Err(Error::Invalid(format!(
             "{key} checkpoint {} {why}: {hint}",
             p.display()
