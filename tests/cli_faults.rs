@@ -435,18 +435,13 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
         &["--out", "is the input"],
         "export over its checkpoint",
     );
+    let eval = |outputs: &[&str]| {
+        let mut v = vec!["--device", "cpu", "eval", "--checkpoint", &b, "--data", &d];
+        v.extend(outputs);
+        autorep(&v)
+    };
     one_line_error(
-        &autorep(&[
-            "--device",
-            "cpu",
-            "eval",
-            "--checkpoint",
-            &b,
-            "--data",
-            &d,
-            "--logits",
-            &b,
-        ]),
+        &eval(&["--logits", &b]),
         &["--logits", "is the input"],
         "eval logits over the checkpoint",
     );
@@ -600,19 +595,7 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
     );
     let npy = dir.join("out.npy").display().to_string();
     one_line_error(
-        &autorep(&[
-            "--device",
-            "cpu",
-            "eval",
-            "--checkpoint",
-            &b,
-            "--data",
-            &d,
-            "--logits",
-            &npy,
-            "--labels",
-            &npy,
-        ]),
+        &eval(&["--logits", &npy, "--labels", &npy]),
         &["--labels and --logits both name"],
         "eval with two outputs in one file",
     );
