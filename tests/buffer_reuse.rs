@@ -82,6 +82,31 @@ fn a_device_batch_adds_no_submit() {
     assert_eq!((x.shape(), y.len()), (&[4usize, 3, 8, 8][..], 4));
 }
 
+/// Moving a model's parameters into a group's flat buffer gives their own buffers back to the
+/// device rather than to the pool, where no request of their sizes would ever come.
+#[test]
+fn a_parameter_group_leaves_no_per_parameter_buffers_in_the_pool() {
+    let Some(device) = common::gpu() else { return };
+    let Device::Gpu(gpu) = &device else {
+        unreachable!()
+    };
+    let model = autorep::models::build("small", &device, 3, 16, 10, 0).unwrap();
+    let params = model.params();
+    let bytes: u64 = params.iter().map(|p| p.numel() as u64 * 4).sum();
+    let group = autorep::nn::ParamGroup::new(&device, "weights", params).unwrap();
+    let s = gpu.pool_stats();
+    assert_eq!(
+        s.buffers_free, 0,
+        "per-parameter buffers stayed in the pool"
+    );
+    assert!(
+        s.peak_held_bytes >= bytes,
+        "the parameters were on the device: {} < {bytes}",
+        s.peak_held_bytes
+    );
+    drop(group);
+}
+
 #[test]
 fn bench_step_reports_the_pools_peak_memory() {
     let Some(device) = common::gpu() else { return };

@@ -282,6 +282,17 @@ impl Gpu {
         Ok(pipeline)
     }
 
+    /// Drop the cached bind groups that bind any of the buffers `ids` (which are being given
+    /// back: a cached group would keep each alive).
+    pub(crate) fn forget_bind_groups(&self, ids: &std::collections::HashSet<u64>) {
+        self.0
+            .pipelines
+            .bind_groups
+            .lock()
+            .unwrap()
+            .retain(|k, _| !k.ranges.iter().any(|r| ids.contains(&r.0)));
+    }
+
     pub(crate) fn bind_group(
         &self,
         kernel: &EntryPoint,

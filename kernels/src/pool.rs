@@ -25,6 +25,9 @@ pub(crate) struct BufferPool {
     staging: Mutex<HashMap<u64, Vec<wgpu::Buffer>>>,
     created: AtomicU64,
     bytes_created: AtomicU64,
+    /// Bytes of the buffers the pool holds now (created less released), and the most ever.
+    held: AtomicU64,
+    held_peak: AtomicU64,
     next_id: AtomicU64,
     loans: Mutex<Loans>,
 }
@@ -52,6 +55,10 @@ pub struct BufferCount {
 pub struct PoolStats {
     pub buffers_created: u64,
     pub bytes_created: u64,
+    /// The most bytes the pool held at once (created and not yet released by
+    /// [`Gpu::release_free`]): the device memory the pool took, the counterpart of PyTorch's
+    /// `max_memory_reserved`.
+    pub peak_held_bytes: u64,
     pub buffers_free: u64,
     /// The most bytes of storage buffers on loan at one time: what an allocator that could
     /// reuse any free memory for any size would need (the pool's bytes_created, beyond it, is
@@ -169,6 +176,13 @@ impl std::fmt::Debug for GpuBuffer {
 }
 
 impl BufferPool {
+    fn count_created(&self, bytes: u64) {
+        self.created.fetch_add(1, Ordering::Relaxed);
+        self.bytes_created.fetch_add(bytes, Ordering::Relaxed);
+        let held = self.held.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.held_peak.fetch_max(held, Ordering::Relaxed);
+    }
+
     pub(crate) fn return_staging(&self, buf: wgpu::Buffer) {
         self.staging
             .lock()
@@ -266,8 +280,7 @@ impl Gpu {
             });
         }
         let pool = &self.0.pool;
-        pool.created.fetch_add(1, Ordering::Relaxed);
-        pool.bytes_created.fetch_add(size, Ordering::Relaxed);
+        pool.count_created(size);
         Ok(Arc::new(RawBuffer {
             id: pool.next_id.fetch_add(1, Ordering::Relaxed),
             buffer,
@@ -286,8 +299,7 @@ impl Gpu {
             .get_mut(&size)
             .and_then(|v| v.pop());
         reused.unwrap_or_else(|| {
-            self.0.pool.created.fetch_add(1, Ordering::Relaxed);
-            self.0.pool.bytes_created.fetch_add(size, Ordering::Relaxed);
+            self.0.pool.count_created(size);
             self.0.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("readback"),
                 size,
@@ -295,6 +307,29 @@ impl Gpu {
                 mapped_at_creation: false,
             })
         })
+    }
+
+    /// Give the device back every free storage and readback buffer (returns their bytes). For
+    /// after a one-off burst of sizes a step never asks for again, such as the per-parameter
+    /// buffers a model is built in, and read back through, before its parameters move into one
+    /// flat buffer: pooled, they would stay held for the life of the device. A buffer that
+    /// recorded commands still use lives until they have run (wgpu keeps it).
+    pub fn release_free(&self) -> u64 {
+        let pool = &self.0.pool;
+        let released: Vec<Arc<RawBuffer>> = std::mem::take(&mut *pool.free.lock().unwrap())
+            .into_values()
+            .flatten()
+            .collect();
+        let ids = released.iter().map(|raw| raw.id).collect();
+        self.forget_bind_groups(&ids);
+        let staging: u64 = std::mem::take(&mut *pool.staging.lock().unwrap())
+            .into_values()
+            .flatten()
+            .map(|b| b.size())
+            .sum();
+        let bytes = released.iter().map(|raw| raw.size).sum::<u64>() + staging;
+        pool.held.fetch_sub(bytes, Ordering::Relaxed);
+        bytes
     }
 
     /// The storage buffers by size, largest first: how many were on loan when the most
@@ -331,6 +366,7 @@ impl Gpu {
         PoolStats {
             buffers_created: pool.created.load(Ordering::Relaxed),
             bytes_created: pool.bytes_created.load(Ordering::Relaxed),
+            peak_held_bytes: pool.held_peak.load(Ordering::Relaxed),
             buffers_free,
             peak_live_bytes: loans.peak,
             live_bytes: loans.bytes,

@@ -56,6 +56,40 @@ fn buffers_are_reused_after_release() {
     assert_eq!((s.peak_live_bytes, s.bytes_created), (8192, 6144 + 8192));
 }
 
+/// Free buffers given back leave the pool's hold (not its peak), take their cached bind groups
+/// with them, and a later request of their size makes a new buffer that works.
+#[test]
+fn released_free_buffers_leave_the_pool() {
+    let Some(g) = common::gpu() else { return };
+    let a = g.alloc(1000).unwrap();
+    let b = g.alloc(5000).unwrap();
+    autorep_kernels::launch::fill(&g, 250, 1.0, &a).unwrap();
+    let kept = g.alloc(256).unwrap();
+    drop((a, b));
+    assert_eq!(g.release_free(), 1024 + 5120);
+    assert_eq!(g.release_free(), 0, "nothing is free any more");
+    let s = g.pool_stats();
+    assert_eq!((s.buffers_free, s.peak_held_bytes), (0, 1024 + 5120 + 256));
+    let c = g.alloc(1000).unwrap();
+    assert_eq!(
+        g.pool_stats().buffers_created,
+        4,
+        "the released size was made again"
+    );
+    autorep_kernels::launch::fill(&g, 250, 2.0, &c).unwrap();
+    assert_eq!(g.read_f32(&c, 0, 250).unwrap(), vec![2.0; 250]);
+    let s = g.pool_stats();
+    assert_eq!(
+        s.peak_held_bytes,
+        1024 + 5120 + 256,
+        "held is below its peak"
+    );
+    // The readback buffer of that read goes too.
+    drop(c);
+    assert_eq!(g.release_free(), 1024 + 1000);
+    drop(kept);
+}
+
 /// Scratch of near sizes comes from one power-of-two free list (a split pass's planes of each
 /// layer then share a buffer), while the buffer lent is only as long as asked; the census
 /// lists the buffers that were on loan at the peak of bytes on loan.

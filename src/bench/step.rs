@@ -31,9 +31,10 @@ pub struct StepTiming {
     /// steps, each dispatch in a pass of its own.
     pub gpu_profile: autorep_kernels::Profile,
     pub profiled_steps: usize,
-    /// On a GPU: the bytes of device memory the engine's buffer pool holds after the steps.
-    /// The pool keeps what it allocates for reuse and never returns it, so this is the step's
-    /// peak (weights, activations, gradients, optimizer state and transients together).
+    /// On a GPU: the most bytes of device memory the engine's buffer pool held (see
+    /// [`autorep_kernels::PoolStats::peak_held_bytes`]). The pool keeps what a step allocates
+    /// for reuse, so this is the step's peak (weights, activations, gradients, optimizer state
+    /// and transients together).
     pub device_bytes: Option<u64>,
     /// On a GPU: the most bytes of buffers in use at one time during the steps (see
     /// [`autorep_kernels::PoolStats::peak_live_bytes`]).
@@ -230,7 +231,7 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
             _ => Default::default(),
         },
         profiled_steps,
-        device_bytes: pool.map(|p| p.bytes_created),
+        device_bytes: pool.map(|p| p.peak_held_bytes),
         live_bytes: pool.map(|p| p.peak_live_bytes),
         buffers: match device {
             Device::Gpu(g) => g.buffer_census(),

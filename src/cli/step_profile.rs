@@ -26,7 +26,7 @@ pub fn print_split(t: &StepTiming) {
     if let (Some(pool), Some(live)) = (t.device_bytes, t.live_bytes) {
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
         println!(
-            "device memory: the buffer pool holds {:.1} MiB; at most {:.1} MiB were in use at once",
+            "device memory: the buffer pool held at most {:.1} MiB; at most {:.1} MiB were in use at once",
             mib(pool),
             mib(live)
         );

@@ -47,6 +47,10 @@ impl ParamGroup {
             );
             p.set_grad_slot(slot);
         }
+        // The parameters' own buffers, just freed, are sizes no step asks for again.
+        if let Device::Gpu(g) = device {
+            g.release_free();
+        }
         Ok(ParamGroup {
             name: name.to_string(),
             params,

@@ -238,6 +238,14 @@ fn accumulate(acc: Option<Tensor>, g: Tensor) -> Result<Tensor> {
 }
 
 impl Tensor {
+    /// The parameter this tensor is a cast of (its half-precision copy), if it is one.
+    fn cast_parameter(&self) -> Option<Tensor> {
+        match &*self.op() {
+            Some(Op::Cast(a)) if a.op().is_none() && a.requires_grad() => Some(a.clone()),
+            _ => None,
+        }
+    }
+
     /// Tensors reachable from self through recorded ops, inputs before users.
     fn topo_order(&self) -> Vec<Tensor> {
         let mut order = Vec::new();
@@ -321,8 +329,15 @@ impl Tensor {
                     };
                     // A parameter's gradient goes to its slot at once rather than waiting
                     // for the parameter's turn in the order (it would only be added there).
+                    // So does that of a parameter's half-precision copy (mixed precision):
+                    // the copy is made where the forward pass first used it, so its turn
+                    // would come only after the backward pass of every layer before that
+                    // one, holding the gradient of every weight in f16 until the end.
                     if input.op().is_none() {
                         input.add_to_grad(gi)?;
+                    } else if let Some(param) = input.cast_parameter() {
+                        input.0.spent.set(true);
+                        param.add_to_grad(gi.cast(param.dtype())?)?;
                     } else {
                         let prev = grads.remove(&input.id());
                         grads.insert(input.id(), accumulate(prev, gi)?);
