@@ -1,5 +1,6 @@
 //! After one warm-up step, further identical training steps create no GPU buffers and submit
-//! once per step; `bench step` reports the pool's bytes as the step's peak device memory.
+//! once per step; `bench step` reports the most bytes the pool held as the step's peak device
+//! memory.
 
 mod common;
 use autorep::bench::StepSpec;

@@ -56,8 +56,10 @@ pub struct PoolStats {
     pub buffers_created: u64,
     pub bytes_created: u64,
     /// The most bytes the pool held at once (created and not yet released by
-    /// [`Gpu::release_free`]): the device memory the pool took, the counterpart of PyTorch's
-    /// `max_memory_reserved`.
+    /// [`Gpu::release_free`]) since the device opened or [`Gpu::reset_peaks`]: the counterpart
+    /// of PyTorch's `max_memory_reserved` for the tensors' buffers and readbacks. Outside the
+    /// pool, and not counted: the parameter arena, the staged-upload buffer and the timestamp
+    /// buffers.
     pub peak_held_bytes: u64,
     pub buffers_free: u64,
     /// The most bytes of storage buffers on loan at one time: what an allocator that could
@@ -181,6 +183,11 @@ impl BufferPool {
         self.bytes_created.fetch_add(bytes, Ordering::Relaxed);
         let held = self.held.fetch_add(bytes, Ordering::Relaxed) + bytes;
         self.held_peak.fetch_max(held, Ordering::Relaxed);
+    }
+
+    /// A readback buffer that is dropped rather than returned leaves the pool's hold.
+    pub(crate) fn discard_staging(&self, buf: &wgpu::Buffer) {
+        self.held.fetch_sub(buf.size(), Ordering::Relaxed);
     }
 
     pub(crate) fn return_staging(&self, buf: wgpu::Buffer) {
@@ -330,6 +337,18 @@ impl Gpu {
         let bytes = released.iter().map(|raw| raw.size).sum::<u64>() + staging;
         pool.held.fetch_sub(bytes, Ordering::Relaxed);
         bytes
+    }
+
+    /// Start the peaks of [`PoolStats`] (bytes held, bytes on loan and the census's sizes at
+    /// the peak) over from now, as `torch.cuda.reset_peak_memory_stats` does: what a step
+    /// needs, without the model's building before it.
+    pub fn reset_peaks(&self) {
+        let pool = &self.0.pool;
+        pool.held_peak
+            .store(pool.held.load(Ordering::Relaxed), Ordering::Relaxed);
+        let mut loans = pool.loans.lock().unwrap();
+        loans.peak = loans.bytes;
+        loans.at_peak = loans.sizes.values().copied().collect();
     }
 
     /// The storage buffers by size, largest first: how many were on loan when the most

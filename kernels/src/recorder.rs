@@ -421,9 +421,14 @@ impl Gpu {
                 size,
             });
         }
-        self.flush()?;
-        let out = self.map_and_read(&staging, bytes);
-        self.0.pool.return_staging(staging);
+        let out = self
+            .flush()
+            .and_then(|_| self.map_and_read(&staging, bytes));
+        // A buffer whose read failed may still be mapped, or mid-map: not for reuse.
+        match out {
+            Ok(_) => self.0.pool.return_staging(staging),
+            Err(_) => self.0.pool.discard_staging(&staging),
+        }
         out
     }
 

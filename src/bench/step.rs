@@ -31,10 +31,10 @@ pub struct StepTiming {
     /// steps, each dispatch in a pass of its own.
     pub gpu_profile: autorep_kernels::Profile,
     pub profiled_steps: usize,
-    /// On a GPU: the most bytes of device memory the engine's buffer pool held (see
-    /// [`autorep_kernels::PoolStats::peak_held_bytes`]). The pool keeps what a step allocates
-    /// for reuse, so this is the step's peak (weights, activations, gradients, optimizer state
-    /// and transients together).
+    /// On a GPU: the most bytes of device memory the engine's buffer pool held from the
+    /// warm-up step on (see [`autorep_kernels::PoolStats::peak_held_bytes`]). The pool keeps
+    /// what a step allocates for reuse, so this is the step's peak (weights, activations,
+    /// gradients, optimizer state and transients together).
     pub device_bytes: Option<u64>,
     /// On a GPU: the most bytes of buffers in use at one time during the steps (see
     /// [`autorep_kernels::PoolStats::peak_live_bytes`]).
@@ -172,6 +172,10 @@ pub fn training_step(device: &Device, spec: &StepSpec) -> Result<StepTiming> {
         device.sync()?;
         Ok((host, busy))
     };
+    // The memory figures are the steps', from the warm-up on, not the model's building.
+    if let Device::Gpu(g) = device {
+        g.reset_peaks();
+    }
     step(true)?;
     cpu::profile::enable(spec.profile);
     let _ = cpu::profile::take();

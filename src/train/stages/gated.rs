@@ -209,6 +209,11 @@ impl GatedRun {
             vec![(g, lr)],
         )?
         .with_precision(self.opt.precision())?;
+        // The replacement's optimizer (Adam's flat buffers and moments) is gone: its sizes
+        // will not be asked for again.
+        if let Device::Gpu(g) = &self.device {
+            g.release_free();
+        }
         self.sched = LrSchedule::new(Schedule::Cosine {
             total: epochs.max(1),
             floor,
