@@ -286,3 +286,33 @@ fn the_kernel_benchmark_runs_every_conv_pass_in_f16() {
         assert!(r.median_s > 0.0 && r.median_s.is_finite(), "{r:?}");
     }
 }
+
+/// The gradient of a parameter's f16 copy goes to the f32 master as it arrives, once per
+/// consumer: with a gradient slot (in a group) or without, and with the copy used twice.
+#[test]
+fn an_f16_copy_used_twice_sends_both_gradients_to_its_master() {
+    let Some(device) = f16_gpu() else { return };
+    let values = vec![0.5f32, 1.5, -2.0, 3.0];
+    let loose = Tensor::param(&device, &[4], values.clone()).unwrap();
+    let grouped = Tensor::param(&device, &[4], values.clone()).unwrap();
+    let _group = ParamGroup::new(&device, "w", vec![grouped.clone()]).unwrap();
+    for w in [&loose, &grouped] {
+        let half = w.cast(Dtype::F16).unwrap();
+        let loss = half
+            .mul(&half)
+            .unwrap()
+            .cast(Dtype::F32)
+            .unwrap()
+            .sum()
+            .unwrap();
+        loss.backward().unwrap();
+        let grad = w
+            .grad()
+            .expect("the master has a gradient")
+            .to_vec()
+            .unwrap();
+        let want: Vec<f32> = values.iter().map(|v| 2.0 * v).collect();
+        assert_eq!(grad, want);
+        assert_eq!(w.grad().unwrap().dtype(), Dtype::F32);
+    }
+}
