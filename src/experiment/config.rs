@@ -3,6 +3,7 @@
 //! checked before anything trains, and shown as a plan.
 
 use crate::data::Dataset;
+use crate::train::checkpoint::StartFrom;
 use crate::train::config::{
     FinetuneConfig, ReplaceStageConfig, SnlConfig, StageConfig, TrainConfig,
 };
@@ -292,20 +293,11 @@ impl Config {
                 m.model, e.model, e.model
             )));
         }
-        let gated = m.replacement.is_some();
-        match key {
-            "[finetune] from" if !gated => Err(bad(
-                "has no gated sites: finetune a checkpoint from replace or snl".into(),
-            )),
-            "[finetune] from" if m.progress.projected_gates > 0 => Err(bad(
-                "is a projected network (gates switched off after training, not learned): finetune a best.safetensors".into(),
-            )),
-            "[finetune] from" => Ok(()),
-            _ if gated => Err(bad(
-                "already has gated sites: name an all-ReLU baseline from train".into(),
-            )),
-            _ => Ok(()),
-        }
+        let from = match key {
+            "[finetune] from" => StartFrom::Gated,
+            _ => StartFrom::AllRelu,
+        };
+        m.unfit_to_start(from).map_or(Ok(()), |why| Err(bad(why)))
     }
 
     /// The data folder must exist (checked before the plan is trusted).

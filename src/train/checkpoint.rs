@@ -67,6 +67,35 @@ pub struct Meta {
     pub data: Option<super::data::DataSource>,
 }
 
+/// What a stage starts from: an all-ReLU network (the baseline a replacement starts and
+/// distils from, a finetune's teacher) or a gated one (a finetune's network).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartFrom {
+    AllRelu,
+    Gated,
+}
+
+impl Meta {
+    /// Why a checkpoint with this header cannot start a stage as `from`, if it cannot: the
+    /// stages refuse it by this, and `run --dry-run` before any of them runs.
+    pub fn unfit_to_start(&self, from: StartFrom) -> Option<String> {
+        let projected = self.progress.projected_gates;
+        match (from, self.replacement.is_some()) {
+            (StartFrom::AllRelu, true) => Some(
+                "already has gated sites: pass an all-ReLU baseline from `autorep train`".into(),
+            ),
+            (StartFrom::Gated, false) => Some(
+                "has no gated sites: finetune a checkpoint from `autorep replace` or `autorep snl`"
+                    .into(),
+            ),
+            (StartFrom::Gated, true) if projected > 0 => Some(format!(
+                "is a projected network ({projected} gates switched off after training, not learned): finetune a best.safetensors, or replace for longer so the mask reaches the budget"
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// Per-channel input normalisation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

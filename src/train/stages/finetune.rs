@@ -1,7 +1,7 @@
 //! A gated network finetuned with its mask frozen: SGD on the weights (momentum 0.9, weight
 //! decay 5e-4, cosine), with KD from an all-ReLU teacher when one is given.
 
-use super::super::checkpoint::{Checkpoint, Phase};
+use super::super::checkpoint::{Checkpoint, Phase, StartFrom};
 use super::super::config::{defaults, FinetuneConfig, StageConfig};
 use super::super::data::Data;
 use super::super::eval::EvalStats;
@@ -29,20 +29,12 @@ impl FinetuneStage {
     ) -> Result<Self> {
         let config = StageConfig::Finetune(cfg.clone());
         config.validate()?;
-        let projected = from.1.meta.progress.projected_gates;
-        if projected > 0 {
-            return Err(Error::Invalid(format!(
-                "{} is a projected network ({projected} gates switched off after training, not learned): finetune a best.safetensors, or replace for longer so the mask reaches the budget",
-                from.0.display()
-            )));
+        let unfit = |why: String| Error::Invalid(format!("{} {why}", from.0.display()));
+        if let Some(why) = from.1.meta.unfit_to_start(StartFrom::Gated) {
+            return Err(unfit(why));
         }
         let (model, rep) = load_model(device, from.1)?;
-        let rep = rep.ok_or_else(|| {
-            Error::Invalid(format!(
-                "{} has no gated sites: finetune a checkpoint from `autorep replace` or `autorep snl`",
-                from.0.display()
-            ))
-        })?;
+        let rep = rep.ok_or_else(|| unfit("has no gated sites".into()))?;
         let teacher = teacher
             .map(|t| load_model(device, t).map(|m| m.0))
             .transpose()?;

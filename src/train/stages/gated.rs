@@ -202,18 +202,17 @@ impl GatedRun {
     pub fn begin_finetune(&mut self, lr: f32, floor: f32, epochs: usize) -> Result<()> {
         let mut weights = self.model.params();
         weights.extend(self.rep.coef_params(self.model.as_ref()));
+        let precision = self.opt.precision();
+        // The replacement's optimizer (Adam's flat buffers and moments) goes first, so that
+        // building the new group gives its buffers back with the parameters' old ones.
+        self.opt = Optimizer::new(&self.device, OptimizerKind::adam(0.0), vec![])?;
         let g = ParamGroup::new(&self.device, "weights", weights)?;
         self.opt = Optimizer::new(
             &self.device,
             OptimizerKind::sgd(defaults::MOMENTUM, defaults::WEIGHT_DECAY, false),
             vec![(g, lr)],
         )?
-        .with_precision(self.opt.precision())?;
-        // The replacement's optimizer (Adam's flat buffers and moments) is gone: its sizes
-        // will not be asked for again.
-        if let Device::Gpu(g) = &self.device {
-            g.release_free();
-        }
+        .with_precision(precision)?;
         self.sched = LrSchedule::new(Schedule::Cosine {
             total: epochs.max(1),
             floor,

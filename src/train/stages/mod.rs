@@ -13,7 +13,7 @@ pub use finetune::FinetuneStage;
 pub use replace::ReplaceStage;
 pub use snl::{flickering_rate, SnlStage};
 
-use super::checkpoint::{Checkpoint, Phase};
+use super::checkpoint::{Checkpoint, Phase, StartFrom};
 use super::config::StageConfig;
 use super::data::Data;
 use super::eval::EvalStats;
@@ -128,11 +128,8 @@ pub fn load_model(
 pub fn load_baseline(path: &Path, data: &Data) -> Result<Checkpoint> {
     let ck = Checkpoint::load(path)?;
     data.check(&ck.meta, path)?;
-    if ck.is_gated() {
-        return Err(Error::Invalid(format!(
-            "{} already has gated sites: pass an all-ReLU baseline from `autorep train`",
-            path.display()
-        )));
+    if let Some(why) = ck.meta.unfit_to_start(StartFrom::AllRelu) {
+        return Err(Error::Invalid(format!("{} {why}", path.display())));
     }
     Ok(ck)
 }
