@@ -65,6 +65,26 @@ pub fn read_to_string(path: &Path) -> std::io::Result<String> {
     std::fs::read_to_string(path)
 }
 
+/// Whether `a` and `b` are one file: the same path once links are followed, or two hard links
+/// to one inode (which a path comparison cannot see, and writing one truncates the other).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        match (a.canonicalize(), b.canonicalize()) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        }
+    }
+}
+
 /// An output `path` that a temporary file will be renamed over must be absent or a regular
 /// file (or a link, which the rename replaces, not its target); `what` names it and `fix` says
 /// what to pass instead.

@@ -424,16 +424,38 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
     nan.tensors.get_mut(&name).unwrap().1[0] = f32::NAN;
     let nan_path = dir.join("nan.safetensors");
     nan.save(&nan_path).unwrap();
+    // The first import's checkpoint is not replaced without --overwrite.
+    one_line_error(
+        &import(&b),
+        &["already exists", "--overwrite"],
+        "import over an existing checkpoint",
+    );
+    std::fs::remove_file(&out).unwrap();
     one_line_error(
         &import(&nan_path.display().to_string()),
         &[&format!("tensor '{name}' holds NaN")],
         "import of a NaN weight",
     );
+    assert!(!Path::new(&out).exists(), "a refused import wrote {out}");
     // An output that is the input is refused before anything is written.
     one_line_error(
         &autorep(&["export", "--checkpoint", &b, "--out", &b]),
         &["--out", "is the input"],
         "export over its checkpoint",
+    );
+    // A hard link is the input too: writing through it would truncate the checkpoint.
+    let hard = dir.join("hard.onnx");
+    std::fs::hard_link(&b, &hard).unwrap();
+    one_line_error(
+        &autorep(&[
+            "export",
+            "--checkpoint",
+            &b,
+            "--out",
+            &hard.display().to_string(),
+        ]),
+        &["--out", "is the input"],
+        "export over a hard link to its checkpoint",
     );
     let eval = |outputs: &[&str]| {
         let mut v = vec!["--device", "cpu", "eval", "--checkpoint", &b, "--data", &d];

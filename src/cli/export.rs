@@ -84,11 +84,21 @@ pub struct ImportArgs {
     /// The checkpoint to write (a baseline for replace, snl, finetune and eval).
     #[arg(long)]
     out: PathBuf,
+    /// Replace a file already at --out (refused without it: it may be a trained network).
+    #[arg(long)]
+    overwrite: bool,
 }
 
 pub fn import(a: ImportArgs) -> anyhow::Result<()> {
     super::existing_file(&a.from, "state dict", "pass a .pth or .safetensors file")?;
     super::not_the_input(&a.out, "--out", &a.from)?;
+    // Like the training commands' run folders, a checkpoint is not replaced by accident.
+    if !a.overwrite && autorep::files::not_a_file(&a.out).is_none() {
+        anyhow::bail!(
+            "--out {} already exists: pass --overwrite to replace it, or choose another path",
+            a.out.display()
+        );
+    }
     let spec = autorep::export::torch::ImportSpec {
         model: a.model,
         dataset: a.dataset,

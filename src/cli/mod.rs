@@ -260,13 +260,9 @@ fn not_the_input(
     option: &str,
     input: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let same = match (out.canonicalize(), input.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    if same {
+    if autorep::files::same_file(out, input) {
         anyhow::bail!(
-            "{option} {} is the input {}: writing it would destroy the input; choose another path",
+            "{option} {} is the input {} (or a link to it): writing it would destroy the input; choose another path",
             out.display(),
             input.display()
         );
