@@ -110,6 +110,14 @@ fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if i < p.n { fout[i] = act(p.alpha); }
 }
 
+// fout[i] = clamp(fout[i], alpha, beta) for i in [p.inner, p.n): a projection of part of a
+// parameter onto an interval (AutoReP's c2 clip), in place.
+@compute @workgroup_size(256)
+fn clamp_range(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = p.inner + flat(gid, nwg);
+    if i < p.n { fout[i] = act(clamp(f32(fout[i]), p.alpha, p.beta)); }
+}
+
 // ---- broadcast back over a reduced middle axis: y is [outer, inner], out is [outer, len, inner]
 // (p.channels holds len). The backward of sum_mid and of full sums (outer = inner = 1).
 @group(0) @binding(2) var<storage, read_write> eout: array<act>;

@@ -53,6 +53,11 @@ fn elementwise_ops_match_cpu() {
         launch::axpy_inplace(&g, n, 0.25, &by, &out).unwrap();
         cpu::axpy_inplace(0.25, &y, &mut want);
         check(&want, "axpy_inplace");
+        // Part of the buffer only: what lies before the range stays as it was.
+        let from = n / 3;
+        launch::clamp_range(&g, from..n, -0.3, 0.2, &out).unwrap();
+        cpu::clamp(-0.3, 0.2, &mut want[from..]);
+        check(&want, "clamp_range");
         launch::fill(&g, n, 1.5, &out).unwrap();
         cpu::fill(1.5, &mut want);
         check(&want, "fill");

@@ -138,8 +138,8 @@ pub struct ReplaceConfig {
     /// Faithful DaPa's divisors of w₀ and w₂ (the official 5 and 10).
     #[serde(default = "faithful_shrink")]
     pub shrink: [f64; 2],
-    /// Clamp c2 to ±clip_x2 wherever the polynomial uses it (the official `--clip_x2`; the
-    /// Tiny-ImageNet script uses 1); 0 turns it off.
+    /// Clamp the stored c2 to ±clip_x2 before every forward pass (the official `--clip_x2`;
+    /// the Tiny-ImageNet script uses 1); 0 turns it off.
     #[serde(default)]
     pub clip_x2: f32,
     /// SNL counts α above this as a ReLU ([`SNL_THRESHOLD`]; 0.5 once α is binarised).
@@ -340,8 +340,13 @@ impl Replacement {
                         coef,
                         channel_wise: cfg.granularity == Granularity::Channel,
                         // The official degree-2 forward has no s₁ (s₂·c₂·x² + c₁·x + c₀):
-                        // the gate's s₁ is 1 there, and s₁ only divides the fitted c₁.
-                        s1: if cfg.degree == 2 { 1.0 } else { cfg.s1 },
+                        // the gate's s₁ is 1 there, and s₁ only divides the fitted c₁. The
+                        // identity ablation's fixed coefficients mean x itself.
+                        s1: if cfg.degree == 2 || cfg.method == Method::Identity {
+                            1.0
+                        } else {
+                            cfg.s1
+                        },
                         s2,
                         clip2: cfg.clip_x2,
                         grad: GateGrad::Ste {
@@ -402,6 +407,7 @@ impl Replacement {
             // so a refit lags by one momentum-0.1 update of the statistics.
             self.refit(model, Polynomial::Faithful)?;
         }
+        self.clip_x2(model)?;
         Ok(ForwardCtx {
             train,
             counter: Some(self.counter.clone()),
@@ -459,6 +465,27 @@ impl Replacement {
                 }
                 Method::Snl => self.counter.add(&p, &g.mask, self.cfg.snl_threshold)?,
             }
+        }
+        Ok(())
+    }
+
+    /// The official `--clip_x2`: before every training forward pass each site's stored c₂ is
+    /// clamped to ±clip_x2 in place (`update_poly`'s `.data.copy_(torch.clamp(…))`), so a c₂
+    /// the optimiser pushed past the bound restarts from it with its full gradient, and can
+    /// come back inside. (The gates also clamp c₂ where they use it, which passes no gradient
+    /// outside the bound: alone, that would pin a c₂ once past it for the rest of the run.)
+    fn clip_x2(&self, model: &dyn Model) -> Result<()> {
+        let bound = self.cfg.clip_x2;
+        if bound <= 0.0 || self.cfg.method != Method::AutoRep {
+            return Ok(());
+        }
+        for site in model.sites() {
+            let c = site.channels;
+            crate::no_grad(|| {
+                Self::gated(site)
+                    .coef
+                    .clamp_range_(2 * c..3 * c, -bound, bound)
+            })?;
         }
         Ok(())
     }

@@ -543,6 +543,23 @@ impl Tensor {
         Ok(())
     }
 
+    /// In place: elements `range` of self clamped to [lo, hi] (no graph; a projection of a
+    /// parameter onto its allowed interval).
+    pub fn clamp_range_(&self, range: std::ops::Range<usize>, lo: f32, hi: f32) -> Result<()> {
+        if range.end > self.numel() || range.start > range.end {
+            return Err(Error::Invalid(format!(
+                "clamp_range_: {range:?} is outside a tensor of {} elements",
+                self.numel()
+            )));
+        }
+        let s = self.storage();
+        match place("clamp_range_", [&*s])? {
+            Placed::Gpu(g, [b]) => launch::clamp_range(g, range, lo, hi, b)?,
+            Placed::Cpu => cpu::clamp(lo, hi, &mut s.cpu_mut()[range]),
+        }
+        Ok(())
+    }
+
     /// In place: self += alpha * other (no graph; optimizer updates).
     pub fn axpy_(&self, alpha: f32, other: &Tensor) -> Result<()> {
         check_same_shape("axpy_", self, other)?;

@@ -323,9 +323,9 @@ pub struct ReplaceStageConfig {
     /// layer's input, and statistics averaged over past masks can misjudge the network.
     #[serde(default)]
     pub bn_recalib: usize,
-    /// Clamp the x² coefficient to ±clip_x2 wherever it is used (the official `--clip_x2`,
-    /// 1 in the Tiny-ImageNet script): a guard against the growth of a large x² term through
-    /// the residual stream. 0: off.
+    /// Clamp the x² coefficient to ±clip_x2 before every forward pass, in place (the
+    /// official `--clip_x2`, 1 in the Tiny-ImageNet script): a guard against the growth of a
+    /// large x² term through the residual stream. 0: off.
     #[serde(default)]
     pub clip_x2: f32,
     /// Wrap Adam in Lookahead with this period k (the official Tiny-ImageNet script's 6):

@@ -103,6 +103,12 @@ pub fn fill<T: Real>(alpha: T, out: &mut [T]) {
     out.iter_mut().for_each(|o| *o = alpha);
 }
 
+/// out = clamp(out, lo, hi), in place.
+pub fn clamp<T: Real>(lo: T, hi: T, out: &mut [T]) {
+    let _p = super::profile::span("clamp_range");
+    out.iter_mut().for_each(|o| *o = o.max(lo).min(hi));
+}
+
 /// y as [outer, inner] broadcast to out as [outer, len, inner], times alpha.
 pub fn expand_mid<T: Real>(y: &[T], len: usize, inner: usize, alpha: T, out: &mut [T]) {
     let _p = super::profile::span("expand_mid");

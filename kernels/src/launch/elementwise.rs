@@ -16,6 +16,7 @@ const SCALE: K = kernel("scale", &[Read, ReadWrite]);
 const RELU: K = kernel("relu", &[Read, ReadWrite]);
 const AXPY_INPLACE: K = kernel("axpy_inplace", &[Read, ReadWrite]);
 const FILL: K = kernel("fill", &[ReadWrite]);
+const CLAMP_RANGE: K = kernel("clamp_range", &[ReadWrite]);
 const EXPAND_MID: K = kernel("expand_mid", &[Read, ReadWrite]);
 const SILU: K = kernel("silu", &[Read, ReadWrite]);
 const SILU_BACKWARD: K = kernel("silu_backward", &[Read, Read, ReadWrite]);
@@ -34,6 +35,7 @@ pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[
     RELU.entry,
     AXPY_INPLACE.entry,
     FILL.entry,
+    CLAMP_RANGE.entry,
     EXPAND_MID.entry,
     SILU.entry,
     SILU_BACKWARD.entry,
@@ -191,6 +193,34 @@ pub fn axpy_inplace(gpu: &Gpu, n: usize, alpha: f32, x: &GpuBuffer, out: &GpuBuf
 pub fn fill(gpu: &Gpu, n: usize, alpha: f32, out: &GpuBuffer) -> Result<()> {
     let params = U { alpha, ..over(n) };
     gpu.dispatch(&FILL, &[], &params, &[out.into()], FILL.groups_for(n))
+}
+
+/// out[i] = clamp(out[i], lo, hi) for i in `range`, in place.
+pub fn clamp_range(
+    gpu: &Gpu,
+    range: std::ops::Range<usize>,
+    lo: f32,
+    hi: f32,
+    out: &GpuBuffer,
+) -> Result<()> {
+    let n = range.len();
+    if n == 0 {
+        return Ok(());
+    }
+    let params = U {
+        n: range.end as u32,
+        inner: range.start as u32,
+        alpha: lo,
+        beta: hi,
+        ..U::default()
+    };
+    gpu.dispatch(
+        &CLAMP_RANGE,
+        &[],
+        &params,
+        &[out.into()],
+        CLAMP_RANGE.groups_for(n),
+    )
 }
 
 /// y as [outer, inner] broadcast to out as [outer, len, inner], times alpha.

@@ -12,8 +12,9 @@ pub struct GateParams {
     pub s1: f32,
     /// Scale of the x² term; 0 makes the polynomial degree 1.
     pub s2: f32,
-    /// c2 is clamped to ±clip2 wherever it is used, passing no gradient when clamped (the
-    /// official code's `--clip_x2`); 0 turns the clamp off.
+    /// c2 is clamped to ±clip2 wherever it is used, passing no gradient when clamped (as
+    /// torch.clamp); the official code's `--clip_x2` also clamps the stored c2 before every
+    /// forward pass, which the caller does (`Replacement::begin_forward`). 0: off.
     pub clip2: f32,
 }
 
