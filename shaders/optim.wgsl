@@ -142,9 +142,16 @@ fn lookahead_sync(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     let i = flat(gid, nwg);
     if i >= p.n || amp_la[AMP_FOUND] != 0.0 { return; }
     // Under a scaler the host dispatches this every step and the period (p.len) is checked
-    // against the applied steps, this one included.
-    if amp_la[AMP_ON] != 0.0 && (u32(amp_la[AMP_APPLIED]) + 1u) % max(p.len, 1u) != 0u { return; }
-    let s = slow[i] + p.alpha * (fast[i] - slow[i]);
+    // against the applied steps, this one included; the first sync only starts the slow
+    // weights at the fast ones (alpha 1; without a scaler the host passes it).
+    var alpha = p.alpha;
+    if amp_la[AMP_ON] != 0.0 {
+        let t = u32(amp_la[AMP_APPLIED]) + 1u;
+        if t % max(p.len, 1u) != 0u { return; }
+        if t == max(p.len, 1u) { alpha = 1.0; }
+    }
+    // alpha 1 copies exactly (slow + (fast - slow) need not round to fast).
+    let s = select(slow[i] + alpha * (fast[i] - slow[i]), fast[i], alpha == 1.0);
     slow[i] = s;
     fast[i] = s;
 }

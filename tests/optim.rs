@@ -12,6 +12,16 @@ fn run(
     lookahead: Option<Lookahead>,
     clip: Option<f32>,
 ) -> (Vec<f32>, Vec<f32>) {
+    run_steps(device, kind, lookahead, clip, 5)
+}
+
+fn run_steps(
+    device: &Device,
+    kind: OptimizerKind,
+    lookahead: Option<Lookahead>,
+    clip: Option<f32>,
+    steps: usize,
+) -> (Vec<f32>, Vec<f32>) {
     let a = Tensor::param(device, &[3, 7], rand_vec(1, 21)).unwrap();
     let b = Tensor::param(device, &[65], rand_vec(2, 65)).unwrap();
     let ga = ParamGroup::new(device, "weights", vec![a.clone()]).unwrap();
@@ -23,7 +33,7 @@ fn run(
     if let Some(c) = clip {
         opt = opt.with_clip_norm(c);
     }
-    for _ in 0..5 {
+    for _ in 0..steps {
         opt.zero_grad().unwrap();
         let loss = a
             .mul(&a)
@@ -77,6 +87,24 @@ fn gpu_optimizers_match_cpu() {
             assert!(rel_err(&ag, &ac) < 1e-5, "{kind:?} {lookahead:?} {clip:?}");
             assert!(rel_err(&bg, &bc) < 1e-5, "{kind:?} {lookahead:?} {clip:?}");
         }
+    }
+}
+
+/// The official code's Lookahead (timm's) starts the slow weights at the fast ones at the first
+/// sync, which therefore moves nothing; the second pulls the weights back halfway. On the
+/// scaler's path the device decides which sync is the first (kernels/tests/optim_kd.rs).
+#[test]
+fn lookahead_first_sync_keeps_the_fast_weights() {
+    let kind = OptimizerKind::adam(0.0);
+    let la = Some(Lookahead { k: 2, alpha: 0.5 });
+    let at = |steps, lookahead| run_steps(&Device::Cpu, kind, lookahead, None, steps);
+    assert_eq!(at(2, la), at(2, None), "the first sync moved the weights");
+    let (with, without) = (at(4, la), at(4, None));
+    // Step 4's sync: slow (the weights after step 2) + 0.5·(fast − slow).
+    let two = at(2, None);
+    for (i, (w, f)) in with.0.iter().zip(&without.0).enumerate() {
+        let want = two.0[i] + 0.5 * (f - two.0[i]);
+        assert!((w - want).abs() < 1e-5, "a[{i}]: {w} against {want}");
     }
 }
 

@@ -468,8 +468,9 @@ fn no_amp(g: &autorep_kernels::Gpu) -> autorep_kernels::GpuBuffer {
 
 /// The updates under a loss scaler against their twins, both reading the same scaler states:
 /// the first applied step (SGD seeds its momentum, Adam's corrections at t = 1), a flagged step
-/// (skipped: nothing moves), then applied steps 1 and 2 (Lookahead syncs on its period 2
-/// only). Gradients arrive scaled by 1024.
+/// (skipped: nothing moves), then applied steps 1, 2 and 3 (Lookahead syncs on its period 2
+/// only: the first sync copies the fast weights, the second moves halfway). Gradients arrive
+/// scaled by 1024.
 #[test]
 fn updates_under_a_loss_scaler_track_cpu() {
     let Some(g) = gpu() else { return };
@@ -485,6 +486,7 @@ fn updates_under_a_loss_scaler_track_cpu() {
         state(1.0, 1.0),
         state(0.0, 1.0),
         state(0.0, 2.0),
+        state(0.0, 3.0),
     ];
     let sgd = SgdParams {
         momentum: 0.9,

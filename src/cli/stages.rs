@@ -115,7 +115,7 @@ pub struct GateOpts {
     clip_x2: f32,
     /// Wrap Adam in Lookahead with period K (the official Tiny-ImageNet script: 6): every K
     /// steps the slow weights move --lookahead-alpha of the way to the fast ones, which restart
-    /// from them; 0: off.
+    /// from them (the first sync starts the slow weights there, as the official code's); 0: off.
     #[arg(long, default_value_t = 0, value_name = "K")]
     lookahead: u64,
     /// Lookahead's interpolation weight, in (0, 1].

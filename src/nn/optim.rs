@@ -57,6 +57,8 @@ impl OptimizerKind {
 }
 
 /// Lookahead (Zhang et al. 2019): every `k` steps, slow ← slow + α(fast − slow), fast ← slow.
+/// As in the official code's (timm's) implementation, the slow weights start at the fast ones
+/// at the first sync (step k), not at the initial weights, so that sync moves nothing.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Lookahead {
     pub k: u64,
@@ -329,9 +331,16 @@ impl Optimizer {
                     }
                 }
                 if let (Some(la), Some(slow)) = (self.lookahead, &g.slow) {
-                    // Under a scaler the device decides, from the steps it applied.
+                    // Under a scaler the device decides, from the steps it applied. The first
+                    // sync only starts the slow weights at the fast ones (alpha 1), as timm's
+                    // Lookahead in the official code creates them then: it moves nothing.
                     if self.scaler.is_some() || t.is_multiple_of(la.k) {
-                        param.lookahead_sync_(slow, la.alpha, la.k, amp)?
+                        let alpha = if self.scaler.is_none() && t == la.k {
+                            1.0
+                        } else {
+                            la.alpha
+                        };
+                        param.lookahead_sync_(slow, alpha, la.k, amp)?
                     }
                 }
             }

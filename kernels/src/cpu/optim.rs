@@ -121,14 +121,21 @@ pub fn adam_step<T: Real>(
 /// this one included, reach a multiple of `period`.
 pub fn lookahead_sync<T: Real>(alpha: T, period: u64, fast: &mut [T], slow: &mut [T], amp: &[f32]) {
     let _p = super::profile::span("lookahead_sync");
-    match scaler(amp) {
+    let alpha = match scaler(amp) {
         None => return,
         Some((_, Some(t))) if !(t + 1).is_multiple_of(period.max(1)) => return,
-        Some(_) => {}
-    }
+        // Under a scaler the first sync only starts the slow weights at the fast ones.
+        Some((_, Some(t))) if t + 1 == period.max(1) => T::one(),
+        Some(_) => alpha,
+    };
     assert_eq!(fast.len(), slow.len(), "lookahead_sync: length mismatch");
     for (f, s) in fast.iter_mut().zip(slow.iter_mut()) {
-        *s = *s + alpha * (*f - *s);
+        // alpha 1 copies exactly (slow + (fast − slow) need not round to fast).
+        *s = if alpha == T::one() {
+            *f
+        } else {
+            *s + alpha * (*f - *s)
+        };
         *f = *s;
     }
 }
