@@ -274,6 +274,28 @@ fn cifar100_uses_fine_labels() {
     );
 }
 
+/// `autorep data fetch D` (into its default folder) puts the dataset where a command given
+/// no --data looks for it. A complete folder is not fetched again, so this needs no network.
+#[test]
+fn the_default_data_folder_is_where_fetch_puts_the_dataset() {
+    let t = Tmp::new("default-dir");
+    let fetched = t.path().join(autorep::data::DEFAULT_DIR);
+    t.write("data/cifar-100-binary/train.bin", &record(&[0, 3], 0));
+    t.write("data/cifar-100-binary/test.bin", &record(&[0, 4], 1));
+    assert_eq!(
+        fetch(Dataset::Cifar100, &fetched).unwrap(),
+        t.path().join(autorep::train::default_data_dir("cifar100"))
+    );
+    for d in [
+        Dataset::Cifar100,
+        Dataset::TinyImageNet,
+        Dataset::FashionMnist,
+    ] {
+        let want = Path::new(autorep::data::DEFAULT_DIR).join(d.folder());
+        assert_eq!(autorep::train::default_data_dir(d.name()), want, "{d}");
+    }
+}
+
 #[test]
 fn cifar100_class_names_are_the_official_sorted_list() {
     assert_eq!(CIFAR100_CLASSES.len(), 100);

@@ -81,7 +81,7 @@ pub struct ImportArgs {
     /// evaluates its efficientnet_b2 weights at 288).
     #[arg(long)]
     image_size: Option<usize>,
-    /// The checkpoint to write (a baseline for replace, snl, finetune and eval).
+    /// The checkpoint to write (a baseline for replace, snl and eval, a teacher for finetune).
     #[arg(long)]
     out: PathBuf,
     /// Replace a file already at --out (refused without it: it may be a trained network).

@@ -32,8 +32,9 @@ pub enum DataWhat {
     /// Download, verify (md5) and extract cifar10, cifar100, tiny-imagenet or fashion-mnist.
     Fetch {
         dataset: String,
-        /// Folder to download into.
-        #[arg(long, default_value = "data")]
+        /// Folder to download into (the dataset lands in its own folder inside, where the
+        /// training commands look when given no --data).
+        #[arg(long, default_value = autorep::data::DEFAULT_DIR)]
         data: std::path::PathBuf,
     },
 }

@@ -150,7 +150,7 @@ pub struct DataArgs {
     #[arg(long)]
     dataset: Option<String>,
     /// Dataset folder (default: ../shared/data/cifar-10-jpeg75-bin for cifar10 when it
-    /// exists, else data/<dataset>).
+    /// exists, else the dataset's folder in data/, where `autorep data fetch` puts it).
     #[arg(long)]
     data: Option<PathBuf>,
     /// Use only the first N training images.

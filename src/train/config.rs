@@ -236,7 +236,7 @@ impl Precision {
             (Precision::F16, Some(_)) | (Precision::Auto, Some(false)) => crate::Dtype::F16,
             (Precision::F16, None) => {
                 return Err(Error::Invalid(format!(
-                    "--precision f16 needs a GPU with SHADER_F16, and {} has none; use --precision f32 or auto",
+                    "--precision f16 needs a GPU with SHADER_F16, and {} has none; use --precision f32 or auto (or --device gpu where --device auto chose the CPU over a software adapter)",
                     device.describe()
                 )))
             }

@@ -95,13 +95,15 @@ impl Data {
 const SHARED_CIFAR10: &str = "../shared/data/cifar-10-jpeg75-bin";
 
 /// The default dataset folder: `../shared/data/cifar-10-jpeg75-bin` for cifar10 when it
-/// exists, else `data/<dataset>`.
+/// exists, else where `autorep data fetch` extracts the dataset by default
+/// (`data/<its folder>`: `data/cifar-10-batches-bin`, `data/fashion-mnist`, …).
 pub fn default_data_dir(dataset: &str) -> PathBuf {
     let shared = PathBuf::from(SHARED_CIFAR10);
-    if dataset == "cifar10" && shared.is_dir() {
-        shared
-    } else {
-        PathBuf::from(format!("data/{dataset}"))
+    match Dataset::from_name(dataset) {
+        Ok(Dataset::Cifar10) if shared.is_dir() => shared,
+        Ok(d) => Path::new(crate::data::DEFAULT_DIR).join(d.folder()),
+        // An unknown name fails where the dataset is read, naming the known ones.
+        Err(_) => Path::new(crate::data::DEFAULT_DIR).join(dataset),
     }
 }
 
