@@ -680,6 +680,7 @@ fn folders_checkpoints_and_pipes_lose_nothing() {
     // given or found (here, run from a folder without data/).
     let mut ck = Checkpoint::load(&base).unwrap();
     ck.meta.images = Some(autorep::demo::EMBEDDED_IMAGES);
+    ck.meta.data = None; // the embedded data has no folder to record
     let demo_ck = dir.join("demo.safetensors");
     ck.save(&demo_ck).unwrap();
     let o = bin()
@@ -691,6 +692,27 @@ fn folders_checkpoints_and_pipes_lose_nothing() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success() && text.contains("embedded in this binary (1000 test images)"),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Any other checkpoint evaluates, given no --data, on the folder its run trained on
+    // (recorded absolute), from wherever the command runs.
+    let o = bin()
+        .current_dir(&dir)
+        .args([
+            "--device",
+            "cpu",
+            "eval",
+            "--limit-test",
+            "20",
+            "--checkpoint",
+        ])
+        .arg(&base)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && text.contains("(the folder the run trained on"),
         "{text}{}",
         String::from_utf8_lossy(&o.stderr)
     );

@@ -266,9 +266,9 @@ pub struct EvalArgs {
     /// Dataset (default: the checkpoint's).
     #[arg(long)]
     dataset: Option<String>,
-    /// Dataset folder; only its test split is read (default: as the training commands; a
-    /// checkpoint of `autorep demo` uses the subset embedded in the binary when that folder
-    /// is absent).
+    /// Dataset folder; only its test split is read (default: the folder the checkpoint's run
+    /// trained on while it exists, else as the training commands; a checkpoint of `autorep
+    /// demo` uses the subset embedded in the binary when that folder is absent).
     #[arg(long)]
     data: Option<PathBuf>,
     /// Use only the first N test images.
@@ -597,7 +597,23 @@ pub fn eval(choice: DeviceChoice, a: EvalArgs) -> anyhow::Result<()> {
     }
     let dataset = a.dataset.as_deref().unwrap_or(&meta.dataset);
     let device = super::training_device(choice, false)?;
-    let dir = a.data.clone().unwrap_or_else(|| default_data_dir(dataset));
+    // Without --data, the folder the run trained on (checkpoints record it), while it exists.
+    let recorded = meta
+        .data
+        .as_ref()
+        .filter(|src| a.data.is_none() && dataset == meta.dataset && src.dir.is_dir())
+        .map(|src| src.dir.clone());
+    if let Some(dir) = &recorded {
+        println!(
+            "data: {} (the folder the run trained on; --data chooses another)",
+            dir.display()
+        );
+    }
+    let dir = a
+        .data
+        .clone()
+        .or(recorded)
+        .unwrap_or_else(|| default_data_dir(dataset));
     let side = match autorep::data::Dataset::from_name(dataset)? {
         autorep::data::Dataset::ImageNet => meta.input,
         d => d.input_size(),
