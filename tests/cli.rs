@@ -164,7 +164,7 @@ fn written_out_defaults_follow_the_library_defaults() {
     let help = String::from_utf8_lossy(&autorep(&["train", "--help"]).stdout).to_string();
     let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
     for want in [
-        format!("train {TRAIN_EPOCHS}, replace and snl {EPOCHS}, finetune {FINETUNE_EPOCHS}]"),
+        format!("train {TRAIN_EPOCHS}, replace {EPOCHS}, finetune {FINETUNE_EPOCHS}; snl selection {EPOCHS} "),
         format!("train {TRAIN_BATCH}, the others {BATCH}]"),
     ] {
         assert!(help.contains(&want), "train --help lacks {want}:\n{help}");

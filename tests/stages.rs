@@ -637,6 +637,75 @@ fn paced_snl_reaches_its_budget_by_selection() {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
+/// An SNL selection that ends over its budget is projected by α: the gates switched off are
+/// those with the smallest α at the end of selection, wherever they are (not, as ranked by
+/// binarised α, all equal, the first sites in order).
+#[test]
+fn snl_over_budget_switches_off_the_smallest_alpha() {
+    use autorep::train::config::SnlSchedule;
+    let data = data();
+    let tmp = common::tmp_dir("stages-snl-projection");
+    let base = baseline(&data, &tmp, 1, 0.05);
+    let snl = |epochs| {
+        StageConfig::Snl(SnlConfig {
+            baseline: base.best_path.clone(),
+            epochs,
+            batch: 32,
+            lambda: 1e-6,
+            alpha_lr: 0.02,
+            schedule: SnlSchedule::Official,
+            finetune_epochs: 0,
+            ..SnlConfig::new(20_000)
+        })
+    };
+    // The α at the end of a one-epoch selection: the first epoch of a longer one, stopped
+    // there (a selection's last epoch projects and binarises before its checkpoint).
+    let selected = stage(&data, &snl(2), &tmp.join("sel"), Existing::Refuse, Some(1));
+    assert!(!selected.finished);
+    let o = stage(&data, &snl(1), &tmp.join("snl"), Existing::Refuse, None);
+    assert!(o.projected_gates > 0, "{o:?}");
+    let alpha = Checkpoint::load(&tmp.join("sel/last.safetensors")).unwrap();
+    let done = Checkpoint::load(&tmp.join("snl/projected.safetensors")).unwrap();
+    let (mut off, mut kept) = (f32::NEG_INFINITY, f32::INFINITY);
+    for (name, (_, mask)) in done.tensors.iter().filter(|(k, _)| k.ends_with(".mask")) {
+        for (a, m) in alpha.tensors[name].1.iter().zip(mask) {
+            if *a > 0.01 && *m == 0.0 {
+                off = off.max(*a);
+            } else if *m == 1.0 {
+                kept = kept.min(*a);
+            }
+        }
+    }
+    assert!(
+        off <= kept,
+        "a gate of α {off} was switched off while one of α {kept} was kept"
+    );
+    // Without --project such a run fails as selection ends, before any finetune epoch (none
+    // could become best); --resume --project then finetunes and accepts it.
+    let with_finetune = match snl(1) {
+        StageConfig::Snl(c) => StageConfig::Snl(SnlConfig {
+            finetune_epochs: 1,
+            ..c
+        }),
+        _ => unreachable!(),
+    };
+    let strict = tmp.join("strict");
+    let mut o = opts(&strict, Existing::Refuse, None);
+    o.allow_projection = false;
+    let e = run_stage(&Device::Cpu, &data, None, with_finetune.clone(), &o)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--resume --project finetunes it"), "{e}");
+    assert_eq!(common::logged_epochs(&strict), [0], "no finetune epoch ran");
+    assert!(strict.join("projected.safetensors").exists());
+    let o = stage(&data, &with_finetune, &strict, Existing::Resume, None);
+    assert!(
+        o.finished && o.projected_gates > 0 && o.epochs_run == 1,
+        "{o:?}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
 #[test]
 fn the_faithful_refit_clock_counts_training_and_evaluation_passes() {
     let data = data();

@@ -115,7 +115,8 @@ pub struct JobArgs {
 /// Epochs, batch and seed of a training command or a sweep.
 #[derive(clap::Args, Clone)]
 pub struct ScheduleArgs {
-    /// Epochs [default: as the official scripts: train 400, replace and snl 200, finetune 50]
+    /// Epochs [default: as the official scripts: train 400, replace 200, finetune 50; snl
+    /// selection 200 (the paced schedule's; --schedule official, as SNL's code, needs up to 2000)]
     #[arg(long)]
     epochs: Option<usize>,
     /// Batch size [default: as the official scripts: train 256, the others 128]

@@ -223,7 +223,7 @@ pub struct SnlArgs {
     #[arg(long, default_value_t = defaults::ADAM_LR)]
     alpha_lr: f32,
     /// How λ₁ grows: paced (to reach the budget within --epochs) or official (×1.1 on a
-    /// stalled epoch from the sixth).
+    /// stalled epoch from the sixth; SNL's code allows it 2000 epochs: pass --epochs 2000).
     #[arg(long, default_value = "paced")]
     schedule: autorep::train::config::SnlSchedule,
     #[arg(long, default_value_t = defaults::SNL_FINETUNE_EPOCHS)]

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 /// Every default of every stage.
 pub mod defaults {
     pub const SEED: u64 = 2;
-    /// Replacement and SNL selection: the official AutoReP scripts (notes §3.3).
+    /// Replacement: the official AutoReP scripts (notes §3.3); SNL's selection takes the same
+    /// (its paced schedule's; the official SNL loop runs until the budget, at most 2,000).
     pub const BATCH: usize = 128;
     pub const EPOCHS: usize = 200;
     /// The all-ReLU baseline: the official baseline script's 400 epochs at its default batch

@@ -240,7 +240,8 @@ fn progress_bar(quiet: bool, batches: usize, label: String) -> Option<indicatif:
 }
 
 /// What to do about a mask that ended over budget: the numbers, and the epochs or mask rate
-/// that would reach it, estimated from the rate the count fell at in this run.
+/// that would reach it, estimated from the rate the count fell at in this run; `accept` says
+/// how to take the projected network instead.
 fn over_budget_advice(
     stage: &dyn Stage,
     projected_now: bool,
@@ -248,6 +249,7 @@ fn over_budget_advice(
     budget: u64,
     progress: &Progress,
     projected: &Path,
+    accept: &str,
 ) -> String {
     let total = stage.model().relu_total();
     let epochs = progress.epochs_done.max(1);
@@ -303,7 +305,7 @@ fn over_budget_advice(
         format!("selection ended over its budget of {budget}")
     };
     format!(
-        "the {} stage's {what} ({} of {} epochs over budget){estimate}. The projected network ({} gates switched off by smallest indicator) is in {}; pass --project to accept it",
+        "the {} stage's {what} ({} of {} epochs over budget){estimate}. The projected network ({} gates switched off by smallest indicator) is in {}; {accept}",
         stage.config().name(),
         progress.over_budget_epochs,
         epochs,
@@ -389,6 +391,36 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
         }
         last = Some((e.count, e.test));
         ran += 1;
+        // A mask projected during the run (SNL's selection ended over its budget) makes no
+        // later epoch eligible for best: without --project the run fails now, not after its
+        // finetune. Its last checkpoint stays, so --resume --project continues from here.
+        if !o.allow_projection && progress.projected_gates > 0 && progress.best.is_none() {
+            let b = budget.expect("a projection meets a budget");
+            let (_, t) = stage.evaluate(data)?;
+            checkpoint(stage, data, &progress)?.save(&dir.projected())?;
+            say(
+                o.quiet,
+                &format!(
+                    "{name}: {} gates were switched off to meet the budget of {b}: that network (test {:.2}%, not finetuned) is {}",
+                    progress.projected_gates,
+                    100.0 * t.top1,
+                    dir.projected().display()
+                ),
+            );
+            return Err(Error::OverBudget(over_budget_advice(
+                stage,
+                false,
+                e.count,
+                b,
+                &progress,
+                &dir.projected(),
+                if stage.done() {
+                    "--resume --project accepts it"
+                } else {
+                    "--resume --project finetunes it and accepts it"
+                },
+            )));
+        }
     }
     let finished = stage.done();
     // A finished run resumed ran no epoch here: its mask is counted, not evaluated, before a
@@ -434,6 +466,7 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
                     b,
                     &progress,
                     &dir.projected(),
+                    "pass --project to accept it",
                 )));
             }
         } else if progress.best.is_none() && count_before <= b {

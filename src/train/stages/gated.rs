@@ -192,8 +192,10 @@ impl GatedRun {
     /// finetunes: their optimizers take every weight but h. A mask over the budget plus the
     /// slack is projected to the budget first; returns how many gates that switched off.
     pub fn start_finetune(&mut self, lr: f32, floor: f32, epochs: usize) -> Result<usize> {
-        self.rep.freeze(self.model.as_mut())?;
+        // Projected before SNL's α are binarised: the projection switches off the smallest,
+        // and once binarised every kept α is 1.
         let projected = self.project()?;
+        self.rep.freeze(self.model.as_mut())?;
         self.begin_finetune(lr, floor, epochs)?;
         Ok(projected)
     }
