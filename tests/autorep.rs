@@ -148,3 +148,35 @@ fn the_identity_ablation_is_x_at_any_s1() {
     let x = Tensor::from_vec(&d, &[2, site.channels, site.hw, 1], v.clone()).unwrap();
     assert_eq!(site.forward(&x, &ctx).unwrap().to_vec().unwrap(), v);
 }
+
+/// Clean DaPa's calibration passes measure the sites' inputs; they leave the network's batch
+/// norm statistics as the baseline had them.
+#[test]
+fn clean_calibration_keeps_the_batch_norm_statistics() {
+    use autorep::autorep::{Polynomial, ReplaceConfig};
+    use autorep::Tensor;
+    let d = Device::Cpu;
+    let mut m = build("small", &d, 1, 28, 10, 0).unwrap();
+    let running = |m: &dyn autorep::models::Model| -> Vec<Vec<f32>> {
+        m.named_buffers()
+            .iter()
+            .filter(|(n, _)| n.ends_with("running_mean") || n.ends_with("running_var"))
+            .map(|(_, t)| t.to_vec().unwrap())
+            .collect()
+    };
+    let before = running(m.as_ref());
+    assert!(!before.is_empty());
+    let cfg = ReplaceConfig {
+        polynomial: Polynomial::Clean,
+        ..ReplaceConfig::autorep(1000)
+    };
+    let mut rep = Replacement::install(m.as_mut(), cfg, &d).unwrap();
+    let x = Tensor::from_vec(
+        &d,
+        &[4, 1, 28, 28],
+        (0..4 * 784).map(|i| (i % 17) as f32 / 4.0 - 2.0).collect(),
+    )
+    .unwrap();
+    rep.fit_clean(m.as_ref(), &[x]).unwrap();
+    assert_eq!(running(m.as_ref()), before);
+}

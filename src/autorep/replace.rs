@@ -542,7 +542,10 @@ impl Replacement {
         for (k, x) in batches.iter().enumerate() {
             self.stats_momentum = 1.0 / (k + 1) as f32;
             crate::no_grad(|| -> Result<()> {
-                let ctx = self.begin_forward(model, true)?;
+                let mut ctx = self.begin_forward(model, true)?;
+                // Measuring, not training: the batch norms normalise by the batch as in
+                // training but keep their running statistics (momentum 0).
+                ctx.bn_momentum = Some(0.0);
                 model.forward(x, &ctx)?;
                 Ok(())
             })?;
