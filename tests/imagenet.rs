@@ -6,7 +6,7 @@
 mod common;
 
 use autorep::data::imagenet::{
-    load_batch, random_resized_crop, scan, Transform, IMAGENET_MEAN, IMAGENET_STD,
+    centre_offset, load_batch, random_resized_crop, scan, Transform, IMAGENET_MEAN, IMAGENET_STD,
 };
 use autorep::data::{Split, SplitMix64};
 use autorep::train::config::{FinetuneConfig, ReplaceStageConfig, StageConfig, TrainConfig};
@@ -253,4 +253,20 @@ fn efficientnet_b2_trains_replaces_finetunes_and_evaluates_on_an_imagenet_folder
     assert_eq!(r.sites, before.sites);
     assert!(r.relus < total as u64, "{} of {total}", r.relus);
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The evaluation crop starts where torchvision's CenterCrop does: Python's round of half the
+/// margin, halves to even.
+#[test]
+fn centre_crop_offsets_round_as_torchvision() {
+    for (total, crop, want) in [
+        (256, 224, 16),
+        (341, 224, 58),
+        (343, 224, 60),
+        (225, 224, 0),
+        (227, 224, 2),
+        (224, 224, 0),
+    ] {
+        assert_eq!(centre_offset(total, crop), want, "{total} - {crop}");
+    }
 }

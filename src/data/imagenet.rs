@@ -277,6 +277,14 @@ pub fn random_resized_crop(w: u32, h: u32, rng: &mut SplitMix64) -> (u32, u32, u
     ((w - cw) / 2, (h - ch) / 2, cw, ch)
 }
 
+/// Where torchvision's CenterCrop starts a `crop` in `total`: `int(round((total − crop) / 2))`,
+/// Python's round, which takes a half to the even neighbour (58.5 → 58, 59.5 → 60).
+pub fn centre_offset(total: u32, crop: u32) -> u32 {
+    let d = total.saturating_sub(crop);
+    let k = d / 2;
+    k + (d % 2 == 1 && k % 2 == 1) as u32
+}
+
 /// The image at `path` transformed to `side`×`side`, normalised, CHW, into `out`.
 pub fn load_image(
     path: &Path,
@@ -319,7 +327,7 @@ pub fn load_image(
                 (((w as u64 * short as u64) / h as u64) as u32, short)
             };
             let r = image::imageops::resize(&img, rw.max(s), rh.max(s), FilterType::Triangle);
-            let (x, y) = ((r.width() - s) / 2, (r.height() - s) / 2);
+            let (x, y) = (centre_offset(r.width(), s), centre_offset(r.height(), s));
             image::imageops::crop_imm(&r, x, y, s, s).to_image()
         }
     };
