@@ -43,3 +43,23 @@ fn sum_mid(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     }
     out[t] = act(p.alpha * acc);
 }
+
+// ---- f32 partial sums (split-K planes) into act: bindings planes, out
+@group(0) @binding(1) var<storage, read> planes: array<f32>;
+
+// sum_mid over f32 planes ([outer, len, inner] as sum_mid): an f16 pass's partial sums stay
+// f32 until this one rounding.
+@compute @workgroup_size(256)
+fn sum_planes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = flat(gid, nwg);
+    if t >= p.n { return; }
+    let o = t / p.inner;
+    let i = t % p.inner;
+    var acc = 0.0;
+    var idx = o * p.len * p.inner + i;
+    for (var m = 0u; m < p.len; m++) {
+        acc += planes[idx];
+        idx += p.inner;
+    }
+    out[t] = act(p.alpha * acc);
+}

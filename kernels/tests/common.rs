@@ -70,7 +70,9 @@ pub fn gpu_conv_passes(
     let (bx, bw, bdy) = (up(x), up(w), up(dy));
     let junk = |n: usize| up(&vec![7.5f32; n]);
     let (by, bdx, bdw) = (junk(p.y_len()), junk(p.x_len()), junk(p.w_len()));
-    let scratch = junk(launch::conv2d_weight_grad_splits(g, p, dtype).unwrap().1);
+    // The split-K planes are f32 whatever the operands' type.
+    let scratch_len = launch::conv2d_weight_grad_splits(g, p, dtype).unwrap().1;
+    let scratch = g.upload(&vec![7.5f32; scratch_len]).unwrap();
     launch::conv2d_forward(g, p, &bx, &bw, &by).unwrap();
     launch::conv2d_input_grad(g, p, &bdy, &bw, &bdx).unwrap();
     launch::conv2d_weight_grad(g, p, &bx, &bdy, &scratch, &bdw).unwrap();

@@ -297,7 +297,7 @@ fn every_plan_matches_the_cpu_twins_and_the_tuner_times_them() {
                         ConvPass::WeightGrad => {
                             let (_, len) =
                                 launch::conv2d_weight_grad_splits(&g, &p, dtype).unwrap();
-                            let scratch = up(&vec![7.5; len]);
+                            let scratch = g.upload(&vec![7.5; len]).unwrap();
                             launch::conv2d_weight_grad(&g, &p, &bx, &bdy, &scratch, &out)
                         }
                     }

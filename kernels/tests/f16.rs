@@ -1,7 +1,7 @@
 //! The f16 variants of the kernels against their CPU twins: inputs are rounded to f16 (what
 //! the kernel reads), the twin computes in f32, and its output is rounded to f16 where the
-//! kernel stores f16. Kernels accumulate in f32, so the only difference left is that final
-//! rounding (and, for split passes, the rounding of partial planes): a few f16 ulps.
+//! kernel stores f16. Kernels accumulate in f32 (split passes in f32 planes too), so the only
+//! difference left is that final rounding: a few f16 ulps.
 
 mod common;
 use autorep_kernels::params::{ConvParams, GateParams, GemmParams, PoolParams};
@@ -161,13 +161,59 @@ fn convolution_passes_in_f16() {
         for split in [0, 1] {
             g.set_split_target_for_tests(split);
             let (_, scratch_len) = launch::conv2d_weight_grad_splits(&g, &p, Dtype::F16).unwrap();
-            let scratch = out16(&g, scratch_len.max(1));
+            let scratch = g.alloc_elems(scratch_len.max(1), Dtype::F32).unwrap();
             let bdw = out16(&g, p.w_len());
             launch::conv2d_weight_grad(&g, &p, &bx, &bdy, &scratch, &bdw).unwrap();
             let e = rel_err(&read16(&g, &bdw, p.w_len()), &dw);
             assert!(e < 2.0 * TOL, "{p:?} dw (split target {split}): {e}");
         }
     }
+}
+
+/// An f16 pass's split-K partial sums stay f32 until the one rounding into its output: partial
+/// weight gradients of +2049 (not an f16: it would round to 2048) and −2048 sum to 1, where
+/// f16 planes would give 0. The same planes serve the forward and input-gradient splits.
+#[test]
+fn split_k_partial_sums_of_an_f16_pass_are_f32() {
+    let Some(g) = f16_gpu() else { return };
+    // 1x1, one channel in and out: dw = Σ dy·x over N·H·W = 4,096, by the rule two splits of
+    // 2,048 (the first two images, then the last two).
+    let p = ConvParams {
+        n: 4,
+        cin: 1,
+        h: 32,
+        w: 32,
+        cout: 1,
+        kh: 1,
+        kw: 1,
+        stride: 1,
+        pad: 0,
+    };
+    let (splits, scratch_len) = launch::conv2d_weight_grad_splits(&g, &p, Dtype::F16).unwrap();
+    assert_eq!(
+        splits, 2,
+        "the rule's split of this weight gradient changed"
+    );
+    let x = vec![1.0f32; 4096];
+    let mut dy = vec![1.0f32; 2048];
+    dy[0] = 2.0;
+    dy.extend(vec![-1.0f32; 2048]);
+    let scratch = g.alloc_elems(scratch_len, Dtype::F32).unwrap();
+    let bdw = out16(&g, 1);
+    launch::conv2d_weight_grad(&g, &p, &up16(&g, &x), &up16(&g, &dy), &scratch, &bdw).unwrap();
+    assert_eq!(read16(&g, &bdw, 1), [1.0]);
+    // f16 scratch is refused, not silently used.
+    let e = launch::conv2d_weight_grad(
+        &g,
+        &p,
+        &up16(&g, &x),
+        &up16(&g, &dy),
+        &out16(&g, scratch_len),
+        &bdw,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("f32 partial sums"), "{e}");
 }
 
 #[test]

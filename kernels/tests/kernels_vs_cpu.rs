@@ -130,6 +130,13 @@ fn reductions_match_cpu() {
         cpu::sum_mid(&x, outer, len, inner, 2.0, &mut want);
         let e = rel_err(&g.read_f32(&out, 0, outer * inner).unwrap(), &want);
         assert!(e <= 1e-4, "sum_mid {outer}x{len}x{inner}: {e}");
+        if outer == 1 {
+            // The split-K planes' sum: f32 planes into an f32 output.
+            launch::sum_planes(&g, len, inner, &g.upload(&x).unwrap(), &out).unwrap();
+            cpu::sum_mid(&x, 1, len, inner, 1.0, &mut want);
+            let e = rel_err(&g.read_f32(&out, 0, inner).unwrap(), &want);
+            assert!(e <= 1e-4, "sum_planes {len}x{inner}: {e}");
+        }
     }
 }
 

@@ -9,7 +9,8 @@ struct Params {
     mode: u32, m: u32, n: u32, k: u32,
     batch: u32, cin: u32, h: u32, w: u32,
     cout: u32, oh: u32, ow: u32, kh: u32,
-    kw: u32, stride: u32, pad: u32, flags: u32,     // flags: 2 = accumulate into the output
+    kw: u32, stride: u32, pad: u32, flags: u32,     // flags: 2 = accumulate into the output,
+                                                      //   4 = write the f32 planes, not dst
     a_off: u32, b_off: u32, c_off: u32, k_split: u32, // k_split: K elements per split
     plane: u32,                                       // elements between split planes
 }
@@ -18,6 +19,10 @@ struct Params {
 @group(0) @binding(1) var<storage, read> src_a: array<act>;   // x (mode 0) or dy (modes 1, 2)
 @group(0) @binding(2) var<storage, read> src_b: array<act>;   // w (modes 0, 1) or x (mode 2)
 @group(0) @binding(3) var<storage, read_write> dst: array<act>;
+// Split-K partial sums, f32 in both variants: an f16 pass rounds once, when the planes are
+// summed into dst (launch::sum_planes), not once per plane. Unused (bound to a stand-in) when
+// the pass writes dst itself.
+@group(0) @binding(4) var<storage, read_write> planes: array<f32>;
 
 // p.mode and p.flags as every function reads them: set by init() at each entry point.
 var<private> mode: u32;
@@ -266,6 +271,11 @@ fn out_col(col: u32) -> u32 {
 fn store_one(i: u32, ok: bool, value: f32) {
     if !ok { return; }
     var v = value;
+    if (flags & 4u) != 0u {
+        if (flags & 2u) != 0u { v += planes[i]; }
+        planes[i] = v;
+        return;
+    }
     if (flags & 2u) != 0u { v += f32(dst[i]); }
     dst[i] = act(v);
 }

@@ -163,7 +163,8 @@ pub fn conv_kernels(
                 let out = |n: usize| g.alloc_elems(n, dtype);
                 let (bx, bw, bdy) = (up(&x)?, up(&w)?, up(&dy)?);
                 let (by, bdx, bdw) = (out(p.y_len())?, out(p.x_len())?, out(p.w_len())?);
-                let scratch = out(launch::conv2d_weight_grad_splits(g, &p, dtype)?.1)?;
+                let splits = launch::conv2d_weight_grad_splits(g, &p, dtype)?.1;
+                let scratch = g.alloc_elems(splits, autorep_kernels::Dtype::F32)?;
                 (
                     time_gpu(g, reps, || {
                         Ok(launch::conv2d_forward(g, &p, &bx, &bw, &by)?)

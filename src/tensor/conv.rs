@@ -88,7 +88,7 @@ impl Tensor {
         match place("conv2d backward", [&*xs, &*ys, &out])? {
             Placed::Gpu(g, [x, gy, dw]) => {
                 let (_, scratch_len) = launch::conv2d_weight_grad_splits(g, p, dw.dtype())?;
-                let scratch = g.alloc_scratch_elems(scratch_len, dw.dtype())?;
+                let scratch = g.alloc_scratch_elems(scratch_len, autorep_kernels::Dtype::F32)?;
                 launch::conv2d_weight_grad(g, p, x, gy, &scratch, dw)?
             }
             Placed::Cpu => cpu::conv2d_weight_grad(p, &xs.cpu(), &ys.cpu(), &mut out.cpu_mut()),

@@ -7,7 +7,8 @@ use crate::uniforms::ConvUniform;
 use crate::{BufRef, Gpu, GpuBuffer};
 
 type K = Kernel<ConvUniform>;
-const ABC: &[crate::Access] = &[Read, Read, ReadWrite];
+/// The two operands, the output and the f32 split-K planes (one of the last two is a stand-in).
+const ABC: &[crate::Access] = &[Read, Read, ReadWrite, ReadWrite];
 const CONV_GEMM: K = K::new("conv_gemm", ABC, [8, 16, 1]);
 const CONV_GEMM_MID: K = K::new("conv_gemm_mid", ABC, [8, 8, 1]);
 const CONV_GEMM_SMALL: K = K::new("conv_gemm_small", ABC, [8, 4, 1]);
@@ -46,6 +47,14 @@ const DIRECT_WG: usize = 64;
 const DIRECT_BLOCK: usize = 4;
 /// Params flag: add to the output (later batch chunks of the weight gradient).
 const ACCUMULATE: u32 = 2;
+/// Params flag: write the f32 split-K planes (binding 4), not the output.
+const PLANES: u32 = 4;
+
+/// A small buffer for the binding a dispatch does not use (the planes of a pass that writes
+/// its output, or the output of one that writes planes): every conv entry point declares both.
+fn stand_in(gpu: &Gpu, dtype: crate::Dtype) -> Result<GpuBuffer> {
+    Ok(gpu.alloc(16)?.typed(dtype))
+}
 #[allow(clippy::too_many_arguments)]
 fn params(
     p: &ConvParams,
@@ -194,18 +203,20 @@ fn split_k_pass(
     out: &GpuBuffer,
     len: usize,
 ) -> Result<()> {
-    let e = out.dtype().bytes();
-    let planes = gpu
-        .alloc_scratch((plan.splits * len) as u64 * e)?
-        .typed(out.dtype());
+    let planes = gpu.alloc_scratch_elems(plan.splits * len, crate::Dtype::F32)?;
+    let unused = stand_in(gpu, out.dtype())?;
+    let prm = ConvUniform {
+        flags: prm.flags | PLANES,
+        ..*prm
+    };
     dispatch(
         gpu,
         launch,
         plan,
-        prm,
-        &[a.into(), b.into(), (&planes).into()],
+        &prm,
+        &[a.into(), b.into(), (&unused).into(), (&planes).into()],
     )?;
-    super::sum_mid(gpu, 1, plan.splits, len, 1.0, &planes, out)
+    super::sum_planes(gpu, plan.splits, len, &planes, out)
 }
 
 /// K elements per split, a whole number of the shader's slices.
@@ -249,7 +260,14 @@ pub(crate) fn forward_by(
         let (yw, yo) = window(gpu, y, first * yi, nb * yi);
         let prm = params(&q, 0, m, n, k, k, 0, [xo, 0, yo], 0);
         let launch = launch_grid(plan.tile, m, n, 1)?;
-        dispatch(gpu, launch, plan, &prm, &[xw, w.into(), yw])?;
+        let unused = stand_in(gpu, crate::Dtype::F32)?;
+        dispatch(
+            gpu,
+            launch,
+            plan,
+            &prm,
+            &[xw, w.into(), yw, (&unused).into()],
+        )?;
     }
     Ok(())
 }
@@ -303,13 +321,20 @@ pub(crate) fn input_grad_by(
         } else {
             launch_grid(plan.tile, nb * hp * wp, n, s * s)?
         };
-        dispatch(gpu, launch, plan, &prm, &[dyw, w.into(), dxw])?;
+        let unused = stand_in(gpu, crate::Dtype::F32)?;
+        dispatch(
+            gpu,
+            launch,
+            plan,
+            &prm,
+            &[dyw, w.into(), dxw, (&unused).into()],
+        )?;
     }
     Ok(())
 }
 
 /// How many K splits the weight gradient of operands of `dtype` uses on this adapter, and the
-/// scratch elements they need (see [`conv2d_weight_grad`]).
+/// f32 scratch elements they need (see [`conv2d_weight_grad`]).
 pub fn conv2d_weight_grad_splits(
     gpu: &Gpu,
     p: &ConvParams,
@@ -319,10 +344,11 @@ pub fn conv2d_weight_grad_splits(
     Ok((splits, splits * p.w_len()))
 }
 
-/// dw from x and dy: split-K partial planes into `scratch` (see
+/// dw from x and dy: split-K partial planes into the f32 `scratch` (see
 /// [`conv2d_weight_grad_splits`]: by the rule one per 2,048 of N·OH·OW, at most 64, or more where
 /// the adapter wants more work than that makes, [`Gpu::split_target`]), accumulated over batch
-/// chunks where needed, then a fixed-order sum over the planes into dw.
+/// chunks where needed, then a fixed-order sum over the planes into dw, the one rounding to
+/// dw's type.
 pub fn conv2d_weight_grad(
     gpu: &Gpu,
     p: &ConvParams,
@@ -331,7 +357,7 @@ pub fn conv2d_weight_grad(
     scratch: &GpuBuffer,
     dw: &GpuBuffer,
 ) -> Result<()> {
-    let plan = plan_of(gpu, ConvPass::WeightGrad, p, [x, dy, scratch])?;
+    let plan = plan_of(gpu, ConvPass::WeightGrad, p, [x, dy, dw])?;
     weight_grad_by(gpu, p, [x, dy, scratch, dw], &plan)
 }
 
@@ -349,7 +375,15 @@ pub(crate) fn weight_grad_by(
     let (m, n) = (p.taps(), p.cout);
     let (xi, yi) = (p.cin * p.h * p.w, p.cout * p.oh() * p.ow());
     let splits = plan.splits;
-    let held = scratch.len_bytes() / scratch.dtype().bytes();
+    if scratch.dtype() != crate::Dtype::F32 {
+        return Err(KernelError::Validation {
+            context: "conv2d_weight_grad".into(),
+            message:
+                "the scratch holds f32 partial sums whatever the operands' type: allocate it as f32"
+                    .into(),
+        });
+    }
+    let held = scratch.len_bytes() / 4;
     if held < (splits * m * n) as u64 {
         return Err(KernelError::Validation {
             context: "conv2d_weight_grad".into(),
@@ -368,10 +402,17 @@ pub(crate) fn weight_grad_by(
         let k_split = k_per_split(k, splits);
         let (dyw, dyo) = window(gpu, dy, first * yi, nb * yi);
         let (xw, xo) = window(gpu, x, first * xi, nb * xi);
-        let flags = if c > 0 { ACCUMULATE } else { 0 };
+        let flags = PLANES | if c > 0 { ACCUMULATE } else { 0 };
         let prm = params(&q, 2, m, n, k, k_split, flags, [dyo, xo, 0], m * n);
         let launch = launch_grid(plan.tile, m, n, splits)?;
-        dispatch(gpu, launch, plan, &prm, &[dyw, xw, scratch.into()])?;
+        let unused = stand_in(gpu, dw.dtype())?;
+        dispatch(
+            gpu,
+            launch,
+            plan,
+            &prm,
+            &[dyw, xw, (&unused).into(), scratch.into()],
+        )?;
     }
-    super::sum_mid(gpu, 1, splits, m * n, 1.0, scratch, dw)
+    super::sum_planes(gpu, splits, m * n, scratch, dw)
 }

@@ -59,7 +59,7 @@ fn operands(gpu: &Gpu, key: &ConvKey, most_splits: usize) -> Result<Operands> {
         ConvPass::WeightGrad => (up(p.x_len(), 1)?, up(p.y_len(), 3)?, p.w_len()),
     };
     let scratch = match key.pass {
-        ConvPass::WeightGrad => Some(gpu.alloc_elems(most_splits * p.w_len(), dtype)?),
+        ConvPass::WeightGrad => Some(gpu.alloc_elems(most_splits * p.w_len(), Dtype::F32)?),
         _ => None,
     };
     Ok(Operands {

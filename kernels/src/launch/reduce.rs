@@ -6,7 +6,8 @@ use crate::{Gpu, GpuBuffer};
 
 const SUM_ROWS: Kernel<U> = Kernel::new("sum_rows", &[Read, ReadWrite], [256, 1, 1]);
 const SUM_MID: Kernel<U> = Kernel::new("sum_mid", &[Read, ReadWrite], [256, 1, 1]);
-pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[SUM_ROWS.entry, SUM_MID.entry];
+const SUM_PLANES: Kernel<U> = Kernel::new("sum_planes", &[Read, ReadWrite], [256, 1, 1]);
+pub(crate) const ENTRY_POINTS: &[EntryPoint] = &[SUM_ROWS.entry, SUM_MID.entry, SUM_PLANES.entry];
 
 /// out\[r\] = alpha * sum of row r of x (rows of `len`, `n` valid elements in all).
 pub fn sum_rows(
@@ -53,6 +54,26 @@ pub fn sum_mid(
     };
     let g = SUM_MID.groups_for(n);
     gpu.dispatch(&SUM_MID, &[], &params, &[x.into(), out.into()], g)
+}
+
+/// `len` f32 planes of `inner` elements summed into `out` (f32, or f16 rounded once): the
+/// split-K partial sums of the convolutions. The CPU twin is [`crate::cpu::sum_mid`].
+pub fn sum_planes(
+    gpu: &Gpu,
+    len: usize,
+    inner: usize,
+    planes: &GpuBuffer,
+    out: &GpuBuffer,
+) -> Result<()> {
+    let params = U {
+        n: inner as u32,
+        len: len as u32,
+        inner: inner as u32,
+        alpha: 1.0,
+        ..U::default()
+    };
+    let g = SUM_PLANES.groups_for(inner);
+    gpu.dispatch(&SUM_PLANES, &[], &params, &[planes.into(), out.into()], g)
 }
 
 /// Chunk length for the first pass of a full sum: long enough that the second pass is one row.
