@@ -195,6 +195,9 @@ fn amp_check_finite(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 
 @group(0) @binding(1) var<storage, read_write> amp_rw: array<f32>;
 
+// The largest scale that doubles to a finite f32 (2^127 does not grow).
+const AMP_MAX_GROWABLE: f32 = 1.7e38;
+
 // After the updates: halve the scale on an overflow (the step was skipped), double it after
 // p.len clean steps in a row (PyTorch's GradScaler: growth interval 2000, factors 2 and 1/2),
 // then clear the flag for the next step. One invocation.
@@ -209,7 +212,9 @@ fn amp_update() {
     } else {
         clean = clean + 1.0;
         if clean >= f32(p.len) {
-            scale = scale * 2.0;
+            // As GradScaler: a growth that would overflow keeps the scale (an infinite one
+            // would make every later gradient NaN and every step a skip).
+            if scale <= AMP_MAX_GROWABLE { scale = scale * 2.0; }
             clean = 0.0;
         }
     }

@@ -300,3 +300,23 @@ fn a_tiny_imagenet_checkpoint_from_before_sorted_labels_is_refused() {
     m.class_order = Dataset::TinyImageNet.class_order().map(String::from);
     data.check(&m, Path::new("new.safetensors")).unwrap();
 }
+
+/// A run that trained in f32 and resumes in f16 (`--precision auto` on an adapter with f16)
+/// has no loss-scaler state in its checkpoint: the scaler starts afresh, the rest is restored.
+#[test]
+fn an_f32_checkpoint_resumes_into_a_loss_scaled_optimizer() {
+    use autorep::nn::{Optimizer, OptimizerKind, ParamGroup};
+    let d = Device::Cpu;
+    let w = autorep::Tensor::param(&d, &[4], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+    let group = |w: &autorep::Tensor| ParamGroup::new(&d, "w", vec![w.clone()]).unwrap();
+    let kind = OptimizerKind::sgd(0.9, 0.0, false);
+    let f32_opt = Optimizer::new(&d, kind, vec![(group(&w), 0.1)]).unwrap();
+    let mut ck = Checkpoint::new(meta(StageConfig::Train(Default::default()), None));
+    ck.put_optimizer(&f32_opt).unwrap();
+    let mut scaled = Optimizer::new(&d, kind, vec![(group(&w), 0.1)])
+        .unwrap()
+        .with_loss_scaling(65536.0, 2000)
+        .unwrap();
+    ck.restore_optimizer(&mut scaled).unwrap();
+    assert_eq!(scaled.loss_scale().unwrap(), Some(65536.0));
+}

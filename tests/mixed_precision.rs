@@ -157,6 +157,20 @@ fn an_overflowing_step_is_skipped_and_halves_the_scale() {
         );
         // The loss seed is the scale, read on the device.
         assert_eq!(opt.loss_seed().unwrap().to_vec().unwrap(), [1024.0]);
+        // A phase's new optimizer (a finetune's) starts its scaler at the scale reached, with
+        // its own counts; without a scaler there is nothing to carry.
+        let next = Optimizer::new(&device, OptimizerKind::adam(0.0), vec![])
+            .unwrap()
+            .with_loss_scaling(65536.0, 2000)
+            .unwrap()
+            .starting_at_scale(opt.loss_scale().unwrap())
+            .unwrap();
+        assert_eq!(
+            next.loss_scale_state().unwrap(),
+            [1024.0, 1.0 / 1024.0, 0.0, 0.0, 0.0, 1.0]
+        );
+        let plain = Optimizer::new(&device, OptimizerKind::adam(0.0), vec![]).unwrap();
+        assert_eq!(plain.loss_scale().unwrap(), None);
     }
 }
 

@@ -290,6 +290,15 @@ fn loss_scaler_skips_and_halves_on_an_inf_then_grows() {
     let after = [1024.0, 1.0 / 1024.0, 0.0, 0.0, 3.0, 1.0];
     assert_eq!(g.read_f32(&amp, 0, 6).unwrap(), after);
     assert_eq!(twin, after);
+    // At 2^127 a growth would overflow: the scale stays finite (as GradScaler), the count restarts.
+    let top = 2f32.powi(127);
+    let mut twin = [top, 1.0 / top, 0.0, 2.0, 9.0, 1.0];
+    let amp = g.upload(&twin).unwrap();
+    launch::amp_update(&g, 3, &amp).unwrap();
+    cpu::amp_update(3, &mut twin);
+    let after = [top, 1.0 / top, 0.0, 0.0, 10.0, 1.0];
+    assert_eq!(g.read_f32(&amp, 0, 6).unwrap(), after);
+    assert_eq!(twin, after);
     let amp = g.upload(&launch::amp_start(512.0)).unwrap();
     launch::sgd_step(&g, 300, &sgd, &clean, &param, None, &amp).unwrap();
     let w = g.read_f32(&param, 0, 300).unwrap();

@@ -13,7 +13,7 @@ pub use batchnorm::BatchNorm2d;
 pub use conv::{Conv2d, DepthwiseConv2d};
 pub use group::ParamGroup;
 pub use linear::Linear;
-pub use optim::{Lookahead, Optimizer, OptimizerKind};
+pub use optim::{Lookahead, Optimizer, OptimizerKind, LOSS_SCALE_STATE};
 pub use regularise::{
     dropout, dropout_mask, stochastic_depth, stochastic_depth_scale, upload_together,
 };

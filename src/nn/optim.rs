@@ -65,6 +65,9 @@ pub struct Lookahead {
     pub alpha: f32,
 }
 
+/// The name of the loss scaler's state among [`Optimizer::state_tensors`].
+pub const LOSS_SCALE_STATE: &str = "loss_scale";
+
 struct GroupState {
     group: ParamGroup,
     base_lr: f32,
@@ -169,6 +172,25 @@ impl Optimizer {
         no_grad(|| scale.scale(1.0))
     }
 
+    /// The loss scale its scaler has reached (reads it back), or `None` without loss scaling.
+    pub fn loss_scale(&self) -> Result<Option<f32>> {
+        match self.scaler {
+            Some(_) => Ok(Some(self.loss_scale_state()?[0])),
+            None => Ok(None),
+        }
+    }
+
+    /// Start the loss scaler at `scale` (where it scales and a scale is given): a phase that
+    /// replaces the optimizer keeps the scale the run settled at instead of overflowing its way
+    /// down from 2¹⁶ again, as one GradScaler over a whole run does. Its own counts (clean and
+    /// applied steps) start at 0.
+    pub fn starting_at_scale(self, scale: Option<f32>) -> Result<Self> {
+        match (self.scaler, scale) {
+            (Some(interval), Some(s)) => self.with_loss_scaling(s, interval),
+            _ => Ok(self),
+        }
+    }
+
     /// The loss scaler's state [scale, 1/scale, found, clean steps, applied steps, on]
     /// (reads it back).
     pub fn loss_scale_state(&self) -> Result<Vec<f32>> {
@@ -225,7 +247,7 @@ impl Optimizer {
         // The loss scaler's state, so that a resumed f16 run scales and skips as the
         // uninterrupted one does.
         if self.scaler.is_some() {
-            v.push(("loss_scale".into(), self.amp.clone()));
+            v.push((LOSS_SCALE_STATE.into(), self.amp.clone()));
         }
         v
     }

@@ -495,7 +495,13 @@ impl Checkpoint {
 
     pub fn restore_optimizer(&self, opt: &mut Optimizer) -> Result<()> {
         for (name, t) in opt.state_tensors() {
-            self.restore(&format!("opt.{name}"), &t)?;
+            let key = format!("opt.{name}");
+            // A run that trained in f32 and resumes in f16 (`--precision auto` on an adapter
+            // with f16) has no scaler state to take: its scaler starts afresh.
+            if name == crate::nn::LOSS_SCALE_STATE && !self.tensors.contains_key(&key) {
+                continue;
+            }
+            self.restore(&key, &t)?;
         }
         let steps = self.meta.optimizer_steps.ok_or_else(|| {
             Error::Invalid(

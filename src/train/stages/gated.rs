@@ -205,6 +205,8 @@ impl GatedRun {
         let mut weights = self.model.params();
         weights.extend(self.rep.coef_params(self.model.as_ref()));
         let precision = self.opt.precision();
+        // The loss scale the replacement's steps settled at carries on into the finetune.
+        let scale = self.opt.loss_scale()?;
         // The replacement's optimizer (Adam's flat buffers and moments) goes first, so that
         // building the new group gives its buffers back with the parameters' old ones.
         self.opt = Optimizer::new(&self.device, OptimizerKind::adam(0.0), vec![])?;
@@ -214,7 +216,8 @@ impl GatedRun {
             OptimizerKind::sgd(defaults::MOMENTUM, defaults::WEIGHT_DECAY, false),
             vec![(g, lr)],
         )?
-        .with_precision(precision)?;
+        .with_precision(precision)?
+        .starting_at_scale(scale)?;
         self.sched = LrSchedule::new(Schedule::Cosine {
             total: epochs.max(1),
             floor,
