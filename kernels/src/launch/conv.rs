@@ -50,11 +50,14 @@ const ACCUMULATE: u32 = 2;
 /// Params flag: write the f32 split-K planes (binding 4), not the output.
 const PLANES: u32 = 4;
 
-/// A small buffer for the binding a dispatch does not use (the planes of a pass that writes
-/// its output, or the output of one that writes planes): every conv entry point declares both.
-fn stand_in(gpu: &Gpu, dtype: crate::Dtype) -> Result<GpuBuffer> {
-    Ok(gpu.alloc(16)?.typed(dtype))
+/// Where a conv dispatch writes: the output itself, or the f32 split-K planes of an output of
+/// the given type (every conv entry point declares both bindings; the one not written gets a
+/// small stand-in of the type the variant expects).
+enum Dst<'a> {
+    Out(BufRef<'a>),
+    Planes(&'a GpuBuffer, crate::Dtype),
 }
+
 #[allow(clippy::too_many_arguments)]
 fn params(
     p: &ConvParams,
@@ -99,7 +102,8 @@ fn dispatch(
     (kern, grid): (&K, [u32; 3]),
     plan: &ConvPlan,
     prm: &ConvUniform,
-    bindings: &[crate::BufRef<'_>],
+    [a, b]: [BufRef<'_>; 2],
+    dst: Dst<'_>,
 ) -> Result<()> {
     let mut constants = Vec::with_capacity(2);
     if plan.prefetch {
@@ -108,7 +112,21 @@ fn dispatch(
     if plan.staged {
         constants.push(("STAGED_STORE", 1.0));
     }
-    gpu.dispatch(kern, &constants, prm, bindings, grid)
+    match dst {
+        Dst::Out(out) => {
+            let unused = gpu.alloc(16)?;
+            gpu.dispatch(kern, &constants, prm, &[a, b, out, (&unused).into()], grid)
+        }
+        Dst::Planes(planes, dtype) => {
+            let unused = gpu.alloc(16)?.typed(dtype);
+            let prm = ConvUniform {
+                flags: prm.flags | PLANES,
+                ..*prm
+            };
+            let bindings = [a, b, (&unused).into(), planes.into()];
+            gpu.dispatch(kern, &constants, &prm, &bindings, grid)
+        }
+    }
 }
 
 /// A tile's entry point, rows and columns.
@@ -204,18 +222,8 @@ fn split_k_pass(
     len: usize,
 ) -> Result<()> {
     let planes = gpu.alloc_scratch_elems(plan.splits * len, crate::Dtype::F32)?;
-    let unused = stand_in(gpu, out.dtype())?;
-    let prm = ConvUniform {
-        flags: prm.flags | PLANES,
-        ..*prm
-    };
-    dispatch(
-        gpu,
-        launch,
-        plan,
-        &prm,
-        &[a.into(), b.into(), (&unused).into(), (&planes).into()],
-    )?;
+    let dst = Dst::Planes(&planes, out.dtype());
+    dispatch(gpu, launch, plan, prm, [a.into(), b.into()], dst)?;
     super::sum_planes(gpu, plan.splits, len, &planes, out)
 }
 
@@ -260,14 +268,7 @@ pub(crate) fn forward_by(
         let (yw, yo) = window(gpu, y, first * yi, nb * yi);
         let prm = params(&q, 0, m, n, k, k, 0, [xo, 0, yo], 0);
         let launch = launch_grid(plan.tile, m, n, 1)?;
-        let unused = stand_in(gpu, crate::Dtype::F32)?;
-        dispatch(
-            gpu,
-            launch,
-            plan,
-            &prm,
-            &[xw, w.into(), yw, (&unused).into()],
-        )?;
+        dispatch(gpu, launch, plan, &prm, [xw, w.into()], Dst::Out(yw))?;
     }
     Ok(())
 }
@@ -321,14 +322,7 @@ pub(crate) fn input_grad_by(
         } else {
             launch_grid(plan.tile, nb * hp * wp, n, s * s)?
         };
-        let unused = stand_in(gpu, crate::Dtype::F32)?;
-        dispatch(
-            gpu,
-            launch,
-            plan,
-            &prm,
-            &[dyw, w.into(), dxw, (&unused).into()],
-        )?;
+        dispatch(gpu, launch, plan, &prm, [dyw, w.into()], Dst::Out(dxw))?;
     }
     Ok(())
 }
@@ -402,17 +396,11 @@ pub(crate) fn weight_grad_by(
         let k_split = k_per_split(k, splits);
         let (dyw, dyo) = window(gpu, dy, first * yi, nb * yi);
         let (xw, xo) = window(gpu, x, first * xi, nb * xi);
-        let flags = PLANES | if c > 0 { ACCUMULATE } else { 0 };
+        let flags = if c > 0 { ACCUMULATE } else { 0 };
         let prm = params(&q, 2, m, n, k, k_split, flags, [dyo, xo, 0], m * n);
         let launch = launch_grid(plan.tile, m, n, splits)?;
-        let unused = stand_in(gpu, dw.dtype())?;
-        dispatch(
-            gpu,
-            launch,
-            plan,
-            &prm,
-            &[dyw, xw, (&unused).into(), scratch.into()],
-        )?;
+        let dst = Dst::Planes(scratch, dw.dtype());
+        dispatch(gpu, launch, plan, &prm, [dyw, xw], dst)?;
     }
     super::sum_planes(gpu, splits, m * n, scratch, dw)
 }
