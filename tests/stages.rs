@@ -698,6 +698,11 @@ fn snl_over_budget_switches_off_the_smallest_alpha() {
     assert!(e.contains("--resume --project finetunes it"), "{e}");
     assert_eq!(common::logged_epochs(&strict), [0], "no finetune epoch ran");
     assert!(strict.join("projected.safetensors").exists());
+    // Resumed without --project, it fails again before any finetune epoch.
+    let mut o = opts(&strict, Existing::Resume, None);
+    o.allow_projection = false;
+    assert!(run_stage(&Device::Cpu, &data, None, with_finetune.clone(), &o).is_err());
+    assert_eq!(common::logged_epochs(&strict), [0], "no finetune epoch ran");
     let o = stage(&data, &with_finetune, &strict, Existing::Resume, None);
     assert!(
         o.finished && o.projected_gates > 0 && o.epochs_run == 1,

@@ -346,6 +346,34 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
     let mut ran = 0;
     let mut last: Option<(u64, EvalStats)> = None;
     while !stage.done() && o.stop_after.is_none_or(|s| ran < s) {
+        // A mask projected during the run (SNL's selection ended over its budget) makes no
+        // later epoch eligible for best: without --project the run fails before its next
+        // epoch (the finetune), fresh or resumed. Its last checkpoint stays, so --resume
+        // --project continues from here.
+        if let Some(b) = budget.filter(|_| {
+            !o.allow_projection && progress.projected_gates > 0 && progress.best.is_none()
+        }) {
+            let (count, t) = stage.evaluate(data)?;
+            checkpoint(stage, data, &progress)?.save(&dir.projected())?;
+            say(
+                o.quiet,
+                &format!(
+                    "{name}: {} gates were switched off to meet the budget of {b}: that network (test {:.2}%, not finetuned) is {}",
+                    progress.projected_gates,
+                    100.0 * t.top1,
+                    dir.projected().display()
+                ),
+            );
+            return Err(Error::OverBudget(over_budget_advice(
+                stage,
+                false,
+                count,
+                b,
+                &progress,
+                &dir.projected(),
+                "--resume --project finetunes it and accepts it",
+            )));
+        }
         let epoch = progress.epochs_done;
         let planned = stage.planned_epochs(epoch);
         let bar = progress_bar(o.quiet, batches, format!("{name} {}/{planned}", epoch + 1));
@@ -391,36 +419,6 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
         }
         last = Some((e.count, e.test));
         ran += 1;
-        // A mask projected during the run (SNL's selection ended over its budget) makes no
-        // later epoch eligible for best: without --project the run fails now, not after its
-        // finetune. Its last checkpoint stays, so --resume --project continues from here.
-        if !o.allow_projection && progress.projected_gates > 0 && progress.best.is_none() {
-            let b = budget.expect("a projection meets a budget");
-            let (_, t) = stage.evaluate(data)?;
-            checkpoint(stage, data, &progress)?.save(&dir.projected())?;
-            say(
-                o.quiet,
-                &format!(
-                    "{name}: {} gates were switched off to meet the budget of {b}: that network (test {:.2}%, not finetuned) is {}",
-                    progress.projected_gates,
-                    100.0 * t.top1,
-                    dir.projected().display()
-                ),
-            );
-            return Err(Error::OverBudget(over_budget_advice(
-                stage,
-                false,
-                e.count,
-                b,
-                &progress,
-                &dir.projected(),
-                if stage.done() {
-                    "--resume --project accepts it"
-                } else {
-                    "--resume --project finetunes it and accepts it"
-                },
-            )));
-        }
     }
     let finished = stage.done();
     // A finished run resumed ran no epoch here: its mask is counted, not evaluated, before a
