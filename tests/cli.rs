@@ -463,7 +463,7 @@ fn bench_step_profile_lists_the_kernels_and_bad_sizes_are_rejected() {
             "device time per kernel",
             "sgd_step f32",
             "conv weight grad 3x3 3->16 @8 s1 ",
-            "conv_gemm_tiny f32 + sum_mid f32",
+            "conv_gemm_tiny f32 + sum_planes f32",
             "host",
             "then device",
             "back to back",
