@@ -195,8 +195,9 @@ fn amp_check_finite(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 
 @group(0) @binding(1) var<storage, read_write> amp_rw: array<f32>;
 
-// The largest scale that doubles to a finite f32 (2^127 does not grow).
-const AMP_MAX_GROWABLE: f32 = 1.7e38;
+// The largest scale that grows: 2^125, so that the scale stays at most 2^126 and its inverse a
+// normal f32 (a GPU that flushes subnormals would unscale every gradient to 0).
+const AMP_MAX_GROWABLE: f32 = 4.2535296e37;
 
 // After the updates: halve the scale on an overflow (the step was skipped), double it after
 // p.len clean steps in a row (PyTorch's GradScaler: growth interval 2000, factors 2 and 1/2),

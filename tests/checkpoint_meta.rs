@@ -310,7 +310,10 @@ fn an_f32_checkpoint_resumes_into_a_loss_scaled_optimizer() {
     let w = autorep::Tensor::param(&d, &[4], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
     let group = |w: &autorep::Tensor| ParamGroup::new(&d, "w", vec![w.clone()]).unwrap();
     let kind = OptimizerKind::sgd(0.9, 0.0, false);
-    let f32_opt = Optimizer::new(&d, kind, vec![(group(&w), 0.1)]).unwrap();
+    let mut f32_opt = Optimizer::new(&d, kind, vec![(group(&w), 0.1)]).unwrap();
+    for _ in 0..3 {
+        f32_opt.step(1.0).unwrap();
+    }
     let mut ck = Checkpoint::new(meta(StageConfig::Train(Default::default()), None));
     ck.put_optimizer(&f32_opt).unwrap();
     let mut scaled = Optimizer::new(&d, kind, vec![(group(&w), 0.1)])
@@ -318,5 +321,10 @@ fn an_f32_checkpoint_resumes_into_a_loss_scaled_optimizer() {
         .with_loss_scaling(65536.0, 2000)
         .unwrap();
     ck.restore_optimizer(&mut scaled).unwrap();
-    assert_eq!(scaled.loss_scale().unwrap(), Some(65536.0));
+    // The initial scale, and the run's three steps applied: the next SGD step is not a first.
+    assert_eq!(
+        scaled.loss_scale_state().unwrap(),
+        [65536.0, 1.0 / 65536.0, 0.0, 0.0, 3.0, 1.0]
+    );
+    assert_eq!(scaled.steps(), 3);
 }

@@ -109,8 +109,8 @@ pub struct GateOpts {
     /// before each evaluation (0: off).
     #[arg(long, default_value_t = 0)]
     pub bn_recalib: usize,
-    /// Clamp the x² coefficient to ±C in every forward (the official --clip_x2; the Tiny
-    /// recipe uses 1); 0: off.
+    /// Clamp the stored x² coefficient to ±C before every forward pass (the official
+    /// --clip_x2; the Tiny recipe uses 1); 0: off.
     #[arg(long, default_value_t = 0.0)]
     clip_x2: f32,
     /// Wrap Adam in Lookahead with period K (the official Tiny-ImageNet script: 6): every K

@@ -230,6 +230,18 @@ impl Optimizer {
         self.steps = steps;
     }
 
+    /// A loss scaler whose state a checkpoint did not hold (its run trained in f32): it keeps
+    /// its initial scale and counts `steps` applied steps, from which the device takes SGD's
+    /// first step, Adam's bias corrections and Lookahead's period under a scaler.
+    pub fn restart_scaler_after(&mut self, steps: u64) -> Result<()> {
+        if self.scaler.is_some() {
+            let mut state = self.amp.to_vec()?; // [scale, 1/scale, found, clean, applied, on]
+            (state[2], state[3], state[4]) = (0.0, 0.0, steps as f32);
+            self.amp.copy_from_host(&state)?;
+        }
+        Ok(())
+    }
+
     /// Every state tensor with a stable name, for checkpoints.
     pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
         let mut v = Vec::new();

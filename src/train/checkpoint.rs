@@ -494,11 +494,13 @@ impl Checkpoint {
     }
 
     pub fn restore_optimizer(&self, opt: &mut Optimizer) -> Result<()> {
+        let mut fresh_scaler = false;
         for (name, t) in opt.state_tensors() {
             let key = format!("opt.{name}");
             // A run that trained in f32 and resumes in f16 (`--precision auto` on an adapter
             // with f16) has no scaler state to take: its scaler starts afresh.
             if name == crate::nn::LOSS_SCALE_STATE && !self.tensors.contains_key(&key) {
+                fresh_scaler = true;
                 continue;
             }
             self.restore(&key, &t)?;
@@ -509,6 +511,10 @@ impl Checkpoint {
             )
         })?;
         opt.set_steps(steps);
+        if fresh_scaler {
+            // Its step count is the run's, not 0: the restored momentum and moments go on.
+            opt.restart_scaler_after(steps)?;
+        }
         Ok(())
     }
 }

@@ -165,8 +165,8 @@ pub fn amp_update(growth_interval: u32, amp: &mut [f32]) {
         amp[4] += 1.0;
         clean += 1.0;
         if clean >= growth_interval as f32 {
-            // A growth that would overflow keeps the scale (shaders/optim.wgsl's bound).
-            if scale <= 1.7e38 {
+            // The scale stays at most 2^126, its inverse a normal f32 (shaders/optim.wgsl).
+            if scale <= 2f32.powi(125) {
                 scale *= 2.0;
             }
             clean = 0.0;
