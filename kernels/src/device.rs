@@ -168,6 +168,8 @@ pub struct GpuInner {
     pub(crate) prefetch: AtomicBool,
     /// See [`Gpu::set_conv_plans`] and [`Gpu::collect_conv_passes`].
     pub(crate) plans: Mutex<PlanState>,
+    /// See [`Gpu::stand_in`].
+    pub(crate) stand_in: std::sync::OnceLock<crate::GpuBuffer>,
 }
 
 /// Output elements (summed over split-K planes) a GEMM-shaped dispatch should produce on a
@@ -254,6 +256,7 @@ impl Gpu {
             coop,
             prefetch,
             plans: Mutex::default(),
+            stand_in: std::sync::OnceLock::new(),
             split_target,
             pool: BufferPool::default(),
             pipelines: PipelineCache::default(),

@@ -221,6 +221,17 @@ impl Gpu {
         }
     }
 
+    /// A small buffer, typed `dtype`, for a binding a dispatch declares but does not touch
+    /// (the conv kernels' output or split-K planes, whichever a pass does not write): one per
+    /// device, lent for its life, so that no step borrows one per dispatch.
+    pub(crate) fn stand_in(&self, dtype: Dtype) -> Result<GpuBuffer> {
+        if let Some(b) = self.0.stand_in.get() {
+            return Ok(b.typed(dtype));
+        }
+        let b = self.alloc(16)?;
+        Ok(self.0.stand_in.get_or_init(|| b).typed(dtype))
+    }
+
     /// [`Gpu::alloc_scratch`] of `n` elements of `dtype`.
     pub fn alloc_scratch_elems(&self, n: usize, dtype: Dtype) -> Result<GpuBuffer> {
         Ok(self.alloc_scratch(n as u64 * dtype.bytes())?.typed(dtype))

@@ -16,10 +16,6 @@ pub use cifar::{
     read_cifar100_files, read_cifar10_files, read_cifar_records, CifarSet, CIFAR100_CLASSES,
     CIFAR100_MEAN, CIFAR100_STD, CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD,
 };
-/// Where `autorep data fetch` downloads to, and where commands look for a dataset's folder
-/// when no `--data` is given.
-pub const DEFAULT_DIR: &str = "data";
-
 pub use fetch::{fetch, md5, md5_file, md5_hex, remote_files, Md5, RemoteFile};
 pub use idx::{idx_pair_from_bytes, read_idx, read_idx_pair, IdxArray, FASHION_MNIST_CLASSES};
 pub use image_set::{batch_plan, shuffled, ImageSet, Selection, SplitMix64};
@@ -30,6 +26,10 @@ use crate::error::{Error, Result};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+
+/// Where `autorep data fetch` downloads to, and where commands look for a dataset's folder
+/// when no `--data` is given.
+pub const DEFAULT_DIR: &str = "data";
 
 pub const FASHION_MNIST_MEAN: [f32; 1] = [0.2860];
 pub const FASHION_MNIST_STD: [f32; 1] = [0.3530];

@@ -22,10 +22,7 @@ pub struct Data {
 /// Whether two folder names lead to the same folder (compared as written where either
 /// cannot be resolved).
 pub fn same_folder(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
+    crate::files::same_file(a, b) || a == b
 }
 
 /// The folder `dir` names, absolute, so that a run resumed from another working folder reads

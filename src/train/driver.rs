@@ -314,6 +314,31 @@ fn over_budget_advice(
     )
 }
 
+/// Evaluate the stage's projected network, write it as `projected.safetensors` and say so:
+/// `how` says what was switched off, `note` follows its accuracy.
+fn write_projected(
+    stage: &mut dyn Stage,
+    data: &Data,
+    progress: &Progress,
+    dir: &RunDir,
+    o: &RunOptions,
+    how: &str,
+    note: &str,
+) -> Result<(u64, EvalStats)> {
+    let (relus, t) = stage.evaluate(data)?;
+    checkpoint(stage, data, progress)?.save(&dir.projected())?;
+    say(
+        o.quiet,
+        &format!(
+            "{}: {how}: that network (test {:.2}%{note}) is {}, not best",
+            stage.config().name(),
+            100.0 * t.top1,
+            dir.projected().display()
+        ),
+    );
+    Ok((relus, t))
+}
+
 /// Run `stage` on `data` into `o.out` until it is done (or `o.stop_after` epochs), resuming
 /// from `last.safetensors` when `o.existing` says so.
 pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outcome> {
@@ -353,17 +378,12 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
         if let Some(b) = budget.filter(|_| {
             !o.allow_projection && progress.projected_gates > 0 && progress.best.is_none()
         }) {
-            let (count, t) = stage.evaluate(data)?;
-            checkpoint(stage, data, &progress)?.save(&dir.projected())?;
-            say(
-                o.quiet,
-                &format!(
-                    "{name}: {} gates were switched off to meet the budget of {b}: that network (test {:.2}%, not finetuned) is {}",
-                    progress.projected_gates,
-                    100.0 * t.top1,
-                    dir.projected().display()
-                ),
+            let how = format!(
+                "{} gates were switched off to meet the budget of {b}",
+                progress.projected_gates
             );
+            let (count, _) =
+                write_projected(stage, data, &progress, &dir, o, &how, ", not finetuned")?;
             return Err(Error::OverBudget(over_budget_advice(
                 stage,
                 false,
@@ -433,10 +453,7 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
     if let (true, Some(b)) = (finished, budget) {
         let now = stage.project()?;
         if now > 0 || stage.projected_gates() > 0 {
-            let (r, t) = stage.evaluate(data)?;
-            (relus, test) = (r, Some(t));
             progress.projected_gates = stage.projected_gates();
-            checkpoint(stage, data, &progress)?.save(&dir.projected())?;
             let how = if now > 0 {
                 format!("the mask ended with {count_before} ReLUs, over the budget of {b}; {now} gates with the smallest indicator were switched off to meet it")
             } else {
@@ -445,14 +462,8 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
                     progress.projected_gates
                 )
             };
-            say(
-                o.quiet,
-                &format!(
-                    "{name}: {how}: that network (test {:.2}%) is {}, not best",
-                    100.0 * t.top1,
-                    dir.projected().display()
-                ),
-            );
+            let (r, t) = write_projected(stage, data, &progress, &dir, o, &how, "")?;
+            (relus, test) = (r, Some(t));
             projected_path = Some(dir.projected());
             // With an earlier epoch within the budget, `best` is the run's result; only a run
             // with none fails.

@@ -114,11 +114,11 @@ fn dispatch(
     }
     match dst {
         Dst::Out(out) => {
-            let unused = gpu.alloc(16)?;
+            let unused = gpu.stand_in(crate::Dtype::F32)?;
             gpu.dispatch(kern, &constants, prm, &[a, b, out, (&unused).into()], grid)
         }
         Dst::Planes(planes, dtype) => {
-            let unused = gpu.alloc(16)?.typed(dtype);
+            let unused = gpu.stand_in(dtype)?;
             let prm = ConvUniform {
                 flags: prm.flags | PLANES,
                 ..*prm

@@ -44,6 +44,18 @@ pub fn sum_mid(
     x: &GpuBuffer,
     out: &GpuBuffer,
 ) -> Result<()> {
+    over_mid(gpu, &SUM_MID, [outer, len, inner], alpha, x, out)
+}
+
+/// One invocation per output of `kernel` over x as [outer, len, inner].
+fn over_mid(
+    gpu: &Gpu,
+    kernel: &Kernel<U>,
+    [outer, len, inner]: [usize; 3],
+    alpha: f32,
+    x: &GpuBuffer,
+    out: &GpuBuffer,
+) -> Result<()> {
     let n = outer * inner;
     let params = U {
         n: n as u32,
@@ -52,8 +64,13 @@ pub fn sum_mid(
         alpha,
         ..U::default()
     };
-    let g = SUM_MID.groups_for(n);
-    gpu.dispatch(&SUM_MID, &[], &params, &[x.into(), out.into()], g)
+    gpu.dispatch(
+        kernel,
+        &[],
+        &params,
+        &[x.into(), out.into()],
+        kernel.groups_for(n),
+    )
 }
 
 /// `len` f32 planes of `inner` elements summed into `out` (f32, or f16 rounded once): the
@@ -65,15 +82,7 @@ pub fn sum_planes(
     planes: &GpuBuffer,
     out: &GpuBuffer,
 ) -> Result<()> {
-    let params = U {
-        n: inner as u32,
-        len: len as u32,
-        inner: inner as u32,
-        alpha: 1.0,
-        ..U::default()
-    };
-    let g = SUM_PLANES.groups_for(inner);
-    gpu.dispatch(&SUM_PLANES, &[], &params, &[planes.into(), out.into()], g)
+    over_mid(gpu, &SUM_PLANES, [1, len, inner], 1.0, planes, out)
 }
 
 /// Chunk length for the first pass of a full sum: long enough that the second pass is one row.
