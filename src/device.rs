@@ -76,7 +76,12 @@ impl Device {
                 } else {
                     String::new()
                 };
-                format!("{} ({:?}, {kind}{plans})", r.name, r.backend)
+                let emulated = if r.coop_emulated {
+                    ", tensor-core shaders emulated (AUTOREP_COOP=emulate: slow, for checking them)"
+                } else {
+                    ""
+                };
+                format!("{} ({:?}, {kind}{plans}{emulated})", r.name, r.backend)
             }
         }
     }

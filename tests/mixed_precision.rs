@@ -94,6 +94,56 @@ fn f16_training_lands_in_the_accuracy_band_of_f32() {
     assert_eq!(s16, [65536.0, 1.0 / 65536.0, 0.0, 10.0, 10.0, 1.0]);
 }
 
+/// The same f16 training on the tensor-core tiles (cooperative matrices: the hardware's where
+/// the adapter has them, else emulated in plain WGSL) and on the SIMT tiles: every GEMM and
+/// convolution pass of forward and backward takes the other path, and the losses, accuracies
+/// and scaler agree, up to the order of the f32 sums.
+#[test]
+fn f16_training_on_tensor_core_tiles_follows_the_simt_tiles() {
+    let Some(device) = f16_gpu() else { return };
+    let Device::Gpu(g) = &device else { return };
+    let tc = if g.report().coop_f16 {
+        device.clone()
+    } else {
+        Device::Gpu(autorep_kernels::Gpu::open_emulating_coop().unwrap())
+    };
+    let Device::Gpu(tg) = &tc else { unreachable!() };
+    assert!(tg.uses_coop_f16());
+    g.set_coop_for_tests(false);
+    let (l_simt, a_simt, s_simt) = learn(&device, Dtype::F16);
+    g.set_coop_for_tests(true);
+    tg.collect_conv_passes(true);
+    let (l_tc, a_tc, s_tc) = learn(&tc, Dtype::F16);
+    // Every convolution pass ran on the tensor-core tiles (a stem's input gradient aside,
+    // which takes the direct kernel on every path).
+    let passes = tg.collect_conv_passes(false);
+    assert!(passes.len() >= 9, "{passes:?}");
+    for key in &passes {
+        let plan = autorep_kernels::launch::conv_plan(tg, key.pass, &key.shape, Dtype::F16);
+        let tile = plan.unwrap().tile;
+        use autorep_kernels::Tile;
+        assert!(
+            matches!(tile, Tile::Coop | Tile::CoopWide | Tile::Direct),
+            "{key:?}: {tile:?}"
+        );
+    }
+    eprintln!(
+        "{} tensor cores: losses {l_tc:?} accuracy {a_tc:?}; SIMT: {l_simt:?} {a_simt:?}",
+        if tg.report().coop_emulated {
+            "emulated"
+        } else {
+            "hardware"
+        }
+    );
+    for (a, b) in l_tc.iter().zip(&l_simt) {
+        assert!((a - b).abs() <= 5e-3, "losses {l_tc:?} vs {l_simt:?}");
+    }
+    for (a, b) in a_tc.iter().zip(&a_simt) {
+        assert!((a - b).abs() <= 0.03, "accuracies {a_tc:?} vs {a_simt:?}");
+    }
+    assert_eq!(s_tc, s_simt);
+}
+
 #[test]
 fn the_f16_network_stores_half_precision_activations_and_f32_gradients() {
     let Some(device) = f16_gpu() else { return };

@@ -36,6 +36,10 @@ pub struct AdapterReport {
     /// Cooperative matrices (tensor cores) of the one shape the f16 GEMM uses: 16x16x16,
     /// f16 x f16 -> f32 (wgpu's experimental feature, with SHADER_F16).
     pub coop_f16: bool,
+    /// `coop_f16` holds because the tensor-core shaders run rewritten into plain WGSL
+    /// (`AUTOREP_COOP=emulate`, [`Gpu::open_emulating_coop`]): a check of their indexing on any
+    /// adapter with SHADER_F16, slow, never a tensor core.
+    pub coop_emulated: bool,
 }
 
 impl AdapterReport {
@@ -68,15 +72,24 @@ impl AdapterReport {
                         && p.ab_type == wgpu::CooperativeScalarType::F16
                         && p.cr_type == wgpu::CooperativeScalarType::F32
                 }),
+            coop_emulated: false,
         }
     }
 
     /// The adapter in a line, as conv plans are stamped with it: name, backend and driver.
     pub fn fingerprint(&self) -> String {
         // Trimmed: the plans file stores it trimmed, and some drivers report no driver info.
-        format!("{} | {:?} | {}", self.name, self.backend, self.driver_info)
-            .trim()
-            .to_string()
+        let emulated = if self.coop_emulated {
+            " | cooperative matrices emulated"
+        } else {
+            ""
+        };
+        format!(
+            "{} | {:?} | {}{emulated}",
+            self.name, self.backend, self.driver_info
+        )
+        .trim()
+        .to_string()
     }
 
     /// A software rasteriser (lavapipe, llvmpipe, WARP, SwiftShader) rather than real hardware.
@@ -195,6 +208,18 @@ impl std::fmt::Debug for Gpu {
 impl Gpu {
     /// Open the best adapter (hardware first, then software).
     pub fn open() -> Result<Gpu> {
+        let emulate = std::env::var("AUTOREP_COOP").is_ok_and(|v| v == "emulate");
+        Self::open_with(emulate)
+    }
+
+    /// Test and debugging hook: open the best adapter as [`Gpu::open`] does, with its
+    /// tensor-core shaders emulated in plain WGSL (see [`AdapterReport::coop_emulated`]), so
+    /// that they run where no tensor cores exist. Needs SHADER_F16.
+    pub fn open_emulating_coop() -> Result<Gpu> {
+        Self::open_with(true)
+    }
+
+    fn open_with(emulate_coop: bool) -> Result<Gpu> {
         let instance = instance();
         let adapters = sorted_adapters(&instance);
         let Some(adapter) = adapters.into_iter().next() else {
@@ -204,13 +229,30 @@ impl Gpu {
             };
             return Err(KernelError::NoAdapter { detail });
         };
-        Self::from_adapter(adapter)
+        Self::from_adapter(adapter, emulate_coop)
     }
 
-    fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
-        let report = AdapterReport::of(&adapter);
+    fn from_adapter(adapter: wgpu::Adapter, emulate_coop: bool) -> Result<Gpu> {
+        let mut report = AdapterReport::of(&adapter);
+        if emulate_coop {
+            let reason = if !report.f16 {
+                "it has no SHADER_F16 feature"
+            } else if report.workgroup_storage < COOP_WORKGROUP_BYTES {
+                "its workgroup memory is too small for the tensor-core tiles"
+            } else {
+                ""
+            };
+            if !reason.is_empty() {
+                return Err(KernelError::CoopEmulation {
+                    adapter: report.name,
+                    reason,
+                });
+            }
+            report.coop_f16 = true;
+            report.coop_emulated = true;
+        }
         let mut features = adapter.features() & WANTED_FEATURES;
-        let experimental_features = if report.coop_f16 {
+        let experimental_features = if report.coop_f16 && !report.coop_emulated {
             features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
             // SAFETY: wgpu marks cooperative matrices experimental (their validation is not
             // complete). Only shaders/parts/coop_tile.wgsl (for coop_gemm.wgsl and
@@ -326,7 +368,7 @@ impl Gpu {
     }
 
     /// Whether f16 GEMMs run on cooperative matrices (tensor cores): where the adapter has
-    /// 16x16x16 f16 x f16 -> f32 ones, unless `AUTOREP_COOP=0` or
+    /// 16x16x16 f16 x f16 -> f32 ones (or they are emulated), unless `AUTOREP_COOP=0` or
     /// [`Gpu::set_coop_for_tests`] turned them off.
     pub fn uses_coop_f16(&self) -> bool {
         self.0.coop.load(Ordering::Relaxed)

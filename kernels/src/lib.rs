@@ -2,6 +2,7 @@
 //! per WGSL entry point, and a CPU twin of every kernel. Knows nothing of autograd or models.
 
 mod conv_plan;
+mod coop_emulation;
 pub mod cpu;
 mod device;
 mod dtype;

@@ -236,7 +236,15 @@ impl Gpu {
         if let Some(p) = self.0.pipelines.pipelines.lock().unwrap().get(&key) {
             return Ok(p.clone());
         }
-        let source = kernel.shader.variant(dtype);
+        let mut source = kernel.shader.variant(dtype);
+        if self.0.report.coop_emulated && kernel.shader.enables.contains("cooperative_matrix") {
+            source = crate::coop_emulation::emulate_coop(&source).map_err(|message| {
+                KernelError::Validation {
+                    context: format!("emulating {}", kernel.shader.name),
+                    message,
+                }
+            })?;
+        }
         let layout = self.layout(kernel.bindings);
         let device = &self.0.device;
         let desc = wgpu::ShaderModuleDescriptor {

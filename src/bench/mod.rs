@@ -157,13 +157,14 @@ pub fn gemm(
 
 /// The tensor cores' ceiling along this path (shaders/coop_peak.wgsl): TFLOP/s of 16x16x16
 /// f16 multiply-adds with fragments in registers, reloaded from workgroup memory, and reloaded
-/// from a storage buffer; None where the adapter has no cooperative matrices.
+/// from a storage buffer; None where the adapter has no cooperative matrices, or emulates them
+/// (no tensor core to measure, and 2048² emulated steps would take hours).
 pub fn coop_ceiling(device: &Device, reps: usize) -> Result<Option<Vec<(launch::PeakLoads, f64)>>> {
     use launch::{PeakLoads, COOP_PEAK_OUT_PER_GROUP, COOP_PEAK_SRC_LEN};
     let Device::Gpu(g) = device else {
         return Ok(None);
     };
-    if !g.report().coop_f16 {
+    if !g.report().coop_f16 || g.report().coop_emulated {
         return Ok(None);
     }
     // Enough workgroups for several waves of a large GPU, enough steps to dwarf the launch.

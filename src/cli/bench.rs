@@ -118,7 +118,11 @@ pub enum BenchWhat {
 /// The tensor cores' ceiling next to the f16 GEMM figures.
 fn print_coop_ceiling(device: &Device, reps: usize) -> anyhow::Result<()> {
     let Some(rows) = bench::coop_ceiling(device, reps)? else {
-        println!("tensor-core ceiling: not measured (no 16x16x16 f16 cooperative matrices on this adapter)");
+        let why = match device {
+            Device::Gpu(g) if g.report().coop_emulated => "cooperative matrices emulated",
+            _ => "no 16x16x16 f16 cooperative matrices on this adapter",
+        };
+        println!("tensor-core ceiling: not measured ({why})");
         return Ok(());
     };
     let rate = |want| {
