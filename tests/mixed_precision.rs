@@ -108,6 +108,7 @@ fn f16_training_on_tensor_core_tiles_follows_the_simt_tiles() {
         Device::Gpu(autorep_kernels::Gpu::open_emulating_coop().unwrap())
     };
     let Device::Gpu(tg) = &tc else { unreachable!() };
+    tg.set_coop_for_tests(true);
     assert!(tg.uses_coop_f16());
     g.set_coop_for_tests(false);
     let (l_simt, a_simt, s_simt) = learn(&device, Dtype::F16);

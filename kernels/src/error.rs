@@ -27,7 +27,7 @@ pub enum KernelError {
         "adapter '{adapter}' has no 16x16x16 f16 x f16 -> f32 cooperative matrices (tensor cores)"
     )]
     NoCooperativeMatrix { adapter: String },
-    #[error("AUTOREP_COOP=emulate: cannot emulate cooperative matrices on '{adapter}': {reason}; unset AUTOREP_COOP")]
+    #[error("cannot emulate cooperative matrices on '{adapter}': {reason}; leave AUTOREP_COOP=emulate unset for it")]
     CoopEmulation {
         adapter: String,
         reason: &'static str,
