@@ -77,6 +77,45 @@ fn one_line_error(out: &Output, needles: &[&str], what: &str) {
     }
 }
 
+/// A tuning knob set to a value nothing reads is a one-line error before any work; an
+/// `AUTOREP_` variable that is no setting is a warning, and the command still runs.
+#[test]
+fn a_mistyped_tuning_knob_is_refused_and_an_unknown_one_named() {
+    for (name, value, expected) in [
+        ("AUTOREP_COOP", "off", "emulate"),
+        ("AUTOREP_FUSE", "no", "0 or 1"),
+        ("AUTOREP_SPLIT_TARGET", "4M", "a whole number"),
+        ("AUTOREP_WGRAD_SPLIT", "4", "FACTOR,MIN_K"),
+        ("AUTOREP_CONV_TILE", "48", "one of 256, 128, 64, 32"),
+    ] {
+        let out = bin()
+            .env(name, value)
+            .args(["--device", "cpu", "devices"])
+            .output()
+            .unwrap();
+        let what = format!("{name}={value}");
+        one_line_error(&out, &[&what, expected], &what);
+    }
+    let mut cmd = bin();
+    for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("AUTOREP_")) {
+        cmd.env_remove(name); // the caller's own settings, known or not
+    }
+    let out = cmd
+        .env("AUTOREP_COOP", "emulate")
+        .env("AUTOREP_SPLIT_TARGET", "")
+        .env("AUTOREP_COOPP", "0")
+        .args(["--device", "cpu", "devices"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("warning: AUTOREP_COOPP is not a setting"),
+        "{err}"
+    );
+}
+
 /// A trained baseline, shared by the cases that need one.
 fn baseline(dir: &Path) -> PathBuf {
     let out = dir.join("base");

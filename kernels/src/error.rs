@@ -27,6 +27,12 @@ pub enum KernelError {
         "adapter '{adapter}' has no 16x16x16 f16 x f16 -> f32 cooperative matrices (tensor cores)"
     )]
     NoCooperativeMatrix { adapter: String },
+    #[error("{name}={value}: expected {expected} (or leave it unset)")]
+    Knob {
+        name: &'static str,
+        value: String,
+        expected: String,
+    },
     #[error("cannot emulate cooperative matrices on '{adapter}': {reason}; leave AUTOREP_COOP=emulate unset for it")]
     CoopEmulation {
         adapter: String,

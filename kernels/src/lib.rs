@@ -8,6 +8,7 @@ mod device;
 mod dtype;
 mod error;
 mod gpu_profile;
+pub mod knobs;
 pub mod launch;
 pub mod params;
 mod pipelines;

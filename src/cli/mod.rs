@@ -360,7 +360,40 @@ fn negative_values(cmd: clap::Command) -> clap::Command {
     .mut_subcommands(negative_values)
 }
 
+/// Settings read from the environment outside the kernel layer's knobs: the command line's
+/// (`env = …` in clap), the plans cache, and the test suite's.
+const OTHER_SETTINGS: &[&str] = &[
+    "AUTOREP_DEVICE",
+    "AUTOREP_PLANS",
+    "AUTOREP_CACHE_DIR",
+    "AUTOREP_REQUIRE_GPU",
+    "AUTOREP_REQUIRE_SPIRV_VAL",
+    "AUTOREP_REQUIRE_TORCH",
+    "AUTOREP_REQUIRE_ONNXRUNTIME",
+    "AUTOREP_PYTHON",
+    "AUTOREP_TORCH_PYTHON",
+];
+
+/// A tuning knob whose value no reader takes is an error; an `AUTOREP_` variable nothing
+/// reads (a misspelt knob) is a warning, since the run would otherwise ignore it unseen.
+fn check_environment() -> anyhow::Result<()> {
+    autorep_kernels::knobs::check_env()?;
+    let known: Vec<&str> = autorep_kernels::knobs::names()
+        .chain(OTHER_SETTINGS.iter().copied())
+        .collect();
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("AUTOREP_") && !known.contains(&name.as_ref()) {
+            eprintln!(
+                "warning: {name} is not a setting autorep reads (its settings: README, \"Tuning knobs\"); ignored"
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    check_environment()?;
     let choice = cli.device;
     match &cli.plans {
         Some(rule) if rule.as_os_str() == "rule" => use_plans(PlansSource::Rule),

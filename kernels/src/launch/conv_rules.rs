@@ -57,6 +57,14 @@ fn wide_coop_tile() -> bool {
 }
 
 /// `AUTOREP_CONV_TILE=256|128|64|32` forces one tile (for tuning on a new adapter).
+/// The row counts of the SIMT conv tiles, which `AUTOREP_CONV_TILE` may force.
+pub fn simt_tile_rows() -> Vec<u64> {
+    let mut rows: Vec<u64> = TILES.iter().map(|t| t.1[0] as u64).collect();
+    rows.sort_unstable_by(|a, b| b.cmp(a));
+    rows.dedup();
+    rows
+}
+
 fn forced_tile() -> Option<usize> {
     static FORCED: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
     *FORCED.get_or_init(|| {
