@@ -1,5 +1,6 @@
-//! The kernel layer's tuning knobs (environment variables, README "Tuning knobs"), each read
-//! where it acts; [`check_env`] refuses a value none of those readers would take, so that a
+//! The engine's tuning knobs (environment variables, README "Tuning knobs"), each read where it
+//! acts (here, but for `AUTOREP_FUSE`, which the nn layer reads: listed here so that one table
+//! holds them all); [`check_env`] refuses a value none of those readers would take, so that a
 //! mistyped knob (`AUTOREP_COOP=off`) is an error rather than silently the default.
 
 use crate::error::{KernelError, Result};
@@ -33,7 +34,7 @@ const KNOBS: &[(&str, Form)] = &[
     ("AUTOREP_CONV_TILE", Form::TileRows),
 ];
 
-/// The names of the kernel layer's knobs.
+/// The knobs' names.
 pub fn names() -> impl Iterator<Item = &'static str> {
     KNOBS.iter().map(|(n, _)| *n)
 }
