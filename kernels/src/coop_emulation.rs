@@ -12,12 +12,12 @@
 //! multiply-add reads the lane's row of A and columns of B from there (fragments held as
 //! values, private arrays of 16 and 128 floats per invocation, made lavapipe's compiler
 //! several times slower, minutes per wide tile with bounds checks). This assumes what our
-//! shaders do: a fragment is multiplied before the memory it came from is written again (the
-//! next slice is staged after a barrier). Loads and stores use the layout the call names:
-//! `coopLoadT`/`coopStoreT` row-major (element (r, c) at p + r·stride + c),
-//! `coopLoad`/`coopStore` column-major (p + c·stride + r), as naga lowers them. Products of f16 values are exact in f32 and the
-//! sums are f32, as on the tensor cores; only the order of the additions may differ. The three
-//! roles have three different types, so a fragment used in the wrong role fails naga's
+//! shaders do: a fragment is multiplied before the memory it came from is written again (the next
+//! slice is staged after a barrier). Loads and stores use the layout the call names:
+//! `coopLoadT`/`coopStoreT` row-major (element (r, c) at p + r·stride + c), `coopLoad`/`coopStore`
+//! column-major (p + c·stride + r), as naga lowers them. Products of f16 values are exact in f32
+//! and the sums are f32, as on the tensor cores; only the order of the additions may differ. The
+//! three roles have three different types, so a fragment used in the wrong role fails naga's
 //! validation instead of computing something else.
 //!
 //! The rewrite is textual and knows the forms our shaders use: every load and store names a
