@@ -138,10 +138,7 @@ fn sorted_adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
 }
 
 fn split_target(report: &AdapterReport) -> u64 {
-    if let Some(v) = std::env::var("AUTOREP_SPLIT_TARGET")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-    {
+    if let Some(v) = crate::knobs::count("AUTOREP_SPLIT_TARGET") {
         return v;
     }
     if report.is_software() {
@@ -208,7 +205,7 @@ impl std::fmt::Debug for Gpu {
 impl Gpu {
     /// Open the best adapter (hardware first, then software).
     pub fn open() -> Result<Gpu> {
-        let emulate = std::env::var("AUTOREP_COOP").is_ok_and(|v| v == "emulate");
+        let emulate = crate::knobs::coop() == Some(crate::knobs::CoopKnob::Emulate);
         Self::open_with(emulate)
     }
 
@@ -291,9 +288,9 @@ impl Gpu {
         });
         let recorder = Recorder::new(&device, &limits);
         let split_target = AtomicU64::new(split_target(&report));
-        let coop_off = std::env::var("AUTOREP_COOP").is_ok_and(|v| v == "0");
+        let coop_off = crate::knobs::coop() == Some(crate::knobs::CoopKnob::Off);
         let coop = AtomicBool::new(report.coop_f16 && !coop_off);
-        let prefetch = AtomicBool::new(std::env::var("AUTOREP_PREFETCH").is_ok_and(|v| v == "1"));
+        let prefetch = AtomicBool::new(crate::knobs::switch("AUTOREP_PREFETCH").unwrap_or(false));
         Ok(Gpu(Arc::new(GpuInner {
             coop,
             prefetch,

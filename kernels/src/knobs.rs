@@ -1,7 +1,8 @@
-//! The engine's tuning knobs (environment variables, README "Tuning knobs"), each read where it
-//! acts (here, but for `AUTOREP_FUSE`, which the nn layer reads: listed here so that one table
-//! holds them all); [`check_env`] refuses a value none of those readers would take, so that a
-//! mistyped knob (`AUTOREP_COOP=off`) is an error rather than silently the default.
+//! The engine's tuning knobs (environment variables, README "Tuning knobs"): one table of
+//! their forms, the getters every reader calls where the knob acts ([`switch`], [`count`],
+//! [`pair`], [`coop`]; `AUTOREP_FUSE` is read by the nn layer), and [`check_env`], which the
+//! CLI runs first, so that a value the getters would not parse (`AUTOREP_COOP=off`) is an error
+//! rather than silently the default.
 
 use crate::error::{KernelError, Result};
 
@@ -29,7 +30,7 @@ const KNOBS: &[(&str, Form)] = &[
     ("AUTOREP_CHECKED_SHADERS", Form::Switch),
     ("AUTOREP_SPLIT_TARGET", Form::Count { positive: false }),
     ("AUTOREP_BN_PART", Form::Count { positive: true }),
-    ("AUTOREP_CPU_COLS_BYTES", Form::Count { positive: true }),
+    ("AUTOREP_CPU_COLS_BYTES", Form::Count { positive: false }),
     ("AUTOREP_WGRAD_SPLIT", Form::Pair),
     ("AUTOREP_CONV_TILE", Form::TileRows),
 ];
@@ -39,35 +40,90 @@ pub fn names() -> impl Iterator<Item = &'static str> {
     KNOBS.iter().map(|(n, _)| *n)
 }
 
+/// A knob's value, trimmed; None where it is unset or empty.
+fn raw(name: &str) -> Option<String> {
+    let v = std::env::var_os(name)?.to_string_lossy().trim().to_string();
+    (!v.is_empty()).then_some(v)
+}
+
+fn parse_count(v: &str) -> Option<u64> {
+    v.trim().parse().ok()
+}
+
+fn parse_switch(v: &str) -> Option<bool> {
+    match v {
+        "0" => Some(false),
+        "1" => Some(true),
+        _ => None,
+    }
+}
+
+fn parse_pair(v: &str) -> Option<(u64, u64)> {
+    let (a, b) = v.split_once(',')?;
+    Some((parse_count(a)?, parse_count(b)?))
+}
+
+fn parse_coop(v: &str) -> Option<CoopKnob> {
+    match v {
+        "emulate" => Some(CoopKnob::Emulate),
+        v => parse_switch(v).map(|on| if on { CoopKnob::On } else { CoopKnob::Off }),
+    }
+}
+
+/// A `0`/`1` knob; None where it is unset or holds anything else (which [`check_env`]
+/// refuses before a command starts).
+pub fn switch(name: &str) -> Option<bool> {
+    parse_switch(&raw(name)?)
+}
+
+/// A whole-number knob, as [`switch`].
+pub fn count(name: &str) -> Option<u64> {
+    parse_count(&raw(name)?)
+}
+
+/// A `FACTOR,MIN_K` knob, as [`switch`].
+pub fn pair(name: &str) -> Option<(u64, u64)> {
+    parse_pair(&raw(name)?)
+}
+
+/// `AUTOREP_COOP`: the tensor-core path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoopKnob {
+    Off,
+    On,
+    Emulate,
+}
+
+/// `AUTOREP_COOP`, as [`switch`].
+pub fn coop() -> Option<CoopKnob> {
+    parse_coop(&raw("AUTOREP_COOP")?)
+}
+
 /// Every knob that is set holds a value its reader takes (an empty one counts as unset).
 pub fn check_env() -> Result<()> {
     for &(name, form) in KNOBS {
-        let Some(value) = std::env::var_os(name) else {
-            continue;
-        };
-        let value = value.to_string_lossy().trim().to_string();
-        if value.is_empty() || accepts(form, &value) {
-            continue;
+        let Some(value) = raw(name) else { continue };
+        if !accepts(form, &value) {
+            return Err(KernelError::Knob {
+                name,
+                value,
+                expected: expected(form),
+            });
         }
-        return Err(KernelError::Knob {
-            name,
-            value,
-            expected: expected(form),
-        });
     }
     Ok(())
 }
 
+/// Whether `v` is a value of `form`: what the getters above parse.
 fn accepts(form: Form, v: &str) -> bool {
-    let count = |s: &str| s.trim().parse::<u64>().ok();
     match form {
-        Form::Switch => v == "0" || v == "1",
-        Form::Coop => v == "0" || v == "1" || v == "emulate",
-        Form::Count { positive } => count(v).is_some_and(|n| n > 0 || !positive),
-        Form::Pair => v
-            .split_once(',')
-            .is_some_and(|(f, k)| count(f).is_some() && count(k).is_some()),
-        Form::TileRows => count(v).is_some_and(|r| crate::launch::simt_tile_rows().contains(&r)),
+        Form::Switch => parse_switch(v).is_some(),
+        Form::Coop => parse_coop(v).is_some(),
+        Form::Count { positive } => parse_count(v).is_some_and(|n| n > 0 || !positive),
+        Form::Pair => parse_pair(v).is_some(),
+        Form::TileRows => {
+            parse_count(v).is_some_and(|r| crate::launch::simt_tile_rows().contains(&r))
+        }
     }
 }
 
@@ -104,5 +160,7 @@ mod tests {
         assert!(accepts(Form::Pair, "4, 128") && !accepts(Form::Pair, "4"));
         assert!(accepts(Form::TileRows, "64") && !accepts(Form::TileRows, "48"));
         assert_eq!(expected(Form::TileRows), "one of 256, 128, 64, 32");
+        assert_eq!(parse_pair("4, 128"), Some((4, 128)));
+        assert_eq!(parse_coop("0"), Some(CoopKnob::Off));
     }
 }

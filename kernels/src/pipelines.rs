@@ -163,7 +163,7 @@ struct BindKey {
 }
 
 fn checked_shaders() -> bool {
-    std::env::var("AUTOREP_CHECKED_SHADERS").is_ok_and(|v| v == "1")
+    crate::knobs::switch("AUTOREP_CHECKED_SHADERS").unwrap_or(false)
 }
 
 /// Beyond this many cached bind groups the cache is cleared (shapes changed a lot).

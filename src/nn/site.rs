@@ -64,7 +64,7 @@ pub struct ForwardCtx {
 /// says otherwise: on, unless the environment sets `AUTOREP_FUSE=0`.
 pub fn fusion_default() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("AUTOREP_FUSE").map_or(true, |v| v != "0"))
+    *ON.get_or_init(|| autorep_kernels::knobs::switch("AUTOREP_FUSE").unwrap_or(true))
 }
 
 impl ForwardCtx {

@@ -107,10 +107,7 @@ const COLS_BYTES: usize = 4 << 20;
 fn cols_budget() -> usize {
     static BUDGET: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *BUDGET.get_or_init(|| {
-        std::env::var("AUTOREP_CPU_COLS_BYTES")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(COLS_BYTES)
+        crate::knobs::count("AUTOREP_CPU_COLS_BYTES").map_or(COLS_BYTES, |v| v as usize)
     })
 }
 

@@ -53,10 +53,9 @@ const WGRAD_MIN_K_PER_SPLIT: usize = 128;
 /// wide one against it on a new adapter).
 fn wide_coop_tile() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("AUTOREP_COOP_WIDE").map_or(true, |v| v != "0"))
+    *ON.get_or_init(|| crate::knobs::switch("AUTOREP_COOP_WIDE").unwrap_or(true))
 }
 
-/// `AUTOREP_CONV_TILE=256|128|64|32` forces one tile (for tuning on a new adapter).
 /// The row counts of the SIMT conv tiles, which `AUTOREP_CONV_TILE` may force.
 pub fn simt_tile_rows() -> Vec<u64> {
     let mut rows: Vec<u64> = TILES.iter().map(|t| t.1[0] as u64).collect();
@@ -65,15 +64,12 @@ pub fn simt_tile_rows() -> Vec<u64> {
     rows
 }
 
+/// `AUTOREP_CONV_TILE=256|128|64|32` forces one tile (for tuning on a new adapter).
 fn forced_tile() -> Option<usize> {
     static FORCED: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
     *FORCED.get_or_init(|| {
-        let rows = std::env::var("AUTOREP_CONV_TILE")
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        TILES.iter().any(|t| t.1[0] == rows).then_some(rows)
+        let rows = crate::knobs::count("AUTOREP_CONV_TILE")?;
+        simt_tile_rows().contains(&rows).then_some(rows as usize)
     })
 }
 
@@ -325,13 +321,9 @@ pub fn conv2d_output_splits(
 fn wgrad_split_tuning() -> (usize, usize) {
     static TUNING: std::sync::OnceLock<(usize, usize)> = std::sync::OnceLock::new();
     *TUNING.get_or_init(|| {
-        let parsed = std::env::var("AUTOREP_WGRAD_SPLIT").ok().and_then(|v| {
-            let (f, k) = v.split_once(',')?;
-            Some((
-                f.trim().parse().ok()?,
-                k.trim().parse::<usize>().ok()?.max(TILE_K),
-            ))
-        });
-        parsed.unwrap_or((WGRAD_SPLIT_FACTOR, WGRAD_MIN_K_PER_SPLIT))
+        crate::knobs::pair("AUTOREP_WGRAD_SPLIT")
+            .map_or((WGRAD_SPLIT_FACTOR, WGRAD_MIN_K_PER_SPLIT), |(f, k)| {
+                (f as usize, (k as usize).max(TILE_K))
+            })
     })
 }

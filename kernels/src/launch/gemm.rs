@@ -80,7 +80,7 @@ const DIRECT_LOADS: u32 = 4;
 /// measuring the direct loads against staging on a new adapter).
 fn direct_loads() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("AUTOREP_COOP_DIRECT").map_or(true, |v| v != "0"))
+    *ON.get_or_init(|| crate::knobs::switch("AUTOREP_COOP_DIRECT").unwrap_or(true))
 }
 
 /// One dispatch over whole bindings: the tensor-core tile (128x64 of C per workgroup, the same

@@ -23,11 +23,9 @@ impl BnShape {
     pub fn split(&self) -> usize {
         static PART: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
         let part = *PART.get_or_init(|| {
-            std::env::var("AUTOREP_BN_PART")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .filter(|&v: &usize| v > 0)
-                .unwrap_or(8192)
+            crate::knobs::count("AUTOREP_BN_PART")
+                .filter(|&v| v > 0)
+                .map_or(8192, |v| v as usize)
         });
         self.count().div_ceil(part).clamp(1, 64)
     }
