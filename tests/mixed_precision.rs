@@ -102,14 +102,10 @@ fn f16_training_lands_in_the_accuracy_band_of_f32() {
 fn f16_training_on_tensor_core_tiles_follows_the_simt_tiles() {
     let Some(device) = f16_gpu() else { return };
     let Device::Gpu(g) = &device else { return };
-    let tc = if g.report().coop_f16 {
-        device.clone()
-    } else {
-        Device::Gpu(autorep_kernels::Gpu::open_emulating_coop().unwrap())
-    };
-    let Device::Gpu(tg) = &tc else { unreachable!() };
-    tg.set_coop_for_tests(true);
+    let Some(tg) = common::coop_gpu() else { return };
     assert!(tg.uses_coop_f16());
+    let tc = Device::Gpu(tg.clone());
+    let tg = &tg;
     g.set_coop_for_tests(false);
     let (l_simt, a_simt, s_simt) = learn(&device, Dtype::F16);
     g.set_coop_for_tests(true);

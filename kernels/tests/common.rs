@@ -17,6 +17,39 @@ pub fn gpu() -> Option<Gpu> {
     }
 }
 
+/// A device whose f16 GEMMs and convolutions run on the tensor-core shaders, with that path
+/// on: the test GPU where it has 16x16x16 f16 cooperative matrices, else the same adapter with
+/// them emulated (`Gpu::open_emulating_coop`); None (with a message) where it has no f16.
+pub fn coop_gpu() -> Option<Gpu> {
+    let g = gpu()?;
+    if g.report().coop_f16 {
+        // The path may be off (AUTOREP_COOP=0); each test turns it on and off itself.
+        g.set_coop_for_tests(true);
+        let how = if g.report().coop_emulated {
+            "emulated (AUTOREP_COOP=emulate)"
+        } else {
+            "its tensor cores"
+        };
+        eprintln!("{}: {how}", g.report().name);
+        return Some(g);
+    }
+    if !g.report().f16 {
+        eprintln!(
+            "skipping the cooperative-matrix test: {} has no f16",
+            g.report().name
+        );
+        return None;
+    }
+    let g = Gpu::open_emulating_coop().unwrap();
+    g.set_coop_for_tests(true);
+    assert!(g.report().coop_emulated && g.uses_coop_f16());
+    eprintln!(
+        "{} has no 16x16x16 f16->f32 cooperative matrices: emulating them",
+        g.report().name
+    );
+    Some(g)
+}
+
 pub fn rand_vec(seed: u64, n: usize) -> Vec<f32> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()

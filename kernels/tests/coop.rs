@@ -8,37 +8,7 @@
 mod common;
 use autorep_kernels::params::{ConvParams, GemmParams};
 use autorep_kernels::{cpu, launch, round_to_f16, Dtype, Gpu, GpuBuffer};
-use common::{conv, conv_twins, gpu, halves, rel_err};
-
-fn coop_gpu() -> Option<Gpu> {
-    let g = gpu()?;
-    if g.report().coop_f16 {
-        // The path may be off (AUTOREP_COOP=0); each test turns it on and off itself.
-        g.set_coop_for_tests(true);
-        let how = if g.report().coop_emulated {
-            "emulated (AUTOREP_COOP=emulate)"
-        } else {
-            "its tensor cores"
-        };
-        eprintln!("{}: {how}", g.report().name);
-        return Some(g);
-    }
-    if !g.report().f16 {
-        eprintln!(
-            "skipping the cooperative-matrix test: {} has no f16",
-            g.report().name
-        );
-        return None;
-    }
-    let g = Gpu::open_emulating_coop().unwrap();
-    g.set_coop_for_tests(true);
-    assert!(g.report().coop_emulated && g.uses_coop_f16());
-    eprintln!(
-        "{} has no 16x16x16 f16->f32 cooperative matrices: emulating them",
-        g.report().name
-    );
-    Some(g)
-}
+use common::{conv, conv_twins, coop_gpu, gpu, halves, rel_err};
 
 fn run(
     g: &Gpu,

@@ -5,7 +5,7 @@ pub mod cases;
 mod kernel_common;
 
 use autorep::{Device, Tensor};
-pub use kernel_common::{rand_vec, rel_err};
+pub use kernel_common::{coop_gpu, rand_vec, rel_err};
 use std::process::Command;
 
 /// The test GPU device, or None (with a message) where no adapter exists; CI's
