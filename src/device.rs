@@ -1,7 +1,7 @@
 //! Where tensors live: the CPU reference backend or an opened wgpu device.
 
 use crate::error::{Error, Result};
-use autorep_kernels::Gpu;
+use autorep_kernels::{CoopCheck, Gpu};
 
 #[derive(Clone, Debug)]
 pub enum Device {
@@ -34,6 +34,27 @@ impl std::str::FromStr for DeviceChoice {
     }
 }
 
+fn describe_coop_check(check: &CoopCheck) -> String {
+    match check {
+        CoopCheck::Passed { worst } => {
+            format!("checked against the CPU twins at start (worst relative error {worst:.1e})")
+        }
+        CoopCheck::Failed { what } => format!("off: failed the check at start ({what})"),
+    }
+}
+
+/// The line to warn with when `g`'s tensor cores failed their check at open, so that f16 runs on
+/// the SIMT tiles: slower, but right.
+fn coop_warning(g: &Gpu) -> Option<String> {
+    let CoopCheck::Failed { what } = g.coop_check()? else {
+        return None;
+    };
+    Some(format!(
+        "the tensor-core path of {} gave wrong results at start ({what}), so f16 runs on the SIMT tiles (AUTOREP_COOP=0 skips the check; `autorep devices` shows it)",
+        g.report().name
+    ))
+}
+
 impl Device {
     pub fn open(choice: DeviceChoice) -> Result<Device> {
         let device = match choice {
@@ -43,8 +64,18 @@ impl Device {
         };
         if let Device::Gpu(g) = &device {
             crate::plans::apply(g)?;
+            if let Some(warning) = coop_warning(g) {
+                eprintln!("warning: {warning}");
+            }
         }
         Ok(device)
+    }
+
+    /// What the tensor-core check at open found, in words, for `devices`: None where it did
+    /// not run (no tensor cores, `AUTOREP_COOP=0`, or emulated).
+    pub fn coop_check(&self) -> Option<String> {
+        let Device::Gpu(g) = self else { return None };
+        Some(describe_coop_check(&g.coop_check()?))
     }
 
     pub fn is_gpu(&self) -> bool {
@@ -108,5 +139,22 @@ impl Device {
             (Device::Gpu(a), Device::Gpu(b)) => a.same_device(b),
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tensor_core_check_reads_as_a_line() {
+        let passed = describe_coop_check(&CoopCheck::Passed { worst: 3.2e-4 });
+        assert_eq!(
+            passed,
+            "checked against the CPU twins at start (worst relative error 3.2e-4)"
+        );
+        let what = "conv forward 3x3 16->64 s2 is off by 8.10e-1 of its largest value".to_string();
+        let failed = describe_coop_check(&CoopCheck::Failed { what: what.clone() });
+        assert_eq!(failed, format!("off: failed the check at start ({what})"));
     }
 }

@@ -174,6 +174,8 @@ pub struct GpuInner {
     pub(crate) split_target: AtomicU64,
     /// See [`Gpu::uses_coop_f16`].
     pub(crate) coop: AtomicBool,
+    /// See [`Gpu::coop_check`].
+    pub(crate) coop_check: Mutex<Option<crate::CoopCheck>>,
     /// See [`Gpu::prefetch`].
     pub(crate) prefetch: AtomicBool,
     /// See [`Gpu::set_conv_plans`] and [`Gpu::collect_conv_passes`].
@@ -291,8 +293,9 @@ impl Gpu {
         let coop_off = crate::knobs::coop() == Some(crate::knobs::CoopKnob::Off);
         let coop = AtomicBool::new(report.coop_f16 && !coop_off);
         let prefetch = AtomicBool::new(crate::knobs::switch("AUTOREP_PREFETCH").unwrap_or(false));
-        Ok(Gpu(Arc::new(GpuInner {
+        let gpu = Gpu(Arc::new(GpuInner {
             coop,
+            coop_check: Mutex::new(None),
             prefetch,
             plans: Mutex::default(),
             stand_in: std::sync::OnceLock::new(),
@@ -308,7 +311,14 @@ impl Gpu {
             limits,
             errors,
             lost,
-        })))
+        }));
+        // Emulated tiles are checked by the tests, and compile too slowly to check at every
+        // open (lavapipe: tens of seconds).
+        if !gpu.0.report.coop_emulated {
+            gpu.check_coop(crate::coop_check::COOP_CHECK_TOLERANCE);
+            gpu.release_free();
+        }
+        Ok(gpu)
     }
 
     /// Whether two handles refer to the same opened device.

@@ -2,6 +2,7 @@
 //! per WGSL entry point, and a CPU twin of every kernel. Knows nothing of autograd or models.
 
 mod conv_plan;
+mod coop_check;
 mod coop_emulation;
 pub mod cpu;
 mod device;
@@ -18,6 +19,7 @@ pub mod shaders;
 pub mod uniforms;
 
 pub use conv_plan::{ConvKey, ConvPass, ConvPlan, ConvPlans, Tile};
+pub use coop_check::{CoopCheck, COOP_CHECK_TOLERANCE};
 pub use device::{list_adapters, AdapterReport, Gpu, WANTED_FEATURES};
 pub use dtype::{from_f16_bytes, round_to_f16, to_f16_bits, Dtype};
 pub use error::{KernelError, Result};

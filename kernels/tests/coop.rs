@@ -274,3 +274,48 @@ fn the_ceiling_twin_is_a_gemm_cut_into_tiles() {
         }
     }
 }
+
+/// The check an adapter with tensor cores runs when opened (here run by hand, as emulated tiles
+/// are not checked at open): it passes correct tiles, covering both conv tiles, and a failed
+/// check turns the path off and is remembered.
+#[test]
+fn the_tensor_core_check_passes_correct_tiles_and_turns_a_wrong_path_off() {
+    use autorep_kernels::{CoopCheck, Tile, COOP_CHECK_TOLERANCE};
+    let Some(g) = coop_gpu() else { return };
+    if !g.report().coop_emulated {
+        assert!(matches!(g.coop_check(), Some(CoopCheck::Passed { .. })));
+    }
+    g.collect_conv_passes(true);
+    let check = g.check_coop(COOP_CHECK_TOLERANCE);
+    eprintln!("{check:?}");
+    let Some(CoopCheck::Passed { worst }) = check else {
+        panic!("{check:?}")
+    };
+    assert!(worst > 0.0 && worst < 2e-3, "{worst}");
+    assert!(g.uses_coop_f16());
+    let tiles: Vec<Tile> = g
+        .collect_conv_passes(false)
+        .iter()
+        .map(|k| {
+            launch::conv_plan(&g, k.pass, &k.shape, Dtype::F16)
+                .unwrap()
+                .tile
+        })
+        .collect();
+    assert_eq!(tiles.len(), 6, "{tiles:?}");
+    assert!(
+        tiles.contains(&Tile::Coop) && tiles.contains(&Tile::CoopWide),
+        "{tiles:?}"
+    );
+
+    let failed = g.check_coop(-1.0);
+    let Some(CoopCheck::Failed { what }) = &failed else {
+        panic!("{failed:?}")
+    };
+    assert!(what.starts_with("GEMM 128x128x64 is off by"), "{what}");
+    assert!(!g.uses_coop_f16());
+    assert_eq!(g.coop_check(), failed);
+    // With the path off there is nothing to check.
+    assert_eq!(g.check_coop(COOP_CHECK_TOLERANCE), None);
+    g.set_coop_for_tests(true);
+}

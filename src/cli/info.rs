@@ -143,6 +143,9 @@ pub fn devices(choice: DeviceChoice) -> anyhow::Result<()> {
     }
     let picked = Device::open(choice)?;
     println!("--device {choice:?} picks: {}", picked.describe());
+    if let Some(check) = picked.coop_check() {
+        println!("    tensor cores: {check}");
+    }
     if let (DeviceChoice::Auto, Device::Gpu(g)) = (choice, &picked) {
         if g.report().is_software() {
             println!("    (a software adapter: training, evaluation and the demo run on the CPU backend instead; bench and tune measure it)");
