@@ -170,7 +170,8 @@ fn errors(gpu: &Gpu) -> Result<Vec<(String, f32)>> {
 /// The verdict on `errors` at `tolerance`: the first case above it fails the path.
 fn verdict(errors: &[(String, f32)], tolerance: f32) -> CoopCheck {
     let worst = errors.iter().fold(0f32, |m, (_, e)| m.max(*e));
-    match errors.iter().find(|(_, e)| !(*e <= tolerance)) {
+    // A NaN error compares false either way, so it fails too.
+    match errors.iter().find(|(_, e)| e.is_nan() || *e > tolerance) {
         Some((name, e)) => CoopCheck::Failed {
             what: format!(
                 "{name} is off by {e:.2e} of its largest value (allowed {tolerance:.0e})"
