@@ -91,12 +91,8 @@ fn stored(mut want: Vec<f32>) -> Vec<f32> {
 /// One product on the tensor cores: (its name, the normwise error against the twin).
 fn gemm_error(gpu: &Gpu, p: &GemmParams, seed: u64) -> Result<(String, f32)> {
     let (na, nb, nc) = p.extents();
-    let (a, b, bias, c0) = (
-        halves(seed, na),
-        halves(seed + 1, nb),
-        halves(seed + 2, p.n),
-        halves(seed + 3, nc),
-    );
+    let mut seeds = seed..;
+    let [a, b, bias, c0] = [na, nb, p.n, nc].map(|n| halves(seeds.next().unwrap(), n));
     let up = |v: &[f32]| gpu.upload_f16(v);
     let (ba, bb, bbias, bc) = (up(&a)?, up(&b)?, up(&bias)?, up(&c0)?);
     launch::gemm(gpu, p, &ba, &bb, p.bias_off.map(|_| &bbias), &bc)?;
@@ -109,11 +105,8 @@ fn gemm_error(gpu: &Gpu, p: &GemmParams, seed: u64) -> Result<(String, f32)> {
 
 /// The three passes of `p` on the tensor cores: (pass name, normwise error) each.
 fn conv_errors(gpu: &Gpu, p: &ConvParams, seed: u64) -> Result<Vec<(String, f32)>> {
-    let (x, w, dy) = (
-        halves(seed, p.x_len()),
-        halves(seed + 1, p.w_len()),
-        halves(seed + 2, p.y_len()),
-    );
+    let mut seeds = seed..;
+    let [x, w, dy] = [p.x_len(), p.w_len(), p.y_len()].map(|n| halves(seeds.next().unwrap(), n));
     let up = |v: &[f32]| gpu.upload_f16(v);
     let (bx, bw, bdy) = (up(&x)?, up(&w)?, up(&dy)?);
     // Outputs start as garbage, so a pass that leaves elements unwritten fails too.
