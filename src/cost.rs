@@ -137,7 +137,11 @@ impl Protocol {
 pub struct CostReport {
     pub protocol: String,
     pub relus: u64,
+    /// Replaced elements evaluated as polynomials of degree 1 or more.
     pub polys: u64,
+    /// Replaced elements passed through (degree 0: SNL's linearised elements, the identity
+    /// ablation): free.
+    pub identities: u64,
     /// Online communication, bytes.
     pub comm_bytes: f64,
     /// Offline (preprocessing) communication, bytes.
@@ -190,7 +194,8 @@ pub fn estimate(
     CostReport {
         protocol: p.name.clone(),
         relus,
-        polys,
+        polys: if degree == 0 { 0 } else { polys },
+        identities: if degree == 0 { polys } else { 0 },
         comm_bytes,
         offline_bytes: r * p.offline_relu_bytes,
         client_storage_bytes: r * p.client_storage_relu_bytes,
@@ -224,6 +229,7 @@ pub fn estimate_sites(
             protocol: acc.protocol,
             relus: acc.relus + one.relus,
             polys: acc.polys + one.polys,
+            identities: acc.identities + one.identities,
             comm_bytes: acc.comm_bytes + one.comm_bytes,
             offline_bytes: acc.offline_bytes + one.offline_bytes,
             client_storage_bytes: acc.client_storage_bytes + one.client_storage_bytes,
@@ -298,17 +304,20 @@ impl CostReport {
     /// A small human-readable block, one quantity per line.
     pub fn table(&self) -> String {
         let mut s = String::new();
+        let identities =
+            (self.identities > 0).then(|| ("identities", group_digits(self.identities)));
         let rows = [
-            ("protocol", self.protocol.clone()),
-            ("ReLUs", group_digits(self.relus)),
-            ("polynomials", group_digits(self.polys)),
-            ("online comm", human_bytes(self.comm_bytes)),
-            ("offline comm", human_bytes(self.offline_bytes)),
-            ("client store", human_bytes(self.client_storage_bytes)),
-            ("rounds", format!("{}", self.rounds)),
-            ("latency", format!("{:.4} s", self.latency_s)),
+            Some(("protocol", self.protocol.clone())),
+            Some(("ReLUs", group_digits(self.relus))),
+            Some(("polynomials", group_digits(self.polys))),
+            identities,
+            Some(("online comm", human_bytes(self.comm_bytes))),
+            Some(("offline comm", human_bytes(self.offline_bytes))),
+            Some(("client store", human_bytes(self.client_storage_bytes))),
+            Some(("rounds", format!("{}", self.rounds))),
+            Some(("latency", format!("{:.4} s", self.latency_s))),
         ];
-        for (k, v) in rows {
+        for (k, v) in rows.into_iter().flatten() {
             let _ = writeln!(s, "{k:<13} {v}");
         }
         s

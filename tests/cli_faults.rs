@@ -546,7 +546,7 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
             "--out",
             &f,
         ]),
-        &["checkpoint", "is a pipe or socket, not a regular file"],
+        &["--out", "is a pipe or socket, not a regular file"],
         "import onto a pipe",
     );
     use std::os::unix::fs::FileTypeExt;
@@ -756,7 +756,8 @@ fn folders_checkpoints_and_pipes_lose_nothing() {
         String::from_utf8_lossy(&o.stderr)
     );
     let mut ck = Checkpoint::load(&base).unwrap();
-    // NaN weights (with valid checksums) are reported as such, never as an accuracy.
+    // NaN weights (with valid checksums: an altered file) are refused by name, never
+    // evaluated to an accuracy.
     for (_, (_, v)) in ck
         .tensors
         .iter_mut()
@@ -777,7 +778,7 @@ fn folders_checkpoints_and_pipes_lose_nothing() {
     ]);
     one_line_error(
         &o,
-        &["NaN or infinite logits", "no accuracy"],
+        &["weight' holds NaN", "the file was altered"],
         "NaN checkpoint",
     );
     // A training set smaller than the batch still trains (one partial batch per epoch).
@@ -872,5 +873,173 @@ fn a_run_killed_with_sigkill_at_a_random_point_resumes_to_the_same_tensors() {
         let epochs = common::logged_epochs(&killed);
         assert_eq!(epochs, vec![0, 1, 2], "metrics after the resume");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Outputs that would replace a file, a resume that cannot continue, and inputs that would
+/// run to a meaningless result: each a one-line error before any work, and nothing lost.
+#[test]
+fn outputs_resumes_and_degenerate_inputs_fail_before_work_and_lose_nothing() {
+    let dir = common::tmp_dir("faults-outputs");
+    let base = baseline(&dir);
+    let b = base.display().to_string();
+    let d = data_dir();
+    let before = std::fs::read(&base).unwrap();
+    let s = |p: &Path| p.display().to_string();
+
+    // export and eval do not replace a file without --overwrite (here: a checkpoint).
+    let other = dir.join("base").join("last.safetensors");
+    let o = s(&other);
+    let kept = std::fs::read(&other).unwrap();
+    one_line_error(
+        &autorep(&["export", "--checkpoint", &b, "--out", &o]),
+        &["--out", "already exists", "--overwrite"],
+        "export over another checkpoint",
+    );
+    let eval = |extra: &[&str]| {
+        let mut v = vec!["--device", "cpu", "eval", "--checkpoint", &b, "--data", &d];
+        v.extend(extra);
+        autorep(&v)
+    };
+    one_line_error(
+        &eval(&["--logits", &o]),
+        &["--logits", "already exists", "--overwrite"],
+        "eval logits over a checkpoint",
+    );
+    assert_eq!(
+        std::fs::read(&other).unwrap(),
+        kept,
+        "the checkpoint changed"
+    );
+    let onnx = s(&dir.join("net.onnx"));
+    for _ in 0..2 {
+        let out = autorep(&["export", "--checkpoint", &b, "--out", &onnx, "--overwrite"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // An output whose folder is a file, checked before the evaluation.
+    let under_file = format!("{b}/logits.npy");
+    one_line_error(
+        &eval(&["--logits", &under_file]),
+        &["is a file, not a folder"],
+        "eval output under a file",
+    );
+
+    // --resume into a folder with a best but no last checkpoint would start over and replace
+    // it: refused. Resuming another stage's run names the stage before any data is read
+    // (here none is given: the default folder does not exist).
+    let run_dir = dir.join("base");
+    std::fs::rename(&other, dir.join("last.kept")).unwrap();
+    let mut args = train_args(&run_dir, 128, 2);
+    args.push("--resume".into());
+    one_line_error(
+        &run(&args),
+        &[
+            "holds a run (best.safetensors) but no last.safetensors",
+            "--overwrite",
+        ],
+        "resume without a last checkpoint",
+    );
+    assert_eq!(std::fs::read(&base).unwrap(), before, "best changed");
+    std::fs::rename(dir.join("last.kept"), &other).unwrap();
+    one_line_error(
+        &autorep(&[
+            "--device",
+            "cpu",
+            "snl",
+            "--baseline",
+            &b,
+            "--budget",
+            "1k",
+            "--out",
+            &s(&run_dir),
+            "--resume",
+        ]),
+        &["was written by stage train, not snl", "autorep train"],
+        "resume of another stage's run",
+    );
+
+    // One training image trains nothing (a batch of one is dropped).
+    let mut args = train_args(&dir.join("one"), 1, 1);
+    args.push("--overwrite".into());
+    one_line_error(
+        &run(&args),
+        &["limit_train (--limit-train) must be at least 2"],
+        "one training image",
+    );
+    // A slack that makes every mask meet the budget.
+    one_line_error(
+        &autorep(&[
+            "--device",
+            "cpu",
+            "replace",
+            "--baseline",
+            &b,
+            "--data",
+            &d,
+            "--limit-train",
+            "64",
+            "--limit-test",
+            "32",
+            "--budget",
+            "1k",
+            "--budget-slack",
+            "100k",
+            "--out",
+            &s(&dir.join("slack")),
+        ]),
+        &[
+            "--budget-slack",
+            "accepts every mask",
+            "choose a slack below",
+        ],
+        "slack over the model's ReLUs",
+    );
+    // A bad AUTOREP_DEVICE names the variable.
+    let out = bin()
+        .env("AUTOREP_DEVICE", "fast")
+        .args(["--device", "cpu", "count", "--model", "small"])
+        .output()
+        .unwrap();
+    one_line_error(
+        &out,
+        &["AUTOREP_DEVICE=fast", "auto, gpu or cpu"],
+        "device variable",
+    );
+    // A command without its subcommand lists them on one line.
+    one_line_error(
+        &autorep(&["data"]),
+        &["requires a subcommand", "fetch"],
+        "data",
+    );
+    one_line_error(
+        &autorep(&["bench", "gemm", "--reps", "0"]),
+        &["--reps"],
+        "reps 0",
+    );
+
+    // Gate tensors in a checkpoint whose header says it is not gated would be ignored.
+    let mut ck = Checkpoint::load(&base).unwrap();
+    // (save writes the checksums of what it holds)
+    ck.tensors
+        .insert("site.00.mask".into(), (vec![1], vec![1.0]));
+    let forged = dir.join("forged.safetensors");
+    ck.save(&forged).unwrap();
+    one_line_error(
+        &autorep(&[
+            "--device",
+            "cpu",
+            "eval",
+            "--checkpoint",
+            &s(&forged),
+            "--data",
+            &d,
+        ]),
+        &["'site.00.mask' belongs to a gated site", "altered"],
+        "gate tensors in an ungated checkpoint",
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -113,7 +113,7 @@ fn polynomials_cost_their_multiplications_and_the_identity_nothing() {
         (46_400.0 + 1_900.0 * 32.0, 9.0 + 2.0)
     );
     assert_eq!((i.comm_bytes, i.rounds), (46_400.0, 9.0));
-    assert_eq!((i.relus, i.polys), (100, 1_900));
+    assert_eq!((i.relus, i.polys, i.identities), (100, 0, 1_900));
     // The coefficient setting decides the multiplications, whichever preset it is applied to:
     // Delphi with secret coefficients pays two for degree 2, CrypTen with plaintext ones one.
     let secret = Protocol {

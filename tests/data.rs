@@ -404,7 +404,7 @@ fn idx_rejects_bad_files() {
     let e = err_text(load());
     assert!(
         e.ends_with(
-            "train-images-idx3-ubyte: magic number 2049 is not an IDX image file (expected 2051)"
+            "train-images-idx3-ubyte: magic number 2049 is not an IDX image file (expected 2051): is it the other file of the pair?"
         ),
         "{e}"
     );

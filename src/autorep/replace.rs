@@ -202,11 +202,6 @@ impl ReplaceConfig {
                 return bad(what, v as f64, "a finite number ≥ 0");
             }
         }
-        for (what, v) in [("s1", self.s1), ("s2", self.s2)] {
-            if !v.is_finite() {
-                return bad(what, v as f64, "finite");
-            }
-        }
         if !(self.var_min.is_finite() && self.var_min > 0.0) {
             return bad("var_min", self.var_min, "a finite number > 0");
         }
@@ -218,8 +213,12 @@ impl ReplaceConfig {
                 return bad(what, v, "a finite number > 0");
             }
         }
-        if !(self.s1.is_finite() && self.s1 > 0.0) {
-            return bad("s1", self.s1 as f64, "a finite number > 0");
+        // The polynomial's terms are scaled by them (divided or multiplied): 0 removes a term
+        // and a negative scale flips it.
+        for (what, v) in [("s1", self.s1), ("s2", self.s2)] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(what, v as f64, "a finite number > 0");
+            }
         }
         if self.refit.period == 0 {
             return Err(Error::Invalid(

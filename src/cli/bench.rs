@@ -43,7 +43,7 @@ pub enum BenchWhat {
         #[arg(long)]
         quick: bool,
         /// Timed runs per shape (the median is reported).
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 5, value_parser = at_least_one)]
         reps: usize,
         /// Measure this shape instead, as MxNxK (repeatable), e.g. --size 4096x4096x4096.
         #[arg(long = "size", value_parser = parse_gemm_size)]
@@ -103,7 +103,7 @@ pub enum BenchWhat {
         /// convolutions at 224); resnet18_in and wrn22_8 by default.
         #[arg(long)]
         model: Option<String>,
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 5, value_parser = at_least_one)]
         reps: usize,
         /// Also write the results as JSON to this file.
         #[arg(long)]
@@ -189,7 +189,7 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
             // Before the GEMM rows, so that the last line stays the last GEMM's (scripts read
             // it with `tail -1`).
             if act == autorep::Dtype::F16 {
-                print_coop_ceiling(&device, reps.max(1))?;
+                print_coop_ceiling(&device, reps)?;
             }
             let shapes = if sizes.is_empty() {
                 bench::gemm_shapes(quick)
@@ -200,7 +200,7 @@ pub fn bench(choice: DeviceChoice, what: BenchWhat) -> anyhow::Result<()> {
                 bench::check_gemm_size(&device, m, n, k)?;
             }
             for (m, n, k) in shapes {
-                let r = bench::gemm(&device, m, n, k, reps.max(1), act)
+                let r = bench::gemm(&device, m, n, k, reps, act)
                     .with_context(|| format!("GEMM {m}x{n}x{k}"))?;
                 println!(
                     "{:>22}  {:>9.3} ms  {:>8.2} GFLOP/s",
@@ -393,4 +393,13 @@ fn bench_kernels(
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// A count of timed runs: a median needs one at least.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("0 timed runs measure nothing: give 1 or more".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }

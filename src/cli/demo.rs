@@ -48,8 +48,9 @@ pub fn demo(choice: DeviceChoice, a: DemoArgs) -> anyhow::Result<()> {
     let total = super::info::counting_model("small", 28)?.relu_total();
     let bad = || {
         anyhow::anyhow!(
-            "--budget {} is invalid: give a fraction of the small ResNet's {total} ReLUs between 0 and 1 (e.g. 0.05) or a count of them (e.g. 2.8k)",
-            a.budget
+            "--budget {} is invalid: give a fraction of the small ResNet's {total} ReLUs strictly between 0 and 1 (e.g. 0.05) or a count from 1 to {} (e.g. 2.8k): the demo replaces some ReLUs",
+            a.budget,
+            total - 1
         )
     };
     let budget_fraction = match a.budget.trim().parse::<f64>() {

@@ -23,6 +23,9 @@ pub struct ExportArgs {
     /// Where to write the exported file.
     #[arg(long)]
     out: PathBuf,
+    /// Replace a file already at --out (refused without it: it may be a checkpoint).
+    #[arg(long)]
+    overwrite: bool,
 }
 
 pub fn export(a: ExportArgs) -> anyhow::Result<()> {
@@ -32,6 +35,7 @@ pub fn export(a: ExportArgs) -> anyhow::Result<()> {
         "pass a best.safetensors or last.safetensors",
     )?;
     super::not_the_input(&a.out, "--out", &a.checkpoint)?;
+    super::new_output(&a.out, "--out", a.overwrite)?;
     if a.format == Format::Torch {
         let bytes = autorep::export::torch::checkpoint_to_torch(&a.checkpoint)?;
         std::fs::write(&a.out, &bytes).with_context(|| format!("writing {}", a.out.display()))?;
@@ -93,12 +97,7 @@ pub fn import(a: ImportArgs) -> anyhow::Result<()> {
     super::existing_file(&a.from, "state dict", "pass a .pth or .safetensors file")?;
     super::not_the_input(&a.out, "--out", &a.from)?;
     // Like the training commands' run folders, a checkpoint is not replaced by accident.
-    if !a.overwrite && autorep::files::not_a_file(&a.out).is_none() {
-        anyhow::bail!(
-            "--out {} already exists: pass --overwrite to replace it, or choose another path",
-            a.out.display()
-        );
-    }
+    super::new_output(&a.out, "--out", a.overwrite)?;
     let spec = autorep::export::torch::ImportSpec {
         model: a.model,
         dataset: a.dataset,

@@ -244,14 +244,58 @@ fn writable_later(out: &std::path::Path, option: &str) -> anyhow::Result<()> {
     if out.is_dir() {
         anyhow::bail!("{option} {} is a folder: name a file in it", out.display());
     }
-    match out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        Some(dir) if !dir.is_dir() => anyhow::bail!(
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if dir.exists() && !dir.is_dir() {
+        anyhow::bail!(
+            "{option} {}: {} is a file, not a folder; choose another path",
+            out.display(),
+            dir.display()
+        );
+    }
+    if !dir.is_dir() {
+        anyhow::bail!(
             "{option} {}: the folder {} does not exist; create it or choose another path",
             out.display(),
             dir.display()
-        ),
-        _ => Ok(()),
+        );
     }
+    // Whether the folder takes a new file (permissions, a read-only or virtual file system).
+    let probe = dir.join(format!(".autorep-write-test.{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => anyhow::bail!(
+            "{option} {}: cannot write in {}: {e}; choose another path",
+            out.display(),
+            dir.display()
+        ),
+    }
+}
+
+/// A file the command writes must have somewhere to go and, unless `overwrite`, must not
+/// replace a file already there (it may be a checkpoint or an earlier result): checked before
+/// the work.
+fn new_output(out: &std::path::Path, option: &str, overwrite: bool) -> anyhow::Result<()> {
+    writable_later(out, option)?;
+    if let Some(why) = autorep::files::not_a_file(out).filter(|_| out.exists()) {
+        anyhow::bail!("{option} {} {why}: name a file", out.display());
+    }
+    if !overwrite && out.exists() {
+        anyhow::bail!(
+            "{option} {} already exists: pass --overwrite to replace it, or choose another path",
+            out.display()
+        );
+    }
+    Ok(())
 }
 
 /// Output `out` (given as `option`) must not be the file `input` names: writing it would
@@ -293,6 +337,16 @@ impl Cli {
     /// read as an unknown flag.
     pub fn parse_args() -> Cli {
         use clap::{CommandFactory, FromArgMatches};
+        // clap names the option, not the variable, when the environment's value is wrong
+        // (and reads it even where --device is given).
+        if let Ok(v) = std::env::var("AUTOREP_DEVICE") {
+            if !["auto", "gpu", "cpu"].contains(&v.as_str()) {
+                eprintln!(
+                    "error: AUTOREP_DEVICE={v}: expected auto, gpu or cpu (or leave it unset)"
+                );
+                std::process::exit(2)
+            }
+        }
         let matches = negative_values(Cli::command())
             .try_get_matches()
             .unwrap_or_else(|e| exit_in_one_line(e));
@@ -353,6 +407,13 @@ fn given(id: &str) -> bool {
 }
 
 fn negative_values(cmd: clap::Command) -> clap::Command {
+    // A command missing its subcommand (`autorep data`) is a one-line error naming them, not
+    // the whole help.
+    let cmd = if cmd.has_subcommands() {
+        cmd.arg_required_else_help(false)
+    } else {
+        cmd
+    };
     cmd.mut_args(|a| {
         let takes = a.get_action().takes_values();
         a.allow_negative_numbers(takes)

@@ -289,6 +289,10 @@ pub struct EvalArgs {
     /// Write the test labels, [images] int64, as .npy.
     #[arg(long, value_name = "FILE")]
     labels: Option<PathBuf>,
+    /// Replace files already at the paths of --logits, --predictions, --inputs and --labels
+    /// (refused without it: a mistyped path could name a checkpoint).
+    #[arg(long)]
+    overwrite: bool,
 }
 
 /// The metadata of the checkpoint a command starts from, to learn its dataset: its header
@@ -324,7 +328,7 @@ fn execute(
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(cfg.name()));
     let mut job = job.clone();
-    keep_resumed_options(&mut cfg, &mut job, &out);
+    keep_resumed_options(&mut cfg, &mut job, &out)?;
     let job = &job;
     cfg.validate()?;
     if let (false, Some(d)) = (matches!(cfg, StageConfig::Train(_)), &job.data.dataset) {
@@ -366,9 +370,13 @@ fn execute(
 /// `--resume` continues the run in `out` with its own value of every option not given here:
 /// the stage's options, the model, and the data (dataset, folder and limits as the run read
 /// them).
-fn keep_resumed_options(cfg: &mut StageConfig, job: &mut JobArgs, out: &Path) {
+fn keep_resumed_options(
+    cfg: &mut StageConfig,
+    job: &mut JobArgs,
+    out: &Path,
+) -> anyhow::Result<()> {
     if !job.folder.resume {
-        return;
+        return Ok(());
     }
     // Finetune's distillation is switched by --teacher; every other key is its option's id.
     let finetune = matches!(cfg, StageConfig::Finetune(_));
@@ -376,8 +384,8 @@ fn keep_resumed_options(cfg: &mut StageConfig, job: &mut JobArgs, out: &Path) {
         "kd" if finetune => super::given("teacher"),
         k => super::given(k),
     };
-    let Some(m) = autorep::train::run_dir::resumed_meta(out, cfg.name()) else {
-        return;
+    let Some(m) = autorep::train::run_dir::resumable(out, cfg.name())? else {
+        return Ok(());
     };
     let mut adopted = autorep::train::run_dir::adopt_resumed_options(cfg, &m.config, &given);
     let d = &mut job.data;
@@ -431,6 +439,7 @@ fn keep_resumed_options(cfg: &mut StageConfig, job: &mut JobArgs, out: &Path) {
             adopted.join(", ")
         );
     }
+    Ok(())
 }
 
 /// The line a stage ends with.
@@ -588,6 +597,7 @@ pub fn eval(choice: DeviceChoice, a: EvalArgs) -> anyhow::Result<()> {
     .collect();
     for (i, (option, out)) in outputs.iter().enumerate() {
         super::not_the_input(out, option, &a.checkpoint)?;
+        super::new_output(out, option, a.overwrite)?;
         if let Some((first, _)) = outputs[..i].iter().find(|(_, o)| o == out) {
             anyhow::bail!(
                 "{option} and {first} both name {}: give each output its own file",

@@ -120,6 +120,13 @@ pub fn fetch(dataset: Dataset, dir: &Path) -> Result<PathBuf> {
     } else {
         dir.to_path_buf()
     };
+    if let Some(file) = dl_dir.ancestors().find(|a| a.is_file()) {
+        return Err(Error::Invalid(format!(
+            "cannot create {}: {} is a file; pass a folder to --data",
+            dl_dir.display(),
+            file.display()
+        )));
+    }
     std::fs::create_dir_all(&dl_dir)
         .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", dl_dir.display())))?;
     let elsewhere = format!(

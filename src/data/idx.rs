@@ -56,10 +56,12 @@ fn gunzip_if_needed(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>> {
 /// Read and check one IDX file of unsigned bytes (raw or gzip): header, dimensions and that
 /// the data is exactly as long as the header says.
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    parse_idx(path, read_maybe_gz(path, "check the path")?)
+    parse_idx(path, read_maybe_gz(path, "check the path")?, None)
 }
 
-fn parse_idx(path: &Path, bytes: Vec<u8>) -> Result<IdxArray> {
+/// `expect`: the magic number of the kind of file the caller reads (images or labels), checked
+/// before the sizes, which another kind's header would misread.
+fn parse_idx(path: &Path, bytes: Vec<u8>, expect: Option<u32>) -> Result<IdxArray> {
     if bytes.len() < 4 {
         return Err(invalid(
             path,
@@ -74,6 +76,17 @@ fn parse_idx(path: &Path, bytes: Vec<u8>) -> Result<IdxArray> {
         return Err(invalid(
             path,
             format_args!("magic number {magic} is not an IDX file of unsigned bytes (expected {IDX_LABELS_MAGIC} for labels or {IDX_IMAGES_MAGIC} for images)"),
+        ));
+    }
+    if let Some(want) = expect.filter(|w| *w != magic) {
+        let kind = if want == IDX_IMAGES_MAGIC {
+            "image"
+        } else {
+            "label"
+        };
+        return Err(invalid(
+            path,
+            format_args!("magic number {magic} is not an IDX {kind} file (expected {want}): is it the other file of the pair?"),
         ));
     }
     let ndim = bytes[3] as usize;
@@ -155,26 +168,8 @@ fn pair_from_bytes(
     lab_bytes: Vec<u8>,
     classes: usize,
 ) -> Result<ImageSet> {
-    let img = parse_idx(images, img_bytes)?;
-    if img.magic != IDX_IMAGES_MAGIC {
-        return Err(invalid(
-            images,
-            format_args!(
-                "magic number {} is not an IDX image file (expected {IDX_IMAGES_MAGIC})",
-                img.magic
-            ),
-        ));
-    }
-    let lab = parse_idx(labels, lab_bytes)?;
-    if lab.magic != IDX_LABELS_MAGIC {
-        return Err(invalid(
-            labels,
-            format_args!(
-                "magic number {} is not an IDX label file (expected {IDX_LABELS_MAGIC})",
-                lab.magic
-            ),
-        ));
-    }
+    let img = parse_idx(images, img_bytes, Some(IDX_IMAGES_MAGIC))?;
+    let lab = parse_idx(labels, lab_bytes, Some(IDX_LABELS_MAGIC))?;
     let (n, h, w) = (img.dims[0], img.dims[1], img.dims[2]);
     if h == 0 || w == 0 {
         return Err(invalid(images, format_args!("{h}x{w} images")));

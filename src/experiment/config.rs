@@ -417,6 +417,13 @@ impl Config {
         if e.name.trim().is_empty() {
             return Err(invalid(o, "[experiment] name is empty"));
         }
+        // The name is a folder under runs/ (unless `out` is given): one plain name.
+        if e.out.is_none() && (e.name.contains(['/', '\\']) || e.name == "." || e.name == "..") {
+            return Err(invalid(
+                o,
+                format!("[experiment] name '{}' is a path: name the experiment with one word, or set out = \"FOLDER\"", e.name),
+            ));
+        }
         if !crate::models::MODEL_NAMES.contains(&e.model.as_str()) {
             return Err(invalid(
                 o,
@@ -436,9 +443,15 @@ impl Config {
                 return Err(invalid(o, format!("[experiment] image_size {side}: {} images are {}x{}; image_size applies to imagenet only", ds.name(), ds.input_size(), ds.input_size())));
             }
         }
-        for (n, key) in [(e.limit_train, "limit_train"), (e.limit_test, "limit_test")] {
-            if n == Some(0) {
-                return Err(invalid(o, format!("[experiment] {key} must be at least 1")));
+        for (n, least, key) in [
+            (e.limit_train, 2, "limit_train"),
+            (e.limit_test, 1, "limit_test"),
+        ] {
+            if n.is_some_and(|n| n < least) {
+                return Err(invalid(
+                    o,
+                    format!("[experiment] {key} must be at least {least}"),
+                ));
             }
         }
         if self.stages().is_empty() {

@@ -424,7 +424,37 @@ impl Checkpoint {
                 path.display()
             )));
         }
+        ck.check_values(path)?;
         Ok(ck)
+    }
+
+    /// What no run writes, though the checksums hold (they cover the tensors, not the
+    /// header): a NaN or infinite value (a NaN weight behind a ReLU can still give finite
+    /// logits, so evaluation alone would not catch it), or gate tensors in a checkpoint whose
+    /// header says it is not gated (they would be ignored).
+    fn check_values(&self, path: &Path) -> Result<()> {
+        let altered = |what: String| {
+            Error::Invalid(format!(
+                "{}: {what}: autorep never writes that, so the file was altered; use the run's own checkpoint",
+                path.display()
+            ))
+        };
+        if let Some((name, v)) = self.first_non_finite() {
+            return Err(altered(format!("tensor '{name}' holds {v}")));
+        }
+        if !self.is_gated() {
+            let gate = [".gate", ".mask", ".coef"];
+            if let Some(name) = self
+                .tensors
+                .keys()
+                .find(|k| gate.iter().any(|g| k.ends_with(g)))
+            {
+                return Err(altered(format!(
+                    "tensor '{name}' belongs to a gated site, but the header says the network is not gated"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The gates' configuration, when the model is gated.

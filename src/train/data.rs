@@ -159,14 +159,22 @@ pub fn load_data_sized(
     Ok(data)
 }
 
-/// `--limit-train` and `--limit-test` keep at least one image each.
+/// `--limit-test` keeps at least one image, `--limit-train` two: a training batch of one
+/// image is dropped (batch norm needs more than one sample), so one image would train nothing.
 pub fn check_limits(limit_train: Option<usize>, limit_test: Option<usize>) -> Result<()> {
-    for (n, what) in [
-        (limit_train, "limit_train (--limit-train)"),
-        (limit_test, "limit_test (--limit-test)"),
+    for (n, least, what) in [
+        (limit_train, 2, "limit_train (--limit-train)"),
+        (limit_test, 1, "limit_test (--limit-test)"),
     ] {
-        if n == Some(0) {
-            return Err(Error::Invalid(format!("{what} must be at least 1")));
+        if n.is_some_and(|n| n < least) {
+            let why = if least == 2 {
+                " (batch norm needs two images in a training batch)"
+            } else {
+                ""
+            };
+            return Err(Error::Invalid(format!(
+                "{what} must be at least {least}{why}"
+            )));
         }
     }
     Ok(())
@@ -183,7 +191,7 @@ pub fn load_test_data(
 ) -> Result<Data> {
     let dataset = Dataset::from_name(name)?;
     if dataset == Dataset::ImageNet || side != dataset.input_size() {
-        return load_data_sized(name, dir, side, Some(1), limit_test, device);
+        return load_data_sized(name, dir, side, Some(2), limit_test, device);
     }
     check_limits(None, limit_test)?;
     let mut test = dataset.load(dir, Split::Test)?;

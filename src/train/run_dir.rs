@@ -116,6 +116,7 @@ impl RunDir {
                     held.join(", ")
                 )))
             }
+            Existing::Resume if !dir.last().exists() => no_last_beside_others(out)?,
             Existing::Overwrite => {
                 for f in [LAST, BEST, PROJECTED, METRICS] {
                     let p = dir.out.join(f);
@@ -181,6 +182,46 @@ impl RunDir {
         writeln!(f, "{line}").map_err(io)?;
         f.sync_data().map_err(io)
     }
+}
+
+/// Before anything is loaded for `--resume` into `out`: the metadata of the run of stage
+/// `stage` there (`None` where the folder holds no run: a fresh one starts), or the one-line
+/// reason it cannot be resumed (an unreadable last checkpoint, another stage's, or checkpoints
+/// without a last one), so that the error names the run rather than whatever a default the
+/// run's own options would have replaced fails on first (its data folder, say).
+pub fn resumable(out: &Path, stage: &str) -> Result<Option<crate::train::checkpoint::Meta>> {
+    let last = out.join(LAST);
+    if !last.exists() {
+        no_last_beside_others(out)?;
+        return Ok(None);
+    }
+    let m = crate::train::checkpoint::Checkpoint::read_meta(&last)?;
+    if m.config.name() != stage {
+        return Err(Error::Invalid(format!(
+            "{} was written by stage {}, not {stage}: resume it with `autorep {}`, or --overwrite to start over",
+            last.display(),
+            m.config.name(),
+            m.config.name()
+        )));
+    }
+    Ok(Some(m))
+}
+
+/// A folder with a best or projected checkpoint but no last one cannot be resumed, and a fresh
+/// run would replace what it holds.
+fn no_last_beside_others(out: &Path) -> Result<()> {
+    let held: Vec<&str> = [BEST, PROJECTED]
+        .into_iter()
+        .filter(|f| out.join(f).exists())
+        .collect();
+    if held.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "{} holds a run ({}) but no {LAST} to resume from: pass --overwrite to start over, or choose another --out",
+        out.display(),
+        held.join(", ")
+    )))
 }
 
 /// The metadata of the run of stage `stage` in `out`, from its last checkpoint's header;
