@@ -358,6 +358,11 @@ pub fn drive(stage: &mut dyn Stage, data: &Data, o: &RunOptions) -> Result<Outco
                 progress.epochs_done
             ),
         );
+    } else if o.existing == Existing::Resume {
+        say(
+            o.quiet,
+            &format!("nothing to resume in {}: starting the run", o.out.display()),
+        );
     }
     dir.keep_metrics(progress.epochs_done)?;
     let batches = super::batches_per_epoch(data.train.len(), stage.config().batch());
