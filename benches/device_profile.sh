@@ -18,7 +18,7 @@ warm_up
 echo "== kernels/tests/coop.rs (the tensor-core kernels, the ceiling kernels among them)"
 timeout 90 .devbin/coop_test --nocapture > "$OUT/coop_test.txt" 2>&1 || echo "coop test failed: see coop_test.txt"
 grep -E "test result|panicked" "$OUT/coop_test.txt"
-echo "== the tensor-core check at open (kernels/src/coop_check.rs), timed"
+echo "== the tensor-core check (kernels/src/coop_check.rs; devices runs it), timed"
 for coop in 1 0; do
   ( time AUTOREP_COOP=$coop timeout 60 $B --device gpu devices ) 2>&1 \
     | grep -E "tensor cores:|warning|real" | sed "s/\$/ (AUTOREP_COOP=$coop)/" | tee -a "$OUT/coop_check.txt"

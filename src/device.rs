@@ -37,9 +37,9 @@ impl std::str::FromStr for DeviceChoice {
 fn describe_coop_check(check: &CoopCheck) -> String {
     match check {
         CoopCheck::Passed { worst } => {
-            format!("checked against the CPU twins at start (worst relative error {worst:.1e})")
+            format!("checked against the CPU twins (worst relative error {worst:.1e})")
         }
-        CoopCheck::Failed { what } => format!("off: failed the check at start ({what})"),
+        CoopCheck::Failed { what } => format!("off: failed their check ({what})"),
     }
 }
 
@@ -50,7 +50,7 @@ fn coop_warning(g: &Gpu) -> Option<String> {
         return None;
     };
     Some(format!(
-        "the tensor-core path of {} gave wrong results at start ({what}), so f16 runs on the SIMT tiles (AUTOREP_COOP=0 skips the check; `autorep devices` shows it)",
+        "the tensor-core path of {} failed its check ({what}), so f16 runs on the SIMT tiles (AUTOREP_COOP=0 skips the check; `autorep devices` shows it)",
         g.report().name
     ))
 }
@@ -64,15 +64,26 @@ impl Device {
         };
         if let Device::Gpu(g) = &device {
             crate::plans::apply(g)?;
-            if let Some(warning) = coop_warning(g) {
-                eprintln!("warning: {warning}");
-            }
         }
         Ok(device)
     }
 
-    /// What the tensor-core check at open found, in words, for `devices`: None where it did
-    /// not run (no tensor cores, `AUTOREP_COOP=0`, or emulated).
+    /// Before f16 work: check the tensor-core path once ([`Gpu::ensure_coop_checked`]), and
+    /// warn once when it failed (f16 then runs on the SIMT tiles).
+    pub fn check_tensor_cores(&self) {
+        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if let Device::Gpu(g) = self {
+            g.ensure_coop_checked();
+            if let Some(warning) = coop_warning(g) {
+                if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    eprintln!("warning: {warning}");
+                }
+            }
+        }
+    }
+
+    /// What the tensor-core check found, in words, for `devices`: None where it did not run
+    /// (no tensor cores, `AUTOREP_COOP=0`, emulated, or no f16 work yet).
     pub fn coop_check(&self) -> Option<String> {
         let Device::Gpu(g) = self else { return None };
         Some(describe_coop_check(&g.coop_check()?))
@@ -151,10 +162,10 @@ mod tests {
         let passed = describe_coop_check(&CoopCheck::Passed { worst: 3.2e-4 });
         assert_eq!(
             passed,
-            "checked against the CPU twins at start (worst relative error 3.2e-4)"
+            "checked against the CPU twins (worst relative error 3.2e-4)"
         );
         let what = "conv forward 3x3 16->64 s2 is off by 8.10e-1 of its largest value".to_string();
         let failed = describe_coop_check(&CoopCheck::Failed { what: what.clone() });
-        assert_eq!(failed, format!("off: failed the check at start ({what})"));
+        assert_eq!(failed, format!("off: failed their check ({what})"));
     }
 }

@@ -546,7 +546,7 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
             "--out",
             &f,
         ]),
-        &["--out", "is a pipe or socket, not a regular file"],
+        &["checkpoint", "is a pipe or socket, not a regular file"],
         "import onto a pipe",
     );
     use std::os::unix::fs::FileTypeExt;
@@ -734,6 +734,25 @@ fn folders_checkpoints_and_pipes_lose_nothing() {
         "{text}{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    let o = bin()
+        .current_dir(&dir)
+        .args([
+            "--device",
+            "cpu",
+            "eval",
+            "--limit-test",
+            "50",
+            "--checkpoint",
+        ])
+        .arg(&demo_ck)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && text.contains("embedded in this binary (50 test images)"),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // Any other checkpoint evaluates, given no --data, on the folder its run trained on
     // (recorded absolute), from wherever the command runs.
     let o = bin()
@@ -884,7 +903,7 @@ fn outputs_resumes_and_degenerate_inputs_fail_before_work_and_lose_nothing() {
     let base = baseline(&dir);
     let b = base.display().to_string();
     let d = data_dir();
-    let before = std::fs::read(&base).unwrap();
+    let before = Checkpoint::load(&base).unwrap().tensors;
     let s = |p: &Path| p.display().to_string();
 
     // export and eval do not replace a file without --overwrite (here: a checkpoint).
@@ -929,11 +948,14 @@ fn outputs_resumes_and_degenerate_inputs_fail_before_work_and_lose_nothing() {
     );
 
     // --resume into a folder with a best but no last checkpoint would start over and replace
-    // it: refused. Resuming another stage's run names the stage before any data is read
-    // (here none is given: the default folder does not exist).
-    let run_dir = dir.join("base");
-    std::fs::rename(&other, dir.join("last.kept")).unwrap();
-    let mut args = train_args(&run_dir, 128, 2);
+    // it: refused after two epochs. After one, a run killed between writing best and last
+    // leaves just that, and starting over is its resume.
+    let two = dir.join("two");
+    let o = run(&train_args(&two, 128, 2));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_file(two.join("last.safetensors")).unwrap();
+    let best_two = std::fs::read(two.join("best.safetensors")).unwrap();
+    let mut args = train_args(&two, 128, 3);
     args.push("--resume".into());
     one_line_error(
         &run(&args),
@@ -943,8 +965,20 @@ fn outputs_resumes_and_degenerate_inputs_fail_before_work_and_lose_nothing() {
         ],
         "resume without a last checkpoint",
     );
-    assert_eq!(std::fs::read(&base).unwrap(), before, "best changed");
-    std::fs::rename(dir.join("last.kept"), &other).unwrap();
+    assert_eq!(
+        std::fs::read(two.join("best.safetensors")).unwrap(),
+        best_two
+    );
+    let run_dir = dir.join("base");
+    std::fs::remove_file(&other).unwrap();
+    let mut args = train_args(&run_dir, 128, 1);
+    args.extend(["--resume".into(), "--quiet".into()]);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let again = Checkpoint::load(&base).unwrap().tensors;
+    assert!(again == before, "the first epoch run again differs");
+    // Resuming another stage's run names the stage before any data is read (here none is
+    // given: the default folder does not exist).
     one_line_error(
         &autorep(&[
             "--device",
@@ -1019,6 +1053,35 @@ fn outputs_resumes_and_degenerate_inputs_fail_before_work_and_lose_nothing() {
         &autorep(&["bench", "gemm", "--reps", "0"]),
         &["--reps"],
         "reps 0",
+    );
+
+    // An experiment whose name would leave runs/, and one whose slack covers the model.
+    let toml = |name: &str, body: &str| {
+        let f = dir.join(name);
+        let head =
+            format!("[experiment]\nmodel = \"small\"\ndataset = \"fashion-mnist\"\ndata = {d:?}\n");
+        std::fs::write(&f, head + body).unwrap();
+        f.display().to_string()
+    };
+    let escape = toml(
+        "escape.toml",
+        "name = \"../escaped\"\n[train]\nepochs = 1\n",
+    );
+    one_line_error(
+        &autorep(&["run", &escape, "--dry-run"]),
+        &["name '../escaped' leaves runs/", "--out"],
+        "experiment name leaving runs/",
+    );
+    let slack = toml(
+        "slack.toml",
+        &format!(
+            "name = \"s\"\n[replace]\nbaseline = {b:?}\nbudget = 1000\nbudget_slack = 60000\n"
+        ),
+    );
+    one_line_error(
+        &autorep(&["run", &slack, "--dry-run"]),
+        &["budget_slack 60000", "accepts every mask"],
+        "experiment slack over the model",
     );
 
     // Gate tensors in a checkpoint whose header says it is not gated would be ignored.

@@ -1,6 +1,7 @@
-//! The tensor-core path's check at start: wgpu marks cooperative matrices experimental, and
-//! what runs on the tensor cores is naga's SPIR-V as the driver lowers it, which no test of
-//! ours sees on a user's machine. So where an adapter offers them, opening it runs the GEMM
+//! The tensor-core path's check before its first use: wgpu marks cooperative matrices
+//! experimental, and what runs on the tensor cores is naga's SPIR-V as the driver lowers it,
+//! which no test of ours sees on a user's machine. So where an adapter offers them, the first
+//! command to settle on f16 there ([`Gpu::ensure_coop_checked`]) runs the GEMM
 //! (direct and staged fragments) and the three convolution passes (both tiles, stride phases,
 //! the split-K planes the adapter's target gives small outputs) on small f16 operands, compares
 //! each with its CPU twin, and turns the path off if any is wrong: training then runs on the
@@ -178,7 +179,7 @@ impl Gpu {
     /// Run the tensor-core GEMM and convolution passes on small f16 operands against their CPU
     /// twins, turn the path off if any is off by more than `tolerance` (normwise; a negative
     /// tolerance fails every case, which tests the fallback) or fails to run, and record the
-    /// result for [`Gpu::coop_check`]. Opening an adapter with tensor cores runs it at
+    /// result for [`Gpu::coop_check`]. [`Gpu::ensure_coop_checked`] runs it at
     /// [`COOP_CHECK_TOLERANCE`]; on an adapter without them (or with the path off) it checks
     /// nothing and returns `None`.
     pub fn check_coop(&self, tolerance: f32) -> Option<CoopCheck> {
@@ -187,9 +188,14 @@ impl Gpu {
         }
         let check = match errors(self) {
             Ok(errors) => verdict(&errors, tolerance),
-            Err(e) => CoopCheck::Failed {
-                what: format!("a pass failed to run: {e}"),
-            },
+            Err(e) => {
+                // Drain what the failed pass queued, so that it does not surface later as
+                // the error of some other operation.
+                let _ = self.check("the tensor-core check");
+                CoopCheck::Failed {
+                    what: format!("a pass failed to run: {e}"),
+                }
+            }
         };
         if matches!(check, CoopCheck::Failed { .. }) {
             self.0
@@ -203,6 +209,21 @@ impl Gpu {
     /// What the last [`Gpu::check_coop`] found, if it ran.
     pub fn coop_check(&self) -> Option<CoopCheck> {
         self.0.coop_check.lock().unwrap().clone()
+    }
+
+    /// The check at [`COOP_CHECK_TOLERANCE`], once per device, before the first f16 work on
+    /// hardware tensor cores: where the path is on and not emulated (emulated tiles are the
+    /// tests' to check, and compile for tens of seconds on lavapipe), and not yet checked.
+    /// Returns what the check found, if it ever ran. Called where a command settles on f16
+    /// (the CLI's precision), not at open: f32 work never compiles the experimental shaders,
+    /// and a step never waits on the check mid-recording.
+    pub fn ensure_coop_checked(&self) -> Option<CoopCheck> {
+        let due = self.uses_coop_f16() && !self.0.report.coop_emulated;
+        if due && self.coop_check().is_none() {
+            self.check_coop(COOP_CHECK_TOLERANCE);
+            self.release_free();
+        }
+        self.coop_check()
     }
 }
 

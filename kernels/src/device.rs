@@ -312,12 +312,6 @@ impl Gpu {
             errors,
             lost,
         }));
-        // Emulated tiles are checked by the tests, and compile too slowly to check at every
-        // open (lavapipe: tens of seconds).
-        if !gpu.0.report.coop_emulated {
-            gpu.check_coop(crate::coop_check::COOP_CHECK_TOLERANCE);
-            gpu.release_free();
-        }
         Ok(gpu)
     }
 

@@ -213,10 +213,11 @@ impl ReplaceConfig {
                 return bad(what, v, "a finite number > 0");
             }
         }
-        // The polynomial's terms are scaled by them (divided or multiplied): 0 removes a term
-        // and a negative scale flips it.
-        for (what, v) in [("s1", self.s1), ("s2", self.s2)] {
-            if !(v.is_finite() && v > 0.0) {
+        // Scales of the polynomial's terms: 0 removes a term, and a negative one flips the
+        // x² term in faithful mode. s2 is used only by AutoReP's degree-2 polynomial.
+        let s2_used = self.degree == 2 && self.method == Method::AutoRep;
+        for (what, v, used) in [("s1", self.s1, true), ("s2", self.s2, s2_used)] {
+            if !v.is_finite() || (used && v <= 0.0) {
                 return bad(what, v as f64, "a finite number > 0");
             }
         }

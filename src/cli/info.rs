@@ -143,6 +143,7 @@ pub fn devices(choice: DeviceChoice) -> anyhow::Result<()> {
     }
     let picked = Device::open(choice)?;
     println!("--device {choice:?} picks: {}", picked.describe());
+    picked.check_tensor_cores();
     if let Some(check) = picked.coop_check() {
         println!("    tensor cores: {check}");
     }

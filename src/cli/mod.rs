@@ -244,6 +244,11 @@ fn writable_later(out: &std::path::Path, option: &str) -> anyhow::Result<()> {
     if out.is_dir() {
         anyhow::bail!("{option} {} is a folder: name a file in it", out.display());
     }
+    // An existing file (a device or pipe too: /dev/stdout) is written in place, or refused by
+    // a writer that renames over regular files only.
+    if out.exists() {
+        return Ok(());
+    }
     let dir = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -262,34 +267,65 @@ fn writable_later(out: &std::path::Path, option: &str) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    // Whether the folder takes a new file (permissions, a read-only or virtual file system).
-    let probe = dir.join(format!(".autorep-write-test.{}", std::process::id()));
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-    {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            Ok(())
-        }
-        Err(e) => anyhow::bail!(
+    can_write_in(dir).map_err(|e| {
+        anyhow::anyhow!(
             "{option} {}: cannot write in {}: {e}; choose another path",
             out.display(),
             dir.display()
-        ),
+        )
+    })
+}
+
+/// Whether folder `dir` takes a new file (permissions, a read-only or virtual file system):
+/// a probe file created and removed at once.
+fn can_write_in(dir: &std::path::Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".autorep-write-test.{}", std::process::id()));
+    // Not create_new: a probe a killed process of the same pid left must not fail this one.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// A run folder to be created later (an experiment's): its nearest existing ancestor must be
+/// a folder that takes new files, so that a dry run finds what the run would fail on.
+fn creatable_folder(out: &std::path::Path, what: &str) -> anyhow::Result<()> {
+    let Some(existing) = out
+        .ancestors()
+        .find(|a| a.as_os_str().is_empty() || a.exists())
+    else {
+        return Ok(());
+    };
+    let existing = if existing.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        existing
+    };
+    if !existing.is_dir() {
+        anyhow::bail!(
+            "{what} {}: {} is a file, not a folder; choose another path",
+            out.display(),
+            existing.display()
+        );
     }
+    can_write_in(existing).map_err(|e| {
+        anyhow::anyhow!(
+            "{what} {}: cannot write in {}: {e}; choose another path",
+            out.display(),
+            existing.display()
+        )
+    })
 }
 
 /// A file the command writes must have somewhere to go and, unless `overwrite`, must not
-/// replace a file already there (it may be a checkpoint or an earlier result): checked before
-/// the work.
+/// replace a regular file already there (it may be a checkpoint or an earlier result): checked
+/// before the work. A device or pipe (`/dev/stdout`) is the writer's to take or refuse.
 fn new_output(out: &std::path::Path, option: &str, overwrite: bool) -> anyhow::Result<()> {
     writable_later(out, option)?;
-    if let Some(why) = autorep::files::not_a_file(out).filter(|_| out.exists()) {
-        anyhow::bail!("{option} {} {why}: name a file", out.display());
-    }
-    if !overwrite && out.exists() {
+    if !overwrite && out.is_file() {
         anyhow::bail!(
             "{option} {} already exists: pass --overwrite to replace it, or choose another path",
             out.display()

@@ -30,6 +30,18 @@ pub fn run(choice: DeviceChoice, a: RunArgs) -> anyhow::Result<()> {
     if a.out.is_some() {
         cfg.experiment.out = a.out;
     }
+    // Without `out`, the name is a folder under runs/, which it must not leave.
+    let name = std::path::Path::new(&cfg.experiment.name);
+    let inside = name
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if cfg.experiment.out.is_none() && !inside {
+        anyhow::bail!(
+            "{}: [experiment] name '{}' leaves runs/: name the experiment without '..' or a leading '/', or set out = \"FOLDER\" (or --out)",
+            a.config.display(),
+            cfg.experiment.name
+        );
+    }
     if a.folder.resume {
         for (stage, keys) in cfg.adopt_resumed_options() {
             println!(
@@ -41,6 +53,7 @@ pub fn run(choice: DeviceChoice, a: RunArgs) -> anyhow::Result<()> {
     print!("{}", cfg.plan());
     cfg.check_data()?;
     cfg.check_checkpoints()?;
+    super::creatable_folder(&cfg.out(), "the experiment's folder")?;
     if a.dry_run {
         return Ok(());
     }

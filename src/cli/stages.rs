@@ -639,7 +639,7 @@ pub fn eval(choice: DeviceChoice, a: EvalArgs) -> anyhow::Result<()> {
             "data: the Fashion-MNIST subset `autorep demo` trains on, embedded in this binary ({} test images)",
             a.limit_test.map_or(autorep::demo::EMBEDDED_IMAGES[1], |n| n.min(autorep::demo::EMBEDDED_IMAGES[1]))
         );
-        autorep::demo::embedded_data(&device, a.limit_test.map(|n| (1, n)))?
+        autorep::demo::embedded_data(&device, a.limit_test.map(|n| (2, n)))?
     } else {
         autorep::train::load_test_data(dataset, &dir, side, a.limit_test, &device)?
     };

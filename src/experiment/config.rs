@@ -417,13 +417,6 @@ impl Config {
         if e.name.trim().is_empty() {
             return Err(invalid(o, "[experiment] name is empty"));
         }
-        // The name is a folder under runs/ (unless `out` is given): one plain name.
-        if e.out.is_none() && (e.name.contains(['/', '\\']) || e.name == "." || e.name == "..") {
-            return Err(invalid(
-                o,
-                format!("[experiment] name '{}' is a path: name the experiment with one word, or set out = \"FOLDER\"", e.name),
-            ));
-        }
         if !crate::models::MODEL_NAMES.contains(&e.model.as_str()) {
             return Err(invalid(
                 o,
@@ -503,6 +496,13 @@ impl Config {
         };
         if let Some(r) = &self.replace {
             check_budget(r.budget.relus, "replace")?;
+            // With the slack, a budget that every mask meets would make the run meaningless.
+            if r.budget_slack > 0 {
+                let covered = r.budget.relus.saturating_add(r.budget_slack);
+                if check_budget(covered.saturating_add(1), "replace").is_err() {
+                    return Err(invalid(o, format!("[replace] budget_slack {}: with the budget of {} it accepts every mask of {}; choose a smaller slack", r.budget_slack, r.budget.relus, e.model)));
+                }
+            }
             need_baseline(r.baseline.as_ref(), "replace")?;
         }
         if let Some(s) = &self.snl {

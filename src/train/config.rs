@@ -234,7 +234,10 @@ impl Precision {
         };
         Ok(match (self, gpu_f16) {
             (Precision::F32, _) | (Precision::Auto, None | Some(true)) => crate::Dtype::F32,
-            (Precision::F16, Some(_)) | (Precision::Auto, Some(false)) => crate::Dtype::F16,
+            (Precision::F16, Some(_)) | (Precision::Auto, Some(false)) => {
+                device.check_tensor_cores();
+                crate::Dtype::F16
+            }
             (Precision::F16, None) => {
                 return Err(Error::Invalid(format!(
                     "--precision f16 needs a GPU with SHADER_F16, and {} has none; use --precision f32 or auto (or --device gpu where --device auto chose the CPU over a software adapter)",

@@ -208,11 +208,18 @@ pub fn resumable(out: &Path, stage: &str) -> Result<Option<crate::train::checkpo
 }
 
 /// A folder with a best or projected checkpoint but no last one cannot be resumed, and a fresh
-/// run would replace what it holds.
+/// run would replace what it holds. Except after one epoch: the driver writes best before
+/// last, so a run killed between the two in its first epoch leaves exactly that, and starting
+/// over is its resume (it loses that epoch only).
 fn no_last_beside_others(out: &Path) -> Result<()> {
+    let after_first_epoch = |f: &&str| {
+        crate::train::checkpoint::Checkpoint::read_meta(&out.join(f))
+            .map_or(true, |m| m.progress.epochs_done > 1)
+    };
     let held: Vec<&str> = [BEST, PROJECTED]
         .into_iter()
         .filter(|f| out.join(f).exists())
+        .filter(after_first_epoch)
         .collect();
     if held.is_empty() {
         return Ok(());
