@@ -67,6 +67,21 @@ fn run(args: &[String]) -> Output {
     bin().args(args).output().unwrap()
 }
 
+/// `eval` of `checkpoint` on the CPU over the test split in `data`, with `extra` options.
+fn eval_cpu(checkpoint: &str, data: &str, extra: &[&str]) -> Output {
+    let mut v = vec![
+        "--device",
+        "cpu",
+        "eval",
+        "--checkpoint",
+        checkpoint,
+        "--data",
+        data,
+    ];
+    v.extend(extra);
+    autorep(&v)
+}
+
 fn one_line_error(out: &Output, needles: &[&str], what: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{what}: should fail\n{err}");
@@ -496,11 +511,7 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
         &["--out", "is the input"],
         "export over a hard link to its checkpoint",
     );
-    let eval = |outputs: &[&str]| {
-        let mut v = vec!["--device", "cpu", "eval", "--checkpoint", &b, "--data", &d];
-        v.extend(outputs);
-        autorep(&v)
-    };
+    let eval = |outputs: &[&str]| eval_cpu(&b, &d, outputs);
     one_line_error(
         &eval(&["--logits", &b]),
         &["--logits", "is the input"],
@@ -722,58 +733,30 @@ fn folders_checkpoints_and_pipes_lose_nothing() {
     ck.meta.data = None; // the embedded data has no folder to record
     let demo_ck = dir.join("demo.safetensors");
     ck.save(&demo_ck).unwrap();
-    let o = bin()
-        .current_dir(&dir)
-        .args(["--device", "cpu", "eval", "--checkpoint"])
-        .arg(&demo_ck)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success() && text.contains("embedded in this binary (1000 test images)"),
-        "{text}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let o = bin()
-        .current_dir(&dir)
-        .args([
-            "--device",
-            "cpu",
-            "eval",
-            "--limit-test",
-            "50",
-            "--checkpoint",
-        ])
-        .arg(&demo_ck)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success() && text.contains("embedded in this binary (50 test images)"),
-        "{text}{}",
-        String::from_utf8_lossy(&o.stderr)
+    // Without --data, run from a folder without data/; with and without --limit-test.
+    let eval_from_dir = |ck: &Path, limit: Option<&str>, expect: &str| {
+        let mut c = bin();
+        c.current_dir(&dir).args(["--device", "cpu", "eval"]);
+        if let Some(n) = limit {
+            c.args(["--limit-test", n]);
+        }
+        let o = c.arg("--checkpoint").arg(ck).output().unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success() && text.contains(expect),
+            "{text}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    eval_from_dir(&demo_ck, None, "embedded in this binary (1000 test images)");
+    eval_from_dir(
+        &demo_ck,
+        Some("50"),
+        "embedded in this binary (50 test images)",
     );
     // Any other checkpoint evaluates, given no --data, on the folder its run trained on
     // (recorded absolute), from wherever the command runs.
-    let o = bin()
-        .current_dir(&dir)
-        .args([
-            "--device",
-            "cpu",
-            "eval",
-            "--limit-test",
-            "20",
-            "--checkpoint",
-        ])
-        .arg(&base)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success() && text.contains("(the folder the run trained on"),
-        "{text}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    eval_from_dir(&base, Some("20"), "(the folder the run trained on");
     let mut ck = Checkpoint::load(&base).unwrap();
     // NaN weights (with valid checksums: an altered file) are refused by name, never
     // evaluated to an accuracy.
@@ -915,11 +898,7 @@ fn outputs_resumes_and_degenerate_inputs_fail_before_work_and_lose_nothing() {
         &["--out", "already exists", "--overwrite"],
         "export over another checkpoint",
     );
-    let eval = |extra: &[&str]| {
-        let mut v = vec!["--device", "cpu", "eval", "--checkpoint", &b, "--data", &d];
-        v.extend(extra);
-        autorep(&v)
-    };
+    let eval = |extra: &[&str]| eval_cpu(&b, &d, extra);
     one_line_error(
         &eval(&["--logits", &o]),
         &["--logits", "already exists", "--overwrite"],

@@ -253,26 +253,22 @@ fn writable_later(out: &std::path::Path, option: &str) -> anyhow::Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
+    usable_folder(out, dir, option)
+}
+
+/// `dir`, where `out` (given as `what`) goes, must be a folder that takes new files.
+fn usable_folder(out: &std::path::Path, dir: &std::path::Path, what: &str) -> anyhow::Result<()> {
+    let (out, shown) = (out.display(), dir.display());
     if dir.exists() && !dir.is_dir() {
-        anyhow::bail!(
-            "{option} {}: {} is a file, not a folder; choose another path",
-            out.display(),
-            dir.display()
-        );
+        anyhow::bail!("{what} {out}: {shown} is a file, not a folder; choose another path");
     }
     if !dir.is_dir() {
         anyhow::bail!(
-            "{option} {}: the folder {} does not exist; create it or choose another path",
-            out.display(),
-            dir.display()
+            "{what} {out}: the folder {shown} does not exist; create it or choose another path"
         );
     }
     can_write_in(dir).map_err(|e| {
-        anyhow::anyhow!(
-            "{option} {}: cannot write in {}: {e}; choose another path",
-            out.display(),
-            dir.display()
-        )
+        anyhow::anyhow!("{what} {out}: cannot write in {shown}: {e}; choose another path")
     })
 }
 
@@ -304,20 +300,7 @@ fn creatable_folder(out: &std::path::Path, what: &str) -> anyhow::Result<()> {
     } else {
         existing
     };
-    if !existing.is_dir() {
-        anyhow::bail!(
-            "{what} {}: {} is a file, not a folder; choose another path",
-            out.display(),
-            existing.display()
-        );
-    }
-    can_write_in(existing).map_err(|e| {
-        anyhow::anyhow!(
-            "{what} {}: cannot write in {}: {e}; choose another path",
-            out.display(),
-            existing.display()
-        )
-    })
+    usable_folder(out, existing, what)
 }
 
 /// A file the command writes must have somewhere to go and, unless `overwrite`, must not
