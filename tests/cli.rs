@@ -346,7 +346,7 @@ fn pipeline_commands_reject_bad_input_in_one_line() {
                 "--budget",
                 "-3",
             ],
-            "must be a non-negative number, got '-3'",
+            "must be a finite non-negative number, got '-3'",
         ),
     ];
     let out = autorep(&["--device", "cpu", "train", "--epochs", "-1"]);

@@ -1034,6 +1034,33 @@ fn outputs_resumes_and_degenerate_inputs_fail_before_work_and_lose_nothing() {
         "reps 0",
     );
 
+    // A plans file that is not there, on any device; cost constants that overflow.
+    one_line_error(
+        &autorep(&[
+            "--device",
+            "cpu",
+            "--plans",
+            "no-such.plans",
+            "count",
+            "--model",
+            "small",
+        ]),
+        &["conv plans file (--plans) no-such.plans not found", "autorep tune --out"],
+        "missing plans file under the CPU",
+    );
+    one_line_error(
+        &autorep(&[
+            "cost",
+            "--model",
+            "small",
+            "--relu-rounds",
+            "1e300",
+            "--rtt",
+            "1e300",
+        ]),
+        &["estimate overflows", "smaller"],
+        "cost overflow",
+    );
     // An experiment whose name would leave runs/, and one whose slack covers the model.
     let toml = |name: &str, body: &str| {
         let f = dir.join(name);

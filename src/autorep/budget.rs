@@ -23,7 +23,7 @@ pub fn parse_count(s: &str) -> Result<usize> {
     })?;
     if !v.is_finite() || v < 0.0 {
         return Err(Error::Invalid(format!(
-            "a ReLU count must be a non-negative number, got '{s}'"
+            "a ReLU count must be a finite non-negative number, got '{s}'"
         )));
     }
     let count = v * scale;

@@ -195,6 +195,19 @@ pub fn cost(a: CostArgs) -> anyhow::Result<()> {
         }
         let r = estimate_sites(&p, &sites, a.bandwidth, a.rtt);
         let all = estimate_sites(&p, &all_relu, a.bandwidth, a.rtt);
+        let figures = [
+            r.comm_bytes,
+            r.offline_bytes,
+            r.client_storage_bytes,
+            r.rounds,
+            r.latency_s,
+        ];
+        if figures.iter().any(|v| !v.is_finite()) {
+            anyhow::bail!(
+                "the {} estimate overflows (an infinite cost): the constants given are too large; give smaller ones",
+                p.name
+            );
+        }
         println!("{}", r.table());
         if relus < total {
             let bytes = |c: &autorep::cost::CostReport| c.comm_bytes + c.offline_bytes;
