@@ -1045,7 +1045,10 @@ fn outputs_resumes_and_degenerate_inputs_fail_before_work_and_lose_nothing() {
             "--model",
             "small",
         ]),
-        &["conv plans file (--plans) no-such.plans not found", "autorep tune --out"],
+        &[
+            "conv plans file (--plans) no-such.plans not found",
+            "autorep tune --out",
+        ],
         "missing plans file under the CPU",
     );
     one_line_error(
