@@ -62,8 +62,9 @@ impl Device {
             DeviceChoice::Gpu => Device::Gpu(Gpu::open()?),
             DeviceChoice::Auto => Gpu::open().map(Device::Gpu).unwrap_or(Device::Cpu),
         };
-        if let Device::Gpu(g) = &device {
-            crate::plans::apply(g)?;
+        match &device {
+            Device::Gpu(g) => crate::plans::apply(g)?,
+            Device::Cpu => crate::plans::check_file()?,
         }
         Ok(device)
     }

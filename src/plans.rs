@@ -147,6 +147,18 @@ pub fn describe_source(source: Option<&PlansSource>, fingerprint: &str) -> Strin
     }
 }
 
+/// Under the CPU backend, which runs no plans: a `--plans` file that is not there is still an
+/// error, as on a GPU, rather than a mistyped path nobody reads.
+pub(crate) fn check_file() -> Result<()> {
+    match SOURCE.get() {
+        Some(PlansSource::File(path)) if !path.is_file() => Err(Error::Invalid(format!(
+            "conv plans file {} not found (the CPU backend runs no plans, but it names none): write one with `autorep tune --out FILE` on the GPU, or pass --plans rule",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Give a freshly opened GPU the plans [`use_plans`] chose.
 pub(crate) fn apply(gpu: &Gpu) -> Result<()> {
     match SOURCE.get() {

@@ -886,7 +886,6 @@ fn outputs_resumes_and_degenerate_inputs_fail_before_work_and_lose_nothing() {
     let base = baseline(&dir);
     let b = base.display().to_string();
     let d = data_dir();
-    let before = Checkpoint::load(&base).unwrap().tensors;
     let s = |p: &Path| p.display().to_string();
 
     // export and eval do not replace a file without --overwrite (here: a checkpoint).
@@ -927,35 +926,47 @@ fn outputs_resumes_and_degenerate_inputs_fail_before_work_and_lose_nothing() {
     );
 
     // --resume into a folder with a best but no last checkpoint would start over and replace
-    // it: refused after two epochs. After one, a run killed between writing best and last
-    // leaves just that, and starting over is its resume.
+    // it: refused, for a run of two epochs and for a finished run of one. A run of several
+    // epochs killed between writing best and last in its first leaves just that, and starting
+    // over is its resume.
     let two = dir.join("two");
     let o = run(&train_args(&two, 128, 2));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::remove_file(two.join("last.safetensors")).unwrap();
     let best_two = std::fs::read(two.join("best.safetensors")).unwrap();
+    let no_last = [
+        "holds a run (best.safetensors) but no last.safetensors",
+        "--overwrite",
+    ];
     let mut args = train_args(&two, 128, 3);
+    args.push("--resume".into());
+    one_line_error(&run(&args), &no_last, "resume without a last checkpoint");
+    let kept = std::fs::read(two.join("best.safetensors")).unwrap();
+    assert!(kept == best_two, "best changed");
+    let run_dir = dir.join("base");
+    std::fs::rename(&other, dir.join("last.kept")).unwrap();
+    let mut args = train_args(&run_dir, 128, 1);
     args.push("--resume".into());
     one_line_error(
         &run(&args),
-        &[
-            "holds a run (best.safetensors) but no last.safetensors",
-            "--overwrite",
-        ],
-        "resume without a last checkpoint",
+        &no_last,
+        "resume of a finished run without last",
     );
-    assert_eq!(
-        std::fs::read(two.join("best.safetensors")).unwrap(),
-        best_two
-    );
-    let run_dir = dir.join("base");
-    std::fs::remove_file(&other).unwrap();
-    let mut args = train_args(&run_dir, 128, 1);
+    std::fs::rename(dir.join("last.kept"), &other).unwrap();
+    let killed = dir.join("killed");
+    std::fs::create_dir_all(&killed).unwrap();
+    let mut first = Checkpoint::load(&base).unwrap();
+    let autorep::train::StageConfig::Train(c) = &mut first.meta.config else {
+        panic!("not a train checkpoint")
+    };
+    c.epochs = 2;
+    first.save(&killed.join("best.safetensors")).unwrap();
+    let mut args = train_args(&killed, 128, 2);
     args.extend(["--resume".into(), "--quiet".into()]);
     let o = run(&args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let again = Checkpoint::load(&base).unwrap().tensors;
-    assert!(again == before, "the first epoch run again differs");
+    let last = Checkpoint::load(&killed.join("last.safetensors")).unwrap();
+    assert_eq!(last.meta.progress.epochs_done, 2);
     // Resuming another stage's run names the stage before any data is read (here none is
     // given: the default folder does not exist).
     one_line_error(
@@ -1036,17 +1047,9 @@ fn outputs_resumes_and_degenerate_inputs_fail_before_work_and_lose_nothing() {
 
     // A plans file that is not there, on any device; cost constants that overflow.
     one_line_error(
-        &autorep(&[
-            "--device",
-            "cpu",
-            "--plans",
-            "no-such.plans",
-            "count",
-            "--model",
-            "small",
-        ]),
+        &autorep(&["--device", "cpu", "--plans", "no-such.plans", "devices"]),
         &[
-            "conv plans file (--plans) no-such.plans not found",
+            "conv plans file no-such.plans not found",
             "autorep tune --out",
         ],
         "missing plans file under the CPU",

@@ -189,8 +189,10 @@ impl Gpu {
         let check = match errors(self) {
             Ok(errors) => verdict(&errors, tolerance),
             Err(e) => {
-                // Drain what the failed pass queued, so that it does not surface later as
-                // the error of some other operation.
+                // Run and drain what the failed case queued, so that it does not surface
+                // later as the error of some other operation.
+                let _ = self.flush();
+                let _ = self.wait();
                 let _ = self.check("the tensor-core check");
                 CoopCheck::Failed {
                     what: format!("a pass failed to run: {e}"),

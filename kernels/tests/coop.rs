@@ -288,6 +288,9 @@ fn the_tensor_core_check_passes_correct_tiles_and_turns_a_wrong_path_off() {
             None,
             "emulated tiles checked on their own"
         );
+    } else {
+        let first = g.ensure_coop_checked();
+        assert!(matches!(first, Some(CoopCheck::Passed { .. })), "{first:?}");
     }
     g.collect_conv_passes(true);
     let check = g.check_coop(COOP_CHECK_TOLERANCE);

@@ -195,14 +195,16 @@ pub fn cost(a: CostArgs) -> anyhow::Result<()> {
         }
         let r = estimate_sites(&p, &sites, a.bandwidth, a.rtt);
         let all = estimate_sites(&p, &all_relu, a.bandwidth, a.rtt);
-        let figures = [
-            r.comm_bytes,
-            r.offline_bytes,
-            r.client_storage_bytes,
-            r.rounds,
-            r.latency_s,
-        ];
-        if figures.iter().any(|v| !v.is_finite()) {
+        // Both networks' figures, and the sums the comparison below takes.
+        let figures = |c: &autorep::cost::CostReport| {
+            let sum = c.comm_bytes + c.offline_bytes;
+            [sum, c.client_storage_bytes, c.rounds, c.latency_s]
+        };
+        let infinite = figures(&r)
+            .into_iter()
+            .chain(figures(&all))
+            .any(|v| !v.is_finite());
+        if infinite {
             anyhow::bail!(
                 "the {} estimate overflows (an infinite cost): the constants given are too large; give smaller ones",
                 p.name

@@ -477,15 +477,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let choice = cli.device;
     match &cli.plans {
         Some(rule) if rule.as_os_str() == "rule" => use_plans(PlansSource::Rule),
-        Some(path) => {
-            // Checked on every device: under --device cpu it would otherwise go unread.
-            existing_file(
-                path,
-                "conv plans file (--plans)",
-                "write one with `autorep tune --out FILE` on the GPU, or pass --plans rule",
-            )?;
-            use_plans(PlansSource::File(path.clone()))
-        }
+        Some(path) => use_plans(PlansSource::File(path.clone())),
         None => {
             if let Some(dir) = autorep::plans::cache_dir() {
                 use_plans(PlansSource::Cache(dir));

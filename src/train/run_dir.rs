@@ -116,7 +116,17 @@ impl RunDir {
                     held.join(", ")
                 )))
             }
-            Existing::Resume if !dir.last().exists() => no_last_beside_others(out)?,
+            Existing::Resume if !dir.last().exists() => {
+                no_last_beside_others(out)?;
+                // What is left is a killed first epoch's: the run starts over without it.
+                for p in [dir.best(), dir.projected()] {
+                    if p.exists() {
+                        std::fs::remove_file(&p).map_err(|e| {
+                            Error::Invalid(format!("cannot remove {}: {e}", p.display()))
+                        })?;
+                    }
+                }
+            }
             Existing::Overwrite => {
                 for f in [LAST, BEST, PROJECTED, METRICS] {
                     let p = dir.out.join(f);
@@ -208,18 +218,14 @@ pub fn resumable(out: &Path, stage: &str) -> Result<Option<crate::train::checkpo
 }
 
 /// A folder with a best or projected checkpoint but no last one cannot be resumed, and a fresh
-/// run would replace what it holds. Except after one epoch: the driver writes best before
-/// last, so a run killed between the two in its first epoch leaves exactly that, and starting
-/// over is its resume (it loses that epoch only).
+/// run would replace what it holds. Except in one case: the driver writes best before last,
+/// so a run of several epochs killed between the two in its first epoch leaves exactly that,
+/// and starting over is its resume (it loses that epoch only; [`RunDir::open`] removes the
+/// killed epoch's files so that none outlives the new run's first epoch).
 fn no_last_beside_others(out: &Path) -> Result<()> {
-    let after_first_epoch = |f: &&str| {
-        crate::train::checkpoint::Checkpoint::read_meta(&out.join(f))
-            .map_or(true, |m| m.progress.epochs_done > 1)
-    };
     let held: Vec<&str> = [BEST, PROJECTED]
         .into_iter()
-        .filter(|f| out.join(f).exists())
-        .filter(after_first_epoch)
+        .filter(|f| out.join(f).exists() && !killed_in_first_epoch(&out.join(f)))
         .collect();
     if held.is_empty() {
         return Ok(());
@@ -229,6 +235,16 @@ fn no_last_beside_others(out: &Path) -> Result<()> {
         out.display(),
         held.join(", ")
     )))
+}
+
+/// Whether checkpoint `path` is of a run's first epoch out of several (its header's epoch
+/// count and configured epochs), so not of a finished run.
+fn killed_in_first_epoch(path: &Path) -> bool {
+    crate::train::checkpoint::Checkpoint::read_meta(path).is_ok_and(|m| {
+        let epochs = m.config.fields().get("epochs").and_then(|v| v.as_u64());
+        let done = m.progress.epochs_done as u64;
+        done <= 1 && epochs.is_some_and(|e| done < e)
+    })
 }
 
 /// The metadata of the run of stage `stage` in `out`, from its last checkpoint's header;
