@@ -484,6 +484,20 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
         &["already exists", "--overwrite"],
         "import over an existing checkpoint",
     );
+    let replaced = autorep(&[
+        "import",
+        "--from",
+        &b,
+        "--model",
+        "small",
+        "--dataset",
+        "fashion-mnist",
+        "--out",
+        &out,
+        "--overwrite",
+    ]);
+    let err = String::from_utf8_lossy(&replaced.stderr);
+    assert!(replaced.status.success(), "import --overwrite: {err}");
     std::fs::remove_file(&out).unwrap();
     one_line_error(
         &import(&nan_path.display().to_string()),
