@@ -431,8 +431,8 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
         .display()
         .to_string();
     let out = dir.join("imported.safetensors").display().to_string();
-    let import = |from: &str| {
-        autorep(&[
+    let import_with = |from: &str, extra: &[&str]| {
+        let mut v = vec![
             "import",
             "--from",
             from,
@@ -442,8 +442,11 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
             "fashion-mnist",
             "--out",
             &out,
-        ])
+        ];
+        v.extend(extra);
+        autorep(&v)
     };
+    let import = |from: &str| import_with(from, &[]);
     one_line_error(
         &import("/nonexistent.pth"),
         &["not found"],
@@ -484,18 +487,7 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
         &["already exists", "--overwrite"],
         "import over an existing checkpoint",
     );
-    let replaced = autorep(&[
-        "import",
-        "--from",
-        &b,
-        "--model",
-        "small",
-        "--dataset",
-        "fashion-mnist",
-        "--out",
-        &out,
-        "--overwrite",
-    ]);
+    let replaced = import_with(&b, &["--overwrite"]);
     let err = String::from_utf8_lossy(&replaced.stderr);
     assert!(replaced.status.success(), "import --overwrite: {err}");
     std::fs::remove_file(&out).unwrap();
