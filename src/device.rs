@@ -43,7 +43,7 @@ fn describe_coop_check(check: &CoopCheck) -> String {
     }
 }
 
-/// The line to warn with when `g`'s tensor cores failed their check at open, so that f16 runs on
+/// The line to warn with when `g`'s tensor cores failed their check, so that f16 runs on
 /// the SIMT tiles: slower, but right.
 fn coop_warning(g: &Gpu) -> Option<String> {
     let CoopCheck::Failed { what } = g.coop_check()? else {

@@ -67,6 +67,31 @@ fn run(args: &[String]) -> Output {
     bin().args(args).output().unwrap()
 }
 
+/// `replace` from `baseline` on the CPU over `data` into `out`, with `extra` options (a
+/// budget of 2k and one epoch unless they say otherwise).
+fn replace_cpu(baseline: &str, data: &str, out: &Path, extra: &[&str]) -> Output {
+    let mut v: Vec<String> = [
+        "--device",
+        "cpu",
+        "replace",
+        "--baseline",
+        baseline,
+        "--data",
+        data,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(["--out".to_string(), out.display().to_string()]);
+    for (flag, value) in [("--budget", "2k"), ("--epochs", "1")] {
+        if !extra.contains(&flag) {
+            v.extend([flag.to_string(), value.to_string()]);
+        }
+    }
+    v.extend(extra.iter().map(|s| s.to_string()));
+    run(&v)
+}
+
 /// `eval` of `checkpoint` on the CPU over the test split in `data`, with `extra` options.
 fn eval_cpu(checkpoint: &str, data: &str, extra: &[&str]) -> Output {
     let mut v = vec![
@@ -230,29 +255,8 @@ fn bad_numbers_and_contradictions_are_one_line_errors_before_work_starts() {
         assert!(o.status.success(), "{rate}: {err}");
         assert_eq!(err.contains("flicker back on"), warned, "{rate}: {err}");
     }
-    let replace = |extra: &[&str]| {
-        let mut v: Vec<String> = [
-            "--device",
-            "cpu",
-            "replace",
-            "--baseline",
-            &b,
-            "--data",
-            &d,
-            "--out",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        v.push(dir.join("rep").display().to_string());
-        for (flag, value) in [("--budget", "2k"), ("--epochs", "1")] {
-            if !extra.contains(&flag) {
-                v.extend([flag.to_string(), value.to_string()]);
-            }
-        }
-        v.extend(extra.iter().map(|s| s.to_string()));
-        run(&v)
-    };
+    let rep = dir.join("rep");
+    let replace = |extra: &[&str]| replace_cpu(&b, &d, &rep, extra);
     for (extra, needles) in [
         (vec!["--lambda", "nan"], vec!["lambda NaN"]),
         (vec!["--lambda", "inf"], vec!["lambda inf"]),
@@ -1001,26 +1005,18 @@ fn outputs_resumes_and_degenerate_inputs_fail_before_work_and_lose_nothing() {
         "one training image",
     );
     // A slack that makes every mask meet the budget.
+    let slack_args = [
+        "--limit-train",
+        "64",
+        "--limit-test",
+        "32",
+        "--budget",
+        "1k",
+        "--budget-slack",
+        "100k",
+    ];
     one_line_error(
-        &autorep(&[
-            "--device",
-            "cpu",
-            "replace",
-            "--baseline",
-            &b,
-            "--data",
-            &d,
-            "--limit-train",
-            "64",
-            "--limit-test",
-            "32",
-            "--budget",
-            "1k",
-            "--budget-slack",
-            "100k",
-            "--out",
-            &s(&dir.join("slack")),
-        ]),
+        &replace_cpu(&b, &d, &dir.join("slack"), &slack_args),
         &[
             "--budget-slack",
             "accepts every mask",

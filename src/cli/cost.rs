@@ -196,9 +196,9 @@ pub fn cost(a: CostArgs) -> anyhow::Result<()> {
         let r = estimate_sites(&p, &sites, a.bandwidth, a.rtt);
         let all = estimate_sites(&p, &all_relu, a.bandwidth, a.rtt);
         // Both networks' figures, and the sums the comparison below takes.
+        let bytes = |c: &autorep::cost::CostReport| c.comm_bytes + c.offline_bytes;
         let figures = |c: &autorep::cost::CostReport| {
-            let sum = c.comm_bytes + c.offline_bytes;
-            [sum, c.client_storage_bytes, c.rounds, c.latency_s]
+            [bytes(c), c.client_storage_bytes, c.rounds, c.latency_s]
         };
         let infinite = figures(&r)
             .into_iter()
@@ -212,7 +212,6 @@ pub fn cost(a: CostArgs) -> anyhow::Result<()> {
         }
         println!("{}", r.table());
         if relus < total {
-            let bytes = |c: &autorep::cost::CostReport| c.comm_bytes + c.offline_bytes;
             println!(
                 "  vs all-ReLU: online + offline communication {}, latency {}",
                 ratio(bytes(&all), bytes(&r), "less", "more"),

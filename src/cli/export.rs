@@ -96,14 +96,8 @@ pub struct ImportArgs {
 pub fn import(a: ImportArgs) -> anyhow::Result<()> {
     super::existing_file(&a.from, "state dict", "pass a .pth or .safetensors file")?;
     super::not_the_input(&a.out, "--out", &a.from)?;
-    // Like the training commands' run folders, a checkpoint is not replaced by accident; and
-    // it is written beside itself and renamed into place, so its folder must take new files
-    // even when it replaces one.
+    // Like the training commands' run folders, a checkpoint is not replaced by accident.
     super::new_output(&a.out, "--out", a.overwrite)?;
-    if a.out.is_file() {
-        let dir = a.out.parent().filter(|p| !p.as_os_str().is_empty());
-        super::usable_folder(&a.out, dir.unwrap_or(std::path::Path::new(".")), "--out")?;
-    }
     let spec = autorep::export::torch::ImportSpec {
         model: a.model,
         dataset: a.dataset,

@@ -244,16 +244,20 @@ fn writable_later(out: &std::path::Path, option: &str) -> anyhow::Result<()> {
     if out.is_dir() {
         anyhow::bail!("{option} {} is a folder: name a file in it", out.display());
     }
-    // An existing file (a device or pipe too: /dev/stdout) is written in place, or refused by
-    // a writer that renames over regular files only.
-    if out.exists() {
+    // A device or pipe (/dev/stdout) is written in place, or refused by a writer that renames
+    // over regular files only. A regular file, new or replaced, may be written beside itself
+    // and renamed into place, so its folder must take new files.
+    if out.exists() && !out.is_file() {
         return Ok(());
     }
-    let dir = out
-        .parent()
+    usable_folder(out, folder_of(out), option)
+}
+
+/// The folder a path names a file in: its parent, or the working folder.
+fn folder_of(path: &std::path::Path) -> &std::path::Path {
+    path.parent()
         .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    usable_folder(out, dir, option)
+        .unwrap_or(std::path::Path::new("."))
 }
 
 /// `dir`, where `out` (given as `what`) goes, must be a folder that takes new files.
@@ -289,17 +293,11 @@ fn can_write_in(dir: &std::path::Path) -> std::io::Result<()> {
 /// A run folder to be created later (an experiment's): its nearest existing ancestor must be
 /// a folder that takes new files, so that a dry run finds what the run would fail on.
 fn creatable_folder(out: &std::path::Path, what: &str) -> anyhow::Result<()> {
-    let Some(existing) = out
+    // A relative path's last ancestor is the empty path: the working folder.
+    let existing = out
         .ancestors()
-        .find(|a| a.as_os_str().is_empty() || a.exists())
-    else {
-        return Ok(());
-    };
-    let existing = if existing.as_os_str().is_empty() {
-        std::path::Path::new(".")
-    } else {
-        existing
-    };
+        .find(|a| a.exists())
+        .unwrap_or(std::path::Path::new("."));
     usable_folder(out, existing, what)
 }
 
@@ -359,7 +357,7 @@ impl Cli {
         // clap names the option, not the variable, when the environment's value is wrong
         // (and reads it even where --device is given).
         if let Ok(v) = std::env::var("AUTOREP_DEVICE") {
-            if !["auto", "gpu", "cpu"].contains(&v.as_str()) {
+            if <DeviceChoice as clap::ValueEnum>::from_str(&v, false).is_err() {
                 eprintln!(
                     "error: AUTOREP_DEVICE={v}: expected auto, gpu or cpu (or leave it unset)"
                 );

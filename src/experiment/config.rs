@@ -436,17 +436,8 @@ impl Config {
                 return Err(invalid(o, format!("[experiment] image_size {side}: {} images are {}x{}; image_size applies to imagenet only", ds.name(), ds.input_size(), ds.input_size())));
             }
         }
-        for (n, least, key) in [
-            (e.limit_train, 2, "limit_train"),
-            (e.limit_test, 1, "limit_test"),
-        ] {
-            if n.is_some_and(|n| n < least) {
-                return Err(invalid(
-                    o,
-                    format!("[experiment] {key} must be at least {least}"),
-                ));
-            }
-        }
+        crate::train::check_limits(e.limit_train, e.limit_test)
+            .map_err(|err| invalid(o, format!("[experiment] {err}")))?;
         if self.stages().is_empty() {
             return Err(invalid(
                 o,
@@ -460,21 +451,21 @@ impl Config {
         }
         // The model's ReLU count, built once (on the CPU) when a budget needs it.
         let total = std::cell::OnceCell::new();
+        let relu_total = || {
+            *total.get_or_init(|| {
+                crate::models::build(
+                    &e.model,
+                    &Device::Cpu,
+                    ds.channels(),
+                    ds.input_size(),
+                    ds.classes(),
+                    0,
+                )
+                .map_or(0, |m| m.relu_total())
+            })
+        };
         let check_budget = |b: usize, table: &str| -> Result<()> {
-            let t = match total.get() {
-                Some(t) => *t,
-                None => *total.get_or_init(|| {
-                    crate::models::build(
-                        &e.model,
-                        &Device::Cpu,
-                        ds.channels(),
-                        ds.input_size(),
-                        ds.classes(),
-                        0,
-                    )
-                    .map_or(0, |m| m.relu_total())
-                }),
-            };
+            let t = relu_total();
             if b > t {
                 return Err(invalid(
                     o,
@@ -496,12 +487,8 @@ impl Config {
         };
         if let Some(r) = &self.replace {
             check_budget(r.budget.relus, "replace")?;
-            // With the slack, a budget that every mask meets would make the run meaningless.
-            if r.budget_slack > 0 {
-                let covered = r.budget.relus.saturating_add(r.budget_slack);
-                if check_budget(covered.saturating_add(1), "replace").is_err() {
-                    return Err(invalid(o, format!("[replace] budget_slack {}: with the budget of {} it accepts every mask of {}; choose a smaller slack", r.budget_slack, r.budget.relus, e.model)));
-                }
+            if let Some(why) = r.slack_covers_all(relu_total(), &e.model) {
+                return Err(invalid(o, format!("[replace] {why}")));
             }
             need_baseline(r.baseline.as_ref(), "replace")?;
         }

@@ -345,6 +345,20 @@ pub struct ReplaceStageConfig {
 }
 
 impl ReplaceStageConfig {
+    /// A slack that, with the budget, covers all `total` ReLUs of `model` accepts every mask,
+    /// which makes the run meaningless: the reason, else None.
+    pub fn slack_covers_all(&self, total: usize, model: &str) -> Option<String> {
+        let covered = self.budget.relus.saturating_add(self.budget_slack);
+        (self.budget_slack > 0 && covered >= total).then(|| {
+            format!(
+                "budget_slack {} (--budget-slack): with the budget of {} it accepts every mask of {model}'s {total} ReLUs; choose a slack below {}",
+                self.budget_slack,
+                self.budget.relus,
+                total.saturating_sub(self.budget.relus)
+            )
+        })
+    }
+
     /// Every default, at this budget.
     pub fn new(budget: usize) -> Self {
         ReplaceStageConfig {

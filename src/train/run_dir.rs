@@ -247,13 +247,10 @@ fn killed_in_first_epoch(path: &Path) -> bool {
     })
 }
 
-/// The metadata of the run of stage `stage` in `out`, from its last checkpoint's header;
-/// `None` for a folder without a readable one of that stage (the driver then says what is
-/// wrong with it).
+/// [`resumable`] where the caller only adopts options: `None` for a folder without a run of
+/// `stage` to resume, whatever the reason (the driver then says what is wrong with it).
 pub fn resumed_meta(out: &Path, stage: &str) -> Option<crate::train::checkpoint::Meta> {
-    crate::train::checkpoint::Checkpoint::read_meta(&out.join(LAST))
-        .ok()
-        .filter(|m| m.config.name() == stage)
+    resumable(out, stage).ok().flatten()
 }
 
 /// `cfg`, about to resume a run configured as `stored`, takes the run's value of every option

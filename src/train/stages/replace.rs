@@ -67,15 +67,8 @@ impl ReplaceStage {
         config.validate()?;
         let gates = cfg.gates();
         let (mut model, _) = load_model(device, baseline)?;
-        let total = model.relu_total();
-        if cfg.budget_slack > 0 && cfg.budget.relus.saturating_add(cfg.budget_slack) >= total {
-            return Err(crate::Error::Invalid(format!(
-                "budget_slack (--budget-slack) {}: with the budget of {} it accepts every mask of {}'s {total} ReLUs; choose a slack below {}",
-                cfg.budget_slack,
-                cfg.budget.relus,
-                model.name(),
-                total.saturating_sub(cfg.budget.relus)
-            )));
+        if let Some(why) = cfg.slack_covers_all(model.relu_total(), model.name()) {
+            return Err(crate::Error::Invalid(why));
         }
         let teacher = if cfg.kd {
             Some(load_model(device, baseline)?.0)
